@@ -1,0 +1,189 @@
+/**
+ * `parley audit monitor --url URL`: follows both of the server's transparency logs
+ * — `keys` (the key directory) and `audit` (commitments and receipts) — over time.
+ * Each round verifies every log's signed checkpoint, every tile and entry bundle
+ * against it, and its consistency with the checkpoint verified in the previous
+ * round (kept in `--state`); a fork or a rollback fails loudly with a named reason
+ * and a non-zero exit.
+ *
+ * Gossip: one monitor alone cannot see a split view (the server showing it one
+ * history and others another). Monitors run by different parties (the bank, its
+ * auditor, a customer-advocacy group) exchange their state files — any channel
+ * will do; the checkpoints in them are signed by the log, so the channel need not
+ * be trusted — and pass each other's with `--peer FILE`. For every log both have
+ * seen, the peer's checkpoint must carry the log's signature and be consistent with
+ * this monitor's: the same root at the same size, else an RFC 9162 consistency
+ * proof (§2.1.4) from the smaller tree to the larger one. A server that signed two
+ * histories cannot produce that proof: `fork`.
+ */
+import { readFile } from 'node:fs/promises';
+import { fromBase64, isParleyError, toBase64 } from '@parley/core';
+import { openNote, parseCheckpoint, parseVerifierKey, verifyConsistency, type Checkpoint } from '@parley/core/tlog';
+import { parseFlags, UsageError } from '../args.js';
+import { defaultStateFile, verifyLog, type LogState, type VerifyFailureReason, type VerifyResult } from './log.js';
+import type { AuditIo } from './audit-verify.js';
+
+export const AUDIT_MONITOR_USAGE = `  parley audit monitor --url URL [--state FILE] [--log-key VKEY]… [--peer FILE]… [--interval SECONDS] [--json]`;
+
+/** Why a peer comparison failed. */
+export type PeerFailureReason = 'fork' | 'bad_peer_state' | 'bad_signature' | 'unreachable';
+
+export interface PeerComparison {
+  readonly peer: string;
+  readonly log: string;
+  readonly ok: boolean;
+  readonly detail: string;
+  readonly reason?: PeerFailureReason;
+}
+
+export interface MonitorRound {
+  readonly ok: boolean;
+  readonly at: string;
+  readonly logs: readonly VerifyResult[];
+  readonly peers: readonly PeerComparison[];
+}
+
+const LOGS = ['keys', 'audit'] as const;
+
+/**
+ * One round: verifies both logs (recording their checkpoints in the state file when
+ * they pass), then compares with every peer's state.
+ */
+export async function monitorRound(options: {
+  url: string;
+  stateFile: string;
+  keys: readonly string[];
+  peers: readonly string[];
+  onLine?: (line: string) => void;
+}): Promise<MonitorRound> {
+  const say = options.onLine ?? (() => {});
+  const results: VerifyResult[] = [];
+  for (const log of LOGS) {
+    const key = options.keys.find((k) => keyName(k).endsWith(`/logs/${log}`));
+    const result = await verifyLog({ url: options.url, log, stateFile: options.stateFile, ...(key ? { key } : {}) });
+    results.push(result);
+    if (result.ok) {
+      const consistency = result.checks.find((c) => c.name === 'consistency');
+      say(`✔ ${log} (${result.origin}): size ${result.treeSize}${consistency ? `, ${consistency.detail}` : ', first verification'}`);
+      if (result.trustOnFirstUse) say(`  ! ${log}: verifier key taken from the server (trust on first use); pass --log-key to pin it`);
+    } else {
+      say(`✘ ${log}: ${result.failure!.reason.toUpperCase()} — ${result.failure!.message}`);
+    }
+  }
+  const peers: PeerComparison[] = [];
+  for (const peer of options.peers) {
+    for (const result of results.filter((r) => r.ok)) {
+      const comparison = await compareWithPeer(options.url, peer, result, options.stateFile);
+      if (comparison) {
+        peers.push(comparison);
+        say(`${comparison.ok ? '✔' : '✘'} ${comparison.log} vs peer ${peer}: ${comparison.ok ? '' : `${comparison.reason!.toUpperCase()} — `}${comparison.detail}`);
+      }
+    }
+  }
+  return { ok: results.every((r) => r.ok) && peers.every((p) => p.ok), at: new Date().toISOString(), logs: results, peers };
+}
+
+function keyName(key: string): string {
+  try {
+    return parseVerifierKey(key).name;
+  } catch {
+    throw new UsageError('a --log-key is not a signed-note verifier key (<name>+<hex id>+<base64 key>)');
+  }
+}
+
+async function readStateLogs(path: string): Promise<Record<string, LogState> | undefined> {
+  try {
+    const json = JSON.parse(await readFile(path, 'utf8')) as { version?: unknown; logs?: unknown };
+    if (json.version !== 1 || typeof json.logs !== 'object' || json.logs === null) return undefined;
+    return json.logs as Record<string, LogState>;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Compares this monitor's verified checkpoint of one log with a peer's; undefined when the peer has not seen that log. */
+async function compareWithPeer(url: string, peerFile: string, mine: VerifyResult, stateFile: string): Promise<PeerComparison | undefined> {
+  const log = mine.log;
+  const fail = (reason: PeerFailureReason, detail: string): PeerComparison => ({ peer: peerFile, log, ok: false, reason, detail });
+  const peerLogs = await readStateLogs(peerFile);
+  if (!peerLogs) return fail('bad_peer_state', 'not a monitor state file');
+  const theirs = peerLogs[mine.origin!];
+  if (!theirs) return undefined;
+  const myState = (await readStateLogs(stateFile))?.[mine.origin!];
+  if (!myState) return fail('bad_peer_state', 'this monitor has no verified state to compare');
+  // The peer's checkpoint must carry the log's signature (the key this monitor pinned).
+  let peerCheckpoint: Checkpoint;
+  try {
+    peerCheckpoint = parseCheckpoint(openNote(theirs.checkpoint, [parseVerifierKey(myState.verifierKey)]).text);
+  } catch (error) {
+    const code = isParleyError(error) ? error.code : '';
+    return fail('bad_signature', `the peer's checkpoint is not signed by this log's key (${code || 'malformed'})`);
+  }
+  if (peerCheckpoint.origin !== mine.origin) return fail('bad_peer_state', `the peer's checkpoint is for ${peerCheckpoint.origin}`);
+  const mySize = mine.treeSize!;
+  const myRoot = fromBase64(mine.rootHash!);
+  const peerSize = peerCheckpoint.treeSize;
+  if (peerSize === mySize) {
+    return toBase64(peerCheckpoint.rootHash) === mine.rootHash
+      ? { peer: peerFile, log, ok: true, detail: `same signed tree of size ${mySize}` }
+      : fail('fork', `two different signed trees of size ${mySize}: the server showed the peer another history`);
+  }
+  if (peerSize === 0 || mySize === 0) return { peer: peerFile, log, ok: true, detail: 'nothing to compare (an empty tree)' };
+  const [from, to, fromRoot, toRoot] = peerSize < mySize ? [peerSize, mySize, peerCheckpoint.rootHash, myRoot] : [mySize, peerSize, myRoot, peerCheckpoint.rootHash];
+  let proof: Uint8Array[];
+  try {
+    const res = await fetch(`${url.replace(/\/+$/, '')}/v1/logs/${encodeURIComponent(log)}/consistency?from=${from}&to=${to}`, { signal: AbortSignal.timeout(30_000) });
+    const body = (await res.json()) as { proof?: unknown };
+    if (res.status !== 200 || !Array.isArray(body.proof)) {
+      return fail('fork', `the peer holds a signed tree of size ${peerSize}; the server cannot prove it consistent with size ${mySize} (answered ${res.status})`);
+    }
+    proof = body.proof.map((p: unknown) => fromBase64(String(p)));
+  } catch (error) {
+    return fail('unreachable', `cannot fetch a consistency proof: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  if (!verifyConsistency(from, to, proof, fromRoot, toRoot)) {
+    return fail('fork', `the peer's signed tree of size ${peerSize} and this monitor's of size ${mySize} are not one history`);
+  }
+  return { peer: peerFile, log, ok: true, detail: `consistent: size ${from} ⊑ size ${to}` };
+}
+
+export async function runAuditMonitor(argv: readonly string[], io: AuditIo): Promise<number> {
+  const flags = parseFlags(argv, {
+    url: { type: 'string' },
+    state: { type: 'string' },
+    'log-key': { type: 'string', multiple: true },
+    peer: { type: 'string', multiple: true },
+    interval: { type: 'string' },
+    rounds: { type: 'string' },
+    json: { type: 'boolean', default: false },
+  });
+  const url = flags.url ?? process.env['PARLEY_URL'];
+  if (!url) throw new UsageError(`--url is required\n${AUDIT_MONITOR_USAGE}`);
+  const intervalSeconds = flags.interval === undefined ? undefined : Number(flags.interval);
+  if (intervalSeconds !== undefined && !(Number.isFinite(intervalSeconds) && intervalSeconds > 0)) throw new UsageError('--interval needs a positive number of seconds');
+  const rounds = flags.rounds === undefined ? (intervalSeconds === undefined ? 1 : Infinity) : Number(flags.rounds);
+  if (!(rounds === Infinity || (Number.isInteger(rounds) && rounds > 0))) throw new UsageError('--rounds needs a positive integer');
+  const keys = flags['log-key'] ?? [];
+  for (const k of keys) keyName(k);
+  const json = flags.json === true;
+  const stateFile = flags.state ?? defaultStateFile();
+  for (let round = 1; ; round++) {
+    const result = await monitorRound({
+      url,
+      stateFile,
+      keys,
+      peers: flags.peer ?? [],
+      ...(json ? {} : { onLine: (line: string) => io.out(line) }),
+    });
+    if (json) io.out(JSON.stringify(result));
+    if (!result.ok) {
+      const reasons = [...result.logs.filter((l) => !l.ok).map((l) => `${l.log}: ${l.failure!.reason}`), ...result.peers.filter((p) => !p.ok).map((p) => `${p.log} vs ${p.peer}: ${p.reason}`)];
+      io.err(`ALERT: the server's logs cannot be trusted (${reasons.join('; ')}). Keep ${stateFile} as evidence.`);
+      return 1;
+    }
+    if (round >= rounds) return 0;
+    await new Promise((r) => setTimeout(r, (intervalSeconds ?? 60) * 1000));
+  }
+}
+
+export type { VerifyFailureReason };

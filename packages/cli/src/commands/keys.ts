@@ -1,0 +1,63 @@
+/**
+ * `parley keys lookup <identity>`: looks an identity up in the key directory and
+ * verifies the answer as a device would — the VRF proof of its label (RFC 9381),
+ * the signed checkpoint, every entry's inclusion proof (RFC 9162) and the replay
+ * of its entries — then prints its devices. Uses the operator's admin token.
+ */
+import { parseIdentityId } from '@parley/core';
+import { ApiClient, KeyLogVerifier, MemoryKeyStore, type KeyDirectoryAnchors } from '@parley/client';
+import { parseFlags, UsageError } from '../args.js';
+
+const USAGE = `Usage:
+  parley keys lookup <business:customer> --url URL [--admin-token T] [--log-key VKEY --vrf-key B64] [--json]`;
+
+export async function runKeys(argv: readonly string[]): Promise<number> {
+  const [sub, ...rest] = argv;
+  if (sub !== 'lookup') throw new UsageError(USAGE);
+  const identity = rest[0];
+  if (identity === undefined || identity.startsWith('--')) throw new UsageError(USAGE);
+  const flags = parseFlags(rest.slice(1), {
+    url: { type: 'string' },
+    'admin-token': { type: 'string' },
+    'log-key': { type: 'string' },
+    'vrf-key': { type: 'string' },
+    json: { type: 'boolean', default: false },
+  });
+  if (!flags.url) throw new UsageError(`--url is required\n${USAGE}`);
+  const token = flags['admin-token'] ?? process.env['PARLEY_ADMIN_TOKEN'];
+  if (!token) throw new UsageError('an admin token is required (--admin-token or PARLEY_ADMIN_TOKEN)');
+  const identityId = parseIdentityId(identity);
+  const api = new ApiClient({ serverUrl: flags.url });
+  api.useSession(async () => token);
+  const info = await api.keyDirectoryInfo();
+  const pinned = flags['log-key'] !== undefined && flags['vrf-key'] !== undefined;
+  const anchors: KeyDirectoryAnchors = {
+    log: info.log,
+    origin: info.origin,
+    prefix: `/logs/${info.log}`,
+    logVerifierKey: flags['log-key'] ?? info.verifierKey,
+    vrfPublicKey: flags['vrf-key'] ?? info.vrfPublicKey,
+  };
+  const verified = await new KeyLogVerifier(api, new MemoryKeyStore(), anchors).lookup(identityId);
+  const devices = [...verified.devices.values()].map((d) => ({
+    deviceId: d.deviceId,
+    kind: d.kind,
+    status: d.status,
+    addedAt: d.addedAt,
+    ...(d.approvedBy ? { approvedBy: d.approvedBy } : {}),
+    ...(d.revokedBy ? { revokedBy: d.revokedBy } : {}),
+  }));
+  if (flags.json) {
+    process.stdout.write(`${JSON.stringify({ identityId, treeSize: verified.checkpoint.size, pinned, devices })}\n`);
+    return 0;
+  }
+  const say = (line: string) => process.stdout.write(`${line}\n`);
+  if (!pinned) say('note: using the keys the server lists (trust on first use); pass --log-key and --vrf-key to pin them');
+  say(`✔ VRF proof: the label belongs to ${identityId}`);
+  say(`✔ checkpoint signed by ${info.origin}, tree size ${verified.checkpoint.size}`);
+  say(`✔ every entry is included in the signed tree; ${devices.length} device(s) replayed with every signature checked`);
+  for (const d of devices) {
+    say(`  ${d.deviceId}  ${d.kind.padEnd(8)} ${d.status.padEnd(8)} log #${d.addedAt}${d.approvedBy ? ` approved by ${d.approvedBy}` : ''}${d.revokedBy ? ` revoked (${d.revokedBy})` : ''}`);
+  }
+  return 0;
+}

@@ -1,0 +1,75 @@
+/** `parley serve`: one server node, embedded PGlite by default or PostgreSQL. */
+import { mkdir } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { randomBytes, toBase64Url } from '@parley/core';
+import { startServer, type DatabaseConfig } from '@parley/server';
+import { parseFlags, parsePort, UsageError } from '../args.js';
+
+export async function runServe(argv: readonly string[]): Promise<number> {
+  const flags = parseFlags(argv, {
+    port: { type: 'string' },
+    host: { type: 'string' },
+    'data-dir': { type: 'string' },
+    'database-url': { type: 'string' },
+    'admin-token': { type: 'string' },
+    'node-id': { type: 'string' },
+    'log-level': { type: 'string' },
+    'key-dir': { type: 'string' },
+    'log-origin': { type: 'string' },
+  });
+  const databaseUrl = flags['database-url'] ?? process.env['DATABASE_URL'];
+  if (flags['data-dir'] && flags['database-url']) throw new UsageError('use either --data-dir or --database-url');
+  let database: DatabaseConfig;
+  let keyDir: string;
+  if (databaseUrl && !flags['data-dir']) {
+    database = { kind: 'postgres', url: databaseUrl };
+    // Every node sharing the database signs the same log: they must share one key file.
+    if (!flags['key-dir']) throw new UsageError('with --database-url, pass --key-dir DIR (the transparency log key; shared by every node of this database)');
+    keyDir = resolve(flags['key-dir']);
+  } else {
+    const dataDir = resolve(flags['data-dir'] ?? '.parley/data');
+    await mkdir(dataDir, { recursive: true });
+    database = { kind: 'pglite', dataDir };
+    keyDir = resolve(flags['key-dir'] ?? join(dataDir, 'keys'));
+  }
+  const origin = flags['log-origin'];
+  // tlog-checkpoint: the origin is the log's URL prefix without the scheme, and it names the signing key.
+  if (origin !== undefined && (!/^[^\s+]+$/.test(origin) || /^[a-z][a-z0-9+.-]*:\/\//i.test(origin) || origin.endsWith('/'))) {
+    throw new UsageError(`--log-origin must be a URL prefix without scheme or trailing slash, e.g. parley.example.com/logs/keys`);
+  }
+  let adminToken = flags['admin-token'] ?? process.env['PARLEY_ADMIN_TOKEN'];
+  const generated = adminToken === undefined;
+  adminToken ??= toBase64Url(randomBytes(24));
+  const level = (flags['log-level'] ?? 'info') as 'info';
+
+  const server = await startServer({
+    host: flags.host ?? '127.0.0.1',
+    port: parsePort(flags.port ?? process.env['PORT'], 8080),
+    database,
+    adminToken,
+    nodeId: flags['node-id'] ?? 'node-1',
+    log: { level },
+    keys: { dir: keyDir },
+    ...(origin ? { tlog: { origin } } : {}),
+  });
+  const where = database.kind === 'pglite' ? `embedded PGlite at ${database.dataDir}` : 'PostgreSQL';
+  process.stdout.write(`parley listening on ${server.url} (${where})\n`);
+  if (generated) process.stdout.write(`admin token for this run: ${adminToken} (set PARLEY_ADMIN_TOKEN to choose one)\n`);
+  // The same document as GET /v1/logs: what verifiers need (`parley log verify --key …`).
+  process.stdout.write(`transparency logs: ${JSON.stringify({ logs: [server.keyLog.describe(), server.auditLog.describe()] })}\n`);
+
+  await new Promise<void>((resolveStop) => {
+    const stop = (signal: string) => {
+      process.stdout.write(`parley: ${signal} received, draining and stopping…\n`);
+      process.off('SIGINT', onInt);
+      process.off('SIGTERM', onTerm);
+      server.stop().then(resolveStop, resolveStop);
+    };
+    const onInt = () => stop('SIGINT');
+    const onTerm = () => stop('SIGTERM');
+    process.on('SIGINT', onInt);
+    process.on('SIGTERM', onTerm);
+  });
+  process.stdout.write('parley stopped\n');
+  return 0;
+}

@@ -1,0 +1,58 @@
+/**
+ * `parley` command line: `serve` runs a server node, `demo` runs the main
+ * scenario end to end, `log` lists and verifies the server's transparency logs.
+ * Returns the process exit code; never calls process.exit.
+ */
+import { runServe } from './commands/serve.js';
+import { runDemo } from './commands/demo.js';
+import { runLog } from './commands/log.js';
+import { runKeys } from './commands/keys.js';
+import { runAudit } from './commands/audit.js';
+
+const USAGE = `parley — verified end-to-end encrypted messaging
+
+Usage:
+  parley serve [--port N] [--host H] [--data-dir DIR | --database-url URL --key-dir DIR] [--log-origin ORIGIN]
+               [--admin-token T] [--node-id ID] [--log-level L]
+  parley demo  [--json] [--data-dir DIR] [--server URL [--admin-token T]]
+  parley log list   --url URL [--json]
+  parley log verify --url URL [--log keys] [--key VERIFIER_KEY] [--state FILE] [--json]
+  parley keys lookup <business:customer> --url URL [--admin-token T] [--log-key VKEY --vrf-key B64] [--json]
+  parley audit export --message ID [--server URL] [--admin-token T | --store DIR [--reveal]] [--out FILE]
+  parley audit verify <bundle.json|-> --log-key VKEY --key-log-key VKEY [--vrf-key B64] [--plaintext FILE --opening HEX] [--json]
+  parley audit monitor --url URL [--state FILE] [--log-key VKEY]… [--peer FILE]… [--interval SECONDS] [--json]
+  parley help
+
+Environment: PARLEY_ADMIN_TOKEN, PARLEY_STORE_PASSPHRASE, DATABASE_URL, PORT.
+`;
+
+export async function main(argv: readonly string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case 'serve':
+        return await runServe(rest);
+      case 'demo':
+        return await runDemo(rest);
+      case 'log':
+        return await runLog(rest);
+      case 'keys':
+        return await runKeys(rest);
+      case 'audit':
+        return await runAudit(rest);
+      case undefined:
+      case 'help':
+      case '--help':
+      case '-h':
+        process.stdout.write(USAGE);
+        return command === undefined ? 2 : 0;
+      default:
+        process.stderr.write(`parley: unknown command '${command}'\n\n${USAGE}`);
+        return 2;
+    }
+  } catch (error) {
+    const e = error as { code?: unknown; message?: unknown };
+    process.stderr.write(`parley: ${typeof e?.code === 'string' ? `[${e.code}] ` : ''}${typeof e?.message === 'string' ? e.message : String(error)}\n`);
+    return 1;
+  }
+}

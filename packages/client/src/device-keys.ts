@@ -1,0 +1,261 @@
+/**
+ * What a person does with keys, on top of the verified key log: see a
+ * contact's safety number and verify it by scanning a QR code; approve a new
+ * device of their own from an existing one; revoke a lost device; and be told
+ * when the log shows a key for their identity that they did not add.
+ */
+import { sha256 } from '@noble/hashes/sha2.js';
+import {
+  ConflictError,
+  concatBytes,
+  equalBytes,
+  fromBase64,
+  signEd25519,
+  toBase64,
+  toBase64Url,
+  utf8,
+} from '@parley/core';
+import { approvalMessage, revocationMessage, type DeviceKeyState } from '@parley/core/keylog';
+import {
+  compareScanned,
+  encodeQrPayload,
+  parleyFingerprintParty,
+  safetyNumber,
+  type ScanResult,
+} from '@parley/core/verification';
+import type { ApiClient } from './api-client.js';
+import type { KeyLogAuthenticator } from './authenticator.js';
+import { ConversationError } from './errors.js';
+import type { EventHub } from './event-hub.js';
+import type { DeviceEvent } from './events.js';
+import type { KeyLogVerifier } from './key-transparency.js';
+import type { KeyStore } from './key-store.js';
+import { getJson, putJson } from './records.js';
+
+export interface DeviceKeysContext {
+  readonly api: ApiClient;
+  readonly store: KeyStore;
+  readonly verifier: KeyLogVerifier;
+  readonly authenticator: KeyLogAuthenticator;
+  readonly hub: EventHub<DeviceEvent>;
+  readonly deviceId: string;
+  readonly identityId: string;
+  readonly identityKey: Uint8Array;
+  readonly identityPrivateKey: Uint8Array;
+  readonly signatureKey: Uint8Array;
+}
+
+export type VerificationState = 'unverified' | 'verified' | 'changed';
+type KeyChange = Extract<DeviceEvent, { type: 'key-change-alert' }>['change'];
+
+export interface PendingDevice {
+  readonly deviceId: string;
+  readonly shortCode: string;
+  readonly addedAt: number;
+}
+
+const KNOWN = 'keylog/known-devices';
+/** Identity ids contain ':', which record names do not allow: name the record by base64url. */
+const verifiedRecord = (identityId: string) => `verified/${toBase64Url(utf8(identityId))}`;
+const APPROVAL_QR_PREFIX = 'parley-approve:1:';
+
+/** 10 digits (two groups of five) committing to a device's keys, for typing instead of scanning. */
+export function approvalShortCode(deviceId: string, identityKey: Uint8Array, signatureKey: Uint8Array): string {
+  const h = sha256(concatBytes(utf8('parley/v1/approval-code\0'), utf8(deviceId), identityKey, signatureKey));
+  let n = 0n;
+  for (const b of h.slice(0, 8)) n = (n << 8n) | BigInt(b);
+  const digits = (n % 10_000_000_000n).toString().padStart(10, '0');
+  return `${digits.slice(0, 5)} ${digits.slice(5)}`;
+}
+
+function approvalDigest(identityKey: Uint8Array, signatureKey: Uint8Array): string {
+  return toBase64Url(sha256(concatBytes(utf8('parley/v1/approval-qr\0'), identityKey, signatureKey)));
+}
+
+export class DeviceKeys {
+  constructor(private readonly ctx: DeviceKeysContext) {}
+
+  /** The identity's devices as the verified key log shows them. */
+  async devicesOf(identityId: string, fresh = true): Promise<DeviceKeyState[]> {
+    const keys = await this.ctx.authenticator.keysOf(identityId, fresh);
+    return [...keys.devices.values()];
+  }
+
+  // --- Monitoring ---------------------------------------------------------------
+
+  /**
+   * Checks this identity's own log entries for keys its owner did not add:
+   * a device waiting for approval, a device approved without any of the
+   * owner's devices (a re-enrollment — or a server adding keys), or this very
+   * device revoked. Emits one `key-change-alert` per finding (once).
+   */
+  async checkOwnKeys(): Promise<Extract<DeviceEvent, { type: 'key-change-alert' }>[]> {
+    const devices = await this.devicesOf(this.ctx.identityId);
+    const self = devices.find((d) => d.deviceId === this.ctx.deviceId);
+    let known = await getJson<Record<string, string>>(this.ctx.store, KNOWN);
+    if (!known) {
+      // First check: what was there before this device joined is the owner's doing.
+      known = {};
+      for (const d of devices) if (self && d.addedAt <= self.addedAt) known[d.deviceId] = d.status;
+    }
+    const alerts: Extract<DeviceEvent, { type: 'key-change-alert' }>[] = [];
+    const alert = (deviceId: string, change: KeyChange) =>
+      alerts.push({ type: 'key-change-alert', identityId: this.ctx.identityId, deviceId, change });
+    if (!self || !equalBytes(self.signatureKey, this.ctx.signatureKey) || !equalBytes(self.identityKey, this.ctx.identityKey)) {
+      alert(this.ctx.deviceId, 'this-device-not-logged');
+    } else if (self.status === 'revoked' && known[self.deviceId] !== 'revoked') {
+      alert(self.deviceId, 'this-device-revoked');
+    }
+    for (const d of devices) {
+      if (d.deviceId === this.ctx.deviceId || known[d.deviceId] === d.status) continue;
+      const approvedByOwner = d.status === 'approved' && d.approvedBy !== undefined && known[d.approvedBy] === 'approved';
+      if (d.status === 'pending') alert(d.deviceId, 'pending-device');
+      // A business enrolls the devices of its own identities (senders, agents, bots) itself.
+      else if (d.status === 'approved' && !approvedByOwner && d.kind === 'customer' && known[d.deviceId] === undefined) {
+        alert(d.deviceId, 'added-without-approval');
+      }
+      known[d.deviceId] = d.status;
+    }
+    if (self) known[self.deviceId] = self.status;
+    await this.ctx.store.write([putJson(KNOWN, known)]);
+    for (const a of alerts) this.ctx.hub.emit(a);
+    return alerts;
+  }
+
+  // --- Adding and removing own devices --------------------------------------------
+
+  /** On a new device waiting for approval: the QR text and short code to show. */
+  approvalRequest(): { qr: string; shortCode: string } {
+    return {
+      qr: `${APPROVAL_QR_PREFIX}${this.ctx.deviceId}:${approvalDigest(this.ctx.identityKey, this.ctx.signatureKey)}`,
+      shortCode: approvalShortCode(this.ctx.deviceId, this.ctx.identityKey, this.ctx.signatureKey),
+    };
+  }
+
+  /** Devices of this identity waiting for approval (from the verified log). */
+  async pendingDevices(): Promise<PendingDevice[]> {
+    return (await this.devicesOf(this.ctx.identityId))
+      .filter((d) => d.status === 'pending')
+      .map((d) => ({ deviceId: d.deviceId, addedAt: d.addedAt, shortCode: approvalShortCode(d.deviceId, d.identityKey, d.signatureKey) }));
+  }
+
+  /**
+   * On an existing device: approves the pending device whose QR code was
+   * scanned (or whose short code was typed). The approval is this device's
+   * signature over the new device's logged keys, so the server cannot
+   * substitute other keys.
+   */
+  async approveDevice(scannedOrTyped: string): Promise<{ deviceId: string; index: number }> {
+    const pending = (await this.devicesOf(this.ctx.identityId)).filter((d) => d.status === 'pending');
+    const input = scannedOrTyped.trim();
+    const match = input.startsWith(APPROVAL_QR_PREFIX)
+      ? pending.find((d) => {
+          const [deviceId, digest] = input.slice(APPROVAL_QR_PREFIX.length).split(':');
+          return d.deviceId === deviceId && digest !== undefined && equalBytes(utf8(digest), utf8(approvalDigest(d.identityKey, d.signatureKey)));
+        })
+      : pending.find((d) => approvalShortCode(d.deviceId, d.identityKey, d.signatureKey).replace(' ', '') === input.replace(/\s/g, ''));
+    if (!match) throw new ConversationError('no_matching_device', 'no device waiting for approval matches this code');
+    const keys = await this.ctx.authenticator.keysOf(this.ctx.identityId);
+    const message = approvalMessage({
+      label: toBase64Url(keys.identity.label),
+      deviceId: match.deviceId,
+      identityKey: toBase64Url(match.identityKey),
+      signatureKey: toBase64Url(match.signatureKey),
+    });
+    const res = await this.ctx.api.approveDevice(match.deviceId, toBase64(signEd25519(this.ctx.identityPrivateKey, message)));
+    this.ctx.authenticator.forget(this.ctx.identityId);
+    await this.rememberKnown(match.deviceId, 'approved');
+    return { deviceId: res.deviceId, index: res.index };
+  }
+
+  /** Revokes a device of this identity (a lost phone), signed by this device. */
+  async revokeDevice(deviceId: string): Promise<{ index: number }> {
+    const keys = await this.ctx.authenticator.keysOf(this.ctx.identityId);
+    const target = keys.devices.get(deviceId);
+    if (!target) throw new ConversationError('unknown_device', 'no such device of this identity');
+    if (target.status === 'revoked') throw new ConflictError('already_revoked', 'the device is already revoked');
+    const message = revocationMessage({ label: toBase64Url(keys.identity.label), deviceId, byDevice: this.ctx.deviceId });
+    const res = await this.ctx.api.revokeDevice(deviceId, toBase64(signEd25519(this.ctx.identityPrivateKey, message)));
+    this.ctx.authenticator.forget(this.ctx.identityId);
+    await this.rememberKnown(deviceId, 'revoked');
+    return { index: res.index };
+  }
+
+  private async rememberKnown(deviceId: string, status: string): Promise<void> {
+    const known = (await getJson<Record<string, string>>(this.ctx.store, KNOWN)) ?? {};
+    known[deviceId] = status;
+    await this.ctx.store.write([putJson(KNOWN, known)]);
+  }
+
+  // --- Verifying contacts ---------------------------------------------------------
+
+  private async contactDevice(identityId: string, deviceId?: string): Promise<DeviceKeyState> {
+    const approved = (await this.devicesOf(identityId)).filter((d) => d.status === 'approved');
+    const device = deviceId === undefined ? approved[0] : approved.find((d) => d.deviceId === deviceId);
+    if (!device) throw new ConversationError('unknown_device', 'the contact has no such approved device');
+    return device;
+  }
+
+  /**
+   * The safety number between this device and a contact's device (Signal's
+   * numeric fingerprint: 60 digits in 12 groups of 5), both keys taken from the
+   * verified key log.
+   */
+  async safetyNumber(identityId: string, deviceId?: string): Promise<{ deviceId: string; digits: string; groups: readonly string[] }> {
+    const remote = await this.contactDevice(identityId, deviceId);
+    const number = safetyNumber({
+      local: parleyFingerprintParty(this.ctx.identityKey, this.ctx.identityId),
+      remote: parleyFingerprintParty(remote.identityKey, identityId),
+    });
+    return { deviceId: remote.deviceId, digits: number.digits, groups: number.groups };
+  }
+
+  /** The QR text this device shows so the contact can scan it. */
+  async verificationQr(identityId: string, deviceId?: string): Promise<string> {
+    const remote = await this.contactDevice(identityId, deviceId);
+    return encodeQrPayload(
+      parleyFingerprintParty(this.ctx.identityKey, this.ctx.identityId),
+      parleyFingerprintParty(remote.identityKey, identityId),
+    );
+  }
+
+  /**
+   * After scanning the contact's QR code: compares it (constant time) with the
+   * keys from the verified log; on a match, remembers the contact as verified.
+   */
+  async verifyScanned(identityId: string, payload: string): Promise<ScanResult> {
+    const candidates = (await this.devicesOf(identityId)).filter((d) => d.status === 'approved');
+    let result: ScanResult = 'mismatch';
+    for (const d of candidates) {
+      const r = compareScanned(
+        parleyFingerprintParty(this.ctx.identityKey, this.ctx.identityId),
+        parleyFingerprintParty(d.identityKey, identityId),
+        payload,
+      );
+      if (r === 'match') {
+        const verified = (await getJson<Record<string, string>>(this.ctx.store, verifiedRecord(identityId))) ?? {};
+        verified[d.deviceId] = toBase64(d.identityKey);
+        await this.ctx.store.write([putJson(verifiedRecord(identityId), verified)]);
+        return 'match';
+      }
+      if (r === 'version-mismatch') result = r;
+    }
+    return result;
+  }
+
+  /**
+   * `verified` once a QR scan matched; `changed` when a verified contact's
+   * keys have changed since (a verified device revoked or re-keyed, or a new
+   * device added); `unverified` otherwise.
+   */
+  async verificationState(identityId: string): Promise<VerificationState> {
+    const verified = await getJson<Record<string, string>>(this.ctx.store, verifiedRecord(identityId));
+    if (!verified || Object.keys(verified).length === 0) return 'unverified';
+    const approved = (await this.devicesOf(identityId)).filter((d) => d.status === 'approved');
+    for (const [deviceId, key] of Object.entries(verified)) {
+      const d = approved.find((x) => x.deviceId === deviceId);
+      if (!d || !equalBytes(d.identityKey, fromBase64(key))) return 'changed';
+    }
+    return approved.every((d) => verified[d.deviceId] !== undefined) ? 'verified' : 'changed';
+  }
+}

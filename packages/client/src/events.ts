@@ -1,0 +1,84 @@
+/** What a device reports to the app. */
+import type { MemberRef } from '@parley/core/mls';
+
+/** A decrypted, authenticated message. */
+export interface ReceivedMessage {
+  readonly conversationId: string;
+  /** Sender-chosen content id (deduplicated). */
+  readonly messageId: string;
+  /** Server envelope id. */
+  readonly envelopeId: string;
+  /** Authenticated by MLS: the credential of the leaf that sent it. */
+  readonly sender: MemberRef;
+  readonly text: string;
+  readonly class: string;
+  /** Sender's clock (RFC 3339). */
+  readonly sentAt: string;
+  /** Server's acceptance time (RFC 3339). */
+  readonly storedAt: string;
+  /** This device's clock (RFC 3339). */
+  readonly receivedAt: string;
+  /** MLS epoch the message was encrypted in. */
+  readonly epoch: string;
+  /**
+   * For business messages: the signed commitment checked against this text
+   * (`verified`), and its hash, which the device's signed receipt refers to.
+   */
+  readonly audit?: { readonly commitmentHash: string; readonly verified: boolean };
+}
+
+export type UndecryptableReason =
+  | 'unknown-conversation'
+  | 'missed-epoch'
+  | 'decrypt-failed'
+  | 'invalid-content'
+  | 'invalid-welcome'
+  | 'rejected-commit';
+
+export type DeviceEvent =
+  | ({ readonly type: 'message' } & ReceivedMessage)
+  | {
+      readonly type: 'undecryptable';
+      readonly envelopeId: string;
+      readonly conversationId: string;
+      readonly senderDeviceId: string;
+      readonly reason: UndecryptableReason;
+      /** Error code from the MLS layer, when there is one. */
+      readonly code?: string;
+    }
+  | { readonly type: 'conversation-joined'; readonly conversationId: string; readonly members: readonly MemberRef[]; readonly epoch: string }
+  | {
+      readonly type: 'membership-changed';
+      readonly conversationId: string;
+      readonly added: readonly MemberRef[];
+      readonly removed: readonly MemberRef[];
+      /** Undefined for a resync by external commit. */
+      readonly by: MemberRef | undefined;
+      readonly epoch: string;
+    }
+  | { readonly type: 'removed-from-conversation'; readonly conversationId: string; readonly epoch: string }
+  | { readonly type: 'resynced'; readonly conversationId: string; readonly epoch: string; readonly missedFrom: string }
+  | { readonly type: 'connection'; readonly online: boolean }
+  /**
+   * The key log shows something about this identity's keys that its owner did
+   * not do: a device waiting for approval, a device added without any of the
+   * owner's devices approving it, this device revoked, or this device's keys
+   * missing from the log (or different there).
+   */
+  | {
+      readonly type: 'key-change-alert';
+      readonly identityId: string;
+      readonly deviceId: string;
+      readonly change: 'pending-device' | 'added-without-approval' | 'this-device-revoked' | 'this-device-not-logged';
+    }
+  /**
+   * A business message whose content does not match the sender's signed
+   * commitment (or whose commitment is not the sender's): the device signed a
+   * `commitment-mismatch` receipt instead of `delivered`.
+   */
+  | { readonly type: 'commitment-mismatch'; readonly conversationId: string; readonly messageId: string; readonly reason: string }
+  /** The server refused one of this device's receipts (not retried). */
+  | { readonly type: 'receipt-rejected'; readonly messageId: string; readonly status: string; readonly code: string }
+  /** A key-log check failed while authenticating a member: the server may be lying. */
+  | { readonly type: 'key-transparency-error'; readonly identityId: string; readonly code: string }
+  | { readonly type: 'key-packages-replenished'; readonly uploaded: number };

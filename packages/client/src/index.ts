@@ -1,0 +1,19 @@
+export { Device, type DeviceOptions, type EnrollOptions, type OpenOptions, type SendOptions, type SendResult, type ExportEvidenceOptions } from './device.js';
+export { Conversation } from './conversation.js';
+export { Sender, type SenderSendOptions, type SenderSendResult } from './sender.js';
+export { type DeviceEvent, type ReceivedMessage, type UndecryptableReason } from './events.js';
+export { type KeyStore, type KeyStoreOp, KeyStoreError } from './key-store.js';
+export { MemoryKeyStore } from './key-store.memory.js';
+export { ApiClient, type ApiClientOptions } from './api-client.js';
+export { ApiError, TransportError, ConversationError, isRetryable } from './errors.js';
+export { type WebSocketLike, type WebSocketFactory } from './realtime.js';
+export { issueEnrollmentToken, type EnrollmentTokenClaims } from './enrollment.js';
+export {
+  KeyLogVerifier,
+  KeyLogFollower,
+  KeyTransparencyError,
+  type KeyDirectoryAnchors,
+  type VerifiedCheckpoint,
+  type VerifiedIdentity,
+} from './key-transparency.js';
+export { DeviceKeys, approvalShortCode, type VerificationState, type PendingDevice } from './device-keys.js';

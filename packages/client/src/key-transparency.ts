@@ -1,0 +1,329 @@
+/**
+ * Verifiable keys for the SDK. The server publishes every device key in a
+ * transparency log (RFC 9162 Merkle tree, C2SP signed checkpoints); this module
+ * never takes a key from the server without proof:
+ *
+ * - a checkpoint must be signed by the pinned log key and be consistent with
+ *   the last checkpoint this device verified (else `key_log_rollback` or
+ *   `key_log_fork`);
+ * - a lookup's label must be the VRF output for the identity (RFC 9381;
+ *   `key_log_bad_vrf`), and every entry must be included in the checkpoint
+ *   (`key_log_bad_proof`);
+ * - the entries must replay cleanly: attested, approvals and owner revocations
+ *   signed by approved devices (`key_log_inconsistent`).
+ *
+ * A business sender additionally follows the whole log (tiles and entry
+ * bundles), so a revocation the server leaves out of a lookup is still seen.
+ */
+import {
+  ParleyError,
+  ecvrfVerify,
+  equalBytes,
+  fromBase64,
+  isParleyError,
+  toBase64,
+  toBase64Url,
+} from '@parley/core';
+import { decodeKeyLogEntry, labelInput, replayIdentity, type DeviceKeyState, type LoggedEntry } from '@parley/core/keylog';
+import {
+  TileHashReader,
+  decodeEntryBundle,
+  entryBundlePath,
+  leafHash,
+  openNote,
+  parseCheckpoint,
+  parseVerifierKey,
+  storedHashIndex,
+  tilePath,
+  verifyConsistency,
+  verifyInclusion,
+  TILE_WIDTH,
+  type Ed25519NoteVerifier,
+} from '@parley/core/tlog';
+import type { ApiClient } from './api-client.js';
+import type { KeyStore } from './key-store.js';
+import { getJson, putJson } from './records.js';
+
+/** A key-log check failed: the server (or something between) is lying or broken. */
+export class KeyTransparencyError extends ParleyError {
+  constructor(code: string, message: string, details?: Record<string, unknown>) {
+    super(code, message, { status: 502, ...(details ? { details } : {}) });
+    this.name = 'KeyTransparencyError';
+  }
+}
+
+/** What the app pins (or learns once, on first use) about the server's key directory. */
+export interface KeyDirectoryAnchors {
+  /** C2SP signed-note verifier key of the key log. */
+  readonly logVerifierKey: string;
+  /** base64 ECVRF public key. */
+  readonly vrfPublicKey: string;
+  /** Checkpoint origin line of the key log. */
+  readonly origin: string;
+  /** Path prefix of the log's tiles (`/logs/keys`). */
+  readonly prefix: string;
+  readonly log: string;
+}
+
+export interface VerifiedCheckpoint {
+  readonly size: number;
+  readonly rootHash: Uint8Array;
+  readonly note: string;
+}
+
+export interface VerifiedIdentity {
+  readonly identityId: string;
+  readonly label: Uint8Array;
+  readonly devices: ReadonlyMap<string, DeviceKeyState>;
+  readonly checkpoint: VerifiedCheckpoint;
+}
+
+const CHECKPOINT_RECORD = 'keylog/checkpoint';
+const FOLLOW_RECORD = 'keylog/follow';
+
+interface StoredCheckpoint {
+  size: number;
+  rootHash: string;
+  note: string;
+}
+
+export class KeyLogVerifier {
+  private readonly verifier: Ed25519NoteVerifier;
+  private readonly vrfPublicKey: Uint8Array;
+  private last: VerifiedCheckpoint | undefined;
+  private loaded = false;
+  private checkpointQueue: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    private readonly api: ApiClient,
+    private readonly store: KeyStore,
+    readonly anchors: KeyDirectoryAnchors,
+  ) {
+    this.verifier = parseVerifierKey(anchors.logVerifierKey);
+    this.vrfPublicKey = fromBase64(anchors.vrfPublicKey, 'vrfPublicKey');
+  }
+
+  /** The directory's attestation key (the log key's Ed25519 public key). */
+  get attestationKey(): Uint8Array {
+    return this.verifier.publicKey;
+  }
+
+  /** The newest checkpoint this device verified, if any. */
+  async lastCheckpoint(): Promise<VerifiedCheckpoint | undefined> {
+    if (!this.loaded) {
+      const stored = await getJson<StoredCheckpoint>(this.store, CHECKPOINT_RECORD);
+      if (stored) this.last = { size: stored.size, rootHash: fromBase64(stored.rootHash), note: stored.note };
+      this.loaded = true;
+    }
+    return this.last;
+  }
+
+  /** Opens and checks a checkpoint note: signature, origin, well-formedness. */
+  openCheckpoint(note: string): VerifiedCheckpoint {
+    let text: string;
+    try {
+      text = openNote(note, [this.verifier]).text;
+    } catch (cause) {
+      throw new KeyTransparencyError('key_log_bad_signature', 'the checkpoint is not signed by the pinned log key', {
+        reason: isParleyError(cause) ? cause.code : 'invalid',
+      });
+    }
+    const checkpoint = parseCheckpoint(text);
+    if (checkpoint.origin !== this.anchors.origin) {
+      throw new KeyTransparencyError('key_log_origin_mismatch', 'the checkpoint belongs to another log');
+    }
+    return { size: checkpoint.treeSize, rootHash: checkpoint.rootHash, note };
+  }
+
+  /**
+   * Verifies a checkpoint and its consistency with the last one this device
+   * verified; remembers it when it is newer. Serialized, so concurrent lookups
+   * cannot interleave their updates.
+   */
+  verifyCheckpoint(note: string): Promise<VerifiedCheckpoint> {
+    const run = this.checkpointQueue.then(() => this.verifyCheckpointNow(note));
+    this.checkpointQueue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async verifyCheckpointNow(note: string): Promise<VerifiedCheckpoint> {
+    const next = this.openCheckpoint(note);
+    const last = await this.lastCheckpoint();
+    if (last) await this.checkConsistent(last, next);
+    if (!last || next.size > last.size) {
+      const stored: StoredCheckpoint = { size: next.size, rootHash: toBase64(next.rootHash), note: next.note };
+      await this.store.write([putJson(CHECKPOINT_RECORD, stored)]);
+      this.last = next;
+    }
+    return next;
+  }
+
+  /**
+   * Throws `key_log_rollback` / `key_log_fork` unless `b` extends (or equals) `a`
+   * or `a` extends `b` by a valid RFC 9162 consistency proof.
+   */
+  async checkConsistent(a: VerifiedCheckpoint, b: VerifiedCheckpoint, options: { allowOlder?: boolean } = {}): Promise<void> {
+    if (a.size === b.size) {
+      if (!equalBytes(a.rootHash, b.rootHash)) {
+        throw new KeyTransparencyError('key_log_fork', 'two checkpoints of the same size have different roots: the log forked', { size: a.size });
+      }
+      return;
+    }
+    const [older, newer] = a.size < b.size ? [a, b] : [b, a];
+    if (newer === a && !options.allowOlder) {
+      throw new KeyTransparencyError('key_log_rollback', 'the server presented an older tree than this device already verified', {
+        seen: a.size,
+        presented: b.size,
+      });
+    }
+    if (older.size === 0) return;
+    const { proof } = await this.api.consistencyProof(this.anchors.log, older.size, newer.size);
+    if (!verifyConsistency(older.size, newer.size, proof.map((p) => fromBase64(p)), older.rootHash, newer.rootHash)) {
+      throw new KeyTransparencyError('key_log_fork', 'the log is not consistent with a checkpoint seen before: the log forked', {
+        from: older.size,
+        to: newer.size,
+      });
+    }
+  }
+
+  /**
+   * Gossip: checks a checkpoint another party (device, monitor, sender) saw
+   * against the ones this device verified. Detects a split view.
+   */
+  async compareWithPeer(peerNote: string): Promise<void> {
+    const peer = this.openCheckpoint(peerNote);
+    const mine = await this.lastCheckpoint();
+    if (!mine) {
+      await this.verifyCheckpoint(peerNote);
+      return;
+    }
+    await this.checkConsistent(mine, peer, { allowOlder: true });
+    if (peer.size > mine.size) await this.verifyCheckpoint(peerNote);
+  }
+
+  /** Looks an identity up and verifies everything about the answer. */
+  async lookup(identityId: string): Promise<VerifiedIdentity> {
+    const res = await this.api.keyLookup(identityId);
+    if (res.identityId !== identityId) throw new KeyTransparencyError('key_log_bad_vrf', 'the lookup answered for another identity');
+    const label = fromBase64(res.label, 'label');
+    const vrf = ecvrfVerify(this.vrfPublicKey, fromBase64(res.vrfProof, 'vrfProof'), labelInput(identityId));
+    if (!vrf.valid || !equalBytes(vrf.beta.slice(0, 32), label)) {
+      throw new KeyTransparencyError('key_log_bad_vrf', 'the VRF proof does not show that this label belongs to the identity');
+    }
+    const checkpoint = await this.verifyCheckpoint(res.checkpoint);
+    const logged: LoggedEntry[] = [];
+    for (const item of res.entries) {
+      const bytes = fromBase64(item.entry, 'entry');
+      const proof = item.proof.map((p) => fromBase64(p, 'proof'));
+      if (item.index >= checkpoint.size || !verifyInclusion(leafHash(bytes), item.index, checkpoint.size, proof, checkpoint.rootHash)) {
+        throw new KeyTransparencyError('key_log_bad_proof', 'a key-log entry is not included in the signed tree', { index: item.index });
+      }
+      logged.push({ index: item.index, entry: decodeKeyLogEntry(bytes) });
+    }
+    logged.sort((x, y) => x.index - y.index);
+    return { identityId, label, devices: replay(toBase64Url(label), logged, this.attestationKey), checkpoint };
+  }
+}
+
+function replay(label: string, entries: readonly LoggedEntry[], attestationKey: Uint8Array): Map<string, DeviceKeyState> {
+  try {
+    return replayIdentity(label, entries, attestationKey);
+  } catch (cause) {
+    throw new KeyTransparencyError('key_log_inconsistent', 'the key-log entries of this identity do not replay', {
+      reason: cause instanceof Error ? cause.message : String(cause),
+    });
+  }
+}
+
+interface FollowState {
+  size: number;
+  rootHash: string;
+  /** label (base64url) → logged entries (index, base64 entry). */
+  labels: Record<string, [number, string][]>;
+}
+
+/**
+ * Follows the whole key log, as a business sender must: reads the entry
+ * bundles between the last followed size and the newest verified checkpoint,
+ * checks each entry against the tree's verified tiles, and keeps every entry by
+ * label. Nothing a lookup leaves out (a revocation, an extra device) stays
+ * hidden from a follower.
+ */
+export class KeyLogFollower {
+  private state: FollowState | undefined;
+
+  constructor(
+    private readonly api: ApiClient,
+    private readonly store: KeyStore,
+    private readonly verifier: KeyLogVerifier,
+  ) {}
+
+  private async load(): Promise<FollowState> {
+    this.state ??= (await getJson<FollowState>(this.store, FOLLOW_RECORD)) ?? { size: 0, rootHash: '', labels: {} };
+    return this.state;
+  }
+
+  /** Catches up to the newest checkpoint; returns how many entries were read. */
+  async sync(checkpointNote?: string): Promise<number> {
+    const state = await this.load();
+    const note = checkpointNote ?? new TextDecoder().decode(await this.api.fetchLogResource(this.verifier.anchors.prefix, 'checkpoint'));
+    const checkpoint = await this.verifier.verifyCheckpoint(note);
+    if (checkpoint.size <= state.size) return 0;
+    const reader = new TileHashReader(checkpoint.size, checkpoint.rootHash, (tile) =>
+      this.api.fetchLogResource(this.verifier.anchors.prefix, tilePath(tile.level, tile.index, tile.width)),
+    );
+    let read = 0;
+    for (let start = Math.floor(state.size / TILE_WIDTH) * TILE_WIDTH; start < checkpoint.size; start += TILE_WIDTH) {
+      const bundleIndex = start / TILE_WIDTH;
+      const width = Math.min(TILE_WIDTH, checkpoint.size - start);
+      const bundle = decodeEntryBundle(
+        await this.api.fetchLogResource(this.verifier.anchors.prefix, entryBundlePath(bundleIndex, width)),
+        width,
+      );
+      const indexes = bundle.map((_, i) => start + i);
+      const hashes = await reader.readHashes(indexes.map((n) => storedHashIndex(0, n)));
+      bundle.forEach((entry, i) => {
+        const index = start + i;
+        if (!equalBytes(leafHash(entry), hashes[i]!)) {
+          throw new KeyTransparencyError('key_log_bad_proof', 'an entry bundle does not match the signed tree', { index });
+        }
+        if (index < state.size) return;
+        const decoded = decodeKeyLogEntry(entry);
+        (state.labels[decoded.label] ??= []).push([index, toBase64(entry)]);
+        read++;
+      });
+    }
+    state.size = checkpoint.size;
+    state.rootHash = toBase64(checkpoint.rootHash);
+    await this.store.write([putJson(FOLLOW_RECORD, state)]);
+    return read;
+  }
+
+  /**
+   * The identity's devices from the followed log, caught up to the lookup's
+   * checkpoint (the label comes from the verified lookup). The lookup must show
+   * exactly what the followed log holds: a hidden revocation or a hidden device
+   * is `key_log_lookup_mismatch`.
+   */
+  async devicesOf(verified: VerifiedIdentity): Promise<Map<string, DeviceKeyState>> {
+    await this.sync(verified.checkpoint.note);
+    const state = await this.load();
+    const label = toBase64Url(verified.label);
+    const logged = (state.labels[label] ?? [])
+      .filter(([index]) => index < verified.checkpoint.size)
+      .map(([index, entry]) => ({ index, entry: decodeKeyLogEntry(fromBase64(entry)) }));
+    const devices = replay(label, logged, this.verifier.attestationKey);
+    const same = (a: DeviceKeyState | undefined, b: DeviceKeyState | undefined) =>
+      a !== undefined && b !== undefined && a.status === b.status && equalBytes(a.signatureKey, b.signatureKey) && equalBytes(a.identityKey, b.identityKey);
+    for (const deviceId of new Set([...devices.keys(), ...verified.devices.keys()])) {
+      if (!same(devices.get(deviceId), verified.devices.get(deviceId))) {
+        throw new KeyTransparencyError('key_log_lookup_mismatch', 'a lookup disagrees with the followed key log', {
+          deviceId,
+          followed: devices.get(deviceId)?.status ?? 'absent',
+          lookup: verified.devices.get(deviceId)?.status ?? 'absent',
+        });
+      }
+    }
+    return devices;
+  }
+}

@@ -1,0 +1,433 @@
+/**
+ * The receive pipeline of a device: envelopes from the WebSocket, from `sync()`
+ * or handed in by the host are processed one at a time. Each one's effect
+ * (group state, duplicate window, history) is persisted in one atomic write
+ * before the envelope is acknowledged; so a crash means redelivery, and
+ * redelivery is recognised by envelope id and by content id.
+ *
+ * Envelopes that cannot be processed yet (a message of a future epoch, or of a
+ * conversation whose Welcome has not arrived) are held. If what they wait for
+ * does not come, the conversation is resynced from the latest GroupInfo.
+ */
+import { commitmentHash, opensCommitment, verifyCommitmentSignature } from '@parley/core/audit';
+import type { ReceiptOutbox } from './receipts.js';
+import {
+  decodeContent,
+  fromBase64,
+  isParleyError,
+  randomBytes,
+  toBase64,
+  toBase64Url,
+  type Envelope,
+  type MessageContent,
+  type SubmitRequest,
+  type SubmitResponse,
+} from '@parley/core';
+import {
+  joinFromWelcome,
+  processIncoming,
+  rejoinExternally,
+  type AuthenticateMember,
+  type MemberRef,
+  type MlsSuite,
+  type SignatureKeyPair,
+} from '@parley/core/mls';
+import type { ApiClient } from './api-client.js';
+import { ConversationState } from './conversation-state.js';
+import { isRetryable } from './errors.js';
+import type { EventHub } from './event-hub.js';
+import type { DeviceEvent, ReceivedMessage, UndecryptableReason } from './events.js';
+import type { KeyStore, KeyStoreOp } from './key-store.js';
+import type { KeyedMutex } from './mutex.js';
+import { RECORDS, getJson, putJson, timeSortKey, type AuditedMessageV1, type KeyPackageRecordV1 } from './records.js';
+
+/** What the receiver needs from its device. */
+export interface ReceiverContext {
+  readonly store: KeyStore;
+  readonly suite: MlsSuite;
+  readonly member: MemberRef;
+  readonly signatureKeys: SignatureKeyPair;
+  readonly authenticate: AuthenticateMember;
+  readonly api: ApiClient;
+  readonly locks: KeyedMutex;
+  readonly conversations: Map<string, ConversationState>;
+  readonly hub: EventHub<DeviceEvent>;
+  readonly recoveryDelayMs: number;
+  now(): Date;
+  submit(request: SubmitRequest): Promise<SubmitResponse>;
+  /** Sends acks over the WebSocket; false when it is not connected. */
+  ackOverSocket(ids: readonly string[]): boolean;
+  /** A device's identity key from the verified key log. */
+  identityKeyOf(identityId: string, deviceId: string): Promise<Uint8Array | undefined>;
+  readonly receipts: ReceiptOutbox;
+}
+
+type Outcome = 'ack' | 'hold' | 'retry';
+
+const ACK_FLUSH_MS = 5;
+const ACK_BATCH = 500;
+
+export class Receiver {
+  private readonly queue: Envelope[] = [];
+  /** Ids queued, being processed or held: redeliveries of these are ignored. */
+  private readonly queued = new Set<string>();
+  private processing: Promise<void> | undefined;
+  private readonly held = new Map<string, Envelope[]>();
+  private readonly recoveryTimers = new Map<string, ReturnType<typeof setTimeout>>();
+  private pendingAcks: string[] = [];
+  private ackTimer: ReturnType<typeof setTimeout> | undefined;
+  private drainWaiters: (() => void)[] = [];
+  private closed = false;
+
+  constructor(private readonly ctx: ReceiverContext) {}
+
+  enqueue(envelopes: readonly Envelope[]): void {
+    for (const e of envelopes) {
+      if (this.queued.has(e.id)) continue;
+      this.queued.add(e.id);
+      this.queue.push(e);
+    }
+    if (this.queue.length === 0 && !this.processing) {
+      this.drainWaiters.splice(0).forEach((w) => w());
+      return;
+    }
+    this.processing ??= this.processQueue().finally(() => {
+      this.processing = undefined;
+      if (this.queue.length > 0) this.enqueue([]);
+      else this.drainWaiters.splice(0).forEach((w) => w());
+    });
+  }
+
+  /** Resolves when every queued envelope has been processed (held ones excepted). */
+  idle(): Promise<void> {
+    if (this.queue.length === 0 && !this.processing) return Promise.resolve();
+    return new Promise((resolve) => this.drainWaiters.push(resolve));
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const t of this.recoveryTimers.values()) clearTimeout(t);
+    this.recoveryTimers.clear();
+    if (this.ackTimer) clearTimeout(this.ackTimer);
+    this.ackTimer = undefined;
+  }
+
+  private async processQueue(): Promise<void> {
+    while (this.queue.length > 0) {
+      const envelope = this.queue.shift()!;
+      let outcome: Outcome;
+      try {
+        outcome = await this.handle(envelope);
+      } catch {
+        // Storage or network trouble: leave it unacknowledged; it comes again.
+        outcome = 'retry';
+      }
+      if (outcome === 'hold') continue;
+      this.queued.delete(envelope.id);
+      if (outcome === 'ack') this.scheduleAck(envelope.id);
+    }
+  }
+
+  private scheduleAck(id: string): void {
+    this.pendingAcks.push(id);
+    if (this.pendingAcks.length >= ACK_BATCH) void this.flushAcks();
+    else this.ackTimer ??= setTimeout(() => void this.flushAcks(), ACK_FLUSH_MS);
+  }
+
+  /** Sends pending acks now (WebSocket when connected, else HTTP). */
+  async flushAcks(): Promise<void> {
+    if (this.ackTimer) clearTimeout(this.ackTimer);
+    this.ackTimer = undefined;
+    const ids = this.pendingAcks.splice(0);
+    if (ids.length === 0 || this.ctx.ackOverSocket(ids)) return;
+    for (let i = 0; i < ids.length; i += 1000) {
+      try {
+        await this.ctx.api.ack(ids.slice(i, i + 1000));
+      } catch {
+        // Not acknowledged: the envelopes come again and are recognised as seen.
+      }
+    }
+  }
+
+  private undecryptable(envelope: Envelope, reason: UndecryptableReason, code?: string): void {
+    this.ctx.hub.emit({
+      type: 'undecryptable',
+      envelopeId: envelope.id,
+      conversationId: envelope.conversationId,
+      senderDeviceId: envelope.senderDeviceId,
+      reason,
+      ...(code ? { code } : {}),
+    });
+  }
+
+  private async handle(envelope: Envelope): Promise<Outcome> {
+    if (envelope.kind === 'welcome') return this.handleWelcome(envelope);
+    const conversation = this.ctx.conversations.get(envelope.conversationId);
+    if (!conversation) return this.hold(envelope);
+    return this.ctx.locks.run(envelope.conversationId, () => this.handleGroupMessage(conversation, envelope));
+  }
+
+  private async handleWelcome(envelope: Envelope): Promise<Outcome> {
+    // A redelivered Welcome we already joined from (its one-time KeyPackage is gone by now).
+    if (this.ctx.conversations.get(envelope.conversationId)?.seen.has(`e:${envelope.id}`)) return 'ack';
+    let joined;
+    try {
+      joined = await joinFromWelcome(
+        this.ctx.suite,
+        fromBase64(envelope.payload),
+        this.ctx.signatureKeys.privateKey,
+        async (ref) => {
+          const rec = await getJson<KeyPackageRecordV1>(this.ctx.store, RECORDS.keyPackage(ref));
+          return rec ? { keyPackage: fromBase64(rec.keyPackage), privateKey: fromBase64(rec.privateKey) } : undefined;
+        },
+        this.ctx.authenticate,
+      );
+    } catch (error) {
+      if (isRetryable(error)) return 'retry';
+      this.undecryptable(envelope, 'invalid-welcome', isParleyError(error) ? error.code : undefined);
+      return 'ack';
+    }
+    const { group, keyPackageRef } = joined;
+    const id = group.conversationId;
+    if (id !== envelope.conversationId) {
+      this.undecryptable(envelope, 'invalid-welcome', 'conversation_mismatch');
+      return 'ack';
+    }
+    await this.ctx.locks.run(id, async () => {
+      // A re-added device replaces its old state of the same group.
+      const conversation = ConversationState.fresh(group, this.ctx.now());
+      const seen = conversation.seen.plan([`e:${envelope.id}`]);
+      const ops: KeyStoreOp[] = [...conversation.stateOps(group), ...conversation.metaOps(), ...seen.ops];
+      // A one-time KeyPackage is used once: forget its private key.
+      const kp = await getJson<KeyPackageRecordV1>(this.ctx.store, RECORDS.keyPackage(keyPackageRef));
+      if (kp && !kp.lastResort) ops.push({ op: 'delete', name: RECORDS.keyPackage(keyPackageRef) });
+      await this.ctx.store.write(ops);
+      conversation.adopt(group);
+      seen.apply();
+      this.ctx.conversations.set(id, conversation);
+    });
+    this.ctx.hub.emit({ type: 'conversation-joined', conversationId: id, members: group.members().map((m) => m.member), epoch: group.epoch.toString() });
+    this.releaseHeld(id);
+    return 'ack';
+  }
+
+  private async handleGroupMessage(conversation: ConversationState, envelope: Envelope): Promise<Outcome> {
+    const id = conversation.id;
+    const envelopeKey = `e:${envelope.id}`;
+    if (conversation.seen.has(envelopeKey)) return 'ack';
+    if (!conversation.meta.active) {
+      this.undecryptable(envelope, 'decrypt-failed', 'removed_from_conversation');
+      return 'ack';
+    }
+    const remember = async (ops: KeyStoreOp[] = [], ids: string[] = []) => {
+      const seen = conversation.seen.plan([envelopeKey, ...ids]);
+      await this.ctx.store.write([...ops, ...seen.ops]);
+      seen.apply();
+    };
+    let result;
+    try {
+      result = await processIncoming(this.ctx.suite, conversation.group, fromBase64(envelope.payload));
+    } catch (error) {
+      if (isRetryable(error)) return 'retry';
+      const code = isParleyError(error) ? error.code : undefined;
+      if (envelope.kind === 'commit') {
+        // A commit we cannot apply means we are out of step: resync from GroupInfo.
+        this.undecryptable(envelope, 'rejected-commit', code);
+        this.scheduleRecovery(id, 0);
+      } else {
+        this.undecryptable(envelope, code === 'mls_epoch_too_old' ? 'missed-epoch' : 'decrypt-failed', code);
+      }
+      await remember();
+      return 'ack';
+    }
+    switch (result.kind) {
+      case 'future-epoch':
+        return this.hold(envelope);
+      case 'stale':
+        await remember();
+        return 'ack';
+      case 'proposal':
+        await remember(conversation.stateOps(result.group));
+        conversation.adopt(result.group);
+        return 'ack';
+      case 'commit': {
+        const meta = result.selfRemoved ? { ...conversation.meta, active: false } : conversation.meta;
+        await remember([...conversation.stateOps(result.group), ...conversation.metaOps(meta)]);
+        conversation.adopt(result.group);
+        conversation.meta = meta;
+        const epoch = result.group.epoch.toString();
+        if (result.selfRemoved) {
+          this.ctx.hub.emit({ type: 'removed-from-conversation', conversationId: id, epoch });
+        } else {
+          this.ctx.hub.emit({
+            type: 'membership-changed',
+            conversationId: id,
+            added: result.added.map((m) => m.member),
+            removed: result.removed.map((m) => m.member),
+            by: result.committer?.member,
+            epoch,
+          });
+        }
+        this.releaseHeld(id);
+        return 'ack';
+      }
+      case 'application': {
+        let content;
+        try {
+          content = decodeContent(result.plaintext);
+        } catch (error) {
+          await remember(conversation.stateOps(result.group));
+          conversation.adopt(result.group);
+          this.undecryptable(envelope, 'invalid-content', isParleyError(error) ? error.code : undefined);
+          return 'ack';
+        }
+        const messageKey = `m:${content.id}`;
+        const duplicate = conversation.seen.has(messageKey);
+        const receivedAt = this.ctx.now();
+        const message: ReceivedMessage = {
+          conversationId: id,
+          messageId: content.id,
+          envelopeId: envelope.id,
+          sender: result.sender.member,
+          text: content.text,
+          class: content.class,
+          sentAt: content.sentAt,
+          storedAt: envelope.createdAt,
+          receivedAt: receivedAt.toISOString(),
+          epoch: result.epoch.toString(),
+        };
+        // A business message carries its signed commitment: check it, and sign a receipt.
+        const check = content.audit && !duplicate ? await this.checkCommitment(id, content, result.sender.member) : undefined;
+        const audited: ReceivedMessage = check ? { ...message, audit: { commitmentHash: check.commitmentHash, verified: check.ok } } : message;
+        const receipt = check ? [this.ctx.receipts.prepare(content.id, check.commitmentHash, check.ok ? 'delivered' : 'commitment-mismatch', receivedAt)] : [];
+        const history = duplicate
+          ? []
+          : [
+              putJson(RECORDS.message(id, timeSortKey(receivedAt, content.id)), { v: 1, direction: 'in', ...audited }),
+              // Kept on the device only, for a dispute: the opening proves the text.
+              ...(content.audit
+                ? [
+                    putJson(RECORDS.audited(content.id), {
+                      v: 1,
+                      direction: 'in',
+                      conversationId: id,
+                      commitment: content.audit.commitment,
+                      signature: content.audit.signature,
+                      opening: content.audit.opening,
+                      text: content.text,
+                    } satisfies AuditedMessageV1),
+                  ]
+                : []),
+            ];
+        await remember([...conversation.stateOps(result.group), ...history, ...receipt], [messageKey]);
+        conversation.adopt(result.group);
+        if (!duplicate) {
+          this.ctx.hub.emit({ type: 'message', ...audited });
+          if (check && !check.ok) this.ctx.hub.emit({ type: 'commitment-mismatch', conversationId: id, messageId: content.id, reason: check.reason });
+          if (check) this.ctx.receipts.kick();
+        }
+        return 'ack';
+      }
+    }
+  }
+
+  /**
+   * Checks a business message against its commitment: it must be this message's
+   * (id, conversation, class, recipient), signed by the device that MLS says sent
+   * it (key from the verified key log), and opened by its opening and text.
+   */
+  private async checkCommitment(
+    conversationId: string,
+    content: MessageContent,
+    sender: MemberRef,
+  ): Promise<{ ok: boolean; reason: string; commitmentHash: string }> {
+    const audit = content.audit!;
+    const commitment = audit.commitment;
+    let commitmentHashText = '';
+    try {
+      commitmentHashText = toBase64Url(commitmentHash(commitment));
+    } catch {
+      return { ok: false, reason: 'invalid commitment', commitmentHash: '' };
+    }
+    const fail = (reason: string) => ({ ok: false, reason, commitmentHash: commitmentHashText });
+    if (commitment.messageId !== content.id || commitment.conversationId !== conversationId || commitment.class !== content.class) {
+      return fail('the commitment describes another message');
+    }
+    if (commitment.recipient !== this.ctx.member.identityId) return fail('the commitment names another recipient');
+    if (commitment.sender.identityId !== sender.identityId || commitment.sender.deviceId !== sender.deviceId) {
+      return fail('the commitment is not by the device that sent the message');
+    }
+    const key = await this.ctx.identityKeyOf(sender.identityId, sender.deviceId);
+    if (!key || !verifyCommitmentSignature(key, commitment, fromBase64(audit.signature))) return fail('the commitment signature does not verify');
+    if (!opensCommitment(commitment, fromBase64(audit.opening), content.text)) return fail('the text does not open the commitment');
+    return { ok: true, reason: '', commitmentHash: commitmentHashText };
+  }
+
+  /** Keeps an envelope that cannot be processed yet; resync if its commit does not come. */
+  private hold(envelope: Envelope): 'hold' {
+    const list = this.held.get(envelope.conversationId) ?? [];
+    if (!list.some((e) => e.id === envelope.id)) list.push(envelope);
+    this.held.set(envelope.conversationId, list);
+    this.scheduleRecovery(envelope.conversationId, this.ctx.recoveryDelayMs);
+    return 'hold';
+  }
+
+  /** Re-queues what was held for a conversation (its state just moved). */
+  releaseHeld(conversationId: string): void {
+    const list = this.held.get(conversationId);
+    if (!list || list.length === 0) return;
+    this.held.delete(conversationId);
+    const timer = this.recoveryTimers.get(conversationId);
+    if (timer) clearTimeout(timer);
+    this.recoveryTimers.delete(conversationId);
+    for (const e of list) this.queued.delete(e.id);
+    this.enqueue(list);
+  }
+
+  private scheduleRecovery(conversationId: string, delayMs: number): void {
+    if (this.closed || this.recoveryTimers.has(conversationId)) return;
+    const timer = setTimeout(() => {
+      this.recoveryTimers.delete(conversationId);
+      void this.recover(conversationId).catch(() => this.scheduleRecovery(conversationId, 5000));
+    }, delayMs);
+    this.recoveryTimers.set(conversationId, timer);
+  }
+
+  /**
+   * For a conversation that stopped making sense: held messages of an unknown
+   * conversation are reported; a member that missed commits rejoins by external
+   * commit from the latest GroupInfo (RFC 9420 §12.4.3.2), and whatever it can no
+   * longer read is then reported when the held envelopes are retried.
+   */
+  private async recover(conversationId: string): Promise<void> {
+    const conversation = this.ctx.conversations.get(conversationId);
+    if (!conversation) {
+      const list = this.held.get(conversationId) ?? [];
+      this.held.delete(conversationId);
+      for (const e of list) {
+        this.undecryptable(e, 'unknown-conversation');
+        this.queued.delete(e.id);
+        this.scheduleAck(e.id);
+      }
+      return;
+    }
+    await this.ctx.locks.run(conversationId, async () => {
+      if (!conversation.meta.active) return;
+      const info = await this.ctx.api.groupInfo(conversationId);
+      if (BigInt(info.epoch) <= conversation.group.epoch) return; // the commit is merely late
+      const missedFrom = conversation.group.epoch.toString();
+      const rejoin = await rejoinExternally(this.ctx.suite, fromBase64(info.groupInfo), this.ctx.member, this.ctx.signatureKeys, this.ctx.authenticate);
+      await this.ctx.submit({
+        idempotencyKey: `r-${toBase64Url(randomBytes(12))}`,
+        conversationId,
+        message: toBase64(rejoin.commit),
+        members: rejoin.group.members().map((m) => m.member.deviceId),
+        groupInfo: toBase64(rejoin.groupInfo),
+      });
+      await this.ctx.store.write(conversation.stateOps(rejoin.group));
+      conversation.adopt(rejoin.group);
+      this.ctx.hub.emit({ type: 'resynced', conversationId, epoch: rejoin.group.epoch.toString(), missedFrom });
+    });
+    this.releaseHeld(conversationId);
+  }
+}

@@ -1,0 +1,90 @@
+/**
+ * What the SDK keeps in the KeyStore, record by record. JSON records are
+ * versioned; binary MLS state is stored as produced by the adapter.
+ */
+import { fromUtf8, toHex, utf8 } from '@parley/core';
+import type { Commitment } from '@parley/core/audit';
+import type { KeyStore, KeyStoreOp } from './key-store.js';
+import type { KeyDirectoryAnchors } from './key-transparency.js';
+
+export const RECORDS = {
+  device: 'device',
+  keyPackage: (ref: Uint8Array) => `kp/${toHex(ref)}`,
+  keyPackagePrefix: 'kp/',
+  conversationState: (id: string) => `conv/${id}/state`,
+  conversationTree: (id: string) => `conv/${id}/tree`,
+  conversationMeta: (id: string) => `conv/${id}/meta`,
+  conversationSeenPrefix: (id: string) => `conv/${id}/seen/`,
+  pendingCommit: (id: string) => `conv/${id}/pending-commit`,
+  message: (id: string, sortKey: string) => `conv/${id}/msg/${sortKey}`,
+  messagePrefix: (id: string) => `conv/${id}/msg/`,
+  conversationPrefix: 'conv/',
+  outbox: (key: string) => `outbox/${key}`,
+  outboxPrefix: 'outbox/',
+  conversationTag: (tag: string) => `tag/${tag}`,
+  /** A business message's commitment, signature, opening and text, by message id (for disputes). */
+  audited: (messageId: string) => `audited/${messageId}`,
+} as const;
+
+/** The device's own identity as persisted (secret). */
+export interface DeviceRecordV1 {
+  v: 1;
+  deviceId: string;
+  identityId: string;
+  kind: string | undefined;
+  label: string | undefined;
+  serverUrl: string;
+  suite: string;
+  identityPrivateKey: string;
+  identityPublicKey: string;
+  signaturePrivateKey: string;
+  signaturePublicKey: string;
+  registered: boolean;
+  /** `pending` until another device of the identity approved this one. */
+  status?: 'active' | 'pending';
+  /** The key directory's log and VRF keys (pinned by the app, or learnt at enrollment). */
+  anchors?: KeyDirectoryAnchors;
+}
+
+export interface KeyPackageRecordV1 {
+  v: 1;
+  keyPackage: string;
+  privateKey: string;
+  lastResort: boolean;
+  createdAt: string;
+}
+
+export interface ConversationMeta {
+  v: 2;
+  conversationId: string;
+  createdAt: string;
+  /** False after this device was removed. */
+  active: boolean;
+}
+
+export function putJson(name: string, value: unknown): KeyStoreOp {
+  return { op: 'put', name, value: utf8(JSON.stringify(value)) };
+}
+
+export async function getJson<T>(store: KeyStore, name: string): Promise<T | undefined> {
+  const bytes = await store.get(name);
+  return bytes === undefined ? undefined : (JSON.parse(fromUtf8(bytes)) as T);
+}
+
+/** A sort key that orders records by time (ms, zero padded) then by id. */
+export function timeSortKey(date: Date, id: string): string {
+  return `${String(date.getTime()).padStart(15, '0')}-${id}`;
+}
+
+/** What a device keeps of an audited message it sent or received: enough to export and open its evidence. */
+export interface AuditedMessageV1 {
+  v: 1;
+  direction: 'in' | 'out';
+  conversationId: string;
+  commitment: Commitment;
+  /** base64 signature of the sending device over the commitment. */
+  signature: string;
+  /** base64 opening (secret: it never leaves the device unless revealed for a dispute). */
+  opening: string;
+  text: string;
+}

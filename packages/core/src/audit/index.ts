@@ -1,0 +1,38 @@
+export {
+  type Commitment,
+  CommitmentSchema,
+  RFC3339_UTC,
+  parseCommitment,
+  newOpening,
+  contentCommitment,
+  opensCommitment,
+  commitmentBytes,
+  commitmentHash,
+  commitmentSigningMessage,
+  signCommitment,
+  verifyCommitmentSignature,
+} from './commitment.js';
+export {
+  type Receipt,
+  type ReceiptStatus,
+  RECEIPT_STATUSES,
+  ReceiptSchema,
+  parseReceipt,
+  receiptBytes,
+  receiptHash,
+  receiptSigningMessage,
+  signReceipt,
+  verifyReceiptSignature,
+} from './receipt.js';
+export { type AuditEntry, AuditEntrySchema, commitmentEntry, receiptEntry, encodeAuditEntry, decodeAuditEntry } from './entry.js';
+export { type EvidenceBundle, type AuditInclusion, EvidenceBundleSchema, AuditInclusionSchema, parseEvidenceBundle } from './bundle.js';
+export {
+  type EvidenceTrust,
+  type EvidenceReveal,
+  type EvidenceFailureCode,
+  type EvidenceCheck,
+  type EvidenceMessage,
+  type EvidenceReceiptSummary,
+  type EvidenceReport,
+  verifyEvidenceBundle,
+} from './verify-bundle.js';

@@ -1,0 +1,63 @@
+/**
+ * The application payload carried inside MLS application messages. The server
+ * never sees it: it is encrypted before it leaves the sender.
+ */
+import { Type, type Static } from 'typebox';
+import { Compile } from 'typebox/compile';
+import { InvalidInputError } from './errors.js';
+import { CommitmentSchema } from './audit/commitment.js';
+import { fromUtf8, randomBytes, toBase64Url, utf8 } from './bytes.js';
+
+import { MESSAGE_CLASS_PATTERN } from './ids.js';
+export { MESSAGE_CLASS_PATTERN };
+
+export const MessageContentSchema = Type.Object({
+  v: Type.Literal(1),
+  /** Sender-chosen message id (base64url, 128 bits); receivers deduplicate on it. */
+  id: Type.String({ pattern: '^[A-Za-z0-9_-]{16,64}$' }),
+  type: Type.Literal('text'),
+  text: Type.String({ maxLength: 64 * 1024 }),
+  /** Message class: `otp`, `alert`, `support`, … */
+  class: Type.String({ pattern: MESSAGE_CLASS_PATTERN }),
+  /** RFC 3339 time at the sender. */
+  sentAt: Type.String({ maxLength: 40 }),
+  /**
+   * For business messages: the signed commitment the audit log records, and the
+   * opening that ties it to this text. The opening travels only here, encrypted.
+   */
+  audit: Type.Optional(
+    Type.Object(
+      {
+        commitment: CommitmentSchema,
+        signature: Type.String({ pattern: '^[A-Za-z0-9+/_-]{86}={0,2}$' }),
+        opening: Type.String({ pattern: '^[A-Za-z0-9+/_-]{43}={0,1}$' }),
+      },
+      { additionalProperties: false },
+    ),
+  ),
+});
+export type MessageContent = Static<typeof MessageContentSchema>;
+
+const check = Compile(MessageContentSchema);
+
+/** A fresh 128-bit message id. */
+export function newMessageId(): string {
+  return toBase64Url(randomBytes(16));
+}
+
+export function encodeContent(content: MessageContent): Uint8Array {
+  if (!check.Check(content)) throw new InvalidInputError('invalid message content', { code: 'invalid_content' });
+  return utf8(JSON.stringify(content));
+}
+
+/** Parses decrypted application data; throws `invalid_content` for anything else. */
+export function decodeContent(bytes: Uint8Array): MessageContent {
+  let value: unknown;
+  try {
+    value = JSON.parse(fromUtf8(bytes));
+  } catch (cause) {
+    throw new InvalidInputError('message content is not JSON', { code: 'invalid_content', cause });
+  }
+  if (!check.Check(value)) throw new InvalidInputError('invalid message content', { code: 'invalid_content' });
+  return value;
+}

@@ -1,0 +1,15 @@
+export {
+  type KeyLogEntry,
+  type DeviceAddedEntry,
+  type DeviceApprovedEntry,
+  type DeviceRevokedEntry,
+  KeyLogEntrySchema,
+  canonicalJson,
+  encodeKeyLogEntry,
+  decodeKeyLogEntry,
+  attestationMessage,
+  approvalMessage,
+  revocationMessage,
+  labelInput,
+} from './entry.js';
+export { type DeviceKeyStatus, type DeviceKeyState, type LoggedEntry, replayIdentity } from './state.js';

@@ -1,0 +1,100 @@
+/**
+ * An identity's devices as its key-log entries say, replayed in log order with
+ * every signature checked: the directory's attestation on each entry, the
+ * approving device's signature on each approval, the owner's signature on each
+ * owner revocation. A log that breaks these rules for an identity is an attack
+ * or a bug, and is reported as such, never papered over.
+ */
+import { CryptoError } from '../errors.js';
+import { fromBase64, toBase64Url } from '../bytes.js';
+import { verifyEd25519 } from '../identity-keys.js';
+import type { IdentityKind } from '../wire.js';
+import { approvalMessage, attestationMessage, revocationMessage, type KeyLogEntry } from './entry.js';
+
+export type DeviceKeyStatus = 'approved' | 'pending' | 'revoked';
+
+export interface DeviceKeyState {
+  readonly deviceId: string;
+  readonly kind: IdentityKind;
+  readonly identityKey: Uint8Array;
+  readonly signatureKey: Uint8Array;
+  readonly suite: string;
+  status: DeviceKeyStatus;
+  /** Log index of the `device-added` entry. */
+  readonly addedAt: number;
+  approvedBy: string | undefined;
+  revokedBy: 'owner' | 'business' | 'reset' | undefined;
+}
+
+export interface LoggedEntry {
+  /** Position in the log. */
+  readonly index: number;
+  readonly entry: KeyLogEntry;
+}
+
+function fail(message: string, index: number): never {
+  throw new CryptoError('key_log_inconsistent', message, { details: { index } });
+}
+
+/**
+ * Replays one label's entries (ascending index). `attestationKey` is the
+ * directory's Ed25519 public key. Throws `key_log_inconsistent` on any entry
+ * that is not properly attested, signed, or in sequence.
+ */
+export function replayIdentity(label: string, entries: readonly LoggedEntry[], attestationKey: Uint8Array): Map<string, DeviceKeyState> {
+  const devices = new Map<string, DeviceKeyState>();
+  let last = -1;
+  for (const { index, entry } of entries) {
+    if (index <= last) fail('entries out of order', index);
+    last = index;
+    if (entry.label !== label) fail('entry belongs to another label', index);
+    if (!verifyEd25519(attestationKey, attestationMessage(entry), fromBase64(entry.attestation))) fail('entry attestation does not verify', index);
+    switch (entry.type) {
+      case 'device-added': {
+        if (devices.has(entry.deviceId)) fail('device added twice', index);
+        devices.set(entry.deviceId, {
+          deviceId: entry.deviceId,
+          kind: entry.kind,
+          identityKey: fromBase64(entry.identityKey),
+          signatureKey: fromBase64(entry.signatureKey),
+          suite: entry.suite,
+          status: entry.approval === 'enrollment' ? 'approved' : 'pending',
+          addedAt: index,
+          approvedBy: undefined,
+          revokedBy: undefined,
+        });
+        break;
+      }
+      case 'device-approved': {
+        const device = devices.get(entry.deviceId);
+        const approver = devices.get(entry.approvedBy);
+        if (!device || device.status !== 'pending') fail('approval of a device that is not pending', index);
+        if (!approver || approver.status !== 'approved') fail('approval by a device that is not approved', index);
+        const message = approvalMessage({
+          label,
+          deviceId: device.deviceId,
+          identityKey: toBase64Url(device.identityKey),
+          signatureKey: toBase64Url(device.signatureKey),
+        });
+        if (!verifyEd25519(approver.identityKey, message, fromBase64(entry.signature))) fail('approval signature does not verify', index);
+        device.status = 'approved';
+        device.approvedBy = approver.deviceId;
+        break;
+      }
+      case 'device-revoked': {
+        const device = devices.get(entry.deviceId);
+        if (!device || device.status === 'revoked') fail('revocation of an unknown or revoked device', index);
+        if (entry.by === 'owner') {
+          const by = entry.byDevice === undefined ? undefined : devices.get(entry.byDevice);
+          if (!by || by.status !== 'approved' || entry.signature === undefined) fail('owner revocation without an approved signer', index);
+          const message = revocationMessage({ label, deviceId: entry.deviceId, byDevice: by.deviceId });
+          if (!verifyEd25519(by.identityKey, message, fromBase64(entry.signature))) fail('revocation signature does not verify', index);
+        }
+        device.status = 'revoked';
+        device.revokedBy = entry.by;
+        break;
+      }
+    }
+  }
+  return devices;
+}

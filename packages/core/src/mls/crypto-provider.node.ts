@@ -1,0 +1,421 @@
+/**
+ * A ts-mls `CryptoProvider` backed by node:crypto (OpenSSL) for servers, the CLI and
+ * Node clients. ts-mls's default provider re-imports every key through WebCrypto on
+ * every call (a PKCS#8 decode per Ed25519 signature, a raw import per HMAC and AES-GCM
+ * operation); node:crypto takes raw HMAC and AES keys directly, and signature keys are
+ * imported once and kept in a small bounded cache.
+ *
+ * Natively: SHA-2 and HMAC (`createHash`/`createHmac`, constant-time MAC check),
+ * AES-128/256-GCM and ChaCha20-Poly1305 (`createCipheriv`), Ed25519, Ed448 and
+ * ECDSA P-256/P-384/P-521 (`sign`/`verify`), i.e. all of RFC 9420's suites 1–7.
+ * HKDF and HPKE: see `crypto-provider-common.ts` (`@noble/hashes` HKDF; `@hpke/core`
+ * HPKE with OpenSSL-backed WebCrypto X25519/X448/ECDH). Post-quantum suites fall back to
+ * ts-mls's default components for the KEM and ML-DSA while keeping the fast AEAD,
+ * hash and Ed25519.
+ *
+ * Signature key formats (`Signature.keygen` returns, `Signature.sign` accepts):
+ * - Ed25519 / Ed448: the RFC 8032 private key, i.e. the 32- / 57-byte seed, as in the
+ *   RFC 9420 test vectors and `@noble/curves`. `sign` also accepts the 48-byte PKCS#8
+ *   form that ts-mls's default (WebCrypto) keygen returns. Public key: 32 / 57 raw bytes.
+ * - ECDSA: the big-endian private scalar, left-padded to the field size (32/48/66);
+ *   public key: the uncompressed SEC1 point; signatures DER-encoded (RFC 9420 §5.1 takes
+ *   these encodings from TLS 1.3, RFC 8446 §4.2.3), as ts-mls's default provider does.
+ */
+import {
+  createCipheriv,
+  createDecipheriv,
+  createECDH,
+  createHash,
+  createHmac,
+  createPrivateKey,
+  createPublicKey,
+  ECDH,
+  randomFillSync,
+  sign as signWithKeyObject,
+  timingSafeEqual,
+  verify as verifyWithKeyObject,
+  type JsonWebKey,
+  type KeyObject,
+} from 'node:crypto';
+import * as nodeCrypto from 'node:crypto';
+import { AeadId, DhkemX448HkdfSha512, type AeadInterface, type KemInterface } from '@hpke/core';
+import type {
+  AeadAlgorithm,
+  Ciphersuite,
+  Hash,
+  HashAlgorithm,
+  KemAlgorithm,
+  Rng,
+  Signature,
+  SignatureAlgorithm,
+} from 'ts-mls';
+import type { Aead } from 'ts-mls/crypto/aead.js';
+import { CryptoError, InvalidInputError } from '../errors.js';
+import {
+  AEAD_KEY_LENGTH,
+  AEAD_NONCE_LENGTH,
+  AEAD_TAG_LENGTH,
+  EDDSA,
+  assembleCiphersuiteImpl,
+  checkLength,
+  eddsaPkcs8,
+  eddsaSeed,
+  memoizeSuites,
+  type CachingCryptoProvider,
+  type EdDsaCurve,
+  type RuntimeCrypto,
+} from './crypto-provider-common.js';
+import { KeyCache } from './key-cache.js';
+
+/** Sizes of the provider's key caches (entries; 0 disables a cache). */
+export interface NodeCryptoProviderOptions {
+  /** Imported signature private keys, keyed by a SHA-256 fingerprint. Default 64. */
+  readonly privateKeyCacheSize?: number;
+  /** Imported signature public keys (a group's members). Default 2048. */
+  readonly publicKeyCacheSize?: number;
+}
+
+const NODE_HASH: Readonly<Record<HashAlgorithm, string>> = { 'SHA-256': 'sha256', 'SHA-384': 'sha384', 'SHA-512': 'sha512' };
+
+const NODE_AEAD = {
+  AES128GCM: 'aes-128-gcm',
+  AES256GCM: 'aes-256-gcm',
+  CHACHA20POLY1305: 'chacha20-poly1305',
+} as const satisfies Record<AeadAlgorithm, string>;
+
+const ECDSA = {
+  P256: { crv: 'P-256', curve: 'prime256v1', hash: 'sha256', scalarLength: 32 },
+  P384: { crv: 'P-384', curve: 'secp384r1', hash: 'sha384', scalarLength: 48 },
+  P521: { crv: 'P-521', curve: 'secp521r1', hash: 'sha512', scalarLength: 66 },
+} as const;
+type EcdsaAlgorithm = keyof typeof ECDSA;
+
+/**
+ * A plain `Uint8Array` over a node:crypto result: a view when the Buffer owns its whole
+ * ArrayBuffer, else a copy, so callers never see a pooled slab through `.buffer`.
+ */
+function plain(buf: Uint8Array): Uint8Array {
+  if (buf.byteOffset === 0 && buf.byteLength === buf.buffer.byteLength && buf.buffer instanceof ArrayBuffer) {
+    return new Uint8Array(buf.buffer, 0, buf.byteLength);
+  }
+  const out = new Uint8Array(buf.byteLength);
+  out.set(buf);
+  return out;
+}
+
+function base64url(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64url');
+}
+
+function fromBase64url(text: string): Uint8Array {
+  return plain(Buffer.from(text, 'base64url'));
+}
+
+// One-shot `crypto.hash` (Node >= 20.12) skips the Hash object: ~30% faster for the short
+// inputs of tree hashing. `engines` allows Node 20.6, so fall back to createHash.
+const oneShotHash = (nodeCrypto as { hash?: (alg: string, data: Uint8Array, enc: 'buffer') => Uint8Array }).hash;
+
+function nodeHash(alg: HashAlgorithm): Hash {
+  const name = NODE_HASH[alg];
+  const mac = (key: Uint8Array, data: Uint8Array): Uint8Array => plain(createHmac(name, key).update(data).digest());
+  return {
+    async digest(data) {
+      return plain(oneShotHash !== undefined ? oneShotHash(name, data, 'buffer') : createHash(name).update(data).digest());
+    },
+    async mac(key, data) {
+      return mac(key, data);
+    },
+    async verifyMac(key, tag, data) {
+      const expected = mac(key, data);
+      return tag.length === expected.length && timingSafeEqual(expected, tag);
+    },
+  };
+}
+
+/** AEAD seal: ciphertext || 16-byte tag (RFC 5116 §5.1 layout, as ts-mls expects). */
+function aeadSeal(
+  alg: AeadAlgorithm,
+  key: Uint8Array,
+  nonce: Uint8Array,
+  aad: Uint8Array,
+  plaintext: Uint8Array,
+): Uint8Array<ArrayBuffer> {
+  checkLength(key, AEAD_KEY_LENGTH[alg], 'AEAD key');
+  checkLength(nonce, AEAD_NONCE_LENGTH, 'AEAD nonce');
+  // The cast picks one typed overload; GCM and ChaCha20-Poly1305 share every option and
+  // method used here (authTagLength, setAAD, getAuthTag/setAuthTag).
+  const cipher = createCipheriv(NODE_AEAD[alg] as 'aes-128-gcm', key, nonce, { authTagLength: AEAD_TAG_LENGTH });
+  if (aad.length > 0) cipher.setAAD(aad);
+  const body = cipher.update(plaintext);
+  const tail = cipher.final();
+  const tag = cipher.getAuthTag();
+  const out = new Uint8Array(body.length + tail.length + AEAD_TAG_LENGTH);
+  out.set(body);
+  out.set(tail, body.length);
+  out.set(tag, body.length + tail.length);
+  return out;
+}
+
+/** AEAD open; throws `CryptoError` (`aead_open_failed`) when the tag does not verify. */
+function aeadOpen(alg: AeadAlgorithm, key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, sealed: Uint8Array): Uint8Array {
+  checkLength(key, AEAD_KEY_LENGTH[alg], 'AEAD key');
+  checkLength(nonce, AEAD_NONCE_LENGTH, 'AEAD nonce');
+  if (sealed.length < AEAD_TAG_LENGTH) throw new CryptoError('aead_open_failed', 'AEAD ciphertext is shorter than its tag');
+  const split = sealed.length - AEAD_TAG_LENGTH;
+  const decipher = createDecipheriv(NODE_AEAD[alg] as 'aes-128-gcm', key, nonce, { authTagLength: AEAD_TAG_LENGTH });
+  decipher.setAuthTag(sealed.subarray(split));
+  if (aad.length > 0) decipher.setAAD(aad);
+  const body = decipher.update(sealed.subarray(0, split));
+  let tail: Uint8Array;
+  try {
+    tail = decipher.final();
+  } catch (cause) {
+    // GCM releases plaintext before the tag is checked; never let it escape.
+    body.fill(0);
+    throw new CryptoError('aead_open_failed', 'AEAD authentication failed', { cause });
+  }
+  if (tail.length === 0) return plain(body);
+  const out = new Uint8Array(body.length + tail.length);
+  out.set(body);
+  out.set(tail, body.length);
+  return out;
+}
+
+function nodeAead(alg: AeadAlgorithm): Aead {
+  return {
+    async encrypt(key, nonce, aad, plaintext) {
+      return aeadSeal(alg, key, nonce, aad, plaintext);
+    },
+    async decrypt(key, nonce, aad, ciphertext) {
+      return aeadOpen(alg, key, nonce, aad, ciphertext);
+    },
+  };
+}
+
+function asBytes(data: ArrayBufferLike | ArrayBufferView): Uint8Array {
+  return ArrayBuffer.isView(data) ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength) : new Uint8Array(data);
+}
+
+/** ChaCha20-Poly1305 for `@hpke/core`, which has no implementation of its own (RFC 9180 §7.3). */
+function nodeHpkeChaCha20Poly1305(): AeadInterface {
+  return {
+    id: AeadId.Chacha20Poly1305,
+    keySize: 32,
+    nonceSize: AEAD_NONCE_LENGTH,
+    tagSize: AEAD_TAG_LENGTH,
+    createEncryptionContext(rawKey) {
+      const key = asBytes(rawKey).slice();
+      return {
+        async seal(iv, data, aad) {
+          return aeadSeal('CHACHA20POLY1305', key, asBytes(iv), asBytes(aad), asBytes(data)).buffer;
+        },
+        async open(iv, data, aad) {
+          return aeadOpen('CHACHA20POLY1305', key, asBytes(iv), asBytes(aad), asBytes(data)).slice().buffer;
+        },
+      };
+    },
+  };
+}
+
+/** Key handles: private keys by SHA-256 fingerprint (no secret bytes as Map keys), public keys by value. */
+interface KeyCaches {
+  readonly privateKeys: KeyCache<KeyObject>;
+  readonly publicKeys: KeyCache<KeyObject>;
+}
+
+function fingerprint(tag: string, secret: Uint8Array): string {
+  return createHash('sha256').update(tag).update(secret).digest('base64');
+}
+
+function publicId(tag: string, publicKey: Uint8Array): string {
+  return `${tag}:${base64url(publicKey)}`;
+}
+
+function importEdDsaPrivateKey(curve: EdDsaCurve, seed: Uint8Array): KeyObject {
+  try {
+    // JWK is ~8x faster to import than PKCS#8 on Node 20 / OpenSSL 3 (no DER decoder).
+    // Node builds an OKP private key from `d` alone and derives the public half itself;
+    // it requires `x` to be a string but never reads it. An empty `x` can therefore never
+    // be used silently: a Node that starts checking it throws, and we take the PKCS#8 path.
+    return createPrivateKey({ format: 'jwk', key: { kty: 'OKP', crv: curve, d: base64url(seed), x: '' } });
+  } catch {
+    return createPrivateKey({ format: 'der', type: 'pkcs8', key: Buffer.from(eddsaPkcs8(curve, seed)) });
+  }
+}
+
+/** Imports a JWK public key; a key OpenSSL rejects (e.g. not on the curve) is malformed input. */
+function importPublicKey(alg: string, jwk: JsonWebKey): KeyObject {
+  try {
+    return createPublicKey({ format: 'jwk', key: jwk });
+  } catch (cause) {
+    throw new InvalidInputError(`${alg} public key is invalid`, { code: 'invalid_signature_key', cause });
+  }
+}
+
+function rawEdDsaPublicKey(privateKey: KeyObject): Uint8Array {
+  const { x } = createPublicKey(privateKey).export({ format: 'jwk' });
+  if (typeof x !== 'string') throw new Error('EdDSA public key export has no x');
+  return fromBase64url(x);
+}
+
+function nodeEdDsa(curve: EdDsaCurve, caches: KeyCaches): Signature {
+  const { seedLength, signatureLength } = EDDSA[curve];
+  const privateKeyFor = (seed: Uint8Array): KeyObject => {
+    const id = fingerprint(curve, seed);
+    return caches.privateKeys.get(id) ?? caches.privateKeys.set(id, importEdDsaPrivateKey(curve, seed));
+  };
+  return {
+    async sign(signKey, message) {
+      return plain(signWithKeyObject(null, message, privateKeyFor(eddsaSeed(curve, signKey))));
+    },
+    async verify(publicKey, message, signature) {
+      checkLength(publicKey, seedLength, `${curve} public key`);
+      if (signature.length !== signatureLength) return false;
+      const id = publicId(curve, publicKey);
+      const key =
+        caches.publicKeys.get(id) ??
+        caches.publicKeys.set(id, importPublicKey(curve, { kty: 'OKP', crv: curve, x: base64url(publicKey) }));
+      return verifyWithKeyObject(null, message, key, signature);
+    },
+    async keygen() {
+      const signKey = randomFillSync(new Uint8Array(seedLength));
+      return { signKey, publicKey: rawEdDsaPublicKey(privateKeyFor(signKey)) };
+    },
+  };
+}
+
+function leftPad(bytes: Uint8Array, length: number, name: string): Uint8Array {
+  if (bytes.length === length) return bytes;
+  // Some producers (and the P-521 vectors) drop leading zero bytes of the scalar.
+  if (bytes.length > length || bytes.length === 0) {
+    throw new InvalidInputError(`${name} must be at most ${length} bytes`, { code: 'invalid_signature_key' });
+  }
+  const out = new Uint8Array(length);
+  out.set(bytes, length - bytes.length);
+  return out;
+}
+
+function nodeEcdsa(alg: EcdsaAlgorithm, caches: KeyCaches): Signature {
+  const { crv, curve, hash, scalarLength } = ECDSA[alg];
+  const pointLength = 1 + 2 * scalarLength;
+  const jwkFromPoint = (point: Uint8Array) => ({
+    kty: 'EC',
+    crv,
+    x: base64url(point.subarray(1, 1 + scalarLength)),
+    y: base64url(point.subarray(1 + scalarLength)),
+  });
+  const privateKeyFor = (scalar: Uint8Array): KeyObject => {
+    const id = fingerprint(alg, scalar);
+    const cached = caches.privateKeys.get(id);
+    if (cached !== undefined) return cached;
+    let key: KeyObject;
+    try {
+      // JWK needs the public point; ECDH derives it from the scalar inside OpenSSL.
+      const ecdh = createECDH(curve);
+      ecdh.setPrivateKey(scalar);
+      key = createPrivateKey({ format: 'jwk', key: { ...jwkFromPoint(ecdh.getPublicKey()), d: base64url(scalar) } });
+    } catch (cause) {
+      throw new InvalidInputError(`${alg} signature private key is invalid`, { code: 'invalid_signature_key', cause });
+    }
+    return caches.privateKeys.set(id, key);
+  };
+  const publicKeyFor = (point: Uint8Array): KeyObject => {
+    const id = publicId(alg, point);
+    const cached = caches.publicKeys.get(id);
+    if (cached !== undefined) return cached;
+    let uncompressed = point;
+    if (point.length === 1 + scalarLength && (point[0] === 2 || point[0] === 3)) {
+      try {
+        uncompressed = plain(ECDH.convertKey(point, curve, undefined, undefined, 'uncompressed') as Buffer);
+      } catch (cause) {
+        throw new InvalidInputError(`${alg} public key is invalid`, { code: 'invalid_signature_key', cause });
+      }
+    }
+    if (uncompressed.length !== pointLength || uncompressed[0] !== 4) {
+      throw new InvalidInputError(`${alg} public key must be a SEC1 point`, { code: 'invalid_signature_key' });
+    }
+    return caches.publicKeys.set(id, importPublicKey(alg, jwkFromPoint(uncompressed)));
+  };
+  return {
+    async sign(signKey, message) {
+      const key = privateKeyFor(leftPad(signKey, scalarLength, `${alg} signature private key`));
+      return plain(signWithKeyObject(hash, message, { key, dsaEncoding: 'der' }));
+    },
+    async verify(publicKey, message, signature) {
+      const key = publicKeyFor(publicKey);
+      try {
+        return verifyWithKeyObject(hash, message, { key, dsaEncoding: 'der' }, signature);
+      } catch {
+        return false; // malformed DER is a bad signature, not a malformed key
+      }
+    },
+    async keygen() {
+      const ecdh = createECDH(curve);
+      const publicKey = plain(ecdh.generateKeys());
+      return { signKey: leftPad(plain(ecdh.getPrivateKey()), scalarLength, 'generated scalar'), publicKey };
+    },
+  };
+}
+
+const nodeRng: Rng = {
+  randomBytes(n) {
+    return randomFillSync(new Uint8Array(n));
+  },
+};
+
+/**
+ * Creates a node:crypto-backed ts-mls provider with its own key caches.
+ *
+ * @example
+ * const provider = createNodeCryptoProvider({ privateKeyCacheSize: 8 })
+ * const impl = await provider.getCiphersuiteImpl(getCiphersuiteFromName('MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519'))
+ */
+export function createNodeCryptoProvider(options: NodeCryptoProviderOptions = {}): CachingCryptoProvider {
+  const caches: KeyCaches = {
+    privateKeys: new KeyCache<KeyObject>(options.privateKeyCacheSize ?? 64),
+    publicKeys: new KeyCache<KeyObject>(options.publicKeyCacheSize ?? 2048),
+  };
+  const runtime: RuntimeCrypto = {
+    hash: nodeHash,
+    aead: nodeAead,
+    hpkeAead(alg: AeadAlgorithm): AeadInterface | undefined {
+      return alg === 'CHACHA20POLY1305' ? nodeHpkeChaCha20Poly1305() : undefined;
+    },
+    kem(alg: KemAlgorithm): KemInterface | undefined {
+      // ts-mls's default loads X448 from the optional @hpke/dhkem-x448; @hpke/core has it
+      // too, on top of Node's (OpenSSL) WebCrypto X448.
+      return alg === 'DHKEM-X448-HKDF-SHA512' ? new DhkemX448HkdfSha512() : undefined;
+    },
+    signature(alg: SignatureAlgorithm): Signature | undefined {
+      switch (alg) {
+        case 'Ed25519':
+        case 'Ed448':
+          return nodeEdDsa(alg, caches);
+        case 'P256':
+        case 'P384':
+        case 'P521':
+          return nodeEcdsa(alg, caches);
+        default:
+          return undefined;
+      }
+    },
+    rng: nodeRng,
+  };
+  const build = memoizeSuites((cs: Ciphersuite) => assembleCiphersuiteImpl(cs, runtime));
+  return {
+    getCiphersuiteImpl: build,
+    clearKeyCaches() {
+      caches.privateKeys.clear();
+      caches.publicKeys.clear();
+    },
+  };
+}
+
+/**
+ * The shared node:crypto provider for ts-mls.
+ *
+ * @example
+ * import { getCiphersuiteFromName } from 'ts-mls'
+ * const impl = await nodeCryptoProvider.getCiphersuiteImpl(getCiphersuiteFromName('MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519'))
+ */
+export const nodeCryptoProvider: CachingCryptoProvider = createNodeCryptoProvider();

@@ -1,0 +1,65 @@
+/**
+ * Transparency-log library: RFC 6962/9162 Merkle proofs, C2SP tlog-tiles, tlog-checkpoint
+ * and signed-note. Browser-safe (Uint8Array only, no Node APIs); one engine for the key log
+ * and the audit log.
+ */
+export {
+  HASH_SIZE,
+  type ReadHashes,
+  leafHash,
+  nodeHash,
+  emptyRoot,
+  rootOfLeaves,
+  verifyInclusion,
+  verifyConsistency,
+  storedHashIndex,
+  splitStoredHashIndex,
+  storedHashCount,
+  storedHashes,
+  storedHashesForRecordHash,
+  treeHash,
+  proveRecord,
+  proveTree,
+} from './merkle.js';
+export {
+  TILE_HEIGHT,
+  TILE_WIDTH,
+  MAX_ENTRY_SIZE,
+  MAX_TILE_LEVEL,
+  type Tile,
+  type TilePathInfo,
+  type FetchTile,
+  type TileHashReaderOptions,
+  tilePath,
+  entryBundlePath,
+  parseTilePath,
+  encodeEntryBundle,
+  decodeEntryBundle,
+  tileAt,
+  newTiles,
+  tilesForTreeSize,
+  tileStoredHashIndexes,
+  tileFromStoredHashes,
+  tileForStoredHashIndex,
+  hashFromTile,
+  TileHashReader,
+} from './tiles.js';
+export { type Checkpoint, formatCheckpoint, parseCheckpoint } from './checkpoint.js';
+export {
+  NOTE_ALG_ED25519,
+  NOTE_MAX_SIGNATURES,
+  NOTE_MAX_BYTES,
+  type NoteVerifier,
+  type Ed25519NoteVerifier,
+  type Signer,
+  type LocalSigner,
+  type VerifiedSignature,
+  type OpenedNote,
+  noteKeyHash,
+  verifierKeyFromPublicKey,
+  parseVerifierKey,
+  parseSignerKey,
+  generateSignerKey,
+  signNote,
+  openNote,
+} from './note.js';

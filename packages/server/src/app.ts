@@ -1,0 +1,207 @@
+/**
+ * Assembles a Parley server node: storage, migrations, relay, HTTP API,
+ * WebSocket gateway, OpenAPI document, health endpoints and the retention sweep.
+ */
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import websocket from '@fastify/websocket';
+import swagger from '@fastify/swagger';
+import type { Logger } from 'pino';
+import { randomBytes } from '@parley/core';
+import { DEFAULT_SUITE, loadSuite, type MlsSuite } from '@parley/core/mls';
+import { nodeCryptoProvider } from '@parley/core/mls/node';
+import { resolveConfig, type ServerConfig, type ServerConfigInput } from './config.js';
+import { createLogger } from './logger.js';
+import type { Database } from './storage/database.js';
+import { PgliteDatabase } from './storage/pglite.js';
+import { PostgresDatabase } from './storage/postgres.js';
+import { latestMigrationVersion, migrate } from './storage/migrate.js';
+import { getOrCreateSecret } from './repos/server-secrets.js';
+import { sweepEnvelopes } from './repos/mailbox.js';
+import { Relay } from './relay/relay.js';
+import { InProcessNotifier, type MailNotifier } from './relay/notifier.js';
+import { ConnectionRegistry } from './ws/connection.js';
+import { CLOSE, registerGateway } from './ws/gateway.js';
+import { SessionIssuer } from './http/sessions.js';
+import { installErrorHandling } from './http/errors.js';
+import { DeviceStatusCache, type RouteContext } from './http/context.js';
+import { registerDirectoryRoutes } from './http/routes/directory.js';
+import { KeyDirectory } from './directory/directory.js';
+import { loadVrfKey } from './directory/vrf-key.js';
+import { registerRegistryRoutes } from './http/routes/registry.js';
+import { registerKeyPackageRoutes } from './http/routes/key-packages.js';
+import { registerMessageRoutes } from './http/routes/messages.js';
+// --- transparency logs (tlog engine)
+import { openAuditLog, openKeyLog, type TransparencyLog } from './tlog/index.js';
+import { AuditService } from './audit/audit-service.js';
+import { registerAuditRoutes } from './http/routes/audit.js';
+import { registerLogRoutes } from './http/routes/logs.js';
+
+export interface ParleyServer {
+  /** Base URL, e.g. `http://127.0.0.1:8080`. */
+  readonly url: string;
+  readonly config: ServerConfig;
+  readonly db: Database;
+  readonly log: Logger;
+  /** The key transparency log (served under /logs/keys/). */
+  readonly keyLog: TransparencyLog;
+  readonly auditLog: TransparencyLog;
+  /** The Fastify instance (tests use `inject`). */
+  readonly http: FastifyInstance;
+  /** Stops accepting work, drains WebSockets and queued writes, closes storage. */
+  stop(): Promise<void>;
+}
+
+async function openDatabase(config: ServerConfig): Promise<Database> {
+  const d = config.database;
+  if (d.kind === 'postgres') {
+    return new PostgresDatabase({
+      connectionString: d.url,
+      ...(d.schema ? { schema: d.schema } : {}),
+      ...(d.maxConnections ? { maxConnections: d.maxConnections } : {}),
+    });
+  }
+  return PgliteDatabase.open(d.dataDir ? { dataDir: d.dataDir } : {});
+}
+
+/**
+ * Starts a server node and resolves once it listens.
+ *
+ * @example
+ * const server = await startServer({ port: 8080, database: { kind: 'pglite', dataDir: './data' } })
+ * console.log(server.url)
+ * await server.stop()
+ */
+export async function startServer(input: ServerConfigInput = {}): Promise<ParleyServer> {
+  const config = resolveConfig(input);
+  const log = createLogger(config);
+  const db = await openDatabase(config);
+  let keyLog: TransparencyLog | undefined;
+  let auditLog: TransparencyLog | undefined;
+  try {
+    const applied = await migrate(db);
+    if (applied.length > 0) log.info({ versions: applied, engine: db.engine }, 'migrations applied');
+    const suite: MlsSuite = await loadSuite(DEFAULT_SUITE, nodeCryptoProvider);
+    const sessionSecret = await getOrCreateSecret(db, 'session-mac-key', () => randomBytes(32));
+    const latest = await latestMigrationVersion();
+    // --- transparency logs (tlog engine): open after migrations, loop started below
+    const opened = await openKeyLog(db, config, log);
+    keyLog = opened.keyLog;
+    const directory = new KeyDirectory(db, keyLog, await loadVrfKey(config.keys.dir, log), opened.signer, log);
+    auditLog = await openAuditLog(db, config, log);
+    const audit = new AuditService(db, auditLog, directory, log);
+
+    const registry = new ConnectionRegistry();
+    const notifier: MailNotifier = new InProcessNotifier(registry);
+    const relay = new Relay(db, config, notifier, log, audit);
+
+    const app: FastifyInstance = Fastify({
+      // pino's Logger is a FastifyBaseLogger; the cast only widens the generic.
+      loggerInstance: log as FastifyBaseLogger,
+      // Per-request lines would cost throughput and say little; errors are logged by the error handler.
+      logController: new LogController({ disableRequestLogging: true }),
+      bodyLimit: 4 * 1024 * 1024,
+      ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
+      return503OnClosing: true,
+      forceCloseConnections: 'idle',
+    });
+    installErrorHandling(app);
+    await app.register(swagger, {
+      openapi: {
+        openapi: '3.1.0',
+        info: {
+          title: 'Parley API',
+          version: '1.0.0',
+          description: 'Zero-knowledge relay and key directory for verified end-to-end encrypted messaging (MLS, RFC 9420).',
+        },
+        components: {
+          securitySchemes: { session: { type: 'http', scheme: 'bearer', description: 'device session token' } },
+        },
+      },
+    });
+    await app.register(websocket, { options: { maxPayload: 4 * 1024 * 1024 } });
+
+    const ctx: RouteContext = {
+      config,
+      db,
+      keyLog,
+      auditLog,
+      audit,
+      directory,
+      deviceStatus: new DeviceStatusCache(db),
+      relay,
+      sessions: new SessionIssuer(sessionSecret, config.auth.sessionTtlSeconds),
+      suite,
+      notifier,
+      log,
+    };
+    registerRegistryRoutes(app, ctx);
+    registerKeyPackageRoutes(app, ctx);
+    registerMessageRoutes(app, ctx);
+    registerLogRoutes(app, ctx);
+    registerDirectoryRoutes(app, ctx);
+    registerAuditRoutes(app, ctx);
+    registerGateway(app, ctx, registry);
+
+    app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+    app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok', node: config.nodeId }));
+    app.get('/readyz', { schema: { hide: true } }, async (_request, reply) => {
+      try {
+        await db.ping();
+        const rows = await db.query<{ v: number | null }>('SELECT max(version) AS v FROM schema_migrations');
+        const current = Number(rows[0]?.v ?? 0);
+        if (current < latest) return reply.status(503).send({ status: 'not-ready', reason: 'migrations pending' });
+        return { status: 'ready', node: config.nodeId, engine: db.engine, migration: current };
+      } catch {
+        return reply.status(503).send({ status: 'not-ready', reason: 'database unreachable' });
+      }
+    });
+
+    const sweep = async () => {
+      const counts = await sweepEnvelopes(db, config.retention.idempotencyWindowSeconds);
+      if (counts.expired + counts.forgotten > 0) log.info(counts, 'retention sweep');
+      // PostgreSQL's autovacuum reclaims acknowledged deliveries; PGlite has no autovacuum.
+      if (db.engine === 'pglite') await db.exec('VACUUM deliveries; VACUUM envelopes;');
+    };
+    const sweeper = setInterval(() => {
+      sweep().catch((error: unknown) => log.warn({ err: error }, 'retention sweep failed'));
+    }, config.retention.sweepIntervalMs);
+    sweeper.unref();
+
+    keyLog.start();
+    auditLog.start();
+    await app.listen({ host: config.host, port: config.port });
+    const address = app.server.address();
+    const port = typeof address === 'object' && address ? address.port : config.port;
+    const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
+    log.info({ url, engine: db.engine }, 'parley server listening');
+
+    let stopping: Promise<void> | undefined;
+    return {
+      url,
+      config,
+      db,
+      log,
+      keyLog,
+      auditLog,
+      http: app,
+      stop() {
+        stopping ??= (async () => {
+          clearInterval(sweeper);
+          registry.closeAll(CLOSE.shuttingDown, 'server shutting down');
+          await app.close();
+          await relay.drain();
+          await keyLog!.stop();
+          await auditLog!.stop();
+          await db.close();
+          log.info('parley server stopped');
+        })();
+        return stopping;
+      },
+    };
+  } catch (error) {
+    await keyLog?.stop().catch(() => {});
+    await auditLog?.stop().catch(() => {});
+    await db.close().catch(() => {});
+    throw error;
+  }
+}

@@ -1,0 +1,265 @@
+/**
+ * Audit evidence on the server: checks each business message's signed
+ * commitment and each device's signed receipt, records them in the audit log
+ * (hashes only; the log is public), and assembles evidence bundles. It never
+ * sees a plaintext or an opening — those stay inside the MLS ciphertext.
+ */
+import type { Logger } from 'pino';
+import {
+  ConflictError,
+  ForbiddenError,
+  InvalidInputError,
+  NotFoundError,
+  ParleyError,
+  equalBytes,
+  fromBase64,
+  toBase64,
+  toBase64Url,
+  type IdentityId,
+  type ReceiptRequest,
+  type SubmitRequest,
+  businessOf,
+} from '@parley/core';
+import {
+  commitmentBytes,
+  commitmentEntry,
+  commitmentHash,
+  decodeAuditEntry,
+  type AuditEntry,
+  encodeAuditEntry,
+  parseCommitment,
+  parseReceipt,
+  receiptBytes,
+  receiptEntry,
+  receiptHash,
+  verifyCommitmentSignature,
+  verifyReceiptSignature,
+  type Commitment,
+  type EvidenceBundle,
+  type Receipt,
+} from '@parley/core/audit';
+import type { Database, Sql } from '../storage/database.js';
+import type { TransparencyLog } from '../tlog/index.js';
+import type { KeyDirectory } from '../directory/directory.js';
+import type { AuthDevice } from '../relay/relay.js';
+import { getDevice } from '../repos/devices.js';
+import { getIdentity } from '../repos/identities.js';
+import { getCommitment, insertCommitments, insertReceipt, receiptsOf, type CommitmentRow } from '../repos/audit.js';
+
+/** A checked commitment, ready to be stored with its message. */
+export interface PreparedCommitment {
+  readonly row: CommitmentRow;
+  readonly entry: Uint8Array;
+  readonly hash: Uint8Array;
+  /** Set by {@link AuditService.store} when this commitment's entry was appended (not a repeat). */
+  pendingId?: string;
+}
+
+function safeDecode(bytes: Uint8Array): AuditEntry | undefined {
+  try {
+    return decodeAuditEntry(bytes);
+  } catch {
+    return undefined;
+  }
+}
+
+const MAX_AGE_MS = 24 * 3600_000;
+const MAX_SKEW_MS = 5 * 60_000;
+
+export class AuditService {
+  constructor(
+    private readonly db: Database,
+    readonly log: TransparencyLog,
+    private readonly directory: KeyDirectory,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Validates the commitment of a submitted business message (before anything is stored). */
+  async prepare(sender: AuthDevice, request: SubmitRequest): Promise<PreparedCommitment> {
+    const signed = request.commitment!;
+    const commitment: Commitment = parseCommitment(signed.body);
+    if (commitment.conversationId !== request.conversationId) {
+      throw new InvalidInputError('the commitment names another conversation', { code: 'commitment_mismatch' });
+    }
+    if (commitment.sender.deviceId !== sender.deviceId || commitment.sender.identityId !== sender.identityId) {
+      throw new ForbiddenError('commitment_sender_mismatch', 'the commitment names another sender');
+    }
+    const recipient = await getIdentity(this.db, commitment.recipient);
+    if (!recipient || recipient.business_id !== sender.businessId) throw new InvalidInputError('unknown recipient', { code: 'unknown_recipient' });
+    const createdAt = Date.parse(commitment.createdAt);
+    if (!(createdAt <= Date.now() + MAX_SKEW_MS && createdAt >= Date.now() - MAX_AGE_MS)) {
+      throw new InvalidInputError('the commitment time is not now', { code: 'commitment_time_invalid' });
+    }
+    const device = await getDevice(this.db, sender.deviceId);
+    const signature = fromBase64(signed.signature, 'signature');
+    if (!device || !verifyCommitmentSignature(new Uint8Array(device.identity_key), commitment, signature)) {
+      throw new InvalidInputError("the commitment signature does not verify with the sender's key", { code: 'commitment_signature_invalid' });
+    }
+    const hash = commitmentHash(commitment);
+    const existing = await getCommitment(this.db, commitment.messageId);
+    if (existing && !equalBytes(new Uint8Array(existing.commitment_hash), hash)) {
+      throw new ConflictError('commitment_exists', 'another commitment exists for this message id');
+    }
+    return {
+      hash,
+      entry: encodeAuditEntry(commitmentEntry(commitment)),
+      row: {
+        message_id: commitment.messageId,
+        commitment: new TextDecoder().decode(commitmentBytes(commitment)),
+        commitment_hash: hash,
+        signature,
+        sender_device_id: sender.deviceId,
+        sender_identity_id: sender.identityId,
+        recipient_identity_id: commitment.recipient,
+        conversation_id: commitment.conversationId,
+      },
+    };
+  }
+
+  /** Stores checked commitments and appends the new ones to the audit log (caller's transaction). */
+  async store(tx: Sql, prepared: readonly PreparedCommitment[]): Promise<void> {
+    const fresh = await insertCommitments(tx, prepared.map((p) => p.row));
+    const appended = prepared.filter((p, i) => fresh.has(p.row.message_id) && prepared.findIndex((q) => q.row.message_id === p.row.message_id) === i);
+    for (const p of prepared) delete p.pendingId;
+    if (appended.length === 0) return;
+    const ids = await this.log.appendMany(tx, appended.map((p) => ({ entry: p.entry, label: p.hash })));
+    appended.forEach((p, i) => (p.pendingId = ids[i]));
+  }
+
+  /** The audit-log index of a stored commitment: waits for the sequencer (503 `tlog_sequence_timeout` if it is late; retry). */
+  async indexOfCommitment(prepared: PreparedCommitment): Promise<number> {
+    if (prepared.pendingId !== undefined) return (await this.log.waitSequenced(prepared.pendingId)).index;
+    return this.indexOf(prepared.hash, prepared.entry);
+  }
+
+  /**
+   * The audit-log index of an entry filed under a commitment, for repeats whose
+   * pending id this node does not know; polls with backoff while it is sequenced.
+   */
+  async indexOf(commitmentHashBytes: Uint8Array, entry: Uint8Array, timeoutMs = 30_000): Promise<number> {
+    const deadline = Date.now() + timeoutMs;
+    for (let delay = 10; ; delay = Math.min(delay * 2, 500)) {
+      const found = (await this.log.entriesByLabel(commitmentHashBytes)).find((e) => equalBytes(e.entry, entry));
+      if (found) return found.index;
+      if (Date.now() > deadline) throw new ParleyError('tlog_sequence_timeout', 'the audit entry was not sequenced in time; retry', { status: 503 });
+      this.log.kick();
+      await new Promise((r) => setTimeout(r, delay));
+    }
+  }
+
+  /** Checks and records a device's signed receipt (idempotent). */
+  async receipt(device: AuthDevice, request: ReceiptRequest): Promise<{ index: number; duplicate: boolean }> {
+    const receipt: Receipt = parseReceipt(request.receipt);
+    if (receipt.deviceId !== device.deviceId || receipt.identityId !== device.identityId) {
+      throw new ForbiddenError('receipt_device_mismatch', 'a device signs receipts only for itself');
+    }
+    const commitment = await getCommitment(this.db, receipt.messageId);
+    if (!commitment) throw new NotFoundError('unknown_message', 'no commitment for this message');
+    if (commitment.recipient_identity_id !== device.identityId) throw new ForbiddenError('not_a_recipient', 'the device is not a recipient of this message');
+    if (receipt.commitmentHash !== toBase64Url(new Uint8Array(commitment.commitment_hash))) {
+      throw new ConflictError('receipt_commitment_mismatch', 'the receipt refers to another commitment');
+    }
+    const row = await getDevice(this.db, device.deviceId);
+    const signature = fromBase64(request.signature, 'signature');
+    if (!row || !verifyReceiptSignature(new Uint8Array(row.identity_key), receipt, signature)) {
+      throw new InvalidInputError('the receipt signature does not verify', { code: 'receipt_signature_invalid' });
+    }
+    const entry = encodeAuditEntry(receiptEntry(receipt));
+    const label = new Uint8Array(commitment.commitment_hash);
+    const pendingId = await this.db.transaction(async (tx) => {
+      const fresh = await insertReceipt(tx, {
+        message_id: receipt.messageId,
+        device_id: receipt.deviceId,
+        status: receipt.status,
+        receipt: new TextDecoder().decode(receiptBytes(receipt)),
+        receipt_hash: receiptHash(receipt),
+        signature,
+      });
+      return fresh ? await this.log.append(tx, entry, label) : undefined;
+    });
+    this.log.kick();
+    if (pendingId !== undefined) return { index: (await this.log.waitSequenced(pendingId)).index, duplicate: false };
+    // Same (message, device, status) again: the first receipt stands.
+    const first = (await receiptsOf(this.db, receipt.messageId)).find((r) => r.device_id === receipt.deviceId && r.status === receipt.status)!;
+    const firstEntry = encodeAuditEntry(receiptEntry(parseReceipt(JSON.parse(first.receipt))));
+    return { index: await this.indexOf(label, firstEntry), duplicate: true };
+  }
+
+  /**
+   * The sequenced audit-log entries filed under a commitment that `wanted` names (its
+   * commitment entry; receipt entries by receipt hash), in that order. Waits briefly
+   * for entries still being sequenced.
+   */
+  private async loggedEntries(
+    label: Uint8Array,
+    wanted: readonly { type: 'commitment' | 'receipt'; hash: string }[],
+    timeoutMs = 10_000,
+  ): Promise<{ index: number; entry: Uint8Array }[]> {
+    const deadline = Date.now() + timeoutMs;
+    for (let delay = 10; ; delay = Math.min(delay * 2, 500)) {
+      const entries = (await this.log.entriesByLabel(label)).map((e) => ({ ...e, decoded: safeDecode(e.entry) }));
+      const found = wanted.map((w) =>
+        entries.find((e) => e.decoded?.type === w.type && (w.type === 'commitment' || (e.decoded?.type === 'receipt' && e.decoded.receipt === w.hash))),
+      );
+      if (found.every((f) => f !== undefined)) return found.map((f) => ({ index: f!.index, entry: f!.entry }));
+      if (Date.now() > deadline) {
+        throw new ParleyError('audit_entry_missing', 'an entry this evidence needs is not in the audit log (yet); retry', { status: 503 });
+      }
+      this.log.kick();
+      await new Promise((r) => setTimeout(r, delay));
+    }
+  }
+
+  /**
+   * The evidence bundle of a message: for its sender's and recipient's
+   * identities, and the operator. Everything is proved against one audit-log
+   * checkpoint and one key-log checkpoint.
+   */
+  async evidence(messageId: string, requester: AuthDevice | 'admin'): Promise<EvidenceBundle> {
+    const row = await getCommitment(this.db, messageId);
+    const allowed =
+      row !== undefined &&
+      (requester === 'admin' ||
+        (businessOf(row.sender_identity_id as IdentityId) === requester.businessId &&
+          (requester.identityId === row.sender_identity_id || requester.identityId === row.recipient_identity_id)));
+    if (!row || !allowed) throw new NotFoundError('unknown_message', 'no evidence for this message');
+    const commitment = parseCommitment(JSON.parse(row.commitment));
+    const label = new Uint8Array(row.commitment_hash);
+    const rows = await receiptsOf(this.db, messageId);
+    const receipts = rows.map((r) => ({ receipt: parseReceipt(JSON.parse(r.receipt)), signature: new Uint8Array(r.signature) }));
+    // The log's own entries (not ones rebuilt from these rows): if a row was altered,
+    // the bundle shows the log and the row disagreeing, and the verifier names it.
+    const wanted = [{ type: 'commitment' as const, hash: '' }, ...rows.map((r) => ({ type: 'receipt' as const, hash: toBase64Url(new Uint8Array(r.receipt_hash)) }))];
+    const logged = await this.loggedEntries(label, wanted);
+    let auditCheckpoint = await this.log.latestCheckpoint();
+    while (Math.max(...logged.map((e) => e.index)) >= auditCheckpoint.size) {
+      this.log.kick();
+      await new Promise((r) => setTimeout(r, 10));
+      auditCheckpoint = await this.log.latestCheckpoint();
+    }
+    const inclusion = async (entry: Uint8Array, index: number) => ({
+      entry: toBase64(entry),
+      index,
+      proof: (await this.log.inclusionProof(index, auditCheckpoint.size)).map(toBase64),
+    });
+    const keyCheckpoint = await this.directory.keyLog.latestCheckpoint();
+    const identityIds = [...new Set([row.sender_identity_id, row.recipient_identity_id])];
+    const bundle: EvidenceBundle = {
+      v: 1,
+      commitment,
+      commitmentSignature: toBase64(new Uint8Array(row.signature)),
+      audit: await inclusion(logged[0]!.entry, logged[0]!.index),
+      receipts: await Promise.all(
+        receipts.map(async (r, i) => ({ receipt: r.receipt, signature: toBase64(r.signature), audit: await inclusion(logged[i + 1]!.entry, logged[i + 1]!.index) })),
+      ),
+      auditCheckpoint: auditCheckpoint.note,
+      keyLog: {
+        checkpoint: keyCheckpoint.note,
+        vrfPublicKey: toBase64(this.directory.vrfPublicKey),
+        identities: await Promise.all(identityIds.map((id) => this.directory.lookup(id, keyCheckpoint))),
+      },
+    };
+    this.logger.debug({ message: messageId, receipts: receipts.length }, 'evidence bundle assembled');
+    return bundle;
+  }
+}

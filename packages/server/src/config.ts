@@ -1,0 +1,126 @@
+/** Server configuration: every knob with its default, in one place. */
+import { join } from 'node:path';
+import type { DestinationStream, Level } from 'pino';
+
+export type DatabaseConfig =
+  | { readonly kind: 'pglite'; /** omitted: in memory */ readonly dataDir?: string }
+  | { readonly kind: 'postgres'; readonly url: string; readonly schema?: string; readonly maxConnections?: number };
+
+export interface ServerConfig {
+  readonly host: string;
+  /** 0 picks a free port. */
+  readonly port: number;
+  readonly database: DatabaseConfig;
+  /** Bearer token for /v1/admin/*; admin API disabled when absent. */
+  readonly adminToken: string | undefined;
+  /** Name of this node in logs and metrics. */
+  readonly nodeId: string;
+  readonly limits: {
+    /** Largest MLS message accepted, in bytes (413 above). */
+    readonly maxMessageBytes: number;
+    /** Envelopes per mailbox page and per WebSocket delivery frame. */
+    readonly mailboxPageSize: number;
+    /** Unacknowledged envelopes in flight per WebSocket before the server pauses pushing. */
+    readonly maxInFlightPerSocket: number;
+    /** WebSocket send buffer above which pushing pauses (bytes). */
+    readonly socketHighWaterBytes: number;
+    /** Each connection re-reads its mailbox this often, in case a notice was lost. */
+    readonly mailboxPollIntervalMs: number;
+  };
+  readonly retention: {
+    /** How long an unacknowledged message waits in a mailbox. */
+    readonly messageTtlSeconds: number;
+    /** How long an idempotency key is remembered after acceptance. */
+    readonly idempotencyWindowSeconds: number;
+    /** Interval of the cleanup sweep. */
+    readonly sweepIntervalMs: number;
+  };
+  readonly auth: {
+    readonly sessionTtlSeconds: number;
+    readonly challengeTtlSeconds: number;
+    /** Longest accepted exp − iat of an enrollment token. */
+    readonly maxEnrollmentTokenLifetimeSeconds: number;
+  };
+  readonly keyPackages: {
+    /** Below this many one-time KeyPackages the owner is told to upload more. */
+    readonly lowWatermark: number;
+    /** Claims per minute per (requester, target device). */
+    readonly claimsPerMinute: number;
+  };
+  readonly batching: {
+    /** Most envelopes written in one group commit. */
+    readonly maxBatch: number;
+  };
+  readonly log: {
+    readonly level: Level | 'silent';
+    /** Where JSON log lines go (default stdout). */
+    readonly destination?: DestinationStream;
+  };
+  // --- transparency logs (tlog engine) ------------------------------------------
+  readonly keys: {
+    /**
+     * Directory of the server's signing keys (the key log's note key, mode 0600).
+     * Default: `<dataDir>/keys` with embedded PGlite on disk; none otherwise, which means
+     * an ephemeral key (tests only). Nodes sharing a PostgreSQL must share this.
+     */
+    readonly dir: string | undefined;
+  };
+  readonly tlog: {
+    /** Checkpoint origin (and key name) of the key log: its URL prefix without scheme. */
+    readonly origin: string;
+    /** Checkpoint origin (and key name) of the audit log. */
+    readonly auditOrigin: string;
+    /** Most entries sequenced per batch. */
+    readonly batchSize: number;
+    /** Re-sign the unchanged checkpoint this often. */
+    readonly heartbeatMs: number;
+  };
+}
+
+export type ServerConfigInput = Partial<Omit<ServerConfig, 'limits' | 'retention' | 'auth' | 'keyPackages' | 'batching' | 'log' | 'keys' | 'tlog'>> & {
+  limits?: Partial<ServerConfig['limits']>;
+  retention?: Partial<ServerConfig['retention']>;
+  auth?: Partial<ServerConfig['auth']>;
+  keyPackages?: Partial<ServerConfig['keyPackages']>;
+  batching?: Partial<ServerConfig['batching']>;
+  log?: Partial<ServerConfig['log']>;
+  keys?: Partial<ServerConfig['keys']>;
+  tlog?: Partial<ServerConfig['tlog']>;
+};
+
+export function resolveConfig(input: ServerConfigInput = {}): ServerConfig {
+  const database: DatabaseConfig = input.database ?? { kind: 'pglite' };
+  return {
+    host: input.host ?? '127.0.0.1',
+    port: input.port ?? 0,
+    database,
+    adminToken: input.adminToken,
+    nodeId: input.nodeId ?? 'node-1',
+    limits: {
+      maxMessageBytes: 256 * 1024,
+      mailboxPageSize: 100,
+      maxInFlightPerSocket: 1000,
+      socketHighWaterBytes: 4 * 1024 * 1024,
+      mailboxPollIntervalMs: 30_000,
+      ...input.limits,
+    },
+    retention: {
+      messageTtlSeconds: 14 * 24 * 3600,
+      idempotencyWindowSeconds: 24 * 3600,
+      sweepIntervalMs: 60_000,
+      ...input.retention,
+    },
+    auth: {
+      sessionTtlSeconds: 900,
+      challengeTtlSeconds: 60,
+      maxEnrollmentTokenLifetimeSeconds: 900,
+      ...input.auth,
+    },
+    keyPackages: { lowWatermark: 10, claimsPerMinute: 30, ...input.keyPackages },
+    batching: { maxBatch: 500, ...input.batching },
+    log: { level: 'info', ...input.log },
+    // --- transparency logs (tlog engine)
+    keys: { dir: input.keys?.dir ?? (database.kind === 'pglite' && database.dataDir ? join(database.dataDir, 'keys') : undefined) },
+    tlog: { origin: 'parley.localhost/logs/keys', auditOrigin: 'parley.localhost/logs/audit', batchSize: 1000, heartbeatMs: 60_000, ...input.tlog },
+  };
+}

@@ -1,0 +1,87 @@
+/** What route handlers need, and the authentication hooks they share. */
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Logger } from 'pino';
+import { ForbiddenError, UnauthorizedError, equalBytes, utf8 } from '@parley/core';
+import type { MlsSuite } from '@parley/core/mls';
+import type { ServerConfig } from '../config.js';
+import type { TransparencyLog } from '../tlog/transparency-log.js';
+import type { Database } from '../storage/database.js';
+import type { AuthDevice, Relay } from '../relay/relay.js';
+import type { MailNotifier } from '../relay/notifier.js';
+import type { KeyDirectory } from '../directory/directory.js';
+import type { AuditService } from '../audit/audit-service.js';
+import { bearerToken, type SessionIssuer } from './sessions.js';
+
+export interface RouteContext {
+  readonly config: ServerConfig;
+  readonly db: Database;
+  /** The key transparency log (tlog engine). */
+  readonly keyLog: TransparencyLog;
+  readonly auditLog: TransparencyLog;
+  readonly audit: AuditService;
+  readonly relay: Relay;
+  readonly sessions: SessionIssuer;
+  readonly suite: MlsSuite;
+  readonly notifier: MailNotifier;
+  readonly directory: KeyDirectory;
+  readonly deviceStatus: DeviceStatusCache;
+  readonly log: Logger;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    device?: AuthDevice;
+  }
+}
+
+/** onRequest hook: requires a valid session token of a device that is not revoked, and sets `request.device`. */
+export function requireDevice(ctx: RouteContext) {
+  return async (request: FastifyRequest): Promise<void> => {
+    const token = bearerToken(request.headers.authorization);
+    if (!token) throw new UnauthorizedError('session_required', 'send Authorization: Bearer <session token>');
+    const device = await ctx.sessions.verify(token);
+    if ((await ctx.deviceStatus.get(device.deviceId)) === 'revoked') {
+      throw new UnauthorizedError('device_revoked', 'this device was revoked');
+    }
+    request.device = device;
+  };
+}
+
+/** Device status with a short per-node cache, so a revocation takes effect within seconds on every node. */
+export class DeviceStatusCache {
+  private readonly cache = new Map<string, { status: string | undefined; at: number }>();
+  constructor(
+    private readonly db: Database,
+    private readonly ttlMs = 5000,
+  ) {}
+
+  async get(deviceId: string): Promise<string | undefined> {
+    const hit = this.cache.get(deviceId);
+    if (hit && Date.now() - hit.at < this.ttlMs) return hit.status;
+    const rows = await this.db.query<{ status: string }>('SELECT status FROM devices WHERE id = $1', [deviceId]);
+    const status = rows[0]?.status;
+    if (this.cache.size > 100_000) this.cache.clear();
+    this.cache.set(deviceId, { status, at: Date.now() });
+    return status;
+  }
+
+  forget(deviceId: string): void {
+    this.cache.delete(deviceId);
+  }
+}
+
+/** The authenticated device of a request that passed `requireDevice`. */
+export function deviceOf(request: FastifyRequest): AuthDevice {
+  if (!request.device) throw new UnauthorizedError('session_required', 'not authenticated');
+  return request.device;
+}
+
+/** onRequest hook: requires the operator's admin token (constant-time comparison). */
+export function requireAdmin(ctx: RouteContext) {
+  return async (request: FastifyRequest, _reply: FastifyReply): Promise<void> => {
+    const expected = ctx.config.adminToken;
+    if (!expected) throw new ForbiddenError('admin_disabled', 'the admin API is disabled on this server');
+    const token = bearerToken(request.headers.authorization);
+    if (!token || !equalBytes(utf8(token), utf8(expected))) throw new UnauthorizedError('admin_token_invalid', 'invalid admin token');
+  };
+}

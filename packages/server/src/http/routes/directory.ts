@@ -1,0 +1,213 @@
+/**
+ * The verifiable key directory: lookups with proofs, device approval by another
+ * device of the same identity, and revocation (by the owner's device or by the
+ * business). Every change is a key-log entry committed with the change itself.
+ */
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import { decodeJwt, decodeProtectedHeader, errors as joseErrors, importJWK, jwtVerify } from 'jose';
+import {
+  ApproveDeviceRequestSchema,
+  ConflictError,
+  DeviceIdSchema,
+  ErrorBodySchema,
+  ForbiddenError,
+  IdentityIdSchema,
+  KeyDirectoryInfoSchema,
+  KeyLogChangeResponseSchema,
+  KeyLookupResponseSchema,
+  NotFoundError,
+  RevokeDeviceRequestSchema,
+  UnauthorizedError,
+  businessOf,
+  equalBytes,
+  fromBase64,
+  utf8,
+  toBase64,
+  toBase64Url,
+  verifyEd25519,
+  type IdentityId,
+} from '@parley/core';
+import { approvalMessage, revocationMessage } from '@parley/core/keylog';
+import { getDevice, setDeviceStatus, type DeviceRow } from '../../repos/devices.js';
+import { getIdentity } from '../../repos/identities.js';
+import { getEnrollmentKey } from '../../repos/businesses.js';
+import { ENROLLMENT_AUDIENCE } from '../enrollment.js';
+import { deviceOf, requireDevice, type RouteContext } from '../context.js';
+import { bearerToken } from '../sessions.js';
+
+const errors = { 400: ErrorBodySchema, 401: ErrorBodySchema, 403: ErrorBodySchema, 404: ErrorBodySchema, 409: ErrorBodySchema };
+
+export function registerDirectoryRoutes(app: FastifyInstance, ctx: RouteContext): void {
+  const r = app.withTypeProvider<TypeBoxTypeProvider>();
+
+  r.get(
+    '/v1/keys',
+    { schema: { tags: ['key transparency'], summary: "The key directory's log and VRF keys", response: { 200: KeyDirectoryInfoSchema } } },
+    async () => ({
+      log: ctx.directory.keyLog.name,
+      origin: ctx.directory.keyLog.origin,
+      verifierKey: ctx.directory.keyLog.verifierKey,
+      vrfPublicKey: toBase64(ctx.directory.vrfPublicKey),
+    }),
+  );
+
+  r.get(
+    '/v1/keys/:identityId',
+    {
+      schema: {
+        tags: ['key transparency'],
+        summary: "An identity's key-log entries with inclusion proofs and its VRF label proof",
+        params: Type.Object({ identityId: IdentityIdSchema }),
+        response: { 200: KeyLookupResponseSchema, ...errors },
+      },
+      // A device of the same business, or the operator (audits, `parley keys lookup`).
+      onRequest: async (request: FastifyRequest) => {
+        if (isAdmin(ctx, request)) return;
+        await requireDevice(ctx)(request);
+      },
+    },
+    async (request) => {
+      const identity = await getIdentity(ctx.db, request.params.identityId);
+      if (!identity || (!isAdmin(ctx, request) && identity.business_id !== deviceOf(request).businessId)) {
+        throw new NotFoundError('unknown_identity', 'no such identity');
+      }
+      return ctx.directory.lookup(identity.id);
+    },
+  );
+
+  r.post(
+    '/v1/devices/:deviceId/approve',
+    {
+      schema: {
+        tags: ['key transparency'],
+        summary: 'Approve a pending device of your own identity (signed by your identity key)',
+        params: Type.Object({ deviceId: DeviceIdSchema }),
+        body: ApproveDeviceRequestSchema,
+        response: { 200: KeyLogChangeResponseSchema, ...errors },
+      },
+      onRequest: requireDevice(ctx),
+    },
+    async (request) => {
+      const me = deviceOf(request);
+      const approver = await activeDevice(ctx, me.deviceId);
+      const target = await getDevice(ctx.db, request.params.deviceId);
+      if (!target || target.identity_id !== approver.identity_id) throw new NotFoundError('unknown_device', 'no such device of your identity');
+      if (target.status !== 'pending') throw new ConflictError('not_pending', 'the device is not waiting for approval');
+      const { label } = await ctx.directory.labelOf(ctx.db, target.identity_id);
+      const message = approvalMessage({
+        label: toBase64Url(label),
+        deviceId: target.id,
+        identityKey: toBase64Url(target.identity_key),
+        signatureKey: toBase64Url(target.signature_key),
+      });
+      const signature = fromBase64(request.body.signature, 'signature');
+      if (!verifyEd25519(new Uint8Array(approver.identity_key), message, signature)) {
+        throw new UnauthorizedError('approval_signature_invalid', 'the approval signature does not verify');
+      }
+      const pendingId = await ctx.db.transaction(async (tx) => {
+        await setDeviceStatus(tx, target.id, 'active');
+        return ctx.directory.deviceApproved(tx, { identityId: target.identity_id, deviceId: target.id, approvedBy: approver.id, signature });
+      });
+      ctx.directory.keyLog.kick?.();
+      const { index } = await ctx.directory.keyLog.waitSequenced(pendingId);
+      ctx.log.info({ device: target.id, by: approver.id, keyLogIndex: index }, 'device approved');
+      return { deviceId: target.id, index, status: 'active' };
+    },
+  );
+
+  r.post(
+    '/v1/devices/:deviceId/revoke',
+    {
+      schema: {
+        tags: ['key transparency'],
+        summary: "Revoke a device: signed by another (or the same) device of its identity, or by the business's key",
+        params: Type.Object({ deviceId: DeviceIdSchema }),
+        body: RevokeDeviceRequestSchema,
+        response: { 200: KeyLogChangeResponseSchema, ...errors },
+      },
+    },
+    async (request) => {
+      const target = await getDevice(ctx.db, request.params.deviceId);
+      if (!target) throw new NotFoundError('unknown_device', 'no such device');
+      if (target.status === 'revoked') throw new ConflictError('already_revoked', 'the device is already revoked');
+      let change: { by: 'owner' | 'business'; byDevice?: string; signature?: Uint8Array };
+      if (request.body.businessToken !== undefined) {
+        await verifyBusinessRevocation(ctx, request.body.businessToken, target);
+        change = { by: 'business' };
+      } else {
+        if (request.body.signature === undefined) throw new UnauthorizedError('revocation_unauthorized', 'send a signature or a business token');
+        await requireDevice(ctx)(request as FastifyRequest);
+        const me = deviceOf(request);
+        const owner = await activeDevice(ctx, me.deviceId);
+        if (owner.identity_id !== target.identity_id) throw new NotFoundError('unknown_device', 'no such device of your identity');
+        const { label } = await ctx.directory.labelOf(ctx.db, target.identity_id);
+        const signature = fromBase64(request.body.signature, 'signature');
+        const message = revocationMessage({ label: toBase64Url(label), deviceId: target.id, byDevice: owner.id });
+        if (!verifyEd25519(new Uint8Array(owner.identity_key), message, signature)) {
+          throw new UnauthorizedError('revocation_signature_invalid', 'the revocation signature does not verify');
+        }
+        change = { by: 'owner', byDevice: owner.id, signature };
+      }
+      const pendingId = await ctx.db.transaction(async (tx) => {
+        await setDeviceStatus(tx, target.id, 'revoked');
+        return ctx.directory.deviceRevoked(tx, { identityId: target.identity_id, deviceId: target.id, ...change });
+      });
+      ctx.deviceStatus.forget(target.id);
+      ctx.notifier.notifyRevoked(target.id);
+      ctx.directory.keyLog.kick?.();
+      const { index } = await ctx.directory.keyLog.waitSequenced(pendingId);
+      ctx.log.info({ device: target.id, by: change.by, keyLogIndex: index }, 'device revoked');
+      return { deviceId: target.id, index, status: 'revoked' };
+    },
+  );
+}
+
+function isAdmin(ctx: RouteContext, request: FastifyRequest): boolean {
+  const token = bearerToken(request.headers.authorization);
+  const expected = ctx.config.adminToken;
+  return token !== undefined && expected !== undefined && equalBytes(utf8(token), utf8(expected));
+}
+
+async function activeDevice(ctx: RouteContext, deviceId: string): Promise<DeviceRow> {
+  const device = await getDevice(ctx.db, deviceId);
+  if (!device || device.status !== 'active') throw new ForbiddenError('device_not_active', 'only an approved, active device can do this');
+  return device;
+}
+
+/**
+ * A business revokes a device of one of its identities with a short-lived JWT
+ * signed by its enrollment key: `iss` business, `aud` "parley", `sub` device id,
+ * `purpose` "revoke-device", `exp`, `iat`, `jti`.
+ */
+async function verifyBusinessRevocation(ctx: RouteContext, token: string, target: DeviceRow): Promise<void> {
+  const invalid = () => new UnauthorizedError('business_token_invalid', 'invalid business revocation token');
+  let kid: string | undefined;
+  let issuer: unknown;
+  try {
+    kid = decodeProtectedHeader(token).kid;
+    issuer = decodeJwt(token).iss;
+  } catch {
+    throw invalid();
+  }
+  if (typeof kid !== 'string' || typeof issuer !== 'string') throw invalid();
+  if (businessOf(target.identity_id as IdentityId) !== issuer) throw new NotFoundError('unknown_device', 'no such device of this business');
+  const key = await getEnrollmentKey(ctx.db, issuer, kid);
+  if (!key) throw invalid();
+  try {
+    const publicKey = await importJWK({ ...key.jwk, alg: 'EdDSA' }, 'EdDSA');
+    const { payload } = await jwtVerify(token, publicKey, {
+      algorithms: ['EdDSA'],
+      audience: ENROLLMENT_AUDIENCE,
+      issuer,
+      subject: target.id,
+      requiredClaims: ['exp', 'iat', 'jti'],
+      maxTokenAge: `${ctx.config.auth.maxEnrollmentTokenLifetimeSeconds}s`,
+    });
+    if (payload['purpose'] !== 'revoke-device') throw invalid();
+  } catch (error) {
+    if (error instanceof joseErrors.JWTExpired) throw new UnauthorizedError('business_token_expired', 'business revocation token expired');
+    throw invalid();
+  }
+}

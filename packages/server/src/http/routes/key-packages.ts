@@ -1,0 +1,133 @@
+/** The KeyPackage directory: upload, stock, claim. */
+import type { FastifyInstance } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import {
+  ClaimKeyPackagesRequestSchema,
+  ClaimKeyPackagesResponseSchema,
+  ErrorBodySchema,
+  InvalidInputError,
+  KeyPackageStockSchema,
+  NotFoundError,
+  RateLimitedError,
+  UploadKeyPackagesRequestSchema,
+  businessOf,
+  equalBytes,
+  fromBase64,
+  toBase64,
+  type IdentityId,
+  type KeyPackageStock,
+} from '@parley/core';
+import { inspectKeyPackage } from '@parley/core/mls';
+import { claimKeyPackage, insertKeyPackages, keyPackageStock, type NewKeyPackage, type Stock } from '../../repos/key-packages.js';
+import { getDevice, getDevices } from '../../repos/devices.js';
+import { takeToken } from '../../repos/rate-limits.js';
+import { deviceOf, requireDevice, type RouteContext } from '../context.js';
+
+const errors = { 400: ErrorBodySchema, 401: ErrorBodySchema, 404: ErrorBodySchema, 409: ErrorBodySchema, 429: ErrorBodySchema };
+
+export function stockResponse(ctx: RouteContext, stock: Stock): KeyPackageStock {
+  const lowWatermark = ctx.config.keyPackages.lowWatermark;
+  return { ...stock, low: stock.oneTime < lowWatermark || !stock.lastResort, lowWatermark };
+}
+
+/**
+ * Decodes and verifies each KeyPackage: valid MLS, our suite, signed by the
+ * device's registered signature key, credential naming exactly this device.
+ */
+export async function validateKeyPackages(
+  ctx: RouteContext,
+  encoded: readonly string[],
+  owner: { identityId: string; deviceId: string; signatureKey: Uint8Array },
+): Promise<NewKeyPackage[]> {
+  const out: NewKeyPackage[] = [];
+  for (const text of encoded) {
+    const bytes = fromBase64(text, 'keyPackage');
+    const info = await inspectKeyPackage(ctx.suite, bytes);
+    if (
+      info.member.identityId !== owner.identityId ||
+      info.member.deviceId !== owner.deviceId ||
+      !equalBytes(info.signaturePublicKey, owner.signatureKey)
+    ) {
+      throw new InvalidInputError('KeyPackage credential or key does not match the device', { code: 'key_package_mismatch' });
+    }
+    const notAfterMs = Number(info.notAfter) * 1000;
+    if (!Number.isFinite(notAfterMs) || notAfterMs <= Date.now()) {
+      throw new InvalidInputError('KeyPackage has expired', { code: 'key_package_expired' });
+    }
+    out.push({ ref: info.ref, keyPackage: bytes, notAfter: new Date(Math.min(notAfterMs, 8.64e15)) });
+  }
+  return out;
+}
+
+export function registerKeyPackageRoutes(app: FastifyInstance, ctx: RouteContext): void {
+  const r = app.withTypeProvider<TypeBoxTypeProvider>();
+
+  r.post(
+    '/v1/key-packages',
+    {
+      schema: { tags: ['key directory'], summary: 'Upload more KeyPackages', body: UploadKeyPackagesRequestSchema, response: { 200: KeyPackageStockSchema, ...errors } },
+      onRequest: requireDevice(ctx),
+    },
+    async (request) => {
+      const me = deviceOf(request);
+      const device = await getDevice(ctx.db, me.deviceId);
+      if (!device || device.status !== 'active') throw new NotFoundError('unknown_device', 'no such active device');
+      const owner = { identityId: device.identity_id, deviceId: device.id, signatureKey: new Uint8Array(device.signature_key) };
+      const oneTime = await validateKeyPackages(ctx, request.body.keyPackages, owner);
+      const lastResort =
+        request.body.lastResortKeyPackage === undefined ? undefined : (await validateKeyPackages(ctx, [request.body.lastResortKeyPackage], owner))[0];
+      await insertKeyPackages(ctx.db, me.deviceId, oneTime, lastResort);
+      return stockResponse(ctx, await keyPackageStock(ctx.db, me.deviceId));
+    },
+  );
+
+  r.get(
+    '/v1/key-packages/stock',
+    { schema: { tags: ['key directory'], summary: "This device's KeyPackage stock", response: { 200: KeyPackageStockSchema, ...errors } }, onRequest: requireDevice(ctx) },
+    async (request) => stockResponse(ctx, await keyPackageStock(ctx.db, deviceOf(request).deviceId)),
+  );
+
+  r.post(
+    '/v1/key-packages/claim',
+    {
+      schema: {
+        tags: ['key directory'],
+        summary: 'Claim one KeyPackage per device (rate-limited per requester and target)',
+        body: ClaimKeyPackagesRequestSchema,
+        response: { 200: ClaimKeyPackagesResponseSchema, ...errors },
+      },
+      onRequest: requireDevice(ctx),
+    },
+    async (request) => {
+      const me = deviceOf(request);
+      const ids = request.body.deviceIds;
+      const devices = new Map((await getDevices(ctx.db, ids)).map((d) => [d.id, d]));
+      for (const id of ids) {
+        const d = devices.get(id);
+        if (!d || d.status !== 'active' || businessOf(d.identity_id as IdentityId) !== me.businessId) {
+          throw new NotFoundError('unknown_device', 'no such active device', { details: { deviceId: id } });
+        }
+      }
+      const perMinute = ctx.config.keyPackages.claimsPerMinute;
+      for (const id of ids) {
+        const take = await takeToken(ctx.db, `claim:${me.deviceId}:${id}`, perMinute, perMinute / 60);
+        if (!take.allowed) throw new RateLimitedError('too many KeyPackage claims for this device; retry later', take.retryAfterMs);
+      }
+      // One transaction: if any device has nothing to give, no one-time KeyPackage is burnt.
+      const keyPackages = await ctx.db.transaction(async (tx) => {
+        const out: { deviceId: string; keyPackage: string; lastResort: boolean }[] = [];
+        for (const id of ids) {
+          const claimed = await claimKeyPackage(tx, id);
+          if (!claimed) throw new NotFoundError('no_key_package', 'the device has no usable KeyPackage', { details: { deviceId: id } });
+          out.push({ deviceId: id, keyPackage: toBase64(claimed.keyPackage), lastResort: claimed.lastResort });
+        }
+        return out;
+      });
+      for (const id of ids) {
+        const stock = stockResponse(ctx, await keyPackageStock(ctx.db, id));
+        if (stock.low) ctx.notifier.notifyControl(id, { type: 'key-packages-low', stock });
+      }
+      return { keyPackages };
+    },
+  );
+}

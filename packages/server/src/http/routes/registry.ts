@@ -1,0 +1,229 @@
+/** Businesses, device registration, sessions and the device directory. */
+import type { FastifyInstance } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import {
+  BusinessSchema,
+  ChallengeRequestSchema,
+  ChallengeResponseSchema,
+  ConflictError,
+  CreateBusinessRequestSchema,
+  DeviceIdSchema,
+  DeviceRecordSchema,
+  ErrorBodySchema,
+  IdentityDevicesResponseSchema,
+  IdentityIdSchema,
+  InvalidInputError,
+  NotFoundError,
+  RegisterDeviceRequestSchema,
+  RegisterDeviceResponseSchema,
+  SessionRequestSchema,
+  SessionResponseSchema,
+  UnauthorizedError,
+  businessOf,
+  fromBase64,
+  randomBytes,
+  registrationProofMessage,
+  sessionProofMessage,
+  toBase64,
+  verifyEd25519,
+  type IdentityId,
+} from '@parley/core';
+import { insertBusiness } from '../../repos/businesses.js';
+import { upsertIdentity, getIdentity } from '../../repos/identities.js';
+import { getDevice, insertDevice, listDevicesOfIdentity, setDeviceStatus, toDeviceRecord } from '../../repos/devices.js';
+import { markEnrollmentTokenUsed } from '../../repos/enrollment-tokens.js';
+import { consumeChallenge, insertChallenge } from '../../repos/challenges.js';
+import { insertKeyPackages, keyPackageStock } from '../../repos/key-packages.js';
+import { verifyEnrollmentToken } from '../enrollment.js';
+import { deviceOf, requireAdmin, requireDevice, type RouteContext } from '../context.js';
+import { validateKeyPackages, stockResponse } from './key-packages.js';
+
+const errors = { 400: ErrorBodySchema, 401: ErrorBodySchema, 403: ErrorBodySchema, 404: ErrorBodySchema, 409: ErrorBodySchema };
+
+export function registerRegistryRoutes(app: FastifyInstance, ctx: RouteContext): void {
+  const r = app.withTypeProvider<TypeBoxTypeProvider>();
+
+  r.post(
+    '/v1/admin/businesses',
+    {
+      schema: { tags: ['admin'], summary: 'Register a business and its enrollment keys', body: CreateBusinessRequestSchema, response: { 201: BusinessSchema, ...errors } },
+      onRequest: requireAdmin(ctx),
+    },
+    async (request, reply) => {
+      const body = request.body;
+      await insertBusiness(ctx.db, { id: body.id, name: body.name, keys: body.enrollmentKeys });
+      ctx.log.info({ business: body.id }, 'business registered');
+      return reply.status(201).send({ id: body.id, name: body.name });
+    },
+  );
+
+  r.post(
+    '/v1/devices',
+    {
+      schema: {
+        tags: ['registry'],
+        summary: 'Register a device with an enrollment token',
+        body: RegisterDeviceRequestSchema,
+        response: { 201: RegisterDeviceResponseSchema, ...errors },
+      },
+    },
+    async (request, reply) => {
+      const body = request.body;
+      const claims = await verifyEnrollmentToken(ctx.db, body.enrollmentToken, ctx.config.auth.maxEnrollmentTokenLifetimeSeconds);
+      if (body.suite !== ctx.suite.name) throw new InvalidInputError('unsupported cipher suite', { code: 'unsupported_suite' });
+      const identityKey = fromBase64(body.identityKey, 'identityKey');
+      const signatureKey = fromBase64(body.signatureKey, 'signatureKey');
+      const proof = fromBase64(body.proof, 'proof');
+      if (identityKey.length !== 32) throw new InvalidInputError('identityKey must be a 32-byte Ed25519 key', { code: 'invalid_key' });
+      const message = registrationProofMessage({ enrollmentToken: body.enrollmentToken, deviceId: body.deviceId, identityKey, signatureKey });
+      if (!verifyEd25519(identityKey, message, proof)) {
+        throw new UnauthorizedError('registration_proof_invalid', 'the registration proof does not verify with the identity key');
+      }
+      const owner = { identityId: claims.identityId, deviceId: body.deviceId, signatureKey };
+      const oneTime = await validateKeyPackages(ctx, body.keyPackages, owner);
+      const [lastResort] = await validateKeyPackages(ctx, [body.lastResortKeyPackage], owner);
+
+      const { status, pendingId } = await ctx.db.transaction(async (tx) => {
+        if (!(await markEnrollmentTokenUsed(tx, claims.businessId, claims.jti, claims.expiresAt))) {
+          throw new ConflictError('enrollment_token_reused', 'this enrollment token was used before');
+        }
+        await upsertIdentity(tx, {
+          id: claims.identityId,
+          businessId: claims.businessId,
+          kind: claims.kind,
+          ...(claims.name ? { displayName: claims.name } : {}),
+          ...(claims.phone ? { phone: claims.phone } : {}),
+        });
+        const existing = (await listDevicesOfIdentity(tx, claims.identityId)).filter((d) => d.status !== 'revoked');
+        if (claims.reset) {
+          // Lost every device: the business re-enrolls the identity; its old keys are revoked in the log.
+          for (const d of existing) {
+            await setDeviceStatus(tx, d.id, 'revoked');
+            await ctx.directory.deviceRevoked(tx, { identityId: claims.identityId, deviceId: d.id, by: 'reset' });
+          }
+        }
+        // The enrollment token approves the first device of a customer (or a reset), and every
+        // device of the business's own identities (senders, agents, bots: the business owns
+        // them). A customer's further devices wait for one of the customer's approved devices.
+        const waits = claims.kind === 'customer' && !claims.reset && existing.some((d) => d.status === 'active');
+        const status = waits ? ('pending' as const) : ('active' as const);
+        await insertDevice(tx, {
+          id: body.deviceId,
+          identityId: claims.identityId,
+          identityKey,
+          signatureKey,
+          suite: body.suite,
+          status,
+          ...(body.label ? { label: body.label } : {}),
+        });
+        await insertKeyPackages(tx, body.deviceId, oneTime, lastResort);
+        const pendingId = await ctx.directory.deviceAdded(tx, {
+          identityId: claims.identityId,
+          deviceId: body.deviceId,
+          kind: claims.kind,
+          identityKey,
+          signatureKey,
+          suite: body.suite,
+          approval: status === 'active' ? 'enrollment' : 'pending',
+        });
+        return { status, pendingId };
+      });
+      ctx.directory.keyLog.kick?.();
+      const { index } = await ctx.directory.keyLog.waitSequenced(pendingId);
+      ctx.log.info({ device: body.deviceId, identity: claims.identityId, status, keyLogIndex: index }, 'device registered');
+      const stock = await keyPackageStock(ctx.db, body.deviceId);
+      return reply.status(201).send({
+        deviceId: body.deviceId,
+        identityId: claims.identityId,
+        kind: claims.kind,
+        stock: stockResponse(ctx, stock),
+        status,
+        keyLog: { index },
+      });
+    },
+  );
+
+  r.post(
+    '/v1/auth/challenge',
+    { schema: { tags: ['auth'], summary: 'Get a one-time challenge to sign', body: ChallengeRequestSchema, response: { 200: ChallengeResponseSchema, ...errors } } },
+    async (request) => {
+      const device = await getDevice(ctx.db, request.body.deviceId);
+      // Same answer for unknown and revoked devices: nothing to learn by probing. A pending
+      // device may sign in: it has to, to show its approval code and learn it was approved.
+      if (!device || device.status === 'revoked') throw new NotFoundError('unknown_device', 'no such device');
+      const challenge = randomBytes(32);
+      const expiresAt = new Date(Date.now() + ctx.config.auth.challengeTtlSeconds * 1000);
+      await insertChallenge(ctx.db, challenge, device.id, expiresAt);
+      return { challenge: toBase64(challenge), expiresAt: expiresAt.toISOString() };
+    },
+  );
+
+  r.post(
+    '/v1/auth/session',
+    { schema: { tags: ['auth'], summary: 'Exchange a signed challenge for a session token', body: SessionRequestSchema, response: { 200: SessionResponseSchema, ...errors } } },
+    async (request) => {
+      const { deviceId } = request.body;
+      const challenge = fromBase64(request.body.challenge, 'challenge');
+      const signature = fromBase64(request.body.signature, 'signature');
+      const device = await getDevice(ctx.db, deviceId);
+      if (!device || device.status === 'revoked') throw new UnauthorizedError('challenge_invalid', 'unknown device or challenge');
+      if (!verifyEd25519(new Uint8Array(device.identity_key), sessionProofMessage({ deviceId, challenge }), signature)) {
+        throw new UnauthorizedError('challenge_signature_invalid', 'the challenge signature does not verify');
+      }
+      // Consumed only after the signature checks out, and exactly once.
+      if (!(await consumeChallenge(ctx.db, challenge, deviceId))) {
+        throw new UnauthorizedError('challenge_invalid', 'the challenge is unknown, expired or already used');
+      }
+      const auth = { deviceId, identityId: device.identity_id, businessId: businessOf(device.identity_id as IdentityId) };
+      const session = await ctx.sessions.issue(auth);
+      return { token: session.token, expiresAt: session.expiresAt.toISOString(), deviceId, identityId: device.identity_id };
+    },
+  );
+
+  r.get(
+    '/v1/identities/:identityId/devices',
+    {
+      schema: {
+        tags: ['directory'],
+        summary: "List an identity's devices (public keys)",
+        params: Type.Object({ identityId: IdentityIdSchema }),
+        response: { 200: IdentityDevicesResponseSchema, ...errors },
+      },
+      onRequest: requireDevice(ctx),
+    },
+    async (request) => {
+      const me = deviceOf(request);
+      const identityId = request.params.identityId as IdentityId;
+      const identity = await getIdentity(ctx.db, identityId);
+      // Tenants are isolated: another business's identities do not exist for you.
+      if (!identity || identity.business_id !== me.businessId) throw new NotFoundError('unknown_identity', 'no such identity');
+      const devices = await listDevicesOfIdentity(ctx.db, identityId);
+      return {
+        identityId,
+        kind: identity.kind,
+        ...(identity.display_name ? { displayName: identity.display_name } : {}),
+        devices: devices.map(toDeviceRecord),
+      };
+    },
+  );
+
+  r.get(
+    '/v1/devices/:deviceId',
+    {
+      schema: {
+        tags: ['directory'],
+        summary: "One device's public keys and status",
+        params: Type.Object({ deviceId: DeviceIdSchema }),
+        response: { 200: DeviceRecordSchema, ...errors },
+      },
+      onRequest: requireDevice(ctx),
+    },
+    async (request) => {
+      const me = deviceOf(request);
+      const device = await getDevice(ctx.db, request.params.deviceId);
+      if (!device || businessOf(device.identity_id as IdentityId) !== me.businessId) throw new NotFoundError('unknown_device', 'no such device');
+      return toDeviceRecord(device);
+    },
+  );
+}

@@ -1,0 +1,53 @@
+/**
+ * Short-lived session tokens. A device proves possession of its identity key by
+ * signing a one-time server challenge; the server answers with a JWT (HS256,
+ * RFC 7519) under a secret all nodes share through the database.
+ */
+import { SignJWT, errors as joseErrors, jwtVerify } from 'jose';
+import { UnauthorizedError } from '@parley/core';
+import type { AuthDevice } from '../relay/relay.js';
+
+const AUDIENCE = 'parley-session';
+const TYPE = 'parley-session+jwt';
+
+export class SessionIssuer {
+  constructor(
+    private readonly secret: Uint8Array,
+    private readonly ttlSeconds: number,
+  ) {}
+
+  async issue(device: AuthDevice): Promise<{ token: string; expiresAt: Date }> {
+    const now = Math.floor(Date.now() / 1000);
+    const exp = now + this.ttlSeconds;
+    const token = await new SignJWT({ idn: device.identityId, bid: device.businessId })
+      .setProtectedHeader({ alg: 'HS256', typ: TYPE })
+      .setSubject(device.deviceId)
+      .setAudience(AUDIENCE)
+      .setIssuedAt(now)
+      .setExpirationTime(exp)
+      .sign(this.secret);
+    return { token, expiresAt: new Date(exp * 1000) };
+  }
+
+  /** The device a token was issued to; throws 401 `session_expired` / `session_invalid`. */
+  async verify(token: string): Promise<AuthDevice & { expiresAt: Date }> {
+    try {
+      const { payload, protectedHeader } = await jwtVerify(token, this.secret, { algorithms: ['HS256'], audience: AUDIENCE });
+      if (protectedHeader.typ !== TYPE || typeof payload.sub !== 'string' || typeof payload['idn'] !== 'string' || typeof payload['bid'] !== 'string' || typeof payload.exp !== 'number') {
+        throw new UnauthorizedError('session_invalid', 'invalid session token');
+      }
+      return { deviceId: payload.sub, identityId: payload['idn'], businessId: payload['bid'], expiresAt: new Date(payload.exp * 1000) };
+    } catch (error) {
+      if (error instanceof UnauthorizedError) throw error;
+      if (error instanceof joseErrors.JWTExpired) throw new UnauthorizedError('session_expired', 'session expired; authenticate again');
+      throw new UnauthorizedError('session_invalid', 'invalid session token');
+    }
+  }
+}
+
+/** The bearer token of an Authorization header, if any. */
+export function bearerToken(header: string | undefined): string | undefined {
+  if (!header) return undefined;
+  const match = /^Bearer ([A-Za-z0-9._~+/-]+=*)$/.exec(header);
+  return match?.[1];
+}

@@ -1,0 +1,47 @@
+/**
+ * "Device X has mail" notices, raised after a write commits. The in-process
+ * notifier hands envelopes straight to this node's WebSocket connections; a
+ * cross-node notifier (NATS) plugs in behind the same interface. A lost notice
+ * only delays delivery until the next fetch or reconnect: the database is the
+ * truth.
+ */
+import type { Envelope, SingleServerFrame } from '@parley/core';
+
+export interface MailNotifier {
+  /** New envelope for these recipient devices (already durable). */
+  notifyEnvelope(recipients: readonly string[], envelope: Envelope): void;
+  /** A control frame for one device (e.g. KeyPackage stock is low). */
+  notifyControl(deviceId: string, frame: SingleServerFrame): void;
+  /** The device acknowledged these envelopes (over HTTP): its sockets may send more. */
+  notifyAcked(deviceId: string, ids: readonly string[]): void;
+  /** The device was revoked: close its sockets. */
+  notifyRevoked(deviceId: string): void;
+}
+
+/** Where notices for locally connected devices go. */
+export interface LocalDelivery {
+  deliver(deviceId: string, envelopes: readonly Envelope[]): void;
+  control(deviceId: string, frame: SingleServerFrame): void;
+  acknowledged(deviceId: string, ids: readonly string[]): void;
+  disconnect(deviceId: string, code: number, reason: string): void;
+}
+
+export class InProcessNotifier implements MailNotifier {
+  constructor(private readonly local: LocalDelivery) {}
+
+  notifyEnvelope(recipients: readonly string[], envelope: Envelope): void {
+    for (const deviceId of recipients) this.local.deliver(deviceId, [envelope]);
+  }
+
+  notifyControl(deviceId: string, frame: SingleServerFrame): void {
+    this.local.control(deviceId, frame);
+  }
+
+  notifyAcked(deviceId: string, ids: readonly string[]): void {
+    this.local.acknowledged(deviceId, ids);
+  }
+
+  notifyRevoked(deviceId: string): void {
+    this.local.disconnect(deviceId, 4003, 'device revoked');
+  }
+}

@@ -1,0 +1,73 @@
+/** Devices: public identity key, MLS signature key, status. */
+import { ConflictError, toBase64, type DeviceRecord } from '@parley/core';
+import { isUniqueViolation, type Sql } from '../storage/database.js';
+
+export interface DeviceRow {
+  id: string;
+  identity_id: string;
+  identity_key: Uint8Array;
+  signature_key: Uint8Array;
+  suite: string;
+  label: string | null;
+  status: 'active' | 'pending' | 'revoked';
+  created_at: Date;
+}
+
+const COLUMNS = 'id, identity_id, identity_key, signature_key, suite, label, status, created_at';
+
+export async function insertDevice(
+  sql: Sql,
+  device: {
+    id: string;
+    identityId: string;
+    identityKey: Uint8Array;
+    signatureKey: Uint8Array;
+    suite: string;
+    status?: 'active' | 'pending';
+    label?: string;
+  },
+): Promise<void> {
+  try {
+    await sql.query(
+      'INSERT INTO devices (id, identity_id, identity_key, signature_key, suite, label, status) VALUES ($1, $2, $3, $4, $5, $6, $7)',
+      [device.id, device.identityId, device.identityKey, device.signatureKey, device.suite, device.label ?? null, device.status ?? 'active'],
+    );
+  } catch (error) {
+    if (isUniqueViolation(error)) throw new ConflictError('device_exists', 'a device with this id is registered');
+    throw error;
+  }
+}
+
+export async function getDevice(sql: Sql, id: string): Promise<DeviceRow | undefined> {
+  const rows = await sql.query<DeviceRow>(`SELECT ${COLUMNS} FROM devices WHERE id = $1`, [id]);
+  return rows[0];
+}
+
+export async function setDeviceStatus(sql: Sql, id: string, status: 'active' | 'pending' | 'revoked'): Promise<void> {
+  await sql.query(
+    "UPDATE devices SET status = $2, revoked_at = CASE WHEN $2 = 'revoked' THEN now() ELSE revoked_at END WHERE id = $1",
+    [id, status],
+  );
+}
+
+export async function getDevices(sql: Sql, ids: readonly string[]): Promise<DeviceRow[]> {
+  if (ids.length === 0) return [];
+  return sql.query<DeviceRow>(`SELECT ${COLUMNS} FROM devices WHERE id = ANY($1::text[])`, [ids]);
+}
+
+export async function listDevicesOfIdentity(sql: Sql, identityId: string): Promise<DeviceRow[]> {
+  return sql.query<DeviceRow>(`SELECT ${COLUMNS} FROM devices WHERE identity_id = $1 ORDER BY created_at, id`, [identityId]);
+}
+
+export function toDeviceRecord(row: DeviceRow): DeviceRecord {
+  return {
+    deviceId: row.id,
+    identityId: row.identity_id,
+    identityKey: toBase64(row.identity_key),
+    signatureKey: toBase64(row.signature_key),
+    suite: row.suite,
+    ...(row.label ? { label: row.label } : {}),
+    status: row.status,
+    createdAt: new Date(row.created_at).toISOString(),
+  };
+}

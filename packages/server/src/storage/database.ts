@@ -1,0 +1,53 @@
+/**
+ * One SQL interface over two engines: embedded PGlite (in a worker thread) and
+ * PostgreSQL (`pg`). Repositories are written once against `Sql`; the same
+ * migrations run on both. Values: text ↔ string, bytea ↔ Uint8Array, int8 ↔
+ * decimal string (never coerced to number), timestamptz ↔ Date.
+ */
+export type SqlValue = string | number | boolean | null | Uint8Array | Date | readonly string[] | readonly Uint8Array[] | readonly (string | null)[];
+
+export interface Sql {
+  /** Runs one parameterized statement and returns its rows. */
+  query<R extends object = Record<string, unknown>>(text: string, params?: readonly SqlValue[]): Promise<R[]>;
+  /** Runs `fn` inside one transaction; commits when it resolves, rolls back when it throws. */
+  transaction<T>(fn: (tx: Sql) => Promise<T>): Promise<T>;
+}
+
+export type Engine = 'pglite' | 'postgres';
+
+export interface Database extends Sql {
+  readonly engine: Engine;
+  /** Runs a script of several statements without parameters (migrations). */
+  exec(script: string): Promise<void>;
+  /** Cheap liveness probe. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** A database error with its SQLSTATE code, carried across the worker boundary. */
+export class DatabaseError extends Error {
+  readonly sqlState: string | undefined;
+  readonly constraint: string | undefined;
+  constructor(message: string, sqlState?: string, constraint?: string) {
+    super(message);
+    this.name = 'DatabaseError';
+    this.sqlState = sqlState;
+    this.constraint = constraint;
+  }
+}
+
+/** SQLSTATE 23505: unique_violation. */
+export function isUniqueViolation(error: unknown): boolean {
+  return error instanceof DatabaseError && error.sqlState === '23505';
+}
+
+/** Converts a driver error into a DatabaseError with the SQLSTATE preserved. */
+export function toDatabaseError(error: unknown): DatabaseError {
+  if (error instanceof DatabaseError) return error;
+  const e = error as { message?: unknown; code?: unknown; constraint?: unknown };
+  return new DatabaseError(
+    typeof e?.message === 'string' ? e.message : 'database error',
+    typeof e?.code === 'string' ? e.code : undefined,
+    typeof e?.constraint === 'string' ? e.constraint : undefined,
+  );
+}

@@ -1,0 +1,108 @@
+/**
+ * Worker thread that owns the embedded PGlite instance. PGlite runs queries on
+ * the calling thread and blocks it; keeping it here keeps the HTTP/WebSocket
+ * thread responsive. Protocol: see `pglite.ts`.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { PGlite, types, type Transaction } from '@electric-sql/pglite';
+
+interface Request {
+  id: number;
+  op: 'query' | 'exec' | 'begin' | 'commit' | 'rollback' | 'close';
+  tx?: number;
+  sql?: string;
+  params?: unknown[];
+}
+
+const port = parentPort;
+if (!port) throw new Error('pglite-worker must run in a worker thread');
+
+const { dataDir } = workerData as { dataDir: string | undefined };
+const db = await PGlite.create(dataDir ?? 'memory://', {
+  // Same value mapping as the pg driver: int8 and numeric as strings.
+  parsers: { [types.INT8]: (v: string) => v, [types.NUMERIC]: (v: string) => v },
+});
+
+interface OpenTx {
+  tx: Transaction;
+  finish: (commit: boolean) => void;
+  done: Promise<void>;
+}
+const openTxs = new Map<number, OpenTx>();
+class Rollback extends Error {}
+
+function reply(id: number, result: unknown): void {
+  port!.postMessage({ id, ok: true, result });
+}
+
+function fail(id: number, error: unknown): void {
+  const e = error as { message?: unknown; code?: unknown; constraint?: unknown };
+  port!.postMessage({
+    id,
+    ok: false,
+    error: {
+      message: typeof e?.message === 'string' ? e.message : String(error),
+      code: typeof e?.code === 'string' ? e.code : undefined,
+      constraint: typeof e?.constraint === 'string' ? e.constraint : undefined,
+    },
+  });
+}
+
+async function handle(req: Request): Promise<void> {
+  switch (req.op) {
+    case 'query': {
+      const target = req.tx === undefined ? db : openTxs.get(req.tx)?.tx;
+      if (!target) throw new Error('unknown transaction');
+      const res = await target.query(req.sql ?? '', req.params ?? []);
+      reply(req.id, res.rows);
+      return;
+    }
+    case 'exec': {
+      await db.exec(req.sql ?? '');
+      reply(req.id, null);
+      return;
+    }
+    case 'begin': {
+      let started!: () => void;
+      const ready = new Promise<void>((r) => (started = r));
+      let entry!: OpenTx;
+      const done = db
+        .transaction(
+          (tx) =>
+            new Promise<void>((resolve, reject) => {
+              entry.tx = tx;
+              entry.finish = (commit) => (commit ? resolve() : reject(new Rollback()));
+              started();
+            }),
+        )
+        .catch((error: unknown) => {
+          if (!(error instanceof Rollback)) throw error;
+        });
+      entry = { tx: undefined as unknown as Transaction, finish: () => {}, done };
+      openTxs.set(req.id, entry);
+      await Promise.race([ready, done]);
+      reply(req.id, req.id);
+      return;
+    }
+    case 'commit':
+    case 'rollback': {
+      const entry = req.tx === undefined ? undefined : openTxs.get(req.tx);
+      if (!entry) throw new Error('unknown transaction');
+      openTxs.delete(req.tx!);
+      entry.finish(req.op === 'commit');
+      await entry.done;
+      reply(req.id, null);
+      return;
+    }
+    case 'close': {
+      await db.close();
+      reply(req.id, null);
+      return;
+    }
+  }
+}
+
+port.on('message', (req: Request) => {
+  handle(req).catch((error: unknown) => fail(req.id, error));
+});
+port.postMessage({ id: 0, ok: true, result: 'ready' });

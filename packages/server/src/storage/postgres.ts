@@ -1,0 +1,105 @@
+/** PostgreSQL engine over a `pg` connection pool. */
+import pg from 'pg';
+import { toDatabaseError, type Database, type Sql, type SqlValue } from './database.js';
+
+// int8 stays a decimal string (pg's default); make it explicit so nobody flips it to Number.
+pg.types.setTypeParser(20, (v: string) => v);
+
+export interface PostgresOptions {
+  connectionString: string;
+  /** Schema to use as search_path (tests isolate themselves in a fresh schema). */
+  schema?: string;
+  maxConnections?: number;
+}
+
+function bindParams(params: readonly SqlValue[] | undefined): unknown[] | undefined {
+  // pg sends Buffers as bytea; plain Uint8Array would be sent as a JSON-ish array.
+  return params?.map((p) => {
+    if (p instanceof Uint8Array && !Buffer.isBuffer(p)) return Buffer.from(p.buffer, p.byteOffset, p.byteLength);
+    if (Array.isArray(p) && p.length > 0 && p[0] instanceof Uint8Array) {
+      return (p as Uint8Array[]).map((b) => (Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength)));
+    }
+    return p;
+  });
+}
+
+class ClientSql implements Sql {
+  constructor(private readonly client: pg.PoolClient) {}
+  async query<R extends object>(text: string, params?: readonly SqlValue[]): Promise<R[]> {
+    try {
+      return (await this.client.query(text, bindParams(params))).rows as R[];
+    } catch (error) {
+      throw toDatabaseError(error);
+    }
+  }
+  transaction<T>(fn: (tx: Sql) => Promise<T>): Promise<T> {
+    // Already inside a transaction: nest as the same transaction.
+    return fn(this);
+  }
+}
+
+export class PostgresDatabase implements Database {
+  readonly engine = 'postgres' as const;
+  private readonly pool: pg.Pool;
+
+  constructor(options: PostgresOptions) {
+    this.pool = new pg.Pool({
+      connectionString: options.connectionString,
+      max: options.maxConnections ?? 20,
+      connectionTimeoutMillis: 5000,
+      ...(options.schema ? { options: `-c search_path=${options.schema}` } : {}),
+    });
+    // An idle client that loses its connection must not crash the process.
+    this.pool.on('error', () => {});
+  }
+
+  async query<R extends object>(text: string, params?: readonly SqlValue[]): Promise<R[]> {
+    try {
+      return (await this.pool.query(text, bindParams(params))).rows as R[];
+    } catch (error) {
+      throw toDatabaseError(error);
+    }
+  }
+
+  async transaction<T>(fn: (tx: Sql) => Promise<T>): Promise<T> {
+    let client: pg.PoolClient;
+    try {
+      client = await this.pool.connect();
+    } catch (error) {
+      throw toDatabaseError(error);
+    }
+    let broken = false;
+    try {
+      const tx = new ClientSql(client);
+      await tx.query('BEGIN');
+      const result = await fn(tx);
+      await tx.query('COMMIT');
+      return result;
+    } catch (error) {
+      try {
+        await client.query('ROLLBACK');
+      } catch {
+        broken = true;
+      }
+      throw error;
+    } finally {
+      client.release(broken);
+    }
+  }
+
+  async exec(script: string): Promise<void> {
+    try {
+      await this.pool.query(script);
+    } catch (error) {
+      throw toDatabaseError(error);
+    }
+  }
+
+  async ping(): Promise<void> {
+    await this.query('SELECT 1');
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
+}

@@ -1,0 +1,57 @@
+/**
+ * The key log: the transparency log of device keys, named `keys`, served under
+ * `/logs/keys/`. Assembled from the server configuration (origin, batching, heartbeat,
+ * key directory).
+ */
+import type { Logger } from 'pino';
+import type { ServerConfig } from '../config.js';
+import type { Database } from '../storage/database.js';
+import { loadLogSigner } from './keys.js';
+import { TransparencyLog, type LogSigner } from './transparency-log.js';
+
+/** Name (and URL segment) of the key log. */
+export const KEY_LOG_NAME = 'keys';
+
+/**
+ * Opens the key log on a migrated database; the caller starts and stops it. Also
+ * returns the log's signer, whose Ed25519 key attests the directory's entries.
+ *
+ * @example
+ * const { keyLog } = await openKeyLog(db, config, log);
+ * keyLog.start();
+ */
+export async function openKeyLog(db: Database, config: ServerConfig, log: Logger): Promise<{ keyLog: TransparencyLog; signer: LogSigner }> {
+  const signer = await loadLogSigner({ dir: config.keys.dir, logName: KEY_LOG_NAME, origin: config.tlog.origin, log });
+  const keyLog = await TransparencyLog.open(db, {
+    name: KEY_LOG_NAME,
+    origin: config.tlog.origin,
+    signer,
+    batchSize: config.tlog.batchSize,
+    heartbeatMs: config.tlog.heartbeatMs,
+    log,
+  });
+  return { keyLog, signer };
+}
+
+/** Name (and URL segment) of the audit log. */
+export const AUDIT_LOG_NAME = 'audit';
+
+/**
+ * Opens the audit log (message commitments and receipts) on the same engine,
+ * with its own origin and key file.
+ *
+ * @example
+ * const auditLog = await openAuditLog(db, config, log);
+ * auditLog.start();
+ */
+export async function openAuditLog(db: Database, config: ServerConfig, log: Logger): Promise<TransparencyLog> {
+  const signer = await loadLogSigner({ dir: config.keys.dir, logName: AUDIT_LOG_NAME, origin: config.tlog.auditOrigin, log });
+  return TransparencyLog.open(db, {
+    name: AUDIT_LOG_NAME,
+    origin: config.tlog.auditOrigin,
+    signer,
+    batchSize: config.tlog.batchSize,
+    heartbeatMs: config.tlog.heartbeatMs,
+    log,
+  });
+}

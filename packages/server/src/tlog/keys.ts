@@ -1,0 +1,104 @@
+/**
+ * The log's signing key as a local file (C2SP signed-note signer key string,
+ * `PRIVATE+KEY+<name>+<id>+<base64>`), created on first start. Several nodes sharing one
+ * PostgreSQL must share the key directory (or the same file), since they sign the same
+ * log. The private key lives in that file and in memory only: never in the database,
+ * never in a log line. An HSM-backed {@link LogSigner} can replace this later.
+ */
+import { randomBytes as nodeRandomBytes } from 'node:crypto';
+import { chmod, link, mkdir, open, readFile, stat, unlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { ParleyError } from '@parley/core';
+import { generateSignerKey, parseSignerKey } from '@parley/core/tlog';
+import type { LogSigner } from './transparency-log.js';
+
+/**
+ * Where a log's key files live in `dir`: `tlog-<name>.key` (secret, mode 0600) and
+ * `tlog-<name>.vkey` (its public verifier key, for operators).
+ *
+ * @example
+ * keyFilePaths('/var/lib/parley/keys', 'keys').key // '/var/lib/parley/keys/tlog-keys.key'
+ */
+export function keyFilePaths(dir: string, logName: string): { key: string; verifierKey: string } {
+  return { key: join(dir, `tlog-${logName}.key`), verifierKey: join(dir, `tlog-${logName}.vkey`) };
+}
+
+function keyError(code: string, message: string, details: Record<string, unknown>, cause?: unknown): ParleyError {
+  return new ParleyError(code, message, { status: 500, details, ...(cause === undefined ? {} : { cause }) });
+}
+
+/** Writes a new key file atomically and exclusively: another node may be creating it too. */
+async function createKeyFile(path: string, content: string): Promise<boolean> {
+  const temp = `${path}.${nodeRandomBytes(6).toString('hex')}.tmp`;
+  const handle = await open(temp, 'wx', 0o600);
+  try {
+    await handle.writeFile(content, 'utf8');
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  try {
+    await link(temp, path); // fails with EEXIST if another node won the race
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw error;
+  } finally {
+    await unlink(temp).catch(() => {});
+  }
+}
+
+/**
+ * Loads the log's signer key from `dir`, creating it (and `dir`, mode 0700) on first
+ * start. Refuses a key file that others can read (`tlog_key_file_mode`), one that does
+ * not parse (`tlog_bad_key`; the key is never echoed) and one named for another origin
+ * (`tlog_key_origin_mismatch`). Without `dir`, generates an ephemeral key (lost at exit)
+ * and warns: for tests and throwaway servers only.
+ *
+ * @example
+ * const signer = await loadLogSigner({ dir: '/var/lib/parley/keys', logName: 'keys', origin: 'parley.example.com/logs/keys', log });
+ */
+export async function loadLogSigner(options: { dir: string | undefined; logName: string; origin: string; log: Logger }): Promise<LogSigner> {
+  const { dir, logName, origin, log } = options;
+  if (dir === undefined) {
+    const signer = parseSignerKey(generateSignerKey(origin).signerKey);
+    log.warn(
+      { tlog: logName, origin, verifierKey: signer.verifierKey },
+      'no key directory configured: signing the transparency log with an EPHEMERAL key; its checkpoints cannot be verified after a restart (set keys.dir)',
+    );
+    return signer;
+  }
+  const paths = keyFilePaths(dir, logName);
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  let created = false;
+  let text: string;
+  try {
+    text = await readFile(paths.key, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    const fresh = generateSignerKey(origin);
+    created = await createKeyFile(paths.key, `${fresh.signerKey}\n`);
+    text = await readFile(paths.key, 'utf8');
+  }
+  const mode = (await stat(paths.key)).mode & 0o777;
+  if ((mode & 0o077) !== 0) {
+    throw keyError('tlog_key_file_mode', 'the log key file is readable by others; chmod 600 it', { path: paths.key, mode: mode.toString(8) });
+  }
+  let signer: LogSigner;
+  try {
+    signer = parseSignerKey(text.trim());
+  } catch (error) {
+    throw keyError('tlog_bad_key', 'the log key file does not hold a signed-note signer key', { path: paths.key }, error);
+  }
+  if (signer.name !== origin) {
+    throw keyError('tlog_key_origin_mismatch', 'the log key file is for another origin', { path: paths.key, keyName: signer.name, origin });
+  }
+  // The public half next to it, for operators to hand to verifiers (`parley log verify --key`).
+  await writeFile(paths.verifierKey, `${signer.verifierKey}\n`, { mode: 0o644 }).catch(() => {});
+  if (created) {
+    await chmod(paths.key, 0o600);
+    log.info({ tlog: logName, origin, path: paths.key, verifierKey: signer.verifierKey }, 'created the transparency log signing key');
+  }
+  return signer;
+}

@@ -1,0 +1,235 @@
+/**
+ * One authenticated device WebSocket. Pushes envelopes as they are stored,
+ * keeps a bounded window of unacknowledged ones in flight, and pages from the
+ * database when the window was full, the socket was slow, the device just
+ * connected, or the periodic safety-net poll comes round. Memory per
+ * connection is bounded by the window.
+ *
+ * Outgoing frames of one event-loop turn are coalesced: deliveries merge into
+ * one `deliver` frame and the rest travel in one `batch` frame, so a busy
+ * connection costs one socket write per turn instead of one per message.
+ */
+import type { WebSocket } from 'ws';
+import type { Logger } from 'pino';
+import type { Envelope, ServerFrame, SingleServerFrame } from '@parley/core';
+import type { Relay } from '../relay/relay.js';
+
+export interface ConnectionLimits {
+  maxInFlight: number;
+  highWaterBytes: number;
+  pageSize: number;
+  /** Safety-net poll of the mailbox, for notices that never came (other nodes, lost notices). */
+  pollIntervalMs: number;
+}
+
+export class DeviceConnection {
+  private readonly inFlight = new Set<string>();
+  private needsFetch = true;
+  private fetching = false;
+  private closed = false;
+  /** Paging cursor: the highest envelope id read from the database in this pass. */
+  private cursor = '0';
+  /** During a full pass from the start: the pending ids seen, to drop stale in-flight ids. */
+  private rescan: Set<string> | undefined;
+  private drainTimer: NodeJS.Timeout | undefined;
+  private pollTimer: NodeJS.Timeout | undefined;
+  private outgoing: SingleServerFrame[] = [];
+  private outgoingEnvelopes: Envelope[] = [];
+  private flushScheduled = false;
+
+  constructor(
+    readonly deviceId: string,
+    private readonly socket: WebSocket,
+    private readonly relay: Relay,
+    private readonly limits: ConnectionLimits,
+    private readonly log: Logger,
+  ) {
+    this.schedulePoll();
+  }
+
+  private schedulePoll(): void {
+    if (this.closed) return;
+    // Jitter spreads the polls of many connections over the interval.
+    const delay = this.limits.pollIntervalMs * (0.5 + Math.random());
+    this.pollTimer = setTimeout(() => {
+      this.restartPaging();
+      this.schedulePoll();
+    }, delay);
+    this.pollTimer.unref();
+  }
+
+  /** Next fetch starts from the oldest pending envelope again. */
+  private restartPaging(): void {
+    this.cursor = '0';
+    this.rescan = new Set();
+    this.needsFetch = true;
+    this.fetchMore();
+  }
+
+  /** Queues a frame for this turn's write. */
+  send(frame: SingleServerFrame): void {
+    if (this.closed) return;
+    if (frame.type === 'deliver') this.outgoingEnvelopes.push(...frame.envelopes);
+    else this.outgoing.push(frame);
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => this.flush());
+    }
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    if (this.closed || this.socket.readyState !== this.socket.OPEN) return;
+    const frames: SingleServerFrame[] = this.outgoing;
+    if (this.outgoingEnvelopes.length > 0) frames.unshift({ type: 'deliver', envelopes: this.outgoingEnvelopes });
+    this.outgoing = [];
+    this.outgoingEnvelopes = [];
+    if (frames.length === 0) return;
+    const frame: ServerFrame = frames.length === 1 ? frames[0]! : { type: 'batch', frames };
+    this.socket.send(JSON.stringify(frame));
+  }
+
+  /** Live push of freshly stored envelopes. */
+  push(envelopes: readonly Envelope[]): void {
+    if (this.closed) return;
+    const fresh = envelopes.filter((e) => !this.inFlight.has(e.id));
+    if (fresh.length === 0) return;
+    if (this.inFlight.size + fresh.length > this.limits.maxInFlight || this.socket.bufferedAmount > this.limits.highWaterBytes) {
+      // Too much outstanding: they are durable; page them in later, from before them.
+      for (const e of fresh) if (BigInt(e.id) <= BigInt(this.cursor)) this.cursor = (BigInt(e.id) - 1n).toString();
+      this.needsFetch = true;
+      this.waitForDrain();
+      return;
+    }
+    for (const e of fresh) this.inFlight.add(e.id);
+    this.send({ type: 'deliver', envelopes: fresh });
+  }
+
+  /** The device acknowledged these ids (already written). */
+  acknowledged(ids: readonly string[]): void {
+    for (const id of ids) this.inFlight.delete(id);
+    if (this.needsFetch && this.inFlight.size <= this.limits.maxInFlight / 2) this.fetchMore();
+  }
+
+  /** Pages pending envelopes from the database into the socket. */
+  fetchMore(): void {
+    if (this.fetching || this.closed) return;
+    this.fetching = true;
+    void this.fetchLoop()
+      .catch((error: unknown) => {
+        this.log.warn({ err: error, device: this.deviceId }, 'mailbox fetch failed; retrying');
+        this.needsFetch = true;
+        setTimeout(() => this.fetchMore(), 1000).unref();
+      })
+      .finally(() => {
+        this.fetching = false;
+      });
+  }
+
+  private async fetchLoop(): Promise<void> {
+    while (this.needsFetch && !this.closed) {
+      if (this.inFlight.size >= this.limits.maxInFlight || this.socket.bufferedAmount > this.limits.highWaterBytes) {
+        this.waitForDrain();
+        return;
+      }
+      this.needsFetch = false;
+      const room = Math.min(this.limits.pageSize, this.limits.maxInFlight - this.inFlight.size);
+      const page = await this.relay.fetch(this.deviceId, room, this.cursor);
+      const last = page.envelopes[page.envelopes.length - 1];
+      if (last && BigInt(last.id) > BigInt(this.cursor)) this.cursor = last.id;
+      if (this.rescan) for (const e of page.envelopes) this.rescan.add(e.id);
+      const fresh = page.envelopes.filter((e) => !this.inFlight.has(e.id));
+      for (const e of fresh) this.inFlight.add(e.id);
+      if (fresh.length > 0) this.send({ type: 'deliver', envelopes: fresh });
+      if (page.more) this.needsFetch = true;
+      else if (this.rescan) {
+        // A full pass ended: in-flight ids no longer pending were acknowledged elsewhere.
+        const upTo = BigInt(this.cursor);
+        for (const id of this.inFlight) if (!this.rescan.has(id) && BigInt(id) <= upTo) this.inFlight.delete(id);
+        this.rescan = undefined;
+      }
+    }
+  }
+
+  private waitForDrain(): void {
+    if (this.drainTimer || this.closed) return;
+    this.drainTimer = setInterval(() => {
+      if (this.closed) return this.stopDrainTimer();
+      if (this.socket.bufferedAmount <= this.limits.highWaterBytes / 2 && this.inFlight.size <= this.limits.maxInFlight / 2) {
+        this.stopDrainTimer();
+        this.fetchMore();
+      }
+    }, 50);
+    this.drainTimer.unref();
+  }
+
+  private stopDrainTimer(): void {
+    if (this.drainTimer) clearInterval(this.drainTimer);
+    this.drainTimer = undefined;
+  }
+
+  close(code: number, reason: string): void {
+    if (this.closed) return;
+    this.flush();
+    this.markClosed();
+    this.socket.close(code, reason);
+  }
+
+  markClosed(): void {
+    this.closed = true;
+    this.stopDrainTimer();
+    if (this.pollTimer) clearTimeout(this.pollTimer);
+  }
+}
+
+/** This node's open device connections. */
+export class ConnectionRegistry {
+  private readonly byDevice = new Map<string, Set<DeviceConnection>>();
+
+  add(c: DeviceConnection): void {
+    let set = this.byDevice.get(c.deviceId);
+    if (!set) this.byDevice.set(c.deviceId, (set = new Set()));
+    set.add(c);
+  }
+
+  remove(c: DeviceConnection): void {
+    const set = this.byDevice.get(c.deviceId);
+    if (!set) return;
+    set.delete(c);
+    if (set.size === 0) this.byDevice.delete(c.deviceId);
+  }
+
+  deliver(deviceId: string, envelopes: readonly Envelope[]): void {
+    const set = this.byDevice.get(deviceId);
+    if (set) for (const c of set) c.push(envelopes);
+  }
+
+  control(deviceId: string, frame: SingleServerFrame): void {
+    const set = this.byDevice.get(deviceId);
+    if (set) for (const c of set) c.send(frame);
+  }
+
+  /** HTTP acks release the in-flight window of this device's sockets too. */
+  acknowledged(deviceId: string, ids: readonly string[]): void {
+    const set = this.byDevice.get(deviceId);
+    if (set) for (const c of set) c.acknowledged(ids);
+  }
+
+  disconnect(deviceId: string, code: number, reason: string): void {
+    const set = this.byDevice.get(deviceId);
+    if (!set) return;
+    for (const c of set) c.close(code, reason);
+    this.byDevice.delete(deviceId);
+  }
+
+  get size(): number {
+    let n = 0;
+    for (const set of this.byDevice.values()) n += set.size;
+    return n;
+  }
+
+  closeAll(code: number, reason: string): void {
+    for (const set of this.byDevice.values()) for (const c of set) c.close(code, reason);
+    this.byDevice.clear();
+  }
+}

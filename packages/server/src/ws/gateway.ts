@@ -1,0 +1,147 @@
+/**
+ * WebSocket endpoint `/v1/ws`: online delivery and low-latency submit/ack.
+ * Authentication: `Authorization: Bearer <session>` on the upgrade request, or
+ * a first frame `{ "type": "auth", "token" }` (browsers cannot set headers).
+ * Frames are JSON text; see `ClientFrame` / `ServerFrame` in @parley/core.
+ */
+import type { FastifyInstance } from 'fastify';
+import type { WebSocket, RawData } from 'ws';
+import { Compile } from 'typebox/compile';
+import { ClientFrameSchema, UnauthorizedError, type ClientFrame, type SingleServerFrame } from '@parley/core';
+import { mapError } from '../http/errors.js';
+import { bearerToken } from '../http/sessions.js';
+import type { RouteContext } from '../http/context.js';
+import type { AuthDevice } from '../relay/relay.js';
+import { DeviceConnection, type ConnectionRegistry } from './connection.js';
+
+const checkFrame = Compile(ClientFrameSchema);
+
+/** Close codes (4000-4999 are application-defined, RFC 6455 §7.4.2). */
+export const CLOSE = {
+  sessionExpired: 4001,
+  authRequired: 4002,
+  badFrame: 4003,
+  shuttingDown: 1001,
+} as const;
+
+const AUTH_TIMEOUT_MS = 10_000;
+const PING_INTERVAL_MS = 30_000;
+
+export function registerGateway(app: FastifyInstance, ctx: RouteContext, registry: ConnectionRegistry): void {
+  app.get('/v1/ws', { websocket: true, schema: { tags: ['relay'], summary: 'WebSocket for delivery, submit and ack', hide: true } }, (socket, request) => {
+    // Before authentication frames go out directly; afterwards through the connection's per-turn batching.
+    const send = (frame: SingleServerFrame) => {
+      if (connection) connection.send(frame);
+      else if (socket.readyState === socket.OPEN) socket.send(JSON.stringify(frame));
+    };
+    let connection: DeviceConnection | undefined;
+    let device: AuthDevice | undefined;
+    let expiryTimer: NodeJS.Timeout | undefined;
+    let alive = true;
+
+    const authTimer = setTimeout(() => {
+      if (!device) socket.close(CLOSE.authRequired, 'authenticate first');
+    }, AUTH_TIMEOUT_MS);
+    const pingTimer = setInterval(() => {
+      if (!alive) return socket.terminate();
+      alive = false;
+      socket.ping();
+    }, PING_INTERVAL_MS);
+    socket.on('pong', () => (alive = true));
+
+    const authenticate = async (token: string): Promise<void> => {
+      const session = await ctx.sessions.verify(token);
+      if ((await ctx.deviceStatus.get(session.deviceId)) === 'revoked') throw new UnauthorizedError('device_revoked', 'this device was revoked');
+      device = session;
+      clearTimeout(authTimer);
+      connection = new DeviceConnection(session.deviceId, socket, ctx.relay, {
+        maxInFlight: ctx.config.limits.maxInFlightPerSocket,
+        highWaterBytes: ctx.config.limits.socketHighWaterBytes,
+        pageSize: ctx.config.limits.mailboxPageSize,
+        pollIntervalMs: ctx.config.limits.mailboxPollIntervalMs,
+      }, ctx.log);
+      // Register before the first fetch so nothing committed in between is missed.
+      registry.add(connection);
+      expiryTimer = setTimeout(() => socket.close(CLOSE.sessionExpired, 'session expired'), Math.max(0, session.expiresAt.getTime() - Date.now()));
+      expiryTimer.unref();
+      // `ready` is always the first frame on its own; batching starts after it.
+      socket.send(JSON.stringify({ type: 'ready', deviceId: session.deviceId, expiresAt: session.expiresAt.toISOString() }));
+      connection.fetchMore();
+    };
+
+    const handle = async (frame: ClientFrame): Promise<void> => {
+      if (frame.type === 'auth') {
+        if (device) return send({ type: 'error', status: 400, error: { code: 'already_authenticated', message: 'already authenticated' } });
+        return authenticate(frame.token);
+      }
+      if (!device || !connection) {
+        socket.close(CLOSE.authRequired, 'authenticate first');
+        return;
+      }
+      switch (frame.type) {
+        case 'ping':
+          return send({ type: 'pong' });
+        case 'submit': {
+          try {
+            const result = await ctx.relay.submit(device, frame.body);
+            send({ type: 'submitted', requestId: frame.requestId, result });
+          } catch (error) {
+            const mapped = mapError(error);
+            send({ type: 'error', requestId: frame.requestId, status: mapped.status, error: mapped.body.error });
+          }
+          return;
+        }
+        case 'ack': {
+          try {
+            await ctx.relay.ack(device.deviceId, frame.ids);
+            connection.acknowledged(frame.ids);
+          } catch (error) {
+            const mapped = mapError(error);
+            send({ type: 'error', status: mapped.status, error: mapped.body.error });
+          }
+          return;
+        }
+      }
+    };
+
+    socket.on('message', (data: RawData, isBinary: boolean) => {
+      let frame: unknown;
+      try {
+        if (isBinary) throw new Error('binary');
+        frame = JSON.parse(data.toString());
+      } catch {
+        send({ type: 'error', status: 400, error: { code: 'invalid_frame', message: 'frames are JSON text' } });
+        return;
+      }
+      if (!checkFrame.Check(frame)) {
+        send({ type: 'error', status: 400, error: { code: 'invalid_frame', message: 'unknown or malformed frame' } });
+        return;
+      }
+      handle(frame).catch((error: unknown) => {
+        const mapped = mapError(error);
+        send({ type: 'error', status: mapped.status, error: mapped.body.error });
+        if (!device) socket.close(CLOSE.authRequired, mapped.body.error.code);
+      });
+    });
+
+    socket.on('close', () => {
+      clearTimeout(authTimer);
+      clearInterval(pingTimer);
+      if (expiryTimer) clearTimeout(expiryTimer);
+      if (connection) {
+        connection.markClosed();
+        registry.remove(connection);
+      }
+    });
+    socket.on('error', (error: Error) => request.log.debug({ err: error }, 'websocket error'));
+
+    const initial = bearerToken(request.headers.authorization);
+    if (initial) authenticate(initial).catch((error: unknown) => {
+      const mapped = mapError(error);
+      send({ type: 'error', status: mapped.status, error: mapped.body.error });
+      socket.close(CLOSE.authRequired, 'authentication failed');
+    });
+  });
+}
+
+export type { WebSocket };

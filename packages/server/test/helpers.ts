@@ -1,0 +1,229 @@
+/**
+ * Test harness: a real server on loopback over a real database. The engine is
+ * PGlite by default; PARLEY_TEST_ENGINE=postgres runs against PostgreSQL
+ * (PARLEY_TEST_DATABASE_URL, default the machine's `test` database), each
+ * server in a fresh schema that is dropped afterwards.
+ */
+import { Writable } from 'node:stream';
+import { SignJWT, exportJWK, generateKeyPair } from 'jose';
+import {
+  createKeyPackage,
+  generateSignatureKeyPair,
+  loadSuite,
+  type KeyPackageBundle,
+  type MlsSuite,
+  type SignatureKeyPair,
+} from '@parley/core/mls';
+import { nodeCryptoProvider } from '@parley/core/mls/node';
+import {
+  generateIdentityKeyPair,
+  newDeviceId,
+  randomBytes,
+  registrationProofMessage,
+  sessionProofMessage,
+  signEd25519,
+  toBase64,
+  toBase64Url,
+  fromBase64,
+  type DeviceId,
+  type IdentityId,
+  type IdentityKeyPair,
+} from '@parley/core';
+import { PgliteDatabase, migrate, startServer, type Database, type ParleyServer, type ServerConfigInput } from '../src/index.js';
+import { PostgresDatabase } from '../src/storage/postgres.js';
+
+export const ENGINE = (process.env['PARLEY_TEST_ENGINE'] ?? 'pglite') as 'pglite' | 'postgres';
+export const DATABASE_URL = process.env['PARLEY_TEST_DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test';
+export const ADMIN_TOKEN = 'test-admin-token-0123456789';
+
+export interface TestServer {
+  server: ParleyServer;
+  url: string;
+  /** Every log line the server wrote. */
+  logs: string[];
+  stop(): Promise<void>;
+}
+
+/** A fresh, migrated database on the selected engine (PostgreSQL: its own schema). */
+export async function openTestDatabase(): Promise<{ db: Database; schema: string | undefined; close(): Promise<void> }> {
+  if (ENGINE === 'postgres') {
+    const schema = `t_${toBase64Url(randomBytes(9)).toLowerCase().replace(/[^a-z0-9]/g, '_')}`;
+    const admin = new PostgresDatabase({ connectionString: DATABASE_URL });
+    await admin.exec(`CREATE SCHEMA ${schema}`);
+    const db = new PostgresDatabase({ connectionString: DATABASE_URL, schema });
+    await migrate(db);
+    return {
+      db,
+      schema,
+      async close() {
+        await db.close();
+        await admin.exec(`DROP SCHEMA ${schema} CASCADE`);
+        await admin.close();
+      },
+    };
+  }
+  const db = await PgliteDatabase.open();
+  await migrate(db);
+  return { db, schema: undefined, close: () => db.close() };
+}
+
+export async function startTestServer(overrides: ServerConfigInput = {}): Promise<TestServer> {
+  const logs: string[] = [];
+  const destination = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      logs.push(...chunk.toString('utf8').split('\n').filter((l) => l.length > 0));
+      cb();
+    },
+  });
+  let schema: string | undefined;
+  let database = overrides.database;
+  if (!database) {
+    if (ENGINE === 'postgres') {
+      schema = `t_${toBase64Url(randomBytes(9)).toLowerCase().replace(/[^a-z0-9]/g, '_')}`;
+      const admin = new PostgresDatabase({ connectionString: DATABASE_URL });
+      await admin.exec(`CREATE SCHEMA ${schema}`);
+      await admin.close();
+      database = { kind: 'postgres', url: DATABASE_URL, schema };
+    } else {
+      database = { kind: 'pglite' };
+    }
+  }
+  const server = await startServer({
+    adminToken: ADMIN_TOKEN,
+    ...overrides,
+    database,
+    log: { level: 'debug', destination, ...overrides.log },
+  });
+  return {
+    server,
+    url: server.url,
+    logs,
+    async stop() {
+      await server.stop();
+      if (schema) {
+        const admin = new PostgresDatabase({ connectionString: DATABASE_URL });
+        await admin.exec(`DROP SCHEMA ${schema} CASCADE`);
+        await admin.close();
+      }
+    },
+  };
+}
+
+export async function api(
+  url: string,
+  method: string,
+  path: string,
+  body?: unknown,
+  token?: string,
+): Promise<{ status: number; body: any; headers: Headers }> {
+  const res = await fetch(url + path, {
+    method,
+    headers: {
+      ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+      ...(token ? { authorization: `Bearer ${token}` } : {}),
+    },
+    ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {}),
+  });
+  const text = await res.text();
+  let parsed: unknown = text;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    /* not JSON */
+  }
+  return { status: res.status, body: parsed, headers: res.headers };
+}
+
+/** A business with an Ed25519 enrollment key, registered on the server. */
+export interface TestBusiness {
+  id: string;
+  kid: string;
+  privateKey: CryptoKey;
+  token(subject: string, claims?: Record<string, unknown>, lifetimeSeconds?: number): Promise<string>;
+}
+
+export async function createBusiness(url: string, id = `bank-${toBase64Url(randomBytes(4)).toLowerCase().replace(/[^a-z0-9]/g, 'x')}`): Promise<TestBusiness> {
+  const { publicKey, privateKey } = await generateKeyPair('EdDSA', { crv: 'Ed25519', extractable: true });
+  const jwk = await exportJWK(publicKey);
+  const kid = 'k1';
+  const res = await api(url, 'POST', '/v1/admin/businesses', { id, name: 'Test Bank', enrollmentKeys: [{ kid, jwk }] }, ADMIN_TOKEN);
+  if (res.status !== 201) throw new Error(`business: ${res.status} ${JSON.stringify(res.body)}`);
+  return {
+    id,
+    kid,
+    privateKey,
+    async token(subject, claims = {}, lifetimeSeconds = 300) {
+      const now = Math.floor(Date.now() / 1000);
+      return new SignJWT({ kind: 'customer', ...claims })
+        .setProtectedHeader({ alg: 'EdDSA', kid })
+        .setIssuer(id)
+        .setSubject(subject)
+        .setAudience('parley')
+        .setIssuedAt(now)
+        .setExpirationTime(now + lifetimeSeconds)
+        .setJti(toBase64Url(randomBytes(16)))
+        .sign(privateKey);
+    },
+  };
+}
+
+let suitePromise: Promise<MlsSuite> | undefined;
+export function suite(): Promise<MlsSuite> {
+  suitePromise ??= loadSuite(undefined, nodeCryptoProvider);
+  return suitePromise;
+}
+
+/** A device registered through the raw HTTP API, with a session. */
+export interface RawDevice {
+  deviceId: DeviceId;
+  identityId: IdentityId;
+  identity: IdentityKeyPair;
+  signature: SignatureKeyPair;
+  keyPackages: KeyPackageBundle[];
+  token: string;
+}
+
+export async function registerRawDevice(
+  url: string,
+  business: TestBusiness,
+  subject: string,
+  options: { kind?: string; keyPackages?: number } = {},
+): Promise<RawDevice> {
+  const s = await suite();
+  const deviceId = newDeviceId();
+  const identityId = `${business.id}:${subject}` as IdentityId;
+  const identity = generateIdentityKeyPair();
+  const signature = await generateSignatureKeyPair(s);
+  const member = { identityId, deviceId };
+  const keyPackages: KeyPackageBundle[] = [];
+  for (let i = 0; i < (options.keyPackages ?? 3); i++) keyPackages.push(await createKeyPackage(s, member, signature));
+  const lastResort = await createKeyPackage(s, member, signature);
+  const enrollmentToken = await business.token(subject, { kind: options.kind ?? 'customer' });
+  const proof = signEd25519(
+    identity.privateKey,
+    registrationProofMessage({ enrollmentToken, deviceId, identityKey: identity.publicKey, signatureKey: signature.publicKey }),
+  );
+  const res = await api(url, 'POST', '/v1/devices', {
+    enrollmentToken,
+    deviceId,
+    identityKey: toBase64(identity.publicKey),
+    signatureKey: toBase64(signature.publicKey),
+    suite: s.name,
+    keyPackages: keyPackages.map((k) => toBase64(k.keyPackage)),
+    lastResortKeyPackage: toBase64(lastResort.keyPackage),
+    proof: toBase64(proof),
+  });
+  if (res.status !== 201) throw new Error(`register: ${res.status} ${JSON.stringify(res.body)}`);
+  const token = await openSession(url, deviceId, identity);
+  return { deviceId, identityId, identity, signature, keyPackages: [...keyPackages, lastResort], token };
+}
+
+export async function openSession(url: string, deviceId: string, identity: IdentityKeyPair): Promise<string> {
+  const ch = await api(url, 'POST', '/v1/auth/challenge', { deviceId });
+  if (ch.status !== 200) throw new Error(`challenge: ${ch.status} ${JSON.stringify(ch.body)}`);
+  const challenge = fromBase64(ch.body.challenge);
+  const signature = signEd25519(identity.privateKey, sessionProofMessage({ deviceId, challenge }));
+  const s = await api(url, 'POST', '/v1/auth/session', { deviceId, challenge: ch.body.challenge, signature: toBase64(signature) });
+  if (s.status !== 200) throw new Error(`session: ${s.status} ${JSON.stringify(s.body)}`);
+  return s.body.token as string;
+}
