@@ -1,0 +1,1 @@
+export { ByteRecorder, RecordingFront } from './recorder.js';
