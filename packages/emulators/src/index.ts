@@ -1,1 +1,2 @@
 export { ByteRecorder, RecordingFront } from './recorder.js';
+export { RbmEmulator, RBM_SCOPE, RBM_PARLEY_FEATURE, RBM_STANDARD_FEATURES, RBM_DEFAULT_UPLOAD_TYPES, type RbmAgent, type RbmCiphertextFile, type RbmEmulatorOptions, type RbmFault, type RbmHandsetMessage, type RbmJson, type RbmMessageState, type RbmPhoneCapability, type RbmSentWebhook, type RbmServiceAccount, type RbmWebhookForgery } from './rbm.js';
