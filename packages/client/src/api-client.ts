@@ -44,6 +44,17 @@ import {
   type ReceiptResponse,
 } from '@parley/core';
 import { EvidenceBundleSchema, type EvidenceBundle } from '@parley/core/audit';
+import {
+  OkResponseSchema,
+  RetrieveResponseSchema,
+  RouteViewSchema,
+  WebMessageResponseSchema,
+  type PushRegistration,
+  type RetrieveResponse,
+  type RouteViewResponse,
+  type WebMessageRequest,
+  type WebMessageResponse,
+} from '@parley/core';
 import { Type } from 'typebox';
 import { ApiError, TransportError } from './errors.js';
 
@@ -182,6 +193,31 @@ export class ApiClient {
   /** The evidence bundle of a business message (for its sender's or recipient's devices). */
   evidence(messageId: string): Promise<EvidenceBundle> {
     return this.request('GET', `/v1/audit/messages/${encodeURIComponent(messageId)}/evidence`, EvidenceBundleSchema, undefined, true);
+  }
+
+  /** Registers (or, with undefined, forgets) this device's push token. */
+  async setPushToken(registration: PushRegistration | undefined): Promise<void> {
+    if (registration) await this.request('PUT', '/v1/devices/me/push', OkResponseSchema, registration, true);
+    else await this.request('DELETE', '/v1/devices/me/push', OkResponseSchema, undefined, true);
+  }
+
+  /** Redeems an app retrieval token (single use): the ciphertext it points at. */
+  retrieve(token: string): Promise<RetrieveResponse> {
+    return this.request('POST', '/v1/retrieve', RetrieveResponseSchema, { token }, true);
+  }
+
+  /** A message to a customer without the app (web retrieval link). */
+  webMessage(body: WebMessageRequest): Promise<WebMessageResponse> {
+    return this.request('POST', '/v1/web-messages', WebMessageResponseSchema, body, true);
+  }
+
+  recordConsent(customerId: string): Promise<unknown> {
+    return this.request('POST', '/v1/consents', OkResponseSchema, { customerId }, true);
+  }
+
+  /** A message's route: state, delivery path, decisions (sending business only). */
+  route(messageId: string): Promise<RouteViewResponse> {
+    return this.request('GET', `/v1/routes/${encodeURIComponent(messageId)}`, RouteViewSchema, undefined, true);
   }
 
   keyDirectoryInfo(): Promise<KeyDirectoryInfo> {

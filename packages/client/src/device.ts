@@ -952,6 +952,36 @@ export class Device {
   // ---------------------------------------------------------------------------
   // Receiving (the pipeline itself is in receiver.ts)
 
+  // ---------------------------------------------------------------------------
+  // Delivery channels
+
+  /**
+   * Registers this device's push token (from FCM or APNs), so the server can wake the
+   * app with an opaque "sync" when it is not connected. `undefined` forgets it.
+   */
+  async setPushToken(registration: { provider: 'fcm' | 'apns'; token: string } | undefined): Promise<void> {
+    await this.api.setPushToken(registration);
+  }
+
+  /**
+   * Opens a retrieval link from an SMS or RCS card (`https://…/r/<token>`): fetches the
+   * ciphertext it points at (once; only a device of the recipient can) and decrypts it
+   * like any other message. Returns how many envelopes it carried (0 if this device had
+   * the message already).
+   */
+  async openRetrievalLink(link: string): Promise<number> {
+    let token: string | undefined;
+    try {
+      token = new URL(link).pathname.match(/\/r\/([A-Za-z0-9_-]{22})$/)?.[1];
+    } catch {
+      token = undefined;
+    }
+    if (!token) throw new ConversationError('invalid_link', 'not a Parley retrieval link');
+    const { envelopes } = await this.api.retrieve(token);
+    if (envelopes.length > 0) await this.receive(envelopes);
+    return envelopes.length;
+  }
+
   /**
    * Hands envelopes obtained out of band (e.g. ciphertext fetched through an SMS
    * retrieval link) to the receive pipeline. Order and duplicates do not matter.

@@ -4,7 +4,7 @@
  * per customer containing every active device of that customer, and sends
  * classed messages (`otp`, `alert`, `support`, …) into it.
  */
-import { identityIdOf } from '@parley/core';
+import { identityIdOf, toBase64, toBase64Url, type RouteViewResponse, type WebMessageResponse } from '@parley/core';
 import { ConversationError } from './errors.js';
 import { Device, type EnrollOptions, type OpenOptions, type SendResult } from './device.js';
 
@@ -80,5 +80,42 @@ export class Sender {
       .map((m) => m.deviceId);
     return { ...result, customerId, customerDevices };
   }
+
+  /**
+   * Sends `content` to a customer who does not have the app, by a one-time web link
+   * (if the class's policy allows a fallback; otherwise the policy blocks it or sends an
+   * invitation to the app). The text is encrypted here with a fresh AES-256-GCM key; the
+   * server receives only the ciphertext, and the key travels only in the link's URL
+   * fragment, written into the SMS. The customer opens the link, confirms a one-time
+   * code sent to the business's second factor, consents, and the browser decrypts.
+   */
+  async sendToWeb(customerId: string, phone: string, content: string, options: { class: string; messageId?: string }): Promise<WebMessageResponse> {
+    const subtle = globalThis.crypto.subtle;
+    const keyBytes = globalThis.crypto.getRandomValues(new Uint8Array(32));
+    const iv = globalThis.crypto.getRandomValues(new Uint8Array(12));
+    const key = await subtle.importKey('raw', keyBytes, { name: 'AES-GCM' }, false, ['encrypt']);
+    const sealed = new Uint8Array(await subtle.encrypt({ name: 'AES-GCM', iv, additionalData: new TextEncoder().encode(WEB_MESSAGE_AAD) }, key, new TextEncoder().encode(content)));
+    const ciphertext = new Uint8Array(iv.length + sealed.length);
+    ciphertext.set(iv);
+    ciphertext.set(sealed, iv.length);
+    const messageId = options.messageId ?? toBase64Url(globalThis.crypto.getRandomValues(new Uint8Array(16)));
+    try {
+      return await this.device.api.webMessage({ messageId, customerId, phone, class: options.class, ciphertext: toBase64(ciphertext), fragmentKey: toBase64Url(keyBytes) });
+    } finally {
+      keyBytes.fill(0);
+    }
+  }
+
+  /** Records that `customerId` consented to receive messages outside the app (for `require-consent` policies). */
+  async recordFallbackConsent(customerId: string): Promise<void> {
+    await this.device.api.recordConsent(customerId);
+  }
+
+  /** How a message of this sender travelled: state, path and every routing decision. */
+  route(messageId: string): Promise<RouteViewResponse> {
+    return this.device.api.route(messageId);
+  }
 }
 
+/** Associated data of web-link ciphertexts (the retrieval page uses the same). */
+export const WEB_MESSAGE_AAD = 'parley/v1/web-message';

@@ -35,6 +35,11 @@ import { openAuditLog, openKeyLog, type TransparencyLog } from './tlog/index.js'
 import { AuditService } from './audit/audit-service.js';
 import { registerAuditRoutes } from './http/routes/audit.js';
 import { registerLogRoutes } from './http/routes/logs.js';
+// --- capability-aware routing
+import { Router } from './routing/router.js';
+import { Retrieval } from './routing/retrieval.js';
+import { RoutingMetrics } from './routing/metrics.js';
+import { registerRoutingRoutes } from './http/routes/routing.js';
 
 export interface ParleyServer {
   /** Base URL, e.g. `http://127.0.0.1:8080`. */
@@ -77,6 +82,7 @@ export async function startServer(input: ServerConfigInput = {}): Promise<Parley
   const db = await openDatabase(config);
   let keyLog: TransparencyLog | undefined;
   let auditLog: TransparencyLog | undefined;
+  let router: Router | undefined;
   try {
     const applied = await migrate(db);
     if (applied.length > 0) log.info({ versions: applied, engine: db.engine }, 'migrations applied');
@@ -90,9 +96,13 @@ export async function startServer(input: ServerConfigInput = {}): Promise<Parley
     auditLog = await openAuditLog(db, config, log);
     const audit = new AuditService(db, auditLog, directory, log);
 
+    const metrics = new RoutingMetrics(config.nodeId);
+    router = new Router(db, config.routing, await getOrCreateSecret(db, 'recipient-pseudonym-key', () => randomBytes(32)), metrics, log);
+    const retrieval = new Retrieval(db, router, metrics, await getOrCreateSecret(db, 'retrieval-otp-key', () => randomBytes(32)), log);
+
     const registry = new ConnectionRegistry();
     const notifier: MailNotifier = new InProcessNotifier(registry);
-    const relay = new Relay(db, config, notifier, log, audit);
+    const relay = new Relay(db, config, notifier, log, audit, router);
 
     const app: FastifyInstance = Fastify({
       // pino's Logger is a FastifyBaseLogger; the cast only widens the generic.
@@ -128,6 +138,7 @@ export async function startServer(input: ServerConfigInput = {}): Promise<Parley
       audit,
       directory,
       deviceStatus: new DeviceStatusCache(db),
+      routing: { router, retrieval, metrics },
       relay,
       sessions: new SessionIssuer(sessionSecret, config.auth.sessionTtlSeconds),
       suite,
@@ -140,6 +151,7 @@ export async function startServer(input: ServerConfigInput = {}): Promise<Parley
     registerLogRoutes(app, ctx);
     registerDirectoryRoutes(app, ctx);
     registerAuditRoutes(app, ctx);
+    registerRoutingRoutes(app, ctx);
     registerGateway(app, ctx, registry);
 
     app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
@@ -173,6 +185,8 @@ export async function startServer(input: ServerConfigInput = {}): Promise<Parley
     const address = app.server.address();
     const port = typeof address === 'object' && address ? address.port : config.port;
     const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
+    router.publicUrl = config.routing.publicUrl ?? url;
+    router.start();
     log.info({ url, engine: db.engine }, 'parley server listening');
 
     let stopping: Promise<void> | undefined;
@@ -190,6 +204,7 @@ export async function startServer(input: ServerConfigInput = {}): Promise<Parley
           registry.closeAll(CLOSE.shuttingDown, 'server shutting down');
           await app.close();
           await relay.drain();
+          await router!.stop();
           await keyLog!.stop();
           await auditLog!.stop();
           await db.close();
@@ -199,6 +214,7 @@ export async function startServer(input: ServerConfigInput = {}): Promise<Parley
       },
     };
   } catch (error) {
+    await router?.stop().catch(() => {});
     await keyLog?.stop().catch(() => {});
     await auditLog?.stop().catch(() => {});
     await db.close().catch(() => {});

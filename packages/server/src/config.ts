@@ -1,6 +1,7 @@
 /** Server configuration: every knob with its default, in one place. */
 import { join } from 'node:path';
 import type { DestinationStream, Level } from 'pino';
+import type { RoutingConfig } from './routing/router.js';
 
 export type DatabaseConfig =
   | { readonly kind: 'pglite'; /** omitted: in memory */ readonly dataDir?: string }
@@ -65,6 +66,8 @@ export interface ServerConfig {
      */
     readonly dir: string | undefined;
   };
+  /** Capability-aware routing: channels (provider adapters), per-business policies and templates. */
+  readonly routing: RoutingConfig;
   readonly tlog: {
     /** Checkpoint origin (and key name) of the key log: its URL prefix without scheme. */
     readonly origin: string;
@@ -77,7 +80,8 @@ export interface ServerConfig {
   };
 }
 
-export type ServerConfigInput = Partial<Omit<ServerConfig, 'limits' | 'retention' | 'auth' | 'keyPackages' | 'batching' | 'log' | 'keys' | 'tlog'>> & {
+export type ServerConfigInput = Partial<Omit<ServerConfig, 'limits' | 'retention' | 'auth' | 'keyPackages' | 'batching' | 'log' | 'keys' | 'tlog' | 'routing'>> & {
+  routing?: Partial<RoutingConfig>;
   limits?: Partial<ServerConfig['limits']>;
   retention?: Partial<ServerConfig['retention']>;
   auth?: Partial<ServerConfig['auth']>;
@@ -121,6 +125,7 @@ export function resolveConfig(input: ServerConfigInput = {}): ServerConfig {
     log: { level: 'info', ...input.log },
     // --- transparency logs (tlog engine)
     keys: { dir: input.keys?.dir ?? (database.kind === 'pglite' && database.dataDir ? join(database.dataDir, 'keys') : undefined) },
+    routing: { channels: {}, businesses: {}, tokenTtlSeconds: 900, maxTokenAttempts: 5, tickMs: 250, ...input.routing },
     tlog: { origin: 'parley.localhost/logs/keys', auditOrigin: 'parley.localhost/logs/audit', batchSize: 1000, heartbeatMs: 60_000, ...input.tlog },
   };
 }

@@ -10,6 +10,9 @@ import type { AuthDevice, Relay } from '../relay/relay.js';
 import type { MailNotifier } from '../relay/notifier.js';
 import type { KeyDirectory } from '../directory/directory.js';
 import type { AuditService } from '../audit/audit-service.js';
+import type { Router } from '../routing/router.js';
+import type { Retrieval } from '../routing/retrieval.js';
+import type { RoutingMetrics } from '../routing/metrics.js';
 import { bearerToken, type SessionIssuer } from './sessions.js';
 
 export interface RouteContext {
@@ -25,6 +28,7 @@ export interface RouteContext {
   readonly notifier: MailNotifier;
   readonly directory: KeyDirectory;
   readonly deviceStatus: DeviceStatusCache;
+  readonly routing: { readonly router: Router; readonly retrieval: Retrieval; readonly metrics: RoutingMetrics };
   readonly log: Logger;
 }
 

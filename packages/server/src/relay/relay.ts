@@ -12,12 +12,14 @@ import {
   InvalidInputError,
   NotFoundError,
   ParleyError,
+  businessOf,
   fromBase64,
   toBase64,
   toBase64Url,
   type AckResponse,
   type Envelope,
   type GroupInfoResponse,
+  type IdentityId,
   type MailboxResponse,
   type SubmitRequest,
   type SubmitResponse,
@@ -25,6 +27,7 @@ import {
 import { inspectMessage, type WireInfo } from '@parley/core/mls';
 import type { ServerConfig } from '../config.js';
 import type { Database } from '../storage/database.js';
+import type { Router } from '../routing/router.js';
 import {
   acknowledge,
   advanceGroup,
@@ -83,6 +86,12 @@ async function withRetry<T>(fn: () => Promise<T>): Promise<T> {
   }
 }
 
+/** The message class a signed commitment declares (routing policy key). */
+function classOf(commitment: string): string {
+  const value = (JSON.parse(commitment) as { class?: unknown }).class;
+  return typeof value === 'string' ? value : 'unknown';
+}
+
 export class Relay {
   private readonly appends: GroupCommitter<AppendRequest, SubmitResponse>;
   private readonly audited: GroupCommitter<AppendRequest, SubmitResponse>;
@@ -94,6 +103,7 @@ export class Relay {
     private readonly notifier: MailNotifier,
     private readonly log: Logger,
     private readonly audit?: AuditService,
+    private readonly router?: Router,
   ) {
     const concurrency = db.engine === 'postgres' ? 4 : 1;
     this.appends = new GroupCommitter((items) => this.flushAppends(items), { maxBatch: config.batching.maxBatch, concurrency });
@@ -173,10 +183,21 @@ export class Relay {
         // Only what the relay accepted (new or repeated) gets its commitment recorded.
         const prepared = requests.filter((_r, i) => stored[i]?.ok).map((r) => r.audit!);
         await audit.store(tx, prepared);
+        // Each new business message gets its delivery route, durable with the message.
+        await this.router?.enqueue(
+          tx,
+          requests.flatMap((r, i) => {
+            const result = stored[i];
+            if (!result?.ok || result.value.duplicate) return [];
+            const row = r.audit!.row;
+            return [{ messageId: row.message_id, envelopeId: result.value.id, businessId: businessOf(row.recipient_identity_id as IdentityId), identityId: row.recipient_identity_id, class: classOf(row.commitment) }];
+          }),
+        );
         return stored;
       }),
     );
     audit.log.kick();
+    this.router?.kick();
     this.announce(requests, results);
     return results;
   }
@@ -405,6 +426,11 @@ export class Relay {
   private async flushAcks(requests: readonly { deviceId: string; ids: readonly string[] }[]): Promise<FlushResult<AckResponse>[]> {
     const pairs = requests.flatMap((r) => r.ids.map((envelopeId) => ({ deviceId: r.deviceId, envelopeId })));
     const done = await withRetry(() => acknowledge(this.db, pairs));
+    if (this.router && done.size > 0) {
+      const acked = pairs.filter((p) => done.has(`${p.deviceId}\n${p.envelopeId}`));
+      // Off the ack's path: the first ack of a routed message finishes its route.
+      this.router.onAcked(acked).catch((error: unknown) => this.log.warn({ err: error }, 'routing ack hook failed'));
+    }
     const leftovers = pairs.filter((p) => !done.has(`${p.deviceId}\n${p.envelopeId}`));
     const classes = await classifyNotPending(this.db, leftovers);
     return requests.map((r): FlushResult<AckResponse> => {

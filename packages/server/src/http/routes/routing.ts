@@ -1,0 +1,222 @@
+/**
+ * Routing over HTTP: push-token registration, provider webhooks, retrieval links (app
+ * and web page), web messages for customers without the app, route inspection for the
+ * console, and Prometheus metrics.
+ */
+import { readFileSync } from 'node:fs';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import {
+  ErrorBodySchema,
+  ForbiddenError,
+  NotFoundError,
+  OkResponseSchema,
+  ParleyError,
+  PushRegistrationSchema,
+  RetrievalTokenSchema,
+  RetrieveResponseSchema,
+  RouteViewSchema,
+  WebMessageRequestSchema,
+  WebMessageResponseSchema,
+  fromBase64,
+  isParleyError,
+} from '@parley/core';
+import { ChannelError } from '../../channels/channel.js';
+import { deviceOf, requireAdmin, requireDevice, type RouteContext } from '../context.js';
+import { bearerToken } from '../sessions.js';
+
+const errors = { 400: ErrorBodySchema, 401: ErrorBodySchema, 403: ErrorBodySchema, 404: ErrorBodySchema, 409: ErrorBodySchema, 410: ErrorBodySchema, 429: ErrorBodySchema, 502: ErrorBodySchema, 503: ErrorBodySchema };
+const Token = RetrievalTokenSchema;
+const MessageId = Type.String({ pattern: '^[A-Za-z0-9_-]{16,64}$' });
+
+const PAGE = readFileSync(new URL('../../routing/web/retrieve.html', import.meta.url), 'utf8');
+const SCRIPT = readFileSync(new URL('../../routing/web/retrieve.js', import.meta.url), 'utf8');
+/** The page runs only its own script, talks only to this origin, and leaks no referrer. */
+const PAGE_HEADERS = {
+  'content-security-policy': "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+  'referrer-policy': 'no-referrer',
+  'cache-control': 'no-store',
+  'x-content-type-options': 'nosniff',
+};
+
+export function registerRoutingRoutes(app: FastifyInstance, ctx: RouteContext): void {
+  const r = app.withTypeProvider<TypeBoxTypeProvider>();
+  const { router, retrieval, metrics } = ctx.routing;
+  /** The operator (admin token) or a device session. */
+  const adminOrDevice = async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
+    const token = bearerToken(request.headers.authorization);
+    if (token !== undefined && token === ctx.config.adminToken) return requireAdmin(ctx)(request, reply);
+    return requireDevice(ctx)(request);
+  };
+
+  r.put(
+    '/v1/devices/me/push',
+    {
+      schema: {
+        tags: ['routing'],
+        summary: "Register this device's push token (FCM or APNs) for wake-ups",
+        body: PushRegistrationSchema,
+        response: { 200: OkResponseSchema, ...errors },
+      },
+      onRequest: requireDevice(ctx),
+    },
+    async (request) => {
+      await ctx.db.query('UPDATE devices SET push_provider = $2, push_token = $3 WHERE id = $1', [deviceOf(request).deviceId, request.body.provider, request.body.token]);
+      return { ok: true as const };
+    },
+  );
+
+  r.delete(
+    '/v1/devices/me/push',
+    { schema: { tags: ['routing'], summary: "Forget this device's push token", response: { 200: OkResponseSchema, ...errors } }, onRequest: requireDevice(ctx) },
+    async (request) => {
+      await ctx.db.query('UPDATE devices SET push_provider = NULL, push_token = NULL WHERE id = $1', [deviceOf(request).deviceId]);
+      return { ok: true as const };
+    },
+  );
+
+  r.post(
+    '/v1/retrieve',
+    {
+      schema: {
+        tags: ['routing'],
+        summary: 'Redeem an app retrieval link (single use, recipient only): the MLS ciphertext it points at',
+        body: Type.Object({ token: Token }, { additionalProperties: false }),
+        response: { 200: RetrieveResponseSchema, ...errors },
+      },
+      onRequest: requireDevice(ctx),
+    },
+    async (request) => retrieval.redeemApp(deviceOf(request), request.body.token),
+  );
+
+  r.post(
+    '/v1/web-messages',
+    {
+      schema: {
+        tags: ['routing'],
+        summary: 'A message to a customer without the app: ciphertext for a web retrieval link (key only in the link fragment)',
+        body: WebMessageRequestSchema,
+        response: { 200: WebMessageResponseSchema, ...errors },
+      },
+      onRequest: requireDevice(ctx),
+    },
+    async (request) => retrieval.sendWebMessage(deviceOf(request), { ...request.body, ciphertext: fromBase64(request.body.ciphertext, 'ciphertext') }),
+  );
+
+  r.post(
+    '/v1/consents',
+    {
+      schema: {
+        tags: ['routing'],
+        summary: "Record a customer's consent to non-end-to-end fallback (for require-consent policies)",
+        body: Type.Object({ customerId: Type.String({ minLength: 1, maxLength: 128 }) }, { additionalProperties: false }),
+        response: { 200: OkResponseSchema, ...errors },
+      },
+      onRequest: requireDevice(ctx),
+    },
+    async (request) => {
+      await retrieval.recordConsent(deviceOf(request), request.body.customerId);
+      return { ok: true as const };
+    },
+  );
+
+  r.get(
+    '/v1/routes/:messageId',
+    {
+      schema: {
+        tags: ['routing'],
+        summary: "A message's route: state, delivery path and every decision (metadata only). Operator, or the sending business.",
+        params: Type.Object({ messageId: MessageId }),
+        response: { 200: RouteViewSchema, ...errors },
+      },
+      onRequest: adminOrDevice,
+    },
+    async (request) => {
+      const view = await router.view(request.params.messageId);
+      const device = request.device;
+      if (!view) throw new NotFoundError('unknown_message', 'no route for this message');
+      if (device) {
+        const [row] = await ctx.db.query<{ business_id: string }>('SELECT business_id FROM routes WHERE message_id = $1', [request.params.messageId]);
+        if (row?.business_id !== device.businessId) throw new NotFoundError('unknown_message', 'no route for this message');
+        const [identity] = await ctx.db.query<{ kind: string }>('SELECT kind FROM identities WHERE id = $1', [device.identityId]);
+        if (identity?.kind !== 'sender') throw new ForbiddenError('sender_required', 'only the sending business sees routes');
+      }
+      return view;
+    },
+  );
+
+  // --- the web retrieval page (customers without the app) ---------------------
+  app.get('/r/:token', { schema: { hide: true } }, async (_request, reply) => reply.headers({ ...PAGE_HEADERS, 'content-type': 'text/html; charset=utf-8' }).send(PAGE));
+  app.get('/assets/retrieve.js', { schema: { hide: true } }, async (_request, reply) =>
+    reply.headers({ 'content-type': 'text/javascript; charset=utf-8', 'cache-control': 'no-cache', 'x-content-type-options': 'nosniff' }).send(SCRIPT),
+  );
+
+  r.post(
+    '/v1/web/describe',
+    {
+      schema: {
+        tags: ['routing'],
+        summary: 'What the retrieval page may show before any check',
+        body: Type.Object({ token: Type.String({ maxLength: 64 }) }, { additionalProperties: false }),
+        response: { 200: Type.Object({ brand: Type.String(), kind: Type.String(), state: Type.String() }), ...errors },
+      },
+    },
+    async (request) => retrieval.describe(request.body.token),
+  );
+  r.post(
+    '/v1/web/challenge',
+    {
+      schema: {
+        tags: ['routing'],
+        summary: "Send a one-time code to the business's second factor for this link's recipient",
+        body: Type.Object({ token: Token }, { additionalProperties: false }),
+        response: { 200: Type.Object({ brand: Type.String(), expiresAt: Type.String() }), ...errors },
+      },
+    },
+    async (request) => retrieval.challenge(request.body.token),
+  );
+  r.post(
+    '/v1/web/open',
+    {
+      schema: {
+        tags: ['routing'],
+        summary: 'With the code and explicit consent: the ciphertext, once (decrypted in the browser with the fragment key)',
+        body: Type.Object({ token: Token, code: Type.String({ maxLength: 16 }), consent: Type.Boolean() }, { additionalProperties: false }),
+        response: { 200: Type.Object({ brand: Type.String(), ciphertext: Type.String() }), ...errors },
+      },
+    },
+    async (request) => retrieval.open(request.body.token, request.body.code, request.body.consent),
+  );
+
+  // --- provider webhooks: raw bodies (their signatures cover the exact bytes) ---
+  void app.register(async (scope) => {
+    scope.removeAllContentTypeParsers();
+    scope.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: 256 * 1024 }, (_request, body, done) => done(null, body));
+    scope.post('/v1/webhooks/:channel', { schema: { hide: true } }, async (request, reply) => {
+      const name = (request.params as { channel: string }).channel;
+      const channel = router.webhookChannel(name);
+      if (!channel?.handleWebhook) throw new NotFoundError('unknown_channel', 'no webhook for this channel');
+      const headers: Record<string, string | undefined> = {};
+      for (const [k, v] of Object.entries(request.headers)) headers[k.toLowerCase()] = Array.isArray(v) ? v.join(',') : v;
+      const rawBody = Buffer.isBuffer(request.body) ? new Uint8Array(request.body) : new Uint8Array();
+      try {
+        const events = await channel.handleWebhook({ url: `${router.publicUrl}${request.url}`, headers, rawBody });
+        for (const event of events) await router.onStatus(event);
+        return reply.status(200).send({ received: events.length });
+      } catch (error) {
+        if (error instanceof ChannelError && error.reason === 'webhook_signature_invalid') {
+          metrics.webhookSignatureFailures.inc({ channel: name });
+          throw new ParleyError('webhook_signature_invalid', 'bad or missing webhook signature', { status: 401 });
+        }
+        if (isParleyError(error)) throw error;
+        throw new ParleyError('webhook_invalid', 'the webhook body could not be processed', { status: 400 });
+      }
+    });
+  });
+
+  app.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {
+    const body = await metrics.registry.metrics();
+    return reply.header('content-type', metrics.registry.contentType).send(body);
+  });
+}
