@@ -1,2 +1,6 @@
 export { ByteRecorder, RecordingFront } from './recorder.js';
 export { RbmEmulator, RBM_SCOPE, RBM_PARLEY_FEATURE, RBM_STANDARD_FEATURES, RBM_DEFAULT_UPLOAD_TYPES, type RbmAgent, type RbmCiphertextFile, type RbmEmulatorOptions, type RbmFault, type RbmHandsetMessage, type RbmJson, type RbmMessageState, type RbmPhoneCapability, type RbmSentWebhook, type RbmServiceAccount, type RbmWebhookForgery } from './rbm.js';
+export { TwilioEmulator, twilioRequestSignature } from './twilio.js';
+export type { CallbackOrderMode, CallbackRecord, CallbackSignatureMode, HandsetSms as TwilioHandsetSms, TwilioEmulatorOptions, TwilioMessage, TwilioMessageStatus } from './twilio.js';
+export { SmppEmulator } from './smpp.js';
+export type { HandsetSms as SmppHandsetSms, ReceiptStat, SmppEmulatorOptions, SmppSubmission } from './smpp.js';
