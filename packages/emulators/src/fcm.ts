@@ -1,0 +1,547 @@
+/**
+ * Firebase Cloud Messaging emulator: Google's OAuth token endpoint plus the FCM HTTP v1
+ * `messages:send` API, on loopback behind a `RecordingFront`.
+ *
+ * Token endpoint (`POST /token`, RFC 7523 JWT bearer grant, form-encoded): verifies the
+ * assertion's RS256 signature against the service account's public key, `iss` (the
+ * service account), `aud` (this token URI), `scope` (firebase.messaging), `iat`/`exp`
+ * (at most one hour, not expired, not from the future) and answers
+ * `{"access_token","expires_in","token_type":"Bearer"}` or Google's
+ * `{"error":"invalid_grant","error_description":…}` shapes.
+ *
+ * `POST /v1/projects/{project}/messages:send`: checks the bearer token (401
+ * UNAUTHENTICATED), the project (403 PERMISSION_DENIED), the message shape, the target
+ * token (never seen → 400 INVALID_ARGUMENT, unregistered → 404 UNREGISTERED, another
+ * project's → 403 SENDER_ID_MISMATCH, an iOS token while the project's APNs credentials
+ * are broken → 401 THIRD_PARTY_AUTH_ERROR) and answers `{"name":"projects/p/messages/…"}`.
+ * Errors use FCM's documented JSON: `{"error":{code,message,status,details:[…]}}`.
+ *
+ * Parley's opacity rule is enforced like a schema: a message may carry only
+ * `data.type` ("sync") and `data.collapse`, `android.{collapse_key,priority}` and an
+ * `apns` wake block (`apns-priority` "5", `apns-push-type` "background",
+ * `apns-collapse-id`; payload exactly `{"aps":{"content-available":1}}`). Anything else
+ * is refused with 400 INVALID_ARGUMENT and a `google.rpc.BadRequest` field violation, as
+ * FCM does for unknown fields. `validate_only` requests are validated and not delivered.
+ *
+ * Control API for tests and the demo: `registerToken`, `unregisterToken`, `setFault`
+ * (503 / 500 / 429 / hang), `setThirdPartyAuthValid`, `revokeAccessTokens`, `pushes`,
+ * `onPush` (one event per delivered push: the "phone OS" waking the app), `requests`,
+ * counters, `issuedAccessTokens` (so tests can search logs for leaks).
+ */
+import { randomBytes } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { KeyObject } from 'node:crypto';
+import { ByteRecorder, RecordingFront } from './recorder.js';
+import { decodeJwt, toPublicKey, verifyJwt } from './push-jwt.js';
+
+export const FCM_MESSAGING_SCOPE = 'https://www.googleapis.com/auth/firebase.messaging';
+const FCM_ERROR_TYPE = 'type.googleapis.com/google.firebase.fcm.v1.FcmError';
+const BAD_REQUEST_TYPE = 'type.googleapis.com/google.rpc.BadRequest';
+const JWT_BEARER_GRANT = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
+const MAX_BODY_BYTES = 64 * 1024;
+
+export interface FcmEmulatorOptions {
+  /** The Firebase project the emulator serves. */
+  readonly projectId: string;
+  /** The service account allowed to get tokens (the JWT `iss`). */
+  readonly serviceAccountEmail: string;
+  /** The service account's public key (or its private key, whose public half is used). */
+  readonly publicKey: KeyObject | string;
+  /** When set, the assertion's `kid` must equal it. */
+  readonly privateKeyId?: string;
+  /** Lifetime of issued access tokens; default 3599 s, like Google. */
+  readonly accessTokenTtlSeconds?: number;
+  /** The emulator's clock (ms since epoch). */
+  readonly now?: () => number;
+}
+
+export type FcmPlatform = 'android' | 'ios' | 'web';
+
+/** One push FCM accepted for delivery. */
+export interface FcmPush {
+  /** The message name returned to the sender: projects/{p}/messages/{id}. */
+  readonly name: string;
+  readonly token: string | undefined;
+  readonly topic: string | undefined;
+  readonly data: Readonly<Record<string, string>>;
+  readonly android: Readonly<Record<string, unknown>> | undefined;
+  readonly apns: Readonly<Record<string, unknown>> | undefined;
+  readonly receivedAt: Date;
+}
+
+/** One HTTP request as the emulator parsed it. */
+export interface FcmRecordedRequest {
+  readonly method: string;
+  readonly path: string;
+  readonly headers: Readonly<Record<string, string | string[] | undefined>>;
+  readonly body: string;
+  /** The status the emulator answered (undefined while hanging). */
+  status: number | undefined;
+}
+
+/** An access-token request the emulator accepted, with the assertion it verified. */
+export interface FcmTokenGrant {
+  readonly assertionHeader: Readonly<Record<string, unknown>>;
+  readonly assertionClaims: Readonly<Record<string, unknown>>;
+  readonly accessToken: string;
+}
+
+export type FcmFault =
+  /** 503 UNAVAILABLE */
+  | 'unavailable'
+  /** 500 INTERNAL */
+  | 'internal'
+  /** 429 QUOTA_EXCEEDED with Retry-After */
+  | 'quota'
+  /** accept the request, never answer */
+  | 'hang';
+
+export interface FcmFaultOptions {
+  /** Retry-After seconds for 'quota' (and sent with 'unavailable' when given). Default 30 for 'quota'. */
+  readonly retryAfterSeconds?: number;
+  /** Also break the token endpoint (a different host in reality); default false. */
+  readonly tokenEndpoint?: boolean;
+}
+
+interface TokenState {
+  readonly platform: FcmPlatform;
+  readonly projectId: string;
+  registered: boolean;
+}
+
+type Json = Record<string, unknown>;
+
+class Invalid extends Error {
+  constructor(
+    readonly field: string,
+    description: string,
+  ) {
+    super(description);
+  }
+}
+
+export class FcmEmulator {
+  readonly recorder = new ByteRecorder('fcm');
+  readonly requests: FcmRecordedRequest[] = [];
+  readonly grants: FcmTokenGrant[] = [];
+  /** Counters: token requests (any outcome), send requests (any outcome), 401s answered. */
+  readonly stats = { tokenRequests: 0, sendRequests: 0, unauthenticated: 0 };
+
+  private readonly publicKey: KeyObject;
+  private readonly tokens = new Map<string, TokenState>();
+  private readonly accessTokens = new Map<string, number>();
+  private readonly issued: string[] = [];
+  private readonly delivered: FcmPush[] = [];
+  private readonly listeners = new Set<(push: FcmPush) => void>();
+  private readonly hanging = new Set<ServerResponse>();
+  private readonly now: () => number;
+  private readonly ttlSeconds: number;
+  private fault: { readonly kind: FcmFault; readonly options: FcmFaultOptions } | undefined;
+  private thirdPartyAuthValid = true;
+  private serial = 0;
+  private front!: RecordingFront;
+
+  private constructor(
+    private readonly options: FcmEmulatorOptions,
+    private readonly server: Server,
+  ) {
+    this.publicKey = toPublicKey(options.publicKey);
+    this.now = options.now ?? Date.now;
+    this.ttlSeconds = options.accessTokenTtlSeconds ?? 3599;
+  }
+
+  static async start(options: FcmEmulatorOptions): Promise<FcmEmulator> {
+    const server = createServer();
+    const emulator = new FcmEmulator(options, server);
+    server.on('request', (req: IncomingMessage, res: ServerResponse) => emulator.handle(req, res));
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(0, '127.0.0.1', () => resolve());
+    });
+    emulator.front = await RecordingFront.start(emulator.recorder, (server.address() as AddressInfo).port);
+    return emulator;
+  }
+
+  /** The public origin (the adapter's `baseUrl`). */
+  get url(): string {
+    return `http://127.0.0.1:${this.front.port}`;
+  }
+
+  /** The OAuth token endpoint (the service account's `token_uri`). */
+  get tokenUri(): string {
+    return `${this.url}/token`;
+  }
+
+  get projectId(): string {
+    return this.options.projectId;
+  }
+
+  // ---- control ---------------------------------------------------------------------
+
+  /** An app instance got this registration token (for this project unless told otherwise). */
+  registerToken(token: string, options: { platform?: FcmPlatform; projectId?: string } = {}): void {
+    this.tokens.set(token, { platform: options.platform ?? 'android', projectId: options.projectId ?? this.options.projectId, registered: true });
+  }
+
+  /** The app was uninstalled / the token expired: sends now answer 404 UNREGISTERED. */
+  unregisterToken(token: string): void {
+    const state = this.tokens.get(token);
+    if (state === undefined) this.tokens.set(token, { platform: 'android', projectId: this.options.projectId, registered: false });
+    else state.registered = false;
+  }
+
+  /** Makes FCM fail every messages:send (and, if asked, the token endpoint) until `setFault(null)`. */
+  setFault(kind: FcmFault | null, options: FcmFaultOptions = {}): void {
+    this.fault = kind === null ? undefined : { kind, options };
+    if (kind !== 'hang') {
+      for (const res of this.hanging) res.destroy();
+      this.hanging.clear();
+    }
+  }
+
+  /** The project's APNs credentials in Firebase are (in)valid: iOS tokens get THIRD_PARTY_AUTH_ERROR. */
+  setThirdPartyAuthValid(valid: boolean): void {
+    this.thirdPartyAuthValid = valid;
+  }
+
+  /** Invalidates every access token issued so far (the next send gets 401 UNAUTHENTICATED). */
+  revokeAccessTokens(): void {
+    this.accessTokens.clear();
+  }
+
+  /** Every access token ever issued (tests search logs and errors for them). */
+  issuedAccessTokens(): readonly string[] {
+    return [...this.issued];
+  }
+
+  /** Pushes accepted for delivery, for one token or all. */
+  pushes(token?: string): readonly FcmPush[] {
+    return token === undefined ? [...this.delivered] : this.delivered.filter((p) => p.token === token);
+  }
+
+  pushByName(name: string): FcmPush | undefined {
+    return this.delivered.find((p) => p.name === name);
+  }
+
+  /** One call per push delivered to a device: the phone OS waking the app. */
+  onPush(listener: (push: FcmPush) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  async close(): Promise<void> {
+    for (const res of this.hanging) res.destroy();
+    this.hanging.clear();
+    await this.front.close();
+    this.server.closeAllConnections();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  // ---- HTTP ------------------------------------------------------------------------
+
+  private handle(req: IncomingMessage, res: ServerResponse): void {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= MAX_BODY_BYTES) chunks.push(chunk);
+    });
+    req.on('end', () => {
+      const record: FcmRecordedRequest = {
+        method: req.method ?? '',
+        path: req.url ?? '',
+        headers: { ...req.headers },
+        body: Buffer.concat(chunks).toString('utf8'),
+        status: undefined,
+      };
+      this.requests.push(record);
+      if (size > MAX_BODY_BYTES) {
+        this.reply(record, res, 413, { error: { code: 413, message: 'Request payload too large', status: 'INVALID_ARGUMENT' } });
+        return;
+      }
+      try {
+        this.route(record, res);
+      } catch {
+        this.reply(record, res, 500, googleError(500, 'INTERNAL', 'Internal error encountered.', 'INTERNAL'));
+      }
+    });
+  }
+
+  private route(record: FcmRecordedRequest, res: ServerResponse): void {
+    const path = record.path.split('?')[0] ?? '';
+    if (path === '/token') {
+      this.stats.tokenRequests++;
+      if (this.applyFault(record, res, true)) return;
+      if (record.method !== 'POST') return this.reply(record, res, 405, { error: 'invalid_request', error_description: 'Method not allowed' });
+      return this.token(record, res);
+    }
+    const match = /^\/v1\/projects\/([^/]+)\/messages:send$/.exec(path);
+    if (match === null) {
+      return this.reply(record, res, 404, null, true);
+    }
+    this.stats.sendRequests++;
+    if (this.applyFault(record, res, false)) return;
+    if (record.method !== 'POST') return this.reply(record, res, 405, googleError(405, 'METHOD_NOT_ALLOWED', 'Method not allowed.'));
+    this.send(decodeURIComponent(match[1] ?? ''), record, res);
+  }
+
+  /** Answers per the fault switch; true when it did. */
+  private applyFault(record: FcmRecordedRequest, res: ServerResponse, tokenEndpoint: boolean): boolean {
+    const fault = this.fault;
+    if (fault === undefined || (tokenEndpoint && fault.options.tokenEndpoint !== true)) return false;
+    const retryAfter = fault.options.retryAfterSeconds;
+    switch (fault.kind) {
+      case 'hang':
+        this.hanging.add(res);
+        res.on('close', () => this.hanging.delete(res));
+        return true;
+      case 'unavailable':
+        this.reply(record, res, 503, googleError(503, 'UNAVAILABLE', 'The service is currently unavailable.', 'UNAVAILABLE'), false, retryAfter);
+        return true;
+      case 'internal':
+        this.reply(record, res, 500, googleError(500, 'INTERNAL', 'Internal error encountered.', 'INTERNAL'), false, retryAfter);
+        return true;
+      case 'quota':
+        this.reply(
+          record,
+          res,
+          429,
+          googleError(429, 'RESOURCE_EXHAUSTED', 'Quota exceeded for quota metric of service fcm.googleapis.com.', 'QUOTA_EXCEEDED'),
+          false,
+          retryAfter ?? 30,
+        );
+        return true;
+    }
+  }
+
+  private token(record: FcmRecordedRequest, res: ServerResponse): void {
+    const invalidGrant = (description: string): void => this.reply(record, res, 400, { error: 'invalid_grant', error_description: description });
+    const contentType = String(record.headers['content-type'] ?? '');
+    if (!contentType.startsWith('application/x-www-form-urlencoded')) {
+      return this.reply(record, res, 400, { error: 'invalid_request', error_description: 'Content-Type must be application/x-www-form-urlencoded' });
+    }
+    const form = new URLSearchParams(record.body);
+    const grantType = form.get('grant_type');
+    if (grantType !== JWT_BEARER_GRANT) {
+      return this.reply(record, res, 400, { error: 'unsupported_grant_type', error_description: `Invalid grant_type: ${grantType ?? ''}` });
+    }
+    const jwt = decodeJwt(form.get('assertion') ?? '');
+    if (jwt === undefined) return invalidGrant('Invalid JWT.');
+    const kid = jwt.header['kid'];
+    if (this.options.privateKeyId !== undefined && kid !== this.options.privateKeyId) return invalidGrant('Invalid JWT Signature.');
+    if (!verifyJwt(jwt, 'RS256', this.publicKey)) return invalidGrant('Invalid JWT Signature.');
+    const { iss, aud, scope, iat, exp } = jwt.claims;
+    if (iss !== this.options.serviceAccountEmail) return invalidGrant('Invalid grant: account not found');
+    if (aud !== this.tokenUri) return invalidGrant('Invalid JWT: Failed audience check.');
+    const nowSeconds = Math.floor(this.now() / 1000);
+    if (typeof iat !== 'number' || typeof exp !== 'number' || exp - iat > 3600 || exp <= nowSeconds || iat > nowSeconds + 300 || exp <= iat) {
+      return invalidGrant(
+        'Invalid JWT: Token must be a short-lived token (60 minutes) and in a reasonable timeframe. Check your iat and exp values in the JWT claim.',
+      );
+    }
+    if (typeof scope !== 'string' || !scope.split(' ').includes(FCM_MESSAGING_SCOPE)) {
+      return this.reply(record, res, 400, { error: 'invalid_scope', error_description: 'Invalid OAuth scope or ID token audience provided.' });
+    }
+    const accessToken = `ya29.emu-${randomBytes(24).toString('base64url')}`;
+    this.accessTokens.set(accessToken, this.now() + this.ttlSeconds * 1000);
+    this.issued.push(accessToken);
+    this.grants.push({ assertionHeader: jwt.header, assertionClaims: jwt.claims, accessToken });
+    this.reply(record, res, 200, { access_token: accessToken, expires_in: this.ttlSeconds, token_type: 'Bearer' });
+  }
+
+  private send(projectId: string, record: FcmRecordedRequest, res: ServerResponse): void {
+    const authorization = record.headers['authorization'];
+    const bearer = typeof authorization === 'string' ? /^Bearer (\S+)$/i.exec(authorization)?.[1] : undefined;
+    const expiresAt = bearer === undefined ? undefined : this.accessTokens.get(bearer);
+    if (expiresAt === undefined || expiresAt <= this.now()) {
+      this.stats.unauthenticated++;
+      return this.reply(
+        record,
+        res,
+        401,
+        googleError(
+          401,
+          'UNAUTHENTICATED',
+          'Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential.',
+        ),
+        false,
+        undefined,
+        { 'www-authenticate': 'Bearer realm="https://accounts.google.com/", error="invalid_token"' },
+      );
+    }
+    if (projectId !== this.options.projectId) {
+      return this.reply(
+        record,
+        res,
+        403,
+        googleError(403, 'PERMISSION_DENIED', `Permission 'cloudmessaging.messages.create' denied on resource '//cloudresourcemanager.googleapis.com/projects/${projectId}' (or it may not exist).`),
+      );
+    }
+    const contentType = String(record.headers['content-type'] ?? '');
+    if (!contentType.startsWith('application/json')) {
+      return this.reply(record, res, 400, googleError(400, 'INVALID_ARGUMENT', 'Invalid JSON payload received. Content-Type must be application/json.'));
+    }
+    let parsed: { message: Json; validateOnly: boolean };
+    try {
+      parsed = parseRequest(record.body);
+    } catch (error) {
+      const field = error instanceof Invalid ? error.field : 'message';
+      const description = error instanceof Error ? error.message : 'Invalid JSON payload received.';
+      return this.reply(record, res, 400, {
+        error: { code: 400, message: description, status: 'INVALID_ARGUMENT', details: [{ '@type': BAD_REQUEST_TYPE, fieldViolations: [{ field, description }] }] },
+      });
+    }
+    const { message, validateOnly } = parsed;
+    const token = typeof message['token'] === 'string' ? message['token'] : undefined;
+    const topic = typeof message['topic'] === 'string' ? message['topic'] : undefined;
+    if (token !== undefined) {
+      const state = this.tokens.get(token);
+      if (state === undefined) {
+        return this.reply(record, res, 400, googleError(400, 'INVALID_ARGUMENT', 'The registration token is not a valid FCM registration token', 'INVALID_ARGUMENT'));
+      }
+      if (!state.registered) return this.reply(record, res, 404, googleError(404, 'NOT_FOUND', 'Requested entity was not found.', 'UNREGISTERED'));
+      if (state.projectId !== this.options.projectId) {
+        return this.reply(record, res, 403, googleError(403, 'PERMISSION_DENIED', 'SenderId mismatch', 'SENDER_ID_MISMATCH'));
+      }
+      if (state.platform === 'ios' && !this.thirdPartyAuthValid) {
+        return this.reply(record, res, 401, googleError(401, 'UNAUTHENTICATED', 'Auth error from APNS or Web Push Service', 'THIRD_PARTY_AUTH_ERROR'));
+      }
+    }
+    if (validateOnly) {
+      return this.reply(record, res, 200, { name: `projects/${this.options.projectId}/messages/fake_message_id` });
+    }
+    const name = `projects/${this.options.projectId}/messages/0:${this.now()}${String(++this.serial).padStart(6, '0')}%${randomBytes(8).toString('hex')}`;
+    const push: FcmPush = {
+      name,
+      token,
+      topic,
+      data: message['data'] as Record<string, string>,
+      android: message['android'] as Json | undefined,
+      apns: message['apns'] as Json | undefined,
+      receivedAt: new Date(this.now()),
+    };
+    this.delivered.push(push);
+    this.reply(record, res, 200, { name });
+    for (const listener of this.listeners) {
+      try {
+        listener(push);
+      } catch {
+        // a listener's failure must not break the emulator
+      }
+    }
+  }
+
+  private reply(
+    record: FcmRecordedRequest,
+    res: ServerResponse,
+    status: number,
+    body: unknown,
+    html = false,
+    retryAfterSeconds?: number,
+    extraHeaders: Record<string, string> = {},
+  ): void {
+    record.status = status;
+    const headers: Record<string, string> = { ...extraHeaders };
+    if (retryAfterSeconds !== undefined) headers['retry-after'] = String(retryAfterSeconds);
+    if (html) {
+      // Google's front end answers unknown paths with an HTML page, not the API's JSON.
+      headers['content-type'] = 'text/html; charset=UTF-8';
+      res.writeHead(status, headers).end(`<!DOCTYPE html><title>Error ${status}</title><p>${status}. That’s an error.`);
+      return;
+    }
+    headers['content-type'] = 'application/json; charset=UTF-8';
+    res.writeHead(status, headers).end(JSON.stringify(body));
+  }
+}
+
+function googleError(code: number, status: string, message: string, fcmErrorCode?: string): Json {
+  return {
+    error: {
+      code,
+      message,
+      status,
+      ...(fcmErrorCode === undefined ? {} : { details: [{ '@type': FCM_ERROR_TYPE, errorCode: fcmErrorCode }] }),
+    },
+  };
+}
+
+// ---- message validation (FCM's schema + Parley's opacity rule) ---------------------
+
+function isObject(value: unknown): value is Json {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function onlyKeys(value: Json, allowed: readonly string[], at: string): void {
+  for (const key of Object.keys(value)) {
+    if (!allowed.includes(key)) throw new Invalid(at, `Invalid JSON payload received. Unknown name "${key}" at '${at}': Cannot find field.`);
+  }
+}
+
+function parseRequest(body: string): { message: Json; validateOnly: boolean } {
+  let root: unknown;
+  try {
+    root = JSON.parse(body);
+  } catch {
+    throw new Invalid('', 'Invalid JSON payload received. Unexpected token.');
+  }
+  if (!isObject(root)) throw new Invalid('', 'Invalid JSON payload received. Expected an object.');
+  onlyKeys(root, ['message', 'validate_only'], '');
+  const validateOnly = root['validate_only'];
+  if (validateOnly !== undefined && typeof validateOnly !== 'boolean') throw new Invalid('validate_only', "Invalid value at 'validate_only' (TYPE_BOOL)");
+  const message = root['message'];
+  if (!isObject(message)) throw new Invalid('message', 'Request contains an invalid argument.');
+  onlyKeys(message, ['token', 'topic', 'data', 'android', 'apns'], 'message');
+
+  const token = message['token'];
+  const topic = message['topic'];
+  if ((token === undefined) === (topic === undefined)) throw new Invalid('message', 'Exactly one of message.token, message.topic must be set.');
+  if (token !== undefined && (typeof token !== 'string' || token.length === 0)) throw new Invalid('message.token', 'Invalid registration token');
+  if (topic !== undefined && (typeof topic !== 'string' || !/^[a-zA-Z0-9\-_.~%]{1,900}$/.test(topic))) throw new Invalid('message.topic', 'Invalid topic name');
+
+  const data = message['data'];
+  if (!isObject(data)) throw new Invalid('message.data', 'A wake-up message must carry data.type and data.collapse.');
+  onlyKeys(data, ['type', 'collapse'], 'message.data');
+  if (data['type'] !== 'sync') throw new Invalid('message.data.type', "Invalid value at 'message.data.type': only \"sync\" is accepted.");
+  const collapse = data['collapse'];
+  if (typeof collapse !== 'string' || collapse.length === 0 || collapse.length > 256) throw new Invalid('message.data.collapse', "Invalid value at 'message.data.collapse' (TYPE_STRING)");
+
+  const android = message['android'];
+  if (android !== undefined) {
+    if (!isObject(android)) throw new Invalid('message.android', 'Invalid value at message.android');
+    onlyKeys(android, ['collapse_key', 'priority'], 'message.android');
+    const key = android['collapse_key'];
+    if (key !== undefined && (typeof key !== 'string' || key.length === 0)) throw new Invalid('message.android.collapse_key', 'Invalid collapse_key');
+    const priority = android['priority'];
+    if (priority !== undefined && (typeof priority !== 'string' || !['high', 'normal'].includes(priority.toLowerCase()))) {
+      throw new Invalid('message.android.priority', `Invalid value at 'message.android.priority' (type.googleapis.com/google.firebase.fcm.v1.AndroidMessagePriority)`);
+    }
+  }
+
+  const apns = message['apns'];
+  if (apns !== undefined) {
+    if (!isObject(apns)) throw new Invalid('message.apns', 'Invalid value at message.apns');
+    onlyKeys(apns, ['headers', 'payload'], 'message.apns');
+    const headers = apns['headers'];
+    if (headers !== undefined) {
+      if (!isObject(headers)) throw new Invalid('message.apns.headers', 'Invalid APNs headers');
+      onlyKeys(headers, ['apns-priority', 'apns-push-type', 'apns-collapse-id'], 'message.apns.headers');
+      for (const [k, v] of Object.entries(headers)) if (typeof v !== 'string') throw new Invalid(`message.apns.headers[${k}]`, 'APNs header values must be strings');
+      // FCM rejects data messages to Apple devices sent at priority 10.
+      if (headers['apns-priority'] !== undefined && headers['apns-priority'] !== '5') throw new Invalid('message.apns.headers', 'Invalid APNs priority for a background message.');
+      if (headers['apns-push-type'] !== undefined && headers['apns-push-type'] !== 'background') throw new Invalid('message.apns.headers', 'Invalid apns-push-type for a wake-up.');
+      const collapseId = headers['apns-collapse-id'];
+      if (typeof collapseId === 'string' && Buffer.byteLength(collapseId, 'utf8') > 64) throw new Invalid('message.apns.headers', 'apns-collapse-id is longer than 64 bytes.');
+    }
+    const payload = apns['payload'];
+    if (payload !== undefined) {
+      if (!isObject(payload)) throw new Invalid('message.apns.payload', 'Invalid APNs payload');
+      onlyKeys(payload, ['aps'], 'message.apns.payload');
+      const aps = payload['aps'];
+      if (!isObject(aps)) throw new Invalid('message.apns.payload.aps', 'Invalid aps dictionary');
+      onlyKeys(aps, ['content-available'], 'message.apns.payload.aps');
+      if (aps['content-available'] !== 1) throw new Invalid('message.apns.payload.aps', 'content-available must be 1');
+    }
+  }
+  return { message, validateOnly: validateOnly === true };
+}
