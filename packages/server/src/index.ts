@@ -6,3 +6,12 @@ export { PostgresDatabase } from './storage/postgres.js';
 export { migrate } from './storage/migrate.js';
 export { mapError } from './http/errors.js';
 export { ENROLLMENT_AUDIENCE } from './http/enrollment.js';
+// --- delivery channels and routing
+export { ChannelError, type Channel, type ChannelName, type OutboundItem, type OutboundEnvelope, type Recipient, type StatusEvent, type Capabilities } from './channels/channel.js';
+export { FcmChannel, type FcmChannelOptions } from './channels/fcm.js';
+export { ApnsChannel, type ApnsChannelOptions } from './channels/apns.js';
+export { RbmChannel, type RbmChannelOptions } from './channels/rbm.js';
+export { TwilioChannel, type TwilioChannelOptions } from './channels/twilio.js';
+export { SmppChannel, type SmppChannelOptions } from './channels/smpp.js';
+export { PARLEY_ENVELOPE_TYPE, type ChannelSet, type RoutingConfig, type BusinessRouting } from './routing/router.js';
+export { type RoutingPolicy, type RouteStep, type StepName, type OtherwiseAction, type DeliveryPath, DEFAULT_POLICIES, validatePolicy } from './routing/policy.js';

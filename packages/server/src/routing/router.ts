@@ -82,6 +82,9 @@ export interface RouteView {
   readonly events: { at: string; step: string; channel: string | null; decision: string; reason: string | null }[];
 }
 
+/** MIME type of a Parley envelope (JSON around MLS ciphertext) carried by RCS to a Parley client. */
+export const PARLEY_ENVELOPE_TYPE = 'application/vnd.parley.envelope+json';
+
 const LEASE_SECONDS = 60;
 const MAX_RETRIES = 3;
 
@@ -314,11 +317,14 @@ export class Router {
       return;
     }
     if (route.step > 0) this.metrics.fallbacks.inc({ class: route.class, from: policy.chain[route.step - 1]!.step, to: step.step });
+    // Mark the step as running first: a delivery that lands while it runs is credited to it.
+    // (A crash right here skips the step rather than ever running it twice.)
+    await this.db.query(`UPDATE routes SET step = $2 WHERE message_id = $1 AND state = 'active'`, [route.message_id, route.step + 1]);
     const outcome = await this.runStep(route, step.step);
     const wait = outcome === 'waiting' ? step.timeoutMs : 0;
     await this.db.query(
-      `UPDATE routes SET step = $2, next_at = now() + ($3::integer * interval '1 millisecond'), lease_until = NULL WHERE message_id = $1 AND state = 'active'`,
-      [route.message_id, route.step + 1, wait],
+      `UPDATE routes SET next_at = now() + ($2::integer * interval '1 millisecond'), lease_until = NULL WHERE message_id = $1 AND state = 'active'`,
+      [route.message_id, wait],
     );
     if (wait === 0) this.kick();
   }
@@ -431,7 +437,7 @@ export class Router {
       return 'skipped';
     }
     const pseudonym = this.pseudonyms.of(phone);
-    const item: OutboundItem = { kind: 'ciphertext', bytes: new TextEncoder().encode(JSON.stringify(envelope)), contentType: 'application/vnd.parley.envelope+json' };
+    const item: OutboundItem = { kind: 'ciphertext', bytes: new TextEncoder().encode(JSON.stringify(envelope)), contentType: PARLEY_ENVELOPE_TYPE };
     const ok = await this.sendOnce(route, rbm, { pseudonym, phone }, item, async () => {
       await this.capabilities.invalidate(pseudonym, 'rbm');
     });

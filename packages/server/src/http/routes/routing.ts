@@ -200,8 +200,12 @@ export function registerRoutingRoutes(app: FastifyInstance, ctx: RouteContext): 
       const headers: Record<string, string | undefined> = {};
       for (const [k, v] of Object.entries(request.headers)) headers[k.toLowerCase()] = Array.isArray(v) ? v.join(',') : v;
       const rawBody = Buffer.isBuffer(request.body) ? new Uint8Array(request.body) : new Uint8Array();
+      const webhook = { url: `${router.publicUrl}${request.url}`, headers, rawBody };
+      // RBM's webhook set-up handshake: echo the secret when the client token matches.
+      const handshake = (channel as { webhookVerificationSecret?: (r: typeof webhook) => string | undefined }).webhookVerificationSecret?.(webhook);
+      if (handshake !== undefined) return reply.status(200).header('content-type', 'text/plain').send(handshake);
       try {
-        const events = await channel.handleWebhook({ url: `${router.publicUrl}${request.url}`, headers, rawBody });
+        const events = await channel.handleWebhook(webhook);
         for (const event of events) await router.onStatus(event);
         return reply.status(200).send({ received: events.length });
       } catch (error) {

@@ -1,0 +1,143 @@
+/**
+ * Local delivery providers for the demo and the routing tests: every provider Parley
+ * talks to (FCM, APNs, RBM, Twilio, SMPP) as a faithful emulator on loopback, and the
+ * production channel adapters pointed at them. Only the far end is emulated: the
+ * adapters are the code a deployment runs against the real APIs.
+ *
+ * The emulators also play the customer's phone: an FCM/APNs push "wakes the app"
+ * (`onWake`), an RBM file reaches the Parley RCS client (`onRcsFile`), and an SMS lands
+ * in the handset's inbox (`onSms`).
+ */
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { createServer, type AddressInfo } from 'node:net';
+import { ApnsEmulator, FcmEmulator, RBM_DEFAULT_UPLOAD_TYPES, RbmEmulator, SmppEmulator, TwilioEmulator, type RbmPhoneCapability } from '@parley/emulators';
+import { PARLEY_ENVELOPE_TYPE } from '@parley/server';
+import { ApnsChannel, FcmChannel, RbmChannel, SmppChannel, TwilioChannel, type ChannelSet } from '@parley/server';
+
+export const DEMO_BRAND = 'Example Bank';
+const FCM_PROJECT = 'example-bank-app';
+const FCM_EMAIL = 'parley-push@example-bank-app.iam.gserviceaccount.com';
+const RBM_AGENT = 'example-bank-agent';
+const RBM_EMAIL = 'parley-rbm@example-bank-rbm.iam.gserviceaccount.com';
+const APNS_TEAM = 'EXBANK1234';
+const APNS_KEY_ID = 'ABC123DEFG';
+const APNS_TOPIC = 'com.examplebank.app';
+const TWILIO_FROM = '+15005550006';
+
+/** A free loopback port (for a server whose URL must be known before it starts). */
+export async function freePort(): Promise<number> {
+  const probe = createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', () => resolve()));
+  const { port } = probe.address() as AddressInfo;
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
+  return port;
+}
+
+export interface LocalProviders {
+  readonly channels: ChannelSet;
+  readonly fcm: FcmEmulator;
+  readonly apns: ApnsEmulator;
+  readonly rbm: RbmEmulator;
+  readonly twilio: TwilioEmulator;
+  readonly smpp?: SmppEmulator;
+  /** A push token the FCM (or APNs) emulator knows, for a device to register. */
+  newPushToken(provider: 'fcm' | 'apns'): string;
+  /** Sets what RCS a phone has: none, plain RCS, or RCS with a Parley client. */
+  setRcs(phone: string, capability: RbmPhoneCapability): void;
+  /** Every byte any emulator received. */
+  receivedBytes(): Buffer;
+  close(): Promise<void>;
+}
+
+export interface LocalProvidersOptions {
+  /** The Parley server's public URL (webhooks are posted there). */
+  readonly publicUrl: string;
+  /** SMS through SMPP instead of Twilio's REST API. */
+  readonly sms?: 'twilio' | 'smpp';
+  /** Deliver RBM messages to the handset at once (demo). */
+  readonly rbmAutoDeliver?: boolean;
+  /** Adapter timeouts (ms); small in tests. */
+  readonly timeoutMs?: number;
+}
+
+export async function startLocalProviders(options: LocalProvidersOptions): Promise<LocalProviders> {
+  const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const rsaPem = rsa.privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
+  const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const ecPem = ec.privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
+  const timeoutMs = options.timeoutMs ?? 5_000;
+  const rbmClientToken = randomBytes(16).toString('hex');
+
+  const fcm = await FcmEmulator.start({ projectId: FCM_PROJECT, serviceAccountEmail: FCM_EMAIL, publicKey: rsa.publicKey });
+  const apns = await ApnsEmulator.start({ teamId: APNS_TEAM, keyId: APNS_KEY_ID, publicKey: ec.publicKey, topics: [APNS_TOPIC] });
+  const rbm = await RbmEmulator.start({
+    serviceAccounts: [{ clientEmail: RBM_EMAIL, publicKey: rsa.publicKey }],
+    agents: [{ agentId: RBM_AGENT, brand: DEMO_BRAND, verified: true, serviceAccountEmail: RBM_EMAIL }],
+    webhook: { url: `${options.publicUrl}/v1/webhooks/rbm`, clientToken: rbmClientToken },
+    // A Parley envelope (JSON around the MLS ciphertext) as an RBM file: the platform has to accept this type (see rbm.ts).
+    uploadTypes: [...RBM_DEFAULT_UPLOAD_TYPES, PARLEY_ENVELOPE_TYPE],
+    ...(options.rbmAutoDeliver ? { autoDeliver: true } : {}),
+  });
+  const twilio = await TwilioEmulator.start({ callbacks: 'auto' });
+  const smpp = options.sms === 'smpp' ? await SmppEmulator.start({ autoReceipt: true }) : undefined;
+
+  const channels: ChannelSet = {
+    fcm: new FcmChannel({
+      serviceAccount: { client_email: FCM_EMAIL, private_key: rsaPem, token_uri: `${fcm.url}/token`, project_id: FCM_PROJECT },
+      baseUrl: fcm.url,
+      timeoutMs,
+    }),
+    apns: new ApnsChannel({ teamId: APNS_TEAM, keyId: APNS_KEY_ID, privateKey: ecPem, topic: APNS_TOPIC, baseUrl: apns.url, timeoutMs }),
+    rbm: new RbmChannel({
+      agentId: RBM_AGENT,
+      brand: DEMO_BRAND,
+      serviceAccount: { client_email: RBM_EMAIL, private_key: rsaPem, token_uri: rbm.tokenUrl },
+      webhookClientToken: rbmClientToken,
+      baseUrl: rbm.url,
+      timeoutMs,
+    }),
+    sms: smpp
+      ? new SmppChannel({ host: smpp.host, port: smpp.port, systemId: smpp.systemId, password: smpp.password, sourceAddr: DEMO_BRAND.replace(/\s/g, '').slice(0, 11), submitTimeoutMs: timeoutMs })
+      : new TwilioChannel({
+          accountSid: twilio.accountSid,
+          authToken: twilio.authToken,
+          from: TWILIO_FROM,
+          statusCallbackUrl: `${options.publicUrl}/v1/webhooks/twilio`,
+          baseUrl: twilio.baseUrl,
+          timeoutMs,
+        }),
+  };
+  let serial = 0;
+  return {
+    channels,
+    fcm,
+    apns,
+    rbm,
+    twilio,
+    ...(smpp ? { smpp } : {}),
+    newPushToken(provider) {
+      const token = provider === 'fcm' ? `fcm-${randomBytes(24).toString('base64url')}` : randomBytes(32).toString('hex');
+      if (provider === 'fcm') fcm.registerToken(token);
+      else apns.registerToken(token);
+      serial++;
+      return token;
+    },
+    setRcs(phone, capability) {
+      rbm.setPhone(phone, capability);
+    },
+    receivedBytes() {
+      return Buffer.concat([fcm.recorder.bytes(), apns.recorder.bytes(), rbm.recorder.bytes(), twilio.recorder.bytes(), ...(smpp ? [smpp.recorder.bytes()] : [])]);
+    },
+    async close() {
+      for (const c of [channels.fcm, channels.apns, channels.rbm, channels.sms]) await c?.close().catch(() => {});
+      const closing: Promise<void>[] = [fcm.close(), apns.close(), rbm.close(), twilio.close()];
+      if (smpp) closing.push(smpp.close());
+      await Promise.all(closing.map((p) => p.catch(() => {})));
+    },
+  };
+}
+
+/** The handset's SMS inbox across whichever SMS emulator is in use. */
+export function smsInbox(providers: LocalProviders, phone: string): readonly { readonly to: string; readonly text: string }[] {
+  return providers.smpp ? providers.smpp.inbox(phone) : providers.twilio.inbox(phone);
+}
