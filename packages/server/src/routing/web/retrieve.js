@@ -24,7 +24,7 @@
     return fetch(path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), credentials: 'omit', referrerPolicy: 'no-referrer' })
       .then(function (res) {
         return res.json().then(function (json) {
-          if (!res.ok) { var e = new Error(json.message || 'error'); e.code = json.code; throw e; }
+          if (!res.ok) { var e = new Error('request failed'); e.code = json && json.error ? json.error.code : 'error'; throw e; }
           return json;
         });
       });
