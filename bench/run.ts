@@ -1,20 +1,21 @@
 /**
- * `npm run bench -- [relay|tlog|mls|sdk|all] [--quick] [--engine pglite|postgres|both]`
+ * `npm run bench -- [relay|tlog|audit|mls|sdk|all] [--quick] [--engine pglite|postgres|both]`
  *
  * Runs the relay throughput benchmark (bench/relay.ts) on PGlite and on
  * PostgreSQL (skipped with a note when 127.0.0.1:5432 does not answer), the MLS
  * crypto benchmark (bench/mls-crypto.ts) and the SDK benchmark (bench/sdk.ts)
- * when those files exist, and the transparency-log benchmark (bench/tlog.ts) on both
- * engines. Prints progress while running, then tables; writes
+ * when those files exist, and the transparency-log benchmark (bench/tlog.ts) and the
+ * audit-log benchmark (bench/audit.ts) on both engines. Prints progress while running, then tables; writes
  * bench/results/<name>-<ISO date>.json and bench/results/latest.json.
  *
  * Extra flags: --clients child|inline (relay clients in their own process, the
  * default, or on the server's event loop), --instrument (record the server's
- * transactions and batch sizes), --pairs N, --messages N (measured deliveries),
+ * transactions and batch sizes), --pairs N, --messages N (measured deliveries; for
+ * `audit`, measured commitment submissions),
  * --postgres-url URL, --wait-quiet SECONDS (longest wait for an idle machine before
- * each relay run; default 60, 0 to skip — the machine may be shared), --profile
- * (V8 CPU profile of the server's main thread over the measured phase, written
- * next to the JSON results and summarized in the output).
+ * each relay and audit run; default 60, 0 to skip — the machine may be shared), --profile
+ * (V8 CPU profile of the server's main thread over the measured phase of relay and
+ * audit, written next to the JSON results and summarized in the output).
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -28,8 +29,9 @@ import { PostgresDatabase } from '@parley/server';
 import { formatSummary } from './cpu-profile.js';
 import { DEFAULT_POSTGRES_URL, RELAY_ANCHORS, RELAY_TARGET, runRelayBench, type RelayBenchResult } from './relay.js';
 import { runTlogBench, type TlogBenchResult } from './tlog.js';
+import { runAuditBench, type AuditBenchResult } from './audit.js';
 
-type Section = 'relay' | 'tlog' | 'mls' | 'sdk';
+type Section = 'relay' | 'tlog' | 'audit' | 'mls' | 'sdk';
 type EngineChoice = 'pglite' | 'postgres' | 'both';
 
 interface Args {
@@ -48,7 +50,7 @@ interface Args {
   profile: boolean;
 }
 
-const USAGE = 'usage: npm run bench -- [relay|tlog|mls|sdk|all] [--quick] [--engine pglite|postgres|both] [--clients child|inline] [--instrument] [--pairs N] [--messages N] [--postgres-url URL] [--wait-quiet SECONDS] [--profile]';
+const USAGE = 'usage: npm run bench -- [relay|tlog|audit|mls|sdk|all] [--quick] [--engine pglite|postgres|both] [--clients child|inline] [--instrument] [--pairs N] [--messages N] [--postgres-url URL] [--wait-quiet SECONDS] [--profile]';
 
 function parseArgs(argv: readonly string[]): Args {
   let name = 'all';
@@ -78,6 +80,7 @@ function parseArgs(argv: readonly string[]): Args {
     switch (flag) {
       case 'relay':
       case 'tlog':
+      case 'audit':
       case 'mls':
       case 'sdk':
       case 'all':
@@ -126,7 +129,7 @@ function parseArgs(argv: readonly string[]): Args {
         throw new Error(`unknown argument ${a}\n${USAGE}`);
     }
   }
-  const sections: Section[] = name === 'all' ? ['relay', 'tlog', 'mls', 'sdk'] : [name as Section];
+  const sections: Section[] = name === 'all' ? ['relay', 'tlog', 'audit', 'mls', 'sdk'] : [name as Section];
   const engines: ('pglite' | 'postgres')[] = engine === 'both' ? ['pglite', 'postgres'] : [engine];
   return { sections, name, quick, engines, clients, instrument, pairs, messages, postgresUrl, waitQuietMs, profile };
 }
@@ -405,6 +408,78 @@ function printTlog(r: TlogBenchResult): void {
   for (const s of r.skipped) console.log(`tlog/${s.engine}: skipped — ${s.reason}`);
 }
 
+function printAudit(r: AuditBenchResult): void {
+  for (const s of r.skipped) console.log(`\naudit/${s.engine}: skipped — ${s.reason}`);
+  if (r.results.length === 0) return;
+  const c = r.results[0]!.config;
+  console.log(
+    '\nAudit log: signed commitments accepted end to end (HTTP submit → 201 carrying the audit-log index, i.e. durable and sequenced; %s in flight, %s customers, %s B requests, clients %s)',
+    c.concurrency,
+    c.customers,
+    num(r.results[0]!.submit.requestBytes.mean),
+    c.clients,
+  );
+  console.log(
+    table(
+      ['engine', 'mode', 'commitments/s', 'p50', 'p90', 'p99', 'p99.9', 'max', 'all sequenced', 'checkpoints', 'server CPU/commitment', 'failures'],
+      r.results.map((e) => [
+        e.engine,
+        r.quick ? 'quick' : 'full',
+        num(e.submit.commitmentsPerSecond),
+        ms(e.submit.latencyMs.p50),
+        ms(e.submit.latencyMs.p90),
+        ms(e.submit.latencyMs.p99),
+        ms(e.submit.latencyMs.p999),
+        ms(e.submit.latencyMs.max),
+        `${num(e.submit.accepted)} in ${e.submit.sequencedSeconds.toFixed(2)} s (${num(e.submit.sequencedPerSecond)}/s)`,
+        `${num(e.submit.checkpoints)} (${e.submit.entriesPerCheckpoint} each)`,
+        `${e.submit.serverCpuMsPerCommitment} ms`,
+        String(e.submit.failures + e.submit.duplicates),
+      ]),
+    ),
+  );
+  console.log('(latencies in ms per submit; "all sequenced" = first measured submit → the published checkpoint covers every accepted commitment)');
+  console.log(
+    table(
+      ['engine', 'server proc', 'replay client', 'postgres', 'other procs', `machine (${r.results[0]!.submit.cpu.cores} cores)`],
+      r.results.map((e) => {
+        const c = e.submit.cpu;
+        return [e.engine, `${c.server} cores`, e.config.clients === 'child' ? `${c.client} cores` : 'inline', e.engine === 'postgres' ? `${c.postgres} cores` : '—', `${c.other} cores`, `${c.machine} cores`];
+      }),
+    ),
+  );
+  console.log('\nEvidence per message (export = Device.exportEvidence; endpoint = GET /v1/audit/messages/:id/evidence; verify = verifyEvidenceBundle, offline)');
+  console.log(
+    table(
+      ['engine', 'receipts', 'messages', 'tree size', 'export p50/p99 ms', 'endpoint p50/p99 ms', 'verify p50/p99 ms', 'bundle bytes p50 (min–max)'],
+      r.results.flatMap((e) =>
+        e.evidence.map((v) => [
+          e.engine,
+          String(v.receipts),
+          String(v.messages),
+          num(v.treeSize),
+          `${ms(v.exportMs.p50)}/${ms(v.exportMs.p99)}`,
+          `${ms(v.endpointMs.p50)}/${ms(v.endpointMs.p99)}`,
+          `${ms(v.verifyMs.p50)}/${ms(v.verifyMs.p99)}`,
+          `${num(v.bundleBytes.p50)} (${num(v.bundleBytes.min)}–${num(v.bundleBytes.max)})`,
+        ]),
+      ),
+    ),
+  );
+  console.log(`\nAnchors (entries/s sequenced): ${r.anchors.map((a) => `${a.name} ~${num(a.entriesPerSecond)}/s`).join('; ')}`);
+  for (const e of r.results) {
+    console.log(`${e.engine}: sequenced commitments/s ÷ anchor: ${e.anchors.map((a) => `${a.name} ${ratio(a.ratio)}`).join(', ')}`);
+  }
+  for (const e of r.results) {
+    if (e.profile) {
+      console.log(`\nServer main-thread CPU profile (${e.engine}, measured submissions; ${e.profile.path}): ${e.profile.totalMs} ms sampled, idle ${e.profile.idlePercent}%, GC ${e.profile.gcPercent}%`);
+      console.log(table(['inclusive', '%', 'ms'], e.profile.inclusive.map((x) => [x.name, x.percent.toFixed(1), num(x.ms)])));
+    }
+    for (const n of e.notes) console.log(`note (audit/${e.engine}): ${n}`);
+    for (const s of e.submit.errorSamples) console.log(`error sample (audit/${e.engine}): ${s}`);
+  }
+}
+
 function printGeneric(name: string, result: unknown): void {
   console.log(`\n${name}`);
   const rows = leaves(result);
@@ -496,6 +571,41 @@ async function main(): Promise<number> {
     }
   }
 
+  if (args.sections.includes('audit')) {
+    const t0 = performance.now();
+    try {
+      const result = await runAuditBench({
+        quick: args.quick,
+        engines: args.engines,
+        databaseUrl: args.postgresUrl,
+        clients: args.clients,
+        ...(args.messages !== undefined ? { commitments: args.messages } : {}),
+        ...(args.profile ? { profileDir: resultsDir } : {}),
+        ...(args.waitQuietMs > 0
+          ? {
+              beforeEngine: async (engine: 'pglite' | 'postgres') => {
+                const q = await waitForQuiet(args.waitQuietMs);
+                if (q.busy >= 0.1) progress(`audit/${engine}: machine still ${Math.round(q.busy * 100)}% busy after ${Math.round(q.waitedMs / 1000)} s; running anyway`);
+              },
+            }
+          : {}),
+        onProgress: progress,
+      });
+      const seconds = Math.round((performance.now() - t0) / 100) / 10;
+      if (result.failures > 0) {
+        const reason = `${result.failures} commitment submissions or evidence checks failed (see errorSamples and notes)`;
+        progress(`audit: FAILED ${reason}`);
+        outcomes.push({ name: 'audit', status: 'failed', reason, result, seconds });
+      } else {
+        outcomes.push({ name: 'audit', status: 'ok', result, seconds });
+      }
+    } catch (error) {
+      const reason = error instanceof Error ? (error.stack ?? error.message) : String(error);
+      progress(`audit: FAILED ${reason}`);
+      outcomes.push({ name: 'audit', status: 'failed', reason });
+    }
+  }
+
   const optional: [Section, string, string][] = [
     ['mls', 'mls-crypto.ts', 'runMlsCryptoBench'],
     ['sdk', 'sdk.ts', 'runSdkBench'],
@@ -525,6 +635,7 @@ async function main(): Promise<number> {
   printRelay(relayResults);
   for (const o of outcomes) {
     if (o.status === 'ok' && o.name === 'tlog') printTlog(o.result as TlogBenchResult);
+    else if (o.name === 'audit' && o.result !== undefined) printAudit(o.result as AuditBenchResult);
     else if (o.status === 'ok' && !o.name.startsWith('relay/')) printGeneric(o.name === 'mls' ? 'MLS crypto (bench/mls-crypto.ts)' : 'SDK (bench/sdk.ts)', o.result);
   }
   const notOk = outcomes.filter((o) => o.status !== 'ok');
