@@ -13,16 +13,24 @@ import type { KeyStore } from '@parley/client';
 import type { Database } from '@parley/server';
 import { ADMIN_TOKEN, startTestServer, type TestServer } from '../../server/test/helpers.js';
 import { runScenario } from '../src/demo/scenario.js';
+import { demoRouting, freePort, startLocalProviders, startSecondFactorInbox, type LocalProviders, type SecondFactorInbox } from '../src/demo/providers.js';
 
 let t: TestServer;
 let work: string;
+let providers: LocalProviders;
+let secondFactor: SecondFactorInbox;
 
 beforeAll(async () => {
-  t = await startTestServer();
+  const port = await freePort();
+  providers = await startLocalProviders({ publicUrl: `http://127.0.0.1:${port}`, rbmAutoDeliver: true });
+  secondFactor = await startSecondFactorInbox();
+  t = await startTestServer({ port, routing: { channels: providers.channels, defaultBusiness: demoRouting(secondFactor) } });
   work = await mkdtemp(join(tmpdir(), 'parley-privacy-'));
 });
 afterAll(async () => {
   await t?.stop();
+  await providers?.close();
+  await secondFactor?.close();
   await rm(work, { recursive: true, force: true });
 });
 
@@ -85,6 +93,7 @@ describe('privacy: the server never holds plaintext or a private key', () => {
       workDir: work,
       marker,
       fastKeyStores: true,
+      channels: { providers, secondFactor },
       checkpoint: async () => {
         // While the tablet is offline its two messages sit in the database as ciphertext.
         const dump = await dumpDatabase(t.server.db);
@@ -109,7 +118,15 @@ describe('privacy: the server never holds plaintext or a private key', () => {
     expect(result.steps.filter((s) => !s.ok)).toEqual([]);
     expect(result.ok).toBe(true);
     expect(result.messages.length).toBeGreaterThanOrEqual(7);
-    for (const m of result.messages) expect(m.text).toContain(marker);
+    // Every message the customers read carries the marker (the invitation and the blocked notice were never delivered).
+    for (const m of result.messages.filter((m) => m.path !== 'invited' && m.path !== 'blocked')) expect(m.text).toContain(marker);
+    expect(new Set(result.messages.map((m) => m.path))).toEqual(new Set(['app', 'push-app', 'rcs', 'sms-token-app', 'sms-token-web', 'invited', 'blocked']));
+    // Nothing any provider received (push, RCS, SMS) holds the marker or a secret.
+    const channelBytes = providers.receivedBytes();
+    expect(channelBytes.length).toBeGreaterThan(1000);
+    expect(channelBytes.includes(Buffer.from(marker))).toBe(false);
+    const inChannels = [...secrets, ...openings].filter((n) => channelBytes.includes(Buffer.from(n.bytes)) || textForms(n.bytes).some((f) => channelBytes.includes(Buffer.from(f))));
+    expect(inChannels.map((n) => n.what)).toEqual([]);
     expect(secrets.length).toBeGreaterThanOrEqual(5 * 3);
     // 4 alerts and codes from the bank, each held by the sender and by every receiving customer device.
     expect(openings.length).toBeGreaterThanOrEqual(4 * 2);

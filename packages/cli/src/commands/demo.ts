@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { randomBytes, toBase64Url } from '@parley/core';
 import { startServer, type ParleyServer } from '@parley/server';
+import { demoRouting, freePort, startLocalProviders, startSecondFactorInbox, type LocalProviders, type SecondFactorInbox } from '../demo/providers.js';
 import { parseFlags, UsageError } from '../args.js';
 import { runScenario, type ScenarioEvidence, type ScenarioMessage, type ScenarioResult, type ScenarioStep } from '../demo/scenario.js';
 
@@ -25,6 +26,8 @@ export async function runDemo(argv: readonly string[]): Promise<number> {
   const temp = await mkdtemp(join(tmpdir(), 'parley-demo-'));
   const base = flags['data-dir'] ? resolve(flags['data-dir']) : temp;
   let server: ParleyServer | undefined;
+  let providers: LocalProviders | undefined;
+  let secondFactor: SecondFactorInbox | undefined;
   let result: ScenarioResult;
   let serverUrl: string;
   try {
@@ -39,7 +42,17 @@ export async function runDemo(argv: readonly string[]): Promise<number> {
       await mkdir(dataDir, { recursive: true });
       adminToken = toBase64Url(randomBytes(24));
       out(`Starting an embedded Parley server (PGlite data in ${dataDir}) …`);
-      server = await startServer({ database: { kind: 'pglite', dataDir }, adminToken, log: { level: 'warn' } });
+      const port = await freePort();
+      providers = await startLocalProviders({ publicUrl: `http://127.0.0.1:${port}`, rbmAutoDeliver: true });
+      secondFactor = await startSecondFactorInbox();
+      out(`Provider emulators on loopback: FCM ${providers.fcm.url}, APNs ${providers.apns.url}, RBM ${providers.rbm.url}, Twilio ${providers.twilio.baseUrl}`);
+      server = await startServer({
+        port,
+        database: { kind: 'pglite', dataDir },
+        adminToken,
+        log: { level: 'warn' },
+        routing: { channels: providers.channels, defaultBusiness: demoRouting(secondFactor) },
+      });
       serverUrl = server.url;
     }
     out(`Server: ${serverUrl}\n`);
@@ -49,9 +62,13 @@ export async function runDemo(argv: readonly string[]): Promise<number> {
       workDir: join(base, 'devices', toBase64Url(randomBytes(4))),
       evidencePath: join(flags['data-dir'] ? base : tmpdir(), `parley-demo-evidence-${toBase64Url(randomBytes(4))}.json`),
       onStep: (s) => out(renderStep(s)),
+      ...(providers && secondFactor ? { channels: { providers, secondFactor } } : {}),
     });
+    if (!providers) out('(against a remote server: the delivery-path part of the scenario needs the embedded server and its provider emulators)');
   } finally {
     await server?.stop();
+    await providers?.close();
+    await secondFactor?.close();
     await rm(temp, { recursive: true, force: true });
   }
 
@@ -60,7 +77,7 @@ export async function runDemo(argv: readonly string[]): Promise<number> {
       `${JSON.stringify({
         ok: result.ok,
         server: serverUrl,
-        messages: result.messages.map((m) => ({ id: m.id, conversation: m.conversation, from: m.from, text: m.text, deliveredTo: m.deliveredTo })),
+        messages: result.messages.map((m) => ({ id: m.id, conversation: m.conversation, from: m.from, class: m.class, text: m.text, deliveredTo: m.deliveredTo, path: m.path, route: m.route })),
         ...(result.evidence
           ? {
               evidence: {
@@ -100,9 +117,17 @@ function renderEvidence(e: ScenarioEvidence): string {
 }
 
 function renderMessage(m: ScenarioMessage): string {
+  if (m.conversation === '') {
+    return [
+      `  • [${m.class}] ${m.conversationLabel}: outside the app (no MLS conversation)`,
+      `    from ${m.fromLabel}${m.text ? `: "${m.text}" (as the browser decrypted it)` : ''}`,
+      `    path: ${m.path} — ${m.route}`,
+    ].join('\n');
+  }
   return [
     `  • [${m.class}] ${m.conversationLabel} (${m.conversation.slice(0, 10)}…), MLS epoch ${m.epoch}`,
     `    from ${m.fromLabel} (${m.from}): "${m.text}"`,
     `    delivered to ${m.deliveredToLabels.join(', ') || 'nobody'}; server stored ${m.storedBytes} bytes of ciphertext`,
+    `    path: ${m.path} — ${m.route}`,
   ].join('\n');
 }

@@ -8,11 +8,12 @@
  * (`onWake`), an RBM file reaches the Parley RCS client (`onRcsFile`), and an SMS lands
  * in the handset's inbox (`onSms`).
  */
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { createHmac, generateKeyPairSync, randomBytes } from 'node:crypto';
+import { createServer as createHttpServer } from 'node:http';
 import { createServer, type AddressInfo } from 'node:net';
 import { ApnsEmulator, FcmEmulator, RBM_DEFAULT_UPLOAD_TYPES, RbmEmulator, SmppEmulator, TwilioEmulator, type RbmPhoneCapability } from '@parley/emulators';
 import { PARLEY_ENVELOPE_TYPE } from '@parley/server';
-import { ApnsChannel, FcmChannel, RbmChannel, SmppChannel, TwilioChannel, type ChannelSet } from '@parley/server';
+import { ApnsChannel, FcmChannel, RbmChannel, SmppChannel, TwilioChannel, type BusinessRouting, type ChannelSet } from '@parley/server';
 
 export const DEMO_BRAND = 'Example Bank';
 const FCM_PROJECT = 'example-bank-app';
@@ -140,4 +141,76 @@ export async function startLocalProviders(options: LocalProvidersOptions): Promi
 /** The handset's SMS inbox across whichever SMS emulator is in use. */
 export function smsInbox(providers: LocalProviders, phone: string): readonly { readonly to: string; readonly text: string }[] {
   return providers.smpp ? providers.smpp.inbox(phone) : providers.twilio.inbox(phone);
+}
+
+/**
+ * The bank's own backend endpoint for second-factor codes (Parley POSTs `{identityId,
+ * code}` there, HMAC-signed; a real bank would e-mail or call the customer). Keeps the
+ * codes for the demo's "customer" to read.
+ */
+export interface SecondFactorInbox {
+  readonly url: string;
+  readonly secret: string;
+  /** Waits for the next code sent for this identity. */
+  nextCode(identityId: string, timeoutMs?: number): Promise<string>;
+  close(): Promise<void>;
+}
+
+export async function startSecondFactorInbox(): Promise<SecondFactorInbox> {
+  const secret = randomBytes(24).toString('base64url');
+  const codes: { identityId: string; code: string; taken: boolean }[] = [];
+  const server = createHttpServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks);
+      const expected = createHmac('sha256', secret).update(body).digest('base64');
+      if (req.headers['x-parley-signature'] !== expected) {
+        res.writeHead(401).end();
+        return;
+      }
+      const json = JSON.parse(body.toString()) as { identityId: string; code: string };
+      codes.push({ identityId: json.identityId, code: json.code, taken: false });
+      res.writeHead(204).end();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/second-factor`,
+    secret,
+    async nextCode(identityId, timeoutMs = 10_000) {
+      for (const deadline = Date.now() + timeoutMs; Date.now() < deadline; ) {
+        const found = codes.find((c) => c.identityId === identityId && !c.taken);
+        if (found) {
+          found.taken = true;
+          return found.code;
+        }
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      throw new Error('no second-factor code arrived');
+    },
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+/** The demo bank's routing: the issue's example policies with demo-sized timeouts. */
+export function demoRouting(secondFactor: SecondFactorInbox): BusinessRouting {
+  const chain = [
+    { step: 'app' as const, timeoutMs: 1_500 },
+    { step: 'push' as const, timeoutMs: 4_000 },
+    { step: 'rcs' as const, timeoutMs: 4_000 },
+    { step: 'sms-token' as const, timeoutMs: 60_000 },
+  ];
+  return {
+    brand: DEMO_BRAND,
+    appUrl: 'https://examplebank.example/app',
+    secondFactor: { url: secondFactor.url, secret: secondFactor.secret },
+    policies: {
+      otp: { chain, otherwise: 'fallback-with-token' },
+      alert: { chain, otherwise: 'require-consent' },
+      support: { chain: [{ step: 'app', timeoutMs: 10_000 }, { step: 'push', timeoutMs: 60_000 }], otherwise: 'invite-to-app' },
+      statement: { chain: [{ step: 'app', timeoutMs: 10_000 }], otherwise: 'invite-to-app' },
+      notice: { chain: [{ step: 'app', timeoutMs: 10_000 }], otherwise: 'block' },
+    },
+  };
 }

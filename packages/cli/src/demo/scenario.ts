@@ -13,6 +13,9 @@ import { FileKeyStore, nodeRuntime } from '@parley/client/node';
 import type { KeyStore } from '@parley/client';
 import { fromBase64, randomBytes, toBase64Url } from '@parley/core';
 import { verifyEvidenceBundle, type EvidenceReport, type EvidenceTrust } from '@parley/core/audit';
+import type { Envelope, RouteViewResponse } from '@parley/core';
+import type { LocalProviders, SecondFactorInbox } from './providers.js';
+import { readWebLink } from './web-reader.js';
 
 export interface ScenarioOptions {
   readonly serverUrl: string;
@@ -32,6 +35,12 @@ export interface ScenarioOptions {
   readonly evidencePath?: string;
   /** Test hook: called with every device's store before it is closed. */
   readonly inspectStore?: (label: string, store: KeyStore) => Promise<void>;
+  /**
+   * The delivery providers the server routes through (emulators on loopback) and the
+   * bank's second-factor inbox: enables the delivery-path part of the scenario (push,
+   * RCS, SMS links, the web page). Absent against a remote server.
+   */
+  readonly channels?: { readonly providers: LocalProviders; readonly secondFactor: SecondFactorInbox };
 }
 
 export interface ScenarioStep {
@@ -54,6 +63,10 @@ export interface ScenarioMessage {
   readonly deliveredToLabels: string[];
   readonly epoch: string;
   readonly storedBytes: number;
+  /** How it reached the customer: app, push-app, rcs, sms-token-app, sms-token-web, blocked, invited. */
+  path: string;
+  /** The routing decisions, in order (metadata only). */
+  route: string;
 }
 
 export interface ScenarioResult {
@@ -147,7 +160,10 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
     const ok = await waitDelivered(sent.messageId, expected.map((d) => d.deviceId));
     const d = delivery(sent.messageId);
     const deliveredTo = [...d.deviceIds];
+    const routed = from.kind === 'sender' ? await finishedRoute(Sender.fromDevice(from), sent.messageId, timeoutMs) : undefined;
     messages.push({
+      path: routed?.path ?? 'app',
+      route: routed ? summarizeRoute(routed) : 'member of the conversation: delivered over the app relay',
       id: sent.messageId,
       conversation: sent.conversationId,
       conversationLabel,
@@ -298,6 +314,74 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
     await record(afterLoss, sender.device, 'Example Bank ↔ Alice', 'alert', [phone], 'the next alert reaches only the devices still trusted');
     step('the revoked tablet is no longer in the conversation', !afterLoss.customerDevices.includes(tablet.deviceId) && afterLoss.customerDevices.includes(phone.deviceId));
 
+    // --- Delivery paths: the best channel per customer, never content outside E2E -------------
+    if (options.channels) {
+      const { providers, secondFactor } = options.channels;
+      /** A customer with the app whose conversation is set up while online, then asleep. */
+      const asleep = async (subject: string, name: string, phoneNumber: string): Promise<Device> => {
+        const device = await enroll(`${subject}-phone`, `${name}'s phone`, await token(subject, 'customer', name, phoneNumber));
+        await device.connect();
+        const welcome = await sender.send(subject, `Example Bank: welcome to secure messaging, ${name}.${marker}`, { class: 'support' });
+        await record(welcome, sender.device, `Example Bank ↔ ${name}`, 'support', [device], `welcome ${name}`);
+        await device.disconnect();
+        return device;
+      };
+      // Bob's app sleeps; his phone has an FCM token: the push wakes the app, which syncs.
+      const bob = await asleep('c-1002', 'Bob', '+15555550102');
+      const bobToken = providers.newPushToken('fcm');
+      await bob.setPushToken({ provider: 'fcm', token: bobToken });
+      const stopPush = providers.fcm.onPush((push) => {
+        if (push.token === bobToken) void bob.sync();
+      });
+      const bobOtp = await sender.send('c-1002', `Example Bank: your code is ${otpCode()}.${marker}`, { class: 'otp' });
+      await record(bobOtp, sender.device, 'Example Bank ↔ Bob', 'otp', [bob], "one-time code to Bob's sleeping app (push wake-up)");
+      stopPush();
+      // Carol's app sleeps, no push token, but her phone runs Parley's RCS client.
+      const carolPhone = '+15555550103';
+      providers.setRcs(carolPhone, 'parley');
+      const carol = await asleep('c-1003', 'Carol', carolPhone);
+      const stopRcs = providers.rbm.onDelivered((message) => {
+        if (message.phone === carolPhone && message.file) void carol.receive([JSON.parse(new TextDecoder().decode(message.file.bytes)) as Envelope]);
+      });
+      const carolAlert = await sender.send('c-1003', `Example Bank: EUR 89.90 paid to City Parking.${marker}`, { class: 'alert' });
+      await record(carolAlert, sender.device, 'Example Bank ↔ Carol', 'alert', [carol], 'alert to Carol through RCS (MLS ciphertext to the Parley RCS client)');
+      stopRcs();
+      // Dave: app asleep, no push, no RCS: an SMS with a one-time link that opens the app.
+      const davePhone = '+15555550104';
+      const dave = await asleep('c-1004', 'Dave', davePhone);
+      const daveOtp = await sender.send('c-1004', `Example Bank: your code is ${otpCode()}.${marker}`, { class: 'otp' });
+      const daveSms = await waitForSms(providers, davePhone, timeoutMs);
+      step(`Dave's SMS carries only the brand and a link: "${daveSms}"`, !daveSms.includes('code is') && daveSms.startsWith('Example Bank:'));
+      await dave.openRetrievalLink(daveSms.match(/https?:\/\/\S+/)![0]);
+      await record(daveOtp, sender.device, 'Example Bank ↔ Dave', 'otp', [dave], "one-time code through Dave's SMS link (the app fetches and decrypts)");
+      // Erin has no app: a web link; the key lives only in the link's fragment.
+      const erinPhone = '+15555550105';
+      const erinText = `Example Bank: your code is ${otpCode()}. It expires in 5 minutes.${marker}`;
+      const web = await sender.sendToWeb('c-1005', erinPhone, erinText, { class: 'otp' });
+      const erinSms = await waitForSms(providers, erinPhone, timeoutMs);
+      const reading = await readWebLink(erinSms.match(/https?:\/\/\S+/)![0], () => secondFactor.nextCode(`${businessId}:c-1005`, timeoutMs));
+      step(
+        `Erin (no app) reads her code on the web page${reading.via === 'chromium' ? ' in headless Chromium' : ' (no Chromium installed: the page\'s requests replayed over HTTP)'}: code to the bank's second factor, consent, decrypted in the browser`,
+        reading.text === erinText,
+      );
+      const erinRoute = await finishedRoute(sender, web.messageId, timeoutMs);
+      messages.push(webMessage(web.messageId, businessId, 'Example Bank → Erin (web link)', 'otp', reading.text, erinRoute));
+      // Frank has no app and the bank sends a statement: policy "invite-to-app".
+      const statement = await sender.sendToWeb('c-1006', '+15555550106', `Example Bank: your November statement is ready.${marker}`, { class: 'statement' });
+      const frankSms = await waitForSms(providers, '+15555550106', timeoutMs);
+      step(`Frank (no app) gets an invitation, nothing of the statement: "${frankSms}"`, statement.path === 'invited' && !frankSms.includes('November'));
+      messages.push(webMessage(statement.messageId, businessId, 'Example Bank → Frank (no app)', 'statement', '', await finishedRoute(sender, statement.messageId, timeoutMs)));
+      // A marketing notice may never leave the app: policy "block".
+      const notice = await sender.sendToWeb('c-1006', '+15555550106', `Example Bank: new savings rates.${marker}`, { class: 'notice' });
+      step('a notice to Frank is blocked by policy (no end-to-end channel to him)', notice.path === 'blocked');
+      messages.push(webMessage(notice.messageId, businessId, 'Example Bank → Frank (no app)', 'notice', '', await finishedRoute(sender, notice.messageId, timeoutMs)));
+      const bytes = providers.receivedBytes();
+      step(
+        `the providers (FCM, APNs, RBM, Twilio) received ${bytes.length} bytes in all; no message text among them`,
+        !bytes.includes(Buffer.from('your code is')) && !bytes.includes(Buffer.from('EUR 89.90')),
+      );
+    }
+
     // --- Audit evidence: what was sent to Alice, which devices received and read it ---------
     await phone.markRead(alert.messageId);
     step("Alice's phone reads the payment alert: it signs a read receipt into the audit log", true);
@@ -376,6 +460,54 @@ function describe(devices: Device[], labels: Map<string, string>) {
 function otpCode(): string {
   const b = randomBytes(4);
   return String(((b[0]! << 24) | (b[1]! << 16) | (b[2]! << 8) | b[3]!) >>> 0).slice(-6).padStart(6, '0');
+}
+
+/** Waits until a route is no longer active (the ack that finishes it is asynchronous). */
+async function finishedRoute(sender: Sender, messageId: string, timeoutMs: number): Promise<RouteViewResponse> {
+  let view = await sender.route(messageId);
+  for (const deadline = Date.now() + timeoutMs; view.state === 'active' && Date.now() < deadline; ) {
+    await new Promise((r) => setTimeout(r, 50));
+    view = await sender.route(messageId);
+  }
+  return view;
+}
+
+/** The routing decisions of a message in one line: channels tried and what happened. */
+export function summarizeRoute(view: RouteViewResponse): string {
+  const shown = new Set(['waiting', 'sent', 'skipped', 'failed', 'retry', 'token-dropped', 'delivered', 'invited', 'blocked', 'web-link-sent', 'exhausted', 'revoked']);
+  return view.events
+    .filter((e) => shown.has(e.decision))
+    .map((e) => `${e.channel ?? e.step} ${e.decision}${e.reason && e.decision !== 'waiting' ? ` (${e.reason})` : ''}`)
+    .join(' → ');
+}
+
+async function waitForSms(providers: LocalProviders, phone: string, timeoutMs: number): Promise<string> {
+  for (const deadline = Date.now() + timeoutMs; Date.now() < deadline; ) {
+    const inbox = providers.smpp ? providers.smpp.inbox(phone) : providers.twilio.inbox(phone);
+    const last = inbox[inbox.length - 1];
+    if (last) return last.text;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new ScenarioFailure(`no SMS reached ${phone}`);
+}
+
+function webMessage(id: string, businessId: string, label: string, cls: string, text: string, route: RouteViewResponse): ScenarioMessage {
+  return {
+    id,
+    conversation: '',
+    conversationLabel: label,
+    from: `${businessId}:notifications`,
+    fromLabel: 'Example Bank',
+    class: cls,
+    text,
+    deliveredTo: [],
+    expectedTo: [],
+    deliveredToLabels: route.path === 'sms-token-web' ? ['a web browser (one-time link)'] : [],
+    epoch: '-',
+    storedBytes: 0,
+    path: route.path ?? route.state,
+    route: summarizeRoute(route),
+  };
 }
 
 class ScenarioFailure extends Error {

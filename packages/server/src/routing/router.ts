@@ -51,6 +51,8 @@ export interface RoutingConfig {
   readonly publicUrl?: string;
   readonly channels: ChannelSet;
   readonly businesses: Readonly<Record<string, BusinessRouting>>;
+  /** For businesses not listed in `businesses` (e.g. a single-tenant deployment). */
+  readonly defaultBusiness?: BusinessRouting;
   /** Lifetime of a retrieval link. */
   readonly tokenTtlSeconds: number;
   /** Failed attempts (wrong code) before a web link is burned. */
@@ -124,11 +126,11 @@ export class Router {
   }
 
   business(id: string): BusinessRouting {
-    return this.config.businesses[id] ?? { brand: id };
+    return this.config.businesses[id] ?? this.config.defaultBusiness ?? { brand: id };
   }
 
   policyFor(businessId: string, messageClass: string): RoutingPolicy {
-    return this.config.businesses[businessId]?.policies?.[messageClass] ?? DEFAULT_POLICIES[messageClass] ?? FALLBACK_POLICY;
+    return this.business(businessId).policies?.[messageClass] ?? DEFAULT_POLICIES[messageClass] ?? FALLBACK_POLICY;
   }
 
   start(): void {

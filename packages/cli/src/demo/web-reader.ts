@@ -1,0 +1,62 @@
+/**
+ * The demo's customer without the app: opens the SMS link in headless Chromium (Debian's
+ * `chromium`, driven by playwright-core), asks for the code, types the code the bank's
+ * second factor delivered, consents, and reads the message the page decrypted. Where no
+ * Chromium is installed it says so and replays the page's requests over HTTP, decrypting
+ * with WebCrypto exactly as the page does.
+ */
+import { existsSync } from 'node:fs';
+
+export interface WebReading {
+  readonly text: string;
+  readonly via: 'chromium' | 'http-replay';
+}
+
+export const CHROMIUM_PATH = process.env['PARLEY_CHROMIUM'] ?? '/usr/bin/chromium';
+const AAD = 'parley/v1/web-message';
+
+export async function readWebLink(link: string, code: () => Promise<string>): Promise<WebReading> {
+  if (existsSync(CHROMIUM_PATH)) return { text: await readInChromium(link, code), via: 'chromium' };
+  return { text: await replayOverHttp(link, code), via: 'http-replay' };
+}
+
+async function readInChromium(link: string, code: () => Promise<string>): Promise<string> {
+  const { chromium } = await import('playwright-core');
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM_PATH,
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  try {
+    const page = await browser.newPage();
+    await page.goto(link);
+    await page.waitForSelector('#request-code', { state: 'visible', timeout: 15_000 });
+    await page.click('#request-code');
+    await page.waitForSelector('#code', { state: 'visible' });
+    await page.fill('#code', await code());
+    await page.check('#consent');
+    await page.click('#open');
+    await page.waitForSelector('#result', { state: 'visible', timeout: 15_000 });
+    return (await page.textContent('#message')) ?? '';
+  } finally {
+    await browser.close();
+  }
+}
+
+async function replayOverHttp(link: string, code: () => Promise<string>): Promise<string> {
+  const url = new URL(link);
+  const token = url.pathname.split('/').pop() ?? '';
+  const key = Buffer.from(url.hash.slice(1), 'base64url');
+  const post = async (path: string, body: unknown) => {
+    const res = await fetch(`${url.origin}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const json = (await res.json()) as Record<string, unknown>;
+    if (!res.ok) throw new Error(`${path}: ${JSON.stringify(json['error'])}`);
+    return json;
+  };
+  await post('/v1/web/challenge', { token });
+  const opened = await post('/v1/web/open', { token, code: await code(), consent: true });
+  const sealed = Buffer.from(String(opened['ciphertext']), 'base64');
+  const aes = await crypto.subtle.importKey('raw', key, 'AES-GCM', false, ['decrypt']);
+  const plain = await crypto.subtle.decrypt({ name: 'AES-GCM', iv: sealed.subarray(0, 12), additionalData: new TextEncoder().encode(AAD) }, aes, sealed.subarray(12));
+  return new TextDecoder().decode(plain);
+}
