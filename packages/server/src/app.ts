@@ -102,7 +102,7 @@ export async function startServer(input: ServerConfigInput = {}): Promise<Parley
 
     const registry = new ConnectionRegistry();
     const notifier: MailNotifier = new InProcessNotifier(registry);
-    const relay = new Relay(db, config, notifier, log, audit, router);
+    const relay = new Relay(db, config, notifier, log, audit, config.routing.enabled === false ? undefined : router);
 
     const app: FastifyInstance = Fastify({
       // pino's Logger is a FastifyBaseLogger; the cast only widens the generic.
@@ -186,7 +186,7 @@ export async function startServer(input: ServerConfigInput = {}): Promise<Parley
     const port = typeof address === 'object' && address ? address.port : config.port;
     const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
     router.publicUrl = config.routing.publicUrl ?? url;
-    router.start();
+    if (config.routing.enabled !== false) router.start();
     log.info({ url, engine: db.engine }, 'parley server listening');
 
     let stopping: Promise<void> | undefined;

@@ -47,6 +47,8 @@ export interface BusinessRouting {
 }
 
 export interface RoutingConfig {
+  /** Routes business messages (default true). False: the relay alone, no route per message (benchmarks' baseline). */
+  readonly enabled?: boolean;
   /** Public base URL of this deployment, for retrieval links and webhook signatures. Default: the node's URL. */
   readonly publicUrl?: string;
   readonly channels: ChannelSet;
