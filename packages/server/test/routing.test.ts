@@ -168,6 +168,10 @@ describe('routing: the capability matrix', () => {
       unsubscribe();
       expect(route).toMatchObject({ state: 'delivered', path: 'push-app' });
       expect(received(c, sent.messageId)).toHaveLength(1);
+      // The woken app's ack confirms the push to its adapter (push services report no delivery).
+      await expect
+        .poll(async () => (await t.server.db.query<{ status: string }>('SELECT status FROM channel_sends WHERE message_id = $1 AND channel = $2', [sent.messageId, provider]))[0]?.status)
+        .toBe('delivered');
       const pushes = (provider === 'fcm' ? providers.fcm : providers.apns).pushes(c.pushToken);
       expect(pushes.length).toBeGreaterThanOrEqual(1);
       // Only "sync" and a collapse id: no content, no sender name.

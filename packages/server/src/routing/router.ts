@@ -221,17 +221,25 @@ export class Router {
     this.metrics.deliveries.inc({ channel: forced ? 'web' : running, class: row.class, path });
     this.metrics.routes.inc({ class: row.class, outcome: 'delivered' });
     this.metrics.deliveryLatency.observe({ class: row.class, path }, (Date.now() - new Date(row.created_at).getTime()) / 1000);
-    await this.cancelOtherPaths(row.message_id);
+    await this.cancelOtherPaths(row.message_id, path);
   }
 
-  /** First delivery wins: revoke what a provider still holds undelivered (RBM can; SMS and push cannot). */
-  private async cancelOtherPaths(messageId: string): Promise<void> {
+  /**
+   * First delivery wins: revoke what a provider still holds undelivered (RBM can; SMS
+   * cannot). A wake-up push that led to the delivery is confirmed to its adapter (push
+   * services report no delivery themselves: the woken app's ack is the confirmation).
+   */
+  private async cancelOtherPaths(messageId: string, path?: DeliveryPath): Promise<void> {
     const pending = await this.db.query<{ channel: string; step: number; provider_message_id: string }>(
       `SELECT channel, step, provider_message_id FROM channel_sends WHERE message_id = $1 AND status = 'accepted' AND provider_message_id IS NOT NULL`,
       [messageId],
     );
     for (const send of pending) {
       const channel = this.channel(send.channel);
+      if (path === 'push-app' && (send.channel === 'fcm' || send.channel === 'apns')) {
+        (channel as { confirmDelivered?: (id: string) => boolean } | undefined)?.confirmDelivered?.(send.provider_message_id);
+        continue;
+      }
       if (!channel?.revoke) continue;
       try {
         const revoked = await channel.revoke(send.provider_message_id);
