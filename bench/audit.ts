@@ -23,7 +23,7 @@
  *
  * Anchors (entries/s sequenced): Trillian on MySQL ~400–500, Tessera POSIX ~10,000.
  *
- * Run alone: `npx tsx bench/audit.ts [--quick] [--engine pglite|postgres|both] [--profile]`.
+ * Run alone: `npx tsx bench/audit.ts [--quick] [--engine pglite|postgres|both] [--profile] [--routing]`.
  */
 import { execFileSync, fork } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -64,6 +64,12 @@ export interface AuditBenchOptions {
    * to `<profileDir>/audit-<engine>-<stamp>.cpuprofile` and summarized in the result.
    */
   profileDir?: string;
+  /**
+   * Route each business message as well (the server's default). Default false: the audit
+   * path alone. The workload's customers are offline with no channel configured, so every
+   * route walks its whole chain in the background; that is the routing benchmark's subject.
+   */
+  routing?: boolean;
   /** Called before each engine's run (the runner waits there for an idle machine). */
   beforeEngine?: (engine: 'pglite' | 'postgres') => Promise<void>;
   onProgress?: (line: string) => void;
@@ -125,6 +131,8 @@ export interface AuditEngineResult {
     warmup: number;
     measured: number;
     clients: 'child' | 'inline';
+    /** Whether the server also routed each business message (`routing.enabled`). */
+    routing: boolean;
     auditBatchSize: number;
     evidenceMessages: number;
   };
@@ -371,6 +379,7 @@ async function runEngine(engine: 'pglite' | 'postgres', opts: AuditBenchOptions,
   const concurrency = opts.concurrency ?? 32;
   const evidenceMessages = opts.evidenceMessages ?? (quick ? 20 : 50);
   const clients = opts.clients ?? 'child';
+  const routing = opts.routing === true;
   const databaseUrl = opts.databaseUrl ?? DEFAULT_POSTGRES_URL;
   const notes: string[] = [];
   const setupStart = performance.now();
@@ -394,8 +403,14 @@ async function runEngine(engine: 'pglite' | 'postgres', opts: AuditBenchOptions,
     } else {
       database = { kind: 'pglite', dataDir: join(tmp, 'pgdata') };
     }
-    log(`starting server (${engine}, ${engine === 'pglite' ? 'data dir on disk' : `schema ${schema}`})`);
-    server = await startServer({ log: { level: 'error', destination: process.stderr }, auth: { sessionTtlSeconds: 3600 }, adminToken: ADMIN_TOKEN, database });
+    log(`starting server (${engine}, ${engine === 'pglite' ? 'data dir on disk' : `schema ${schema}`}, routing ${routing ? 'on' : 'off'})`);
+    server = await startServer({
+      log: { level: 'error', destination: process.stderr },
+      auth: { sessionTtlSeconds: 3600 },
+      ...(routing ? {} : { routing: { enabled: false } }),
+      adminToken: ADMIN_TOKEN,
+      database,
+    });
     const url = server.url;
     const db = server.db;
 
@@ -633,7 +648,7 @@ async function runEngine(engine: 'pglite' | 'postgres', opts: AuditBenchOptions,
 
     const result: AuditEngineResult = {
       engine,
-      config: { customers: customerCount, concurrency, warmup, measured, clients, auditBatchSize: server.config.tlog.batchSize, evidenceMessages },
+      config: { customers: customerCount, concurrency, warmup, measured, clients, routing, auditBatchSize: server.config.tlog.batchSize, evidenceMessages },
       pregeneration: { messages: total, seconds: Math.round(pregenSeconds * 10) / 10, perSecond: Math.round(total / pregenSeconds) },
       submit,
       evidence,
@@ -689,12 +704,17 @@ export async function runAuditBench(opts: AuditBenchOptions = {}): Promise<Audit
   return { quick: opts.quick === true, results, skipped, anchors: AUDIT_ANCHORS, failures };
 }
 
-// Run alone: npx tsx bench/audit.ts [--quick] [--engine pglite|postgres|both] [--profile]
+// Run alone: npx tsx bench/audit.ts [--quick] [--engine pglite|postgres|both] [--profile] [--routing]
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const argv = process.argv.slice(2);
   const engineArg = argv.includes('--engine') ? argv[argv.indexOf('--engine') + 1] : 'both';
   const engines: ('pglite' | 'postgres')[] = engineArg === 'pglite' || engineArg === 'postgres' ? [engineArg] : ['pglite', 'postgres'];
-  runAuditBench({ quick: argv.includes('--quick'), engines, ...(argv.includes('--profile') ? { profileDir: tmpdir() } : {}), onProgress: (l) => process.stderr.write(`${l}\n`) }).then(
+  runAuditBench({
+    quick: argv.includes('--quick'),
+    engines,
+    ...(argv.includes('--profile') ? { profileDir: tmpdir() } : {}),
+    ...(argv.includes('--routing') ? { routing: true } : {}),
+    onProgress: (l) => process.stderr.write(`${l}\n`) }).then(
     (r) => console.log(JSON.stringify(r, null, 2)),
     (error: unknown) => {
       console.error(error);

@@ -413,11 +413,12 @@ function printAudit(r: AuditBenchResult): void {
   if (r.results.length === 0) return;
   const c = r.results[0]!.config;
   console.log(
-    '\nAudit log: signed commitments accepted end to end (HTTP submit → 201 carrying the audit-log index, i.e. durable and sequenced; %s in flight, %s customers, %s B requests, clients %s)',
+    '\nAudit log: signed commitments accepted end to end (HTTP submit → 201 carrying the audit-log index, i.e. durable and sequenced; %s in flight, %s customers, %s B requests, clients %s, routing %s)',
     c.concurrency,
     c.customers,
     num(r.results[0]!.submit.requestBytes.mean),
     c.clients,
+    c.routing ? 'on' : 'off',
   );
   console.log(
     table(
