@@ -19,6 +19,7 @@ import { getOrCreateSecret } from './repos/server-secrets.js';
 import { sweepEnvelopes } from './repos/mailbox.js';
 import { Relay } from './relay/relay.js';
 import { InProcessNotifier, type MailNotifier } from './relay/notifier.js';
+import { NatsNotifier } from './relay/nats-notifier.js';
 import { ConnectionRegistry } from './ws/connection.js';
 import { CLOSE, registerGateway } from './ws/gateway.js';
 import { SessionIssuer } from './http/sessions.js';
@@ -76,13 +77,28 @@ async function openDatabase(config: ServerConfig): Promise<Database> {
  * console.log(server.url)
  * await server.stop()
  */
+const READY_TIMEOUT_MS = 2_000;
+
+/** Rejects when `promise` takes longer than `ms` (a readiness probe must answer while the database hangs). */
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    promise.finally(() => clearTimeout(timer)),
+    new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => reject(new Error('timeout')), ms);
+    }),
+  ]);
+}
+
 export async function startServer(input: ServerConfigInput = {}): Promise<ParleyServer> {
   const config = resolveConfig(input);
+  let stopping: Promise<void> | undefined;
   const log = createLogger(config);
   const db = await openDatabase(config);
   let keyLog: TransparencyLog | undefined;
   let auditLog: TransparencyLog | undefined;
   let router: Router | undefined;
+  let nats: NatsNotifier | undefined;
   try {
     const applied = await migrate(db);
     if (applied.length > 0) log.info({ versions: applied, engine: db.engine }, 'migrations applied');
@@ -100,8 +116,33 @@ export async function startServer(input: ServerConfigInput = {}): Promise<Parley
     router = new Router(db, config.routing, await getOrCreateSecret(db, 'recipient-pseudonym-key', () => randomBytes(32)), metrics, log);
     const retrieval = new Retrieval(db, router, metrics, await getOrCreateSecret(db, 'retrieval-otp-key', () => randomBytes(32)), log);
 
-    const registry = new ConnectionRegistry();
-    const notifier: MailNotifier = new InProcessNotifier(registry);
+    const registry = new ConnectionRegistry(config.limits.mailboxPollIntervalMs);
+    let notifier: MailNotifier;
+    if (config.nats) {
+      // Until the first connection (and whenever NATS is down) connections poll their mailboxes fast.
+      registry.setPollInterval(config.limits.degradedPollIntervalMs);
+      let wasConnected = false;
+      nats = new NatsNotifier({
+        url: config.nats.url,
+        subjectPrefix: config.nats.subjectPrefix,
+        nodeId: config.nodeId,
+        local: registry,
+        log,
+        reconnectWaitMs: config.nats.reconnectWaitMs,
+        onStateChange: (connected) => {
+          registry.setPollInterval(connected ? config.limits.mailboxPollIntervalMs : config.limits.degradedPollIntervalMs);
+          // Notices published while the link was down are gone: every connection reads its mailbox once.
+          if (connected && wasConnected) registry.rescanAll();
+          if (connected) wasConnected = true;
+        },
+      });
+      registry.setInterest(nats);
+      await nats.start(config.nats.connectWaitMs);
+      if (!nats.connected) log.warn({ url: config.nats.url }, 'NATS not reachable yet: serving with mailbox polling, not ready until it connects');
+      notifier = nats;
+    } else {
+      notifier = new InProcessNotifier(registry);
+    }
     const relay = new Relay(db, config, notifier, log, audit, config.routing.enabled === false ? undefined : router);
 
     const app: FastifyInstance = Fastify({
@@ -155,17 +196,27 @@ export async function startServer(input: ServerConfigInput = {}): Promise<Parley
     registerGateway(app, ctx, registry);
 
     app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+    // Liveness: the process answers. Readiness: it can do its work (load balancers route by it).
     app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok', node: config.nodeId }));
     app.get('/readyz', { schema: { hide: true } }, async (_request, reply) => {
+      const notReady = (reason: string) => reply.status(503).send({ status: 'not-ready', node: config.nodeId, reason });
+      if (stopping) return notReady('shutting down');
+      let current: number;
       try {
-        await db.ping();
-        const rows = await db.query<{ v: number | null }>('SELECT max(version) AS v FROM schema_migrations');
-        const current = Number(rows[0]?.v ?? 0);
-        if (current < latest) return reply.status(503).send({ status: 'not-ready', reason: 'migrations pending' });
-        return { status: 'ready', node: config.nodeId, engine: db.engine, migration: current };
+        current = await withTimeout(
+          (async () => {
+            await db.ping();
+            const rows = await db.query<{ v: number | null }>('SELECT max(version) AS v FROM schema_migrations');
+            return Number(rows[0]?.v ?? 0);
+          })(),
+          READY_TIMEOUT_MS,
+        );
       } catch {
-        return reply.status(503).send({ status: 'not-ready', reason: 'database unreachable' });
+        return notReady('database unreachable');
       }
+      if (current < latest) return notReady('migrations pending');
+      if (nats && !nats.connected) return notReady('nats disconnected');
+      return { status: 'ready', node: config.nodeId, engine: db.engine, migration: current, nats: nats ? 'connected' : 'not configured' };
     });
 
     const sweep = async () => {
@@ -189,7 +240,6 @@ export async function startServer(input: ServerConfigInput = {}): Promise<Parley
     if (config.routing.enabled !== false) router.start();
     log.info({ url, engine: db.engine }, 'parley server listening');
 
-    let stopping: Promise<void> | undefined;
     return {
       url,
       config,
@@ -199,6 +249,10 @@ export async function startServer(input: ServerConfigInput = {}): Promise<Parley
       auditLog,
       http: app,
       stop() {
+        // Order: not ready at once; sockets get their queued frames and a 1001 (clients
+        // reconnect to another node); the HTTP server stops accepting and finishes the
+        // requests in flight; queued writes commit; background loops finish their batch;
+        // notices still queued go out on NATS; storage closes last.
         stopping ??= (async () => {
           clearInterval(sweeper);
           registry.closeAll(CLOSE.shuttingDown, 'server shutting down');
@@ -207,6 +261,7 @@ export async function startServer(input: ServerConfigInput = {}): Promise<Parley
           await router!.stop();
           await keyLog!.stop();
           await auditLog!.stop();
+          await nats?.close();
           await db.close();
           log.info('parley server stopped');
         })();
@@ -214,6 +269,7 @@ export async function startServer(input: ServerConfigInput = {}): Promise<Parley
       },
     };
   } catch (error) {
+    await nats?.close().catch(() => {});
     await router?.stop().catch(() => {});
     await keyLog?.stop().catch(() => {});
     await auditLog?.stop().catch(() => {});

@@ -7,6 +7,17 @@ export type DatabaseConfig =
   | { readonly kind: 'pglite'; /** omitted: in memory */ readonly dataDir?: string }
   | { readonly kind: 'postgres'; readonly url: string; readonly schema?: string; readonly maxConnections?: number };
 
+export interface NatsConfig {
+  /** Server URL(s), comma-separated, e.g. `nats://127.0.0.1:4222`. */
+  readonly url: string;
+  /** First token(s) of every subject; the nodes of one deployment share it (default `parley`). */
+  readonly subjectPrefix: string;
+  /** Wait between reconnect attempts (the client reconnects forever). */
+  readonly reconnectWaitMs: number;
+  /** How long start-up waits for the first connection before serving without it (not ready). */
+  readonly connectWaitMs: number;
+}
+
 export interface ServerConfig {
   readonly host: string;
   /** 0 picks a free port. */
@@ -27,7 +38,15 @@ export interface ServerConfig {
     readonly socketHighWaterBytes: number;
     /** Each connection re-reads its mailbox this often, in case a notice was lost. */
     readonly mailboxPollIntervalMs: number;
+    /** The poll interval while NATS (cross-node notices) is configured but unreachable: delivery goes on by fetch. */
+    readonly degradedPollIntervalMs: number;
   };
+  /**
+   * Cross-node notices over NATS ("device X has mail"; ids only, never ciphertext).
+   * Absent: the in-process notifier (one node, or several nodes that learn of other
+   * nodes' mail by polling).
+   */
+  readonly nats: NatsConfig | undefined;
   readonly retention: {
     /** How long an unacknowledged message waits in a mailbox. */
     readonly messageTtlSeconds: number;
@@ -80,7 +99,9 @@ export interface ServerConfig {
   };
 }
 
-export type ServerConfigInput = Partial<Omit<ServerConfig, 'limits' | 'retention' | 'auth' | 'keyPackages' | 'batching' | 'log' | 'keys' | 'tlog' | 'routing'>> & {
+export type ServerConfigInput = Partial<Omit<ServerConfig, 'limits' | 'retention' | 'auth' | 'keyPackages' | 'batching' | 'log' | 'keys' | 'tlog' | 'routing' | 'nats'>> & {
+  /** Enables cross-node notices; only `url` is required. */
+  nats?: Partial<NatsConfig> & { url: string };
   routing?: Partial<RoutingConfig>;
   limits?: Partial<ServerConfig['limits']>;
   retention?: Partial<ServerConfig['retention']>;
@@ -100,12 +121,14 @@ export function resolveConfig(input: ServerConfigInput = {}): ServerConfig {
     database,
     adminToken: input.adminToken,
     nodeId: input.nodeId ?? 'node-1',
+    nats: input.nats ? { subjectPrefix: 'parley', reconnectWaitMs: 500, connectWaitMs: 5_000, ...input.nats } : undefined,
     limits: {
       maxMessageBytes: 256 * 1024,
       mailboxPageSize: 100,
       maxInFlightPerSocket: 1000,
       socketHighWaterBytes: 4 * 1024 * 1024,
       mailboxPollIntervalMs: 30_000,
+      degradedPollIntervalMs: 1_000,
       ...input.limits,
     },
     retention: {

@@ -1,9 +1,9 @@
 /**
  * "Device X has mail" notices, raised after a write commits. The in-process
- * notifier hands envelopes straight to this node's WebSocket connections; a
- * cross-node notifier (NATS) plugs in behind the same interface. A lost notice
- * only delays delivery until the next fetch or reconnect: the database is the
- * truth.
+ * notifier (embedded default, one node) hands envelopes straight to this node's
+ * WebSocket connections; the cross-node notifier (`NatsNotifier`, nats-notifier.ts)
+ * plugs in behind the same interface. A lost notice only delays delivery until the
+ * next fetch or reconnect: the database is the truth.
  */
 import type { Envelope, SingleServerFrame } from '@parley/core';
 
@@ -21,6 +21,12 @@ export interface MailNotifier {
 /** Where notices for locally connected devices go. */
 export interface LocalDelivery {
   deliver(deviceId: string, envelopes: readonly Envelope[]): void;
+  /**
+   * Mail is waiting for the device (stored by another node): its connections read
+   * their mailboxes from the database, from before the lowest of these envelope ids.
+   * An empty list means "read from where you are".
+   */
+  wake(deviceId: string, envelopeIds: readonly string[]): void;
   control(deviceId: string, frame: SingleServerFrame): void;
   acknowledged(deviceId: string, ids: readonly string[]): void;
   disconnect(deviceId: string, code: number, reason: string): void;

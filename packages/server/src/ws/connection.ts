@@ -13,6 +13,7 @@ import type { WebSocket } from 'ws';
 import type { Logger } from 'pino';
 import type { Envelope, ServerFrame, SingleServerFrame } from '@parley/core';
 import type { Relay } from '../relay/relay.js';
+import type { LocalDelivery } from '../relay/notifier.js';
 
 export interface ConnectionLimits {
   maxInFlight: number;
@@ -30,7 +31,7 @@ export class DeviceConnection {
   /** Paging cursor: the highest envelope id read from the database in this pass. */
   private cursor = '0';
   /** During a full pass from the start: the pending ids seen, to drop stale in-flight ids. */
-  private rescan: Set<string> | undefined;
+  private rescanSeen: Set<string> | undefined;
   private drainTimer: NodeJS.Timeout | undefined;
   private pollTimer: NodeJS.Timeout | undefined;
   private outgoing: SingleServerFrame[] = [];
@@ -47,6 +48,34 @@ export class DeviceConnection {
     this.schedulePoll();
   }
 
+  /** Changes the safety-net poll interval (shorter while cross-node notices are down) and restarts its timer. */
+  setPollInterval(ms: number): void {
+    if (this.limits.pollIntervalMs === ms) return;
+    this.limits.pollIntervalMs = ms;
+    if (this.pollTimer) clearTimeout(this.pollTimer);
+    this.schedulePoll();
+  }
+
+  /**
+   * Mail is waiting (a notice from another node): read the mailbox, from before
+   * the lowest id named (ids can commit out of order across nodes), or from the
+   * cursor when none is named.
+   */
+  wake(envelopeIds: readonly string[]): void {
+    if (this.closed) return;
+    for (const id of envelopeIds) {
+      if (this.inFlight.has(id)) continue;
+      if (BigInt(id) <= BigInt(this.cursor)) this.cursor = (BigInt(id) - 1n).toString();
+    }
+    this.needsFetch = true;
+    this.fetchMore();
+  }
+
+  /** Reads the whole mailbox again from the start (after an outage of cross-node notices). */
+  rescan(): void {
+    if (!this.closed) this.restartPaging();
+  }
+
   private schedulePoll(): void {
     if (this.closed) return;
     // Jitter spreads the polls of many connections over the interval.
@@ -61,7 +90,7 @@ export class DeviceConnection {
   /** Next fetch starts from the oldest pending envelope again. */
   private restartPaging(): void {
     this.cursor = '0';
-    this.rescan = new Set();
+    this.rescanSeen = new Set();
     this.needsFetch = true;
     this.fetchMore();
   }
@@ -137,16 +166,16 @@ export class DeviceConnection {
       const page = await this.relay.fetch(this.deviceId, room, this.cursor);
       const last = page.envelopes[page.envelopes.length - 1];
       if (last && BigInt(last.id) > BigInt(this.cursor)) this.cursor = last.id;
-      if (this.rescan) for (const e of page.envelopes) this.rescan.add(e.id);
+      if (this.rescanSeen) for (const e of page.envelopes) this.rescanSeen.add(e.id);
       const fresh = page.envelopes.filter((e) => !this.inFlight.has(e.id));
       for (const e of fresh) this.inFlight.add(e.id);
       if (fresh.length > 0) this.send({ type: 'deliver', envelopes: fresh });
       if (page.more) this.needsFetch = true;
-      else if (this.rescan) {
+      else if (this.rescanSeen) {
         // A full pass ended: in-flight ids no longer pending were acknowledged elsewhere.
         const upTo = BigInt(this.cursor);
-        for (const id of this.inFlight) if (!this.rescan.has(id) && BigInt(id) <= upTo) this.inFlight.delete(id);
-        this.rescan = undefined;
+        for (const id of this.inFlight) if (!this.rescanSeen.has(id) && BigInt(id) <= upTo) this.inFlight.delete(id);
+        this.rescanSeen = undefined;
       }
     }
   }
@@ -182,13 +211,46 @@ export class DeviceConnection {
   }
 }
 
-/** This node's open device connections. */
-export class ConnectionRegistry {
+/** Told when a device gets its first socket on this node and when its last one closes. */
+export interface DeviceInterest {
+  watch(deviceId: string): void;
+  unwatch(deviceId: string): void;
+}
+
+/** This node's open device connections (the notifiers' {@link LocalDelivery}). */
+export class ConnectionRegistry implements LocalDelivery {
   private readonly byDevice = new Map<string, Set<DeviceConnection>>();
+  private interest: DeviceInterest | undefined;
+  #pollIntervalMs: number;
+
+  /** @param pollIntervalMs the connections' safety-net poll interval */
+  constructor(pollIntervalMs = 30_000) {
+    this.#pollIntervalMs = pollIntervalMs;
+  }
+
+  /** The poll interval new connections start with. */
+  get pollIntervalMs(): number {
+    return this.#pollIntervalMs;
+  }
+
+  /** Sets the poll interval of every connection, present and future. */
+  setPollInterval(ms: number): void {
+    this.#pollIntervalMs = ms;
+    for (const set of this.byDevice.values()) for (const c of set) c.setPollInterval(ms);
+  }
+
+  /** Registers who subscribes to notices for the devices connected here (the NATS notifier). */
+  setInterest(interest: DeviceInterest): void {
+    this.interest = interest;
+    for (const deviceId of this.byDevice.keys()) interest.watch(deviceId);
+  }
 
   add(c: DeviceConnection): void {
     let set = this.byDevice.get(c.deviceId);
-    if (!set) this.byDevice.set(c.deviceId, (set = new Set()));
+    if (!set) {
+      this.byDevice.set(c.deviceId, (set = new Set()));
+      this.interest?.watch(c.deviceId);
+    }
     set.add(c);
   }
 
@@ -196,7 +258,20 @@ export class ConnectionRegistry {
     const set = this.byDevice.get(c.deviceId);
     if (!set) return;
     set.delete(c);
-    if (set.size === 0) this.byDevice.delete(c.deviceId);
+    if (set.size === 0) {
+      this.byDevice.delete(c.deviceId);
+      this.interest?.unwatch(c.deviceId);
+    }
+  }
+
+  wake(deviceId: string, envelopeIds: readonly string[]): void {
+    const set = this.byDevice.get(deviceId);
+    if (set) for (const c of set) c.wake(envelopeIds);
+  }
+
+  /** Every connection reads its whole mailbox again (cross-node notices may have been lost). */
+  rescanAll(): void {
+    for (const set of this.byDevice.values()) for (const c of set) c.rescan();
   }
 
   deliver(deviceId: string, envelopes: readonly Envelope[]): void {
@@ -220,6 +295,7 @@ export class ConnectionRegistry {
     if (!set) return;
     for (const c of set) c.close(code, reason);
     this.byDevice.delete(deviceId);
+    this.interest?.unwatch(deviceId);
   }
 
   get size(): number {
@@ -229,7 +305,10 @@ export class ConnectionRegistry {
   }
 
   closeAll(code: number, reason: string): void {
-    for (const set of this.byDevice.values()) for (const c of set) c.close(code, reason);
+    for (const [deviceId, set] of this.byDevice) {
+      for (const c of set) c.close(code, reason);
+      this.interest?.unwatch(deviceId);
+    }
     this.byDevice.clear();
   }
 }

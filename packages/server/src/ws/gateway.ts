@@ -58,7 +58,8 @@ export function registerGateway(app: FastifyInstance, ctx: RouteContext, registr
         maxInFlight: ctx.config.limits.maxInFlightPerSocket,
         highWaterBytes: ctx.config.limits.socketHighWaterBytes,
         pageSize: ctx.config.limits.mailboxPageSize,
-        pollIntervalMs: ctx.config.limits.mailboxPollIntervalMs,
+        // The registry's current interval: shorter while cross-node notices are down.
+        pollIntervalMs: registry.pollIntervalMs,
       }, ctx.log);
       // Register before the first fetch so nothing committed in between is missed.
       registry.add(connection);
