@@ -15,6 +15,7 @@ import type { Database } from './storage/database.js';
 import { PgliteDatabase } from './storage/pglite.js';
 import { PostgresDatabase } from './storage/postgres.js';
 import { latestMigrationVersion, migrate } from './storage/migrate.js';
+import { claimJob, finishJob } from './storage/cluster-jobs.js';
 import { getOrCreateSecret } from './repos/server-secrets.js';
 import { sweepEnvelopes } from './repos/mailbox.js';
 import { Relay } from './relay/relay.js';
@@ -220,10 +221,15 @@ export async function startServer(input: ServerConfigInput = {}): Promise<Parley
     });
 
     const sweep = async () => {
+      // Once per interval across the cluster: the node that claims this interval's run sweeps.
+      // (90 %: timers of different nodes drift; the claim compares on the database clock.)
+      const claim = await claimJob(db, 'retention-sweep', config.retention.sweepIntervalMs * 0.9, config.nodeId);
+      if (!claim) return;
       const counts = await sweepEnvelopes(db, config.retention.idempotencyWindowSeconds);
-      if (counts.expired + counts.forgotten > 0) log.info(counts, 'retention sweep');
+      if (counts.expired + counts.forgotten > 0) log.info({ ...counts, run: claim.fence }, 'retention sweep');
       // PostgreSQL's autovacuum reclaims acknowledged deliveries; PGlite has no autovacuum.
       if (db.engine === 'pglite') await db.exec('VACUUM deliveries; VACUUM envelopes;');
+      await finishJob(db, claim);
     };
     const sweeper = setInterval(() => {
       sweep().catch((error: unknown) => log.warn({ err: error }, 'retention sweep failed'));

@@ -47,6 +47,12 @@ export class PostgresDatabase implements Database {
       connectionString: options.connectionString,
       max: options.maxConnections ?? 20,
       connectionTimeoutMillis: 5000,
+      // A node that vanishes without closing its socket (power loss, partition) must not
+      // hold row locks (a log's sequencing lock, a route's claim) for long: keepalives find
+      // the dead peer, and a transaction left idle is aborted by the server.
+      keepAlive: true,
+      keepAliveInitialDelayMillis: 10_000,
+      idle_in_transaction_session_timeout: 60_000,
       ...(options.schema ? { options: `-c search_path=${options.schema}` } : {}),
     });
     // An idle client that loses its connection must not crash the process.
