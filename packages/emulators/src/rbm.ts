@@ -187,7 +187,8 @@ export class RbmEmulator {
   private pubsubSerial = 1_000_000;
   private readonly parleyFeature: string;
   private readonly uploadTypes: ReadonlySet<string>;
-  private readonly autoDeliver: boolean;
+  /** Deliver each accepted message to the handset at once (switchable at run time). */
+  autoDeliver: boolean;
 
   private constructor(options: RbmEmulatorOptions) {
     for (const sa of options.serviceAccounts) {

@@ -316,6 +316,24 @@ describe('routing: chaos', () => {
     await c.device.close();
   });
 
+  it('first delivery wins: an RCS message still undelivered when the app gets the message is revoked (DELETE)', async () => {
+    const c = await customer({ rcs: 'parley' });
+    providers.rbm.autoDeliver = false; // the handset is out of coverage
+    try {
+      const sent = await sender.send(c.id, `Revoke me ${MARKER}`, { class: 'otp' });
+      await expect.poll(async () => (await sender.route(sent.messageId)).events.some((e) => e.channel === 'rbm' && e.decision === 'sent'), { timeout: 10_000 }).toBe(true);
+      await c.device.connect(); // the app comes back first
+      const route = await routeOf(sent.messageId, (r) => r.events.some((e) => e.decision === 'delivered'));
+      expect(route).toMatchObject({ state: 'delivered', path: 'app' }); // the app got it by itself
+      expect(route.events.find((e) => e.step === 'cancel')).toMatchObject({ channel: 'rbm', decision: 'revoked' });
+      expect(providers.rbm.handset(c.phone).some((m) => m.file && new TextDecoder().decode(m.file.bytes).includes(sent.envelopeId))).toBe(false);
+      expect(received(c, sent.messageId)).toHaveLength(1);
+    } finally {
+      providers.rbm.autoDeliver = true;
+      await c.device.close();
+    }
+  });
+
   it('RBM outage (5xx): retried with backoff, then the next step', async () => {
     const c = await customer({ rcs: 'parley' });
     const stop = providers.rbm.onDelivered((message) => {
@@ -405,8 +423,8 @@ describe('routing: chaos', () => {
     const sent = await sender.send(c.id, `In flight ${MARKER}`, { class: 'otp' });
     const link = await smsLink(c.phone);
     await c.device.connect(); // the app opens by itself before the customer taps the link
-    const route = await routeOf(sent.messageId);
-    expect(route.state).toBe('delivered');
+    const route = await routeOf(sent.messageId, (r) => r.events.some((e) => e.decision === 'delivered'));
+    expect(route).toMatchObject({ state: 'delivered', path: 'app' }); // the link was never needed
     expect(await c.device.openRetrievalLink(link)).toBe(0);
     await new Promise((r) => setTimeout(r, 200));
     expect(received(c, sent.messageId)).toHaveLength(1);

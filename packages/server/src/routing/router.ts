@@ -211,25 +211,37 @@ export class Router {
   private async finishDelivered(row: RouteRow, how: string, forced?: DeliveryPath): Promise<void> {
     const policy = this.policyFor(row.business_id, row.class);
     const running = policy.chain[Math.max(0, row.step - 1)]?.step ?? 'app';
-    const path: DeliveryPath = forced ?? STEP_PATH[running];
+    let path: DeliveryPath = forced ?? STEP_PATH[running];
+    if (!forced && running === 'sms-token') {
+      // Credit the SMS link only if the app actually opened it.
+      const redeemed = await this.db.query(`SELECT 1 FROM retrieval_tokens WHERE message_id = $1 AND kind = 'app' AND used_at IS NOT NULL`, [row.message_id]);
+      if (redeemed.length === 0) path = 'app';
+    }
     const [won] = await this.db.query<{ message_id: string }>(
       `UPDATE routes SET state = 'delivered', path = $2, finished_at = now(), lease_until = NULL WHERE message_id = $1 AND state = 'active' RETURNING message_id`,
       [row.message_id, path],
     );
     if (!won) return; // another path or node won
+    const revoked = await this.cancelOtherPaths(row.message_id, path);
+    if (path === 'rcs' && revoked.includes('rbm')) {
+      // The RCS message never reached the phone: the app got the message by itself.
+      path = 'app';
+      await this.db.query(`UPDATE routes SET path = $2 WHERE message_id = $1`, [row.message_id, path]);
+    }
     await this.event(row.message_id, forced ? 'web' : running, null, 'delivered', `${how}; path ${path}`);
     this.metrics.deliveries.inc({ channel: forced ? 'web' : running, class: row.class, path });
     this.metrics.routes.inc({ class: row.class, outcome: 'delivered' });
     this.metrics.deliveryLatency.observe({ class: row.class, path }, (Date.now() - new Date(row.created_at).getTime()) / 1000);
-    await this.cancelOtherPaths(row.message_id, path);
   }
 
   /**
    * First delivery wins: revoke what a provider still holds undelivered (RBM can; SMS
    * cannot). A wake-up push that led to the delivery is confirmed to its adapter (push
    * services report no delivery themselves: the woken app's ack is the confirmation).
+   * Returns the channels on which a message was revoked.
    */
-  private async cancelOtherPaths(messageId: string, path?: DeliveryPath): Promise<void> {
+  private async cancelOtherPaths(messageId: string, path?: DeliveryPath): Promise<string[]> {
+    const revokedOn: string[] = [];
     const pending = await this.db.query<{ channel: string; step: number; provider_message_id: string }>(
       `SELECT channel, step, provider_message_id FROM channel_sends WHERE message_id = $1 AND status = 'accepted' AND provider_message_id IS NOT NULL`,
       [messageId],
@@ -243,6 +255,7 @@ export class Router {
       if (!channel?.revoke) continue;
       try {
         const revoked = await channel.revoke(send.provider_message_id);
+        if (revoked) revokedOn.push(send.channel);
         await this.db.query(`UPDATE channel_sends SET status = $4, updated_at = now() WHERE message_id = $1 AND step = $2 AND channel = $3`, [
           messageId,
           send.step,
@@ -254,6 +267,7 @@ export class Router {
         await this.event(messageId, 'cancel', send.channel, 'revoke-failed', error instanceof ChannelError ? error.reason : 'error');
       }
     }
+    return revokedOn;
   }
 
   /** Provider status (webhook or connection): recorded; a failure of the running step moves on at once. */
