@@ -28,6 +28,7 @@ import type { Database } from '../storage/database.js';
 import type { RoutingMetrics } from './metrics.js';
 import type { DeliveryPath } from './policy.js';
 import { findToken, insertToken, isTokenShaped, newToken, tokenHash } from './retrieval-tokens.js';
+import { storedEnvelope } from './envelopes.js';
 import { DEFAULT_INVITE_TEMPLATE, DEFAULT_WEB_TEMPLATE, fill, type Router } from './router.js';
 
 const OTP_TTL_SECONDS = 300;
@@ -83,31 +84,11 @@ export class Retrieval {
           throw new ForbiddenError('token_wrong_recipient', 'this link is for another customer');
         }
         await tx.query('UPDATE retrieval_tokens SET used_at = now() WHERE token_hash = $1', [tokenHash(token)]);
-        const [env] = await tx.query<{ id: string; group_id: string; sender_device_id: string; sender_identity_id: string; kind: Envelope['kind']; epoch: string | null; payload: string | null; created_at: Date }>(
-          `SELECT e.id, e.group_id, e.sender_device_id, s.identity_id AS sender_identity_id, e.kind, e.epoch, encode(e.payload, 'base64') AS payload, e.created_at
-           FROM envelopes e JOIN devices s ON s.id = e.sender_device_id
-           JOIN deliveries d ON d.envelope_id = e.id AND d.device_id = $2
-           WHERE e.id = $1::bigint`,
-          [row.envelope_id, device.deviceId],
-        );
-        return env;
+        return row.envelope_id === null ? undefined : storedEnvelope(tx, row.envelope_id, device.deviceId);
       });
       this.metrics.tokenRedemptions.inc({ kind: 'app', result: 'ok' });
-      if (!envelope?.payload) return { envelopes: [] }; // this device already has it
-      return {
-        envelopes: [
-          {
-            id: envelope.id,
-            conversationId: envelope.group_id,
-            senderDeviceId: envelope.sender_device_id,
-            senderIdentityId: envelope.sender_identity_id,
-            kind: envelope.kind,
-            ...(envelope.epoch !== null ? { epoch: envelope.epoch } : {}),
-            payload: envelope.payload.replace(/\n/g, ''),
-            createdAt: new Date(envelope.created_at).toISOString(),
-          },
-        ],
-      };
+      // Nothing when this device has the message already (it acknowledged it).
+      return { envelopes: envelope ? [envelope] : [] };
     } catch (error) {
       this.metrics.tokenRedemptions.inc({ kind: 'app', result: error instanceof ParleyError ? error.code : 'error' });
       throw error;

@@ -19,6 +19,7 @@ import { CapabilityCache, Pseudonyms } from './capability-cache.js';
 import type { RoutingMetrics } from './metrics.js';
 import { DEFAULT_POLICIES, FALLBACK_POLICY, STEP_PATH, type DeliveryPath, type RoutingPolicy, type StepName } from './policy.js';
 import { insertToken, newToken } from './retrieval-tokens.js';
+import { storedEnvelope } from './envelopes.js';
 
 /** The provider adapters a node routes through (any may be absent). */
 export interface ChannelSet {
@@ -471,23 +472,7 @@ export class Router {
   }
 
   private async envelopeOf(route: RouteRow): Promise<Envelope | undefined> {
-    if (route.envelope_id === null) return undefined;
-    const [row] = await this.db.query<{ id: string; group_id: string; sender_device_id: string; sender_identity_id: string; kind: Envelope['kind']; epoch: string | null; payload: string | null; created_at: Date }>(
-      `SELECT e.id, e.group_id, e.sender_device_id, s.identity_id AS sender_identity_id, e.kind, e.epoch, encode(e.payload, 'base64') AS payload, e.created_at
-       FROM envelopes e JOIN devices s ON s.id = e.sender_device_id WHERE e.id = $1::bigint`,
-      [route.envelope_id],
-    );
-    if (!row?.payload) return undefined;
-    return {
-      id: row.id,
-      conversationId: row.group_id,
-      senderDeviceId: row.sender_device_id,
-      senderIdentityId: row.sender_identity_id,
-      kind: row.kind,
-      ...(row.epoch !== null ? { epoch: row.epoch } : {}),
-      payload: row.payload.replace(/\n/g, ''),
-      createdAt: new Date(row.created_at).toISOString(),
-    };
+    return route.envelope_id === null ? undefined : storedEnvelope(this.db, route.envelope_id);
   }
 
   /** A one-time link the app opens to fetch the ciphertext, by RCS rich card if the phone has RCS, else SMS. */
