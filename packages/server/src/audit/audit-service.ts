@@ -32,8 +32,8 @@ import {
   receiptBytes,
   receiptEntry,
   receiptHash,
-  verifyCommitmentSignature,
-  verifyReceiptSignature,
+  commitmentSigningMessage,
+  receiptSigningMessage,
   type Commitment,
   type EvidenceBundle,
   type Receipt,
@@ -44,6 +44,7 @@ import type { KeyDirectory } from '../directory/directory.js';
 import type { AuthDevice } from '../relay/relay.js';
 import { getDevice } from '../repos/devices.js';
 import { getIdentity } from '../repos/identities.js';
+import { verifyEd25519Fast } from '../crypto/ed25519.js';
 import { getCommitment, insertCommitments, insertReceipt, receiptsOf, type CommitmentRow } from '../repos/audit.js';
 
 /** A checked commitment, ready to be stored with its message. */
@@ -92,7 +93,7 @@ export class AuditService {
     }
     const device = await getDevice(this.db, sender.deviceId);
     const signature = fromBase64(signed.signature, 'signature');
-    if (!device || !verifyCommitmentSignature(new Uint8Array(device.identity_key), commitment, signature)) {
+    if (!device || !verifyEd25519Fast(new Uint8Array(device.identity_key), commitmentSigningMessage(commitment), signature)) {
       throw new InvalidInputError("the commitment signature does not verify with the sender's key", { code: 'commitment_signature_invalid' });
     }
     const hash = commitmentHash(commitment);
@@ -161,7 +162,7 @@ export class AuditService {
     }
     const row = await getDevice(this.db, device.deviceId);
     const signature = fromBase64(request.signature, 'signature');
-    if (!row || !verifyReceiptSignature(new Uint8Array(row.identity_key), receipt, signature)) {
+    if (!row || !verifyEd25519Fast(new Uint8Array(row.identity_key), receiptSigningMessage(receipt), signature)) {
       throw new InvalidInputError('the receipt signature does not verify', { code: 'receipt_signature_invalid' });
     }
     const entry = encodeAuditEntry(receiptEntry(receipt));
