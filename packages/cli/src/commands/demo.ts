@@ -2,6 +2,9 @@
  * `parley demo`: runs the main scenario against an embedded server (PGlite in
  * `--data-dir` or a temporary directory) or against `--server URL`, and prints a
  * transcript (or one JSON object with `--json`). Exit status 1 when any step fails.
+ * `--server URL1,URL2,URL3` (nodes of one deployment) enrolls the devices round-robin
+ * on them, the bank's sender on the first: the scenario then succeeds only if
+ * messages cross nodes.
  */
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -30,10 +33,14 @@ export async function runDemo(argv: readonly string[]): Promise<number> {
   let secondFactor: SecondFactorInbox | undefined;
   let result: ScenarioResult;
   let serverUrl: string;
+  let serverUrls: string[] = [];
   try {
     let adminToken: string;
     if (flags.server) {
-      serverUrl = flags.server.replace(/\/+$/, '');
+      // URL1,URL2,…: nodes of one deployment; devices spread round-robin (the sender on the first).
+      serverUrls = flags.server.split(',').map((u) => u.trim().replace(/\/+$/, '')).filter((u) => u.length > 0);
+      if (serverUrls.length === 0) throw new UsageError('--server needs a URL (or several, comma-separated)');
+      serverUrl = serverUrls[0]!;
       const token = flags['admin-token'] ?? process.env['PARLEY_ADMIN_TOKEN'];
       if (!token) throw new UsageError('--server needs --admin-token (or PARLEY_ADMIN_TOKEN) to register the demo business');
       adminToken = token;
@@ -55,9 +62,10 @@ export async function runDemo(argv: readonly string[]): Promise<number> {
       });
       serverUrl = server.url;
     }
-    out(`Server: ${serverUrl}\n`);
+    out(serverUrls.length > 1 ? `Servers: ${serverUrls.join(', ')} (devices spread round-robin)\n` : `Server: ${serverUrl}\n`);
     result = await runScenario({
       serverUrl,
+      ...(serverUrls.length > 1 ? { serverUrls } : {}),
       adminToken,
       workDir: join(base, 'devices', toBase64Url(randomBytes(4))),
       evidencePath: join(flags['data-dir'] ? base : tmpdir(), `parley-demo-evidence-${toBase64Url(randomBytes(4))}.json`),
@@ -77,6 +85,7 @@ export async function runDemo(argv: readonly string[]): Promise<number> {
       `${JSON.stringify({
         ok: result.ok,
         server: serverUrl,
+        ...(serverUrls.length > 1 ? { servers: serverUrls, devices: result.devices.map((d) => ({ label: d.label, server: d.server })) } : {}),
         messages: result.messages.map((m) => ({ id: m.id, conversation: m.conversation, from: m.from, class: m.class, text: m.text, deliveredTo: m.deliveredTo, path: m.path, route: m.route })),
         ...(result.evidence
           ? {

@@ -16,6 +16,8 @@ export async function runServe(argv: readonly string[]): Promise<number> {
     'log-level': { type: 'string' },
     'key-dir': { type: 'string' },
     'log-origin': { type: 'string' },
+    'nats-url': { type: 'string' },
+    'nats-prefix': { type: 'string' },
   });
   const databaseUrl = flags['database-url'] ?? process.env['DATABASE_URL'];
   if (flags['data-dir'] && flags['database-url']) throw new UsageError('use either --data-dir or --database-url');
@@ -41,19 +43,29 @@ export async function runServe(argv: readonly string[]): Promise<number> {
   const generated = adminToken === undefined;
   adminToken ??= toBase64Url(randomBytes(24));
   const level = (flags['log-level'] ?? 'info') as 'info';
+  // Nodes share mail through the database: NATS only makes sense between PostgreSQL nodes
+  // (an inherited PARLEY_NATS_URL is ignored by an embedded server).
+  if (flags['nats-url'] !== undefined && database.kind !== 'postgres') throw new UsageError('--nats-url needs --database-url (several nodes share one PostgreSQL)');
+  const natsUrl = database.kind === 'postgres' ? (flags['nats-url'] ?? process.env['PARLEY_NATS_URL']) : undefined;
+  const natsPrefix = flags['nats-prefix'] ?? process.env['PARLEY_NATS_PREFIX'];
+  if (natsPrefix !== undefined && !/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/.test(natsPrefix)) {
+    throw new UsageError('--nats-prefix must be dot-separated tokens of letters, digits, _ and -');
+  }
+  const nodeId = flags['node-id'] ?? process.env['NODE_ID'] ?? process.env['PARLEY_NODE_ID'] ?? 'node-1';
 
   const server = await startServer({
     host: flags.host ?? '127.0.0.1',
     port: parsePort(flags.port ?? process.env['PORT'], 8080),
     database,
     adminToken,
-    nodeId: flags['node-id'] ?? 'node-1',
+    nodeId,
+    ...(natsUrl ? { nats: { url: natsUrl, ...(natsPrefix ? { subjectPrefix: natsPrefix } : {}) } } : {}),
     log: { level },
     keys: { dir: keyDir },
     ...(origin ? { tlog: { origin } } : {}),
   });
-  const where = database.kind === 'pglite' ? `embedded PGlite at ${database.dataDir}` : 'PostgreSQL';
-  process.stdout.write(`parley listening on ${server.url} (${where})\n`);
+  const where = database.kind === 'pglite' ? `embedded PGlite at ${database.dataDir}` : `PostgreSQL${natsUrl ? ', NATS notices' : ''}`;
+  process.stdout.write(`parley listening on ${server.url} (${where}; node ${nodeId})\n`);
   if (generated) process.stdout.write(`admin token for this run: ${adminToken} (set PARLEY_ADMIN_TOKEN to choose one)\n`);
   // The same document as GET /v1/logs: what verifiers need (`parley log verify --key …`).
   process.stdout.write(`transparency logs: ${JSON.stringify({ logs: [server.keyLog.describe(), server.auditLog.describe()] })}\n`);

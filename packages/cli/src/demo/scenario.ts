@@ -19,6 +19,12 @@ import { readWebLink } from './web-reader.js';
 
 export interface ScenarioOptions {
   readonly serverUrl: string;
+  /**
+   * Several nodes of one deployment: devices enroll round-robin on them, in the
+   * order the scenario enrolls them (the bank's sender on the first), so messages
+   * cross nodes. Absent: every device uses `serverUrl`.
+   */
+  readonly serverUrls?: readonly string[];
   readonly adminToken: string;
   /** Directory for the devices' encrypted stores. */
   readonly workDir: string;
@@ -74,7 +80,7 @@ export interface ScenarioResult {
   readonly businessId: string;
   readonly messages: ScenarioMessage[];
   readonly steps: ScenarioStep[];
-  readonly devices: { label: string; deviceId: string; identityId: string }[];
+  readonly devices: { label: string; deviceId: string; identityId: string; server?: string }[];
   /** The payment alert's evidence bundle, verified offline (absent if the scenario stopped earlier). */
   readonly evidence?: ScenarioEvidence;
 }
@@ -108,6 +114,8 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
   const steps: ScenarioStep[] = [];
   const messages: ScenarioMessage[] = [];
   const labels = new Map<string, string>();
+  /** The node each device enrolled on (several nodes only). */
+  const nodeOf = new Map<string, string>();
   const deliveries = new Map<string, Delivery>();
   const devices: Device[] = [];
   const stores = new Map<Device, FileKeyStore>();
@@ -225,9 +233,14 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
       watch(device);
       return device;
     };
+    const nodes = options.serverUrls && options.serverUrls.length > 0 ? options.serverUrls : [options.serverUrl];
+    let enrolled = 0;
     const enroll = async (name: string, label: string, enrollmentToken: string) => {
       const store = await openStore(name);
-      const device = await Device.enroll({ serverUrl: options.serverUrl, enrollmentToken, store, label, keyPackageBatch: 10, ...nodeRuntime });
+      // Round-robin over the nodes; a device keeps its node (Device.open reuses the stored URL).
+      const serverUrl = nodes[enrolled++ % nodes.length]!;
+      const device = await Device.enroll({ serverUrl, enrollmentToken, store, label, keyPackageBatch: 10, ...nodeRuntime });
+      if (nodes.length > 1) nodeOf.set(device.deviceId, serverUrl);
       return adopt(device, store, label);
     };
 
@@ -249,6 +262,10 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
 
     const online = await Promise.all(devices.map((d) => d.connect()));
     step('connect every device over WebSocket', online.every(Boolean));
+    if (nodes.length > 1) {
+      const where = devices.map((d) => `${labels.get(d.deviceId)} → ${nodeOf.get(d.deviceId)}`).join(', ');
+      step(`devices spread over ${nodes.length} nodes round-robin, so messages cross nodes: ${where}`, true);
+    }
 
     // --- Business → customer: payment alert and one-time code ---------------------------
     const alertText = `Example Bank: payment of EUR 1,250.00 to ACME GmbH approved. Not you? Call us.${marker}`;
@@ -417,14 +434,14 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
       forgedTextRejected,
     };
 
-    return { ok: true, businessId, messages, steps, devices: describe(devices, labels), evidence };
+    return { ok: true, businessId, messages, steps, devices: describe(devices, labels, nodeOf), evidence };
   } catch (error) {
     if (!(error instanceof ScenarioFailure)) {
       const detail = error instanceof Error ? `${(error as { code?: string }).code ?? error.name}: ${error.message}` : String(error);
       steps.push({ name: 'scenario aborted', ok: false, detail });
       options.onStep?.({ name: 'scenario aborted', ok: false, detail });
     }
-    return { ok: false, businessId, messages, steps, devices: describe(devices, labels) };
+    return { ok: false, businessId, messages, steps, devices: describe(devices, labels, nodeOf) };
   } finally {
     for (const d of devices) {
       await d.close().catch(() => {});
@@ -453,8 +470,11 @@ function failedChecks(report: EvidenceReport): string {
     .join('; ');
 }
 
-function describe(devices: Device[], labels: Map<string, string>) {
-  return devices.map((d) => ({ label: labels.get(d.deviceId) ?? d.deviceId, deviceId: d.deviceId, identityId: d.identityId }));
+function describe(devices: Device[], labels: Map<string, string>, nodeOf: Map<string, string>) {
+  return devices.map((d) => {
+    const server = nodeOf.get(d.deviceId);
+    return { label: labels.get(d.deviceId) ?? d.deviceId, deviceId: d.deviceId, identityId: d.identityId, ...(server ? { server } : {}) };
+  });
 }
 
 function otpCode(): string {
