@@ -4,6 +4,7 @@ import { join, resolve } from 'node:path';
 import { randomBytes, toBase64Url } from '@parley/core';
 import { startServer, type DatabaseConfig } from '@parley/server';
 import { parseFlags, parsePort, UsageError } from '../args.js';
+import { loadRoutingConfig } from '../routing-config.js';
 
 export async function runServe(argv: readonly string[]): Promise<number> {
   const flags = parseFlags(argv, {
@@ -17,6 +18,7 @@ export async function runServe(argv: readonly string[]): Promise<number> {
     'key-dir': { type: 'string' },
     'log-origin': { type: 'string' },
     'nats-url': { type: 'string' },
+    routing: { type: 'string' },
     'nats-prefix': { type: 'string' },
   });
   const databaseUrl = flags['database-url'] ?? process.env['DATABASE_URL'];
@@ -53,6 +55,10 @@ export async function runServe(argv: readonly string[]): Promise<number> {
   }
   const nodeId = flags['node-id'] ?? process.env['NODE_ID'] ?? process.env['PARLEY_NODE_ID'] ?? 'node-1';
 
+  // Providers and per-business policies (routing-config.ts); without it: the app channel only.
+  const routingFile = flags.routing ?? process.env['PARLEY_ROUTING_CONFIG'];
+  const routing = routingFile ? await loadRoutingConfig(resolve(routingFile)) : undefined;
+
   const server = await startServer({
     host: flags.host ?? '127.0.0.1',
     port: parsePort(flags.port ?? process.env['PORT'], 8080),
@@ -63,9 +69,14 @@ export async function runServe(argv: readonly string[]): Promise<number> {
     log: { level },
     keys: { dir: keyDir },
     ...(origin ? { tlog: { origin } } : {}),
+    ...(routing ? { routing } : {}),
   });
   const where = database.kind === 'pglite' ? `embedded PGlite at ${database.dataDir}` : `PostgreSQL${natsUrl ? ', NATS notices' : ''}`;
   process.stdout.write(`parley listening on ${server.url} (${where}; node ${nodeId})\n`);
+  if (routing) {
+    const channels = Object.entries(routing.channels ?? {}).map(([k, c]) => (c ? `${k}=${c.name}` : k));
+    process.stdout.write(`routing: channels ${channels.join(', ') || 'none'}; ${Object.keys(routing.businesses ?? {}).length} business policies\n`);
+  }
   if (generated) process.stdout.write(`admin token for this run: ${adminToken} (set PARLEY_ADMIN_TOKEN to choose one)\n`);
   // The same document as GET /v1/logs: what verifiers need (`parley log verify --key …`).
   process.stdout.write(`transparency logs: ${JSON.stringify({ logs: [server.keyLog.describe(), server.auditLog.describe()] })}\n`);
