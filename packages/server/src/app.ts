@@ -79,6 +79,8 @@ async function openDatabase(config: ServerConfig): Promise<Database> {
  * await server.stop()
  */
 const READY_TIMEOUT_MS = 2_000;
+/** Mailbox rescans of all connections (after lost notices) are spread over this long. */
+const RESCAN_SPREAD_MS = 1_000;
 
 /** Rejects when `promise` takes longer than `ms` (a readiness probe must answer while the database hangs). */
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
@@ -133,9 +135,11 @@ export async function startServer(input: ServerConfigInput = {}): Promise<Parley
         onStateChange: (connected) => {
           registry.setPollInterval(connected ? config.limits.mailboxPollIntervalMs : config.limits.degradedPollIntervalMs);
           // Notices published while the link was down are gone: every connection reads its mailbox once.
-          if (connected && wasConnected) registry.rescanAll();
+          if (connected && wasConnected) registry.rescanAll(RESCAN_SPREAD_MS);
           if (connected) wasConnected = true;
         },
+        // A node died between commits and their notices: read the mailboxes now rather than at the next poll.
+        onPeerLost: () => registry.rescanAll(RESCAN_SPREAD_MS),
       });
       registry.setInterest(nats);
       await nats.start(config.nats.connectWaitMs);
@@ -170,7 +174,14 @@ export async function startServer(input: ServerConfigInput = {}): Promise<Parley
         },
       },
     });
-    await app.register(websocket, { options: { maxPayload: 4 * 1024 * 1024 } });
+    await app.register(websocket, {
+      options: { maxPayload: 4 * 1024 * 1024 },
+      // On shutdown, sockets not yet authenticated (the others were closed by the registry) get 1001 too.
+      preClose(done) {
+        for (const client of app.websocketServer.clients) client.close(CLOSE.shuttingDown, 'server shutting down');
+        done();
+      },
+    });
 
     const ctx: RouteContext = {
       config,

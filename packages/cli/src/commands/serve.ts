@@ -20,13 +20,17 @@ export async function runServe(argv: readonly string[]): Promise<number> {
     'nats-url': { type: 'string' },
     routing: { type: 'string' },
     'nats-prefix': { type: 'string' },
+    'db-pool-size': { type: 'string' },
   });
   const databaseUrl = flags['database-url'] ?? process.env['DATABASE_URL'];
   if (flags['data-dir'] && flags['database-url']) throw new UsageError('use either --data-dir or --database-url');
   let database: DatabaseConfig;
   let keyDir: string;
+  const poolSize = flags['db-pool-size'] ?? process.env['PARLEY_DB_POOL_SIZE'];
+  if (poolSize !== undefined && !/^[1-9][0-9]{0,3}$/.test(poolSize)) throw new UsageError(`invalid --db-pool-size '${poolSize}'`);
   if (databaseUrl && !flags['data-dir']) {
-    database = { kind: 'postgres', url: databaseUrl };
+    // Per node: nodes × pool size must stay below PostgreSQL's max_connections.
+    database = { kind: 'postgres', url: databaseUrl, ...(poolSize ? { maxConnections: Number(poolSize) } : {}) };
     // Every node sharing the database signs the same log: they must share one key file.
     if (!flags['key-dir']) throw new UsageError('with --database-url, pass --key-dir DIR (the transparency log key; shared by every node of this database)');
     keyDir = resolve(flags['key-dir']);

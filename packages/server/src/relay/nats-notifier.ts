@@ -24,7 +24,11 @@
  * mailbox poll or reconnect. While NATS is unreachable nothing is published
  * (memory stays bounded) and the node's connections poll their mailboxes every
  * second instead (`onStateChange`); the client reconnects forever and restores
- * the subscriptions, after which every connection reads its mailbox once.
+ * the subscriptions, after which every connection reads its mailbox once. A node
+ * that dies between a commit and its notices is noticed by its missing heartbeats
+ * on `<prefix>.nodes` (3 s): the other nodes then read their connections'
+ * mailboxes once (`onPeerLost`), so its last messages arrive in seconds, not at the
+ * next 30 s poll.
  */
 import { connect, Events, type NatsConnection, type Subscription } from 'nats';
 import type { Logger } from 'pino';
@@ -44,6 +48,14 @@ export interface NatsNotifierOptions {
   readonly reconnectWaitMs?: number;
   /** Called when the link to NATS goes down (false) or comes (back) up (true). */
   readonly onStateChange?: (connected: boolean) => void;
+  /**
+   * Called when another node stops sending heartbeats without saying goodbye (it
+   * died): notices it had not yet published after its last commits are lost, so the
+   * caller rescans its connections' mailboxes instead of waiting for their polls.
+   */
+  readonly onPeerLost?: (nodeId: string) => void;
+  /** Heartbeat period of this node on `<prefix>.nodes` (default 1 s); a peer is lost after 3 missed. */
+  readonly heartbeatMs?: number;
 }
 
 /** The notice on the wire (JSON). `n` is the publishing node, for logs only. */
@@ -101,6 +113,9 @@ export class NatsNotifier implements MailNotifier {
   #flushScheduled = false;
   #published = 0;
   #received = 0;
+  /** Other nodes' last heartbeat (local clock). */
+  readonly #peers = new Map<string, number>();
+  #heartbeat: NodeJS.Timeout | undefined;
 
   constructor(options: NatsNotifierOptions) {
     if (!SUBJECT_PREFIX.test(options.subjectPrefix)) {
@@ -164,6 +179,7 @@ export class NatsNotifier implements MailNotifier {
         }
         this.#nc = nc;
         this.#watchStatus(nc);
+        this.#startHeartbeats(nc);
         for (const deviceId of this.#interest.keys()) this.#subscribe(deviceId);
         this.#setConnected(true);
         this.#log.info({ server: nc.getServer() }, 'connected to NATS');
@@ -201,6 +217,62 @@ export class NatsNotifier implements MailNotifier {
     if (this.#connected === connected) return;
     this.#connected = connected;
     this.#o.onStateChange?.(connected);
+  }
+
+  // ------------------------------------------------------------------ peers
+
+  /**
+   * Liveness of the other nodes: every node publishes `{n, t: 'alive'}` on
+   * `<prefix>.nodes` each heartbeat and `{n, t: 'bye'}` when it stops gracefully
+   * (after its last notices). A node silent for three heartbeats died (kill -9,
+   * crash, partition): `onPeerLost`. O(nodes) tiny messages per heartbeat per node.
+   */
+  #startHeartbeats(nc: NatsConnection): void {
+    const every = this.#o.heartbeatMs ?? 1_000;
+    const subject = `${this.#o.subjectPrefix}.nodes`;
+    nc.subscribe(subject, {
+      callback: (error, message) => {
+        if (error) return;
+        let beat: { n?: unknown; t?: unknown };
+        try {
+          beat = JSON.parse(Buffer.from(message.data).toString('utf8')) as { n?: unknown; t?: unknown };
+        } catch {
+          return;
+        }
+        if (typeof beat.n !== 'string' || beat.n === this.#o.nodeId) return;
+        if (beat.t === 'bye') this.#peers.delete(beat.n);
+        else if (beat.t === 'alive') this.#peers.set(beat.n, Date.now());
+      },
+    });
+    const beat = () => {
+      if (this.#connected && !nc.isClosed()) {
+        try {
+          nc.publish(subject, Buffer.from(JSON.stringify({ n: this.#o.nodeId, t: 'alive' })));
+        } catch {
+          /* closed meanwhile */
+        }
+      }
+      // Only judge peers while our own link is up (otherwise everyone looks silent).
+      if (!this.#connected) {
+        for (const id of this.#peers.keys()) this.#peers.set(id, Date.now());
+        return;
+      }
+      const limit = Date.now() - 3 * every;
+      for (const [id, seen] of this.#peers) {
+        if (seen >= limit) continue;
+        this.#peers.delete(id);
+        this.#log.warn({ peer: id }, 'a node stopped without goodbye: rescanning mailboxes for notices it may not have sent');
+        this.#o.onPeerLost?.(id);
+      }
+    };
+    beat();
+    this.#heartbeat = setInterval(beat, every);
+    this.#heartbeat.unref();
+  }
+
+  /** Nodes heard from recently (tests and diagnostics). */
+  get peers(): string[] {
+    return [...this.#peers.keys()];
   }
 
   // ------------------------------------------------------------------ interest
@@ -322,7 +394,15 @@ export class NatsNotifier implements MailNotifier {
     this.#flush();
     this.#closed = true;
     clearTimeout(this.#retry);
+    clearInterval(this.#heartbeat);
     const nc = this.#nc;
+    if (nc && this.#connected && !nc.isClosed()) {
+      try {
+        nc.publish(`${this.#o.subjectPrefix}.nodes`, Buffer.from(JSON.stringify({ n: this.#o.nodeId, t: 'bye' })));
+      } catch {
+        /* closing anyway */
+      }
+    }
     this.#nc = undefined;
     this.#interest.clear();
     this.#setConnected(false);

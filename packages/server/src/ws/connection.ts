@@ -30,6 +30,12 @@ export class DeviceConnection {
   private closed = false;
   /** Paging cursor: the highest envelope id read from the database in this pass. */
   private cursor = '0';
+  /**
+   * Where the next page must start at the latest: just below envelopes known to be
+   * pending but possibly not read (a notice or an overflowing push). Applied when the
+   * next page starts, so a page already in flight cannot move the cursor past them.
+   */
+  private rewind: bigint | undefined;
   /** During a full pass from the start: the pending ids seen, to drop stale in-flight ids. */
   private rescanSeen: Set<string> | undefined;
   private drainTimer: NodeJS.Timeout | undefined;
@@ -63,17 +69,26 @@ export class DeviceConnection {
    */
   wake(envelopeIds: readonly string[]): void {
     if (this.closed) return;
-    for (const id of envelopeIds) {
-      if (this.inFlight.has(id)) continue;
-      if (BigInt(id) <= BigInt(this.cursor)) this.cursor = (BigInt(id) - 1n).toString();
-    }
+    for (const id of envelopeIds) if (!this.inFlight.has(id)) this.rewindBelow(id);
     this.needsFetch = true;
     this.fetchMore();
   }
 
-  /** Reads the whole mailbox again from the start (after an outage of cross-node notices). */
-  rescan(): void {
-    if (!this.closed) this.restartPaging();
+  private rewindBelow(id: string): void {
+    const below = BigInt(id) - 1n;
+    if (this.rewind === undefined || below < this.rewind) this.rewind = below;
+  }
+
+  /**
+   * Reads the whole mailbox again from the start (notices may have been lost), after
+   * a random delay below `spreadMs` so that many connections do not query at once.
+   */
+  rescan(spreadMs = 0): void {
+    if (this.closed) return;
+    if (spreadMs <= 0) return this.restartPaging();
+    setTimeout(() => {
+      if (!this.closed) this.restartPaging();
+    }, Math.random() * spreadMs).unref();
   }
 
   private schedulePoll(): void {
@@ -125,7 +140,7 @@ export class DeviceConnection {
     if (fresh.length === 0) return;
     if (this.inFlight.size + fresh.length > this.limits.maxInFlight || this.socket.bufferedAmount > this.limits.highWaterBytes) {
       // Too much outstanding: they are durable; page them in later, from before them.
-      for (const e of fresh) if (BigInt(e.id) <= BigInt(this.cursor)) this.cursor = (BigInt(e.id) - 1n).toString();
+      for (const e of fresh) this.rewindBelow(e.id);
       this.needsFetch = true;
       this.waitForDrain();
       return;
@@ -162,6 +177,10 @@ export class DeviceConnection {
         return;
       }
       this.needsFetch = false;
+      if (this.rewind !== undefined) {
+        if (this.rewind < BigInt(this.cursor)) this.cursor = this.rewind.toString();
+        this.rewind = undefined;
+      }
       const room = Math.min(this.limits.pageSize, this.limits.maxInFlight - this.inFlight.size);
       const page = await this.relay.fetch(this.deviceId, room, this.cursor);
       const last = page.envelopes[page.envelopes.length - 1];
@@ -269,9 +288,9 @@ export class ConnectionRegistry implements LocalDelivery {
     if (set) for (const c of set) c.wake(envelopeIds);
   }
 
-  /** Every connection reads its whole mailbox again (cross-node notices may have been lost). */
-  rescanAll(): void {
-    for (const set of this.byDevice.values()) for (const c of set) c.rescan();
+  /** Every connection reads its whole mailbox again (cross-node notices may have been lost), spread over `spreadMs`. */
+  rescanAll(spreadMs = 0): void {
+    for (const set of this.byDevice.values()) for (const c of set) c.rescan(spreadMs);
   }
 
   deliver(deviceId: string, envelopes: readonly Envelope[]): void {

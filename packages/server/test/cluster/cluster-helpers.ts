@@ -132,18 +132,18 @@ export interface PrivatePostgres {
 export async function privatePostgres(): Promise<PrivatePostgres | { note: string }> {
   if (!existsSync(join(PG_BIN, 'initdb')) || !existsSync(join(PG_BIN, 'postgres'))) return { note: `no PostgreSQL binaries in ${PG_BIN}` };
   const dir = tempDir('parley-pg-');
-  const asRoot = process.getuid?.() === 0;
-  const runAs = (cmd: string, args: string[]): [string, string[]] => (asRoot ? ['/usr/sbin/runuser', ['-u', 'postgres', '--', cmd, ...args]] : [cmd, args]);
-  if (asRoot) chownSync(dir, Number(spawnSync('id', ['-u', 'postgres']).stdout.toString().trim()), Number(spawnSync('id', ['-g', 'postgres']).stdout.toString().trim()));
+  // initdb and postgres refuse to run as root: as root, run them as the `postgres` user.
+  const ids = process.getuid?.() === 0 ? { uid: Number(spawnSync('id', ['-u', 'postgres']).stdout.toString().trim()), gid: Number(spawnSync('id', ['-g', 'postgres']).stdout.toString().trim()) } : undefined;
+  if (ids && !(ids.uid > 0)) return { note: 'running as root and there is no postgres user' };
+  if (ids) chownSync(dir, ids.uid, ids.gid);
   const data = join(dir, 'data');
-  const [initCmd, initArgs] = runAs(join(PG_BIN, 'initdb'), ['-D', data, '-A', 'trust', '-U', 'postgres', '--no-sync', '-E', 'UTF8']);
-  const init = spawnSync(initCmd, initArgs, { encoding: 'utf8' });
-  if (init.status !== 0) return { note: `initdb failed: ${init.stderr.slice(0, 200)}` };
+  const init = spawnSync(join(PG_BIN, 'initdb'), ['-D', data, '-A', 'trust', '-U', 'postgres', '--no-sync', '-E', 'UTF8'], { encoding: 'utf8', cwd: dir, ...(ids ?? {}) });
+  if (init.status !== 0) return { note: `initdb failed: ${(init.stderr ?? String(init.error)).slice(0, 200)}` };
   const port = await freePort();
   let child: ChildProcess | undefined;
   const start = async () => {
-    const [cmd, args] = runAs(join(PG_BIN, 'postgres'), ['-D', data, '-p', String(port), '-k', dir, '-c', 'listen_addresses=127.0.0.1', '-c', 'fsync=off', '-c', 'max_connections=100']);
-    const c = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    const args = ['-D', data, '-p', String(port), '-k', dir, '-c', 'listen_addresses=127.0.0.1', '-c', 'fsync=off', '-c', 'max_connections=100'];
+    const c = spawn(join(PG_BIN, 'postgres'), args, { stdio: ['ignore', 'ignore', 'pipe'], cwd: dir, ...(ids ?? {}) });
     child = c;
     let err = '';
     c.stderr!.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-2000)));
@@ -163,8 +163,11 @@ export async function privatePostgres(): Promise<PrivatePostgres | { note: strin
     const c = child;
     child = undefined;
     if (!c || c.exitCode !== null) return;
+    const exited = new Promise((r) => c.once('exit', r));
     c.kill('SIGINT'); // fast shutdown: ends sessions, aborts transactions
-    await new Promise((r) => c.once('exit', r));
+    const timer = setTimeout(() => c.kill('SIGKILL'), 10_000);
+    await exited;
+    clearTimeout(timer);
   };
   await start();
   cleanups.push(async () => {

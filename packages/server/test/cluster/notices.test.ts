@@ -85,6 +85,31 @@ describe.skipIf(!services.ok)('NatsNotifier', () => {
     }
   });
 
+  it('notices a peer that stops heartbeating without goodbye (died), and not one that said goodbye', async () => {
+    const lost: string[] = [];
+    const n = new NatsNotifier({ url: MACHINE_NATS, subjectPrefix: prefix, nodeId: 'watcher', local: new Recorder(), log: silent, heartbeatMs: 100, onPeerLost: (id) => lost.push(id) });
+    const peer = await connect({ servers: MACHINE_NATS });
+    try {
+      await n.start(5000);
+      const beat = (id: string, t: 'alive' | 'bye') => peer.publish(`${prefix}.nodes`, Buffer.from(JSON.stringify({ n: id, t })));
+      await eventually('both peers seen', async () => {
+        beat('ghost', 'alive');
+        beat('leaver', 'alive');
+        await peer.flush();
+        return n.peers.length === 2;
+      }, 5000, 50);
+      beat('leaver', 'bye'); // graceful: its notices were all published
+      await peer.flush();
+      await eventually('the silent peer declared lost', () => lost.length > 0, 3000);
+      await new Promise((r) => setTimeout(r, 400));
+      expect(lost).toEqual(['ghost']);
+      expect(n.peers).toEqual([]);
+    } finally {
+      await peer.close();
+      await n.close();
+    }
+  });
+
   it('serves without NATS (not connected, nothing published) and reports the link state', async () => {
     const r = new Recorder();
     const states: boolean[] = [];
