@@ -234,7 +234,8 @@ export interface ClusterNode {
 
 /** Spawns `parley serve` on PostgreSQL (and NATS) and resolves once it listens. */
 export async function startNode(o: NodeOptions): Promise<ClusterNode> {
-  const args = [BIN, 'serve', '--database-url', o.databaseUrl, '--key-dir', o.keyDir, '--node-id', o.nodeId, '--port', String(o.port ?? 0), '--admin-token', ADMIN_TOKEN, '--log-level', 'warn'];
+  // Small pools: several nodes and other test files share the machine's PostgreSQL (max_connections 100).
+  const args = [BIN, 'serve', '--database-url', o.databaseUrl, '--key-dir', o.keyDir, '--node-id', o.nodeId, '--port', String(o.port ?? 0), '--admin-token', ADMIN_TOKEN, '--log-level', 'warn', '--db-pool-size', '6'];
   if (o.natsUrl) args.push('--nats-url', o.natsUrl);
   if (o.natsPrefix) args.push('--nats-prefix', o.natsPrefix);
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...o.env } });
