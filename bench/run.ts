@@ -1,21 +1,22 @@
 /**
- * `npm run bench -- [relay|tlog|audit|mls|sdk|all] [--quick] [--engine pglite|postgres|both]`
+ * `npm run bench -- [relay|tlog|audit|routing|mls|sdk|all] [--quick] [--engine pglite|postgres|both]`
  *
  * Runs the relay throughput benchmark (bench/relay.ts) on PGlite and on
  * PostgreSQL (skipped with a note when 127.0.0.1:5432 does not answer), the MLS
  * crypto benchmark (bench/mls-crypto.ts) and the SDK benchmark (bench/sdk.ts)
- * when those files exist, and the transparency-log benchmark (bench/tlog.ts) and the
- * audit-log benchmark (bench/audit.ts) on both engines. Prints progress while running, then tables; writes
+ * when those files exist, and the transparency-log benchmark (bench/tlog.ts), the
+ * audit-log benchmark (bench/audit.ts) and the routing benchmark (bench/routing.ts) on both engines. Prints progress while running, then tables; writes
  * bench/results/<name>-<ISO date>.json and bench/results/latest.json.
  *
- * Extra flags: --clients child|inline (relay clients in their own process, the
- * default, or on the server's event loop), --instrument (record the server's
+ * Extra flags: --clients child|inline (relay clients, the audit replay and the routing
+ * hot-path clients in their own process, the default, or on the server's event loop), --instrument (record the server's
  * transactions and batch sizes), --pairs N, --messages N (measured deliveries; for
- * `audit`, measured commitment submissions),
+ * `audit`, measured commitment submissions; for `routing`, measured hot-path messages per configuration),
  * --postgres-url URL, --wait-quiet SECONDS (longest wait for an idle machine before
- * each relay and audit run; default 60, 0 to skip — the machine may be shared), --profile
+ * each relay, audit and routing run; default 60, 0 to skip — the machine may be shared), --profile
  * (V8 CPU profile of the server's main thread over the measured phase of relay and
- * audit, written next to the JSON results and summarized in the output).
+ * audit, written next to the JSON results and summarized in the output), --tick-ms N
+ * (router tick of the routing section's server; default the server's).
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -30,8 +31,9 @@ import { formatSummary } from './cpu-profile.js';
 import { DEFAULT_POSTGRES_URL, RELAY_ANCHORS, RELAY_TARGET, runRelayBench, type RelayBenchResult } from './relay.js';
 import { runTlogBench, type TlogBenchResult } from './tlog.js';
 import { runAuditBench, type AuditBenchResult } from './audit.js';
+import { runRoutingBench, type RoutingBenchResult } from './routing.js';
 
-type Section = 'relay' | 'tlog' | 'audit' | 'mls' | 'sdk';
+type Section = 'relay' | 'tlog' | 'audit' | 'routing' | 'mls' | 'sdk';
 type EngineChoice = 'pglite' | 'postgres' | 'both';
 
 interface Args {
@@ -48,9 +50,11 @@ interface Args {
   waitQuietMs: number;
   /** CPU-profile the server's main thread over each relay run's measured phase. */
   profile: boolean;
+  /** Router tick of the routing section's server (default: the server's default). */
+  tickMs: number | undefined;
 }
 
-const USAGE = 'usage: npm run bench -- [relay|tlog|audit|mls|sdk|all] [--quick] [--engine pglite|postgres|both] [--clients child|inline] [--instrument] [--pairs N] [--messages N] [--postgres-url URL] [--wait-quiet SECONDS] [--profile]';
+const USAGE = 'usage: npm run bench -- [relay|tlog|audit|routing|mls|sdk|all] [--quick] [--engine pglite|postgres|both] [--clients child|inline] [--instrument] [--pairs N] [--messages N] [--postgres-url URL] [--wait-quiet SECONDS] [--profile] [--tick-ms N]';
 
 function parseArgs(argv: readonly string[]): Args {
   let name = 'all';
@@ -62,6 +66,7 @@ function parseArgs(argv: readonly string[]): Args {
   let profile = false;
   let pairs: number | undefined;
   let messages: number | undefined;
+  let tickMs: number | undefined;
   let postgresUrl = process.env['PARLEY_BENCH_DATABASE_URL'] ?? DEFAULT_POSTGRES_URL;
   const value = (i: number, flag: string): string => {
     const v = argv[i + 1];
@@ -81,6 +86,7 @@ function parseArgs(argv: readonly string[]): Args {
       case 'relay':
       case 'tlog':
       case 'audit':
+      case 'routing':
       case 'mls':
       case 'sdk':
       case 'all':
@@ -120,6 +126,9 @@ function parseArgs(argv: readonly string[]): Args {
       case '--postgres-url':
         postgresUrl = take();
         break;
+      case '--tick-ms':
+        tickMs = positive(take(), flag);
+        break;
       case '--help':
       case '-h':
         console.log(USAGE);
@@ -129,9 +138,9 @@ function parseArgs(argv: readonly string[]): Args {
         throw new Error(`unknown argument ${a}\n${USAGE}`);
     }
   }
-  const sections: Section[] = name === 'all' ? ['relay', 'tlog', 'audit', 'mls', 'sdk'] : [name as Section];
+  const sections: Section[] = name === 'all' ? ['relay', 'tlog', 'audit', 'routing', 'mls', 'sdk'] : [name as Section];
   const engines: ('pglite' | 'postgres')[] = engine === 'both' ? ['pglite', 'postgres'] : [engine];
-  return { sections, name, quick, engines, clients, instrument, pairs, messages, postgresUrl, waitQuietMs, profile };
+  return { sections, name, quick, engines, clients, instrument, pairs, messages, postgresUrl, waitQuietMs, profile, tickMs };
 }
 
 const started = performance.now();
@@ -481,6 +490,124 @@ function printAudit(r: AuditBenchResult): void {
   }
 }
 
+function printRouting(r: RoutingBenchResult): void {
+  for (const s of r.skipped) console.log(`\nrouting/${s.engine}: skipped — ${s.reason}`);
+  if (r.results.length === 0) return;
+  const pp = (l: { p50: number; p99: number }) => `${ms(l.p50)}/${ms(l.p99)}`;
+  const h0 = r.results[0]!.hotPath.config;
+  console.log(
+    '\nRouting overhead on the hot path (audited Sender.send to connected customers, path app; %s customers per server, 1 in flight each, %s measured per configuration in %s alternating rounds, clients %s)',
+    h0.customers,
+    num(h0.measuredPerConfig),
+    h0.rounds,
+    h0.clients,
+  );
+  console.log(
+    table(
+      ['engine', 'routing', 'msgs/s', 'send p50/p99', 'submit p50/p99', 'e2e p50/p99', 'server CPU/msg', 'clients CPU/msg', 'postgres CPU/msg', 'errors'],
+      r.results.flatMap((e) => [
+        ...[e.hotPath.disabled, e.hotPath.enabled].map((f) => [
+          e.engine,
+          f.routing,
+          num(f.messagesPerSecond),
+          pp(f.sendMs),
+          pp(f.submitMs),
+          pp(f.e2eMs),
+          `${ms(f.cpuMsPerMessage.server)} ms`,
+          f.cpuMsPerMessage.clients > 0 ? `${ms(f.cpuMsPerMessage.clients)} ms` : '—',
+          e.engine === 'postgres' ? `${ms(f.cpuMsPerMessage.postgres)} ms` : '—',
+          String(f.errors),
+        ]),
+        [
+          e.engine,
+          'on ÷ off',
+          ratio(e.hotPath.ratios.throughput),
+          `${ratio(e.hotPath.ratios.sendP50)}/${ratio(e.hotPath.ratios.sendP99)}`,
+          `${ratio(e.hotPath.ratios.submitP50)}/${ratio(e.hotPath.ratios.submitP99)}`,
+          `${ratio(e.hotPath.ratios.e2eP50)}/${ratio(e.hotPath.ratios.e2eP99)}`,
+          `${ratio(e.hotPath.ratios.serverCpuPerMessage)} (+${ms(e.hotPath.deltas.serverCpuMsPerMessage)} ms)`,
+          '',
+          '',
+          '',
+        ],
+      ]),
+    ),
+  );
+  console.log('(ms; send = Sender.send call → resolved; submit = POST /v1/messages → 201, durable and sequenced in the audit log; e2e = send call → the device’s message event; server CPU = the servers’ process incl. PGlite worker, + postgres for that engine in the ratio)');
+  for (const e of r.results) {
+    const h = e.hotPath;
+    console.log(
+      `${e.engine}, routing on: ack frame → route delivered p50 ${ms(h.ackToDeliveredMs.p50)} p99 ${ms(h.ackToDeliveredMs.p99)} max ${ms(h.ackToDeliveredMs.max)} ms; message event → ack frame p50 ${ms(h.messageToAckMs.p50)} ms; send → route delivered p50 ${ms(h.sendToDeliveredMs.p50)} p99 ${ms(h.sendToDeliveredMs.p99)} ms; routes ${Object.entries(h.routes).map(([k, v]) => `${k} ${v}`).join(', ')}`,
+    );
+  }
+
+  const c0 = r.results[0]!.config;
+  console.log(
+    '\nFallback paths (policy: %s; router tick %s ms; asleep customers, %s per path)',
+    c0.fallbackChain.map((s) => `${s.step} ${s.timeoutMs} ms`).join(' → '),
+    c0.tickMs,
+    c0.fallbackCustomersPerPath,
+  );
+  console.log(
+    table(
+      ['engine', 'path', 'ok', 'timeouts waited', 'send→provider', 'send→handset', 'send→message', 'send→delivered', 'overhead (−timeouts)', 'routing alone', 'handset→message', 'ack→delivered'],
+      r.results.flatMap((e) =>
+        e.fallback.map((f) => [
+          e.engine,
+          f.name,
+          `${f.ok}/${f.messages}`,
+          `${ms(f.timeoutsMs)} (${f.waitedSteps.map((x) => x.split(' ')[0]).join('+')})`,
+          pp(f.sendToProviderMs),
+          pp(f.sendToHandsetMs),
+          pp(f.sendToMessageMs),
+          pp(f.sendToDeliveredMs),
+          pp(f.overheadToDeliveredMs),
+          pp(f.routingOverheadMs),
+          pp(f.handsetToMessageMs),
+          pp(f.ackToDeliveredMs),
+        ]),
+      ),
+    ),
+  );
+  console.log('(ms p50/p99; provider = the emulator received the delivering item; overhead = send→delivered − configured timeouts waited; routing alone = route created → provider has the item − timeouts: ticks, database, provider round trips)');
+
+  console.log('\nWeb path (customer without the app: SMS link → page → code to the bank’s second factor → consent → ciphertext → AES-GCM in the "browser", over HTTP)');
+  console.log(
+    table(
+      ['engine', 'ok', 'sendToWeb', 'send→SMS', 'page', 'describe', 'challenge', 'code', 'open', 'decrypt', 'SMS→decrypted', 'total'],
+      r.results.map((e) => {
+        const w = e.web;
+        return [e.engine, `${w.ok}/${w.messages}`, pp(w.sendMs), pp(w.sendToSmsMs), pp(w.pageMs), pp(w.describeMs), pp(w.challengeMs), pp(w.codeMs), pp(w.openMs), pp(w.decryptMs), pp(w.smsToDecryptedMs), pp(w.totalMs)];
+      }),
+    ),
+  );
+  console.log(`(ms p50/p99; send→SMS includes the Twilio emulator's carrier: 2 status callbacks ${c0.twilioCallbackDelayMs} ms apart)`);
+
+  console.log('\nProvider send latency (Channel.send round trip to the emulator)');
+  console.log(
+    table(
+      ['engine', 'channel', 'while routing p50/p99', 'sends', 'histogram mean', 'idle probe p50/p99', 'capability checks p50'],
+      r.results.flatMap((e) =>
+        e.providers.map((p) => [
+          e.engine,
+          p.channel,
+          pp(p.sendMs),
+          String(p.sends),
+          `${ms(p.metricsMeanMs)} (${p.metricsCount})`,
+          pp(p.idleProbe.sendMs),
+          p.capabilitiesMs ? `${ms(p.capabilitiesMs.p50)} (${p.capabilityChecks})` : '—',
+        ]),
+      ),
+    ),
+  );
+  console.log('(ms; while routing = timed around the real adapter during the fallback and web runs, handsets reacting in the same process; histogram = the server’s parley_channel_send_seconds over the same sends; idle probe = the adapter called directly, one send at a time)');
+  for (const e of r.results) {
+    for (const n of e.notes) console.log(`note (routing/${e.engine}): ${n}`);
+    for (const f of e.fallback) for (const x of f.errorSamples) console.log(`error sample (routing/${e.engine}, ${f.name}): ${x}`);
+    for (const x of e.web.errorSamples) console.log(`error sample (routing/${e.engine}, web): ${x}`);
+  }
+}
+
 function printGeneric(name: string, result: unknown): void {
   console.log(`\n${name}`);
   const rows = leaves(result);
@@ -607,6 +734,41 @@ async function main(): Promise<number> {
     }
   }
 
+  if (args.sections.includes('routing')) {
+    const t0 = performance.now();
+    try {
+      const result = await runRoutingBench({
+        quick: args.quick,
+        engines: args.engines,
+        databaseUrl: args.postgresUrl,
+        clients: args.clients,
+        ...(args.messages !== undefined ? { messages: args.messages } : {}),
+        ...(args.tickMs !== undefined ? { tickMs: args.tickMs } : {}),
+        ...(args.waitQuietMs > 0
+          ? {
+              beforeEngine: async (engine: 'pglite' | 'postgres') => {
+                const q = await waitForQuiet(args.waitQuietMs);
+                if (q.busy >= 0.1) progress(`routing/${engine}: machine still ${Math.round(q.busy * 100)}% busy after ${Math.round(q.waitedMs / 1000)} s; running anyway`);
+              },
+            }
+          : {}),
+        onProgress: progress,
+      });
+      const seconds = Math.round((performance.now() - t0) / 100) / 10;
+      if (result.failures > 0) {
+        const reason = `${result.failures} hot-path sends, fallback or web messages failed or took the wrong path (see notes and errorSamples)`;
+        progress(`routing: FAILED ${reason}`);
+        outcomes.push({ name: 'routing', status: 'failed', reason, result, seconds });
+      } else {
+        outcomes.push({ name: 'routing', status: 'ok', result, seconds });
+      }
+    } catch (error) {
+      const reason = error instanceof Error ? (error.stack ?? error.message) : String(error);
+      progress(`routing: FAILED ${reason}`);
+      outcomes.push({ name: 'routing', status: 'failed', reason });
+    }
+  }
+
   const optional: [Section, string, string][] = [
     ['mls', 'mls-crypto.ts', 'runMlsCryptoBench'],
     ['sdk', 'sdk.ts', 'runSdkBench'],
@@ -637,6 +799,7 @@ async function main(): Promise<number> {
   for (const o of outcomes) {
     if (o.status === 'ok' && o.name === 'tlog') printTlog(o.result as TlogBenchResult);
     else if (o.name === 'audit' && o.result !== undefined) printAudit(o.result as AuditBenchResult);
+    else if (o.name === 'routing' && o.result !== undefined) printRouting(o.result as RoutingBenchResult);
     else if (o.status === 'ok' && !o.name.startsWith('relay/')) printGeneric(o.name === 'mls' ? 'MLS crypto (bench/mls-crypto.ts)' : 'SDK (bench/sdk.ts)', o.result);
   }
   const notOk = outcomes.filter((o) => o.status !== 'ok');
