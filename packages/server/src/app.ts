@@ -79,6 +79,8 @@ async function openDatabase(config: ServerConfig): Promise<Database> {
  * await server.stop()
  */
 const READY_TIMEOUT_MS = 2_000;
+/** Longest wait for sockets and in-flight HTTP requests to finish on shutdown. */
+const SHUTDOWN_DRAIN_MS = 5_000;
 /** Mailbox rescans of all connections (after lost notices) are spread over this long. */
 const RESCAN_SPREAD_MS = 1_000;
 
@@ -273,7 +275,22 @@ export async function startServer(input: ServerConfigInput = {}): Promise<Parley
         stopping ??= (async () => {
           clearInterval(sweeper);
           registry.closeAll(CLOSE.shuttingDown, 'server shutting down');
-          await app.close();
+          // Bounded: a peer that never answers the close handshake (ws waits 30 s) or a
+          // request that never ends cannot hold the shutdown; after the deadline the rest
+          // of the connections are cut.
+          const closed = app.close();
+          let deadline: NodeJS.Timeout | undefined;
+          const cut = await Promise.race([
+            closed.then(() => false),
+            new Promise<boolean>((resolve) => (deadline = setTimeout(() => resolve(true), SHUTDOWN_DRAIN_MS))),
+          ]);
+          clearTimeout(deadline);
+          if (cut) {
+            log.warn({ drainMs: SHUTDOWN_DRAIN_MS }, 'shutdown: connections still open after the drain deadline; cutting them');
+            for (const client of app.websocketServer.clients) client.terminate();
+            app.server.closeAllConnections();
+            await closed;
+          }
           await relay.drain();
           await router!.stop();
           await keyLog!.stop();
