@@ -192,6 +192,14 @@ export interface FallbackPathFigure {
   overheadToDeliveredMs: LatencySummary;
   /** Routing alone: (the route's created_at → the provider has the item) − waited timeouts: ticks, database, provider round trips. */
   routingOverheadMs: LatencySummary;
+  /**
+   * Routing alone, split on the server's clock (route_events.at, channel_sends.created_at):
+   * the route's commit → its first step ran; each waited step's timeout expiry (its
+   * `waiting`/`sent` event + timeout) → the next step started (the router's tick and its
+   * database work); the delivering step's start → the provider emulator had the item
+   * (database + provider round trip).
+   */
+  server: { toFirstStepMs: LatencySummary; latenessPerWaitedStepMs: LatencySummary; deliveringStepMs: LatencySummary };
   /** Pieces after the provider: handset → message event (app sync / RCS client / link retrieval, decrypt), message → ack leaves, ack → route delivered. */
   handsetToMessageMs: LatencySummary;
   messageToAckMs: LatencySummary;
@@ -719,10 +727,11 @@ interface RouteEventView {
   decision: string;
 }
 
+const STEP_OF_PATH: Readonly<Record<string, string>> = { app: 'app', 'push-app': 'push', rcs: 'rcs', 'sms-token-app': 'sms-token' };
+
 /** The configured timeouts a route waited out before the step that delivered it (from its events). */
 function waitedTimeouts(events: readonly RouteEventView[], path: DeliveryPath): { ms: number; steps: string[] } {
-  const stepOf: Record<string, string> = { app: 'app', 'push-app': 'push', rcs: 'rcs', 'sms-token-app': 'sms-token' };
-  const final = FALLBACK_CHAIN.findIndex((s) => s.step === stepOf[path]);
+  const final = FALLBACK_CHAIN.findIndex((s) => s.step === STEP_OF_PATH[path]);
   let total = 0;
   const steps: string[] = [];
   for (let i = 0; i < Math.max(0, final); i++) {
@@ -735,6 +744,28 @@ function waitedTimeouts(events: readonly RouteEventView[], path: DeliveryPath): 
     }
   }
   return { ms: total, steps };
+}
+
+/**
+ * When each step of a route started and when its timeout started, on the database's clock:
+ * a step starts with its first event or provider hand-off (`channel_sends.created_at`); its
+ * timeout starts with its `waiting` (app) or `sent` event (the router sets next_at right after).
+ */
+async function stepTimeline(server: ParleyServer, messageId: string): Promise<{ startOf(i: number): number | undefined; endOf(i: number): number | undefined }> {
+  const events = await server.db.query<{ step: string; decision: string; at: Date | string }>('SELECT step, decision, at FROM route_events WHERE message_id = $1 ORDER BY id', [messageId]);
+  const sends = await server.db.query<{ step: number; created_at: Date | string }>('SELECT step, created_at FROM channel_sends WHERE message_id = $1', [messageId]);
+  const min = (values: number[]) => (values.length > 0 ? Math.min(...values) : undefined);
+  return {
+    startOf: (i) =>
+      min([
+        ...sends.filter((x) => Number(x.step) === i).map((x) => epochMs(x.created_at)),
+        ...events.filter((e) => e.step === FALLBACK_CHAIN[i]?.step || e.step === `step-${i}`).map((e) => epochMs(e.at)),
+      ]),
+    endOf: (i) => {
+      const e = i === 0 ? events.find((x) => x.step === 'app' && x.decision === 'waiting') : events.find((x) => x.step === `step-${i}` && x.decision === 'sent');
+      return e ? epochMs(e.at) : undefined;
+    },
+  };
 }
 
 async function runFallback(
@@ -837,6 +868,9 @@ async function runFallback(
         overheadProvider: [] as number[],
         overheadDelivered: [] as number[],
         routing: [] as number[],
+        firstStep: [] as number[],
+        lateness: [] as number[],
+        deliveringStep: [] as number[],
         handsetToMessage: [] as number[],
         messageToAck: [] as number[],
         ackToDelivered: [] as number[],
@@ -895,6 +929,17 @@ async function runFallback(
               samples.overheadProvider.push(item.providerAt - t0 - waited.ms);
               samples.overheadDelivered.push(done - t0 - waited.ms);
               samples.routing.push(item.providerAt - epochMs(row.created_at) - waited.ms);
+              const timeline = await stepTimeline(on.server, messageId);
+              const final = FALLBACK_CHAIN.findIndex((x) => STEP_OF_PATH[spec.expected] === x.step);
+              const first = timeline.startOf(0);
+              if (first !== undefined) samples.firstStep.push(first - epochMs(row.created_at));
+              for (let i = 0; i < final; i++) {
+                const end = timeline.endOf(i);
+                const next = timeline.startOf(i + 1);
+                if (end !== undefined && next !== undefined) samples.lateness.push(next - (end + FALLBACK_CHAIN[i]!.timeoutMs));
+              }
+              const deliveringStart = timeline.startOf(final);
+              if (deliveringStart !== undefined) samples.deliveringStep.push(item.providerAt - deliveringStart);
               samples.handsetToMessage.push(at - item.handsetAt);
               if (ack !== undefined) {
                 samples.messageToAck.push(ack - at);
@@ -933,6 +978,7 @@ async function runFallback(
         overheadToProviderMs: summarize(samples.overheadProvider),
         overheadToDeliveredMs: summarize(samples.overheadDelivered),
         routingOverheadMs: summarize(samples.routing),
+        server: { toFirstStepMs: summarize(samples.firstStep), latenessPerWaitedStepMs: summarize(samples.lateness), deliveringStepMs: summarize(samples.deliveringStep) },
         handsetToMessageMs: summarize(samples.handsetToMessage),
         messageToAckMs: summarize(samples.messageToAck),
         ackToDeliveredMs: summarize(samples.ackToDelivered),
@@ -941,7 +987,7 @@ async function runFallback(
       };
       figures.push(figure);
       log(
-        `fallback ${spec.name}: ${ok}/${measured} ok; send→${spec.channel} p50 ${figure.sendToProviderMs.p50} ms, send→delivered p50 ${figure.sendToDeliveredMs.p50} p99 ${figure.sendToDeliveredMs.p99} ms; timeouts ${figure.timeoutsMs} ms; overhead p50 ${figure.overheadToDeliveredMs.p50} ms (routing alone ${figure.routingOverheadMs.p50} ms)`,
+        `fallback ${spec.name}: ${ok}/${measured} ok; send→${spec.channel} p50 ${figure.sendToProviderMs.p50} ms, send→delivered p50 ${figure.sendToDeliveredMs.p50} p99 ${figure.sendToDeliveredMs.p99} ms; timeouts ${figure.timeoutsMs} ms; overhead p50 ${figure.overheadToDeliveredMs.p50} ms (routing alone ${figure.routingOverheadMs.p50} ms: to first step ${figure.server.toFirstStepMs.p50}, lateness per waited step ${figure.server.latenessPerWaitedStepMs.p50}, delivering step ${figure.server.deliveringStepMs.p50})`,
       );
       for (const c of customers) await c.device.close().catch(() => {});
     }

@@ -550,7 +550,7 @@ function printRouting(r: RoutingBenchResult): void {
   );
   console.log(
     table(
-      ['engine', 'path', 'ok', 'timeouts waited', 'send→provider', 'send→handset', 'send→message', 'send→delivered', 'overhead (−timeouts)', 'routing alone', 'handset→message', 'ack→delivered'],
+      ['engine', 'path', 'ok', 'timeouts waited', 'send→provider', 'send→handset', 'send→message', 'send→delivered', 'overhead (−timeouts)', 'routing alone', '→1st step', 'late/step', 'deliv. step', 'handset→message', 'ack→delivered'],
       r.results.flatMap((e) =>
         e.fallback.map((f) => [
           e.engine,
@@ -563,13 +563,18 @@ function printRouting(r: RoutingBenchResult): void {
           pp(f.sendToDeliveredMs),
           pp(f.overheadToDeliveredMs),
           pp(f.routingOverheadMs),
+          pp(f.server.toFirstStepMs),
+          pp(f.server.latenessPerWaitedStepMs),
+          pp(f.server.deliveringStepMs),
           pp(f.handsetToMessageMs),
           pp(f.ackToDeliveredMs),
         ]),
       ),
     ),
   );
-  console.log('(ms p50/p99; provider = the emulator received the delivering item; overhead = send→delivered − configured timeouts waited; routing alone = route created → provider has the item − timeouts: ticks, database, provider round trips)');
+  console.log(
+    '(ms p50/p99; provider = the emulator received the delivering item; overhead = send→delivered − configured timeouts waited; routing alone = route created → provider has the item − timeouts, split on the server’s clock into: →1st step = route committed → first step ran; late/step = a waited step’s timeout expired → the next step started (tick + database), per waited step; deliv. step = delivering step started → provider has the item)',
+  );
 
   console.log('\nWeb path (customer without the app: SMS link → page → code to the bank’s second factor → consent → ciphertext → AES-GCM in the "browser", over HTTP)');
   console.log(
