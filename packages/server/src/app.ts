@@ -241,7 +241,11 @@ export async function startServer(input: ServerConfigInput = {}): Promise<Parley
       const counts = await sweepEnvelopes(db, config.retention.idempotencyWindowSeconds);
       if (counts.expired + counts.forgotten > 0) log.info({ ...counts, run: claim.fence }, 'retention sweep');
       // PostgreSQL's autovacuum reclaims acknowledged deliveries; PGlite has no autovacuum.
-      if (db.engine === 'pglite') await db.exec('VACUUM deliveries; VACUUM envelopes;');
+      if (db.engine === 'pglite') {
+        // One statement per exec: several in one script run as one transaction block, where VACUUM is refused.
+        await db.exec('VACUUM deliveries');
+        await db.exec('VACUUM envelopes');
+      }
       await finishJob(db, claim);
     };
     const sweeper = setInterval(() => {

@@ -101,6 +101,8 @@ export class Router {
   private stopped = false;
   private ticking: Promise<void> | undefined;
   private rerun = false;
+  /** Milliseconds until the earliest active route is due (measured at the end of the last tick). */
+  private nextDueMs = Infinity;
   private readonly unsubscribe: (() => void)[] = [];
   publicUrl: string;
 
@@ -169,7 +171,8 @@ export class Router {
           this.ticking = undefined;
           const again = this.rerun;
           this.rerun = false;
-          this.schedule(again ? 0 : this.config.tickMs);
+          // Wake at the next route's due time (not a whole tick later), at most one tick away.
+          this.schedule(again ? 0 : Math.min(this.config.tickMs, this.nextDueMs));
         });
     }, ms);
     this.timer.unref();
@@ -324,7 +327,14 @@ export class Router {
            ORDER BY next_at LIMIT 32 FOR UPDATE SKIP LOCKED)
          RETURNING message_id, envelope_id, business_id, identity_id, class, step, created_at, mode`,
       );
-      if (due.length === 0) return;
+      if (due.length === 0) {
+        const [next] = await this.db.query<{ ms: string | number | null }>(
+          `SELECT floor(extract(epoch FROM (min(next_at) - now())) * 1000) AS ms FROM routes WHERE state = 'active'`,
+        );
+        const ms = next?.ms === null || next?.ms === undefined ? Infinity : Number(next.ms);
+        this.nextDueMs = Number.isFinite(ms) ? Math.max(5, ms) : Infinity;
+        return;
+      }
       await Promise.all(due.map((route) => this.advance(route).catch((error: unknown) => this.log.warn({ err: error, messageId: route.message_id }, 'route step failed'))));
       if (this.stopped) return;
     }
