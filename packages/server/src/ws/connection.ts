@@ -38,6 +38,8 @@ export class DeviceConnection {
   private rewind: bigint | undefined;
   /** During a full pass from the start: the pending ids seen, to drop stale in-flight ids. */
   private rescanSeen: Set<string> | undefined;
+  /** A full pass from the start is due (see restartPaging). */
+  private restartRequested = false;
   private drainTimer: NodeJS.Timeout | undefined;
   private pollTimer: NodeJS.Timeout | undefined;
   private outgoing: SingleServerFrame[] = [];
@@ -104,8 +106,10 @@ export class DeviceConnection {
 
   /** Next fetch starts from the oldest pending envelope again. */
   private restartPaging(): void {
-    this.cursor = '0';
-    this.rescanSeen = new Set();
+    // Applied when the next page starts: a page already in flight would otherwise move the
+    // cursor past the start of the new pass, and the end of the pass would then take the
+    // in-flight envelopes it skipped for acknowledged (and open the window beyond its bound).
+    this.restartRequested = true;
     this.needsFetch = true;
     this.fetchMore();
   }
@@ -177,6 +181,12 @@ export class DeviceConnection {
         return;
       }
       this.needsFetch = false;
+      if (this.restartRequested) {
+        this.restartRequested = false;
+        this.cursor = '0';
+        this.rewind = undefined;
+        this.rescanSeen = new Set();
+      }
       if (this.rewind !== undefined) {
         if (this.rewind < BigInt(this.cursor)) this.cursor = this.rewind.toString();
         this.rewind = undefined;
