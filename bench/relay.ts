@@ -560,7 +560,7 @@ async function planProbes(db: Database, receiverDeviceId: string): Promise<PlanP
 
 // --- setup ----------------------------------------------------------------------
 
-async function inPool<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
+export async function inPool<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
   const out: R[] = new Array(items.length);
   let next = 0;
   await Promise.all(
@@ -575,7 +575,7 @@ async function inPool<T, R>(items: readonly T[], limit: number, fn: (item: T, in
 }
 
 /** Creates the pair's 2-member group exactly like a device does and returns the sender's group state. */
-async function createPairGroup(url: string, sender: RawDevice, receiver: RawDevice): Promise<MlsGroup> {
+export async function createPairGroup(url: string, sender: RawDevice, receiver: RawDevice): Promise<MlsGroup> {
   const s = await suite();
   const group = await createGroup(s, randomBytes(32), { identityId: sender.identityId, deviceId: sender.deviceId }, sender.signature, acceptRegistered);
   const claim = await api(url, 'POST', '/v1/key-packages/claim', { deviceIds: [receiver.deviceId] }, sender.token);
@@ -601,14 +601,14 @@ async function createPairGroup(url: string, sender: RawDevice, receiver: RawDevi
 }
 
 /** Plaintext length that makes the encoded PrivateMessage `target` bytes (the framing overhead is constant). */
-async function plaintextLengthFor(group: MlsGroup, target: number): Promise<number> {
+export async function plaintextLengthFor(group: MlsGroup, target: number): Promise<number> {
   const s = await suite();
   const probe = 512;
   const { message } = await encryptApplication(s, group, new Uint8Array(probe));
   return Math.max(1, target - (message.length - probe));
 }
 
-async function preEncrypt(group: MlsGroup, count: number, plaintextBytes: number): Promise<{ messages: string[]; sizes: number[] }> {
+export async function preEncrypt(group: MlsGroup, count: number, plaintextBytes: number): Promise<{ messages: string[]; sizes: number[] }> {
   const s = await suite();
   const messages: string[] = [];
   const sizes: number[] = [];

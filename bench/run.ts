@@ -32,8 +32,11 @@ import { DEFAULT_POSTGRES_URL, RELAY_ANCHORS, RELAY_TARGET, runRelayBench, type 
 import { runTlogBench, type TlogBenchResult } from './tlog.js';
 import { runAuditBench, type AuditBenchResult } from './audit.js';
 import { runRoutingBench, type RoutingBenchResult } from './routing.js';
+// `cluster` (bench/cluster.ts) is not part of `all`: its full run takes about 10 minutes.
+import { printCluster, runClusterBench, type ClusterBenchResult } from './cluster.js';
+import type { SystemKind } from './cluster-clients.js';
 
-type Section = 'relay' | 'tlog' | 'audit' | 'routing' | 'mls' | 'sdk';
+type Section = 'relay' | 'tlog' | 'audit' | 'routing' | 'mls' | 'sdk' | 'cluster';
 type EngineChoice = 'pglite' | 'postgres' | 'both';
 
 interface Args {
@@ -50,11 +53,14 @@ interface Args {
   waitQuietMs: number;
   /** CPU-profile the server's main thread over each relay run's measured phase. */
   profile: boolean;
+  /** `cluster` only (bench/cluster.ts). */
+  cluster: { devices?: number; nodeCounts?: number[]; systems?: SystemKind[]; inFlight?: number; measureSeconds?: number; clientProcesses?: number; brokerClients?: 'raw' | 'lib' };
   /** Router tick of the routing section's server (default: the server's default). */
   tickMs: number | undefined;
 }
 
-const USAGE = 'usage: npm run bench -- [relay|tlog|audit|routing|mls|sdk|all] [--quick] [--engine pglite|postgres|both] [--clients child|inline] [--instrument] [--pairs N] [--messages N] [--postgres-url URL] [--wait-quiet SECONDS] [--profile] [--tick-ms N]';
+const USAGE = 'usage: npm run bench -- [relay|tlog|audit|routing|mls|sdk|all] [--quick] [--engine pglite|postgres|both] [--clients child|inline] [--instrument] [--pairs N] [--messages N] [--postgres-url URL] [--wait-quiet SECONDS] [--profile] [--tick-ms N]'
+  + '\n       npm run bench -- cluster [--quick] [--devices N] [--nodes 1,2,3] [--systems nats,jetstream,mqtt,parley] [--in-flight N] [--seconds S] [--client-procs N] [--broker-clients raw|lib] [--postgres-url URL] [--wait-quiet SECONDS]';
 
 function parseArgs(argv: readonly string[]): Args {
   let name = 'all';
@@ -66,6 +72,7 @@ function parseArgs(argv: readonly string[]): Args {
   let profile = false;
   let pairs: number | undefined;
   let messages: number | undefined;
+  const cluster: Args['cluster'] = {};
   let tickMs: number | undefined;
   let postgresUrl = process.env['PARLEY_BENCH_DATABASE_URL'] ?? DEFAULT_POSTGRES_URL;
   const value = (i: number, flag: string): string => {
@@ -89,9 +96,38 @@ function parseArgs(argv: readonly string[]): Args {
       case 'routing':
       case 'mls':
       case 'sdk':
+      case 'cluster':
       case 'all':
         name = flag;
         break;
+      case '--devices':
+        cluster.devices = positive(take(), flag);
+        break;
+      case '--nodes':
+        cluster.nodeCounts = take().split(',').map((v) => positive(v, flag));
+        break;
+      case '--systems': {
+        const list = take().split(',');
+        const known: SystemKind[] = ['parley', 'nats', 'jetstream', 'mqtt'];
+        if (!list.every((v): v is SystemKind => (known as string[]).includes(v))) throw new Error(`--systems takes ${known.join(',')}\n${USAGE}`);
+        cluster.systems = list;
+        break;
+      }
+      case '--in-flight':
+        cluster.inFlight = positive(take(), flag);
+        break;
+      case '--seconds':
+        cluster.measureSeconds = positive(take(), flag);
+        break;
+      case '--client-procs':
+        cluster.clientProcesses = positive(take(), flag);
+        break;
+      case '--broker-clients': {
+        const v = take();
+        if (v !== 'raw' && v !== 'lib') throw new Error(`--broker-clients must be raw or lib\n${USAGE}`);
+        cluster.brokerClients = v;
+        break;
+      }
       case '--quick':
         quick = true;
         break;
@@ -140,7 +176,7 @@ function parseArgs(argv: readonly string[]): Args {
   }
   const sections: Section[] = name === 'all' ? ['relay', 'tlog', 'audit', 'routing', 'mls', 'sdk'] : [name as Section];
   const engines: ('pglite' | 'postgres')[] = engine === 'both' ? ['pglite', 'postgres'] : [engine];
-  return { sections, name, quick, engines, clients, instrument, pairs, messages, postgresUrl, waitQuietMs, profile, tickMs };
+  return { sections, name, quick, engines, clients, instrument, pairs, messages, postgresUrl, waitQuietMs, profile, tickMs, cluster };
 }
 
 const started = performance.now();
@@ -774,6 +810,25 @@ async function main(): Promise<number> {
     }
   }
 
+  if (args.sections.includes('cluster')) {
+    const t0 = performance.now();
+    try {
+      const result = await runClusterBench({ quick: args.quick, databaseUrl: args.postgresUrl, waitQuietMs: args.waitQuietMs, onProgress: progress, ...args.cluster });
+      const seconds = Math.round((performance.now() - t0) / 100) / 10;
+      if (result.failures > 0) {
+        const reason = `${result.failures} system runs failed or had errors (see skipped, notes and errorSamples)`;
+        progress(`cluster: FAILED ${reason}`);
+        outcomes.push({ name: 'cluster', status: 'failed', reason, result, seconds });
+      } else {
+        outcomes.push({ name: 'cluster', status: 'ok', result, seconds });
+      }
+    } catch (error) {
+      const reason = error instanceof Error ? (error.stack ?? error.message) : String(error);
+      progress(`cluster: FAILED ${reason}`);
+      outcomes.push({ name: 'cluster', status: 'failed', reason });
+    }
+  }
+
   const optional: [Section, string, string][] = [
     ['mls', 'mls-crypto.ts', 'runMlsCryptoBench'],
     ['sdk', 'sdk.ts', 'runSdkBench'],
@@ -805,6 +860,7 @@ async function main(): Promise<number> {
     if (o.status === 'ok' && o.name === 'tlog') printTlog(o.result as TlogBenchResult);
     else if (o.name === 'audit' && o.result !== undefined) printAudit(o.result as AuditBenchResult);
     else if (o.name === 'routing' && o.result !== undefined) printRouting(o.result as RoutingBenchResult);
+    else if (o.name === 'cluster' && o.result !== undefined) printCluster(o.result as ClusterBenchResult);
     else if (o.status === 'ok' && !o.name.startsWith('relay/')) printGeneric(o.name === 'mls' ? 'MLS crypto (bench/mls-crypto.ts)' : 'SDK (bench/sdk.ts)', o.result);
   }
   const notOk = outcomes.filter((o) => o.status !== 'ok');
