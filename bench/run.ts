@@ -32,7 +32,7 @@ import { DEFAULT_POSTGRES_URL, RELAY_ANCHORS, RELAY_TARGET, runRelayBench, type 
 import { runTlogBench, type TlogBenchResult } from './tlog.js';
 import { runAuditBench, type AuditBenchResult } from './audit.js';
 import { runRoutingBench, type RoutingBenchResult } from './routing.js';
-// `cluster` (bench/cluster.ts) is not part of `all`: its full run takes about 10 minutes.
+// `cluster` (bench/cluster.ts) is not part of `all`: its full run takes about 6 minutes.
 import { printCluster, runClusterBench, type ClusterBenchResult } from './cluster.js';
 import type { SystemKind } from './cluster-clients.js';
 
