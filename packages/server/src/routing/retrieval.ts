@@ -24,7 +24,7 @@ import {
   type Envelope,
 } from '@parley/core';
 import type { AuthDevice } from '../relay/relay.js';
-import type { Database } from '../storage/database.js';
+import type { Database, Sql } from '../storage/database.js';
 import type { RoutingMetrics } from './metrics.js';
 import type { DeliveryPath } from './policy.js';
 import { findToken, insertToken, isTokenShaped, newToken, tokenHash } from './retrieval-tokens.js';
@@ -65,15 +65,6 @@ export class Retrieval {
     private readonly log: Logger,
   ) {}
 
-  private async usable(token: string, kind: 'app' | 'web', lock = false) {
-    if (!isTokenShaped(token)) throw new NotFoundError('token_invalid', 'no such retrieval link');
-    const row = await findToken(this.db, token, lock);
-    if (!row || row.kind !== kind) throw new NotFoundError('token_invalid', 'no such retrieval link');
-    if (row.used_at) throw gone('token_used', 'this link was already used');
-    if (row.expired) throw gone('token_expired', 'this link has expired');
-    return row;
-  }
-
   /** An app link: single use, and only for a device of the recipient. */
   async redeemApp(device: AuthDevice, token: string): Promise<{ envelopes: Envelope[] }> {
     try {
@@ -95,9 +86,10 @@ export class Retrieval {
     }
   }
 
-  private async usableIn(tx: Parameters<Parameters<Database['transaction']>[0]>[0], token: string, kind: 'app' | 'web') {
+  /** The token's row if it can still be used (locked for update inside a transaction); typed errors otherwise. */
+  private async usableIn(sql: Sql, token: string, kind: 'app' | 'web', lock = true) {
     if (!isTokenShaped(token)) throw new NotFoundError('token_invalid', 'no such retrieval link');
-    const row = await findToken(tx, token, true);
+    const row = await findToken(sql, token, lock);
     if (!row || row.kind !== kind) throw new NotFoundError('token_invalid', 'no such retrieval link');
     if (row.used_at) throw gone('token_used', 'this link was already used');
     if (row.expired) throw gone('token_expired', 'this link has expired');
@@ -212,7 +204,7 @@ export class Retrieval {
 
   /** Sends a one-time code to the business's second factor for this customer. */
   async challenge(token: string): Promise<{ brand: string; expiresAt: string }> {
-    const row = await this.usable(token, 'web');
+    const row = await this.usableIn(this.db, token, 'web', false);
     const business = this.router.business(row.business_id);
     if (!business.secondFactor) throw new ParleyError('second_factor_unavailable', 'no second factor is configured', { status: 503 });
     if (row.attempts >= this.router.config.maxTokenAttempts) throw new ParleyError('token_locked', 'too many attempts; ask the sender for a new message', { status: 429 });
