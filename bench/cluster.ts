@@ -471,6 +471,9 @@ async function startNode(o: { databaseUrl: string; keyDir: string; natsUrl: stri
     ADMIN_TOKEN,
     '--log-level',
     'warn',
+    // Every benchmark client connects from loopback: no per-address cap.
+    '--max-connections-per-ip',
+    '0',
     ...(o.natsUrl ? ['--nats-url', o.natsUrl, '--nats-prefix', o.natsPrefix] : []),
   ];
   const child = spawn(process.execPath, args, { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, PARLEY_BENCH_MEMORY_FILE: o.memoryFile } });

@@ -1208,7 +1208,7 @@ async function runEngine(engine: 'pglite' | 'postgres', opts: RoutingBenchOption
       `hot path: enabled ÷ disabled: submit p50 ${r.submitP50}× p99 ${r.submitP99}×, e2e p50 ${r.e2eP50}× p99 ${r.e2eP99}×, throughput ${r.throughput}×, server CPU/msg ${r.serverCpuPerMessage}× (+${hotPath.deltas.serverCpuMsPerMessage} ms); ack → delivered p50 ${hotPath.ackToDeliveredMs.p50} ms p99 ${hotPath.ackToDeliveredMs.p99} ms`,
     );
     timing.reset();
-    const metricsBefore = channelSendMetrics(await (await fetch(`${on.url}/metrics`)).text());
+    const metricsBefore = channelSendMetrics(await (await fetch(`${on.url}/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).text());
 
     // --- 2. fallback paths ---
     const bank = await createBusiness(on.url, BANK);
@@ -1218,7 +1218,7 @@ async function runEngine(engine: 'pglite' | 'postgres', opts: RoutingBenchOption
     const web = await runWeb(on, providers, secondFactor, sender, webMessages, log);
 
     // --- provider send latency ---
-    const metricsAfter = channelSendMetrics(await (await fetch(`${on.url}/metrics`)).text());
+    const metricsAfter = channelSendMetrics(await (await fetch(`${on.url}/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).text());
     await Promise.all(devices.splice(0).map((d) => d.close().catch(() => {})));
     log(`providers: probing each adapter directly (${quick ? 10 : 30} sends each, one at a time)`);
     const probe = await probeProviders(providers, quick ? 10 : 30);

@@ -8,19 +8,21 @@ import { runDemo } from './commands/demo.js';
 import { runLog } from './commands/log.js';
 import { runKeys } from './commands/keys.js';
 import { runAudit } from './commands/audit.js';
+import { UsageError } from './args.js';
 
 const USAGE = `parley — verified end-to-end encrypted messaging
 
 Usage:
   parley serve [--port N] [--host H] [--data-dir DIR | --database-url URL --key-dir DIR] [--log-origin ORIGIN]
-               [--admin-token T] [--node-id ID] [--nats-url URL [--nats-prefix P]] [--db-pool-size N] [--routing FILE] [--log-level L]
+               [--admin-token-file FILE] [--node-id ID] [--nats-url URL [--nats-prefix P]] [--db-pool-size N] [--routing FILE] [--log-level L]
+               [--metrics-listen HOST:PORT | --metrics-token-file FILE]
   parley demo  [--json] [--data-dir DIR] [--server URL[,URL2,…] [--admin-token T]]
   parley log list   --url URL [--json]
   parley log verify --url URL [--log keys] [--key VERIFIER_KEY] [--state FILE] [--json]
-  parley keys lookup <business:customer> --url URL [--admin-token T] [--log-key VKEY --vrf-key B64] [--json]
+  parley keys lookup <business:customer> --url URL [--admin-token T] [--log-key VKEY --vrf-key B64] [--json]   (both keys or neither)
   parley audit export --message ID [--server URL] [--admin-token T | --store DIR [--reveal]] [--out FILE]
-  parley audit verify <bundle.json|-> --log-key VKEY --key-log-key VKEY [--vrf-key B64] [--plaintext FILE --opening HEX] [--json]
-  parley audit monitor --url URL [--state FILE] [--log-key VKEY]… [--peer FILE]… [--interval SECONDS] [--json]
+  parley audit verify <bundle.json|-> --log-key VKEY --key-log-key VKEY --vrf-key B64 [--plaintext FILE --opening HEX] [--json]
+  parley audit monitor --url URL [--state FILE] [--log-key KEYS_VKEY --log-key AUDIT_VKEY] [--peer FILE]… [--interval SECONDS] [--json]
   parley help
 
 Environment: PARLEY_ADMIN_TOKEN, PARLEY_STORE_PASSPHRASE, DATABASE_URL, PARLEY_NATS_URL, NODE_ID, PORT, PARLEY_ROUTING_CONFIG.
@@ -28,6 +30,8 @@ Environment: PARLEY_ADMIN_TOKEN, PARLEY_STORE_PASSPHRASE, DATABASE_URL, PARLEY_N
 
 export async function main(argv: readonly string[]): Promise<number> {
   const [command, ...rest] = argv;
+  // Everything Parley writes (data directory, keys, stores, exported evidence) is this user's alone.
+  process.umask(0o077);
   try {
     switch (command) {
       case 'serve':
@@ -53,6 +57,6 @@ export async function main(argv: readonly string[]): Promise<number> {
   } catch (error) {
     const e = error as { code?: unknown; message?: unknown };
     process.stderr.write(`parley: ${typeof e?.code === 'string' ? `[${e.code}] ` : ''}${typeof e?.message === 'string' ? e.message : String(error)}\n`);
-    return 1;
+    return error instanceof UsageError ? 2 : 1;
   }
 }

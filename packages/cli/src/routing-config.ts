@@ -166,8 +166,18 @@ async function business(r: ConfigReader, obj: Json, path: string): Promise<Busin
     return v === undefined ? {} : { [key]: v };
   };
   const appUrl = r.string(obj, 'appUrl', path, true);
+  let senderKinds: BusinessRouting['senderKinds'];
+  if (obj['senderKinds'] !== undefined) {
+    const kinds = obj['senderKinds'];
+    const allowed = ['sender', 'agent', 'bot'] as const;
+    if (!Array.isArray(kinds) || kinds.length === 0 || !kinds.every((k): k is (typeof allowed)[number] => allowed.includes(k as never))) {
+      r.fail(`${path}.senderKinds`, 'a non-empty list of "sender", "agent", "bot" (customers never send business messages)');
+    }
+    senderKinds = kinds;
+  }
   return {
     brand: r.string(obj, 'brand', path),
+    ...(senderKinds ? { senderKinds } : {}),
     ...(Object.keys(policies).length > 0 ? { policies } : {}),
     ...(secondFactor ? { secondFactor } : {}),
     ...(appUrl ? { appUrl } : {}),

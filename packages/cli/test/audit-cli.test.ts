@@ -5,7 +5,7 @@
  * receipt's signature, a receipt replayed onto another message, a rolled-back or
  * forked log — is caught by `audit verify` or `audit monitor` with a named reason.
  */
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -33,6 +33,7 @@ let phoneStoreDir: string;
 let phoneId: string;
 let auditKey: string;
 let keyLogKey: string;
+let vrfKey: string;
 const texts = new Map<string, string>();
 let m1: string;
 let m2: string;
@@ -62,7 +63,7 @@ async function exportAndVerify(messageId: string, name: string): Promise<{ bundl
   const file = join(dir, `${name}.json`);
   const exported = await audit(['export', '--message', messageId, '--server', t.url, '--admin-token', ADMIN_TOKEN, '--out', file]);
   expect(exported.code).toBe(0);
-  const verified = await audit(['verify', file, '--log-key', auditKey, '--log-key', keyLogKey, '--json']);
+  const verified = await audit(['verify', file, '--log-key', auditKey, '--log-key', keyLogKey, '--vrf-key', vrfKey, '--json']);
   return { bundle: JSON.parse(await readFile(file, 'utf8')) as EvidenceBundle, report: JSON.parse(verified.out[0]!) as EvidenceReport, code: verified.code };
 }
 
@@ -90,6 +91,7 @@ beforeAll(async () => {
   const logs = (await (await fetch(`${t.url}/v1/logs`)).json()) as { logs: { name: string; verifierKey: string }[] };
   auditKey = logs.logs.find((l) => l.name === 'audit')!.verifierKey;
   keyLogKey = logs.logs.find((l) => l.name === 'keys')!.verifierKey;
+  vrfKey = ((await (await fetch(`${t.url}/v1/keys`)).json()) as { vrfPublicKey: string }).vrfPublicKey;
   bank = await createBusiness(t.url, 'audit-cli-bank');
   sender = await enrollSender(t.url, bank);
   phoneStoreDir = join(dir, 'phone');
@@ -123,7 +125,7 @@ describe('parley audit export + verify', () => {
     expect(failedCodes(report)).toEqual([]);
     expect(code).toBe(0);
     expect(report.receipts.map((r) => r.status).sort()).toEqual(['delivered', 'read']);
-    const text = await audit(['verify', join(dir, 'm1.json'), '--log-key', auditKey, '--key-log-key', keyLogKey]);
+    const text = await audit(['verify', join(dir, 'm1.json'), '--log-key', auditKey, '--key-log-key', keyLogKey, '--vrf-key', vrfKey]);
     expect(text.code).toBe(0);
     expect(text.out.join('\n')).toMatch(/✔ commitment-signature/);
     expect(text.out[text.out.length - 1]).toMatch(/^✔ verified: /);
@@ -131,18 +133,21 @@ describe('parley audit export + verify', () => {
 
   it('exports from the customer’s device store with the opening revealed, and proves the text', async () => {
     const file = join(dir, 'revealed.json');
+    await writeFile(file, 'an older, world-readable file', { mode: 0o644 });
+    await chmod(file, 0o644);
     const exported = await audit(['export', '--message', m1, '--store', phoneStoreDir, '--reveal', '--server', t.url, '--out', file], { PARLEY_STORE_PASSPHRASE: PASSPHRASE });
     expect(exported.code).toBe(0);
+    expect((await stat(file)).mode & 0o777).toBe(0o600); // it holds the plaintext
     expect(exported.err.join('\n')).toMatch(/opening revealed/);
     const bundle = JSON.parse(await readFile(file, 'utf8')) as EvidenceBundle;
     expect(bundle.plaintext).toBe(texts.get(m1));
     await writeFile(join(dir, 'plain.txt'), bundle.plaintext!);
     const opening = toHex(fromBase64(bundle.opening!));
-    const ok = await audit(['verify', file, '--log-key', auditKey, '--log-key', keyLogKey, '--plaintext', join(dir, 'plain.txt'), '--opening', opening]);
+    const ok = await audit(['verify', file, '--log-key', auditKey, '--log-key', keyLogKey, '--vrf-key', vrfKey, '--plaintext', join(dir, 'plain.txt'), '--opening', opening]);
     expect(ok.code).toBe(0);
     expect(ok.out.join('\n')).toMatch(/✔ plaintext-matches-commitment/);
     await writeFile(join(dir, 'lie.txt'), bundle.plaintext!.replace('1,250.00', '12,500.00'));
-    const lie = await audit(['verify', file, '--log-key', auditKey, '--log-key', keyLogKey, '--plaintext', join(dir, 'lie.txt'), '--opening', opening, '--json']);
+    const lie = await audit(['verify', file, '--log-key', auditKey, '--log-key', keyLogKey, '--vrf-key', vrfKey, '--plaintext', join(dir, 'lie.txt'), '--opening', opening, '--json']);
     expect(lie.code).toBe(1);
     expect(failedCodes(JSON.parse(lie.out[0]!) as EvidenceReport)).toEqual(['plaintext_mismatch']);
   });
@@ -279,7 +284,7 @@ describe('tamper tests: audit monitor catches a rollback and a fork, also throug
   it('a rewritten audit history: fork for the monitor that saw the old one, and for a fresh monitor through gossip', async () => {
     // Monitor A has verified the (rolled-back, still honest-looking) current tree.
     expect((await monitor('a.json')).code).toBe(0);
-    const sizeA = JSON.parse(await readFile(join(dir, 'a.json'), 'utf8')).logs[AUDIT_ORIGIN].treeSize as number;
+    const sizeA = JSON.parse(await readFile(join(dir, 'a.json'), 'utf8')).logs[auditKey].treeSize as number;
     // The operator signs a different history that is longer than A's tree.
     const empty = await signNote(formatCheckpoint({ origin: AUDIT_ORIGIN, treeSize: 0, rootHash: emptyRoot() }), [await signer()]);
     const log = t.server.auditLog;

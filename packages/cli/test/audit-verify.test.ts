@@ -109,15 +109,19 @@ describe('parley audit verify', () => {
       [s.world.keyLogKey, s.world.auditLogKey],
       [s.world.auditLogKey, s.world.keyLogKey],
     ]) {
-      const { code } = await run(['audit', 'verify', good, '--log-key', order[0]!, '--log-key', order[1]!]);
+      const { code } = await run(['audit', 'verify', good, '--log-key', order[0]!, '--log-key', order[1]!, '--vrf-key', toBase64(s.world.vrfPublicKey)]);
       expect(code).toBe(0);
     }
   });
 
-  it('reports an unpinned VRF key and a garbage bundle', async () => {
+  it('refuses to run without --vrf-key (no ✔ for a check against the bundle’s own key), and reports a garbage bundle', async () => {
     const io = memoryIo();
-    expect(await runAudit(['verify', good, '--log-key', s.world.auditLogKey, '--key-log-key', s.world.keyLogKey], io)).toBe(0);
-    expect(io.lines.find((l) => l.startsWith('✔ vrf-key'))).toMatch(/not pinned/);
+    expect(await runAudit(['verify', good, '--log-key', s.world.auditLogKey, '--key-log-key', s.world.keyLogKey], io)).toBe(2);
+    expect(io.lines).toEqual([]);
+    expect(io.errors.join('\n')).toMatch(/pass --vrf-key/);
+    expect(await runAudit(['verify', good, '--log-key', s.world.auditLogKey, '--log-key', s.world.keyLogKey], io)).toBe(2);
+    expect(await runAudit(['verify', good, ...keys()], io)).toBe(0);
+    expect(io.lines.find((l) => l.includes('vrf-key'))).toMatch(/^✔ vrf-key — the pinned VRF key$/);
     const garbage = join(dir, 'garbage.json');
     await writeFile(garbage, '{"v":1,');
     const { code, out } = await run(['audit', 'verify', garbage, ...keys()]);
@@ -161,7 +165,7 @@ describe('parley audit verify', () => {
 
   it('exits 2 for an unreadable file, a malformed key or opening', async () => {
     expect((await run(['audit', 'verify', join(dir, 'missing.json'), ...keys()])).code).toBe(2);
-    const badKey = await run(['audit', 'verify', good, '--log-key', 'PRIVATE+KEY+secret', '--key-log-key', s.world.keyLogKey]);
+    const badKey = await run(['audit', 'verify', good, '--log-key', 'PRIVATE+KEY+secret', '--key-log-key', s.world.keyLogKey, '--vrf-key', toBase64(s.world.vrfPublicKey)]);
     expect(badKey.code).toBe(2);
     expect(badKey.err).not.toContain('secret');
     expect((await run(['audit', 'verify', good, ...keys(), '--plaintext', good, '--opening', 'abcd'])).code).toBe(2);

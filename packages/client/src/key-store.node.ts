@@ -1,6 +1,6 @@
 /**
  * FileKeyStore: a Node KeyStore that keeps every record encrypted at rest in one
- * directory (created with mode 0700; files are 0600).
+ * directory (mode 0700 when the store is created in it; files are 0600).
  *
  * Directory layout:
  *
@@ -27,7 +27,7 @@
  * Node only: uses `node:crypto` and `node:fs`.
  */
 import { createCipheriv, createDecipheriv, createHmac, hkdfSync } from 'node:crypto';
-import { mkdir, open as openFile, readdir, readFile, rename, unlink } from 'node:fs/promises';
+import { chmod, mkdir, open as openFile, readdir, readFile, rename, unlink } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { argon2id } from 'hash-wasm';
 import { concatBytes, equalBytes, fromBase64, fromUtf8, randomBytes, toBase64Url, utf8 } from '@parley/core';
@@ -186,7 +186,9 @@ export class FileKeyStore implements KeyStore {
     openDirs.add(root);
     let keys: Keys | undefined;
     try {
-      await mkdir(root, { recursive: true, mode: 0o700 });
+      const created = await mkdir(root, { recursive: true, mode: 0o700 });
+      // A new store's directory is this user's alone, also when the app created it (empty) first.
+      if (created !== undefined || (await readdir(root)).length === 0) await chmod(root, 0o700);
       keys = await loadOrCreateHeader(root, secret, params);
       const store = new FileKeyStore(root, keys);
       await store.#recover();

@@ -91,7 +91,7 @@ describe('key transparency against a lying server', () => {
     await proxy.start();
     try {
       const victim = await enroll(t.url, bank, 'victim-1', 'customer');
-      const observer = await enroll(proxy.url, bank, 'observer-1', 'customer');
+      const observer = await enroll(proxy.url, bank, 'observer-1', 'sender');
       proxy.tamper = (path, body) => {
         if (!path.startsWith(`/v1/keys/${victim.identityId}`)) return undefined;
         const res = json(body);
@@ -111,7 +111,7 @@ describe('key transparency against a lying server', () => {
     await proxy.start();
     try {
       const victim = await enroll(t.url, bank, 'victim-2', 'customer');
-      const observer = await enroll(proxy.url, bank, 'observer-2', 'customer');
+      const observer = await enroll(proxy.url, bank, 'observer-2', 'sender');
       proxy.tamper = (path, body) => {
         if (!path.startsWith(`/v1/keys/${victim.identityId}`)) return undefined;
         const res = json(body);
@@ -201,7 +201,7 @@ describe('key transparency against a lying server', () => {
     expect(bad.status).toBe(401);
     const res = await fetch(`${t.url}/v1/devices/${phone.deviceId}/revoke`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ businessToken: token }) });
     expect(res.status).toBe(200);
-    const other = await enroll(t.url, bank, 'biz-revoke-observer', 'customer');
+    const other = await enroll(t.url, bank, 'biz-revoke-observer', 'agent');
     const devices = await other.keys.devicesOf(phone.identityId);
     expect(devices.map((d) => [d.deviceId, d.status, d.revokedBy])).toEqual([[phone.deviceId, 'revoked', 'business']]);
     // Its sessions stop working.

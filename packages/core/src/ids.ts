@@ -10,7 +10,11 @@ export type IdentityId = string & { readonly __brand: 'IdentityId' };
 export type DeviceId = string & { readonly __brand: 'DeviceId' };
 /** base64url of the MLS group id. */
 export type ConversationId = string & { readonly __brand: 'ConversationId' };
-/** Server-assigned envelope id (decimal string of a 64-bit sequence; never coerced to number). */
+/**
+ * Server-assigned envelope id: a decimal string of the server's bigint sequence, never
+ * coerced to number. At most 18 digits, so every id a client can send fits PostgreSQL's
+ * signed 64-bit `bigint` (max 9223372036854775807); 10^18 ids are out of any server's reach.
+ */
 export type EnvelopeId = string & { readonly __brand: 'EnvelopeId' };
 
 export const BUSINESS_ID_PATTERN = '^[a-z0-9][a-z0-9-]{0,62}$';
@@ -18,7 +22,9 @@ export const SUBJECT_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$';
 export const IDENTITY_ID_PATTERN = '^[a-z0-9][a-z0-9-]{0,62}:[A-Za-z0-9][A-Za-z0-9._-]{0,127}$';
 export const DEVICE_ID_PATTERN = '^[A-Za-z0-9_-]{16,64}$';
 export const CONVERSATION_ID_PATTERN = '^[A-Za-z0-9_-]{16,128}$';
-export const ENVELOPE_ID_PATTERN = '^[1-9][0-9]{0,18}$';
+export const ENVELOPE_ID_PATTERN = '^[1-9][0-9]{0,17}$';
+/** Largest value of a signed 64-bit integer (PostgreSQL `bigint`): the bound of every stored counter. */
+export const MAX_INT64 = 9223372036854775807n;
 /** Message class: `otp`, `alert`, `support`, … */
 export const MESSAGE_CLASS_PATTERN = '^[a-z][a-z0-9-]{0,31}$';
 

@@ -41,6 +41,7 @@ export {
   DEVICE_ID_PATTERN,
   CONVERSATION_ID_PATTERN,
   ENVELOPE_ID_PATTERN,
+  MAX_INT64,
 } from './ids.js';
 export {
   type IdentityKeyPair,

@@ -30,7 +30,7 @@ export const SubjectSchema = Type.String({ pattern: SUBJECT_PATTERN });
 export const IdentityIdSchema = Type.String({ pattern: IDENTITY_ID_PATTERN });
 export const DeviceIdSchema = Type.String({ pattern: DEVICE_ID_PATTERN });
 export const ConversationIdSchema = Type.String({ pattern: CONVERSATION_ID_PATTERN });
-export const EnvelopeIdSchema = Type.String({ pattern: ENVELOPE_ID_PATTERN, description: 'decimal 64-bit id' });
+export const EnvelopeIdSchema = Type.String({ pattern: ENVELOPE_ID_PATTERN, description: 'decimal id of the server sequence (at most 18 digits)' });
 export const IdentityKindSchema = Type.Union([
   Type.Literal('customer'),
   Type.Literal('sender'),
@@ -57,6 +57,8 @@ export const ErrorBodySchema = Type.Object(
       code: Type.String({ description: 'stable machine-readable code' }),
       message: Type.String(),
       details: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+      /** On 5xx answers: the id under which the server logged the failure (quote it to the operator). */
+      requestId: Type.Optional(Type.String()),
     }),
   },
   { $id: 'Error' },

@@ -2,11 +2,11 @@
  * Assembles a Parley server node: storage, migrations, relay, HTTP API,
  * WebSocket gateway, OpenAPI document, health endpoints and the retention sweep.
  */
+import { randomUUID } from 'node:crypto';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import websocket from '@fastify/websocket';
 import swagger from '@fastify/swagger';
 import type { Logger } from 'pino';
-import { randomBytes } from '@parley/core';
 import { DEFAULT_SUITE, loadSuite, type MlsSuite } from '@parley/core/mls';
 import { nodeCryptoProvider } from '@parley/core/mls/node';
 import { resolveConfig, type ServerConfig, type ServerConfigInput } from './config.js';
@@ -15,16 +15,20 @@ import type { Database } from './storage/database.js';
 import { PgliteDatabase } from './storage/pglite.js';
 import { PostgresDatabase } from './storage/postgres.js';
 import { latestMigrationVersion, migrate } from './storage/migrate.js';
+import { ensurePrivateDir, lockDataDir, type DataDirLock } from './storage/private-dir.js';
 import { claimJob, finishJob } from './storage/cluster-jobs.js';
-import { getOrCreateSecret } from './repos/server-secrets.js';
+import { ServerSecrets } from './crypto/server-secrets.js';
+import { resolveDeploymentNames } from './deployment.js';
 import { sweepEnvelopes } from './repos/mailbox.js';
 import { Relay } from './relay/relay.js';
 import { InProcessNotifier, type MailNotifier } from './relay/notifier.js';
 import { NatsNotifier } from './relay/nats-notifier.js';
 import { ConnectionRegistry } from './ws/connection.js';
-import { CLOSE, registerGateway } from './ws/gateway.js';
+import { CLOSE, registerGateway, websocketErrorHandler } from './ws/gateway.js';
 import { SessionIssuer } from './http/sessions.js';
-import { installErrorHandling } from './http/errors.js';
+import { clientErrorHandler, frameworkErrors, installErrorHandling } from './http/errors.js';
+import { installJsonBodyParser } from './http/json-body.js';
+import { limitedServerFactory } from './http/connection-limits.js';
 import { DeviceStatusCache, type RouteContext } from './http/context.js';
 import { registerDirectoryRoutes } from './http/routes/directory.js';
 import { KeyDirectory } from './directory/directory.js';
@@ -40,7 +44,7 @@ import { registerLogRoutes } from './http/routes/logs.js';
 // --- capability-aware routing
 import { Router } from './routing/router.js';
 import { Retrieval } from './routing/retrieval.js';
-import { RoutingMetrics } from './routing/metrics.js';
+import { RoutingMetrics, policyClasses, serveMetrics } from './routing/metrics.js';
 import { registerRoutingRoutes } from './http/routes/routing.js';
 
 export interface ParleyServer {
@@ -54,20 +58,37 @@ export interface ParleyServer {
   readonly auditLog: TransparencyLog;
   /** The Fastify instance (tests use `inject`). */
   readonly http: FastifyInstance;
+  /** Authenticated device WebSockets registered on this node. */
+  socketCount(): number;
+  /** Base URL of the separate metrics listener (`config.metrics.listen`), when there is one. */
+  readonly metricsUrl?: string;
   /** Stops accepting work, drains WebSockets and queued writes, closes storage. */
   stop(): Promise<void>;
 }
 
-async function openDatabase(config: ServerConfig): Promise<Database> {
+/**
+ * Opens the store. An embedded data directory must be private (0700, this user's) and is
+ * locked for as long as this node runs: a second server on it is refused at start.
+ */
+async function openDatabase(config: ServerConfig): Promise<{ db: Database; lock?: DataDirLock }> {
   const d = config.database;
   if (d.kind === 'postgres') {
-    return new PostgresDatabase({
+    const db = new PostgresDatabase({
       connectionString: d.url,
       ...(d.schema ? { schema: d.schema } : {}),
       ...(d.maxConnections ? { maxConnections: d.maxConnections } : {}),
     });
+    return { db };
   }
-  return PgliteDatabase.open(d.dataDir ? { dataDir: d.dataDir } : {});
+  if (!d.dataDir) return { db: await PgliteDatabase.open({}) };
+  await ensurePrivateDir(d.dataDir, 'data directory');
+  const lock = await lockDataDir(d.dataDir);
+  try {
+    return { db: await PgliteDatabase.open({ dataDir: d.dataDir }), lock };
+  } catch (error) {
+    await lock.release();
+    throw error;
+  }
 }
 
 /**
@@ -99,27 +120,31 @@ export async function startServer(input: ServerConfigInput = {}): Promise<Parley
   const config = resolveConfig(input);
   let stopping: Promise<void> | undefined;
   const log = createLogger(config);
-  const db = await openDatabase(config);
+  const { db, lock } = await openDatabase(config);
   let keyLog: TransparencyLog | undefined;
   let auditLog: TransparencyLog | undefined;
   let router: Router | undefined;
+  let metricsListener: { url: string; close(): Promise<void> } | undefined;
   let nats: NatsNotifier | undefined;
   try {
     const applied = await migrate(db);
     if (applied.length > 0) log.info({ versions: applied, engine: db.engine }, 'migrations applied');
     const suite: MlsSuite = await loadSuite(DEFAULT_SUITE, nodeCryptoProvider);
-    const sessionSecret = await getOrCreateSecret(db, 'session-mac-key', () => randomBytes(32));
+    const secrets = await ServerSecrets.load(config.keys.dir, log);
     const latest = await latestMigrationVersion();
     // --- transparency logs (tlog engine): open after migrations, loop started below
-    const opened = await openKeyLog(db, config, log);
+    const names = await resolveDeploymentNames(db, config);
+    const opened = await openKeyLog(db, config, names.keyLogOrigin, log);
     keyLog = opened.keyLog;
     const directory = new KeyDirectory(db, keyLog, await loadVrfKey(config.keys.dir, log), opened.signer, log);
-    auditLog = await openAuditLog(db, config, log);
-    const audit = new AuditService(db, auditLog, directory, log);
+    auditLog = await openAuditLog(db, config, names.auditLogOrigin, log);
+    const businessRouting = (id: string) => config.routing.businesses[id] ?? config.routing.defaultBusiness;
+    const audit = new AuditService(db, auditLog, directory, log, (id) => businessRouting(id)?.senderKinds ?? ['sender']);
 
-    const metrics = new RoutingMetrics(config.nodeId);
-    router = new Router(db, config.routing, await getOrCreateSecret(db, 'recipient-pseudonym-key', () => randomBytes(32)), metrics, log);
-    const retrieval = new Retrieval(db, router, metrics, await getOrCreateSecret(db, 'retrieval-otp-key', () => randomBytes(32)), log);
+    // Class labels: only the classes the policy configuration names (others are `other`).
+    const metrics = new RoutingMetrics(config.nodeId, policyClasses(config.routing));
+    router = new Router(db, config.routing, secrets.derive('recipient-pseudonym-key'), metrics, log);
+    const retrieval = new Retrieval(db, router, metrics, secrets.derive('retrieval-otp-key'), log);
 
     const registry = new ConnectionRegistry(config.limits.mailboxPollIntervalMs);
     let notifier: MailNotifier;
@@ -129,7 +154,7 @@ export async function startServer(input: ServerConfigInput = {}): Promise<Parley
       let wasConnected = false;
       nats = new NatsNotifier({
         url: config.nats.url,
-        subjectPrefix: config.nats.subjectPrefix,
+        subjectPrefix: names.natsPrefix ?? `parley.${names.id}`,
         nodeId: config.nodeId,
         local: registry,
         log,
@@ -161,8 +186,15 @@ export async function startServer(input: ServerConfigInput = {}): Promise<Parley
       ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
       return503OnClosing: true,
       forceCloseConnections: 'idle',
+      serverFactory: limitedServerFactory(config.http, log),
+      // Request ids are ours (never taken from a header): 5xx answers carry one, the log line names it.
+      genReqId: () => randomUUID(),
+      // Errors raised before any route runs (router, HTTP parser) in the API's error shape too.
+      frameworkErrors,
+      clientErrorHandler,
     });
     installErrorHandling(app);
+    installJsonBodyParser(app);
     await app.register(swagger, {
       openapi: {
         openapi: '3.1.0',
@@ -178,6 +210,7 @@ export async function startServer(input: ServerConfigInput = {}): Promise<Parley
     });
     await app.register(websocket, {
       options: { maxPayload: 4 * 1024 * 1024 },
+      errorHandler: websocketErrorHandler,
       // On shutdown, sockets not yet authenticated (the others were closed by the registry) get 1001 too.
       preClose(done) {
         for (const client of app.websocketServer.clients) client.close(CLOSE.shuttingDown, 'server shutting down');
@@ -195,7 +228,7 @@ export async function startServer(input: ServerConfigInput = {}): Promise<Parley
       deviceStatus: new DeviceStatusCache(db),
       routing: { router, retrieval, metrics },
       relay,
-      sessions: new SessionIssuer(sessionSecret, config.auth.sessionTtlSeconds),
+      sessions: new SessionIssuer(secrets.derive('session-mac-key'), config.auth.sessionTtlSeconds),
       suite,
       notifier,
       log,
@@ -261,6 +294,7 @@ export async function startServer(input: ServerConfigInput = {}): Promise<Parley
     const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
     router.publicUrl = config.routing.publicUrl ?? url;
     if (config.routing.enabled !== false) router.start();
+    if (config.metrics.listen) metricsListener = await serveMetrics(metrics.registry, config.metrics.listen.host, config.metrics.listen.port);
     log.info({ url, engine: db.engine }, 'parley server listening');
 
     return {
@@ -271,6 +305,8 @@ export async function startServer(input: ServerConfigInput = {}): Promise<Parley
       keyLog,
       auditLog,
       http: app,
+      socketCount: () => registry.size,
+      ...(metricsListener ? { metricsUrl: metricsListener.url } : {}),
       stop() {
         // Order: not ready at once; sockets get their queued frames and a 1001 (clients
         // reconnect to another node); the HTTP server stops accepting and finishes the
@@ -297,10 +333,12 @@ export async function startServer(input: ServerConfigInput = {}): Promise<Parley
           }
           await relay.drain();
           await router!.stop();
+          await metricsListener?.close();
           await keyLog!.stop();
           await auditLog!.stop();
           await nats?.close();
           await db.close();
+          await lock?.release();
           log.info('parley server stopped');
         })();
         return stopping;
@@ -309,9 +347,11 @@ export async function startServer(input: ServerConfigInput = {}): Promise<Parley
   } catch (error) {
     await nats?.close().catch(() => {});
     await router?.stop().catch(() => {});
+    await metricsListener?.close().catch(() => {});
     await keyLog?.stop().catch(() => {});
     await auditLog?.stop().catch(() => {});
     await db.close().catch(() => {});
+    await lock?.release();
     throw error;
   }
 }

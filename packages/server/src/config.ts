@@ -10,8 +10,11 @@ export type DatabaseConfig =
 export interface NatsConfig {
   /** Server URL(s), comma-separated, e.g. `nats://127.0.0.1:4222`. */
   readonly url: string;
-  /** First token(s) of every subject; the nodes of one deployment share it (default `parley`). */
-  readonly subjectPrefix: string;
+  /**
+   * First token(s) of every subject; the nodes of one deployment share it. Default:
+   * `parley.<deployment id>` (deployment.ts), so deployments on one NATS never mix.
+   */
+  readonly subjectPrefix: string | undefined;
   /** Wait between reconnect attempts (the client reconnects forever). */
   readonly reconnectWaitMs: number;
   /** How long start-up waits for the first connection before serving without it (not ready). */
@@ -40,6 +43,23 @@ export interface ServerConfig {
     readonly mailboxPollIntervalMs: number;
     /** The poll interval while NATS (cross-node notices) is configured but unreachable: delivery goes on by fetch. */
     readonly degradedPollIntervalMs: number;
+    /** Open WebSockets per device; a new one closes the oldest beyond this (code 4008). */
+    readonly maxSocketsPerDevice: number;
+  };
+  /** Connection limits: slow or hoarding clients cannot hold the node. */
+  readonly http: {
+    /** Longest time to receive a whole request, headers and body (slower: 408, connection closed). */
+    readonly requestTimeoutMs: number;
+    /** Longest time to receive a request's headers. */
+    readonly headersTimeoutMs: number;
+    /** A connection idle this long is closed (WebSockets are kept alive by pings instead). */
+    readonly idleTimeoutMs: number;
+    /** How long an idle keep-alive connection stays open between requests. */
+    readonly keepAliveTimeoutMs: number;
+    /** Open connections from one IP address (0: no cap; behind a load balancer, cap there instead). */
+    readonly maxConnectionsPerIp: number;
+    /** Open connections in all (0: no cap). */
+    readonly maxConnections: number;
   };
   /**
    * Cross-node notices over NATS ("device X has mail"; ids only, never ciphertext).
@@ -66,6 +86,8 @@ export interface ServerConfig {
     readonly lowWatermark: number;
     /** Claims per minute per (requester, target device). */
     readonly claimsPerMinute: number;
+    /** Claims per minute per target device, across all requesters. */
+    readonly claimsPerTargetPerMinute: number;
   };
   readonly batching: {
     /** Most envelopes written in one group commit. */
@@ -87,11 +109,21 @@ export interface ServerConfig {
   };
   /** Capability-aware routing: channels (provider adapters), per-business policies and templates. */
   readonly routing: RoutingConfig;
+  /** Who may read the Prometheus metrics. */
+  readonly metrics: {
+    /** With no `listen`: `/metrics` on the main port needs `Authorization: Bearer` this token (or the admin token). */
+    readonly token: string | undefined;
+    /** Serve `/metrics` only on this separate listener (no authentication there; keep it private), not on the main port. */
+    readonly listen: { readonly host: string; readonly port: number } | undefined;
+  };
   readonly tlog: {
-    /** Checkpoint origin (and key name) of the key log: its URL prefix without scheme. */
-    readonly origin: string;
-    /** Checkpoint origin (and key name) of the audit log. */
-    readonly auditOrigin: string;
+    /**
+     * Checkpoint origin (and key name) of the key log: its URL prefix without scheme.
+     * Default: the origin the log already has, else one unique to this deployment (deployment.ts).
+     */
+    readonly origin: string | undefined;
+    /** Checkpoint origin (and key name) of the audit log (default as for `origin`). */
+    readonly auditOrigin: string | undefined;
     /** Most entries sequenced per batch. */
     readonly batchSize: number;
     /** Re-sign the unchanged checkpoint this often. */
@@ -99,11 +131,14 @@ export interface ServerConfig {
   };
 }
 
-export type ServerConfigInput = Partial<Omit<ServerConfig, 'limits' | 'retention' | 'auth' | 'keyPackages' | 'batching' | 'log' | 'keys' | 'tlog' | 'routing' | 'nats'>> & {
+export type ServerConfigInput = Partial<Omit<ServerConfig, 'limits' | 'http' | 'retention' | 'auth' | 'keyPackages' | 'batching' | 'log' | 'keys' | 'tlog' | 'routing' | 'nats' | 'metrics'>> & {
   /** Enables cross-node notices; only `url` is required. */
   nats?: Partial<NatsConfig> & { url: string };
   routing?: Partial<RoutingConfig>;
+  /** `listen.host` defaults to 127.0.0.1. */
+  metrics?: { token?: string; listen?: { host?: string; port: number } };
   limits?: Partial<ServerConfig['limits']>;
+  http?: Partial<ServerConfig['http']>;
   retention?: Partial<ServerConfig['retention']>;
   auth?: Partial<ServerConfig['auth']>;
   keyPackages?: Partial<ServerConfig['keyPackages']>;
@@ -121,7 +156,7 @@ export function resolveConfig(input: ServerConfigInput = {}): ServerConfig {
     database,
     adminToken: input.adminToken,
     nodeId: input.nodeId ?? 'node-1',
-    nats: input.nats ? { subjectPrefix: 'parley', reconnectWaitMs: 500, connectWaitMs: 5_000, ...input.nats } : undefined,
+    nats: input.nats ? { subjectPrefix: undefined, reconnectWaitMs: 500, connectWaitMs: 5_000, ...input.nats } : undefined,
     limits: {
       maxMessageBytes: 256 * 1024,
       mailboxPageSize: 100,
@@ -129,7 +164,17 @@ export function resolveConfig(input: ServerConfigInput = {}): ServerConfig {
       socketHighWaterBytes: 4 * 1024 * 1024,
       mailboxPollIntervalMs: 30_000,
       degradedPollIntervalMs: 1_000,
+      maxSocketsPerDevice: 16,
       ...input.limits,
+    },
+    http: {
+      requestTimeoutMs: 30_000,
+      headersTimeoutMs: 10_000,
+      idleTimeoutMs: 60_000,
+      keepAliveTimeoutMs: 72_000,
+      maxConnectionsPerIp: 1_024,
+      maxConnections: 16_384,
+      ...input.http,
     },
     retention: {
       messageTtlSeconds: 14 * 24 * 3600,
@@ -143,12 +188,16 @@ export function resolveConfig(input: ServerConfigInput = {}): ServerConfig {
       maxEnrollmentTokenLifetimeSeconds: 900,
       ...input.auth,
     },
-    keyPackages: { lowWatermark: 10, claimsPerMinute: 30, ...input.keyPackages },
+    keyPackages: { lowWatermark: 10, claimsPerMinute: 30, claimsPerTargetPerMinute: 120, ...input.keyPackages },
     batching: { maxBatch: 500, ...input.batching },
     log: { level: 'info', ...input.log },
     // --- transparency logs (tlog engine)
     keys: { dir: input.keys?.dir ?? (database.kind === 'pglite' && database.dataDir ? join(database.dataDir, 'keys') : undefined) },
     routing: { channels: {}, businesses: {}, tokenTtlSeconds: 900, maxTokenAttempts: 5, tickMs: 250, ...input.routing },
-    tlog: { origin: 'parley.localhost/logs/keys', auditOrigin: 'parley.localhost/logs/audit', batchSize: 1000, heartbeatMs: 60_000, ...input.tlog },
+    metrics: {
+      token: input.metrics?.token,
+      listen: input.metrics?.listen ? { host: input.metrics.listen.host ?? '127.0.0.1', port: input.metrics.listen.port } : undefined,
+    },
+    tlog: { origin: undefined, auditOrigin: undefined, batchSize: 1000, heartbeatMs: 60_000, ...input.tlog },
   };
 }

@@ -117,10 +117,14 @@ describe('registry and sessions', () => {
     const ch2 = await api(t.url, 'POST', '/v1/auth/challenge', { deviceId: d.deviceId });
     const forged = await api(t.url, 'POST', '/v1/auth/session', { deviceId: d.deviceId, challenge: ch2.body.challenge, signature: toBase64(new Uint8Array(64)) });
     expect(forged.status).toBe(401);
-    expect(forged.body.error.code).toBe('challenge_signature_invalid');
-    const unknown = await api(t.url, 'POST', '/v1/auth/challenge', { deviceId: newDeviceId() });
-    expect(unknown.status).toBe(404);
-    expect(unknown.body.error.code).toBe('unknown_device');
+    expect(forged.body.error.code).toBe('challenge_invalid');
+    // An unknown device gets a challenge like any other (probing reveals nothing), and no session.
+    const unknownId = newDeviceId();
+    const unknown = await api(t.url, 'POST', '/v1/auth/challenge', { deviceId: unknownId });
+    expect(unknown.status).toBe(200);
+    const noSession = await api(t.url, 'POST', '/v1/auth/session', { deviceId: unknownId, challenge: unknown.body.challenge, signature: toBase64(new Uint8Array(64)) });
+    expect(noSession.status).toBe(401);
+    expect(noSession.body.error.code).toBe('challenge_invalid');
   });
 
   it('answers bad input with 4xx and a code, never 500', async () => {

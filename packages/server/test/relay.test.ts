@@ -171,7 +171,7 @@ describe('relay', () => {
 
   it('hands out each one-time KeyPackage once, even to concurrent claimers, then the last-resort one', async () => {
     const target = await registerRawDevice(t.url, bank, 'gina', { keyPackages: 6 });
-    const claimers = await Promise.all([0, 1, 2].map((i) => registerRawDevice(t.url, bank, `claimer-${i}`)));
+    const claimers = await Promise.all([0, 1, 2].map((i) => registerRawDevice(t.url, bank, `claimer-${i}`, { kind: 'agent' })));
     const results = await Promise.all(
       claimers.flatMap((c) => [0, 1, 2, 3].map(() => api(t.url, 'POST', '/v1/key-packages/claim', { deviceIds: [target.deviceId] }, c.token))),
     );
@@ -186,7 +186,7 @@ describe('relay', () => {
 
   it('rate-limits claims per requester and target with 429 and Retry-After', async () => {
     const target = await registerRawDevice(t.url, bank, 'hank');
-    const c = await registerRawDevice(t.url, bank, 'ivan');
+    const c = await registerRawDevice(t.url, bank, 'ivan', { kind: 'agent' });
     const statuses: number[] = [];
     let limited: any;
     for (let i = 0; i < 7; i++) {
@@ -198,7 +198,7 @@ describe('relay', () => {
     expect(limited.body.error.code).toBe('rate_limited');
     expect(Number(limited.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
     // another requester is not affected
-    const other = await registerRawDevice(t.url, bank, 'judy');
+    const other = await registerRawDevice(t.url, bank, 'judy', { kind: 'agent' });
     expect((await api(t.url, 'POST', '/v1/key-packages/claim', { deviceIds: [target.deviceId] }, other.token)).status).toBe(200);
   });
 

@@ -18,7 +18,7 @@ import { nodeRuntime } from '@parley/client/node';
 import type { Envelope, RouteViewResponse } from '@parley/core';
 import { DEMO_BRAND, freePort, startLocalProviders, type LocalProviders } from '../../cli/src/demo/providers.js';
 import { createBusiness, EventLog, type Business } from '../../client/test/fixture.js';
-import { startTestServer, type TestServer } from './helpers.js';
+import { ADMIN_TOKEN, startTestServer, type TestServer } from './helpers.js';
 
 const MARKER = 'PLAINTEXT-MARKER-7d1c0e';
 const SECOND_FACTOR_SECRET = 'bank-second-factor-secret';
@@ -407,7 +407,7 @@ describe('routing: chaos', () => {
       expect(await providers.twilio.postCallback(sid, 'failed')).toBe(401);
       const [after] = await t.server.db.query<{ status: string }>(`SELECT status FROM channel_sends WHERE message_id = $1 AND channel = 'twilio'`, [sent.messageId]);
       expect(after!.status).toBe('delivered');
-      const metrics = await (await fetch(`${t.url}/metrics`)).text();
+      const metrics = await (await fetch(`${t.url}/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).text();
       expect(metrics).toMatch(/parley_webhook_signature_failures_total\{[^}]*channel="twilio"[^}]*\} [2-9]/);
       await c.device.openRetrievalLink(await smsLink(c.phone));
       expect(received(c, sent.messageId)).toHaveLength(1);
@@ -432,7 +432,7 @@ describe('routing: chaos', () => {
   });
 
   it('metrics: deliveries by path and class, fallbacks, latency — metadata only', async () => {
-    const text = await (await fetch(`${t.url}/metrics`)).text();
+    const text = await (await fetch(`${t.url}/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).text();
     for (const path of ['app', 'push-app', 'rcs', 'sms-token-app', 'sms-token-web']) expect(text).toMatch(new RegExp(`parley_deliveries_total\\{[^}]*path="${path}"`));
     expect(text).toMatch(/parley_route_fallbacks_total\{/);
     expect(text).toMatch(/parley_channel_send_seconds_bucket\{/);

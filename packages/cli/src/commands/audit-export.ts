@@ -6,12 +6,12 @@
  * (`--store DIR`, passphrase in PARLEY_STORE_PASSPHRASE): only a device holds the
  * opening, so only `--store` can `--reveal` it together with the plaintext.
  */
-import { writeFile } from 'node:fs/promises';
 import { ApiClient, Device } from '@parley/client';
 import { FileKeyStore, nodeRuntime } from '@parley/client/node';
 import type { EvidenceBundle } from '@parley/core/audit';
 import { parseFlags, UsageError } from '../args.js';
 import type { AuditIo } from './audit-verify.js';
+import { writePrivateFile } from '../private-files.js';
 
 export const AUDIT_EXPORT_USAGE = `  parley audit export --message ID [--server URL] [--admin-token T] [--out FILE]
   parley audit export --message ID --store DIR [--reveal] [--server URL] [--out FILE]   (passphrase: PARLEY_STORE_PASSPHRASE)`;
@@ -57,7 +57,7 @@ export async function runAuditExport(argv: readonly string[], io: AuditIo, env: 
   }
   const json = `${JSON.stringify(bundle, null, 2)}\n`;
   if (flags.out !== undefined) {
-    await writeFile(flags.out, json, { mode: 0o600 });
+    await writePrivateFile(flags.out, json); // 0600 even over an existing file: a revealed bundle holds the plaintext
     io.err(`evidence bundle of ${messageId} written to ${flags.out} (${bundle.receipts.length} receipts${bundle.opening ? ', opening revealed' : ''})`);
   } else {
     io.out(json.trimEnd());

@@ -20,10 +20,11 @@ import { readFile } from 'node:fs/promises';
 import { fromBase64, isParleyError, toBase64 } from '@parley/core';
 import { openNote, parseCheckpoint, parseVerifierKey, verifyConsistency, type Checkpoint } from '@parley/core/tlog';
 import { parseFlags, UsageError } from '../args.js';
-import { defaultStateFile, verifyLog, type LogState, type VerifyFailureReason, type VerifyResult } from './log.js';
+import { defaultStateFile, stateEntries, stateUrl, verifyLog, type LogState, type VerifyFailureReason, type VerifyResult } from './log.js';
 import type { AuditIo } from './audit-verify.js';
 
-export const AUDIT_MONITOR_USAGE = `  parley audit monitor --url URL [--state FILE] [--log-key VKEY]… [--peer FILE]… [--interval SECONDS] [--json]`;
+export const AUDIT_MONITOR_USAGE = `  parley audit monitor --url URL [--state FILE] [--log-key KEYS_VKEY --log-key AUDIT_VKEY] [--peer FILE]… [--interval SECONDS] [--json]
+                       (both logs' keys, or neither: trust on first use, reported as not verified)`;
 
 /** Why a peer comparison failed. */
 export type PeerFailureReason = 'fork' | 'bad_peer_state' | 'bad_signature' | 'unreachable';
@@ -59,13 +60,16 @@ export async function monitorRound(options: {
   const say = options.onLine ?? (() => {});
   const results: VerifyResult[] = [];
   for (const log of LOGS) {
-    const key = options.keys.find((k) => keyName(k).endsWith(`/logs/${log}`));
-    const result = await verifyLog({ url: options.url, log, stateFile: options.stateFile, ...(key ? { key } : {}) });
+    // Each log gets the given key named for its origin (a key for neither log: wrong_origin).
+    const result = await verifyLog({ url: options.url, log, stateFile: options.stateFile, keys: options.keys });
     results.push(result);
     if (result.ok) {
       const consistency = result.checks.find((c) => c.name === 'consistency');
-      say(`✔ ${log} (${result.origin}): size ${result.treeSize}${consistency ? `, ${consistency.detail}` : ', first verification'}`);
-      if (result.trustOnFirstUse) say(`  ! ${log}: verifier key taken from the server (trust on first use); pass --log-key to pin it`);
+      const what = `${log} (${result.origin}): size ${result.treeSize}${consistency ? `, ${consistency.detail}` : ', first verification'}`;
+      // Checked against a key the server gave: consistent, but not verified.
+      if (result.pinned) say(`✔ ${what}`);
+      else say(`! ${what}; verifier key NOT verified (taken from the server on first use): pass --log-key for both logs`);
+      for (const c of result.checks.filter((c) => c.warning === true && /another key|new log/.test(c.detail))) say(`  ! ${log}: ${c.detail}`);
     } else {
       say(`✘ ${log}: ${result.failure!.reason.toUpperCase()} — ${result.failure!.message}`);
     }
@@ -91,11 +95,10 @@ function keyName(key: string): string {
   }
 }
 
+/** A state file's entries by verifier key (undefined: not a state file). */
 async function readStateLogs(path: string): Promise<Record<string, LogState> | undefined> {
   try {
-    const json = JSON.parse(await readFile(path, 'utf8')) as { version?: unknown; logs?: unknown };
-    if (json.version !== 1 || typeof json.logs !== 'object' || json.logs === null) return undefined;
-    return json.logs as Record<string, LogState>;
+    return stateEntries(JSON.parse(await readFile(path, 'utf8')));
   } catch {
     return undefined;
   }
@@ -107,9 +110,14 @@ async function compareWithPeer(url: string, peerFile: string, mine: VerifyResult
   const fail = (reason: PeerFailureReason, detail: string): PeerComparison => ({ peer: peerFile, log, ok: false, reason, detail });
   const peerLogs = await readStateLogs(peerFile);
   if (!peerLogs) return fail('bad_peer_state', 'not a monitor state file');
-  const theirs = peerLogs[mine.origin!];
-  if (!theirs) return undefined;
-  const myState = (await readStateLogs(stateFile))?.[mine.origin!];
+  const theirs = peerLogs[mine.verifierKey!];
+  if (!theirs) {
+    // The peer watched this log's origin at this URL under another key: the server showed it another log.
+    const here = stateUrl(url);
+    const other = Object.values(peerLogs).find((s) => s.origin === mine.origin && s.urls?.includes(here));
+    return other ? fail('fork', `the peer was shown another verifier key for ${mine.origin} at ${here} (${other.verifierKey})`) : undefined;
+  }
+  const myState = (await readStateLogs(stateFile))?.[mine.verifierKey!];
   if (!myState) return fail('bad_peer_state', 'this monitor has no verified state to compare');
   // The peer's checkpoint must carry the log's signature (the key this monitor pinned).
   let peerCheckpoint: Checkpoint;
@@ -165,6 +173,8 @@ export async function runAuditMonitor(argv: readonly string[], io: AuditIo): Pro
   if (!(rounds === Infinity || (Number.isInteger(rounds) && rounds > 0))) throw new UsageError('--rounds needs a positive integer');
   const keys = flags['log-key'] ?? [];
   for (const k of keys) keyName(k);
+  // One pinned log and one on trust would read as a verified pair: both keys or neither.
+  if (keys.length !== 0 && keys.length !== 2) throw new UsageError(`pass --log-key twice (the keys log's and the audit log's verifier keys), or not at all\n${AUDIT_MONITOR_USAGE}`);
   const json = flags.json === true;
   const stateFile = flags.state ?? defaultStateFile();
   for (let round = 1; ; round++) {

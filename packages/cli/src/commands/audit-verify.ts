@@ -18,9 +18,9 @@ export interface AuditIo {
   readStdin(): Promise<Uint8Array>;
 }
 
-export const AUDIT_VERIFY_USAGE = `  parley audit verify <bundle.json | -> --log-key AUDIT_VKEY --key-log-key KEY_LOG_VKEY
-                      [--vrf-key B64] [--plaintext FILE --opening HEX] [--json]
-  parley audit verify <bundle.json | -> --log-key VKEY --log-key VKEY …   (each key matched to its log by name = origin)`;
+export const AUDIT_VERIFY_USAGE = `  parley audit verify <bundle.json | -> --log-key AUDIT_VKEY --key-log-key KEY_LOG_VKEY --vrf-key B64
+                      [--plaintext FILE --opening HEX] [--json]
+  parley audit verify <bundle.json | -> --log-key VKEY --log-key VKEY --vrf-key B64 …   (each log key matched to its log by name = origin)`;
 
 const USAGE = `Usage:
 ${AUDIT_VERIFY_USAGE}
@@ -29,8 +29,9 @@ Checks, offline, the bundle's signed checkpoints, the sender's and recipient's k
 entries (VRF label, inclusion, replay), the commitment signature and its audit-log entry,
 and every receipt. --plaintext and --opening (64 hex digits) check a revealed message
 against the commitment; the file is read as exact UTF-8 bytes (mind a final newline).
-Pass --vrf-key (the key directory's VRF key) to pin the labels; without it the bundle's
-own key is used.`;
+--vrf-key is the key directory's VRF key (GET /v1/keys, obtained out of band like the log
+keys): without it the labels would be checked against the bundle's own key, which proves
+nothing, so it is required.`;
 
 async function readInput(path: string, io: AuditIo, what: string): Promise<Uint8Array> {
   if (path === '-') return io.readStdin();
@@ -124,6 +125,8 @@ export async function runAuditVerify(argv: readonly string[], io: AuditIo): Prom
   if (flags['key-log-key'] !== undefined ? logKeys.length !== 1 : logKeys.length !== 2) {
     throw new UsageError(`give --log-key and --key-log-key, or --log-key twice\n\n${USAGE}`);
   }
+  // A check that was not made must not look passed: no verification against the bundle's own VRF key.
+  if (flags['vrf-key'] === undefined) throw new UsageError(`pass --vrf-key too (the key directory's VRF key, with the log keys)\n\n${USAGE}`);
   if ((flags.plaintext === undefined) !== (flags.opening === undefined)) throw new UsageError('--plaintext and --opening go together');
   if (flags.plaintext === '-' && file === '-') throw new UsageError('only one of the bundle and the plaintext can be read from stdin');
   let reveal: EvidenceReveal | undefined;
@@ -141,7 +144,7 @@ export async function runAuditVerify(argv: readonly string[], io: AuditIo): Prom
   const bundle = parseJson(await readInput(file, io, 'bundle'));
   for (const key of [...logKeys, ...(flags['key-log-key'] ? [flags['key-log-key']] : [])]) nameOf(key);
   const keys = flags['key-log-key'] !== undefined ? { auditLogKey: logKeys[0]!, keyLogKey: flags['key-log-key'] } : matchKeys(logKeys, bundle);
-  const trust: EvidenceTrust = { ...keys, ...(flags['vrf-key'] !== undefined ? { vrfPublicKey: flags['vrf-key'] } : {}) };
+  const trust: EvidenceTrust = { ...keys, vrfPublicKey: flags['vrf-key'] };
 
   const report = verifyEvidenceBundle(bundle, trust, reveal);
   if (flags.json) {

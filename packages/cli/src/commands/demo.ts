@@ -6,7 +6,7 @@
  * on them, the bank's sender on the first: the scenario then succeeds only if
  * messages cross nodes.
  */
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { randomBytes, toBase64Url } from '@parley/core';
@@ -14,6 +14,7 @@ import { startServer, type ParleyServer } from '@parley/server';
 import { demoRouting, freePort, startLocalProviders, startSecondFactorInbox, type LocalProviders, type SecondFactorInbox } from '../demo/providers.js';
 import { parseFlags, UsageError } from '../args.js';
 import { runScenario, type ScenarioEvidence, type ScenarioMessage, type ScenarioResult, type ScenarioStep } from '../demo/scenario.js';
+import { ensurePrivateDirectory } from '../private-files.js';
 
 export async function runDemo(argv: readonly string[]): Promise<number> {
   const flags = parseFlags(argv, {
@@ -28,12 +29,17 @@ export async function runDemo(argv: readonly string[]): Promise<number> {
   };
   const temp = await mkdtemp(join(tmpdir(), 'parley-demo-'));
   const base = flags['data-dir'] ? resolve(flags['data-dir']) : temp;
+  // The revealed evidence holds Alice's plaintext: 0600 in a directory of its own (0700),
+  // kept after the demo (the temporary directory is not).
+  const evidenceDir = flags['data-dir'] ? join(base, 'evidence') : await mkdtemp(join(tmpdir(), 'parley-demo-evidence-'));
+  await ensurePrivateDirectory(evidenceDir, 'evidence directory');
   let server: ParleyServer | undefined;
   let providers: LocalProviders | undefined;
   let secondFactor: SecondFactorInbox | undefined;
   let result: ScenarioResult;
   let serverUrl: string;
   let serverUrls: string[] = [];
+  let evidenceWritten = false;
   try {
     let adminToken: string;
     if (flags.server) {
@@ -46,7 +52,7 @@ export async function runDemo(argv: readonly string[]): Promise<number> {
       adminToken = token;
     } else {
       const dataDir = join(base, 'server');
-      await mkdir(dataDir, { recursive: true });
+      await ensurePrivateDirectory(dataDir, 'demo data directory');
       adminToken = toBase64Url(randomBytes(24));
       out(`Starting an embedded Parley server (PGlite data in ${dataDir}) …`);
       const port = await freePort();
@@ -68,16 +74,18 @@ export async function runDemo(argv: readonly string[]): Promise<number> {
       ...(serverUrls.length > 1 ? { serverUrls } : {}),
       adminToken,
       workDir: join(base, 'devices', toBase64Url(randomBytes(4))),
-      evidencePath: join(flags['data-dir'] ? base : tmpdir(), `parley-demo-evidence-${toBase64Url(randomBytes(4))}.json`),
+      evidencePath: join(evidenceDir, `payment-alert-${toBase64Url(randomBytes(4))}.evidence.json`),
       onStep: (s) => out(renderStep(s)),
       ...(providers && secondFactor ? { channels: { providers, secondFactor } } : {}),
     });
+    evidenceWritten = result.evidence !== undefined;
     if (!providers) out('(against a remote server: the delivery-path part of the scenario needs the embedded server and its provider emulators)');
   } finally {
     await server?.stop();
     await providers?.close();
     await secondFactor?.close();
     await rm(temp, { recursive: true, force: true });
+    if (!flags['data-dir'] && !evidenceWritten) await rm(evidenceDir, { recursive: true, force: true });
   }
 
   if (json) {
@@ -91,6 +99,8 @@ export async function runDemo(argv: readonly string[]): Promise<number> {
           ? {
               evidence: {
                 messageId: result.evidence.messageId,
+                path: result.evidence.path,
+                verify: verifyCommand(result.evidence),
                 ok: result.evidence.report.ok,
                 bytes: result.evidence.bytes,
                 checks: result.evidence.revealed.checks,
@@ -119,10 +129,16 @@ function renderEvidence(e: ScenarioEvidence): string {
   for (const c of e.revealed.checks) lines.push(`  ${c.ok ? '✔' : '✘'} ${c.name}${c.detail ? ` — ${c.detail}` : ''}${c.code ? ` [${c.code}]` : ''}`);
   lines.push(
     `  ${e.forgedTextRejected ? '✔' : '✘'} the same opening does not open a forged amount (plaintext_mismatch)`,
-    `  Saved with Alice's revealed opening to ${e.path}`,
-    `  Check it yourself: parley audit verify ${e.path} --log-key '${e.trust.auditLogKey}' --key-log-key '${e.trust.keyLogKey}'`,
+    `  Saved with Alice's revealed opening and plaintext to ${e.path} (mode 0600)`,
+    `  Check it yourself: ${verifyCommand(e)}`,
   );
   return lines.join('\n');
+}
+
+/** The complete `parley audit verify` command for the saved bundle: both log keys and the VRF key. */
+export function verifyCommand(e: ScenarioEvidence): string {
+  const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+  return `parley audit verify ${quote(e.path)} --log-key ${quote(e.trust.auditLogKey)} --key-log-key ${quote(e.trust.keyLogKey)} --vrf-key ${quote(e.trust.vrfPublicKey ?? '')}`;
 }
 
 function renderMessage(m: ScenarioMessage): string {

@@ -24,13 +24,17 @@ export async function runKeys(argv: readonly string[]): Promise<number> {
     json: { type: 'boolean', default: false },
   });
   if (!flags.url) throw new UsageError(`--url is required\n${USAGE}`);
+  // Half a pin verifies nothing more than none, and would look as if it did.
+  if ((flags['log-key'] === undefined) !== (flags['vrf-key'] === undefined)) {
+    throw new UsageError(`pass both --log-key and --vrf-key (the key directory's keys, obtained out of band), or neither\n${USAGE}`);
+  }
   const token = flags['admin-token'] ?? process.env['PARLEY_ADMIN_TOKEN'];
   if (!token) throw new UsageError('an admin token is required (--admin-token or PARLEY_ADMIN_TOKEN)');
   const identityId = parseIdentityId(identity);
   const api = new ApiClient({ serverUrl: flags.url });
   api.useSession(async () => token);
   const info = await api.keyDirectoryInfo();
-  const pinned = flags['log-key'] !== undefined && flags['vrf-key'] !== undefined;
+  const pinned = flags['log-key'] !== undefined;
   const anchors: KeyDirectoryAnchors = {
     log: info.log,
     origin: info.origin,
@@ -48,14 +52,22 @@ export async function runKeys(argv: readonly string[]): Promise<number> {
     ...(d.revokedBy ? { revokedBy: d.revokedBy } : {}),
   }));
   if (flags.json) {
-    process.stdout.write(`${JSON.stringify({ identityId, treeSize: verified.checkpoint.size, pinned, devices })}\n`);
+    // `keysVerified: false`: the checks ran against the keys the server itself listed.
+    process.stdout.write(`${JSON.stringify({ identityId, treeSize: verified.checkpoint.size, pinned, keysVerified: pinned, devices })}\n`);
     return 0;
   }
   const say = (line: string) => process.stdout.write(`${line}\n`);
-  if (!pinned) say('note: using the keys the server lists (trust on first use); pass --log-key and --vrf-key to pin them');
-  say(`✔ VRF proof: the label belongs to ${identityId}`);
-  say(`✔ checkpoint signed by ${info.origin}, tree size ${verified.checkpoint.size}`);
-  say(`✔ every entry is included in the signed tree; ${devices.length} device(s) replayed with every signature checked`);
+  if (pinned) {
+    say('✔ keys: the log key and the VRF key given with --log-key and --vrf-key');
+    say(`✔ VRF proof: the label belongs to ${identityId}`);
+    say(`✔ checkpoint signed by ${info.origin}, tree size ${verified.checkpoint.size}`);
+  } else {
+    say('! keys NOT verified: the log key and the VRF key are the ones the server lists (unpinned); pass --log-key and --vrf-key obtained out of band');
+    say(`! VRF proof: checked only against the server's own VRF key (unpinned)`);
+    say(`! checkpoint signed by the server's own log key (unpinned: ${info.origin}), tree size ${verified.checkpoint.size}`);
+  }
+  // Inclusion and the entries' attestations rest on the log key: verified only when it is pinned.
+  say(`${pinned ? '✔' : '!'} every entry is included in the signed tree; ${devices.length} device(s) replayed with every signature checked${pinned ? '' : ' (against the unpinned log key)'}`);
   for (const d of devices) {
     say(`  ${d.deviceId}  ${d.kind.padEnd(8)} ${d.status.padEnd(8)} log #${d.addedAt}${d.approvedBy ? ` approved by ${d.approvedBy}` : ''}${d.revokedBy ? ` revoked (${d.revokedBy})` : ''}`);
   }

@@ -7,13 +7,18 @@
  * band, is the secure way; otherwise the key pinned in the state file; otherwise, trust
  * on first use, the key the server lists), checks the origin, authenticates every tile
  * and every entry bundle against the checkpoint's root, and proves the new checkpoint
- * consistent with the last one it verified (kept per origin in a state file). Any
- * failure exits non-zero with a named reason: `fork`, `rollback`, `bad_signature`,
- * `bad_tile`, `bad_entry_bundle`, `key_changed`, `wrong_origin`, …
+ * consistent with the last one it verified. Any failure exits non-zero with a named
+ * reason: `fork`, `rollback`, `bad_signature`, `bad_tile`, `bad_entry_bundle`,
+ * `key_changed`, `wrong_origin`, …
+ *
+ * The state file keeps one entry per log, keyed by its verifier key (whose name is the
+ * log's origin), with the server URLs it was verified at. Deployments left at the same
+ * default origin have different keys, so they never share an entry: a new one is a new
+ * trust anchor. A server URL that once served origin O under key K and now lists another
+ * key for O is `key_changed`. A key taken from the server (trust on first use) stays
+ * marked as not verified (`!`, `pinned: false`) until one is given with `--key`.
  */
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
-import { homedir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { fromBase64, isParleyError, toBase64 } from '@parley/core';
 import {
   NOTE_MAX_BYTES,
@@ -35,6 +40,9 @@ import {
   type Tile,
 } from '@parley/core/tlog';
 import { parseFlags, UsageError } from '../args.js';
+import { MAX_URLS, StateFileError, defaultStateFile, readStateFile, stateUrl, writeStateFile, type LogState, type StateFile } from './log-state.js';
+
+export { defaultStateFile, stateEntries, stateUrl, type LogState } from './log-state.js';
 
 /** Where `parley log` writes its lines (stdout and stderr by default; tests capture them). */
 export interface LogIo {
@@ -52,9 +60,10 @@ const USAGE = `Usage:
   parley log verify --url URL [--log keys] [--key VERIFIER_KEY] [--state FILE] [--json]
 
 verify checks the log's signed checkpoint, every tile and entry bundle against it, and its
-consistency with the checkpoint verified last time (state: ~/.parley/log-state.json).
-Pass --key (the log's verifier key, obtained out of band) to avoid trusting the server's
-word for its own key on first use.`;
+consistency with the checkpoint verified last time (state: ~/.parley/log-state.json, one
+entry per log origin and verifier key, with the URLs it was verified at).
+Pass --key (the log's verifier key, obtained out of band): without it the key is the one
+the server lists, and the result says it is NOT verified ('!', "pinned": false).`;
 
 // --------------------------------------------------------------------------- listing
 
@@ -152,70 +161,13 @@ export async function fetchLogList(url: string): Promise<ListedLog[]> {
 
 // ----------------------------------------------------------------------------- state
 
-/**
- * What `verify` remembers per log origin: the last checkpoint it verified and the key.
- *
- * @example
- * const s: LogState = { verifierKey, treeSize: 705, rootHash: 'q6y…=', checkpoint: note, verifiedAt: new Date().toISOString() };
- */
-export interface LogState {
-  readonly verifierKey: string;
-  readonly treeSize: number;
-  /** base64 */
-  readonly rootHash: string;
-  readonly checkpoint: string;
-  readonly verifiedAt: string;
-}
-
-interface StateFile {
-  version: 1;
-  logs: Record<string, LogState>;
-}
-
-/** The default state file, `~/.parley/log-state.json`. */
-export function defaultStateFile(): string {
-  return join(homedir(), '.parley', 'log-state.json');
-}
-
 async function readState(path: string): Promise<StateFile> {
-  let text: string;
   try {
-    text = await readFile(path, 'utf8');
+    return await readStateFile(path);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { version: 1, logs: {} };
-    throw new VerifyError('bad_state', `cannot read the state file ${path}`);
+    if (error instanceof StateFileError) throw new VerifyError('bad_state', error.message);
+    throw error;
   }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    throw new VerifyError('bad_state', `the state file ${path} is not JSON; fix or remove it`);
-  }
-  if (!isRecord(json) || json['version'] !== 1 || !isRecord(json['logs'])) throw new VerifyError('bad_state', `the state file ${path} has an unknown format`);
-  const logs: Record<string, LogState> = {};
-  for (const [origin, s] of Object.entries(json['logs'])) {
-    if (
-      !isRecord(s) ||
-      !isString(s['verifierKey']) ||
-      typeof s['treeSize'] !== 'number' ||
-      !Number.isSafeInteger(s['treeSize']) ||
-      s['treeSize'] < 0 ||
-      !isString(s['rootHash']) ||
-      typeof s['checkpoint'] !== 'string' ||
-      typeof s['verifiedAt'] !== 'string'
-    ) {
-      throw new VerifyError('bad_state', `the state file ${path} has a malformed entry for ${origin}`);
-    }
-    logs[origin] = { verifierKey: s['verifierKey'], treeSize: s['treeSize'], rootHash: s['rootHash'], checkpoint: s['checkpoint'], verifiedAt: s['verifiedAt'] };
-  }
-  return { version: 1, logs };
-}
-
-async function writeState(path: string, state: StateFile): Promise<void> {
-  await mkdir(dirname(path), { recursive: true, mode: 0o700 });
-  const temp = `${path}.${process.pid}.tmp`;
-  await writeFile(temp, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 });
-  await rename(temp, path); // atomic: a crash leaves the old state or the new one
 }
 
 // ---------------------------------------------------------------------------- verify
@@ -246,6 +198,8 @@ export interface VerifyOptions {
   readonly log?: string;
   /** The log's verifier key, obtained out of band. */
   readonly key?: string;
+  /** Verifier keys of several logs (`audit monitor`): the one named for this log's origin is used. */
+  readonly keys?: readonly string[];
   /** Default `~/.parley/log-state.json`. */
   readonly stateFile?: string;
   /** Parallel tile/bundle fetches (default 8). */
@@ -269,9 +223,28 @@ export interface VerifyResult {
   readonly rootHash: string | undefined;
   /** The previous verified size, if any. */
   readonly previousTreeSize: number | undefined;
+  /** This run took the verifier key from the server itself (first use). */
   readonly trustOnFirstUse: boolean;
+  /** The key was given with `--key`, now or when it was pinned; false: the key is NOT verified. */
+  readonly pinned: boolean;
+  /** The verifier key the checkpoint was checked with. */
+  readonly verifierKey: string | undefined;
   readonly checks: readonly VerifyCheck[];
   readonly failure?: { readonly reason: VerifyFailureReason; readonly message: string };
+}
+
+/** Of the keys given for several logs, the one named for `origin` (none given: undefined). */
+function pickKey(keys: readonly string[] | undefined, origin: string): string | undefined {
+  if (keys === undefined || keys.length === 0) return undefined;
+  const key = keys.find((k) => {
+    try {
+      return parseVerifierKey(k).name === origin;
+    } catch {
+      return false;
+    }
+  });
+  if (key === undefined) throw new VerifyError('wrong_origin', `none of the given verifier keys is named for this log's origin ${origin}`);
+  return key;
 }
 
 async function inParallel<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
@@ -313,6 +286,8 @@ export async function verifyLog(options: VerifyOptions): Promise<VerifyResult> {
   let cp: Checkpoint | undefined;
   let previous: LogState | undefined;
   let tofu = false;
+  let pinned = false;
+  let verifier: Ed25519NoteVerifier | undefined;
   const result = (failure?: VerifyError): VerifyResult => ({
     ok: failure === undefined,
     log: name,
@@ -321,6 +296,8 @@ export async function verifyLog(options: VerifyOptions): Promise<VerifyResult> {
     rootHash: cp === undefined ? undefined : toBase64(cp.rootHash),
     previousTreeSize: previous?.treeSize,
     trustOnFirstUse: tofu,
+    pinned,
+    verifierKey: verifier?.verifierKey,
     checks,
     ...(failure === undefined ? {} : { failure: { reason: failure.reason, message: failure.message } }),
   });
@@ -331,35 +308,62 @@ export async function verifyLog(options: VerifyOptions): Promise<VerifyResult> {
     if (listed === undefined) throw new VerifyError('unknown_log', `the server lists no log named '${name}'`);
     origin = listed.origin;
     const state = await readState(statePath);
-    previous = state.logs[listed.origin];
-    let verifier: Ed25519NoteVerifier;
-    if (options.key !== undefined) {
+    const here = stateUrl(base);
+    // The logs of this origin verified at this URL (entries of a version-1 file: at any URL).
+    const seenHere = Object.values(state.logs).filter((s) => s.origin === listed.origin && (s.urls === undefined || s.urls.includes(here)));
+    const givenKey = options.key ?? pickKey(options.keys, listed.origin);
+    if (givenKey !== undefined) {
       try {
-        verifier = parseVerifierKey(options.key);
+        verifier = parseVerifierKey(givenKey);
       } catch {
         throw new UsageError('--key is not a signed-note verifier key (<name>+<hex id>+<base64 key>)');
       }
+      const given = verifier.verifierKey;
+      previous = state.logs[given];
+      pinned = true;
       check({ name: 'key', ok: true, detail: `verifier key given with --key (${verifier.name}+${verifier.keyHash.toString(16).padStart(8, '0')})` });
-      if (listed.verifierKey !== options.key) check({ name: 'key', ok: true, warning: true, detail: 'the server lists a different verifier key; the checkpoint must verify under --key' });
-    } else if (previous !== undefined) {
-      if (listed.verifierKey !== previous.verifierKey) {
-        throw new VerifyError('key_changed', `the server now lists another verifier key for ${listed.origin} than the one pinned in ${statePath}`);
-      }
-      verifier = parseVerifierKey(previous.verifierKey);
-      check({ name: 'key', ok: true, detail: `verifier key pinned in ${statePath}` });
+      if (listed.verifierKey !== givenKey) check({ name: 'key', ok: true, warning: true, detail: 'the server lists a different verifier key; the checkpoint must verify under --key' });
+      const before = seenHere.find((s) => s.verifierKey !== given);
+      if (before !== undefined) check({ name: 'key', ok: true, warning: true, detail: `${here} was verified before under another key for ${listed.origin} (${before.verifierKey}); --key replaces it` });
     } else {
-      tofu = true;
-      try {
-        verifier = parseVerifierKey(listed.verifierKey);
-      } catch {
-        throw new VerifyError('bad_response', 'the server lists a malformed verifier key');
+      // Same URL, same origin, another key: the server changed its key (or was replaced).
+      const before = seenHere.find((s) => s.verifierKey !== listed.verifierKey);
+      if (before !== undefined) {
+        throw new VerifyError('key_changed', `the server at ${here} now lists another verifier key for ${listed.origin} than the one verified there before (${statePath})`);
       }
-      check({
-        name: 'key',
-        ok: true,
-        warning: true,
-        detail: `TRUST ON FIRST USE: the verifier key comes from the server itself (${listed.verifierKey}); compare it with one obtained out of band, or pass --key`,
-      });
+      previous = state.logs[listed.verifierKey];
+      if (previous !== undefined) {
+        verifier = parseVerifierKey(previous.verifierKey);
+        pinned = previous.pinned;
+        check(
+          pinned
+            ? { name: 'key', ok: true, detail: `verifier key pinned in ${statePath} (given with --key before)` }
+            : {
+                name: 'key',
+                ok: true,
+                warning: true,
+                detail: `verifier key NOT verified: taken from the server on first use and kept in ${statePath}; compare it with one obtained out of band, or pass --key`,
+              },
+        );
+      } else {
+        tofu = true;
+        const elsewhere = Object.values(state.logs).filter((s) => s.origin === listed.origin);
+        if (elsewhere.length > 0) {
+          const urls = [...new Set(elsewhere.flatMap((s) => s.urls ?? []))].slice(0, 3).join(', ');
+          check({ name: 'key', ok: true, warning: true, detail: `a new log: ${listed.origin} was verified before under another key${urls ? ` (at ${urls})` : ''}; this server is another deployment with the same origin: a new trust anchor` });
+        }
+        try {
+          verifier = parseVerifierKey(listed.verifierKey);
+        } catch {
+          throw new VerifyError('bad_response', 'the server lists a malformed verifier key');
+        }
+        check({
+          name: 'key',
+          ok: true,
+          warning: true,
+          detail: `TRUST ON FIRST USE: the verifier key comes from the server itself (${listed.verifierKey}); compare it with one obtained out of band, or pass --key`,
+        });
+      }
     }
     if (verifier.name !== listed.origin) throw new VerifyError('wrong_origin', `the verifier key is named ${verifier.name}, not the log origin ${listed.origin}`);
     const prefix = `${base}${listed.prefix.replace(/\/+$/, '')}`;
@@ -468,15 +472,23 @@ export async function verifyLog(options: VerifyOptions): Promise<VerifyResult> {
       check({ name: 'consistency', ok: true, detail: previous.treeSize === checkpoint.treeSize ? 'same tree as last time' : 'nothing to compare (last tree was empty)' });
     }
 
-    // 6. Remember this checkpoint.
-    state.logs[checkpoint.origin] = {
+    // 6. Remember this checkpoint, under its key, with the URL it was verified at.
+    const key = verifier.verifierKey;
+    if (givenKey !== undefined) {
+      // --key re-pinned this URL: the other keys of this origin are no longer expected here.
+      for (const s of seenHere) if (s.verifierKey !== key) state.logs[s.verifierKey] = { ...s, urls: (s.urls ?? []).filter((u) => u !== here) };
+    }
+    state.logs[key] = {
+      origin: checkpoint.origin,
+      urls: [...(previous?.urls ?? []).filter((u) => u !== here), here].slice(-MAX_URLS),
+      pinned,
       verifierKey: verifier.verifierKey,
       treeSize: checkpoint.treeSize,
       rootHash: toBase64(checkpoint.rootHash),
       checkpoint: new TextDecoder().decode(res.body),
       verifiedAt: new Date().toISOString(),
     };
-    await writeState(statePath, state);
+    await writeStateFile(statePath, state);
     check({ name: 'state', ok: true, detail: `checkpoint stored in ${statePath}` });
     return result();
   } catch (error) {
@@ -546,9 +558,9 @@ export async function runLog(argv: readonly string[], io: LogIo = processIo): Pr
       },
     });
     if (json) io.out(JSON.stringify(result));
-    else if (result.ok) io.out(`OK: log ${result.log} (${result.origin}) verified at size ${result.treeSize}, root ${result.rootHash}`);
+    else if (result.ok) io.out(`OK: log ${result.log} (${result.origin}) verified at size ${result.treeSize}, root ${result.rootHash}${result.pinned ? '' : '; its verifier key is NOT verified (trust on first use)'}`);
     else io.out(`FAILED (${result.failure!.reason}): ${result.failure!.message}`);
-    if (result.trustOnFirstUse && !json) io.err('warning: the verifier key was taken from the server (trust on first use); pass --key with a key obtained out of band');
+    if (result.ok && !result.pinned && !json) io.err('warning: the verifier key was taken from the server (trust on first use); pass --key with a key obtained out of band');
     return result.ok ? 0 : 1;
   }
   if (sub === undefined || sub === 'help' || sub === '--help') {

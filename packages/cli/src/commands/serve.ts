@@ -1,10 +1,10 @@
 /** `parley serve`: one server node, embedded PGlite by default or PostgreSQL. */
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { randomBytes, toBase64Url } from '@parley/core';
 import { startServer, type DatabaseConfig } from '@parley/server';
 import { parseFlags, parsePort, UsageError } from '../args.js';
 import { loadRoutingConfig } from '../routing-config.js';
+import { resolveAdminToken } from '../admin-token.js';
 
 export async function runServe(argv: readonly string[]): Promise<number> {
   const flags = parseFlags(argv, {
@@ -13,6 +13,7 @@ export async function runServe(argv: readonly string[]): Promise<number> {
     'data-dir': { type: 'string' },
     'database-url': { type: 'string' },
     'admin-token': { type: 'string' },
+    'admin-token-file': { type: 'string' },
     'node-id': { type: 'string' },
     'log-level': { type: 'string' },
     'key-dir': { type: 'string' },
@@ -21,6 +22,10 @@ export async function runServe(argv: readonly string[]): Promise<number> {
     routing: { type: 'string' },
     'nats-prefix': { type: 'string' },
     'db-pool-size': { type: 'string' },
+    'max-connections-per-ip': { type: 'string' },
+    'request-timeout': { type: 'string' },
+    'metrics-listen': { type: 'string' },
+    'metrics-token-file': { type: 'string' },
   });
   const databaseUrl = flags['database-url'] ?? process.env['DATABASE_URL'];
   if (flags['data-dir'] && flags['database-url']) throw new UsageError('use either --data-dir or --database-url');
@@ -36,7 +41,7 @@ export async function runServe(argv: readonly string[]): Promise<number> {
     keyDir = resolve(flags['key-dir']);
   } else {
     const dataDir = resolve(flags['data-dir'] ?? '.parley/data');
-    await mkdir(dataDir, { recursive: true });
+    await mkdir(dataDir, { recursive: true, mode: 0o700 });
     database = { kind: 'pglite', dataDir };
     keyDir = resolve(flags['key-dir'] ?? join(dataDir, 'keys'));
   }
@@ -45,9 +50,15 @@ export async function runServe(argv: readonly string[]): Promise<number> {
   if (origin !== undefined && (!/^[^\s+]+$/.test(origin) || /^[a-z][a-z0-9+.-]*:\/\//i.test(origin) || origin.endsWith('/'))) {
     throw new UsageError(`--log-origin must be a URL prefix without scheme or trailing slash, e.g. parley.example.com/logs/keys`);
   }
-  let adminToken = flags['admin-token'] ?? process.env['PARLEY_ADMIN_TOKEN'];
-  const generated = adminToken === undefined;
-  adminToken ??= toBase64Url(randomBytes(24));
+  // Never on stdout (the log stream); generated once into <key-dir>/admin-token (0600) when not given.
+  const admin = await resolveAdminToken({
+    flag: flags['admin-token'],
+    file: flags['admin-token-file'],
+    env: process.env['PARLEY_ADMIN_TOKEN'],
+    defaultFile: join(keyDir, 'admin-token'),
+    warn: (line) => process.stderr.write(`${line}\n`),
+  });
+  const adminToken = admin.token;
   const level = (flags['log-level'] ?? 'info') as 'info';
   // Nodes share mail through the database: NATS only makes sense between PostgreSQL nodes
   // (an inherited PARLEY_NATS_URL is ignored by an embedded server).
@@ -62,8 +73,23 @@ export async function runServe(argv: readonly string[]): Promise<number> {
   // Providers and per-business policies (routing-config.ts); without it: the app channel only.
   const routingFile = flags.routing ?? process.env['PARLEY_ROUTING_CONFIG'];
   const routing = routingFile ? await loadRoutingConfig(resolve(routingFile)) : undefined;
+  // Metrics: on a separate private listener, or on the main port behind a token (the admin token works too).
+  const metricsListen = flags['metrics-listen'] === undefined ? undefined : parseHostPort(flags['metrics-listen'], '--metrics-listen');
+  const metricsToken = flags['metrics-token-file'] !== undefined ? await readTokenFile(flags['metrics-token-file'], '--metrics-token-file') : process.env['PARLEY_METRICS_TOKEN'] || undefined;
+
+  // Connection limits (packages/server/src/http/connection-limits.ts): behind a load balancer every
+  // client shares its address, so cap there and pass --max-connections-per-ip 0 here.
+  const perIp = flags['max-connections-per-ip'] ?? process.env['PARLEY_MAX_CONNECTIONS_PER_IP'];
+  if (perIp !== undefined && !/^(0|[1-9][0-9]{0,6})$/.test(perIp)) throw new UsageError(`invalid --max-connections-per-ip '${perIp}'`);
+  const requestTimeout = flags['request-timeout'];
+  if (requestTimeout !== undefined && !/^[1-9][0-9]{0,4}$/.test(requestTimeout)) throw new UsageError(`invalid --request-timeout '${requestTimeout}' (seconds)`);
+  const http = {
+    ...(perIp !== undefined ? { maxConnectionsPerIp: Number(perIp) } : {}),
+    ...(requestTimeout !== undefined ? { requestTimeoutMs: Number(requestTimeout) * 1000 } : {}),
+  };
 
   const server = await startServer({
+    http,
     host: flags.host ?? '127.0.0.1',
     port: parsePort(flags.port ?? process.env['PORT'], 8080),
     database,
@@ -74,6 +100,7 @@ export async function runServe(argv: readonly string[]): Promise<number> {
     keys: { dir: keyDir },
     ...(origin ? { tlog: { origin } } : {}),
     ...(routing ? { routing } : {}),
+    ...(metricsListen || metricsToken ? { metrics: { ...(metricsToken ? { token: metricsToken } : {}), ...(metricsListen ? { listen: metricsListen } : {}) } } : {}),
   });
   const where = database.kind === 'pglite' ? `embedded PGlite at ${database.dataDir}` : `PostgreSQL${natsUrl ? ', NATS notices' : ''}`;
   process.stdout.write(`parley listening on ${server.url} (${where}; node ${nodeId})\n`);
@@ -81,7 +108,8 @@ export async function runServe(argv: readonly string[]): Promise<number> {
     const channels = Object.entries(routing.channels ?? {}).map(([k, c]) => (c ? `${k}=${c.name}` : k));
     process.stdout.write(`routing: channels ${channels.join(', ') || 'none'}; ${Object.keys(routing.businesses ?? {}).length} business policies\n`);
   }
-  if (generated) process.stdout.write(`admin token for this run: ${adminToken} (set PARLEY_ADMIN_TOKEN to choose one)\n`);
+  if (server.metricsUrl) process.stdout.write(`metrics on ${server.metricsUrl}/metrics (not on the main port)\n`);
+  process.stderr.write(`${admin.source}\n`);
   // The same document as GET /v1/logs: what verifiers need (`parley log verify --key …`).
   process.stdout.write(`transparency logs: ${JSON.stringify({ logs: [server.keyLog.describe(), server.auditLog.describe()] })}\n`);
 
@@ -99,4 +127,23 @@ export async function runServe(argv: readonly string[]): Promise<number> {
   });
   process.stdout.write('parley stopped\n');
   return 0;
+}
+
+/** `HOST:PORT`, `[IPv6]:PORT` or `:PORT` (host 127.0.0.1). */
+function parseHostPort(value: string, flag: string): { host: string; port: number } {
+  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9.-]*)):(\d{1,5})$/.exec(value);
+  if (!m) throw new UsageError(`${flag} must be HOST:PORT, e.g. 127.0.0.1:9464`);
+  return { host: m[1] ?? (m[2] || '127.0.0.1'), port: parsePort(m[3], 0) };
+}
+
+/** A secret from a file (trimmed); never echoed. */
+async function readTokenFile(file: string, flag: string): Promise<string> {
+  let token: string;
+  try {
+    token = (await readFile(resolve(file), 'utf8')).trim();
+  } catch {
+    throw new UsageError(`${flag}: cannot read ${file}`);
+  }
+  if (token.length < 16) throw new UsageError(`${flag}: the token in ${file} must have at least 16 characters`);
+  return token;
 }

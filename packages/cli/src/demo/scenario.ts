@@ -5,7 +5,7 @@
  * stopped, misses messages, restarts from its encrypted store and reads them.
  * Rendering (text or JSON) is the caller's business.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { chmod, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { exportJWK, generateKeyPair } from 'jose';
 import { Device, Sender, issueEnrollmentToken, type DeviceEvent, type SendResult } from '@parley/client';
@@ -16,6 +16,7 @@ import { verifyEvidenceBundle, type EvidenceReport, type EvidenceTrust } from '@
 import type { Envelope, RouteViewResponse } from '@parley/core';
 import type { LocalProviders, SecondFactorInbox } from './providers.js';
 import { readWebLink } from './web-reader.js';
+import { writePrivateFile } from '../private-files.js';
 
 export interface ScenarioOptions {
   readonly serverUrl: string;
@@ -37,7 +38,7 @@ export interface ScenarioOptions {
   readonly deliveryTimeoutMs?: number;
   /** Test hook: called at named points of the scenario (`tablet-offline`). */
   readonly checkpoint?: (name: string) => Promise<void>;
-  /** Where to write the payment alert's evidence bundle (default: in `workDir`). */
+  /** Where to write the payment alert's evidence bundle, mode 0600 (default: in `workDir`); its directory should be 0700. */
   readonly evidencePath?: string;
   /** Test hook: called with every device's store before it is closed. */
   readonly inspectStore?: (label: string, store: KeyStore) => Promise<void>;
@@ -221,7 +222,9 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
     const passphrases = new Map<string, string>();
     const openStore = async (name: string) => {
       const dir = join(options.workDir, name);
-      await mkdir(dir, { recursive: true });
+      // The device stores (and the directories above them) are this user's alone.
+      await mkdir(dir, { recursive: true, mode: 0o700 });
+      await chmod(dir, 0o700);
       let passphrase = passphrases.get(name);
       if (!passphrase) passphrases.set(name, (passphrase = toBase64Url(randomBytes(PASSPHRASE_BYTES))));
       return FileKeyStore.open(dir, { passphrase }, storeOptions);
@@ -423,7 +426,7 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
     step("Alice reveals the opening: it proves the alert's exact text, and no other", revealed.ok && forgedTextRejected);
     const path = options.evidencePath ?? join(options.workDir, 'payment-alert.evidence.json');
     const serialized = `${JSON.stringify(revealedBundle, null, 2)}\n`;
-    await writeFile(path, serialized);
+    await writePrivateFile(path, serialized); // holds Alice's plaintext: 0600
     const evidence: ScenarioEvidence = {
       messageId: alert.messageId,
       path,

@@ -43,7 +43,6 @@ import type { TransparencyLog } from '../tlog/index.js';
 import type { KeyDirectory } from '../directory/directory.js';
 import type { AuthDevice } from '../relay/relay.js';
 import { getDevice } from '../repos/devices.js';
-import { getIdentity } from '../repos/identities.js';
 import { verifyEd25519Fast } from '../crypto/ed25519.js';
 import { getCommitment, insertCommitments, insertReceipt, receiptsOf, type CommitmentRow } from '../repos/audit.js';
 
@@ -73,6 +72,8 @@ export class AuditService {
     readonly log: TransparencyLog,
     private readonly directory: KeyDirectory,
     private readonly logger: Logger,
+    /** Identity kinds of a business allowed to send business messages (default: `sender` only). */
+    private readonly senderKinds: (businessId: string) => readonly string[] = () => ['sender'],
   ) {}
 
   /** Validates the commitment of a submitted business message (before anything is stored). */
@@ -85,8 +86,7 @@ export class AuditService {
     if (commitment.sender.deviceId !== sender.deviceId || commitment.sender.identityId !== sender.identityId) {
       throw new ForbiddenError('commitment_sender_mismatch', 'the commitment names another sender');
     }
-    const recipient = await getIdentity(this.db, commitment.recipient);
-    if (!recipient || recipient.business_id !== sender.businessId) throw new InvalidInputError('unknown recipient', { code: 'unknown_recipient' });
+    await this.authorize(sender, commitment);
     const createdAt = Date.parse(commitment.createdAt);
     if (!(createdAt <= Date.now() + MAX_SKEW_MS && createdAt >= Date.now() - MAX_AGE_MS)) {
       throw new InvalidInputError('the commitment time is not now', { code: 'commitment_time_invalid' });
@@ -115,6 +115,32 @@ export class AuditService {
         conversation_id: commitment.conversationId,
       },
     };
+  }
+
+  /**
+   * Who may do this to whom: a business message (a commitment in the public audit log,
+   * and a route that may push, RCS or SMS the recipient at the business's expense) comes
+   * only from one of the business's sending identities (kind `sender`, or the kinds the
+   * business allows), and names a recipient of the same business who is a member of the
+   * conversation. A customer device can never make the server message another customer.
+   */
+  private async authorize(sender: AuthDevice, commitment: Commitment): Promise<void> {
+    const [row] = await this.db.query<{ sender_kind: string | null; recipient_business: string | null; recipient_member: boolean }>(
+      `SELECT (SELECT kind FROM identities WHERE id = $1) AS sender_kind,
+              (SELECT business_id FROM identities WHERE id = $2) AS recipient_business,
+              EXISTS (SELECT 1 FROM group_members m JOIN devices d ON d.id = m.device_id
+                      WHERE m.group_id = $3 AND d.identity_id = $2) AS recipient_member`,
+      [sender.identityId, commitment.recipient, commitment.conversationId],
+    );
+    if (!row?.sender_kind || !this.senderKinds(sender.businessId).includes(row.sender_kind)) {
+      throw new ForbiddenError('sender_required', "only the business's sending service may send business messages");
+    }
+    if (row.recipient_business !== sender.businessId || commitment.recipient === sender.identityId) {
+      throw new InvalidInputError('unknown recipient', { code: 'unknown_recipient' });
+    }
+    if (!row.recipient_member) {
+      throw new InvalidInputError('the recipient is not a member of this conversation', { code: 'recipient_not_member' });
+    }
   }
 
   /** Stores checked commitments and appends the new ones to the audit log (caller's transaction). */

@@ -3,10 +3,10 @@
  * identity id to the label under which its key-log entries appear. Kept in a
  * file next to the log key (never in the database); several nodes share it.
  */
-import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { ecvrfPublicKey, fromBase64, randomBytes, toBase64 } from '@parley/core';
+import { ensurePrivateDir, readOrCreateSecretFile } from '../storage/private-dir.js';
 
 export interface VrfKey {
   readonly secretKey: Uint8Array;
@@ -22,28 +22,12 @@ export async function loadVrfKey(dir: string | undefined, log: Logger): Promise<
     const secretKey = randomBytes(32);
     return { secretKey, publicKey: ecvrfPublicKey(secretKey) };
   }
+  await ensurePrivateDir(dir, 'key directory');
   const path = join(dir, FILE);
-  let text: string | undefined;
-  try {
-    text = (await readFile(path, 'utf8')).trim();
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-  }
-  if (text === undefined) {
-    await mkdir(dir, { recursive: true, mode: 0o700 });
-    const secretKey = randomBytes(32);
-    // 'wx': never overwrite a key another node just created.
-    try {
-      await writeFile(path, `${toBase64(secretKey)}\n`, { mode: 0o600, flag: 'wx' });
-      await chmod(path, 0o600);
-      log.info({ path }, 'created the directory VRF key');
-      return { secretKey, publicKey: ecvrfPublicKey(secretKey) };
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      text = (await readFile(path, 'utf8')).trim();
-    }
-  }
-  const secretKey = fromBase64(text, 'vrf key');
+  // Created once ('wx': never overwriting a key another node just made); refused when others can read it.
+  const { text, created } = await readOrCreateSecretFile(path, 'VRF key file', () => `${toBase64(randomBytes(32))}\n`);
+  if (created) log.info({ path }, 'created the directory VRF key');
+  const secretKey = fromBase64(text.trim(), 'vrf key');
   if (secretKey.length !== 32) throw new Error(`${path} does not hold a 32-byte VRF key`);
   return { secretKey, publicKey: ecvrfPublicKey(secretKey) };
 }

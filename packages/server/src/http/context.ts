@@ -1,7 +1,8 @@
 /** What route handlers need, and the authentication hooks they share. */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
-import { ForbiddenError, UnauthorizedError, equalBytes, utf8 } from '@parley/core';
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { ForbiddenError, UnauthorizedError } from '@parley/core';
 import type { MlsSuite } from '@parley/core/mls';
 import type { ServerConfig } from '../config.js';
 import type { TransparencyLog } from '../tlog/transparency-log.js';
@@ -80,12 +81,38 @@ export function deviceOf(request: FastifyRequest): AuthDevice {
   return request.device;
 }
 
+/**
+ * Whether `token` is the secret `expected`, in constant time: both are hashed first, so
+ * neither their bytes nor their lengths show in the timing.
+ */
+export function isSecretToken(token: string | undefined, expected: string | undefined): boolean {
+  if (token === undefined || expected === undefined) return false;
+  const digest = (value: string) => createHash('sha256').update(value, 'utf8').digest();
+  return timingSafeEqual(digest(token), digest(expected));
+}
+
+/** Whether the request carries the operator's admin token (constant time). */
+export function hasAdminToken(ctx: RouteContext, request: FastifyRequest): boolean {
+  return isSecretToken(bearerToken(request.headers.authorization), ctx.config.adminToken);
+}
+
 /** onRequest hook: requires the operator's admin token (constant-time comparison). */
 export function requireAdmin(ctx: RouteContext) {
   return async (request: FastifyRequest, _reply: FastifyReply): Promise<void> => {
-    const expected = ctx.config.adminToken;
-    if (!expected) throw new ForbiddenError('admin_disabled', 'the admin API is disabled on this server');
+    if (!ctx.config.adminToken) throw new ForbiddenError('admin_disabled', 'the admin API is disabled on this server');
+    if (!hasAdminToken(ctx, request)) throw new UnauthorizedError('admin_token_invalid', 'invalid admin token');
+  };
+}
+
+/** onRequest hook for `/metrics` on the main port: the metrics token or the admin token (constant time). */
+export function requireMetricsToken(ctx: RouteContext) {
+  return async (request: FastifyRequest, _reply: FastifyReply): Promise<void> => {
+    const { token: metricsToken } = ctx.config.metrics;
+    if (!metricsToken && !ctx.config.adminToken) throw new ForbiddenError('metrics_disabled', 'no metrics or admin token is configured on this server');
     const token = bearerToken(request.headers.authorization);
-    if (!token || !equalBytes(utf8(token), utf8(expected))) throw new UnauthorizedError('admin_token_invalid', 'invalid admin token');
+    // Both compared, always: the timing does not tell which token matched.
+    const metricsOk = isSecretToken(token, metricsToken);
+    const adminOk = isSecretToken(token, ctx.config.adminToken);
+    if (!metricsOk && !adminOk) throw new UnauthorizedError('metrics_token_invalid', 'send Authorization: Bearer <metrics token>');
   };
 }

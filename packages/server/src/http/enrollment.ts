@@ -26,6 +26,8 @@ export interface EnrollmentClaims {
 
 const KINDS = new Set(['customer', 'sender', 'agent', 'bot']);
 const E164 = /^\+[1-9][0-9]{6,14}$/;
+/** Control characters (U+0000 cannot even be stored): not in a nonce or a display name. */
+const CONTROL = /[\u0000-\u001f\u007f]/;
 
 function invalid(message: string): UnauthorizedError {
   return new UnauthorizedError('enrollment_token_invalid', message);
@@ -63,7 +65,7 @@ export async function verifyEnrollmentToken(sql: Sql, token: string, maxLifetime
   }
   if (exp - iat > maxLifetimeSeconds) throw invalid(`enrollment tokens may live at most ${maxLifetimeSeconds} s`);
   if (iat > Date.now() / 1000 + 60) throw invalid('enrollment token is issued in the future');
-  if (jti.length < 16 || jti.length > 128) throw invalid('enrollment token nonce must be 16-128 characters');
+  if (jti.length < 16 || jti.length > 128 || CONTROL.test(jti)) throw invalid('enrollment token nonce must be 16-128 printable characters');
   const kind = payload['kind'];
   if (typeof kind !== 'string' || !KINDS.has(kind)) throw invalid('enrollment token kind is invalid');
   const phone = payload['phone'];
@@ -71,7 +73,7 @@ export async function verifyEnrollmentToken(sql: Sql, token: string, maxLifetime
   const reset = payload['reset'];
   if (reset !== undefined && typeof reset !== 'boolean') throw invalid('enrollment token reset claim must be a boolean');
   const name = payload['name'];
-  if (name !== undefined && (typeof name !== 'string' || name.length > 200)) throw invalid('enrollment token name is invalid');
+  if (name !== undefined && (typeof name !== 'string' || name.length > 200 || CONTROL.test(name))) throw invalid('enrollment token name is invalid');
   let identityId: IdentityId;
   try {
     identityId = identityIdOf(issuer, sub);

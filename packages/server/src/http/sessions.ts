@@ -1,7 +1,7 @@
 /**
  * Short-lived session tokens. A device proves possession of its identity key by
  * signing a one-time server challenge; the server answers with a JWT (HS256,
- * RFC 7519) under a secret all nodes share through the database.
+ * RFC 7519) under a secret all nodes derive from the shared key directory (crypto/server-secrets.ts).
  */
 import { SignJWT, errors as joseErrors, jwtVerify } from 'jose';
 import { UnauthorizedError } from '@parley/core';

@@ -10,6 +10,7 @@ import {
   ConflictError,
   ForbiddenError,
   InvalidInputError,
+  MAX_INT64,
   NotFoundError,
   ParleyError,
   businessOf,
@@ -45,9 +46,10 @@ import {
   type EnvelopeRow,
   type NewEnvelope,
 } from '../repos/mailbox.js';
-import { DatabaseError, type Sql } from '../storage/database.js';
+import { DatabaseError, isUnavailableError, type Sql } from '../storage/database.js';
 import type { AuditService, PreparedCommitment } from '../audit/audit-service.js';
 import { getDevices } from '../repos/devices.js';
+import { visibleIdentities } from '../directory/visibility.js';
 import { GroupCommitter, type FlushResult } from './group-commit.js';
 import type { MailNotifier } from './notifier.js';
 
@@ -86,6 +88,9 @@ async function withRetry<T>(fn: () => Promise<T>): Promise<T> {
   }
 }
 
+/** Longest wait for routing ack hooks on shutdown. */
+const ACK_HOOK_DRAIN_MS = 5_000;
+
 /** The message class a signed commitment declares (routing policy key). */
 function classOf(commitment: string): string {
   const value = (JSON.parse(commitment) as { class?: unknown }).class;
@@ -96,6 +101,8 @@ export class Relay {
   private readonly appends: GroupCommitter<AppendRequest, SubmitResponse>;
   private readonly audited: GroupCommitter<AppendRequest, SubmitResponse>;
   private readonly acks: GroupCommitter<{ deviceId: string; ids: readonly string[] }, AckResponse>;
+  /** Routing ack hooks in flight (awaited by `drain`). */
+  private readonly ackHooks = new Set<Promise<void>>();
 
   constructor(
     private readonly db: Database,
@@ -105,15 +112,23 @@ export class Relay {
     private readonly audit?: AuditService,
     private readonly router?: Router,
   ) {
-    const concurrency = db.engine === 'postgres' ? 4 : 1;
-    this.appends = new GroupCommitter((items) => this.flushAppends(items), { maxBatch: config.batching.maxBatch, concurrency });
-    this.audited = new GroupCommitter((items) => this.flushAudited(items), { maxBatch: config.batching.maxBatch, concurrency });
-    this.acks = new GroupCommitter((items) => this.flushAcks(items), { maxBatch: config.batching.maxBatch, concurrency });
+    // A failed batch is split to find the item that fails, unless the database itself is down.
+    const batching = { maxBatch: config.batching.maxBatch, concurrency: db.engine === 'postgres' ? 4 : 1, isolate: (e: unknown) => !isUnavailableError(e) };
+    this.appends = new GroupCommitter((items) => this.flushAppends(items), batching);
+    this.audited = new GroupCommitter((items) => this.flushAudited(items), batching);
+    this.acks = new GroupCommitter((items) => this.flushAcks(items), batching);
   }
 
   /** Waits for queued writes to finish (graceful shutdown). */
   async drain(): Promise<void> {
     await Promise.all([this.appends.drain(), this.audited.drain(), this.acks.drain()]);
+    // The routing hooks of committed acks (bounded: one cut off is redone by the next start's reconciliation).
+    const deadline = Date.now() + ACK_HOOK_DRAIN_MS;
+    while (this.ackHooks.size > 0 && Date.now() < deadline) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([Promise.all([...this.ackHooks]), new Promise((r) => (timer = setTimeout(r, deadline - Date.now())))]);
+      clearTimeout(timer);
+    }
   }
 
   /** Validates and durably stores one submitted message; resolves after commit. */
@@ -125,6 +140,10 @@ export class Relay {
     const info = inspectMessage(payload);
     if (info.kind !== 'private' && info.kind !== 'public') {
       throw new InvalidInputError('expected an MLS private or public message', { code: 'invalid_mls_message' });
+    }
+    // MLS epochs are u64 (RFC 9420 §6); the store keeps a signed 64-bit epoch and a commit stores epoch + 1.
+    if (info.epoch !== undefined && info.epoch >= MAX_INT64) {
+      throw new InvalidInputError('the MLS epoch is out of range', { code: 'epoch_out_of_range' });
     }
     if (info.groupId === undefined || toBase64Url(info.groupId) !== request.conversationId) {
       throw new InvalidInputError('message belongs to another conversation', { code: 'conversation_mismatch' });
@@ -291,12 +310,15 @@ export class Relay {
       throw new InvalidInputError('unsupported commit sender', { code: 'invalid_mls_message' });
     }
 
-    // Every listed device must exist, be active and belong to the committer's business.
+    // Every listed device must exist, be active and be one the committer may see (its
+    // business; for a customer: itself, the business and its co-members, visibility.ts):
+    // a customer cannot have the server mail a Welcome to any other customer.
     const devices = await getDevices(this.db, members);
     const byId = new Map(devices.map((d) => [d.id, d]));
+    const visible = await visibleIdentities(this.db, sender, devices.map((d) => d.identity_id));
     for (const id of members) {
       const d = byId.get(id);
-      if (!d || d.status !== 'active' || !d.identity_id.startsWith(`${sender.businessId}:`)) {
+      if (!d || d.status !== 'active' || !visible.has(d.identity_id)) {
         throw new InvalidInputError('members lists an unknown or inactive device', { code: 'invalid_members', details: { deviceId: id } });
       }
     }
@@ -425,11 +447,21 @@ export class Relay {
 
   private async flushAcks(requests: readonly { deviceId: string; ids: readonly string[] }[]): Promise<FlushResult<AckResponse>[]> {
     const pairs = requests.flatMap((r) => r.ids.map((envelopeId) => ({ deviceId: r.deviceId, envelopeId })));
-    const done = await withRetry(() => acknowledge(this.db, pairs));
-    if (this.router && done.size > 0) {
-      const acked = pairs.filter((p) => done.has(`${p.deviceId}\n${p.envelopeId}`));
-      // Off the ack's path: the first ack of a routed message finishes its route.
-      this.router.onAcked(acked).catch((error: unknown) => this.log.warn({ err: error }, 'routing ack hook failed'));
+    // With routing, the same statement marks the routes their recipient acknowledged
+    // (routes.acked_at): from its commit on, no fallback step hands anything to a provider.
+    let routed = new Set<string>();
+    const done = await withRetry(() => {
+      routed = new Set<string>();
+      return acknowledge(this.db, pairs, this.router ? routed : undefined);
+    });
+    if (this.router && routed.size > 0) {
+      // Off the ack's path: the router finishes those routes (revokes, confirms, records the path).
+      // Tracked so that a graceful stop waits for it; after a crash, the start-up reconciliation does it.
+      const hook: Promise<void> = this.router
+        .onAcked([...routed])
+        .catch((error: unknown) => this.log.warn({ err: error instanceof Error ? error.message : 'error' }, 'routing ack hook failed; the route is finished at its next step'))
+        .finally(() => this.ackHooks.delete(hook));
+      this.ackHooks.add(hook);
     }
     const leftovers = pairs.filter((p) => !done.has(`${p.deviceId}\n${p.envelopeId}`));
     const classes = await classifyNotPending(this.db, leftovers);

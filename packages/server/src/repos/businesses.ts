@@ -1,5 +1,5 @@
 /** Businesses and the public keys that verify their enrollment tokens. */
-import { ConflictError } from '@parley/core';
+import { BUSINESS_ID_PATTERN, ConflictError } from '@parley/core';
 import { isUniqueViolation, type Sql } from '../storage/database.js';
 
 export interface EnrollmentKey {
@@ -30,8 +30,17 @@ export async function getBusiness(sql: Sql, id: string): Promise<{ id: string; n
   return rows[0];
 }
 
-/** The active enrollment key `kid` of business `businessId`. */
+const BUSINESS_ID = new RegExp(BUSINESS_ID_PATTERN);
+/** The `kid` shape CreateBusinessRequestSchema accepts (wire.ts): no other kid was ever stored. */
+const KID = /^[A-Za-z0-9._-]{1,64}$/;
+
+/**
+ * The active enrollment key `kid` of business `businessId`. Both come from an unverified
+ * JWT (its header and `iss`): anything not shaped like a stored id is no key, without a
+ * query (a NUL there would fail the query itself).
+ */
 export async function getEnrollmentKey(sql: Sql, businessId: string, kid: string): Promise<EnrollmentKey | undefined> {
+  if (!BUSINESS_ID.test(businessId) || !KID.test(kid)) return undefined;
   const rows = await sql.query<{ kid: string; public_jwk: EnrollmentKey['jwk'] | string }>(
     'SELECT kid, public_jwk FROM business_keys WHERE business_id = $1 AND kid = $2 AND revoked_at IS NULL',
     [businessId, kid],

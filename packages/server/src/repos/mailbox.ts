@@ -200,11 +200,16 @@ export async function pendingEnvelopes(sql: Sql, deviceId: string, after: string
  * Acknowledges (device, envelope) pairs in ONE statement: deletes the delivery
  * rows, decrements each envelope's pending count and clears its ciphertext when
  * nobody waits for it any more. Returns the pairs that were pending.
+ *
+ * With `routed` (routing enabled), the same statement also marks the route of every
+ * business message acknowledged by a device of its recipient (`routes.acked_at`), so
+ * that no fallback step can follow an ack even if the process dies before the router
+ * finishes the route; the envelope ids of the routes it marked are added to `routed`.
  */
-export async function acknowledge(sql: Sql, pairs: readonly { deviceId: string; envelopeId: string }[]): Promise<Set<string>> {
+export async function acknowledge(sql: Sql, pairs: readonly { deviceId: string; envelopeId: string }[], routed?: Set<string>): Promise<Set<string>> {
   const done = new Set<string>();
   if (pairs.length === 0) return done;
-  const rows = await sql.query<{ device_id: string; envelope_id: string }>(
+  const rows = await sql.query<{ device_id: string | null; envelope_id: string }>(
     `WITH req AS (
        SELECT * FROM unnest(string_to_array($1, ','), string_to_array($2, ',')::bigint[]) AS r(device_id, envelope_id)
      ), acked AS (
@@ -218,11 +223,25 @@ export async function acknowledge(sql: Sql, pairs: readonly { deviceId: string; 
        SET pending = e.pending - counts.n,
            payload = CASE WHEN e.pending - counts.n <= 0 THEN NULL ELSE e.payload END
        FROM counts WHERE e.id = counts.envelope_id
+     )${
+       routed
+         ? `, routed AS (
+       UPDATE routes r SET acked_at = now()
+       FROM acked a JOIN devices dv ON dv.id = a.device_id
+       WHERE r.envelope_id = a.envelope_id AND r.identity_id = dv.identity_id AND r.state = 'active' AND r.acked_at IS NULL
+       RETURNING r.envelope_id
      )
-     SELECT device_id, envelope_id FROM acked`,
+     SELECT device_id, envelope_id FROM acked
+     UNION ALL SELECT NULL, envelope_id FROM routed`
+         : `
+     SELECT device_id, envelope_id FROM acked`
+     }`,
     [pairs.map((p) => p.deviceId).join(','), pairs.map((p) => p.envelopeId).join(',')],
   );
-  for (const r of rows) done.add(`${r.device_id}\n${r.envelope_id}`);
+  for (const r of rows) {
+    if (r.device_id === null) routed?.add(String(r.envelope_id));
+    else done.add(`${r.device_id}\n${r.envelope_id}`);
+  }
   return done;
 }
 

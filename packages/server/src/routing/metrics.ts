@@ -1,9 +1,28 @@
 /**
  * Routing and channel metrics in Prometheus format (`prom-client`), served at
- * `/metrics`. Labels are metadata only: channel, message class, step, path, reason —
- * never a recipient, a token or content.
+ * `/metrics` (behind a token on the main port, or on a separate listener). Labels are
+ * metadata only: channel, message class, step, path, reason — never a recipient, a
+ * token or content. The message class is chosen by senders, so a class label is always
+ * written through `classLabel`: a class the configuration does not name is `other`,
+ * which keeps the number of series bounded.
  */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { DEFAULT_POLICIES } from './policy.js';
+import type { RoutingConfig } from './router.js';
+
+/** The label value of a class no policy names. */
+export const OTHER_CLASS = 'other';
+
+/** The classes the policy configuration names: the built-in defaults and every business's policies. */
+export function policyClasses(routing: Pick<RoutingConfig, 'businesses' | 'defaultBusiness'>): Set<string> {
+  const classes = new Set(Object.keys(DEFAULT_POLICIES));
+  for (const business of [...Object.values(routing.businesses ?? {}), routing.defaultBusiness]) {
+    for (const name of Object.keys(business?.policies ?? {})) classes.add(name);
+  }
+  return classes;
+}
 
 export class RoutingMetrics {
   readonly registry = new Registry();
@@ -18,7 +37,11 @@ export class RoutingMetrics {
   readonly webhookSignatureFailures: Counter<'channel'>;
   readonly tokenRedemptions: Counter<'kind' | 'result'>;
 
-  constructor(nodeId: string) {
+  /** @param classes the classes that may appear as label values (`policyClasses`); any other is `other`. */
+  constructor(
+    nodeId: string,
+    private readonly classes: ReadonlySet<string> = new Set(Object.keys(DEFAULT_POLICIES)),
+  ) {
     this.registry.setDefaultLabels({ node: nodeId });
     collectDefaultMetrics({ register: this.registry, prefix: 'parley_process_' });
     const r = [this.registry];
@@ -45,4 +68,37 @@ export class RoutingMetrics {
     this.webhookSignatureFailures = new Counter({ name: 'parley_webhook_signature_failures_total', help: 'Provider webhooks refused for a bad or missing signature', labelNames: ['channel'], registers: r });
     this.tokenRedemptions = new Counter({ name: 'parley_retrieval_redemptions_total', help: 'Retrieval-token redemptions, by result', labelNames: ['kind', 'result'], registers: r });
   }
+
+  /** The label value of a message class: the class if the configuration names it, else `other`. Every class label goes through here. */
+  classLabel(messageClass: string): string {
+    return this.classes.has(messageClass) ? messageClass : OTHER_CLASS;
+  }
+}
+
+/** A separate listener that serves only `GET /metrics`, without authentication (bind it to a private address). */
+export async function serveMetrics(registry: Registry, host: string, port: number): Promise<{ url: string; close(): Promise<void> }> {
+  const server: Server = createServer((request, response) => {
+    const path = (request.url ?? '/').split('?')[0];
+    if (request.method !== 'GET' || path !== '/metrics') {
+      response.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
+      return;
+    }
+    registry.metrics().then(
+      (body) => response.writeHead(200, { 'content-type': registry.contentType }).end(body),
+      () => response.writeHead(500, { 'content-type': 'text/plain' }).end('metrics unavailable\n'),
+    );
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve());
+  });
+  const address = server.address() as AddressInfo;
+  return {
+    url: `http://${host.includes(':') ? `[${host}]` : host}:${address.port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
 }

@@ -24,7 +24,7 @@ import {
   type Envelope,
 } from '@parley/core';
 import type { AuthDevice } from '../relay/relay.js';
-import type { Database, Sql } from '../storage/database.js';
+import { isUniqueViolation, type Database, type Sql } from '../storage/database.js';
 import type { RoutingMetrics } from './metrics.js';
 import type { DeliveryPath } from './policy.js';
 import { findToken, insertToken, isTokenShaped, newToken, tokenHash } from './retrieval-tokens.js';
@@ -113,17 +113,24 @@ export class Retrieval {
     if (device) throw new ConflictError('customer_has_app', 'this customer has the app: send an end-to-end message');
     const policy = this.router.policyFor(sender.businessId, request.class);
     const business = this.router.business(sender.businessId);
+    // Two requests with one new message id can both pass the check above: the route's
+    // primary key decides, and the loser gets the same 409 as a later repeat would.
+    const claimed = <T>(insert: Promise<T>): Promise<T> =>
+      insert.catch((error: unknown) => {
+        if (isUniqueViolation(error)) throw new ConflictError('message_id_conflict', 'this message id is being used concurrently; retry');
+        throw error;
+      });
     const insertRoute = (state: string, path: DeliveryPath | null, nextAtSeconds: number) =>
-      this.db.query(
+      claimed(this.db.query(
         `INSERT INTO routes (message_id, business_id, identity_id, class, mode, state, path, next_at, finished_at)
          VALUES ($1, $2, $3, $4, 'web', $5, $6, now() + ($7::integer * interval '1 second'), CASE WHEN $5 = 'active' THEN NULL ELSE now() END)`,
         [request.messageId, sender.businessId, identityId, request.class, state, path, nextAtSeconds],
-      );
+      ));
     const decide = async (state: 'blocked' | 'invited', path: DeliveryPath, reason: string): Promise<WebMessageResult> => {
       await insertRoute(state, path, 0);
       await this.router.event(request.messageId, 'otherwise', null, state, reason);
-      this.metrics.routes.inc({ class: request.class, outcome: state });
-      if (state === 'blocked') this.metrics.policyBlocks.inc({ class: request.class, reason: reason.replace(/[^a-z_]/g, '_') });
+      this.metrics.routes.inc({ class: this.metrics.classLabel(request.class), outcome: state });
+      if (state === 'blocked') this.metrics.policyBlocks.inc({ class: this.metrics.classLabel(request.class), reason: reason.replace(/[^a-z_]/g, '_') });
       return { messageId: request.messageId, path, state };
     };
     const consented = async () => (await this.db.query('SELECT 1 FROM fallback_consents WHERE identity_id = $1', [identityId])).length > 0;
@@ -135,11 +142,13 @@ export class Retrieval {
         if (!sms) return decide('blocked', 'blocked', 'no_sms_channel');
         const app = business.appUrl ?? `${this.router.publicUrl}/app`;
         const text = fill(business.inviteTemplate ?? DEFAULT_INVITE_TEMPLATE, { brand: business.brand, app });
-        await insertRoute('active', null, 0);
+        // Not due for the router while the invitation is handed over (the router finishes a due web
+        // route as expired, and a finished route gets no SMS); it is finished just below.
+        await insertRoute('active', null, 300);
         const ok = await this.router.sendOnce({ message_id: request.messageId, step: 0, class: request.class }, sms, { pseudonym: this.router.pseudonyms.of(request.phone), phone: request.phone }, { kind: 'link', text, url: app, brand: business.brand });
         await this.db.query(`UPDATE routes SET state = $2, path = $3, finished_at = now() WHERE message_id = $1`, [request.messageId, ok ? 'invited' : 'failed', ok ? 'invited' : null]);
         await this.router.event(request.messageId, 'otherwise', 'sms', ok ? 'invited' : 'failed', 'customer without the app');
-        this.metrics.routes.inc({ class: request.class, outcome: ok ? 'invited' : 'failed' });
+        this.metrics.routes.inc({ class: this.metrics.classLabel(request.class), outcome: ok ? 'invited' : 'failed' });
         if (!ok) throw new ParleyError('fallback_failed', 'the SMS gateway did not take the invitation', { status: 502 });
         return { messageId: request.messageId, path: 'invited', state: 'invited' };
       }
@@ -147,7 +156,7 @@ export class Retrieval {
         if (!(await consented())) return decide('blocked', 'blocked', 'consent_missing');
         break;
       case 'warn':
-        this.metrics.policyWarnings.inc({ class: request.class });
+        this.metrics.policyWarnings.inc({ class: this.metrics.classLabel(request.class) });
         break;
       case 'fallback-with-token':
         break;
@@ -157,13 +166,13 @@ export class Retrieval {
     if (!sms) return decide('blocked', 'blocked', 'no_sms_channel');
     const token = newToken();
     const ttl = this.router.config.tokenTtlSeconds;
-    await this.db.transaction(async (tx) => {
+    await claimed(this.db.transaction(async (tx) => {
       await insertToken(tx, token, { kind: 'web', messageId: request.messageId, identityId, businessId: sender.businessId, ciphertext: request.ciphertext, ttlSeconds: ttl });
       await tx.query(
         `INSERT INTO routes (message_id, business_id, identity_id, class, mode, state, next_at) VALUES ($1, $2, $3, $4, 'web', 'active', now() + ($5::integer * interval '1 second'))`,
         [request.messageId, sender.businessId, identityId, request.class, ttl],
       );
-    });
+    }));
     if (policy.otherwise === 'warn') await this.router.event(request.messageId, 'otherwise', null, 'warning', 'non-end-to-end fallback (web link) under a warn policy');
     const link = `${this.router.publicUrl}/r/${token}#${request.fragmentKey}`;
     const text = fill(business.webTemplate ?? DEFAULT_WEB_TEMPLATE, { brand: business.brand, link });
@@ -176,7 +185,7 @@ export class Retrieval {
     if (!ok) {
       await this.db.query(`UPDATE retrieval_tokens SET used_at = now() WHERE token_hash = $1`, [tokenHash(token)]);
       await this.db.query(`UPDATE routes SET state = 'failed', finished_at = now() WHERE message_id = $1`, [request.messageId]);
-      this.metrics.routes.inc({ class: request.class, outcome: 'failed' });
+      this.metrics.routes.inc({ class: this.metrics.classLabel(request.class), outcome: 'failed' });
       throw new ParleyError('fallback_failed', 'the SMS gateway did not take the retrieval link', { status: 502 });
     }
     await this.router.event(request.messageId, 'otherwise', 'sms', 'web-link-sent', policy.otherwise);
@@ -207,10 +216,19 @@ export class Retrieval {
     const row = await this.usableIn(this.db, token, 'web', false);
     const business = this.router.business(row.business_id);
     if (!business.secondFactor) throw new ParleyError('second_factor_unavailable', 'no second factor is configured', { status: 503 });
-    if (row.attempts >= this.router.config.maxTokenAttempts) throw new ParleyError('token_locked', 'too many attempts; ask the sender for a new message', { status: 429 });
     const code = String(randomInt(0, 1_000_000)).padStart(6, '0');
     const expiresAt = new Date(Date.now() + OTP_TTL_SECONDS * 1000);
-    await this.db.query('UPDATE retrieval_tokens SET otp_hash = $2, otp_expires_at = $3, attempts = attempts + 1 WHERE token_hash = $1', [tokenHash(token), this.otpHash(token, code), expiresAt]);
+    // Check and count in ONE statement: parallel challenges cannot send more than maxTokenAttempts codes.
+    const [counted] = await this.db.query<{ attempts: number }>(
+      `UPDATE retrieval_tokens SET otp_hash = $2, otp_expires_at = $3, attempts = attempts + 1
+       WHERE token_hash = $1 AND kind = 'web' AND used_at IS NULL AND expires_at > now() AND attempts < $4::integer
+       RETURNING attempts`,
+      [tokenHash(token), this.otpHash(token, code), expiresAt, this.router.config.maxTokenAttempts],
+    );
+    if (!counted) {
+      await this.usableIn(this.db, token, 'web', false); // used or expired meanwhile: that error
+      throw new ParleyError('token_locked', 'too many attempts; ask the sender for a new message', { status: 429 });
+    }
     const body = JSON.stringify({ identityId: row.identity_id, code, expiresAt: expiresAt.toISOString() });
     const signature = createHmac('sha256', business.secondFactor.secret).update(body).digest('base64');
     try {

@@ -43,6 +43,11 @@ export interface BusinessRouting {
   readonly inviteTemplate?: string;
   /** Where the app is installed from (the invitation's `{app}`). */
   readonly appUrl?: string;
+  /**
+   * Identity kinds that may send business messages (signed commitments that create routes:
+   * push, RCS and SMS at the business's expense). Default `['sender']`; customers never may.
+   */
+  readonly senderKinds?: readonly ('sender' | 'agent' | 'bot')[];
   /** Second factor for web retrieval: Parley POSTs `{identityId, code}` here, HMAC-signed. */
   readonly secondFactor?: { readonly url: string; readonly secret: string };
 }
@@ -77,6 +82,8 @@ interface RouteRow {
   step: number;
   created_at: Date;
   mode?: 'app' | 'web';
+  /** Set by the ack statement when a device of the recipient acknowledged the message. */
+  acked_at?: Date | null;
 }
 
 export interface RouteView {
@@ -91,6 +98,10 @@ export interface RouteView {
 export const PARLEY_ENVELOPE_TYPE = 'application/vnd.parley.envelope+json';
 
 const LEASE_SECONDS = 60;
+/** Order of channel_sends statuses: a status event never moves a send backwards. */
+const RANKS: Readonly<Record<string, number>> = { sending: 0, accepted: 1, failed: 2, delivered: 3, read: 4, revoked: 5 };
+const statusRank = (status: string): number => RANKS[status] ?? 0;
+const STATUS_RANK_SQL = `(CASE status ${Object.entries(RANKS).map(([s, r]) => `WHEN '${s}' THEN ${r}`).join(' ')} ELSE 0 END)`;
 const MAX_RETRIES = 3;
 
 export class Router {
@@ -101,9 +112,13 @@ export class Router {
   private stopped = false;
   private ticking: Promise<void> | undefined;
   private rerun = false;
+  /** The first tick after start() finishes acknowledged routes first. */
+  private reconciling = false;
   /** Milliseconds until the earliest active route is due (measured at the end of the last tick). */
   private nextDueMs = Infinity;
   private readonly unsubscribe: (() => void)[] = [];
+  /** Status events being applied, by event object (see onStatus). */
+  private readonly applying = new WeakMap<StatusEvent, Promise<void>>();
   publicUrl: string;
 
   constructor(
@@ -140,6 +155,7 @@ export class Router {
 
   start(): void {
     this.running = true;
+    this.reconciling = true;
     this.schedule(0);
   }
 
@@ -165,7 +181,9 @@ export class Router {
     if (this.stopped) return;
     if (this.timer) clearTimeout(this.timer);
     this.timer = setTimeout(() => {
-      this.ticking = this.tick()
+      const first = this.reconciling;
+      this.reconciling = false;
+      this.ticking = (first ? this.reconcile().then(() => this.tick()) : this.tick())
         .catch((error: unknown) => this.log.warn({ err: error }, 'routing tick failed'))
         .finally(() => {
           this.ticking = undefined;
@@ -192,18 +210,39 @@ export class Router {
     );
   }
 
-  /** Devices acknowledged envelopes: the first ack of a routed message by its customer finishes the route. */
-  async onAcked(pairs: readonly { deviceId: string; envelopeId: string }[]): Promise<void> {
-    if (pairs.length === 0) return;
-    const rows = await this.db.query<RouteRow & { device_id: string }>(
-      `SELECT r.message_id, r.envelope_id, r.business_id, r.identity_id, r.class, r.step, r.created_at, d.id AS device_id
-       FROM routes r
-       JOIN unnest($1::text[], $2::bigint[]) AS a(device_id, envelope_id) ON a.envelope_id = r.envelope_id
-       JOIN devices d ON d.id = a.device_id AND d.identity_id = r.identity_id
-       WHERE r.state = 'active'`,
-      [pairs.map((p) => p.deviceId), pairs.map((p) => p.envelopeId)],
+  /**
+   * The ack statement marked these envelopes' routes acknowledged (`routes.acked_at`, set
+   * in the ack's own statement, only for a device of the recipient): finish them. Run off
+   * the ack's path; if it fails or the process dies first, the route is finished by its
+   * next step (`advance`) or by the reconciliation at start-up, and no step sends anything.
+   */
+  async onAcked(envelopeIds: readonly string[]): Promise<void> {
+    if (envelopeIds.length === 0) return;
+    const rows = await this.db.query<RouteRow>(
+      `SELECT message_id, envelope_id, business_id, identity_id, class, step, created_at FROM routes
+       WHERE envelope_id = ANY($1::bigint[]) AND state = 'active' AND acked_at IS NOT NULL`,
+      [[...new Set(envelopeIds)]],
     );
     for (const row of rows) await this.finishDelivered(row, 'ack');
+  }
+
+  /** Start-up: active routes whose recipient already acknowledged (the node stopped before finishing them) are finished. */
+  async reconcile(): Promise<number> {
+    const rows = await this.db.query<RouteRow>(
+      `SELECT message_id, envelope_id, business_id, identity_id, class, step, created_at FROM routes WHERE state = 'active' AND acked_at IS NOT NULL`,
+    );
+    for (const row of rows) await this.finishDelivered(row, 'ack, finished at start-up');
+    if (rows.length > 0) this.log.info({ routes: rows.length }, 'routing: acknowledged routes finished at start-up');
+    return rows.length;
+  }
+
+  /** A route changed under a step: if its recipient acknowledged it meanwhile, it is finished as delivered. */
+  private async finishIfAcked(route: RouteRow): Promise<void> {
+    const [row] = await this.db.query<RouteRow>(
+      `SELECT message_id, envelope_id, business_id, identity_id, class, step, created_at FROM routes WHERE message_id = $1 AND state = 'active' AND acked_at IS NOT NULL`,
+      [route.message_id],
+    );
+    if (row) await this.finishDelivered(row, 'ack');
   }
 
   /** A web retrieval link was opened and its ciphertext handed out. */
@@ -216,6 +255,11 @@ export class Router {
     const policy = this.policyFor(row.business_id, row.class);
     const running = policy.chain[Math.max(0, row.step - 1)]?.step ?? 'app';
     let path: DeliveryPath = forced ?? STEP_PATH[running];
+    if (!forced && running === 'push') {
+      // Credit the push only if one was handed to a provider (an ack can land before the step sent anything).
+      const pushed = await this.db.query(`SELECT 1 FROM channel_sends WHERE message_id = $1 AND step = $2 AND provider_message_id IS NOT NULL`, [row.message_id, row.step - 1]);
+      if (pushed.length === 0) path = 'app';
+    }
     if (!forced && running === 'sms-token') {
       // Credit the SMS link only if the app actually opened it.
       const redeemed = await this.db.query(`SELECT 1 FROM retrieval_tokens WHERE message_id = $1 AND kind = 'app' AND used_at IS NOT NULL`, [row.message_id]);
@@ -233,9 +277,9 @@ export class Router {
       await this.db.query(`UPDATE routes SET path = $2 WHERE message_id = $1`, [row.message_id, path]);
     }
     await this.event(row.message_id, forced ? 'web' : running, null, 'delivered', `${how}; path ${path}`);
-    this.metrics.deliveries.inc({ channel: forced ? 'web' : running, class: row.class, path });
-    this.metrics.routes.inc({ class: row.class, outcome: 'delivered' });
-    this.metrics.deliveryLatency.observe({ class: row.class, path }, (Date.now() - new Date(row.created_at).getTime()) / 1000);
+    this.metrics.deliveries.inc({ channel: forced ? 'web' : running, class: this.metrics.classLabel(row.class), path });
+    this.metrics.routes.inc({ class: this.metrics.classLabel(row.class), outcome: 'delivered' });
+    this.metrics.deliveryLatency.observe({ class: this.metrics.classLabel(row.class), path }, (Date.now() - new Date(row.created_at).getTime()) / 1000);
   }
 
   /**
@@ -274,23 +318,46 @@ export class Router {
     return revokedOn;
   }
 
-  /** Provider status (webhook or connection): recorded; a failure of the running step moves on at once. */
-  async onStatus(event: StatusEvent): Promise<void> {
+  /**
+   * Provider status: recorded once; a failure of the running step moves on at once.
+   *
+   * One path: every adapter emits each status event to its `onStatus` listeners (Twilio and
+   * RBM from `handleWebhook`, SMPP from deliver_sm, FCM and APNs on send and confirmation),
+   * and the router's subscription applies it. The webhook route hands the same event
+   * objects to `statusApplied` only to wait until they are stored before it answers the
+   * provider. Applying is keyed by the event object, so an event is applied once whichever
+   * side comes first; and the status update is a compare-and-set, so even a provider's
+   * concurrent duplicate callbacks record one decision.
+   */
+  onStatus(event: StatusEvent): Promise<void> {
+    let applied = this.applying.get(event);
+    if (!applied) {
+      applied = this.applyStatus(event);
+      this.applying.set(event, applied);
+    }
+    return applied;
+  }
+
+  /** The webhook route: resolves once these events (from `handleWebhook`) are stored; rejects if storing one failed. */
+  async statusApplied(events: readonly StatusEvent[]): Promise<void> {
+    for (const event of events) await this.onStatus(event);
+  }
+
+  private async applyStatus(event: StatusEvent): Promise<void> {
     const rows = await this.db.query<{ message_id: string; step: number; status: string }>(
       `SELECT message_id, step, status FROM channel_sends WHERE channel = $1 AND provider_message_id = $2`,
       [event.channel, event.providerMessageId],
     );
     for (const send of rows) {
-      // Never regress: a late 'accepted' after 'delivered' changes nothing.
-      const rank = (s: string) => ({ sending: 0, accepted: 1, failed: 2, delivered: 3, read: 4, revoked: 5 })[s] ?? 0;
-      if (rank(event.status) <= rank(send.status)) continue;
-      await this.db.query(`UPDATE channel_sends SET status = $4, reason = $5, updated_at = now() WHERE message_id = $1 AND step = $2 AND channel = $3`, [
-        send.message_id,
-        send.step,
-        event.channel,
-        event.status,
-        event.reason ?? null,
-      ]);
+      // Never regress: a late 'accepted' after 'delivered' changes nothing. Checked again in the
+      // UPDATE itself (on the row's latest version), so concurrent callbacks record one decision.
+      if (statusRank(event.status) <= statusRank(send.status)) continue;
+      const [changed] = await this.db.query(
+        `UPDATE channel_sends SET status = $4, reason = $5, updated_at = now()
+         WHERE message_id = $1 AND step = $2 AND channel = $3 AND ${STATUS_RANK_SQL} < $6::integer RETURNING status`,
+        [send.message_id, send.step, event.channel, event.status, event.reason ?? null, statusRank(event.status)],
+      );
+      if (!changed) continue;
       await this.event(send.message_id, `step-${send.step}`, event.channel, `provider-${event.status}`, event.reason ?? null);
       if (event.status === 'failed') {
         // The step this send belongs to failed: the next one starts now instead of after its timeout.
@@ -325,7 +392,7 @@ export class Router {
            SELECT message_id FROM routes
            WHERE state = 'active' AND next_at <= now() AND (lease_until IS NULL OR lease_until < now())
            ORDER BY next_at LIMIT 32 FOR UPDATE SKIP LOCKED)
-         RETURNING message_id, envelope_id, business_id, identity_id, class, step, created_at, mode`,
+         RETURNING message_id, envelope_id, business_id, identity_id, class, step, created_at, mode, acked_at`,
       );
       if (due.length === 0) {
         const [next] = await this.db.query<{ ms: string | number | null }>(
@@ -342,6 +409,11 @@ export class Router {
 
   /** Runs the route's next step (or its `otherwise`), then schedules what follows. */
   private async advance(route: RouteRow): Promise<void> {
+    if (route.acked_at) {
+      // The recipient has the message (the ack hook did not finish the route): no further step.
+      await this.finishDelivered(route, 'ack');
+      return;
+    }
     if (route.mode === 'web') {
       // A web link's route is due when the link expires unopened.
       await this.finish(route, 'exhausted', null, 'the retrieval link expired unopened');
@@ -353,17 +425,26 @@ export class Router {
       await this.exhausted(route, policy);
       return;
     }
-    if (route.step > 0) this.metrics.fallbacks.inc({ class: route.class, from: policy.chain[route.step - 1]!.step, to: step.step });
+    if (route.step > 0) this.metrics.fallbacks.inc({ class: this.metrics.classLabel(route.class), from: policy.chain[route.step - 1]!.step, to: step.step });
     // Mark the step as running first: a delivery that lands while it runs is credited to it.
     // (A crash right here skips the step rather than ever running it twice.)
-    await this.db.query(`UPDATE routes SET step = $2 WHERE message_id = $1 AND state = 'active'`, [route.message_id, route.step + 1]);
+    const [marked] = await this.db.query(`UPDATE routes SET step = $2 WHERE message_id = $1 AND state = 'active' AND acked_at IS NULL RETURNING message_id`, [
+      route.message_id,
+      route.step + 1,
+    ]);
+    if (!marked) {
+      await this.finishIfAcked(route);
+      return;
+    }
     const outcome = await this.runStep(route, step.step);
     const wait = outcome === 'waiting' ? step.timeoutMs : 0;
-    await this.db.query(
-      `UPDATE routes SET next_at = now() + ($2::integer * interval '1 millisecond'), lease_until = NULL WHERE message_id = $1 AND state = 'active'`,
+    // Acknowledged while the step ran: due now, so the next tick finishes it (if the ack hook has not).
+    const [next] = await this.db.query<{ acked: boolean }>(
+      `UPDATE routes SET next_at = CASE WHEN acked_at IS NULL THEN now() + ($2::integer * interval '1 millisecond') ELSE now() END, lease_until = NULL
+       WHERE message_id = $1 AND state = 'active' RETURNING acked_at IS NOT NULL AS acked`,
       [route.message_id, wait],
     );
-    if (wait === 0) this.kick();
+    if (wait === 0 || next?.acked) this.kick();
   }
 
   private async exhausted(route: RouteRow, policy: RoutingPolicy): Promise<void> {
@@ -373,7 +454,7 @@ export class Router {
       return;
     }
     if (policy.otherwise === 'block') {
-      this.metrics.policyBlocks.inc({ class: route.class, reason: 'chain_exhausted' });
+      this.metrics.policyBlocks.inc({ class: this.metrics.classLabel(route.class), reason: 'chain_exhausted' });
       await this.finish(route, 'blocked', 'blocked', 'policy: block');
       return;
     }
@@ -384,12 +465,15 @@ export class Router {
 
   private async finish(route: RouteRow, state: 'blocked' | 'invited' | 'exhausted', path: DeliveryPath | null, reason: string): Promise<void> {
     const [done] = await this.db.query<{ message_id: string }>(
-      `UPDATE routes SET state = $2, path = $3, finished_at = now(), lease_until = NULL WHERE message_id = $1 AND state = 'active' RETURNING message_id`,
+      `UPDATE routes SET state = $2, path = $3, finished_at = now(), lease_until = NULL WHERE message_id = $1 AND state = 'active' AND acked_at IS NULL RETURNING message_id`,
       [route.message_id, state, path],
     );
-    if (!done) return;
+    if (!done) {
+      await this.finishIfAcked(route);
+      return;
+    }
     await this.event(route.message_id, 'otherwise', null, state, reason);
-    this.metrics.routes.inc({ class: route.class, outcome: state });
+    this.metrics.routes.inc({ class: this.metrics.classLabel(route.class), outcome: state });
   }
 
   // ---------------------------------------------------------------------------
@@ -541,11 +625,22 @@ export class Router {
     item: OutboundItem,
     onFailure?: (error: ChannelError) => Promise<void>,
   ): Promise<boolean> {
-    const [claimed] = await this.db.query<{ message_id: string }>(
-      `INSERT INTO channel_sends (message_id, step, channel, status) VALUES ($1, $2, $3, 'sending') ON CONFLICT DO NOTHING RETURNING message_id`,
+    // The claim is made only while the route is active and its recipient has not acknowledged
+    // the message (the ack statement sets acked_at): nothing goes out for a message the customer has.
+    const [claim] = await this.db.query<{ live: boolean; claimed: boolean }>(
+      `WITH live AS (SELECT 1 FROM routes WHERE message_id = $1::text AND state = 'active' AND acked_at IS NULL),
+       claimed AS (
+         INSERT INTO channel_sends (message_id, step, channel, status)
+         SELECT $1::text, $2::integer, $3::text, 'sending' WHERE EXISTS (SELECT 1 FROM live)
+         ON CONFLICT DO NOTHING RETURNING message_id)
+       SELECT EXISTS (SELECT 1 FROM live) AS live, EXISTS (SELECT 1 FROM claimed) AS claimed`,
       [route.message_id, route.step, channel.name],
     );
-    if (!claimed) {
+    if (!claim?.live) {
+      await this.event(route.message_id, `step-${route.step}`, channel.name, 'not-sent', 'acknowledged or finished before the hand-off');
+      return false;
+    }
+    if (!claim.claimed) {
       await this.event(route.message_id, `step-${route.step}`, channel.name, 'already-sent', 'not sent twice');
       return true;
     }

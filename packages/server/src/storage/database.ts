@@ -36,6 +36,13 @@ export class DatabaseError extends Error {
   }
 }
 
+/** The database is unreachable or shutting down (no SQLSTATE, class 08 connection, 57 operator intervention, 53300 too many connections). */
+export function isUnavailableError(error: unknown): boolean {
+  if (!(error instanceof DatabaseError)) return false;
+  const s = error.sqlState;
+  return s === undefined || s.startsWith('08') || s.startsWith('57') || s === '53300';
+}
+
 /** SQLSTATE 23505: unique_violation. */
 export function isUniqueViolation(error: unknown): boolean {
   return error instanceof DatabaseError && error.sqlState === '23505';

@@ -1,7 +1,7 @@
 /**
  * The key log: the transparency log of device keys, named `keys`, served under
- * `/logs/keys/`. Assembled from the server configuration (origin, batching, heartbeat,
- * key directory).
+ * `/logs/keys/`. Assembled from the server configuration (batching, heartbeat, key
+ * directory) and the deployment's origin (deployment.ts).
  */
 import type { Logger } from 'pino';
 import type { ServerConfig } from '../config.js';
@@ -17,14 +17,14 @@ export const KEY_LOG_NAME = 'keys';
  * returns the log's signer, whose Ed25519 key attests the directory's entries.
  *
  * @example
- * const { keyLog } = await openKeyLog(db, config, log);
+ * const { keyLog } = await openKeyLog(db, config, 'parley.example.com/logs/keys', log);
  * keyLog.start();
  */
-export async function openKeyLog(db: Database, config: ServerConfig, log: Logger): Promise<{ keyLog: TransparencyLog; signer: LogSigner }> {
-  const signer = await loadLogSigner({ dir: config.keys.dir, logName: KEY_LOG_NAME, origin: config.tlog.origin, log });
+export async function openKeyLog(db: Database, config: ServerConfig, origin: string, log: Logger): Promise<{ keyLog: TransparencyLog; signer: LogSigner }> {
+  const signer = await loadLogSigner({ dir: config.keys.dir, logName: KEY_LOG_NAME, origin, log });
   const keyLog = await TransparencyLog.open(db, {
     name: KEY_LOG_NAME,
-    origin: config.tlog.origin,
+    origin,
     signer,
     batchSize: config.tlog.batchSize,
     heartbeatMs: config.tlog.heartbeatMs,
@@ -41,14 +41,14 @@ export const AUDIT_LOG_NAME = 'audit';
  * with its own origin and key file.
  *
  * @example
- * const auditLog = await openAuditLog(db, config, log);
+ * const auditLog = await openAuditLog(db, config, 'parley.example.com/logs/audit', log);
  * auditLog.start();
  */
-export async function openAuditLog(db: Database, config: ServerConfig, log: Logger): Promise<TransparencyLog> {
-  const signer = await loadLogSigner({ dir: config.keys.dir, logName: AUDIT_LOG_NAME, origin: config.tlog.auditOrigin, log });
+export async function openAuditLog(db: Database, config: ServerConfig, origin: string, log: Logger): Promise<TransparencyLog> {
+  const signer = await loadLogSigner({ dir: config.keys.dir, logName: AUDIT_LOG_NAME, origin, log });
   return TransparencyLog.open(db, {
     name: AUDIT_LOG_NAME,
-    origin: config.tlog.auditOrigin,
+    origin,
     signer,
     batchSize: config.tlog.batchSize,
     heartbeatMs: config.tlog.heartbeatMs,

@@ -5,13 +5,13 @@
  * log. The private key lives in that file and in memory only: never in the database,
  * never in a log line. An HSM-backed {@link LogSigner} can replace this later.
  */
-import { randomBytes as nodeRandomBytes } from 'node:crypto';
-import { chmod, link, mkdir, open, readFile, stat, unlink, writeFile } from 'node:fs/promises';
+import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { ParleyError } from '@parley/core';
 import { generateSignerKey, parseSignerKey } from '@parley/core/tlog';
 import type { LogSigner } from './transparency-log.js';
+import { createSecretFile, ensurePrivateDir } from '../storage/private-dir.js';
 
 /**
  * Where a log's key files live in `dir`: `tlog-<name>.key` (secret, mode 0600) and
@@ -26,27 +26,6 @@ export function keyFilePaths(dir: string, logName: string): { key: string; verif
 
 function keyError(code: string, message: string, details: Record<string, unknown>, cause?: unknown): ParleyError {
   return new ParleyError(code, message, { status: 500, details, ...(cause === undefined ? {} : { cause }) });
-}
-
-/** Writes a new key file atomically and exclusively: another node may be creating it too. */
-async function createKeyFile(path: string, content: string): Promise<boolean> {
-  const temp = `${path}.${nodeRandomBytes(6).toString('hex')}.tmp`;
-  const handle = await open(temp, 'wx', 0o600);
-  try {
-    await handle.writeFile(content, 'utf8');
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  try {
-    await link(temp, path); // fails with EEXIST if another node won the race
-    return true;
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
-    throw error;
-  } finally {
-    await unlink(temp).catch(() => {});
-  }
 }
 
 /**
@@ -70,7 +49,7 @@ export async function loadLogSigner(options: { dir: string | undefined; logName:
     return signer;
   }
   const paths = keyFilePaths(dir, logName);
-  await mkdir(dir, { recursive: true, mode: 0o700 });
+  await ensurePrivateDir(dir, 'key directory');
   let created = false;
   let text: string;
   try {
@@ -78,7 +57,7 @@ export async function loadLogSigner(options: { dir: string | undefined; logName:
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
     const fresh = generateSignerKey(origin);
-    created = await createKeyFile(paths.key, `${fresh.signerKey}\n`);
+    created = await createSecretFile(paths.key, `${fresh.signerKey}\n`);
     text = await readFile(paths.key, 'utf8');
   }
   const mode = (await stat(paths.key)).mode & 0o777;
@@ -97,7 +76,6 @@ export async function loadLogSigner(options: { dir: string | undefined; logName:
   // The public half next to it, for operators to hand to verifiers (`parley log verify --key`).
   await writeFile(paths.verifierKey, `${signer.verifierKey}\n`, { mode: 0o644 }).catch(() => {});
   if (created) {
-    await chmod(paths.key, 0o600);
     log.info({ tlog: logName, origin, path: paths.key, verifierKey: signer.verifierKey }, 'created the transparency log signing key');
   }
   return signer;

@@ -274,13 +274,27 @@ export class ConnectionRegistry implements LocalDelivery {
     for (const deviceId of this.byDevice.keys()) interest.watch(deviceId);
   }
 
-  add(c: DeviceConnection): void {
+  /**
+   * Registers a connection. Beyond `maxPerDevice` sockets of one device the oldest are
+   * closed with `evict` (a device that reconnects is never locked out by its stale sockets).
+   */
+  add(c: DeviceConnection, maxPerDevice = Infinity, evict = { code: 4008, reason: 'too many connections for this device' }): void {
     let set = this.byDevice.get(c.deviceId);
     if (!set) {
       this.byDevice.set(c.deviceId, (set = new Set()));
       this.interest?.watch(c.deviceId);
     }
     set.add(c);
+    for (const old of set) {
+      if (set.size <= maxPerDevice) break;
+      set.delete(old);
+      old.close(evict.code, evict.reason);
+    }
+  }
+
+  /** Open connections of one device on this node. */
+  socketsOf(deviceId: string): number {
+    return this.byDevice.get(deviceId)?.size ?? 0;
   }
 
   remove(c: DeviceConnection): void {

@@ -2,14 +2,17 @@
  * WebSocket endpoint `/v1/ws`: online delivery and low-latency submit/ack.
  * Authentication: `Authorization: Bearer <session>` on the upgrade request, or
  * a first frame `{ "type": "auth", "token" }` (browsers cannot set headers).
+ * A socket authenticates once: further `auth` frames are refused, and a socket that
+ * closes while its authentication is in flight never registers a connection.
  * Frames are JSON text; see `ClientFrame` / `ServerFrame` in @parley/core.
  */
 import type { FastifyInstance } from 'fastify';
 import type { WebSocket, RawData } from 'ws';
 import { Compile } from 'typebox/compile';
 import { ClientFrameSchema, UnauthorizedError, type ClientFrame, type SingleServerFrame } from '@parley/core';
-import { mapError } from '../http/errors.js';
+import { mapError, publicError } from '../http/errors.js';
 import { bearerToken } from '../http/sessions.js';
+import { jsonTooDeep } from '../http/json-body.js';
 import type { RouteContext } from '../http/context.js';
 import type { AuthDevice } from '../relay/relay.js';
 import { DeviceConnection, type ConnectionRegistry } from './connection.js';
@@ -21,6 +24,8 @@ export const CLOSE = {
   sessionExpired: 4001,
   authRequired: 4002,
   badFrame: 4003,
+  /** The device opened more sockets than `limits.maxSocketsPerDevice`: the oldest goes. */
+  tooManySockets: 4008,
   shuttingDown: 1001,
 } as const;
 
@@ -34,8 +39,17 @@ export function registerGateway(app: FastifyInstance, ctx: RouteContext, registr
       if (connection) connection.send(frame);
       else if (socket.readyState === socket.OPEN) socket.send(JSON.stringify(frame));
     };
+    /** An error frame; a 5xx says nothing internal and is logged under its id. */
+    const sendError = (error: unknown, requestId?: string) => {
+      const mapped = publicError(mapError(error), `ws-${request.id}`);
+      if (mapped.status >= 500) request.log.error({ err: error, requestId: `ws-${request.id}` }, 'websocket request failed');
+      send({ type: 'error', ...(requestId !== undefined ? { requestId } : {}), status: mapped.status, error: mapped.body.error });
+      return mapped;
+    };
     let connection: DeviceConnection | undefined;
     let device: AuthDevice | undefined;
+    /** One authentication per socket: set before the first await, so a second `auth` frame is refused. */
+    let authStarted = false;
     let expiryTimer: NodeJS.Timeout | undefined;
     let alive = true;
 
@@ -50,8 +64,11 @@ export function registerGateway(app: FastifyInstance, ctx: RouteContext, registr
     socket.on('pong', () => (alive = true));
 
     const authenticate = async (token: string): Promise<void> => {
+      authStarted = true;
       const session = await ctx.sessions.verify(token);
       if ((await ctx.deviceStatus.get(session.deviceId)) === 'revoked') throw new UnauthorizedError('device_revoked', 'this device was revoked');
+      // The peer may have gone while we checked: a closed socket registers nothing.
+      if (socket.readyState !== socket.OPEN) return;
       device = session;
       clearTimeout(authTimer);
       connection = new DeviceConnection(session.deviceId, socket, ctx.relay, {
@@ -62,18 +79,22 @@ export function registerGateway(app: FastifyInstance, ctx: RouteContext, registr
         pollIntervalMs: registry.pollIntervalMs,
       }, ctx.log);
       // Register before the first fetch so nothing committed in between is missed.
-      registry.add(connection);
+      registry.add(connection, ctx.config.limits.maxSocketsPerDevice, { code: CLOSE.tooManySockets, reason: 'too many connections for this device' });
       expiryTimer = setTimeout(() => socket.close(CLOSE.sessionExpired, 'session expired'), Math.max(0, session.expiresAt.getTime() - Date.now()));
       expiryTimer.unref();
       // `ready` is always the first frame on its own; batching starts after it.
       socket.send(JSON.stringify({ type: 'ready', deviceId: session.deviceId, expiresAt: session.expiresAt.toISOString() }));
       connection.fetchMore();
     };
+    const failAuthentication = (error: unknown) => {
+      const mapped = sendError(error);
+      socket.close(CLOSE.authRequired, mapped.status >= 500 ? 'authentication failed' : mapped.body.error.code);
+    };
 
     const handle = async (frame: ClientFrame): Promise<void> => {
       if (frame.type === 'auth') {
-        if (device) return send({ type: 'error', status: 400, error: { code: 'already_authenticated', message: 'already authenticated' } });
-        return authenticate(frame.token);
+        if (authStarted) return send({ type: 'error', status: 400, error: { code: 'already_authenticated', message: 'this socket is already authenticated (or authenticating)' } });
+        return authenticate(frame.token).catch(failAuthentication);
       }
       if (!device || !connection) {
         socket.close(CLOSE.authRequired, 'authenticate first');
@@ -87,8 +108,7 @@ export function registerGateway(app: FastifyInstance, ctx: RouteContext, registr
             const result = await ctx.relay.submit(device, frame.body);
             send({ type: 'submitted', requestId: frame.requestId, result });
           } catch (error) {
-            const mapped = mapError(error);
-            send({ type: 'error', requestId: frame.requestId, status: mapped.status, error: mapped.body.error });
+            sendError(error, frame.requestId);
           }
           return;
         }
@@ -97,8 +117,7 @@ export function registerGateway(app: FastifyInstance, ctx: RouteContext, registr
             await ctx.relay.ack(device.deviceId, frame.ids);
             connection.acknowledged(frame.ids);
           } catch (error) {
-            const mapped = mapError(error);
-            send({ type: 'error', status: mapped.status, error: mapped.body.error });
+            sendError(error);
           }
           return;
         }
@@ -109,7 +128,10 @@ export function registerGateway(app: FastifyInstance, ctx: RouteContext, registr
       let frame: unknown;
       try {
         if (isBinary) throw new Error('binary');
-        frame = JSON.parse(data.toString());
+        const text = data.toString();
+        // Parsing deep nesting holds the event loop about a microsecond per level (http/json-body.ts).
+        if (jsonTooDeep(text)) throw new Error('too deep');
+        frame = JSON.parse(text);
       } catch {
         send({ type: 'error', status: 400, error: { code: 'invalid_frame', message: 'frames are JSON text' } });
         return;
@@ -118,11 +140,7 @@ export function registerGateway(app: FastifyInstance, ctx: RouteContext, registr
         send({ type: 'error', status: 400, error: { code: 'invalid_frame', message: 'unknown or malformed frame' } });
         return;
       }
-      handle(frame).catch((error: unknown) => {
-        const mapped = mapError(error);
-        send({ type: 'error', status: mapped.status, error: mapped.body.error });
-        if (!device) socket.close(CLOSE.authRequired, mapped.body.error.code);
-      });
+      handle(frame).catch((error: unknown) => sendError(error));
     });
 
     socket.on('close', () => {
@@ -134,15 +152,20 @@ export function registerGateway(app: FastifyInstance, ctx: RouteContext, registr
         registry.remove(connection);
       }
     });
-    socket.on('error', (error: Error) => request.log.debug({ err: error }, 'websocket error'));
 
     const initial = bearerToken(request.headers.authorization);
-    if (initial) authenticate(initial).catch((error: unknown) => {
-      const mapped = mapError(error);
-      send({ type: 'error', status: mapped.status, error: mapped.body.error });
-      socket.close(CLOSE.authRequired, 'authentication failed');
-    });
+    if (initial) authenticate(initial).catch(failAuthentication);
   });
+}
+
+/**
+ * Errors on an established socket (a peer's protocol violation, an unclean disconnect):
+ * the socket is dropped and the event logged at debug level. Any peer, authenticated or
+ * not, can cause them, so they must not fill the log at error level.
+ */
+export function websocketErrorHandler(error: Error, socket: WebSocket, request: { log: { debug: (o: object, m: string) => void } }): void {
+  request.log.debug({ err: { message: error.message, code: (error as { code?: unknown }).code } }, 'websocket error');
+  socket.terminate();
 }
 
 export type { WebSocket };

@@ -21,9 +21,7 @@ import {
   RevokeDeviceRequestSchema,
   UnauthorizedError,
   businessOf,
-  equalBytes,
   fromBase64,
-  utf8,
   toBase64,
   toBase64Url,
   verifyEd25519,
@@ -34,8 +32,8 @@ import { getDevice, setDeviceStatus, type DeviceRow } from '../../repos/devices.
 import { getIdentity } from '../../repos/identities.js';
 import { getEnrollmentKey } from '../../repos/businesses.js';
 import { ENROLLMENT_AUDIENCE } from '../enrollment.js';
-import { deviceOf, requireDevice, type RouteContext } from '../context.js';
-import { bearerToken } from '../sessions.js';
+import { deviceOf, hasAdminToken, requireDevice, type RouteContext } from '../context.js';
+import { canSeeIdentity } from '../../directory/visibility.js';
 
 const errors = { 400: ErrorBodySchema, 401: ErrorBodySchema, 403: ErrorBodySchema, 404: ErrorBodySchema, 409: ErrorBodySchema };
 
@@ -64,13 +62,14 @@ export function registerDirectoryRoutes(app: FastifyInstance, ctx: RouteContext)
       },
       // A device of the same business, or the operator (audits, `parley keys lookup`).
       onRequest: async (request: FastifyRequest) => {
-        if (isAdmin(ctx, request)) return;
+        if (hasAdminToken(ctx, request)) return;
         await requireDevice(ctx)(request);
       },
     },
     async (request) => {
       const identity = await getIdentity(ctx.db, request.params.identityId);
-      if (!identity || (!isAdmin(ctx, request) && identity.business_id !== deviceOf(request).businessId)) {
+      // The same answer for an identity that does not exist and one this device may not see.
+      if (!identity || (!hasAdminToken(ctx, request) && !(await canSeeIdentity(ctx.db, deviceOf(request), identity.id)))) {
         throw new NotFoundError('unknown_identity', 'no such identity');
       }
       return ctx.directory.lookup(identity.id);
@@ -129,19 +128,22 @@ export function registerDirectoryRoutes(app: FastifyInstance, ctx: RouteContext)
       },
     },
     async (request) => {
-      const target = await getDevice(ctx.db, request.params.deviceId);
-      if (!target) throw new NotFoundError('unknown_device', 'no such device');
-      if (target.status === 'revoked') throw new ConflictError('already_revoked', 'the device is already revoked');
+      // Who asks comes first: an unauthenticated caller learns nothing about the device
+      // (unknown, revoked and another business's devices all answer 401 to it).
       let change: { by: 'owner' | 'business'; byDevice?: string; signature?: Uint8Array };
+      let target: DeviceRow | undefined;
       if (request.body.businessToken !== undefined) {
-        await verifyBusinessRevocation(ctx, request.body.businessToken, target);
+        const businessId = await verifyBusinessRevocation(ctx, request.body.businessToken, request.params.deviceId);
+        target = await getDevice(ctx.db, request.params.deviceId);
+        if (!target || businessOf(target.identity_id as IdentityId) !== businessId) throw new NotFoundError('unknown_device', 'no such device of this business');
         change = { by: 'business' };
       } else {
         if (request.body.signature === undefined) throw new UnauthorizedError('revocation_unauthorized', 'send a signature or a business token');
         await requireDevice(ctx)(request as FastifyRequest);
         const me = deviceOf(request);
         const owner = await activeDevice(ctx, me.deviceId);
-        if (owner.identity_id !== target.identity_id) throw new NotFoundError('unknown_device', 'no such device of your identity');
+        target = await getDevice(ctx.db, request.params.deviceId);
+        if (!target || owner.identity_id !== target.identity_id) throw new NotFoundError('unknown_device', 'no such device of your identity');
         const { label } = await ctx.directory.labelOf(ctx.db, target.identity_id);
         const signature = fromBase64(request.body.signature, 'signature');
         const message = revocationMessage({ label: toBase64Url(label), deviceId: target.id, byDevice: owner.id });
@@ -150,25 +152,22 @@ export function registerDirectoryRoutes(app: FastifyInstance, ctx: RouteContext)
         }
         change = { by: 'owner', byDevice: owner.id, signature };
       }
+      if (target.status === 'revoked') throw new ConflictError('already_revoked', 'the device is already revoked');
+      const revoked = target;
       const pendingId = await ctx.db.transaction(async (tx) => {
-        await setDeviceStatus(tx, target.id, 'revoked');
-        return ctx.directory.deviceRevoked(tx, { identityId: target.identity_id, deviceId: target.id, ...change });
+        await setDeviceStatus(tx, revoked.id, 'revoked');
+        return ctx.directory.deviceRevoked(tx, { identityId: revoked.identity_id, deviceId: revoked.id, ...change });
       });
-      ctx.deviceStatus.forget(target.id);
-      ctx.notifier.notifyRevoked(target.id);
+      ctx.deviceStatus.forget(revoked.id);
+      ctx.notifier.notifyRevoked(revoked.id);
       ctx.directory.keyLog.kick?.();
       const { index } = await ctx.directory.keyLog.waitSequenced(pendingId);
-      ctx.log.info({ device: target.id, by: change.by, keyLogIndex: index }, 'device revoked');
-      return { deviceId: target.id, index, status: 'revoked' };
+      ctx.log.info({ device: revoked.id, by: change.by, keyLogIndex: index }, 'device revoked');
+      return { deviceId: revoked.id, index, status: 'revoked' };
     },
   );
 }
 
-function isAdmin(ctx: RouteContext, request: FastifyRequest): boolean {
-  const token = bearerToken(request.headers.authorization);
-  const expected = ctx.config.adminToken;
-  return token !== undefined && expected !== undefined && equalBytes(utf8(token), utf8(expected));
-}
 
 async function activeDevice(ctx: RouteContext, deviceId: string): Promise<DeviceRow> {
   const device = await getDevice(ctx.db, deviceId);
@@ -179,9 +178,10 @@ async function activeDevice(ctx: RouteContext, deviceId: string): Promise<Device
 /**
  * A business revokes a device of one of its identities with a short-lived JWT
  * signed by its enrollment key: `iss` business, `aud` "parley", `sub` device id,
- * `purpose` "revoke-device", `exp`, `iat`, `jti`.
+ * `purpose` "revoke-device", `exp`, `iat`, `jti`. Checked before anything about the
+ * device is looked at; returns the business the token speaks for.
  */
-async function verifyBusinessRevocation(ctx: RouteContext, token: string, target: DeviceRow): Promise<void> {
+async function verifyBusinessRevocation(ctx: RouteContext, token: string, deviceId: string): Promise<string> {
   const invalid = () => new UnauthorizedError('business_token_invalid', 'invalid business revocation token');
   let kid: string | undefined;
   let issuer: unknown;
@@ -192,7 +192,6 @@ async function verifyBusinessRevocation(ctx: RouteContext, token: string, target
     throw invalid();
   }
   if (typeof kid !== 'string' || typeof issuer !== 'string') throw invalid();
-  if (businessOf(target.identity_id as IdentityId) !== issuer) throw new NotFoundError('unknown_device', 'no such device of this business');
   const key = await getEnrollmentKey(ctx.db, issuer, kid);
   if (!key) throw invalid();
   try {
@@ -201,7 +200,7 @@ async function verifyBusinessRevocation(ctx: RouteContext, token: string, target
       algorithms: ['EdDSA'],
       audience: ENROLLMENT_AUDIENCE,
       issuer,
-      subject: target.id,
+      subject: deviceId,
       requiredClaims: ['exp', 'iat', 'jti'],
       maxTokenAge: `${ctx.config.auth.maxEnrollmentTokenLifetimeSeconds}s`,
     });
@@ -210,4 +209,5 @@ async function verifyBusinessRevocation(ctx: RouteContext, token: string, target
     if (error instanceof joseErrors.JWTExpired) throw new UnauthorizedError('business_token_expired', 'business revocation token expired');
     throw invalid();
   }
+  return issuer;
 }

@@ -10,11 +10,9 @@ import {
   NotFoundError,
   RateLimitedError,
   UploadKeyPackagesRequestSchema,
-  businessOf,
   equalBytes,
   fromBase64,
   toBase64,
-  type IdentityId,
   type KeyPackageStock,
 } from '@parley/core';
 import { inspectKeyPackage } from '@parley/core/mls';
@@ -22,6 +20,7 @@ import { claimKeyPackage, insertKeyPackages, keyPackageStock, type NewKeyPackage
 import { getDevice, getDevices } from '../../repos/devices.js';
 import { takeToken } from '../../repos/rate-limits.js';
 import { deviceOf, requireDevice, type RouteContext } from '../context.js';
+import { visibleIdentities } from '../../directory/visibility.js';
 
 const errors = { 400: ErrorBodySchema, 401: ErrorBodySchema, 404: ErrorBodySchema, 409: ErrorBodySchema, 429: ErrorBodySchema };
 
@@ -102,16 +101,22 @@ export function registerKeyPackageRoutes(app: FastifyInstance, ctx: RouteContext
       const me = deviceOf(request);
       const ids = request.body.deviceIds;
       const devices = new Map((await getDevices(ctx.db, ids)).map((d) => [d.id, d]));
+      // Only devices of identities this device may see (visibility.ts); the same answer as for no device at all.
+      const visible = await visibleIdentities(ctx.db, me, [...devices.values()].map((d) => d.identity_id));
       for (const id of ids) {
         const d = devices.get(id);
-        if (!d || d.status !== 'active' || businessOf(d.identity_id as IdentityId) !== me.businessId) {
+        if (!d || d.status !== 'active' || !visible.has(d.identity_id)) {
           throw new NotFoundError('unknown_device', 'no such active device', { details: { deviceId: id } });
         }
       }
-      const perMinute = ctx.config.keyPackages.claimsPerMinute;
+      // Per (requester, target), and per target across all requesters: many requesters
+      // together cannot drain one device's one-time KeyPackages either.
+      const { claimsPerMinute: perMinute, claimsPerTargetPerMinute: perTarget } = ctx.config.keyPackages;
       for (const id of ids) {
         const take = await takeToken(ctx.db, `claim:${me.deviceId}:${id}`, perMinute, perMinute / 60);
         if (!take.allowed) throw new RateLimitedError('too many KeyPackage claims for this device; retry later', take.retryAfterMs);
+        const target = await takeToken(ctx.db, `claim-target:${id}`, perTarget, perTarget / 60);
+        if (!target.allowed) throw new RateLimitedError('too many KeyPackage claims for this device; retry later', target.retryAfterMs);
       }
       // One transaction: if any device has nothing to give, no one-time KeyPackage is burnt.
       const keyPackages = await ctx.db.transaction(async (tx) => {

@@ -53,7 +53,7 @@ export function registerMessageRoutes(app: FastifyInstance, ctx: RouteContext): 
         querystring: Type.Object(
           {
             limit: Type.Optional(Type.String({ pattern: '^(?:[1-9][0-9]{0,2}|1000)$' })),
-            after: Type.Optional(Type.String({ pattern: '^(?:0|[1-9][0-9]{0,18})$', description: 'return envelopes with ids above this one' })),
+            after: Type.Optional(Type.String({ pattern: '^(?:0|[1-9][0-9]{0,17})$', description: 'return envelopes with ids above this one' })),
           },
           { additionalProperties: false },
         ),

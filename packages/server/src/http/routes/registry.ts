@@ -22,6 +22,7 @@ import {
   UnauthorizedError,
   businessOf,
   fromBase64,
+  generateIdentityKeyPair,
   randomBytes,
   registrationProofMessage,
   sessionProofMessage,
@@ -38,6 +39,10 @@ import { insertKeyPackages, keyPackageStock } from '../../repos/key-packages.js'
 import { verifyEnrollmentToken } from '../enrollment.js';
 import { deviceOf, requireAdmin, requireDevice, type RouteContext } from '../context.js';
 import { validateKeyPackages, stockResponse } from './key-packages.js';
+import { canSeeIdentity } from '../../directory/visibility.js';
+
+/** Stands in for the identity key of a device that does not exist (see /v1/auth/session). */
+const UNKNOWN_DEVICE_KEY = generateIdentityKeyPair().publicKey;
 
 const errors = { 400: ErrorBodySchema, 401: ErrorBodySchema, 403: ErrorBodySchema, 404: ErrorBodySchema, 409: ErrorBodySchema };
 
@@ -148,13 +153,12 @@ export function registerRegistryRoutes(app: FastifyInstance, ctx: RouteContext):
     '/v1/auth/challenge',
     { schema: { tags: ['auth'], summary: 'Get a one-time challenge to sign', body: ChallengeRequestSchema, response: { 200: ChallengeResponseSchema, ...errors } } },
     async (request) => {
-      const device = await getDevice(ctx.db, request.body.deviceId);
-      // Same answer for unknown and revoked devices: nothing to learn by probing. A pending
-      // device may sign in: it has to, to show its approval code and learn it was approved.
-      if (!device || device.status === 'revoked') throw new NotFoundError('unknown_device', 'no such device');
+      // The same answer for every device id, known or not, revoked or not: nothing to learn
+      // by probing. Only the holder of the device's identity key learns more, at /v1/auth/session.
+      // (A pending device may sign in: it has to, to show its approval code and learn it was approved.)
       const challenge = randomBytes(32);
       const expiresAt = new Date(Date.now() + ctx.config.auth.challengeTtlSeconds * 1000);
-      await insertChallenge(ctx.db, challenge, device.id, expiresAt);
+      await insertChallenge(ctx.db, challenge, request.body.deviceId, expiresAt);
       return { challenge: toBase64(challenge), expiresAt: expiresAt.toISOString() };
     },
   );
@@ -167,14 +171,15 @@ export function registerRegistryRoutes(app: FastifyInstance, ctx: RouteContext):
       const challenge = fromBase64(request.body.challenge, 'challenge');
       const signature = fromBase64(request.body.signature, 'signature');
       const device = await getDevice(ctx.db, deviceId);
-      if (!device || device.status === 'revoked') throw new UnauthorizedError('challenge_invalid', 'unknown device or challenge');
-      if (!verifyEd25519(new Uint8Array(device.identity_key), sessionProofMessage({ deviceId, challenge }), signature)) {
-        throw new UnauthorizedError('challenge_signature_invalid', 'the challenge signature does not verify');
-      }
+      // One answer for an unknown device, a wrong signature and a bad challenge. (An unknown
+      // device's check runs against a throwaway key, so it takes as long as a real one.)
+      const invalid = () => new UnauthorizedError('challenge_invalid', 'unknown device, challenge or signature');
+      const identityKey = device ? new Uint8Array(device.identity_key) : UNKNOWN_DEVICE_KEY;
+      if (!verifyEd25519(identityKey, sessionProofMessage({ deviceId, challenge }), signature) || !device) throw invalid();
       // Consumed only after the signature checks out, and exactly once.
-      if (!(await consumeChallenge(ctx.db, challenge, deviceId))) {
-        throw new UnauthorizedError('challenge_invalid', 'the challenge is unknown, expired or already used');
-      }
+      if (!(await consumeChallenge(ctx.db, challenge, deviceId))) throw invalid();
+      // Proven to hold the device's key: it may learn that it was revoked.
+      if (device.status === 'revoked') throw new UnauthorizedError('device_revoked', 'this device was revoked');
       const auth = { deviceId, identityId: device.identity_id, businessId: businessOf(device.identity_id as IdentityId) };
       const session = await ctx.sessions.issue(auth);
       return { token: session.token, expiresAt: session.expiresAt.toISOString(), deviceId, identityId: device.identity_id };
@@ -196,8 +201,8 @@ export function registerRegistryRoutes(app: FastifyInstance, ctx: RouteContext):
       const me = deviceOf(request);
       const identityId = request.params.identityId as IdentityId;
       const identity = await getIdentity(ctx.db, identityId);
-      // Tenants are isolated: another business's identities do not exist for you.
-      if (!identity || identity.business_id !== me.businessId) throw new NotFoundError('unknown_identity', 'no such identity');
+      // Tenants are isolated, and a customer sees only whom it has a reason to see: the same answer otherwise.
+      if (!identity || !(await canSeeIdentity(ctx.db, me, identityId))) throw new NotFoundError('unknown_identity', 'no such identity');
       const devices = await listDevicesOfIdentity(ctx.db, identityId);
       return {
         identityId,
@@ -222,7 +227,7 @@ export function registerRegistryRoutes(app: FastifyInstance, ctx: RouteContext):
     async (request) => {
       const me = deviceOf(request);
       const device = await getDevice(ctx.db, request.params.deviceId);
-      if (!device || businessOf(device.identity_id as IdentityId) !== me.businessId) throw new NotFoundError('unknown_device', 'no such device');
+      if (!device || !(await canSeeIdentity(ctx.db, me, device.identity_id))) throw new NotFoundError('unknown_device', 'no such device');
       return toDeviceRecord(device);
     },
   );

@@ -23,8 +23,7 @@ import {
   isParleyError,
 } from '@parley/core';
 import { ChannelError } from '../../channels/channel.js';
-import { deviceOf, requireAdmin, requireDevice, type RouteContext } from '../context.js';
-import { bearerToken } from '../sessions.js';
+import { deviceOf, hasAdminToken, requireAdmin, requireDevice, requireMetricsToken, type RouteContext } from '../context.js';
 
 const errors = { 400: ErrorBodySchema, 401: ErrorBodySchema, 403: ErrorBodySchema, 404: ErrorBodySchema, 409: ErrorBodySchema, 410: ErrorBodySchema, 429: ErrorBodySchema, 502: ErrorBodySchema, 503: ErrorBodySchema };
 const Token = RetrievalTokenSchema;
@@ -45,8 +44,7 @@ export function registerRoutingRoutes(app: FastifyInstance, ctx: RouteContext): 
   const { router, retrieval, metrics } = ctx.routing;
   /** The operator (admin token) or a device session. */
   const adminOrDevice = async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
-    const token = bearerToken(request.headers.authorization);
-    if (token !== undefined && token === ctx.config.adminToken) return requireAdmin(ctx)(request, reply);
+    if (hasAdminToken(ctx, request)) return requireAdmin(ctx)(request, reply);
     return requireDevice(ctx)(request);
   };
 
@@ -205,8 +203,10 @@ export function registerRoutingRoutes(app: FastifyInstance, ctx: RouteContext): 
       const handshake = (channel as { webhookVerificationSecret?: (r: typeof webhook) => string | undefined }).webhookVerificationSecret?.(webhook);
       if (handshake !== undefined) return reply.status(200).header('content-type', 'text/plain').send(handshake);
       try {
+        // The adapter emits these events to the router's subscription (the one path that
+        // applies them); the provider gets 200 once they are stored, a 5xx makes it retry.
         const events = await channel.handleWebhook(webhook);
-        for (const event of events) await router.onStatus(event);
+        await router.statusApplied(events);
         return reply.status(200).send({ received: events.length });
       } catch (error) {
         if (error instanceof ChannelError && error.reason === 'webhook_signature_invalid') {
@@ -219,8 +219,11 @@ export function registerRoutingRoutes(app: FastifyInstance, ctx: RouteContext): 
     });
   });
 
-  app.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {
-    const body = await metrics.registry.metrics();
-    return reply.header('content-type', metrics.registry.contentType).send(body);
-  });
+  // Metrics: on a separate listener when one is configured (app.ts), else here behind a token.
+  if (!ctx.config.metrics.listen) {
+    app.get('/metrics', { schema: { hide: true }, onRequest: requireMetricsToken(ctx) }, async (_request, reply) => {
+      const body = await metrics.registry.metrics();
+      return reply.header('content-type', metrics.registry.contentType).header('cache-control', 'no-store').send(body);
+    });
+  }
 }
