@@ -49,7 +49,12 @@ export async function resolveAdminToken(o: AdminTokenOptions): Promise<{ token: 
     await stat(o.defaultFile);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-    created = await createPrivateFile(o.defaultFile, `${toBase64Url(randomBytes(24))}\n`);
+    try {
+      created = await createPrivateFile(o.defaultFile, `${toBase64Url(randomBytes(24))}\n`);
+    } catch (cause) {
+      const code = (cause as NodeJS.ErrnoException).code ?? 'error';
+      throw new UsageError(`cannot write a generated admin token to ${o.defaultFile} (${code}); pass --admin-token-file FILE or set PARLEY_ADMIN_TOKEN`);
+    }
   }
   const token = await readSecretFile(o.defaultFile, 'admin token file');
   return { token, source: `admin token: ${created ? 'generated into' : 'read from'} ${o.defaultFile} (mode 0600; set PARLEY_ADMIN_TOKEN or --admin-token-file to choose one)` };

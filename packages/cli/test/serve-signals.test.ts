@@ -109,7 +109,7 @@ async function startServer(command: string, args: string[]): Promise<{ child: Ch
 }
 
 /** Signals the spawned process only; resolves with the processes of its tree still running after `ms`. */
-async function stopWith(child: ChildProcess, port: number, signal: NodeJS.Signals, ms = 8_000): Promise<{ before: number[]; left: number[]; portOpen: boolean }> {
+async function stopWith(child: ChildProcess, port: number, signal: NodeJS.Signals, ms = 15_000): Promise<{ before: number[]; left: number[]; portOpen: boolean }> {
   const before = tree(child.pid!);
   started.push(...before.slice(1));
   expect(await portOpen(port)).toBe(true);

@@ -1,10 +1,11 @@
 /** `parley serve`: one server node, embedded PGlite by default or PostgreSQL. */
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { startServer, type DatabaseConfig } from '@parley/server';
 import { parseFlags, parsePort, UsageError } from '../args.js';
 import { loadRoutingConfig } from '../routing-config.js';
 import { resolveAdminToken } from '../admin-token.js';
+import { readSecretFile } from '../private-files.js';
 
 export async function runServe(argv: readonly string[]): Promise<number> {
   const flags = parseFlags(argv, {
@@ -136,14 +137,9 @@ function parseHostPort(value: string, flag: string): { host: string; port: numbe
   return { host: m[1] ?? (m[2] || '127.0.0.1'), port: parsePort(m[3], 0) };
 }
 
-/** A secret from a file (trimmed); never echoed. */
+/** A secret from a file (trimmed; refused when other users can read it); never echoed. */
 async function readTokenFile(file: string, flag: string): Promise<string> {
-  let token: string;
-  try {
-    token = (await readFile(resolve(file), 'utf8')).trim();
-  } catch {
-    throw new UsageError(`${flag}: cannot read ${file}`);
-  }
+  const token = await readSecretFile(resolve(file), `${flag} file`);
   if (token.length < 16) throw new UsageError(`${flag}: the token in ${file} must have at least 16 characters`);
   return token;
 }

@@ -112,7 +112,7 @@ describe('metrics access', () => {
 
   it('parley serve: --metrics-listen HOST:PORT moves it off the main port; --metrics-token-file guards it there', async () => {
     const dir = tempDir('parley-metrics-');
-    await writeFile(join(dir, 'metrics.token'), `${METRICS_TOKEN}\n`);
+    await writeFile(join(dir, 'metrics.token'), `${METRICS_TOKEN}\n`, { mode: 0o600 });
     const metricsPort = await freePort();
     const listened = await serve(['--data-dir', join(dir, 'a'), '--metrics-listen', `127.0.0.1:${metricsPort}`]);
     expect(listened.output()).toContain(`metrics on http://127.0.0.1:${metricsPort}/metrics`);

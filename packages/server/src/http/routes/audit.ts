@@ -2,19 +2,15 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import { ErrorBodySchema, ReceiptRequestSchema, ReceiptResponseSchema, equalBytes, utf8 } from '@parley/core';
+import { ErrorBodySchema, ReceiptRequestSchema, ReceiptResponseSchema } from '@parley/core';
 import { EvidenceBundleSchema } from '@parley/core/audit';
-import { deviceOf, requireDevice, type RouteContext } from '../context.js';
-import { bearerToken } from '../sessions.js';
+import { deviceOf, hasAdminToken, requireDevice, type RouteContext } from '../context.js';
 
 const errors = { 400: ErrorBodySchema, 401: ErrorBodySchema, 403: ErrorBodySchema, 404: ErrorBodySchema, 409: ErrorBodySchema };
 
 export function registerAuditRoutes(app: FastifyInstance, ctx: RouteContext): void {
   const r = app.withTypeProvider<TypeBoxTypeProvider>();
-  const isAdmin = (request: FastifyRequest) => {
-    const token = bearerToken(request.headers.authorization);
-    return token !== undefined && ctx.config.adminToken !== undefined && equalBytes(utf8(token), utf8(ctx.config.adminToken));
-  };
+  const isAdmin = (request: FastifyRequest) => hasAdminToken(ctx, request);
 
   r.post(
     '/v1/receipts',
