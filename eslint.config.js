@@ -1,6 +1,16 @@
 // Type-aware lint for product code: promises must be awaited or explicitly
-// voided, type-only imports stay type-only.
+// voided, type-only imports stay type-only. Two boundaries are enforced too: ts-mls is
+// imported only in packages/core/src/mls/, and core stays runtime-free (no Node built-ins,
+// no Buffer) outside files named *.node.ts.
+import { builtinModules } from 'node:module';
 import tseslint from 'typescript-eslint';
+
+const TS_MLS_MESSAGE =
+  'ts-mls is imported only under packages/core/src/mls/ (deep paths only in mls/ts-mls-internals.ts); use @parley/core/mls.';
+const TS_MLS_DEEP_MESSAGE = 'import ts-mls internals (paths other than the package entry) through ./ts-mls-internals.js only.';
+const NODE_MESSAGE =
+  'packages/core/src must run in browsers: no Node built-ins outside *.node.ts files (use WebCrypto, Uint8Array, bytes.ts).';
+const BUFFER_MESSAGE = 'packages/core/src uses Uint8Array and the helpers in bytes.ts, not Buffer (outside *.node.ts files).';
 
 export default tseslint.config(
   { ignores: ['**/node_modules/**', 'bench/results/**'] },
@@ -17,6 +27,43 @@ export default tseslint.config(
       '@typescript-eslint/await-thenable': 'error',
       '@typescript-eslint/consistent-type-imports': 'error',
       '@typescript-eslint/no-explicit-any': 'error',
+    },
+  },
+  {
+    // The MLS boundary (a ts-mls upgrade touches packages/core/src/mls/ only). A rule of its
+    // own name, so that it composes with the runtime rule below instead of replacing it.
+    files: ['packages/*/src/**/*.ts'],
+    ignores: ['packages/core/src/mls/**'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        { paths: [{ name: 'ts-mls', message: TS_MLS_MESSAGE }], patterns: [{ group: ['ts-mls/*'], message: TS_MLS_MESSAGE }] },
+      ],
+    },
+  },
+  {
+    // Inside mls/, deep imports into ts-mls internals live in one file.
+    files: ['packages/core/src/mls/**/*.ts'],
+    ignores: ['packages/core/src/mls/ts-mls-internals.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': ['error', { patterns: [{ group: ['ts-mls/*'], message: TS_MLS_DEEP_MESSAGE }] }],
+    },
+  },
+  {
+    // Core is browser-safe; runtime-specific code lives in files that say so (*.node.ts).
+    files: ['packages/core/src/**/*.ts'],
+    ignores: ['**/*.node.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: builtinModules.filter((name) => !name.startsWith('_')).map((name) => ({ name, message: NODE_MESSAGE })),
+          patterns: [{ group: ['node:*'], message: NODE_MESSAGE }],
+        },
+      ],
+      'no-restricted-globals': ['error', { name: 'Buffer', message: BUFFER_MESSAGE }],
+      // Also `(globalThis as …).Buffer`, the form a runtime check for Node takes.
+      'no-restricted-properties': ['error', { property: 'Buffer', message: BUFFER_MESSAGE }],
     },
   },
 );

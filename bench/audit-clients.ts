@@ -8,9 +8,9 @@
  * Runs in its own process by default (`fork`, IPC) so that the client's HTTP work
  * does not share the server's event loop; `runReplay` can also run inline.
  */
-import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
-import { pathToFileURL } from 'node:url';
+import { childMain, type ChildMessage } from './lib/child.js';
+import { summarize, type Percentiles } from './lib/stats.js';
 
 /** One captured submission. */
 export interface ReplayRequest {
@@ -20,6 +20,7 @@ export interface ReplayRequest {
   readonly body: string;
 }
 
+/** The replay: where, what, and how many at once (written to a spec file in child mode). */
 export interface ReplaySpec {
   /** Base URL of the server, e.g. `http://127.0.0.1:1234`. */
   readonly url: string;
@@ -35,15 +36,10 @@ export interface ReplaySpec {
   readonly sequenceTimeoutMs: number;
 }
 
-export interface LatencySummary {
-  p50: number;
-  p90: number;
-  p99: number;
-  p999: number;
-  max: number;
-  mean: number;
-}
+/** Latency summary (lib/stats.ts: count, mean, nearest-rank p50/p90/p99/p99.9, max). */
+export type LatencySummary = Percentiles;
 
+/** What the replay measured. */
 export interface ReplayResult {
   /** Measured submissions sent (warm-up excluded). */
   measured: number;
@@ -76,21 +72,11 @@ export interface ReplayResult {
   clientCpuMs: number;
 }
 
+/** Points of the replay the server side samples at. */
 export type ReplayPhase = 'measure-start' | 'measure-end';
 
 /** Messages from this file to bench/audit.ts when it runs as a child. */
-export type ReplayChildMessage =
-  | { type: 'progress'; line: string }
-  | { type: 'phase'; phase: ReplayPhase }
-  | { type: 'result'; result: ReplayResult }
-  | { type: 'failed'; message: string };
-
-export function summarize(values: readonly number[]): LatencySummary {
-  const s = [...values].sort((a, b) => a - b);
-  const at = (q: number) => s[Math.min(s.length - 1, Math.floor(q * s.length))] ?? 0;
-  const r = (n: number) => Math.round(n * 100) / 100;
-  return { p50: r(at(0.5)), p90: r(at(0.9)), p99: r(at(0.99)), p999: r(at(0.999)), max: r(s[s.length - 1] ?? 0), mean: r(s.reduce((a, b) => a + b, 0) / Math.max(1, s.length)) };
-}
+export type ReplayChildMessage = ChildMessage<ReplayResult, ReplayPhase>;
 
 /** The `audit.index` of a submit answer, if it has one. */
 function auditIndex(text: string): { index: number; duplicate: boolean } | undefined {
@@ -105,7 +91,12 @@ function auditIndex(text: string): { index: number; duplicate: boolean } | undef
   }
 }
 
-/** Tree size of the log's current checkpoint (C2SP tlog-checkpoint: the second line). */
+/**
+ * Tree size of the log's current checkpoint (C2SP tlog-checkpoint: the second line).
+ *
+ * @example
+ * const size = await checkpointSize(url, 'audit');
+ */
 export async function checkpointSize(url: string, logName: string): Promise<number> {
   const res = await fetch(`${url}/logs/${logName}/checkpoint`);
   const text = await res.text();
@@ -241,22 +232,9 @@ export async function runReplay(spec: ReplaySpec, hooks: { onProgress: (line: st
 
 // --- child-process entry ------------------------------------------------------------
 
-const isMain = process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href;
-if (isMain) {
-  const send = (m: ReplayChildMessage) => process.send?.(m);
-  if (!process.send) {
-    console.error('bench/audit-clients.ts runs as a child of bench/audit.ts (needs an IPC channel)');
-    process.exitCode = 2;
-  } else {
-    const specPath = process.argv[2];
-    if (!specPath) throw new Error('usage: audit-clients.ts <spec.json>');
-    const spec = JSON.parse(readFileSync(specPath, 'utf8')) as ReplaySpec;
-    runReplay(spec, {
-      onProgress: (line) => send({ type: 'progress', line }),
-      onPhase: (phase) => send({ type: 'phase', phase }),
-    })
-      .then((result) => send({ type: 'result', result }))
-      .catch((error: unknown) => send({ type: 'failed', message: error instanceof Error ? error.message : String(error) }))
-      .finally(() => process.disconnect?.());
-  }
-}
+childMain<ReplaySpec, ReplayResult, ReplayPhase>({
+  moduleUrl: import.meta.url,
+  file: 'audit-clients.ts',
+  parent: 'audit.ts',
+  run: (spec, hooks) => runReplay(spec, { onProgress: hooks.onProgress, onPhase: (phase) => void hooks.onPhase(phase) }),
+});

@@ -31,6 +31,7 @@ function hostPort(url: string, defaultPort: number): { host: string; port: numbe
 
 // --- NATS -----------------------------------------------------------------------------
 
+/** Called with each message on a subscribed subject. */
 export type NatsHandler = (subject: string, reply: string | undefined, payload: Buffer) => void;
 
 /** One core-NATS connection (no reconnects, no headers, echo off). */

@@ -23,6 +23,7 @@ interface ProfileNode {
   hitCount?: number;
   children?: number[];
 }
+/** A V8 `.cpuprofile` (the parts the summary reads). */
 export interface CpuProfile {
   nodes: ProfileNode[];
   startTime: number;
@@ -48,12 +49,14 @@ export async function startProfiling(samplingIntervalUs = 200): Promise<{ stop(p
   };
 }
 
+/** One row of a profile summary. */
 export interface ProfileRow {
   readonly name: string;
   readonly percent: number;
   readonly ms: number;
 }
 
+/** Where a profiled thread spent its time. */
 export interface ProfileSummary {
   readonly totalMs: number;
   /** Share of samples in (idle) — the event loop waiting for I/O. */

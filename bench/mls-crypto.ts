@@ -18,7 +18,6 @@
  * (prints JSON). Quick mode: N = 10, 100.
  */
 import { cpus, loadavg } from 'node:os';
-import { pathToFileURL } from 'node:url';
 import {
   createApplicationMessage,
   createCommit,
@@ -40,9 +39,13 @@ import {
 } from 'ts-mls';
 import { nodeCryptoProvider } from '../packages/core/src/mls/crypto-provider.node.js';
 import { createWebCryptoProvider, webCryptoProvider } from '../packages/core/src/mls/crypto-provider.web.js';
+import { runStandalone } from './lib/entry.js';
+import { quantile } from './lib/stats.js';
 
+/** A crypto provider the benchmark compares. */
 export type MlsProviderName = 'ts-mls default' | 'node' | 'web' | 'web (noble digest)';
 
+/** 1:1 application messages: encrypt+decrypt pairs per second. */
 export interface MessageBench {
   readonly payloadBytes: number;
   readonly pairsPerRun: number;
@@ -56,6 +59,7 @@ export interface MessageBench {
   readonly runs: readonly number[];
 }
 
+/** Update commits in a group of `members`. */
 export interface CommitBench {
   readonly members: number;
   /** KeyPackages, the one add-commit, and the joiner's joinGroup. */
@@ -73,6 +77,7 @@ export interface CommitBench {
   readonly runs: readonly CommitRun[];
 }
 
+/** One commit run's times. */
 export interface CommitRun {
   readonly createMs: number;
   readonly processMs: number;
@@ -80,12 +85,14 @@ export interface CommitRun {
   readonly processCpuMs: number;
 }
 
+/** One provider's figures. */
 export interface ProviderBench {
   readonly provider: MlsProviderName;
   readonly messages: MessageBench;
   readonly commits: readonly CommitBench[];
 }
 
+/** Every provider's figures, the speed-ups and the targets. */
 export interface MlsCryptoBenchResult {
   readonly suite: CiphersuiteName;
   readonly quick: boolean;
@@ -113,11 +120,8 @@ const PROVIDERS: readonly { name: MlsProviderName; provider: CryptoProvider }[] 
   { name: 'web (noble digest)', provider: createWebCryptoProvider({ digest: 'noble' }) },
 ];
 
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
+/** The median (nearest rank, lib/stats.ts); the run counts are odd, so it is the middle run. */
+const median = (values: readonly number[]): number => quantile(values, 0.5);
 
 const roundTo = (n: number, digits = 2): number => Number(n.toFixed(digits));
 const PAYLOAD_BYTES = 1024;
@@ -340,13 +344,12 @@ export async function runMlsCryptoBench(
   };
 }
 
-if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const only = process.argv.find((a) => a.startsWith('--providers='))?.slice('--providers='.length).split(',');
-  const sizes = process.argv.find((a) => a.startsWith('--sizes='))?.slice('--sizes='.length).split(',').map(Number);
-  const result = await runMlsCryptoBench({
-    quick: process.argv.includes('--quick'),
+runStandalone(import.meta.url, (a) => {
+  const only = a.argv.find((x) => x.startsWith('--providers='))?.slice('--providers='.length).split(',');
+  const sizes = a.argv.find((x) => x.startsWith('--sizes='))?.slice('--sizes='.length).split(',').map(Number);
+  return runMlsCryptoBench({
+    quick: a.quick,
     ...(only === undefined ? {} : { providers: only as MlsProviderName[] }),
     ...(sizes === undefined ? {} : { sizes }),
   });
-  console.log(JSON.stringify(result, null, 2));
-}
+});

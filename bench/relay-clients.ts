@@ -16,11 +16,16 @@
  * instead of JSON.parse (full parsing and payload checks run in the warm-up
  * only), and latency samples go into preallocated typed arrays.
  */
-import { readFileSync } from 'node:fs';
 import { performance, type EventLoopUtilization } from 'node:perf_hooks';
-import { pathToFileURL } from 'node:url';
-import WebSocket from 'ws';
+import type WebSocket from 'ws';
+import { within } from './lib/async.js';
+import { childMain, type ChildMessage } from './lib/child.js';
+import { summarize, type Percentiles } from './lib/stats.js';
+import { ENVELOPE_ID_RE, ackFrame, ackWelcome, authenticate, deliverFrame, openWs, submitAnswers, submitFramer } from './lib/ws-client.js';
 
+export type { Percentiles } from './lib/stats.js';
+
+/** One sender→receiver pair: session tokens, conversation and pre-encrypted messages. */
 export interface ClientPairSpec {
   readonly senderToken: string;
   readonly receiverToken: string;
@@ -29,6 +34,7 @@ export interface ClientPairSpec {
   readonly messages: readonly string[];
 }
 
+/** The whole client load (written to a spec file in child mode). */
 export interface ClientLoadSpec {
   /** ws://host:port/v1/ws */
   readonly wsUrl: string;
@@ -44,16 +50,7 @@ export interface ClientLoadSpec {
   readonly timeoutMs: number;
 }
 
-export interface Percentiles {
-  readonly count: number;
-  readonly mean: number;
-  readonly p50: number;
-  readonly p90: number;
-  readonly p99: number;
-  readonly p999: number;
-  readonly max: number;
-}
-
+/** What the clients measured. */
 export interface ClientLoadResult {
   /** Distinct messages delivered to receivers in the measured phase. */
   readonly measuredMessages: number;
@@ -91,8 +88,10 @@ export interface ClientLoadResult {
   readonly errorSamples: readonly string[];
 }
 
+/** Points of the load the server side samples at. */
 export type ClientPhase = 'warmup-mid' | 'measure-start' | 'measure-end';
 
+/** Progress and phase callbacks of {@link runClientLoad}. */
 export interface ClientLoadHooks {
   onProgress?: (line: string) => void;
   /** 'warmup-mid': half the warm-up delivered (profilers start here so their start-up pause stays out of the measured phase). */
@@ -123,60 +122,11 @@ class Samples {
       const t = this.times[i]!;
       if (t >= from && t <= to) picked.push(this.values[i]!);
     }
-    return percentilesOf(picked);
+    return summarize(picked);
   }
 }
 
-/** Nearest-rank percentiles (ms, two decimals) of a list of samples. */
-export function percentilesOf(values: number[]): Percentiles {
-  if (values.length === 0) return { count: 0, mean: 0, p50: 0, p90: 0, p99: 0, p999: 0, max: 0 };
-  const sorted = Float64Array.from(values).sort();
-  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!;
-  let sum = 0;
-  for (const v of sorted) sum += v;
-  const round = (v: number) => Math.round(v * 100) / 100;
-  return {
-    count: sorted.length,
-    mean: round(sum / sorted.length),
-    p50: round(at(0.5)),
-    p90: round(at(0.9)),
-    p99: round(at(0.99)),
-    p999: round(at(0.999)),
-    max: round(sorted[sorted.length - 1]!),
-  };
-}
-
-const ID_RE = /"id":"(\d+)"/g;
 const RING = 1024;
-
-function open(url: string): Promise<WebSocket> {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, { perMessageDeflate: false });
-    ws.once('open', () => resolve(ws));
-    ws.once('error', reject);
-  });
-}
-
-/** Sends `auth` and resolves on `ready`; `onFrame` gets every later frame. */
-async function authenticate(ws: WebSocket, token: string): Promise<void> {
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('no ready frame')), 10_000);
-    const onMessage = (data: WebSocket.RawData) => {
-      const text = String(data);
-      if (text.startsWith('{"type":"ready"')) {
-        clearTimeout(timer);
-        ws.off('message', onMessage);
-        resolve();
-      } else if (text.startsWith('{"type":"error"')) {
-        clearTimeout(timer);
-        ws.off('message', onMessage);
-        reject(new Error(`auth failed: ${text.slice(0, 200)}`));
-      }
-    };
-    ws.on('message', onMessage);
-    ws.send(JSON.stringify({ type: 'auth', token }));
-  });
-}
 
 /**
  * Runs the load to completion and returns client-side measurements.
@@ -243,8 +193,8 @@ export async function runClientLoad(spec: ClientLoadSpec, hooks: ClientLoadHooks
   };
 
   // Connect receivers first so nothing is paged from the database later than it would be live.
-  const receivers = await Promise.all(spec.pairs.map(() => open(spec.wsUrl)));
-  const senders = await Promise.all(spec.pairs.map(() => open(spec.wsUrl)));
+  const receivers = await Promise.all(spec.pairs.map(() => openWs(spec.wsUrl)));
+  const senders = await Promise.all(spec.pairs.map(() => openWs(spec.wsUrl)));
   const welcomes: Promise<void>[] = [];
 
   const pairs = spec.pairs.map((p, index) => {
@@ -255,8 +205,7 @@ export async function runClientLoad(spec: ClientLoadSpec, hooks: ClientLoadHooks
     const seen = new Set<string>();
     const expectedPayloads = new Set(p.messages);
     const sentAt = new Float64Array(RING);
-    const mid = '","body":{"idempotencyKey":"m-';
-    const tails = p.messages.map((m) => `","conversationId":"${p.conversationId}","message":"${m}"}}`);
+    const submitFrame = submitFramer('m', p.conversationId, p.messages);
     let seq = 0;
     let inFlight = 0;
     let welcomeSeen!: () => void;
@@ -265,11 +214,10 @@ export async function runClientLoad(spec: ClientLoadSpec, hooks: ClientLoadHooks
 
     const sendNext = () => {
       const s = seq++;
-      const n = String(s);
       sentAt[s % RING] = performance.now();
       inFlight++;
       outstanding.n++;
-      tx.send('{"type":"submit","requestId":"' + n + mid + n + tails[s % tails.length]);
+      tx.send(submitFrame(s));
     };
     const fill = () => {
       while (sending && inFlight < spec.windowPerSender) sendNext();
@@ -297,14 +245,8 @@ export async function runClientLoad(spec: ClientLoadSpec, hooks: ClientLoadHooks
     };
     tx.on('message', (data: WebSocket.RawData) => {
       const now = performance.now();
-      const text = String(data);
       // Frames of one server turn may arrive together in a `batch` frame.
-      const frames: { type: string; requestId?: string; result?: { id: string } }[] = text.startsWith('{"type":"batch"')
-        ? (JSON.parse(text) as { frames: { type: string }[] }).frames
-        : text.startsWith('{"type":"submitted"') || text.startsWith('{"type":"error"')
-          ? [JSON.parse(text) as { type: string }]
-          : [];
-      for (const frame of frames) {
+      for (const frame of submitAnswers(String(data))) {
         if (frame.type === 'submitted') onSubmitted(now, frame as { requestId: string; result: { id: string } });
         else if (frame.type === 'error') {
           if (!onSubmitError(JSON.stringify(frame), frame)) continue;
@@ -318,34 +260,21 @@ export async function runClientLoad(spec: ClientLoadSpec, hooks: ClientLoadHooks
 
     rx.on('message', (data: WebSocket.RawData) => {
       const now = performance.now();
-      let text = String(data);
-      if (text.startsWith('{"type":"batch"')) {
-        // Unwrap: keep the deliver frame (at most one per batch), count errors.
-        const frames = (JSON.parse(text) as { frames: { type: string }[] }).frames;
-        for (const f of frames) if (f.type === 'error') (ackErrors++, noteError(JSON.stringify(f)));
-        const deliver = frames.find((f) => f.type === 'deliver');
-        if (!deliver) return;
-        text = JSON.stringify(deliver);
-      }
-      if (!text.startsWith('{"type":"deliver"')) {
-        if (text.startsWith('{"type":"error"')) {
-          ackErrors++;
-          noteError(text);
-        }
-        return;
-      }
-      const ids: string[] = [];
+      // Unwrap a `batch` (at most one deliver frame each); count errors.
+      const text = deliverFrame(String(data), (frame) => {
+        ackErrors++;
+        noteError(frame);
+      });
+      if (text === undefined) return;
       if (!gotWelcome) {
         // The group's Welcome (queued before the socket opened): acknowledge, not counted.
-        const frame = JSON.parse(text) as { envelopes: { id: string; kind: string }[] };
-        for (const e of frame.envelopes) ids.push(e.id);
-        rx.send(JSON.stringify({ type: 'ack', ids }));
-        if (frame.envelopes.some((e) => e.kind === 'welcome')) {
+        if (ackWelcome(rx, text)) {
           gotWelcome = true;
           welcomeSeen();
         }
         return;
       }
+      const ids: string[] = [];
       deliverFrames++;
       if (delivered < W) {
         // Warm-up only: check that what arrives is exactly what this pair's sender submitted.
@@ -356,7 +285,7 @@ export async function runClientLoad(spec: ClientLoadSpec, hooks: ClientLoadHooks
         }
       }
       let fresh = 0;
-      for (const m of text.matchAll(ID_RE)) {
+      for (const m of text.matchAll(ENVELOPE_ID_RE)) {
         const id = m[1]!;
         ids.push(id);
         if (seen.has(id)) {
@@ -372,7 +301,7 @@ export async function runClientLoad(spec: ClientLoadSpec, hooks: ClientLoadHooks
         } else deliveredAt.set(id, now);
       }
       if (ids.length > maxPerFrame) maxPerFrame = ids.length;
-      rx.send('{"type":"ack","ids":["' + ids.join('","') + '"]}');
+      rx.send(ackFrame(ids));
       ackFramesSent++;
       if (fresh > 0) onDelivered(fresh);
       checkDrained();
@@ -381,8 +310,8 @@ export async function runClientLoad(spec: ClientLoadSpec, hooks: ClientLoadHooks
     return { rx, tx, p, fill };
   });
 
-  await Promise.all(pairs.map(({ rx, p }) => authenticate(rx, p.receiverToken)));
-  await Promise.all(pairs.map(({ tx, p }) => authenticate(tx, p.senderToken)));
+  await Promise.all(pairs.map(({ rx, p }) => authenticate(rx, p.receiverToken, 10_000)));
+  await Promise.all(pairs.map(({ tx, p }) => authenticate(tx, p.senderToken, 10_000)));
   if (!(await within(Promise.all(welcomes), 30_000))) throw new Error('receivers did not get their Welcome');
 
   const t0 = performance.now();
@@ -463,16 +392,6 @@ export async function runClientLoad(spec: ClientLoadSpec, hooks: ClientLoadHooks
   };
 }
 
-/** True when `promise` settles within `ms`; the timer never outlives it. */
-async function within(promise: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([promise.then(() => true), new Promise<boolean>((r) => (timer = setTimeout(() => r(false), ms)))]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 function round3(v: number): number {
   return Math.round(v * 1000) / 1000;
 }
@@ -480,28 +399,11 @@ function round3(v: number): number {
 // --- child-process entry ------------------------------------------------------------
 
 /** Messages between bench/relay.ts and this file when it runs as a child. */
-export type ClientChildMessage =
-  | { type: 'progress'; line: string }
-  | { type: 'phase'; phase: ClientPhase }
-  | { type: 'result'; result: ClientLoadResult }
-  | { type: 'failed'; message: string };
+export type ClientChildMessage = ChildMessage<ClientLoadResult, ClientPhase>;
 
-const isMain = process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href;
-if (isMain) {
-  const send = (m: ClientChildMessage) => process.send?.(m);
-  if (!process.send) {
-    console.error('bench/relay-clients.ts runs as a child of bench/relay.ts (needs an IPC channel)');
-    process.exitCode = 2;
-  } else {
-    const specPath = process.argv[2];
-    if (!specPath) throw new Error('usage: relay-clients.ts <spec.json>');
-    const spec = JSON.parse(readFileSync(specPath, 'utf8')) as ClientLoadSpec;
-    runClientLoad(spec, {
-      onProgress: (line) => send({ type: 'progress', line }),
-      onPhase: (phase) => send({ type: 'phase', phase }),
-    })
-      .then((result) => send({ type: 'result', result }))
-      .catch((error: unknown) => send({ type: 'failed', message: error instanceof Error ? error.message : String(error) }))
-      .finally(() => process.disconnect?.());
-  }
-}
+childMain<ClientLoadSpec, ClientLoadResult, ClientPhase>({
+  moduleUrl: import.meta.url,
+  file: 'relay-clients.ts',
+  parent: 'relay.ts',
+  run: (spec, hooks) => runClientLoad(spec, { onProgress: hooks.onProgress, onPhase: (phase) => void hooks.onPhase(phase) }),
+});

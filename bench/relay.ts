@@ -17,31 +17,27 @@
  * they do not share the server's event loop; `clients: 'inline'` runs them in
  * this process.
  */
-import { execFileSync, fork } from 'node:child_process';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { monitorEventLoopDelay, performance, type EventLoopUtilization } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
-import { PostgresDatabase, startServer, type Database, type ParleyServer, type ServerConfigInput, type Sql } from '@parley/server';
-import { fromBase64, randomBytes, toBase64 } from '@parley/core';
-import { commitChanges, createGroup, encryptApplication, type AuthenticateMember, type MlsGroup } from '@parley/core/mls';
-import { ADMIN_TOKEN, api, createBusiness, registerRawDevice, suite, type RawDevice, type TestBusiness } from '../packages/server/test/helpers.js';
+import { join } from 'node:path';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
+import { PostgresDatabase, startServer, type ParleyServer, type ServerConfigInput } from '@parley/server';
+import { ADMIN_TOKEN, createBusiness, registerRawDevice, type TestBusiness } from '../packages/server/test/helpers.js';
 import { startProfiling, summarizeProfile, type ProfileSummary } from './cpu-profile.js';
-import {
-  percentilesOf,
-  runClientLoad,
-  type ClientChildMessage,
-  type ClientLoadResult,
-  type ClientLoadSpec,
-  type ClientPairSpec,
-  type ClientPhase,
-  type Percentiles,
-} from './relay-clients.js';
+import { inPool } from './lib/async.js';
+import { runChild } from './lib/child.js';
+import { DEFAULT_POSTGRES_URL, benchDatabase, dropSchema, type Engine } from './lib/engines.js';
+import { CLK_TCK } from './lib/machine.js';
+import type { Percentiles } from './lib/stats.js';
+import { busiestThreads, pgCounters, pgSnapshot, sampleCpu, type CpuSample, type PostgresCounters } from './relay/accounting.js';
+import { instrumentDatabase, planProbes, summarizeRecorder, type DbInstrumentation, type PlanProbe } from './relay/instrument.js';
+import { createPairGroup, plaintextLengthFor, preEncrypt } from './relay/setup.js';
+import { runClientLoad, type ClientLoadResult, type ClientLoadSpec, type ClientPairSpec, type ClientPhase } from './relay-clients.js';
 
-export type { Percentiles } from './relay-clients.js';
-
-export const DEFAULT_POSTGRES_URL = 'postgres://postgres@127.0.0.1:5432/test';
+export { DEFAULT_POSTGRES_URL };
+export type { Percentiles } from './lib/stats.js';
+export type { PostgresCounters } from './relay/accounting.js';
+export type { DbInstrumentation, PlanProbe, StatementStats } from './relay/instrument.js';
 
 /** Reference figures measured by the product owner on this machine with the same workload. */
 export const RELAY_ANCHORS = [
@@ -54,8 +50,9 @@ export const RELAY_ANCHORS = [
 /** The goal: durable on PostgreSQL. */
 export const RELAY_TARGET = { engine: 'postgres', messagesPerSecond: 20_000, p99Ms: 50 } as const;
 
+/** Options of {@link runRelayBench}. */
 export interface RelayBenchOptions {
-  engine: 'pglite' | 'postgres';
+  engine: Engine;
   /** Sender→receiver device pairs (default 50). */
   pairs?: number;
   /** Measured deliveries over all pairs (default 150 000; quick 15 000). A warm-up of 20 % precedes them. */
@@ -78,6 +75,7 @@ export interface RelayBenchOptions {
   databaseUrl?: string;
 }
 
+/** CPU over the measured phase, split by who used it. */
 export interface CpuFigures {
   /** Server process (main thread + PGlite worker + libuv), ms over the measured phase. */
   readonly serverProcessMs: number;
@@ -100,80 +98,7 @@ export interface CpuFigures {
   readonly cores: number;
 }
 
-export interface StatementStats {
-  readonly statement: string;
-  readonly count: number;
-  /** Rows in the batch arrays (unnest statements) — percentiles; absent for scalar statements. */
-  readonly batchRows?: Percentiles;
-  readonly meanMs: number;
-  readonly totalMs: number;
-}
-
-export interface DbInstrumentation {
-  readonly transactions: number;
-  readonly transactionsPerSecond: number;
-  readonly transactionMs: Percentiles;
-  readonly statementsPerTransaction: number;
-  readonly appendBatch: Percentiles;
-  readonly ackBatchRequests: Percentiles;
-  readonly statements: readonly StatementStats[];
-  /** Statements outside transactions (mailbox paging when pushes are paused). */
-  readonly nonTransactional: number;
-  /** EXPLAIN ANALYZE of the hot statements on the tables as the load left them. */
-  readonly planProbes: readonly PlanProbe[];
-}
-
-/** PostgreSQL's own counters over the load (warm-up + measured + drain), per submitted message. */
-export interface PostgresCounters {
-  readonly messages: number;
-  /** pg_stat_wal (cluster-wide: other databases' activity would count too). */
-  readonly walBytesPerMessage: number;
-  readonly walRecordsPerMessage: number;
-  readonly walFullPageImagesPerMessage: number;
-  /** pg_stat_database of the bench database: commits per message (group commit effectiveness). */
-  readonly commitsPerMessage: number;
-  /** pg_stat_user_tables of the bench schema, per message. */
-  readonly tables: Readonly<Record<string, { readonly inserted: number; readonly updated: number; readonly hotUpdated: number; readonly deleted: number }>>;
-}
-
-interface PgSnapshot {
-  wal: { records: number; fpi: number; bytes: number };
-  commits: number;
-  tables: Map<string, { ins: number; upd: number; hot: number; del: number }>;
-}
-
-async function pgSnapshot(admin: PostgresDatabase, schema: string): Promise<PgSnapshot> {
-  const [wal] = await admin.query<{ wal_records: string; wal_fpi: string; wal_bytes: string }>('SELECT wal_records, wal_fpi, wal_bytes FROM pg_stat_wal');
-  const [db] = await admin.query<{ xact_commit: string }>('SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()');
-  const rows = await admin.query<{ relname: string; n_tup_ins: string; n_tup_upd: string; n_tup_hot_upd: string; n_tup_del: string }>(
-    'SELECT relname, n_tup_ins, n_tup_upd, n_tup_hot_upd, n_tup_del FROM pg_stat_user_tables WHERE schemaname = $1',
-    [schema],
-  );
-  return {
-    wal: { records: Number(wal?.wal_records ?? 0), fpi: Number(wal?.wal_fpi ?? 0), bytes: Number(wal?.wal_bytes ?? 0) },
-    commits: Number(db?.xact_commit ?? 0),
-    tables: new Map(rows.map((r) => [r.relname, { ins: Number(r.n_tup_ins), upd: Number(r.n_tup_upd), hot: Number(r.n_tup_hot_upd), del: Number(r.n_tup_del) }])),
-  };
-}
-
-function pgCounters(a: PgSnapshot, b: PgSnapshot, messages: number): PostgresCounters {
-  const per = (v: number) => Math.round((v / messages) * 100) / 100;
-  const tables: Record<string, { inserted: number; updated: number; hotUpdated: number; deleted: number }> = {};
-  for (const [name, t1] of b.tables) {
-    const t0 = a.tables.get(name) ?? { ins: 0, upd: 0, hot: 0, del: 0 };
-    const t = { inserted: per(t1.ins - t0.ins), updated: per(t1.upd - t0.upd), hotUpdated: per(t1.hot - t0.hot), deleted: per(t1.del - t0.del) };
-    if (t.inserted + t.updated + t.deleted > 0) tables[name] = t;
-  }
-  return {
-    messages,
-    walBytesPerMessage: Math.round((b.wal.bytes - a.wal.bytes) / messages),
-    walRecordsPerMessage: per(b.wal.records - a.wal.records),
-    walFullPageImagesPerMessage: per(b.wal.fpi - a.wal.fpi),
-    commitsPerMessage: Math.round(((b.commits - a.commits) / messages) * 10_000) / 10_000,
-    tables,
-  };
-}
-
+/** Our figures against one anchor. */
 export interface AnchorComparison {
   readonly name: string;
   readonly messagesPerSecond: number;
@@ -185,6 +110,7 @@ export interface AnchorComparison {
   readonly p99Ratio: number;
 }
 
+/** Everything one relay run measured. */
 export interface RelayBenchResult {
   readonly name: 'relay';
   readonly engine: 'pglite' | 'postgres';
@@ -231,426 +157,6 @@ export interface RelayBenchResult {
   readonly errorSamples: readonly string[];
 }
 
-const acceptRegistered: AuthenticateMember = async () => true;
-const here = dirname(fileURLToPath(import.meta.url));
-const repoRoot = join(here, '..');
-
-// --- CPU accounting ---------------------------------------------------------------
-
-const CLK_TCK = (() => {
-  try {
-    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-  } catch {
-    return 100;
-  }
-})();
-
-interface CpuSample {
-  readonly process: NodeJS.CpuUsage;
-  /** Ticks per thread of this process, keyed `tid name`. */
-  readonly threads: Map<string, number>;
-  readonly elu: EventLoopUtilization;
-  readonly machineBusyTicks: number;
-  readonly postgresTicks: number;
-  readonly at: number;
-}
-
-async function machineBusyTicks(): Promise<number> {
-  try {
-    const line = (await readFile('/proc/stat', 'utf8')).split('\n')[0] ?? '';
-    const f = line.trim().split(/\s+/).slice(1).map(Number);
-    // user nice system idle iowait irq softirq steal
-    return (f[0] ?? 0) + (f[1] ?? 0) + (f[2] ?? 0) + (f[5] ?? 0) + (f[6] ?? 0) + (f[7] ?? 0);
-  } catch {
-    return 0;
-  }
-}
-
-async function processTicks(comm: string): Promise<number> {
-  let total = 0;
-  let entries: string[];
-  try {
-    entries = await readdir('/proc');
-  } catch {
-    return 0;
-  }
-  await Promise.all(
-    entries
-      .filter((e) => /^\d+$/.test(e))
-      .map(async (pid) => {
-        try {
-          const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-          const close = stat.lastIndexOf(')');
-          if (stat.slice(stat.indexOf('(') + 1, close) !== comm) return;
-          const f = stat.slice(close + 2).split(' ');
-          total += Number(f[11]) + Number(f[12]); // utime, stime
-        } catch {
-          /* gone */
-        }
-      }),
-  );
-  return total;
-}
-
-async function threadTicks(): Promise<Map<string, number>> {
-  const out = new Map<string, number>();
-  try {
-    const tids = await readdir('/proc/self/task');
-    await Promise.all(
-      tids.map(async (tid) => {
-        try {
-          const stat = await readFile(`/proc/self/task/${tid}/stat`, 'utf8');
-          const close = stat.lastIndexOf(')');
-          const name = stat.slice(stat.indexOf('(') + 1, close);
-          const f = stat.slice(close + 2).split(' ');
-          out.set(`${tid} ${tid === String(process.pid) ? 'main' : name}`, Number(f[11]) + Number(f[12]));
-        } catch {
-          /* thread ended */
-        }
-      }),
-    );
-  } catch {
-    /* no procfs */
-  }
-  return out;
-}
-
-async function sampleCpu(withPostgres: boolean): Promise<CpuSample> {
-  const [busy, pgTicks, threads] = await Promise.all([machineBusyTicks(), withPostgres ? processTicks('postgres') : Promise.resolve(0), threadTicks()]);
-  return { process: process.cpuUsage(), threads, elu: performance.eventLoopUtilization(), machineBusyTicks: busy, postgresTicks: pgTicks, at: performance.now() };
-}
-
-/** The busiest threads of the server process over the interval, in cores. */
-function busiestThreads(a: CpuSample, b: CpuSample, wallMs: number): { thread: string; cores: number }[] {
-  const rows: { thread: string; cores: number }[] = [];
-  for (const [key, t1] of b.threads) {
-    const cores = ((t1 - (a.threads.get(key) ?? 0)) * 1000) / CLK_TCK / wallMs;
-    if (cores >= 0.01) rows.push({ thread: key.slice(key.indexOf(' ') + 1), cores: Math.round(cores * 100) / 100 });
-  }
-  return rows.sort((x, y) => y.cores - x.cores).slice(0, 6);
-}
-
-// --- database instrumentation (bench-side wrapper; no server change) ------------------
-
-function statementName(text: string): string {
-  const t = text.replace(/\s+/g, ' ').trim();
-  if (t.startsWith('SELECT group_id, device_id FROM group_members')) return 'groupMembers';
-  if (t.startsWith('INSERT INTO envelopes')) return 'insertEnvelopes';
-  if (t.startsWith('INSERT INTO deliveries')) return 'insertDeliveries';
-  if (t.startsWith('SELECT e.id, e.part, e.recipient_count')) return 'findSubmissions';
-  if (t.startsWith('SELECT d.device_id, d.envelope_id, d.acked_at')) return 'classifyAcks';
-  if (t.startsWith('SELECT id FROM envelopes WHERE id = ANY')) return 'classifyAcks.missing';
-  if (t.startsWith('UPDATE deliveries d SET acked_at')) return 'acknowledge.deliveries';
-  if (t.startsWith('UPDATE envelopes e SET payload = NULL WHERE e.id = ANY')) return 'acknowledge.clearPayload';
-  if (t.startsWith('SELECT e.id, e.group_id, e.sender_device_id')) return 'pendingEnvelopes (paging)';
-  if (t === 'BEGIN' || t === 'COMMIT') return t;
-  return t.slice(0, 48);
-}
-
-interface Recorder {
-  active: boolean;
-  transactions: number;
-  transactionMs: number[];
-  statementsInTx: number;
-  appendBatch: number[];
-  ackBatch: number[];
-  nonTransactional: number;
-  byStatement: Map<string, { count: number; totalMs: number; rows: number[] }>;
-}
-
-function instrumentDatabase(db: Database): Recorder {
-  const rec: Recorder = {
-    active: false,
-    transactions: 0,
-    transactionMs: [],
-    statementsInTx: 0,
-    appendBatch: [],
-    ackBatch: [],
-    nonTransactional: 0,
-    byStatement: new Map(),
-  };
-  const record = (text: string, params: readonly unknown[] | undefined, ms: number) => {
-    if (!rec.active) return;
-    const name = statementName(text);
-    let s = rec.byStatement.get(name);
-    if (!s) rec.byStatement.set(name, (s = { count: 0, totalMs: 0, rows: [] }));
-    s.count++;
-    s.totalMs += ms;
-    const first = params?.[0];
-    if (Array.isArray(first)) s.rows.push(first.length);
-  };
-  const wrap = (sql: Sql, inTx: boolean): Sql => ({
-    async query(text, params) {
-      const t0 = performance.now();
-      try {
-        return await sql.query(text, params);
-      } finally {
-        record(text, params, performance.now() - t0);
-        if (inTx && rec.active) rec.statementsInTx++;
-        if (!inTx && rec.active) rec.nonTransactional++;
-      }
-    },
-    transaction: (fn) => sql.transaction((tx) => fn(wrap(tx, true))),
-  });
-  const originalQuery = db.query.bind(db);
-  const originalTransaction = db.transaction.bind(db);
-  db.query = (text, params) => wrap({ query: originalQuery, transaction: originalTransaction }, false).query(text, params);
-  db.transaction = async (fn) => {
-    const t0 = performance.now();
-    let first: string | undefined;
-    let batch = 0;
-    try {
-      return await originalTransaction((tx) =>
-        fn(
-          wrap(
-            {
-              query: (text, params) => {
-                if (first === undefined) {
-                  first = statementName(text);
-                  const p0 = params?.[0];
-                  batch = Array.isArray(p0) ? p0.length : 0;
-                }
-                return tx.query(text, params);
-              },
-              transaction: (inner) => tx.transaction(inner),
-            },
-            true,
-          ),
-        ),
-      );
-    } finally {
-      if (rec.active) {
-        rec.transactions++;
-        rec.transactionMs.push(performance.now() - t0);
-        // groupMembers takes the distinct group ids; the batch is the envelope insert below.
-        if (first === 'classifyAcks') rec.ackBatch.push(batch);
-      }
-    }
-  };
-  return rec;
-}
-
-function summarize(rec: Recorder, seconds: number, probes: readonly PlanProbe[]): DbInstrumentation {
-  const statements = [...rec.byStatement.entries()]
-    .map(([statement, s]) => ({
-      statement,
-      count: s.count,
-      ...(s.rows.length > 0 ? { batchRows: percentilesOf(s.rows) } : {}),
-      meanMs: Math.round((s.totalMs / s.count) * 100) / 100,
-      totalMs: Math.round(s.totalMs),
-    }))
-    .sort((a, b) => b.totalMs - a.totalMs);
-  return {
-    transactions: rec.transactions,
-    transactionsPerSecond: Math.round(rec.transactions / seconds),
-    transactionMs: percentilesOf(rec.transactionMs),
-    statementsPerTransaction: rec.transactions > 0 ? Math.round((rec.statementsInTx / rec.transactions) * 100) / 100 : 0,
-    appendBatch: percentilesOf(rec.byStatement.get('insertEnvelopes')?.rows ?? []),
-    ackBatchRequests: percentilesOf(rec.ackBatch),
-    statements,
-    nonTransactional: rec.nonTransactional,
-    planProbes: probes,
-  };
-}
-
-// --- plan probes: EXPLAIN ANALYZE of the relay's hot statements after the load ---------
-
-export interface PlanProbe {
-  readonly statement: string;
-  readonly executionMs: number;
-  readonly planningMs: number;
-  /** Scan nodes with their actual row counts (index entries visited tell about bloat). */
-  readonly scans: readonly string[];
-}
-
-interface PlanNode {
-  'Node Type': string;
-  'Relation Name'?: string;
-  'Index Name'?: string;
-  'Actual Rows'?: number;
-  'Actual Loops'?: number;
-  Plans?: PlanNode[];
-}
-
-function scansOf(node: PlanNode, out: string[] = []): string[] {
-  if (node['Node Type'].includes('Scan') || node['Node Type'].includes('Join')) {
-    const on = node['Index Name'] ?? node['Relation Name'];
-    out.push(`${node['Node Type']}${on ? ` on ${on}` : ''}: ${(node['Actual Rows'] ?? 0) * (node['Actual Loops'] ?? 1)} rows`);
-  }
-  for (const c of node.Plans ?? []) scansOf(c, out);
-  return out;
-}
-
-class Rollback extends Error {}
-
-/**
- * Runs the relay's hot statements (copied from packages/server/src/repos/mailbox.ts;
- * keep in step) under EXPLAIN ANALYZE against the bench database as the load left
- * it, inside transactions that are rolled back.
- */
-async function planProbes(db: Database, receiverDeviceId: string): Promise<PlanProbe[]> {
-  const recent = await db.query<{ device_id: string; envelope_id: string }>(
-    'SELECT device_id, envelope_id FROM deliveries ORDER BY envelope_id DESC LIMIT 200',
-  );
-  const devices = recent.map((r) => r.device_id);
-  const ids = recent.map((r) => r.envelope_id);
-  const probes: [string, string, (string | readonly string[])[], string?][] = [
-    [
-      'pendingEnvelopes (mailbox page / poll)',
-      `SELECT e.id, e.group_id, e.sender_device_id, s.identity_id AS sender_identity_id, e.kind, e.epoch, e.payload, e.created_at
-       FROM deliveries d JOIN envelopes e ON e.id = d.envelope_id JOIN devices s ON s.id = e.sender_device_id
-       WHERE d.device_id = $1 AND d.acked_at IS NULL AND e.expires_at > now() AND e.payload IS NOT NULL
-         AND NOT (d.envelope_id = ANY($3::bigint[]))
-       ORDER BY d.envelope_id LIMIT $2`,
-      [receiverDeviceId, '101', []],
-    ],
-    [
-      'classifyAcks',
-      `SELECT d.device_id, d.envelope_id, d.acked_at IS NOT NULL AS acked
-       FROM deliveries d JOIN unnest($1::text[], $2::bigint[]) AS r(device_id, envelope_id)
-         ON d.device_id = r.device_id AND d.envelope_id = r.envelope_id`,
-      [devices, ids],
-    ],
-    [
-      'acknowledge: UPDATE deliveries SET acked_at',
-      `UPDATE deliveries d SET acked_at = now()
-       FROM unnest($1::text[], $2::bigint[]) AS r(device_id, envelope_id)
-       WHERE d.device_id = r.device_id AND d.envelope_id = r.envelope_id AND d.acked_at IS NULL
-       RETURNING d.envelope_id`,
-      [devices, ids],
-      // Make the 200 rows pending again so the statement does its real work.
-      'UPDATE deliveries SET acked_at = NULL WHERE envelope_id = ANY($1::bigint[])',
-    ],
-    [
-      'acknowledge: UPDATE envelopes SET payload = NULL',
-      `UPDATE envelopes e SET payload = NULL
-       WHERE e.id = ANY($1::bigint[]) AND e.payload IS NOT NULL
-         AND NOT EXISTS (SELECT 1 FROM deliveries x WHERE x.envelope_id = e.id AND x.acked_at IS NULL)`,
-      [ids],
-      // Give the 200 envelopes a payload again so the anti-join runs.
-      "UPDATE envelopes SET payload = '\\x00'::bytea WHERE id = ANY($1::bigint[])",
-    ],
-  ];
-  const out: PlanProbe[] = [];
-  for (const [statement, sql, params, prepare] of probes) {
-    let plan: { Plan: PlanNode; 'Execution Time': number; 'Planning Time': number } | undefined;
-    try {
-      await db.transaction(async (tx) => {
-        if (prepare) await tx.query(prepare, [ids]);
-        const rows = await tx.query<{ 'QUERY PLAN': unknown }>(`EXPLAIN (ANALYZE, FORMAT JSON) ${sql}`, params);
-        const raw = rows[0]?.['QUERY PLAN'];
-        const parsed = (typeof raw === 'string' ? JSON.parse(raw) : raw) as (typeof plan)[];
-        plan = parsed[0];
-        throw new Rollback();
-      });
-    } catch (error) {
-      if (!(error instanceof Rollback)) throw error;
-    }
-    if (plan) {
-      out.push({
-        statement,
-        executionMs: Math.round(plan['Execution Time'] * 100) / 100,
-        planningMs: Math.round(plan['Planning Time'] * 100) / 100,
-        scans: scansOf(plan.Plan),
-      });
-    }
-  }
-  return out;
-}
-
-// --- setup ----------------------------------------------------------------------
-
-export async function inPool<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length);
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(limit, items.length) }, async () => {
-      while (next < items.length) {
-        const i = next++;
-        out[i] = await fn(items[i]!, i);
-      }
-    }),
-  );
-  return out;
-}
-
-/** Creates the pair's 2-member group exactly like a device does and returns the sender's group state. */
-export async function createPairGroup(url: string, sender: RawDevice, receiver: RawDevice): Promise<MlsGroup> {
-  const s = await suite();
-  const group = await createGroup(s, randomBytes(32), { identityId: sender.identityId, deviceId: sender.deviceId }, sender.signature, acceptRegistered);
-  const claim = await api(url, 'POST', '/v1/key-packages/claim', { deviceIds: [receiver.deviceId] }, sender.token);
-  if (claim.status !== 200) throw new Error(`claim: ${claim.status} ${JSON.stringify(claim.body)}`);
-  const keyPackages = (claim.body as { keyPackages: { keyPackage: string }[] }).keyPackages;
-  const out = await commitChanges(s, group, { add: keyPackages.map((k) => fromBase64(k.keyPackage)) });
-  const res = await api(
-    url,
-    'POST',
-    '/v1/messages',
-    {
-      idempotencyKey: 'create',
-      conversationId: group.conversationId,
-      message: toBase64(out.commit),
-      members: [sender.deviceId, receiver.deviceId],
-      welcome: toBase64(out.welcome!),
-      groupInfo: toBase64(out.groupInfo),
-    },
-    sender.token,
-  );
-  if (res.status !== 201) throw new Error(`create group: ${res.status} ${JSON.stringify(res.body)}`);
-  return out.group;
-}
-
-/** Plaintext length that makes the encoded PrivateMessage `target` bytes (the framing overhead is constant). */
-export async function plaintextLengthFor(group: MlsGroup, target: number): Promise<number> {
-  const s = await suite();
-  const probe = 512;
-  const { message } = await encryptApplication(s, group, new Uint8Array(probe));
-  return Math.max(1, target - (message.length - probe));
-}
-
-export async function preEncrypt(group: MlsGroup, count: number, plaintextBytes: number): Promise<{ messages: string[]; sizes: number[] }> {
-  const s = await suite();
-  const messages: string[] = [];
-  const sizes: number[] = [];
-  let g = group;
-  for (let i = 0; i < count; i++) {
-    const plaintext = randomBytes(plaintextBytes);
-    const enc = await encryptApplication(s, g, plaintext);
-    g = enc.group;
-    messages.push(toBase64(enc.message));
-    sizes.push(enc.message.length);
-  }
-  return { messages, sizes };
-}
-
-// --- clients ------------------------------------------------------------------------
-
-function runClientsInChild(
-  specPath: string,
-  onProgress: (line: string) => void,
-  onPhase: (phase: ClientPhase) => void,
-): Promise<ClientLoadResult> {
-  return new Promise((resolve, reject) => {
-    const child = fork(join(here, 'relay-clients.ts'), [specPath], {
-      cwd: repoRoot,
-      execArgv: ['--import', 'tsx'],
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    });
-    let result: ClientLoadResult | undefined;
-    child.on('message', (m: ClientChildMessage) => {
-      if (m.type === 'progress') onProgress(m.line);
-      else if (m.type === 'phase') onPhase(m.phase);
-      else if (m.type === 'result') result = m.result;
-      else reject(new Error(`clients failed: ${m.message}`));
-    });
-    child.on('error', reject);
-    child.on('exit', (code) => {
-      if (result) resolve(result);
-      else reject(new Error(`client process exited with code ${code} without a result`));
-    });
-  });
-}
-
 // --- the benchmark -------------------------------------------------------------------
 
 /**
@@ -678,19 +184,9 @@ export async function runRelayBench(opts: RelayBenchOptions): Promise<RelayBench
   let schema: string | undefined;
   let server: ParleyServer | undefined;
   try {
-    let database: { kind: 'pglite'; dataDir: string } | { kind: 'postgres'; url: string; schema: string };
-    if (opts.engine === 'postgres') {
-      schema = `bench_${Date.now().toString(36)}_${Math.floor(Math.random() * 1e6).toString(36)}`;
-      const admin = new PostgresDatabase({ connectionString: databaseUrl });
-      try {
-        await admin.exec(`CREATE SCHEMA ${schema}`);
-      } finally {
-        await admin.close();
-      }
-      database = { kind: 'postgres', url: databaseUrl, schema };
-    } else {
-      database = { kind: 'pglite', dataDir: join(tmp, 'pgdata') };
-    }
+    const bench = await benchDatabase(opts.engine, { url: databaseUrl, schemaPrefix: 'bench', pgliteDir: join(tmp, 'pgdata') });
+    const database = bench.database;
+    schema = bench.schema;
     log(`starting server (${opts.engine}, ${opts.engine === 'pglite' ? 'data dir on disk' : `schema ${schema}`})`);
     server = await startServer({
       log: { level: 'warn' },
@@ -767,7 +263,7 @@ export async function runRelayBench(opts: RelayBenchOptions): Promise<RelayBench
       if (clientsMode === 'child') {
         const specPath = join(tmp, 'clients.json');
         await writeFile(specPath, JSON.stringify(spec));
-        load = await runClientsInChild(specPath, log, onPhase);
+        load = await runChild<ClientLoadResult, ClientPhase>({ file: 'relay-clients.ts', specPath, failedLabel: 'clients', processLabel: 'client process', onProgress: log, onPhase });
       } else {
         load = await runClientLoad(spec, { onProgress: log, onPhase });
       }
@@ -878,7 +374,7 @@ export async function runRelayBench(opts: RelayBenchOptions): Promise<RelayBench
       cpu,
       totals: load.totals,
       setupSeconds: Math.round(setupSeconds * 10) / 10,
-      db: recorder ? summarize(recorder, load.measuredSeconds, probes) : undefined,
+      db: recorder ? summarizeRecorder(recorder, load.measuredSeconds, probes) : undefined,
       postgres: postgresCounters,
       profile: profileSummary,
       anchors,
@@ -894,11 +390,7 @@ export async function runRelayBench(opts: RelayBenchOptions): Promise<RelayBench
     };
   } finally {
     if (server) await server.stop().catch((error: unknown) => log(`server stop failed: ${String(error)}`));
-    if (schema) {
-      const admin = new PostgresDatabase({ connectionString: databaseUrl });
-      await admin.exec(`DROP SCHEMA ${schema} CASCADE`).catch((error: unknown) => log(`drop schema failed: ${String(error)}`));
-      await admin.close();
-    }
+    if (schema) await dropSchema(databaseUrl, schema, log);
     await rm(tmp, { recursive: true, force: true });
   }
 }

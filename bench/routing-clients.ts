@@ -13,14 +13,16 @@
  * reports a phase and waits for the parent's go-ahead (the parent samples CPU there and,
  * for the routing server, waits until every route has finished).
  */
-import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
-import { pathToFileURL } from 'node:url';
 import type { SubmitRequest } from '@parley/core';
 import { Device, MemoryKeyStore, Sender, type WebSocketFactory } from '@parley/client';
 import { nodeRuntime } from '@parley/client/node';
 import { createBusiness } from '../packages/client/test/fixture.js';
+import { inPool, urlOf } from './lib/async.js';
+import { childMain, type ChildMessage, type GoMessage } from './lib/child.js';
+import { alertText } from './lib/workload.js';
 
+/** Both sides' servers and the workload (written to a spec file in child mode). */
 export interface HotClientsSpec {
   readonly sides: readonly { readonly label: 'disabled' | 'enabled'; readonly url: string }[];
   /** Business created on each server for the hot path. */
@@ -34,6 +36,7 @@ export interface HotClientsSpec {
   readonly rounds: number;
 }
 
+/** One measured message's times. */
 export interface HotRecord {
   messageId: string;
   envelopeId: string;
@@ -48,6 +51,7 @@ export interface HotRecord {
   ackAt?: number;
 }
 
+/** One side's measured messages. */
 export interface HotSideResult {
   label: 'disabled' | 'enabled';
   records: HotRecord[];
@@ -59,49 +63,34 @@ export interface HotSideResult {
   clientCpuMs: number;
 }
 
+/** Both sides' results. */
 export interface HotClientsResult {
   sides: HotSideResult[];
   setupSeconds: number;
 }
 
+/** A measured run's start or end on one side (the parent samples CPU there). */
 export interface HotPhase {
   side: 'disabled' | 'enabled';
   round: number;
   phase: 'start' | 'end';
 }
 
-export type HotChildMessage =
-  | { type: 'progress'; line: string }
-  | { type: 'phase'; phase: HotPhase }
-  | { type: 'result'; result: HotClientsResult }
-  | { type: 'failed'; message: string };
+/** Messages from this file to bench/routing.ts when it runs as a child. */
+export type HotChildMessage = ChildMessage<HotClientsResult, HotPhase>;
 
-export type HotParentMessage = { type: 'go' };
+/** The parent's go-ahead after a phase. */
+export type HotParentMessage = GoMessage;
 
 // --- shared helpers (also used by bench/routing.ts) ------------------------------------
 
-/** Wall-clock milliseconds with sub-millisecond resolution (comparable with database and emulator timestamps). */
+/**
+ * Wall-clock milliseconds with sub-millisecond resolution (comparable with database and emulator timestamps).
+ *
+ * @example
+ * const t0 = wall();
+ */
 export const wall = (): number => performance.timeOrigin + performance.now();
-
-export async function inPool<T, R>(items: readonly T[], size: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array<R>(items.length);
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(size, items.length) }, async () => {
-      while (next < items.length) {
-        const i = next++;
-        out[i] = await fn(items[i]!, i);
-      }
-    }),
-  );
-  return out;
-}
-
-function urlOf(input: RequestInfo | URL): string {
-  if (typeof input === 'string') return input;
-  if (input instanceof URL) return input.href;
-  return input.url;
-}
 
 /**
  * A device's `fetch`: times each `POST /v1/messages` (by message id) and records when
@@ -172,12 +161,6 @@ export class Arrivals {
       });
     });
   }
-}
-
-/** Business alert texts of realistic length. */
-export function alertText(i: number): string {
-  const amount = ((i * 7919) % 250_000) / 100;
-  return `Example Bank: card payment of EUR ${amount.toFixed(2)} at merchant ${1000 + (i % 9000)} approved. Not you? Call us. Ref ${String(i).padStart(8, '0')}`;
 }
 
 // --- the hot path ----------------------------------------------------------------------
@@ -317,35 +300,11 @@ export async function runHotClients(
 
 // --- child-process entry ------------------------------------------------------------
 
-const isMain = process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href;
-if (isMain) {
-  // Resolves once the message is handed to the IPC channel (the result is large: disconnecting earlier drops it).
-  const send = (m: HotChildMessage) =>
-    new Promise<void>((resolve) => {
-      if (!process.send) resolve();
-      else process.send(m, undefined, {}, () => resolve());
-    });
-  if (!process.send) {
-    console.error('bench/routing-clients.ts runs as a child of bench/routing.ts (needs an IPC channel)');
-    process.exitCode = 2;
-  } else {
-    const specPath = process.argv[2];
-    if (!specPath) throw new Error('usage: routing-clients.ts <spec.json>');
-    const spec = JSON.parse(readFileSync(specPath, 'utf8')) as HotClientsSpec;
-    let go: (() => void) | undefined;
-    process.on('message', (m: HotParentMessage) => {
-      if (m.type === 'go') go?.();
-    });
-    runHotClients(spec, {
-      onProgress: (line) => void send({ type: 'progress', line }),
-      onPhase: (phase) =>
-        new Promise<void>((resolve) => {
-          go = resolve;
-          void send({ type: 'phase', phase });
-        }),
-    })
-      .then((result) => send({ type: 'result', result }))
-      .catch((error: unknown) => send({ type: 'failed', message: error instanceof Error ? (error.stack ?? error.message) : String(error) }))
-      .finally(() => process.disconnect?.());
-  }
-}
+childMain<HotClientsSpec, HotClientsResult, HotPhase>({
+  moduleUrl: import.meta.url,
+  file: 'routing-clients.ts',
+  parent: 'routing.ts',
+  awaitGo: true,
+  withStack: true,
+  run: (spec, hooks) => runHotClients(spec, hooks),
+});

@@ -30,7 +30,9 @@ import type { Envelope } from "@parley/core";
 import { nodeRuntime } from '@parley/client/node';
 import { nodeCryptoProvider } from '@parley/core/mls/node';
 import { startServer } from '@parley/server';
+import { runStandalone } from './lib/entry.js';
 
+/** SDK and raw ts-mls 1:1 message rates. */
 export interface SdkBenchResult {
   messages: number;
   sdkPairsPerSecond: number;
@@ -67,6 +69,13 @@ async function measureRaw(count: number, text: Uint8Array): Promise<number> {
   return count / ((performance.now() - t0) / 1000);
 }
 
+/**
+ * Runs the SDK benchmark against an embedded server (measured with an in-memory transport).
+ *
+ * @example
+ * const r = await runSdkBench({ quick: true });
+ * console.log(r.overheadRatio);
+ */
 export async function runSdkBench(opts: { quick?: boolean; onProgress?: (line: string) => void } = {}): Promise<SdkBenchResult> {
   const count = opts.quick ? 500 : 3000;
   const say = opts.onProgress ?? (() => {});
@@ -158,11 +167,5 @@ export async function runSdkBench(opts: { quick?: boolean; onProgress?: (line: s
   }
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
-  runSdkBench({ quick: process.argv.includes('--quick'), onProgress: (l) => process.stderr.write(`${l}\n`) })
-    .then((r) => process.stdout.write(`${JSON.stringify(r, null, 2)}\n`))
-    .catch((e: unknown) => {
-      process.stderr.write(`${String(e)}\n`);
-      process.exitCode = 1;
-    });
-}
+// Run alone: npx tsx bench/sdk.ts [--quick]
+runStandalone(import.meta.url, (a, progress) => runSdkBench({ quick: a.quick, onProgress: progress }), { percentile: false });

@@ -20,35 +20,36 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { pathToFileURL } from 'node:url';
 import { pino } from 'pino';
 import { generateSignerKey, leafHash, parseSignerKey, verifyInclusion } from '@parley/core/tlog';
 import { PgliteDatabase, PostgresDatabase, migrate, type Database } from '@parley/server';
 import { TransparencyLog } from '../packages/server/src/tlog/index.js';
+import { DEFAULT_POSTGRES_URL, forEachEngine, type Engine, type EngineSkip } from './lib/engines.js';
+import { runStandalone } from './lib/entry.js';
+import { summarize, type Percentiles } from './lib/stats.js';
 
-export const DEFAULT_POSTGRES_URL = 'postgres://postgres@127.0.0.1:5432/test';
+export { DEFAULT_POSTGRES_URL };
+export type { Percentiles } from './lib/stats.js';
 
+/** Sequenced entries/s of established transparency logs. */
 export const TLOG_ANCHORS = [
   { name: 'Tessera (POSIX driver, local disk)', entriesPerSecond: 10_000 },
   { name: 'Trillian (MySQL)', entriesPerSecond: 450 },
 ] as const;
+/** The goal: on PostgreSQL. */
 export const TLOG_TARGET = { engine: 'postgres', entriesPerSecond: 10_000 } as const;
 
+/** Options of {@link runTlogBench}. */
 export interface TlogBenchOptions {
   quick?: boolean;
-  engines?: readonly ('pglite' | 'postgres')[];
+  engines?: readonly Engine[];
   databaseUrl?: string;
   /** Sequencing batch size (default 1000, the server default). */
   batchSize?: number;
   onProgress?: (line: string) => void;
 }
 
-export interface Percentiles {
-  p50: number;
-  p99: number;
-  mean: number;
-}
-
+/** Appends or sequencing over one phase. */
 export interface ThroughputFigure {
   entries: number;
   seconds: number;
@@ -59,6 +60,7 @@ export interface ThroughputFigure {
   processCores: number;
 }
 
+/** Proof figures at one tree size. */
 export interface ProofFigure {
   treeSize: number;
   /** Entries added to reach this size, and how long appending + sequencing them took. */
@@ -73,8 +75,9 @@ export interface ProofFigure {
   fullTileReadMs: Percentiles;
 }
 
+/** Everything one engine's run measured. */
 export interface TlogEngineResult {
-  engine: 'pglite' | 'postgres';
+  engine: Engine;
   batchSize: number;
   entryBytes: number;
   appendSingle: ThroughputFigure & { writers: number };
@@ -86,22 +89,19 @@ export interface TlogEngineResult {
   notes: string[];
 }
 
+/** Every engine's run, what was skipped, anchors and target. */
 export interface TlogBenchResult {
   quick: boolean;
   results: TlogEngineResult[];
-  skipped: { engine: string; reason: string }[];
+  skipped: EngineSkip[];
   anchors: typeof TLOG_ANCHORS;
   target: typeof TLOG_TARGET;
 }
 
 const ENTRY_BYTES = 256; // about a key-log entry (canonical JSON with two public keys and a signature)
 
-function percentiles(values: readonly number[]): Percentiles {
-  const s = [...values].sort((a, b) => a - b);
-  const at = (q: number) => s[Math.min(s.length - 1, Math.floor(q * s.length))] ?? 0;
-  const round = (n: number) => Math.round(n * 1000) / 1000;
-  return { p50: round(at(0.5)), p99: round(at(0.99)), mean: round(s.reduce((a, b) => a + b, 0) / Math.max(1, s.length)) };
-}
+/** Nearest-rank percentiles (lib/stats.ts), three decimals (verification times are µs). */
+const percentiles = (values: readonly number[]): Percentiles => summarize(values, 3);
 
 function entry(): Uint8Array {
   // JSON-ish printable bytes, as real entries are.
@@ -149,7 +149,7 @@ async function fill(db: Database, log: TransparencyLog, count: number, chunk = 5
   }
 }
 
-async function runEngine(engine: 'pglite' | 'postgres', opts: TlogBenchOptions, progress: (line: string) => void): Promise<TlogEngineResult> {
+async function runEngine(engine: Engine, opts: TlogBenchOptions, progress: (line: string) => void): Promise<TlogEngineResult> {
   const quick = opts.quick === true;
   const batchSize = opts.batchSize ?? 1000;
   const notes: string[] = [];
@@ -322,36 +322,9 @@ async function runEngine(engine: 'pglite' | 'postgres', opts: TlogBenchOptions, 
  */
 export async function runTlogBench(opts: TlogBenchOptions = {}): Promise<TlogBenchResult> {
   const progress = opts.onProgress ?? (() => {});
-  const results: TlogEngineResult[] = [];
-  const skipped: { engine: string; reason: string }[] = [];
-  for (const engine of opts.engines ?? ['pglite', 'postgres']) {
-    if (engine === 'postgres') {
-      const probe = new PostgresDatabase({ connectionString: opts.databaseUrl ?? DEFAULT_POSTGRES_URL });
-      try {
-        await probe.ping();
-      } catch (error) {
-        skipped.push({ engine, reason: error instanceof Error ? error.message : String(error) });
-        progress(`tlog/postgres: skipped (${skipped[skipped.length - 1]!.reason})`);
-        continue;
-      } finally {
-        await probe.close().catch(() => {});
-      }
-    }
-    results.push(await runEngine(engine, opts, progress));
-  }
+  const { results, skipped } = await forEachEngine({ section: 'tlog', engines: opts.engines, databaseUrl: opts.databaseUrl, progress }, (engine) => runEngine(engine, opts, progress));
   return { quick: opts.quick === true, results, skipped, anchors: TLOG_ANCHORS, target: TLOG_TARGET };
 }
 
 // Run alone: npx tsx bench/tlog.ts [--quick] [--engine pglite|postgres|both]
-if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const argv = process.argv.slice(2);
-  const engineArg = argv.includes('--engine') ? argv[argv.indexOf('--engine') + 1] : 'both';
-  const engines: ('pglite' | 'postgres')[] = engineArg === 'pglite' || engineArg === 'postgres' ? [engineArg] : ['pglite', 'postgres'];
-  runTlogBench({ quick: argv.includes('--quick'), engines, onProgress: (l) => process.stderr.write(`${l}\n`) }).then(
-    (r) => console.log(JSON.stringify(r, null, 2)),
-    (error: unknown) => {
-      console.error(error);
-      process.exitCode = 1;
-    },
-  );
-}
+runStandalone(import.meta.url, (a, progress) => runTlogBench({ quick: a.quick, engines: a.engines, onProgress: progress }));

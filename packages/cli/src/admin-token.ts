@@ -12,9 +12,15 @@ import { randomBytes } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { toBase64Url } from '@parley/core';
-import { UsageError } from './args.js';
+import { UsageError } from './errors.js';
 import { createPrivateFile, ensurePrivateDirectory, readSecretFile } from './private-files.js';
 
+/**
+ * Where the admin token may come from, and where a generated one is kept.
+ *
+ * @example
+ * const admin = await resolveAdminToken({ flag, file, env: process.env['PARLEY_ADMIN_TOKEN'], defaultFile: join(keyDir, 'admin-token'), warn });
+ */
 export interface AdminTokenOptions {
   /** `--admin-token` (on the command line: warned about). */
   readonly flag?: string | undefined;

@@ -1,10 +1,13 @@
 /** Strict flag parsing shared by the commands (unknown flags are errors). */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { UsageError } from './errors.js';
 
-export class UsageError extends Error {
-  readonly code = 'usage';
-}
-
+/**
+ * Parses `argv` strictly against `options`; any problem is a {@link UsageError} (exit 2).
+ *
+ * @example
+ * const flags = parseFlags(argv, { url: { type: 'string' }, json: { type: 'boolean', default: false } });
+ */
 export function parseFlags<T extends NonNullable<ParseArgsConfig['options']>>(argv: readonly string[], options: T) {
   try {
     return parseArgs({ args: [...argv], options, strict: true, allowPositionals: false }).values;
@@ -13,6 +16,12 @@ export function parseFlags<T extends NonNullable<ParseArgsConfig['options']>>(ar
   }
 }
 
+/**
+ * A TCP port (0–65535) from a flag or the environment, or `fallback` when absent.
+ *
+ * @example
+ * parsePort(flags.port ?? process.env['PORT'], 8080);
+ */
 export function parsePort(value: string | undefined, fallback: number): number {
   if (value === undefined) return fallback;
   const n = Number(value);

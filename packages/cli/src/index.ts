@@ -1,2 +1,3 @@
 export { main } from './main.js';
-export { runScenario, type ScenarioOptions, type ScenarioResult, type ScenarioMessage, type ScenarioStep } from './demo/scenario.js';
+export { CliError, EXIT, UsageError, type CliErrorCode, type ExitCode } from './errors.js';
+export { runScenario, type ScenarioEvidence, type ScenarioOptions, type ScenarioResult, type ScenarioMessage, type ScenarioStep } from './demo/scenario.js';

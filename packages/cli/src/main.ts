@@ -8,7 +8,7 @@ import { runDemo } from './commands/demo.js';
 import { runLog } from './commands/log.js';
 import { runKeys } from './commands/keys.js';
 import { runAudit } from './commands/audit.js';
-import { UsageError } from './args.js';
+import { EXIT, describeError, exitCodeFor, type ExitCode } from './errors.js';
 
 const USAGE = `parley — verified end-to-end encrypted messaging
 
@@ -28,7 +28,13 @@ Usage:
 Environment: PARLEY_ADMIN_TOKEN, PARLEY_STORE_PASSPHRASE, DATABASE_URL, PARLEY_NATS_URL, NODE_ID, PORT, PARLEY_ROUTING_CONFIG.
 `;
 
-export async function main(argv: readonly string[]): Promise<number> {
+/**
+ * Runs `parley <command> …` and returns its exit code (0 ok, 1 failure, 2 usage).
+ *
+ * @example
+ * process.exitCode = await main(process.argv.slice(2));
+ */
+export async function main(argv: readonly string[]): Promise<ExitCode> {
   const [command, ...rest] = argv;
   // Everything Parley writes (data directory, keys, stores, exported evidence) is this user's alone.
   process.umask(0o077);
@@ -49,14 +55,13 @@ export async function main(argv: readonly string[]): Promise<number> {
       case '--help':
       case '-h':
         process.stdout.write(USAGE);
-        return command === undefined ? 2 : 0;
+        return command === undefined ? EXIT.usage : EXIT.ok;
       default:
         process.stderr.write(`parley: unknown command '${command}'\n\n${USAGE}`);
-        return 2;
+        return EXIT.usage;
     }
   } catch (error) {
-    const e = error as { code?: unknown; message?: unknown };
-    process.stderr.write(`parley: ${typeof e?.code === 'string' ? `[${e.code}] ` : ''}${typeof e?.message === 'string' ? e.message : String(error)}\n`);
-    return error instanceof UsageError ? 2 : 1;
+    process.stderr.write(`parley: ${describeError(error)}\n`);
+    return exitCodeFor(error);
   }
 }

@@ -5,10 +5,10 @@
  */
 import { randomBytes } from 'node:crypto';
 import { chmod, link, mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises';
-import { UsageError } from './args.js';
+import { CliError, UsageError } from './errors.js';
 
 /** A file or directory that is not private to this user: refused (exit 1, with the fix). */
-export class InsecureFileError extends Error {
+export class InsecureFileError extends CliError {
   readonly code = 'insecure_file';
 }
 

@@ -36,7 +36,7 @@ import {
   type RoutingConfig,
   type RoutingPolicy,
 } from '@parley/server';
-import { UsageError } from './args.js';
+import { UsageError } from './errors.js';
 
 type Json = Record<string, unknown>;
 

@@ -46,6 +46,7 @@ import {
 import { EvidenceBundleSchema, type EvidenceBundle } from '@parley/core/audit';
 import {
   OkResponseSchema,
+  ProofResponseSchema,
   RetrieveResponseSchema,
   RouteViewSchema,
   WebMessageResponseSchema,
@@ -55,7 +56,6 @@ import {
   type WebMessageRequest,
   type WebMessageResponse,
 } from '@parley/core';
-import { Type } from 'typebox';
 import { ApiError, TransportError } from './errors.js';
 
 const validators = new Map<TSchema, ReturnType<typeof Compile>>();
@@ -65,7 +65,6 @@ function validator(schema: TSchema) {
   return v;
 }
 const errorBody = Compile(ErrorBodySchema);
-const ConsistencySchema = Type.Object({ proof: Type.Array(Type.String(), { maxItems: 128 }) });
 
 export interface ApiClientOptions {
   /** Base URL of a Parley server, e.g. `https://parley.example.com`. */
@@ -238,7 +237,7 @@ export class ApiClient {
 
   /** RFC 9162 consistency proof between two tree sizes of a log (base64 hashes). */
   consistencyProof(log: string, from: number, to: number): Promise<{ proof: string[] }> {
-    return this.request('GET', `/v1/logs/${encodeURIComponent(log)}/consistency?from=${from}&to=${to}`, ConsistencySchema, undefined, false);
+    return this.request('GET', `/v1/logs/${encodeURIComponent(log)}/consistency?from=${from}&to=${to}`, ProofResponseSchema, undefined, false);
   }
 
   /** Raw bytes of a tlog-tiles resource (`<prefix>/<path>`), e.g. a tile or entry bundle. */

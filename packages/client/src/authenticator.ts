@@ -5,7 +5,7 @@
  * log), show that device as approved and not revoked, with exactly that
  * signature key. Verified identities are cached briefly; lookups are deduplicated.
  */
-import { equalBytes } from '@parley/core';
+import { equalBytes, type IdentityId } from '@parley/core';
 import type { AuthenticateMember, MemberRef } from '@parley/core/mls';
 import type { DeviceKeyState } from '@parley/core/keylog';
 import type { KeyLogFollower, KeyLogVerifier, VerifiedIdentity } from './key-transparency.js';
@@ -25,7 +25,7 @@ export class KeyLogAuthenticator {
     private readonly follower: () => KeyLogFollower | undefined,
     private readonly self: { deviceId: string; identityId: string; signatureKey: Uint8Array },
     /** Called when a lookup fails verification: the app must hear about a lying server. */
-    private readonly onError: (identityId: string, error: unknown) => void,
+    private readonly onError: (identityId: IdentityId, error: unknown) => void,
     private readonly ttlMs = 30_000,
   ) {}
 

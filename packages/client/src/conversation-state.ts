@@ -4,6 +4,7 @@
  * written only when the epoch changes; the rest of the group state with every
  * message (see `encodeGroupParts`).
  */
+import { parseConversationId, type ConversationId } from '@parley/core';
 import { decodeGroupParts, encodeGroupParts, type AuthenticateMember, type MlsGroup } from '@parley/core/mls';
 import type { KeyStore, KeyStoreOp } from './key-store.js';
 import { RECORDS, getJson, putJson, type ConversationMeta } from './records.js';
@@ -18,7 +19,7 @@ export class ConversationState {
     private storedTreeEpoch: bigint | undefined,
   ) {}
 
-  get id(): string {
+  get id(): ConversationId {
     return this.meta.conversationId;
   }
 
@@ -33,8 +34,9 @@ export class ConversationState {
 
   /** A conversation not yet in the store; persist it with `stateOps` + `metaOps`. */
   static fresh(group: MlsGroup, createdAt: Date): ConversationState {
-    const meta: ConversationMeta = { v: 2, conversationId: group.conversationId, createdAt: createdAt.toISOString(), active: true };
-    return new ConversationState(group, meta, SeenWindow.empty(RECORDS.conversationSeenPrefix(group.conversationId)), undefined);
+    const conversationId = parseConversationId(group.conversationId);
+    const meta: ConversationMeta = { v: 2, conversationId, createdAt: createdAt.toISOString(), active: true };
+    return new ConversationState(group, meta, SeenWindow.empty(RECORDS.conversationSeenPrefix(conversationId)), undefined);
   }
 
   /** Store operations that make `group` the persisted state. */
@@ -50,6 +52,26 @@ export class ConversationState {
   adopt(group: MlsGroup): void {
     this.group = group;
     this.storedTreeEpoch = group.epoch;
+  }
+
+  /**
+   * Takes the group back from the store after an MLS operation whose result was
+   * not adopted (its write failed, or the server refused the commit). ts-mls
+   * zeroes the secrets an operation consumed in the group it was given (a
+   * sending ratchet secret, a receiving one, the epoch's init secret), so that
+   * group must not be used again: a second encryption would derive its key from
+   * zeros, and a commit that won the epoch could not be applied. The store holds
+   * the last adopted state. Best effort: if the store cannot be read, nothing changes.
+   */
+  async restore(store: KeyStore, authenticate: AuthenticateMember): Promise<void> {
+    try {
+      const tree = await store.get(RECORDS.conversationTree(this.id));
+      const rest = await store.get(RECORDS.conversationState(this.id));
+      if (!tree || !rest) return;
+      this.adopt(decodeGroupParts(tree, rest, authenticate));
+    } catch {
+      // The operation's own error is the one to report.
+    }
   }
 
   metaOps(meta: ConversationMeta = this.meta): KeyStoreOp[] {

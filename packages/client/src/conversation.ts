@@ -2,15 +2,29 @@
  * A handle on one conversation (one MLS group, RFC 9420) of a device: send,
  * membership, history. All state lives in the Device; this is a view.
  */
+import { parseConversationId, type ConversationId } from '@parley/core';
 import type { MemberRef } from '@parley/core/mls';
-import type { Device, SendOptions, SendResult } from './device.js';
+import type { Device } from './device.js';
+import type { SendOptions, SendResult } from './device-options.js';
 
+/**
+ * A view of one conversation of a device.
+ *
+ * @example
+ * const conversation = new Conversation(device, await device.createConversation([customerId]))
+ * await conversation.send('hello', { class: 'support' })
+ */
 export class Conversation {
+  /** base64url MLS group id. */
+  readonly id: ConversationId;
+
+  /** `invalid_conversation_id` if `id` cannot be a conversation id. */
   constructor(
     private readonly device: Device,
-    /** base64url MLS group id. */
-    readonly id: string,
-  ) {}
+    id: string,
+  ) {
+    this.id = parseConversationId(id);
+  }
 
   /** Current MLS epoch. */
   get epoch(): bigint {

@@ -6,14 +6,16 @@
  */
 import { sha256 } from '@noble/hashes/sha2.js';
 import {
-  ConflictError,
   concatBytes,
   equalBytes,
   fromBase64,
+  parseDeviceId,
   signEd25519,
   toBase64,
   toBase64Url,
   utf8,
+  type DeviceId,
+  type IdentityId,
 } from '@parley/core';
 import { approvalMessage, revocationMessage, type DeviceKeyState } from '@parley/core/keylog';
 import {
@@ -25,7 +27,7 @@ import {
 } from '@parley/core/verification';
 import type { ApiClient } from './api-client.js';
 import type { KeyLogAuthenticator } from './authenticator.js';
-import { ConversationError } from './errors.js';
+import { DeviceKeysError } from './errors.js';
 import type { EventHub } from './event-hub.js';
 import type { DeviceEvent } from './events.js';
 import type { KeyLogVerifier } from './key-transparency.js';
@@ -38,8 +40,8 @@ export interface DeviceKeysContext {
   readonly verifier: KeyLogVerifier;
   readonly authenticator: KeyLogAuthenticator;
   readonly hub: EventHub<DeviceEvent>;
-  readonly deviceId: string;
-  readonly identityId: string;
+  readonly deviceId: DeviceId;
+  readonly identityId: IdentityId;
   readonly identityKey: Uint8Array;
   readonly identityPrivateKey: Uint8Array;
   readonly signatureKey: Uint8Array;
@@ -145,7 +147,7 @@ export class DeviceKeys {
    * signature over the new device's logged keys, so the server cannot
    * substitute other keys.
    */
-  async approveDevice(scannedOrTyped: string): Promise<{ deviceId: string; index: number }> {
+  async approveDevice(scannedOrTyped: string): Promise<{ deviceId: DeviceId; index: number }> {
     const pending = (await this.devicesOf(this.ctx.identityId)).filter((d) => d.status === 'pending');
     const input = scannedOrTyped.trim();
     const match = input.startsWith(APPROVAL_QR_PREFIX)
@@ -154,7 +156,7 @@ export class DeviceKeys {
           return d.deviceId === deviceId && digest !== undefined && equalBytes(utf8(digest), utf8(approvalDigest(d.identityKey, d.signatureKey)));
         })
       : pending.find((d) => approvalShortCode(d.deviceId, d.identityKey, d.signatureKey).replace(' ', '') === input.replace(/\s/g, ''));
-    if (!match) throw new ConversationError('no_matching_device', 'no device waiting for approval matches this code');
+    if (!match) throw new DeviceKeysError('no_matching_device', 'no device waiting for approval matches this code');
     const keys = await this.ctx.authenticator.keysOf(this.ctx.identityId);
     const message = approvalMessage({
       label: toBase64Url(keys.identity.label),
@@ -165,15 +167,16 @@ export class DeviceKeys {
     const res = await this.ctx.api.approveDevice(match.deviceId, toBase64(signEd25519(this.ctx.identityPrivateKey, message)));
     this.ctx.authenticator.forget(this.ctx.identityId);
     await this.rememberKnown(match.deviceId, 'approved');
-    return { deviceId: res.deviceId, index: res.index };
+    // Checked against the wire schema (device-id pattern): this parse cannot fail.
+    return { deviceId: parseDeviceId(res.deviceId), index: res.index };
   }
 
   /** Revokes a device of this identity (a lost phone), signed by this device. */
   async revokeDevice(deviceId: string): Promise<{ index: number }> {
     const keys = await this.ctx.authenticator.keysOf(this.ctx.identityId);
     const target = keys.devices.get(deviceId);
-    if (!target) throw new ConversationError('unknown_device', 'no such device of this identity');
-    if (target.status === 'revoked') throw new ConflictError('already_revoked', 'the device is already revoked');
+    if (!target) throw new DeviceKeysError('unknown_device', 'no such device of this identity');
+    if (target.status === 'revoked') throw new DeviceKeysError('already_revoked', 'the device is already revoked');
     const message = revocationMessage({ label: toBase64Url(keys.identity.label), deviceId, byDevice: this.ctx.deviceId });
     const res = await this.ctx.api.revokeDevice(deviceId, toBase64(signEd25519(this.ctx.identityPrivateKey, message)));
     this.ctx.authenticator.forget(this.ctx.identityId);
@@ -192,7 +195,7 @@ export class DeviceKeys {
   private async contactDevice(identityId: string, deviceId?: string): Promise<DeviceKeyState> {
     const approved = (await this.devicesOf(identityId)).filter((d) => d.status === 'approved');
     const device = deviceId === undefined ? approved[0] : approved.find((d) => d.deviceId === deviceId);
-    if (!device) throw new ConversationError('unknown_device', 'the contact has no such approved device');
+    if (!device) throw new DeviceKeysError('unknown_device', 'the contact has no such approved device');
     return device;
   }
 

@@ -1,7 +1,118 @@
-/** Typed errors of the SDK. Each carries a stable `code`; tests match on it. */
+/**
+ * Typed errors of the SDK. Every error has a stable `code`; tests and apps
+ * match on it, never on the message. Two families:
+ *
+ * - `ApiError`: the server answered with an error body; `status` is the
+ *   server's HTTP status and `code` the server's code (an open set).
+ * - `ClientError` and its subclasses: raised on the device itself, without a
+ *   server answer. Each subclass has a literal `code` (or a small union of
+ *   them), and every one of them is in `CLIENT_ERROR_CODES`, so an app can
+ *   `switch (error.code)` exhaustively. They choose no HTTP status: nothing
+ *   about them is an HTTP answer.
+ */
 import { ParleyError } from '@parley/core';
 
-/** The server answered with an error body `{ error: { code, message } }`. */
+/**
+ * Every code a `ClientError` can carry.
+ *
+ * @example
+ * if (error instanceof ClientError) {
+ *   switch (error.code) {
+ *     case 'not_a_member': return showRemoved();
+ *     case 'transport_error': return retryLater();
+ *     default: throw error;
+ *   }
+ * }
+ */
+export const CLIENT_ERROR_CODES = [
+  'transport_error',
+  'invalid_enrollment_token',
+  'device_exists',
+  'device_not_enrolled',
+  'device_record_invalid',
+  'device_closed',
+  'unknown_conversation',
+  'not_a_member',
+  'key_package_missing',
+  'key_package_substituted',
+  'key_package_unverified',
+  'not_an_audited_message',
+  'invalid_link',
+  'not_a_sender',
+  'no_matching_device',
+  'unknown_device',
+  'already_revoked',
+  'key_store_invalid_name',
+  'key_store_invalid_op',
+  'key_store_invalid_value',
+  'key_store_invalid_options',
+  'key_store_invalid_key',
+  'key_store_wrong_key',
+  'key_store_corrupt',
+  'key_store_in_use',
+  'key_store_closed',
+  'key_store_io_error',
+  'key_log_bad_signature',
+  'key_log_origin_mismatch',
+  'key_log_rollback',
+  'key_log_fork',
+  'key_log_bad_vrf',
+  'key_log_bad_proof',
+  'key_log_inconsistent',
+  'key_log_lookup_mismatch',
+] as const;
+
+/** A code of an error raised on the device (see `CLIENT_ERROR_CODES`). */
+export type ClientErrorCode = (typeof CLIENT_ERROR_CODES)[number];
+/** Codes of `DeviceRecordError`. */
+export type DeviceRecordErrorCode = 'device_exists' | 'device_not_enrolled' | 'device_record_invalid';
+/** Codes of `ConversationError`. */
+export type ConversationErrorCode = 'unknown_conversation' | 'not_a_member';
+/** Codes of `KeyPackageError`. */
+export type KeyPackageErrorCode = 'key_package_missing' | 'key_package_substituted' | 'key_package_unverified';
+/** Codes of `DeviceKeysError`. */
+export type DeviceKeysErrorCode = 'no_matching_device' | 'unknown_device' | 'already_revoked';
+/** Codes of `KeyStoreError`. */
+export type KeyStoreErrorCode = Extract<ClientErrorCode, `key_store_${string}`>;
+/** Codes of `KeyTransparencyError`. */
+export type KeyTransparencyErrorCode = Extract<ClientErrorCode, `key_log_${string}`>;
+
+type ErrorOptions = { readonly cause?: unknown; readonly details?: Record<string, unknown> };
+
+/**
+ * Base of the errors the SDK raises on the device itself (no server answer).
+ *
+ * @example
+ * try { await device.send(id, 'hi') } catch (e) { if (isClientError(e) && e.code === 'not_a_member') … }
+ */
+export abstract class ClientError extends ParleyError {
+  declare readonly code: ClientErrorCode;
+
+  protected constructor(code: ClientErrorCode, message: string, options: ErrorOptions = {}) {
+    super(code, message, {
+      ...(options.cause === undefined ? {} : { cause: options.cause }),
+      ...(options.details ? { details: options.details } : {}),
+    });
+    this.name = 'ClientError';
+  }
+}
+
+/**
+ * True when `error` was raised on the device (its `code` is a `ClientErrorCode`).
+ *
+ * @example
+ * if (isClientError(error)) console.log(error.code)
+ */
+export function isClientError(error: unknown): error is ClientError {
+  return error instanceof ClientError;
+}
+
+/**
+ * The server answered with an error body `{ error: { code, message } }`.
+ *
+ * @example
+ * if (error instanceof ApiError && error.code === 'epoch_conflict') await device.sync()
+ */
 export class ApiError extends ParleyError {
   constructor(status: number, code: string, message: string, details?: Record<string, unknown>) {
     super(code, message, { status, ...(details ? { details } : {}) });
@@ -14,23 +125,166 @@ export class ApiError extends ParleyError {
   }
 }
 
-/** The server could not be reached or answered something that is not the API. */
-export class TransportError extends ParleyError {
+/**
+ * The server could not be reached or answered something that is not the API.
+ *
+ * @example
+ * api.submit = () => Promise.reject(new TransportError('offline'))
+ */
+export class TransportError extends ClientError {
+  declare readonly code: 'transport_error';
+
   constructor(message: string, options: { cause?: unknown } = {}) {
-    super('transport_error', message, { status: 503, ...options });
+    super('transport_error', message, options);
     this.name = 'TransportError';
   }
 }
 
-/** A conversation operation was refused locally (unknown conversation, removed, …). */
-export class ConversationError extends ParleyError {
-  constructor(code: string, message: string, details?: Record<string, unknown>) {
-    super(code, message, { status: 400, ...(details ? { details } : {}) });
+/**
+ * The enrollment token is not a JWT carrying `iss` and `sub` (checked before anything is generated).
+ *
+ * @example
+ * await expect(Device.enroll({ ...options, enrollmentToken: 'x' })).rejects.toBeInstanceOf(EnrollmentTokenError)
+ */
+export class EnrollmentTokenError extends ClientError {
+  declare readonly code: 'invalid_enrollment_token';
+
+  constructor(message: string) {
+    super('invalid_enrollment_token', message);
+    this.name = 'EnrollmentTokenError';
+  }
+}
+
+/**
+ * The device record in the KeyStore is missing, already registered, or unusable.
+ *
+ * @example
+ * try { await Device.open({ store }) } catch (e) { if (e instanceof DeviceRecordError && e.code === 'device_not_enrolled') await enroll() }
+ */
+export class DeviceRecordError extends ClientError {
+  declare readonly code: DeviceRecordErrorCode;
+
+  constructor(code: DeviceRecordErrorCode, message: string) {
+    super(code, message);
+    this.name = 'DeviceRecordError';
+  }
+}
+
+/**
+ * The device was closed; open it again from its store.
+ *
+ * @example
+ * await device.close(); await device.connect() // throws DeviceClosedError
+ */
+export class DeviceClosedError extends ClientError {
+  declare readonly code: 'device_closed';
+
+  constructor() {
+    super('device_closed', 'the device is closed');
+    this.name = 'DeviceClosedError';
+  }
+}
+
+/**
+ * A conversation operation was refused locally: the conversation is unknown
+ * here, or this device was removed from it.
+ *
+ * @example
+ * await expect(bot.send(id, 'still here?')).rejects.toMatchObject({ code: 'not_a_member' })
+ */
+export class ConversationError extends ClientError {
+  declare readonly code: ConversationErrorCode;
+
+  constructor(code: ConversationErrorCode, message: string, details?: Record<string, unknown>) {
+    super(code, message, details ? { details } : {});
     this.name = 'ConversationError';
   }
 }
 
-/** True for failures where retrying the same request may succeed. */
+/**
+ * The server answered a KeyPackage claim with nothing, with another device's
+ * KeyPackage, or with one whose key the verified key log does not show.
+ * `details.deviceId` names the device.
+ *
+ * @example
+ * if (error instanceof KeyPackageError) console.warn(error.code, error.details?.deviceId)
+ */
+export class KeyPackageError extends ClientError {
+  declare readonly code: KeyPackageErrorCode;
+
+  constructor(code: KeyPackageErrorCode, message: string, details: { deviceId: string }) {
+    super(code, message, { details });
+    this.name = 'KeyPackageError';
+  }
+}
+
+/**
+ * This device holds no audited message (commitment and opening) with that id.
+ *
+ * @example
+ * await expect(device.markRead('unknown')).rejects.toBeInstanceOf(AuditError)
+ */
+export class AuditError extends ClientError {
+  declare readonly code: 'not_an_audited_message';
+
+  constructor(message: string) {
+    super('not_an_audited_message', message);
+    this.name = 'AuditError';
+  }
+}
+
+/**
+ * Not a Parley retrieval link (`https://…/r/<token>`).
+ *
+ * @example
+ * await expect(device.openRetrievalLink('https://example.com/')).rejects.toBeInstanceOf(RetrievalLinkError)
+ */
+export class RetrievalLinkError extends ClientError {
+  declare readonly code: 'invalid_link';
+
+  constructor() {
+    super('invalid_link', 'not a Parley retrieval link');
+    this.name = 'RetrievalLinkError';
+  }
+}
+
+/**
+ * `Sender.fromDevice` was given a device not enrolled as a sender.
+ *
+ * @example
+ * expect(() => Sender.fromDevice(phone)).toThrow(DeviceKindError)
+ */
+export class DeviceKindError extends ClientError {
+  declare readonly code: 'not_a_sender';
+
+  constructor() {
+    super('not_a_sender', 'the device was not enrolled as a sender');
+    this.name = 'DeviceKindError';
+  }
+}
+
+/**
+ * A key operation on the verified key log was refused locally: no pending
+ * device matches the code, no such device, or it is already revoked.
+ *
+ * @example
+ * await expect(phone.keys.approveDevice('00000 00000')).rejects.toMatchObject({ code: 'no_matching_device' })
+ */
+export class DeviceKeysError extends ClientError {
+  declare readonly code: DeviceKeysErrorCode;
+
+  constructor(code: DeviceKeysErrorCode, message: string) {
+    super(code, message);
+    this.name = 'DeviceKeysError';
+  }
+}
+
+/**
+ * True for failures where retrying the same request may succeed.
+ *
+ * @example
+ * if (isRetryable(error)) await retryLater()
+ */
 export function isRetryable(error: unknown): boolean {
   return error instanceof TransportError || (error instanceof ApiError && error.retryable);
 }

@@ -1,9 +1,15 @@
 /** What a device reports to the app. */
+import type { ConversationId, IdentityId } from '@parley/core';
 import type { MemberRef } from '@parley/core/mls';
 
-/** A decrypted, authenticated message. */
+/**
+ * A decrypted, authenticated message.
+ *
+ * @example
+ * device.subscribe((e) => { if (e.type === 'message') show(e.sender.identityId, e.text) })
+ */
 export interface ReceivedMessage {
-  readonly conversationId: string;
+  readonly conversationId: ConversationId;
   /** Sender-chosen content id (deduplicated). */
   readonly messageId: string;
   /** Server envelope id. */
@@ -27,6 +33,12 @@ export interface ReceivedMessage {
   readonly audit?: { readonly commitmentHash: string; readonly verified: boolean };
 }
 
+/**
+ * Why an envelope could not be read (`undecryptable` event).
+ *
+ * @example
+ * if (e.type === 'undecryptable' && e.reason === 'missed-epoch') console.warn('a message was lost to a resync')
+ */
 export type UndecryptableReason =
   | 'unknown-conversation'
   | 'missed-epoch'
@@ -35,6 +47,13 @@ export type UndecryptableReason =
   | 'invalid-welcome'
   | 'rejected-commit';
 
+/**
+ * Everything a device reports to the app, discriminated by `type`. Ids from the
+ * device's own state are branded; an `undecryptable` envelope's ids are as the envelope states them.
+ *
+ * @example
+ * for await (const e of device.events()) if (e.type === 'membership-changed') refresh(e.conversationId)
+ */
 export type DeviceEvent =
   | ({ readonly type: 'message' } & ReceivedMessage)
   | {
@@ -46,18 +65,18 @@ export type DeviceEvent =
       /** Error code from the MLS layer, when there is one. */
       readonly code?: string;
     }
-  | { readonly type: 'conversation-joined'; readonly conversationId: string; readonly members: readonly MemberRef[]; readonly epoch: string }
+  | { readonly type: 'conversation-joined'; readonly conversationId: ConversationId; readonly members: readonly MemberRef[]; readonly epoch: string }
   | {
       readonly type: 'membership-changed';
-      readonly conversationId: string;
+      readonly conversationId: ConversationId;
       readonly added: readonly MemberRef[];
       readonly removed: readonly MemberRef[];
       /** Undefined for a resync by external commit. */
       readonly by: MemberRef | undefined;
       readonly epoch: string;
     }
-  | { readonly type: 'removed-from-conversation'; readonly conversationId: string; readonly epoch: string }
-  | { readonly type: 'resynced'; readonly conversationId: string; readonly epoch: string; readonly missedFrom: string }
+  | { readonly type: 'removed-from-conversation'; readonly conversationId: ConversationId; readonly epoch: string }
+  | { readonly type: 'resynced'; readonly conversationId: ConversationId; readonly epoch: string; readonly missedFrom: string }
   | { readonly type: 'connection'; readonly online: boolean }
   /**
    * The key log shows something about this identity's keys that its owner did
@@ -67,7 +86,7 @@ export type DeviceEvent =
    */
   | {
       readonly type: 'key-change-alert';
-      readonly identityId: string;
+      readonly identityId: IdentityId;
       readonly deviceId: string;
       readonly change: 'pending-device' | 'added-without-approval' | 'this-device-revoked' | 'this-device-not-logged';
     }
@@ -76,9 +95,9 @@ export type DeviceEvent =
    * commitment (or whose commitment is not the sender's): the device signed a
    * `commitment-mismatch` receipt instead of `delivered`.
    */
-  | { readonly type: 'commitment-mismatch'; readonly conversationId: string; readonly messageId: string; readonly reason: string }
+  | { readonly type: 'commitment-mismatch'; readonly conversationId: ConversationId; readonly messageId: string; readonly reason: string }
   /** The server refused one of this device's receipts (not retried). */
   | { readonly type: 'receipt-rejected'; readonly messageId: string; readonly status: string; readonly code: string }
   /** A key-log check failed while authenticating a member: the server may be lying. */
-  | { readonly type: 'key-transparency-error'; readonly identityId: string; readonly code: string }
+  | { readonly type: 'key-transparency-error'; readonly identityId: IdentityId; readonly code: string }
   | { readonly type: 'key-packages-replenished'; readonly uploaded: number };

@@ -1,11 +1,37 @@
-export { Device, type DeviceOptions, type EnrollOptions, type OpenOptions, type SendOptions, type SendResult, type ExportEvidenceOptions } from './device.js';
+export { Device } from './device.js';
+export { type DeviceOptions, type EnrollOptions, type OpenOptions, type SendOptions, type SendResult, type ExportEvidenceOptions } from './device-options.js';
+export { type ConversationSummary } from './conversations.js';
+export { type DeviceRef } from './membership.js';
 export { Conversation } from './conversation.js';
 export { Sender, type SenderSendOptions, type SenderSendResult } from './sender.js';
 export { type DeviceEvent, type ReceivedMessage, type UndecryptableReason } from './events.js';
 export { type KeyStore, type KeyStoreOp, KeyStoreError } from './key-store.js';
 export { MemoryKeyStore } from './key-store.memory.js';
 export { ApiClient, type ApiClientOptions } from './api-client.js';
-export { ApiError, TransportError, ConversationError, isRetryable } from './errors.js';
+export {
+  CLIENT_ERROR_CODES,
+  type ClientErrorCode,
+  type ConversationErrorCode,
+  type DeviceKeysErrorCode,
+  type DeviceRecordErrorCode,
+  type KeyPackageErrorCode,
+  type KeyStoreErrorCode,
+  type KeyTransparencyErrorCode,
+  ClientError,
+  isClientError,
+  ApiError,
+  TransportError,
+  EnrollmentTokenError,
+  DeviceRecordError,
+  DeviceClosedError,
+  ConversationError,
+  KeyPackageError,
+  AuditError,
+  RetrievalLinkError,
+  DeviceKindError,
+  DeviceKeysError,
+  isRetryable,
+} from './errors.js';
 export { type WebSocketLike, type WebSocketFactory } from './realtime.js';
 export { issueEnrollmentToken, type EnrollmentTokenClaims } from './enrollment.js';
 export {

@@ -24,39 +24,31 @@
  * check) is `version (1) || nonce (12) || ciphertext || tag (16)`, with a fresh
  * random nonce and additional data `version || purpose label || context`.
  *
+ * This file is the store itself (queue, commit, recovery, index); the pieces are
+ * `key-store-kdf.node.ts` (key argument, header, KDF), `key-store-seal.node.ts`
+ * (sealing and record files' content), `key-store-journal.node.ts` (the journal
+ * and applying a batch) and `key-store-files.node.ts` (durable file operations, errors).
+ *
  * Node only: uses `node:crypto` and `node:fs`.
  */
-import { createCipheriv, createDecipheriv, createHmac, hkdfSync } from 'node:crypto';
-import { chmod, mkdir, open as openFile, readdir, readFile, rename, unlink } from 'node:fs/promises';
+import { chmod, mkdir, readdir, readFile, rename, unlink } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { argon2id } from 'hash-wasm';
-import { concatBytes, equalBytes, fromBase64, fromUtf8, randomBytes, toBase64Url, utf8 } from '@parley/core';
 import { assertRecordName, KeyStoreError, type KeyStore, type KeyStoreOp } from './key-store.js';
 import { snapshotKeyStoreOps } from './key-store.memory.js';
+import { JOURNAL_FILE, RECORD_FILE_RE, TMP_SUFFIX, closedError, corrupt, ignoreEnoent, ioError, isErrno, syncDir, writeDurably } from './key-store-files.node.js';
+import {
+  DEFAULT_ARGON2_PARAMS,
+  loadOrCreateHeader,
+  readKeyArgument,
+  validArgon2Params,
+  zeroKeys,
+  type Argon2Params,
+  type FileKeyStoreKey,
+} from './key-store-kdf.node.js';
+import { applyBatch, applyToIndex, openJournal, sealJournal, type Batch } from './key-store-journal.node.js';
+import { openRecord, recordId, type Keys } from './key-store-seal.node.js';
 
-/**
- * Argon2id cost parameters (RFC 9106 §3.1).
- *
- * @example
- * const params: Argon2Params = { memoryKiB: 46 * 1024, iterations: 1, parallelism: 1 };
- */
-export interface Argon2Params {
-  /** Memory in KiB (`m`). */
-  readonly memoryKiB: number;
-  /** Passes over memory (`t`). */
-  readonly iterations: number;
-  /** Lanes (`p`). */
-  readonly parallelism: number;
-}
-
-/**
- * OWASP Password Storage Cheat Sheet's first Argon2id configuration:
- * m = 19 MiB, t = 2, p = 1 (about 0.1 s per open on a laptop-class CPU).
- *
- * @example
- * await FileKeyStore.open(dir, { passphrase }, { argon2: { ...DEFAULT_ARGON2_PARAMS, iterations: 3 } });
- */
-export const DEFAULT_ARGON2_PARAMS: Argon2Params = Object.freeze({ memoryKiB: 19 * 1024, iterations: 2, parallelism: 1 });
+export { DEFAULT_ARGON2_PARAMS, type Argon2Params, type FileKeyStoreKey } from './key-store-kdf.node.js';
 
 /**
  * Options for `FileKeyStore.open`.
@@ -73,59 +65,9 @@ export interface FileKeyStoreOptions {
   readonly argon2?: Argon2Params;
 }
 
-/**
- * How `FileKeyStore.open` gets its key: a user passphrase (run through Argon2id)
- * or 32 random bytes the host app keeps in the platform keychain.
- *
- * @example
- * const key: FileKeyStoreKey = { key: await keychain.load('parley') };
- */
-export type FileKeyStoreKey = { readonly passphrase: string } | { readonly key: Uint8Array };
-
-const FORMAT = 'parley-key-store';
-const FORMAT_VERSION = 1;
-const SEAL_VERSION = 1;
-const NONCE_BYTES = 12;
-const TAG_BYTES = 16;
-const SALT_BYTES = 16;
-const KEY_BYTES = 32;
-
-const HEADER_FILE = 'keystore.json';
-const JOURNAL_FILE = 'journal';
-const TMP_SUFFIX = '.tmp';
-const RECORD_FILE_RE = /^[0-9a-f]{64}$/;
-
-const CHECK_PLAINTEXT = utf8('parley key-store key check');
-const AAD_CHECK = utf8('parley key-store v1 key check\0');
-const AAD_JOURNAL = utf8('parley key-store v1 journal\0');
-const AAD_RECORD = utf8('parley key-store v1 record\0');
-const INFO_ENC = utf8('parley key-store v1 aes-256-gcm');
-const INFO_NAME = utf8('parley key-store v1 record names');
-
-// Bounds for parameters read from a header or passed in: hash-wasm needs m >= 8p;
-// the upper bounds stop a planted header from asking for absurd work.
-const ARGON2_LIMITS = { maxMemoryKiB: 4 * 1024 * 1024, maxIterations: 64, maxParallelism: 16 } as const;
-
 // One FileKeyStore per directory per process: two would run two write queues over
 // one journal. (Separate processes must not share a directory either.)
 const openDirs = new Set<string>();
-
-interface Keys {
-  readonly enc: Uint8Array;
-  readonly name: Uint8Array;
-}
-
-type KdfHeader =
-  | { readonly name: 'argon2id'; readonly memoryKiB: number; readonly iterations: number; readonly parallelism: number }
-  | { readonly name: 'host-key' };
-
-interface Header {
-  readonly kdf: KdfHeader;
-  readonly salt: Uint8Array;
-  readonly check: Uint8Array;
-}
-
-type Batch = Map<string, Uint8Array | null>;
 
 /**
  * A KeyStore whose records are AES-256-GCM encrypted files in one directory, with
@@ -318,9 +260,7 @@ export class FileKeyStore implements KeyStore {
     if (this.#broken) {
       throw new KeyStoreError('key_store_io_error', 'an earlier write failed; reopen the key store', { cause: this.#broken.cause });
     }
-    const plaintext = encodeBatch(batch);
-    const sealed = seal(keys.enc, plaintext, AAD_JOURNAL);
-    plaintext.fill(0);
+    const sealed = sealJournal(keys, batch);
     const journal = join(this.#dir, JOURNAL_FILE);
     let committed = false;
     try {
@@ -356,11 +296,7 @@ export class FileKeyStore implements KeyStore {
     }
     if (!entries.includes(JOURNAL_FILE)) return;
     const journal = join(this.#dir, JOURNAL_FILE);
-    const plaintext = unseal(keys.enc, await readFile(journal), AAD_JOURNAL);
-    // A committed journal was fsynced before its rename: damage is corruption, not a torn write.
-    if (!plaintext) throw corrupt();
-    const batch = decodeBatch(plaintext);
-    plaintext.fill(0);
+    const batch = openJournal(keys, await readFile(journal));
     await applyBatch(this.#dir, keys, batch);
     await unlink(journal);
     for (const value of batch.values()) value?.fill(0);
@@ -394,368 +330,4 @@ export class FileKeyStore implements KeyStore {
     this.#names = names;
     return names;
   }
-}
-
-// ---------------------------------------------------------------------------
-// Keys and header
-
-type Secret = { readonly kind: 'passphrase'; readonly passphrase: string } | { readonly kind: 'key'; readonly key: Uint8Array };
-
-function readKeyArgument(key: FileKeyStoreKey): Secret {
-  if (typeof key === 'object' && key !== null) {
-    if ('passphrase' in key && typeof key.passphrase === 'string' && key.passphrase.length > 0) {
-      // Unicode normalization: the same passphrase typed on macOS (NFD) and elsewhere (NFC).
-      return { kind: 'passphrase', passphrase: key.passphrase.normalize('NFC') };
-    }
-    if ('key' in key && key.key instanceof Uint8Array && key.key.length === KEY_BYTES) {
-      return { kind: 'key', key: new Uint8Array(key.key) };
-    }
-  }
-  throw new KeyStoreError('key_store_invalid_key', 'key store needs a non-empty passphrase or a 32-byte key');
-}
-
-function validArgon2Params(p: unknown): p is Argon2Params {
-  if (typeof p !== 'object' || p === null) return false;
-  const { memoryKiB, iterations, parallelism } = p as Record<string, unknown>;
-  return (
-    Number.isSafeInteger(parallelism) &&
-    Number.isSafeInteger(iterations) &&
-    Number.isSafeInteger(memoryKiB) &&
-    (parallelism as number) >= 1 &&
-    (parallelism as number) <= ARGON2_LIMITS.maxParallelism &&
-    (iterations as number) >= 1 &&
-    (iterations as number) <= ARGON2_LIMITS.maxIterations &&
-    (memoryKiB as number) >= 8 * (parallelism as number) &&
-    (memoryKiB as number) <= ARGON2_LIMITS.maxMemoryKiB
-  );
-}
-
-async function loadOrCreateHeader(dir: string, secret: Secret, params: Argon2Params): Promise<Keys> {
-  let text: string | undefined;
-  try {
-    text = await readFile(join(dir, HEADER_FILE), 'utf8');
-  } catch (error) {
-    if (!isErrno(error, 'ENOENT')) throw error;
-  }
-  if (text === undefined) return createHeader(dir, secret, params);
-
-  const header = parseHeader(text);
-  if (header.kdf.name !== (secret.kind === 'passphrase' ? 'argon2id' : 'host-key')) throw wrongKey();
-  const keys = await deriveKeys(secret, header.kdf, header.salt);
-  const check = unseal(keys.enc, header.check, checkAad(header.kdf, header.salt));
-  if (!check || !equalBytes(check, CHECK_PLAINTEXT)) {
-    zeroKeys(keys);
-    throw wrongKey();
-  }
-  return keys;
-}
-
-async function createHeader(dir: string, secret: Secret, params: Argon2Params): Promise<Keys> {
-  // Records without a header can never be decrypted again; don't paper over that.
-  const entries = await readdir(dir);
-  if (entries.some((entry) => entry === JOURNAL_FILE || RECORD_FILE_RE.test(entry))) throw corrupt();
-  const kdf: KdfHeader =
-    secret.kind === 'passphrase'
-      ? { name: 'argon2id', memoryKiB: params.memoryKiB, iterations: params.iterations, parallelism: params.parallelism }
-      : { name: 'host-key' };
-  const salt = randomBytes(SALT_BYTES);
-  const keys = await deriveKeys(secret, kdf, salt);
-  const check = seal(keys.enc, CHECK_PLAINTEXT, checkAad(kdf, salt));
-  const json = JSON.stringify({ format: FORMAT, version: FORMAT_VERSION, kdf, salt: toBase64Url(salt), check: toBase64Url(check) }, null, 2);
-  const path = join(dir, HEADER_FILE);
-  try {
-    await writeDurably(path + TMP_SUFFIX, utf8(json + '\n'));
-    await rename(path + TMP_SUFFIX, path);
-    await syncDir(dir);
-  } catch (error) {
-    zeroKeys(keys);
-    throw error;
-  }
-  return keys;
-}
-
-/** The key check authenticates the KDF choice and salt too. */
-function checkAad(kdf: KdfHeader, salt: Uint8Array): Uint8Array {
-  const canonical =
-    kdf.name === 'argon2id'
-      ? `argon2id:m=${kdf.memoryKiB},t=${kdf.iterations},p=${kdf.parallelism}`
-      : 'host-key';
-  return concatBytes(AAD_CHECK, utf8(canonical), utf8(':'), salt);
-}
-
-function parseHeader(text: string): Header {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (cause) {
-    throw corrupt(cause);
-  }
-  if (typeof raw !== 'object' || raw === null) throw corrupt();
-  const { format, version, kdf, salt, check } = raw as Record<string, unknown>;
-  if (format !== FORMAT || version !== FORMAT_VERSION || typeof salt !== 'string' || typeof check !== 'string') {
-    throw corrupt();
-  }
-  if (typeof kdf !== 'object' || kdf === null) throw corrupt();
-  const kdfRecord = kdf as Record<string, unknown>;
-  let parsedKdf: KdfHeader;
-  if (kdfRecord.name === 'host-key') {
-    parsedKdf = { name: 'host-key' };
-  } else if (kdfRecord.name === 'argon2id' && validArgon2Params(kdfRecord)) {
-    parsedKdf = { name: 'argon2id', memoryKiB: kdfRecord.memoryKiB, iterations: kdfRecord.iterations, parallelism: kdfRecord.parallelism };
-  } else {
-    throw corrupt();
-  }
-  let saltBytes: Uint8Array;
-  let checkBytes: Uint8Array;
-  try {
-    saltBytes = fromBase64(salt, 'salt');
-    checkBytes = fromBase64(check, 'check');
-  } catch (cause) {
-    throw corrupt(cause);
-  }
-  if (saltBytes.length !== SALT_BYTES) throw corrupt();
-  return { kdf: parsedKdf, salt: saltBytes, check: checkBytes };
-}
-
-async function deriveKeys(secret: Secret, kdf: KdfHeader, salt: Uint8Array): Promise<Keys> {
-  let ikm: Uint8Array;
-  if (secret.kind === 'passphrase') {
-    if (kdf.name !== 'argon2id') throw wrongKey();
-    ikm = await argon2id({
-      password: secret.passphrase,
-      salt,
-      memorySize: kdf.memoryKiB,
-      iterations: kdf.iterations,
-      parallelism: kdf.parallelism,
-      hashLength: KEY_BYTES,
-      outputType: 'binary',
-    });
-  } else {
-    ikm = new Uint8Array(secret.key);
-  }
-  try {
-    return {
-      enc: new Uint8Array(hkdfSync('sha256', ikm, salt, INFO_ENC, KEY_BYTES)),
-      name: new Uint8Array(hkdfSync('sha256', ikm, salt, INFO_NAME, KEY_BYTES)),
-    };
-  } finally {
-    ikm.fill(0);
-  }
-}
-
-function zeroKeys(keys: Keys): void {
-  keys.enc.fill(0);
-  keys.name.fill(0);
-}
-
-// ---------------------------------------------------------------------------
-// Sealing: version (1) || nonce (12) || ciphertext || tag (16), AES-256-GCM
-
-function seal(key: Uint8Array, plaintext: Uint8Array, aad: Uint8Array): Uint8Array {
-  const nonce = randomBytes(NONCE_BYTES);
-  const cipher = createCipheriv('aes-256-gcm', key, nonce, { authTagLength: TAG_BYTES });
-  cipher.setAAD(concatBytes(Uint8Array.of(SEAL_VERSION), aad));
-  const body = cipher.update(plaintext);
-  const last = cipher.final();
-  return concatBytes(Uint8Array.of(SEAL_VERSION), nonce, body, last, cipher.getAuthTag());
-}
-
-/** The plaintext, or `undefined` if `sealed` is malformed or fails authentication. */
-function unseal(key: Uint8Array, sealed: Uint8Array, aad: Uint8Array): Uint8Array | undefined {
-  if (sealed.length < 1 + NONCE_BYTES + TAG_BYTES || sealed[0] !== SEAL_VERSION) return undefined;
-  const nonce = sealed.subarray(1, 1 + NONCE_BYTES);
-  const body = sealed.subarray(1 + NONCE_BYTES, sealed.length - TAG_BYTES);
-  const tag = sealed.subarray(sealed.length - TAG_BYTES);
-  try {
-    const decipher = createDecipheriv('aes-256-gcm', key, nonce, { authTagLength: TAG_BYTES });
-    decipher.setAAD(concatBytes(Uint8Array.of(SEAL_VERSION), aad));
-    decipher.setAuthTag(tag);
-    const head = decipher.update(body);
-    const last = decipher.final();
-    const plaintext = concatBytes(head, last);
-    head.fill(0);
-    return plaintext;
-  } catch {
-    return undefined;
-  }
-}
-
-// ---------------------------------------------------------------------------
-// Records: plaintext = nameLength (1) || name || value; the file name
-// (HMAC of the name) is in the additional data, so a file moved to another
-// name's place fails authentication; the name inside is checked against it too.
-
-function recordId(keys: Keys, name: string): string {
-  return createHmac('sha256', keys.name).update(utf8(name)).digest('hex');
-}
-
-function recordAad(id: string): Uint8Array {
-  return concatBytes(AAD_RECORD, utf8(id));
-}
-
-function sealRecord(keys: Keys, id: string, name: string, value: Uint8Array): Uint8Array {
-  const nameBytes = utf8(name);
-  const plaintext = concatBytes(Uint8Array.of(nameBytes.length), nameBytes, value);
-  try {
-    return seal(keys.enc, plaintext, recordAad(id));
-  } finally {
-    plaintext.fill(0);
-  }
-}
-
-function openRecord(keys: Keys, id: string, sealed: Uint8Array): { name: string; value: Uint8Array } {
-  const plaintext = unseal(keys.enc, sealed, recordAad(id));
-  if (!plaintext) throw corrupt();
-  try {
-    const nameLength = plaintext[0];
-    if (nameLength === undefined || plaintext.length < 1 + nameLength) throw corrupt();
-    const name = fromUtf8(plaintext.subarray(1, 1 + nameLength), 'record name');
-    assertRecordName(name);
-    if (recordId(keys, name) !== id) throw corrupt();
-    return { name, value: new Uint8Array(plaintext.subarray(1 + nameLength)) };
-  } catch (error) {
-    throw error instanceof KeyStoreError && error.code === 'key_store_corrupt' ? error : corrupt(error);
-  } finally {
-    plaintext.fill(0);
-  }
-}
-
-async function applyBatch(dir: string, keys: Keys, batch: Batch): Promise<void> {
-  // Names in a batch are distinct, so the order of these file operations is free.
-  // allSettled, not all: on failure, no file operation may still be running.
-  const results = await Promise.allSettled(
-    [...batch].map(async ([name, value]) => {
-      const id = recordId(keys, name);
-      const path = join(dir, id);
-      if (value === null) {
-        await unlink(path).catch(ignoreEnoent);
-      } else {
-        await writeDurably(path + TMP_SUFFIX, sealRecord(keys, id, name, value));
-        await rename(path + TMP_SUFFIX, path);
-      }
-    }),
-  );
-  for (const result of results) if (result.status === 'rejected') throw result.reason;
-  await syncDir(dir);
-}
-
-function applyToIndex(names: Set<string>, batch: Batch): void {
-  for (const [name, value] of batch) {
-    if (value === null) names.delete(name);
-    else names.add(name);
-  }
-}
-
-// ---------------------------------------------------------------------------
-// Journal plaintext: count (u32) || ops; op = kind (u8: 1 put, 0 delete) ||
-// nameLength (u8) || name || [valueLength (u32) || value]; big-endian.
-
-function encodeBatch(batch: Batch): Uint8Array {
-  let size = 4;
-  for (const [name, value] of batch) {
-    if (value && value.length > 0xffffffff) throw new KeyStoreError('key_store_invalid_value', 'key store value too large');
-    size += 2 + name.length + (value ? 4 + value.length : 0);
-  }
-  const out = new Uint8Array(size);
-  const view = new DataView(out.buffer);
-  view.setUint32(0, batch.size);
-  let offset = 4;
-  for (const [name, value] of batch) {
-    const nameBytes = utf8(name); // ASCII: one byte per character (assertRecordName)
-    out[offset++] = value ? 1 : 0;
-    out[offset++] = nameBytes.length;
-    out.set(nameBytes, offset);
-    offset += nameBytes.length;
-    if (value) {
-      view.setUint32(offset, value.length);
-      out.set(value, offset + 4);
-      offset += 4 + value.length;
-    }
-  }
-  return out;
-}
-
-function decodeBatch(bytes: Uint8Array): Batch {
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const batch: Batch = new Map();
-  try {
-    const count = view.getUint32(0);
-    let offset = 4;
-    for (let i = 0; i < count; i++) {
-      const kind = view.getUint8(offset);
-      const nameLength = view.getUint8(offset + 1);
-      offset += 2;
-      if (offset + nameLength > bytes.length || (kind !== 0 && kind !== 1)) throw corrupt();
-      const name = fromUtf8(bytes.subarray(offset, offset + nameLength), 'record name');
-      assertRecordName(name);
-      offset += nameLength;
-      if (kind === 1) {
-        const length = view.getUint32(offset);
-        offset += 4;
-        if (offset + length > bytes.length) throw corrupt();
-        batch.set(name, new Uint8Array(bytes.subarray(offset, offset + length)));
-        offset += length;
-      } else {
-        batch.set(name, null);
-      }
-    }
-    if (offset !== bytes.length) throw corrupt();
-  } catch (error) {
-    // RangeError from DataView on truncation, invalid names, bad UTF-8.
-    throw error instanceof KeyStoreError && error.code === 'key_store_corrupt' ? error : corrupt(error);
-  }
-  return batch;
-}
-
-// ---------------------------------------------------------------------------
-// Files
-
-async function writeDurably(path: string, data: Uint8Array): Promise<void> {
-  const handle = await openFile(path, 'w', 0o600);
-  try {
-    await handle.writeFile(data);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
-
-/** Makes renames and unlinks in `dir` durable (POSIX: fsync the directory). */
-async function syncDir(dir: string): Promise<void> {
-  let handle;
-  try {
-    handle = await openFile(dir, 'r');
-    await handle.sync();
-  } catch (error) {
-    // Windows cannot open or fsync a directory; NTFS journals metadata itself.
-    if (process.platform === 'win32' && (isErrno(error, 'EISDIR') || isErrno(error, 'EPERM') || isErrno(error, 'EACCES'))) return;
-    throw error;
-  } finally {
-    await handle?.close();
-  }
-}
-
-function isErrno(error: unknown, code: string): boolean {
-  return typeof error === 'object' && error !== null && (error as { code?: unknown }).code === code;
-}
-
-function ignoreEnoent(error: unknown): void {
-  if (!isErrno(error, 'ENOENT')) throw error;
-}
-
-function corrupt(cause?: unknown): KeyStoreError {
-  return new KeyStoreError('key_store_corrupt', 'key store data failed authentication or is malformed', cause === undefined ? {} : { cause });
-}
-
-function closedError(): KeyStoreError {
-  return new KeyStoreError('key_store_closed', 'key store is closed');
-}
-
-function wrongKey(): KeyStoreError {
-  return new KeyStoreError('key_store_wrong_key', 'wrong key store passphrase or key');
-}
-
-function ioError(cause: unknown): KeyStoreError {
-  if (cause instanceof KeyStoreError) return cause;
-  return new KeyStoreError('key_store_io_error', 'key store file operation failed', { cause });
 }

@@ -7,6 +7,8 @@
  *
  * Record names are short ASCII paths (`[A-Za-z0-9._/-]`, at most 200 chars).
  */
+import { ClientError, type KeyStoreErrorCode } from './errors.js';
+
 export interface KeyStore {
   /** The value stored under `name`, or `undefined`. */
   get(name: string): Promise<Uint8Array | undefined>;
@@ -33,12 +35,18 @@ export function assertRecordName(name: string): void {
   }
 }
 
-import { ParleyError } from '@parley/core';
+/**
+ * Errors raised by key stores (wrong passphrase, corrupted record, closed store).
+ * Raised on the device: no HTTP status is chosen.
+ *
+ * @example
+ * try { await FileKeyStore.open(dir, { passphrase }) } catch (e) { if (e instanceof KeyStoreError && e.code === 'key_store_wrong_key') askAgain() }
+ */
+export class KeyStoreError extends ClientError {
+  declare readonly code: KeyStoreErrorCode;
 
-/** Errors raised by key stores (wrong passphrase, corrupted record, closed store). */
-export class KeyStoreError extends ParleyError {
-  constructor(code: string, message: string, options: { cause?: unknown } = {}) {
-    super(code, message, { status: 500, ...options });
+  constructor(code: KeyStoreErrorCode, message: string, options: { cause?: unknown } = {}) {
+    super(code, message, options);
     this.name = 'KeyStoreError';
   }
 }

@@ -16,13 +16,14 @@
  * bundles), so a revocation the server leaves out of a lookup is still seen.
  */
 import {
-  ParleyError,
   ecvrfVerify,
   equalBytes,
   fromBase64,
   isParleyError,
+  parseIdentityId,
   toBase64,
   toBase64Url,
+  type IdentityId,
 } from '@parley/core';
 import { decodeKeyLogEntry, labelInput, replayIdentity, type DeviceKeyState, type LoggedEntry } from '@parley/core/keylog';
 import {
@@ -41,13 +42,22 @@ import {
   type Ed25519NoteVerifier,
 } from '@parley/core/tlog';
 import type { ApiClient } from './api-client.js';
+import { ClientError, type KeyTransparencyErrorCode } from './errors.js';
 import type { KeyStore } from './key-store.js';
 import { getJson, putJson } from './records.js';
 
-/** A key-log check failed: the server (or something between) is lying or broken. */
-export class KeyTransparencyError extends ParleyError {
-  constructor(code: string, message: string, details?: Record<string, unknown>) {
-    super(code, message, { status: 502, ...(details ? { details } : {}) });
+/**
+ * A key-log check failed: the server (or something between) is lying or broken.
+ * Raised on the device: no HTTP status is chosen.
+ *
+ * @example
+ * if (error instanceof KeyTransparencyError && error.code === 'key_log_fork') alertUser()
+ */
+export class KeyTransparencyError extends ClientError {
+  declare readonly code: KeyTransparencyErrorCode;
+
+  constructor(code: KeyTransparencyErrorCode, message: string, details?: Record<string, unknown>) {
+    super(code, message, details ? { details } : {});
     this.name = 'KeyTransparencyError';
   }
 }
@@ -72,7 +82,7 @@ export interface VerifiedCheckpoint {
 }
 
 export interface VerifiedIdentity {
-  readonly identityId: string;
+  readonly identityId: IdentityId;
   readonly label: Uint8Array;
   readonly devices: ReadonlyMap<string, DeviceKeyState>;
   readonly checkpoint: VerifiedCheckpoint;
@@ -221,7 +231,8 @@ export class KeyLogVerifier {
       logged.push({ index: item.index, entry: decodeKeyLogEntry(bytes) });
     }
     logged.sort((x, y) => x.index - y.index);
-    return { identityId, label, devices: replay(toBase64Url(label), logged, this.attestationKey), checkpoint };
+    // The response was checked against the wire schema (identity-id pattern): this parse cannot fail.
+    return { identityId: parseIdentityId(res.identityId), label, devices: replay(toBase64Url(label), logged, this.attestationKey), checkpoint };
   }
 }
 

@@ -20,6 +20,7 @@ interface PendingReceipt {
   signature: string;
 }
 
+/** @internal Receipts waiting for the server; not part of the SDK's API. */
 export class ReceiptOutbox {
   private flushing: Promise<void> | undefined;
   /** A flush was asked for while one ran: receipts written since then still need a pass. */
@@ -28,7 +29,7 @@ export class ReceiptOutbox {
   private closed = false;
 
   constructor(
-    private readonly api: ApiClient,
+    private readonly api: Pick<ApiClient, 'postReceipt'>,
     private readonly store: KeyStore,
     private readonly identityPrivateKey: Uint8Array,
     private readonly self: { identityId: string; deviceId: string },

@@ -9,8 +9,6 @@
  * conversation whose Welcome has not arrived) are held. If what they wait for
  * does not come, the conversation is resynced from the latest GroupInfo.
  */
-import { commitmentHash, opensCommitment, verifyCommitmentSignature } from '@parley/core/audit';
-import type { ReceiptOutbox } from './receipts.js';
 import {
   decodeContent,
   fromBase64,
@@ -19,47 +17,39 @@ import {
   toBase64,
   toBase64Url,
   type Envelope,
-  type MessageContent,
   type SubmitRequest,
   type SubmitResponse,
 } from '@parley/core';
-import {
-  joinFromWelcome,
-  processIncoming,
-  rejoinExternally,
-  type AuthenticateMember,
-  type MemberRef,
-  type MlsSuite,
-  type SignatureKeyPair,
-} from '@parley/core/mls';
+import { joinFromWelcome, processIncoming, rejoinExternally } from '@parley/core/mls';
 import type { ApiClient } from './api-client.js';
+import { checkCommitment, type IdentityKeyLookup } from './audit-recipient.js';
 import { ConversationState } from './conversation-state.js';
+import type { ConversationRegistry } from './conversations.js';
 import { isRetryable } from './errors.js';
 import type { EventHub } from './event-hub.js';
 import type { DeviceEvent, ReceivedMessage, UndecryptableReason } from './events.js';
 import type { KeyStore, KeyStoreOp } from './key-store.js';
-import type { KeyedMutex } from './mutex.js';
+import type { MlsSelf } from './mls-self.js';
+import type { ReceiptOutbox } from './receipts.js';
 import { RECORDS, getJson, putJson, timeSortKey, type AuditedMessageV1, type KeyPackageRecordV1 } from './records.js';
 
-/** What the receiver needs from its device. */
+/** @internal What the receiver needs from its device. */
 export interface ReceiverContext {
   readonly store: KeyStore;
-  readonly suite: MlsSuite;
-  readonly member: MemberRef;
-  readonly signatureKeys: SignatureKeyPair;
-  readonly authenticate: AuthenticateMember;
-  readonly api: ApiClient;
-  readonly locks: KeyedMutex;
-  readonly conversations: Map<string, ConversationState>;
+  readonly mls: MlsSelf;
+  /** The conversations and their locks: the receiver changes a conversation only under its lock. */
+  readonly conversations: ConversationRegistry;
+  readonly api: Pick<ApiClient, 'ack' | 'groupInfo'>;
   readonly hub: EventHub<DeviceEvent>;
+  readonly receipts: ReceiptOutbox;
   readonly recoveryDelayMs: number;
   now(): Date;
+  /** Submits a resync commit (the device's outbox path). */
   submit(request: SubmitRequest): Promise<SubmitResponse>;
   /** Sends acks over the WebSocket; false when it is not connected. */
   ackOverSocket(ids: readonly string[]): boolean;
   /** A device's identity key from the verified key log. */
-  identityKeyOf(identityId: string, deviceId: string): Promise<Uint8Array | undefined>;
-  readonly receipts: ReceiptOutbox;
+  readonly identityKeyOf: IdentityKeyLookup;
 }
 
 type Outcome = 'ack' | 'hold' | 'retry';
@@ -67,6 +57,7 @@ type Outcome = 'ack' | 'hold' | 'retry';
 const ACK_FLUSH_MS = 5;
 const ACK_BATCH = 500;
 
+/** @internal The device's receive pipeline; not part of the SDK's API. */
 export class Receiver {
   private readonly queue: Envelope[] = [];
   /** Ids queued, being processed or held: redeliveries of these are ignored. */
@@ -164,7 +155,15 @@ export class Receiver {
     if (envelope.kind === 'welcome') return this.handleWelcome(envelope);
     const conversation = this.ctx.conversations.get(envelope.conversationId);
     if (!conversation) return this.hold(envelope);
-    return this.ctx.locks.run(envelope.conversationId, () => this.handleGroupMessage(conversation, envelope));
+    return this.ctx.conversations.run(envelope.conversationId, async () => {
+      try {
+        return await this.handleGroupMessage(conversation, envelope);
+      } catch (error) {
+        // Processing zeroed the secrets it consumed in the in-memory group; the envelope comes again.
+        await conversation.restore(this.ctx.store, this.ctx.mls.authenticate);
+        throw error;
+      }
+    });
   }
 
   private async handleWelcome(envelope: Envelope): Promise<Outcome> {
@@ -173,14 +172,14 @@ export class Receiver {
     let joined;
     try {
       joined = await joinFromWelcome(
-        this.ctx.suite,
+        this.ctx.mls.suite,
         fromBase64(envelope.payload),
-        this.ctx.signatureKeys.privateKey,
+        this.ctx.mls.signatureKeys.privateKey,
         async (ref) => {
           const rec = await getJson<KeyPackageRecordV1>(this.ctx.store, RECORDS.keyPackage(ref));
           return rec ? { keyPackage: fromBase64(rec.keyPackage), privateKey: fromBase64(rec.privateKey) } : undefined;
         },
-        this.ctx.authenticate,
+        this.ctx.mls.authenticate,
       );
     } catch (error) {
       if (isRetryable(error)) return 'retry';
@@ -193,7 +192,7 @@ export class Receiver {
       this.undecryptable(envelope, 'invalid-welcome', 'conversation_mismatch');
       return 'ack';
     }
-    await this.ctx.locks.run(id, async () => {
+    const joinedId = await this.ctx.conversations.run(id, async () => {
       // A re-added device replaces its old state of the same group.
       const conversation = ConversationState.fresh(group, this.ctx.now());
       const seen = conversation.seen.plan([`e:${envelope.id}`]);
@@ -204,9 +203,10 @@ export class Receiver {
       await this.ctx.store.write(ops);
       conversation.adopt(group);
       seen.apply();
-      this.ctx.conversations.set(id, conversation);
+      this.ctx.conversations.add(conversation);
+      return conversation.id;
     });
-    this.ctx.hub.emit({ type: 'conversation-joined', conversationId: id, members: group.members().map((m) => m.member), epoch: group.epoch.toString() });
+    this.ctx.hub.emit({ type: 'conversation-joined', conversationId: joinedId, members: group.members().map((m) => m.member), epoch: group.epoch.toString() });
     this.releaseHeld(id);
     return 'ack';
   }
@@ -226,7 +226,7 @@ export class Receiver {
     };
     let result;
     try {
-      result = await processIncoming(this.ctx.suite, conversation.group, fromBase64(envelope.payload));
+      result = await processIncoming(this.ctx.mls.suite, conversation.group, fromBase64(envelope.payload));
     } catch (error) {
       if (isRetryable(error)) return 'retry';
       const code = isParleyError(error) ? error.code : undefined;
@@ -297,7 +297,8 @@ export class Receiver {
           epoch: result.epoch.toString(),
         };
         // A business message carries its signed commitment: check it, and sign a receipt.
-        const check = content.audit && !duplicate ? await this.checkCommitment(id, content, result.sender.member) : undefined;
+        const check =
+          content.audit && !duplicate ? await checkCommitment(id, content, result.sender.member, this.ctx.mls.member.identityId, this.ctx.identityKeyOf) : undefined;
         const audited: ReceivedMessage = check ? { ...message, audit: { commitmentHash: check.commitmentHash, verified: check.ok } } : message;
         const receipt = check ? [this.ctx.receipts.prepare(content.id, check.commitmentHash, check.ok ? 'delivered' : 'commitment-mismatch', receivedAt)] : [];
         const history = duplicate
@@ -329,38 +330,6 @@ export class Receiver {
         return 'ack';
       }
     }
-  }
-
-  /**
-   * Checks a business message against its commitment: it must be this message's
-   * (id, conversation, class, recipient), signed by the device that MLS says sent
-   * it (key from the verified key log), and opened by its opening and text.
-   */
-  private async checkCommitment(
-    conversationId: string,
-    content: MessageContent,
-    sender: MemberRef,
-  ): Promise<{ ok: boolean; reason: string; commitmentHash: string }> {
-    const audit = content.audit!;
-    const commitment = audit.commitment;
-    let commitmentHashText = '';
-    try {
-      commitmentHashText = toBase64Url(commitmentHash(commitment));
-    } catch {
-      return { ok: false, reason: 'invalid commitment', commitmentHash: '' };
-    }
-    const fail = (reason: string) => ({ ok: false, reason, commitmentHash: commitmentHashText });
-    if (commitment.messageId !== content.id || commitment.conversationId !== conversationId || commitment.class !== content.class) {
-      return fail('the commitment describes another message');
-    }
-    if (commitment.recipient !== this.ctx.member.identityId) return fail('the commitment names another recipient');
-    if (commitment.sender.identityId !== sender.identityId || commitment.sender.deviceId !== sender.deviceId) {
-      return fail('the commitment is not by the device that sent the message');
-    }
-    const key = await this.ctx.identityKeyOf(sender.identityId, sender.deviceId);
-    if (!key || !verifyCommitmentSignature(key, commitment, fromBase64(audit.signature))) return fail('the commitment signature does not verify');
-    if (!opensCommitment(commitment, fromBase64(audit.opening), content.text)) return fail('the text does not open the commitment');
-    return { ok: true, reason: '', commitmentHash: commitmentHashText };
   }
 
   /** Keeps an envelope that cannot be processed yet; resync if its commit does not come. */
@@ -411,12 +380,13 @@ export class Receiver {
       }
       return;
     }
-    await this.ctx.locks.run(conversationId, async () => {
+    await this.ctx.conversations.run(conversationId, async () => {
       if (!conversation.meta.active) return;
       const info = await this.ctx.api.groupInfo(conversationId);
       if (BigInt(info.epoch) <= conversation.group.epoch) return; // the commit is merely late
       const missedFrom = conversation.group.epoch.toString();
-      const rejoin = await rejoinExternally(this.ctx.suite, fromBase64(info.groupInfo), this.ctx.member, this.ctx.signatureKeys, this.ctx.authenticate);
+      const { suite, member, signatureKeys, authenticate } = this.ctx.mls;
+      const rejoin = await rejoinExternally(suite, fromBase64(info.groupInfo), member, signatureKeys, authenticate);
       await this.ctx.submit({
         idempotencyKey: `r-${toBase64Url(randomBytes(12))}`,
         conversationId,
@@ -426,7 +396,7 @@ export class Receiver {
       });
       await this.ctx.store.write(conversation.stateOps(rejoin.group));
       conversation.adopt(rejoin.group);
-      this.ctx.hub.emit({ type: 'resynced', conversationId, epoch: rejoin.group.epoch.toString(), missedFrom });
+      this.ctx.hub.emit({ type: 'resynced', conversationId: conversation.id, epoch: rejoin.group.epoch.toString(), missedFrom });
     });
     this.releaseHeld(conversationId);
   }

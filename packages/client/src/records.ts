@@ -2,7 +2,7 @@
  * What the SDK keeps in the KeyStore, record by record. JSON records are
  * versioned; binary MLS state is stored as produced by the adapter.
  */
-import { fromUtf8, toHex, utf8 } from '@parley/core';
+import { fromUtf8, toHex, utf8, type ConversationId, type DeviceId, type IdentityId, type SubmitRequest } from '@parley/core';
 import type { Commitment } from '@parley/core/audit';
 import type { KeyStore, KeyStoreOp } from './key-store.js';
 import type { KeyDirectoryAnchors } from './key-transparency.js';
@@ -29,8 +29,8 @@ export const RECORDS = {
 /** The device's own identity as persisted (secret). */
 export interface DeviceRecordV1 {
   v: 1;
-  deviceId: string;
-  identityId: string;
+  deviceId: DeviceId;
+  identityId: IdentityId;
   kind: string | undefined;
   label: string | undefined;
   serverUrl: string;
@@ -56,7 +56,7 @@ export interface KeyPackageRecordV1 {
 
 export interface ConversationMeta {
   v: 2;
-  conversationId: string;
+  conversationId: ConversationId;
   createdAt: string;
   /** False after this device was removed. */
   active: boolean;
@@ -87,4 +87,19 @@ export interface AuditedMessageV1 {
   /** base64 opening (secret: it never leaves the device unless revealed for a dispute). */
   opening: string;
   text: string;
+}
+
+/** A message on its way out: ratchet already persisted, resubmitted with the same key until the server accepts it. */
+export interface OutboxRecordV1 {
+  v: 1;
+  request: SubmitRequest;
+  messageId: string;
+  epoch: string;
+}
+
+/** A commit submitted but not yet known to be accepted, with the group state it leads to (base64). */
+export interface PendingCommitV1 {
+  v: 1;
+  request: SubmitRequest;
+  state: string;
 }

@@ -4,10 +4,26 @@
  * per customer containing every active device of that customer, and sends
  * classed messages (`otp`, `alert`, `support`, …) into it.
  */
-import { identityIdOf, toBase64, toBase64Url, type RouteViewResponse, type WebMessageResponse } from '@parley/core';
-import { ConversationError } from './errors.js';
-import { Device, type EnrollOptions, type OpenOptions, type SendResult } from './device.js';
+import { sealWebMessage } from '@parley/core/web-message';
+import {
+  identityIdOf,
+  toBase64,
+  toBase64Url,
+  type ConversationId,
+  type DeviceId,
+  type RouteViewResponse,
+  type WebMessageResponse,
+} from '@parley/core';
+import { Device } from './device.js';
+import type { EnrollOptions, OpenOptions, SendResult } from './device-options.js';
+import { DeviceKindError } from './errors.js';
 
+/**
+ * Options of `Sender.send`.
+ *
+ * @example
+ * await sender.send('c-1001', 'Your code is 123456', { class: 'otp', idempotencyKey: 'otp-42' })
+ */
 export interface SenderSendOptions {
   /** Message class: `otp`, `alert`, `statement`, `support`, … */
   readonly class: string;
@@ -17,12 +33,26 @@ export interface SenderSendOptions {
   readonly audit?: boolean;
 }
 
+/**
+ * What `Sender.send` reports: the message as sent, and the customer's devices it went to.
+ *
+ * @example
+ * const { customerDevices, audit } = await sender.send('c-1001', 'Your card was charged', { class: 'alert' })
+ */
 export interface SenderSendResult extends SendResult {
   readonly customerId: string;
   /** Devices of the customer the conversation holds after reconciliation. */
-  readonly customerDevices: readonly string[];
+  readonly customerDevices: readonly DeviceId[];
 }
 
+/**
+ * A business's sending service: one conversation per customer, classed and audited messages.
+ *
+ * @example
+ * const sender = await Sender.open({ store, ...nodeRuntime })
+ * await sender.connect()
+ * await sender.send('c-1001', 'Your code is 123456', { class: 'otp' })
+ */
 export class Sender {
   private constructor(readonly device: Device) {}
 
@@ -36,7 +66,7 @@ export class Sender {
 
   /** Wraps an already enrolled or opened device of kind `sender`. */
   static fromDevice(device: Device): Sender {
-    if (device.kind !== 'sender') throw new ConversationError('not_a_sender', 'the device was not enrolled as a sender');
+    if (device.kind !== 'sender') throw new DeviceKindError();
     return new Sender(device);
   }
 
@@ -50,7 +80,7 @@ export class Sender {
   }
 
   /** The conversation with `customerId`, if one exists. */
-  conversationWith(customerId: string): Promise<string | undefined> {
+  conversationWith(customerId: string): Promise<ConversationId | undefined> {
     return this.device.conversationTag(`customer/${customerId}`);
   }
 
@@ -90,14 +120,8 @@ export class Sender {
    * code sent to the business's second factor, consents, and the browser decrypts.
    */
   async sendToWeb(customerId: string, phone: string, content: string, options: { class: string; messageId?: string }): Promise<WebMessageResponse> {
-    const subtle = globalThis.crypto.subtle;
-    const keyBytes = globalThis.crypto.getRandomValues(new Uint8Array(32));
-    const iv = globalThis.crypto.getRandomValues(new Uint8Array(12));
-    const key = await subtle.importKey('raw', keyBytes, { name: 'AES-GCM' }, false, ['encrypt']);
-    const sealed = new Uint8Array(await subtle.encrypt({ name: 'AES-GCM', iv, additionalData: new TextEncoder().encode(WEB_MESSAGE_AAD) }, key, new TextEncoder().encode(content)));
-    const ciphertext = new Uint8Array(iv.length + sealed.length);
-    ciphertext.set(iv);
-    ciphertext.set(sealed, iv.length);
+    // The format's one definition (core/src/web/web-message.js): the retrieval page runs the same file.
+    const { ciphertext, key: keyBytes } = await sealWebMessage(content);
     const messageId = options.messageId ?? toBase64Url(globalThis.crypto.getRandomValues(new Uint8Array(16)));
     try {
       return await this.device.api.webMessage({ messageId, customerId, phone, class: options.class, ciphertext: toBase64(ciphertext), fragmentKey: toBase64Url(keyBytes) });
@@ -116,6 +140,3 @@ export class Sender {
     return this.device.api.route(messageId);
   }
 }
-
-/** Associated data of web-link ciphertexts (the retrieval page uses the same). */
-export const WEB_MESSAGE_AAD = 'parley/v1/web-message';

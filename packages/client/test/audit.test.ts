@@ -115,11 +115,12 @@ describe('audit evidence', () => {
     const log = new EventLog(phone);
     await Promise.all([sender.connect(), phone.connect()]);
     // A faulty (or malicious) sender commits to one amount and encrypts another.
-    const device = sender.device as unknown as { commit: (...args: unknown[]) => { text: string } };
-    const honest = device.commit.bind(sender.device);
-    device.commit = (...args: unknown[]) => ({ ...honest(...args.slice(0, 4), 'EUR 9,999.00', args[5]), text: String(args[4]) });
+    type Sign = (message: { text: string }) => { text: string };
+    const device = sender.device as unknown as { signCommitment: Sign };
+    const honest: Sign = device.signCommitment.bind(sender.device);
+    device.signCommitment = (message) => ({ ...honest({ ...message, text: 'EUR 9,999.00' }), text: message.text });
     const sent = await sender.send('cust-c', 'EUR 1.00', { class: 'alert' });
-    device.commit = honest;
+    device.signCommitment = honest;
 
     const mismatch = await log.waitFor((e) => e.type === 'commitment-mismatch' && e.messageId === sent.messageId);
     expect(mismatch).toMatchObject({ reason: 'the text does not open the commitment' });

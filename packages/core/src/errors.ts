@@ -1,7 +1,14 @@
 /**
  * One error base for all of Parley. Every error carries a stable, machine-readable
  * `code` (tests and HTTP clients match on it, never on the message) and keeps its
- * `cause`. Messages never contain tokens, keys or message content.
+ * `cause`. Messages never contain tokens, keys or message content. The codes core itself
+ * throws are listed, with their meaning, in `error-codes.ts` (`CORE_ERROR_CODES`).
+ */
+/**
+ * The base of every Parley error.
+ *
+ * @example
+ * throw new ParleyError('tlog_bad_hashes', 'the hash store returned a short read', { status: 500 });
  */
 export class ParleyError extends Error {
   /** Stable machine-readable code, e.g. `invalid_request`. */
@@ -24,7 +31,12 @@ export class ParleyError extends Error {
   }
 }
 
-/** Malformed input: wrong types, bad encodings, missing fields. */
+/**
+ * Malformed input: wrong types, bad encodings, missing fields (status 400; code `invalid_request` unless given).
+ *
+ * @example
+ * throw new InvalidInputError('invalid device id', { code: 'invalid_device_id' });
+ */
 export class InvalidInputError extends ParleyError {
   constructor(message: string, options: { code?: string; cause?: unknown; details?: Record<string, unknown> } = {}) {
     super(options.code ?? 'invalid_request', message, { status: 400, ...options });
@@ -32,7 +44,12 @@ export class InvalidInputError extends ParleyError {
   }
 }
 
-/** Authentication failed or is missing. */
+/**
+ * Authentication failed or is missing (status 401).
+ *
+ * @example
+ * throw new UnauthorizedError('invalid_session', 'the session token has expired');
+ */
 export class UnauthorizedError extends ParleyError {
   constructor(code: string, message: string, options: { cause?: unknown } = {}) {
     super(code, message, { status: 401, ...options });
@@ -40,7 +57,12 @@ export class UnauthorizedError extends ParleyError {
   }
 }
 
-/** Authenticated, but not allowed to do this. */
+/**
+ * Authenticated, but not allowed to do this (status 403).
+ *
+ * @example
+ * throw new ForbiddenError('not_a_member', 'the device is not a member of this conversation');
+ */
 export class ForbiddenError extends ParleyError {
   constructor(code: string, message: string, options: { cause?: unknown; details?: Record<string, unknown> } = {}) {
     super(code, message, { status: 403, ...options });
@@ -48,7 +70,12 @@ export class ForbiddenError extends ParleyError {
   }
 }
 
-/** The named thing does not exist (or is not visible to the caller). */
+/**
+ * The named thing does not exist, or is not visible to the caller (status 404).
+ *
+ * @example
+ * throw new NotFoundError('unknown_device', 'no such device', { details: { deviceId } });
+ */
 export class NotFoundError extends ParleyError {
   constructor(code: string, message: string, options: { details?: Record<string, unknown> } = {}) {
     super(code, message, { status: 404, ...options });
@@ -56,7 +83,12 @@ export class NotFoundError extends ParleyError {
   }
 }
 
-/** The request conflicts with current state (duplicate id, stale epoch …). */
+/**
+ * The request conflicts with current state: duplicate id, stale epoch … (status 409).
+ *
+ * @example
+ * throw new ConflictError('epoch_conflict', 'the group has moved on', { details: { epoch: '7' } });
+ */
 export class ConflictError extends ParleyError {
   constructor(code: string, message: string, options: { details?: Record<string, unknown> } = {}) {
     super(code, message, { status: 409, ...options });
@@ -64,8 +96,14 @@ export class ConflictError extends ParleyError {
   }
 }
 
-/** Too many requests; `retryAfterMs` says when to come back. */
+/**
+ * Too many requests; `retryAfterMs` says when to come back (status 429, code `rate_limited`).
+ *
+ * @example
+ * throw new RateLimitedError('too many KeyPackage claims', 30_000);
+ */
 export class RateLimitedError extends ParleyError {
+  declare readonly code: 'rate_limited';
   readonly retryAfterMs: number;
   constructor(message: string, retryAfterMs: number) {
     super('rate_limited', message, { status: 429, details: { retryAfterMs } });
@@ -74,7 +112,12 @@ export class RateLimitedError extends ParleyError {
   }
 }
 
-/** A cryptographic check failed (bad signature, undecryptable message …). */
+/**
+ * A cryptographic check failed: bad signature, undecryptable message … (status 400).
+ *
+ * @example
+ * throw new CryptoError('mls_wrong_group', 'the message belongs to another group');
+ */
 export class CryptoError extends ParleyError {
   constructor(code: string, message: string, options: { cause?: unknown; details?: Record<string, unknown> } = {}) {
     super(code, message, { status: 400, ...options });
@@ -82,7 +125,12 @@ export class CryptoError extends ParleyError {
   }
 }
 
-/** True when `value` is a ParleyError (also across module copies). */
+/**
+ * True when `value` is a ParleyError (also across module copies).
+ *
+ * @example
+ * if (isParleyError(error) && error.code === 'mls_epoch_too_old') markUndecryptable(envelope);
+ */
 export function isParleyError(value: unknown): value is ParleyError {
   return value instanceof ParleyError || (value instanceof Error && typeof (value as { code?: unknown }).code === 'string' && typeof (value as { status?: unknown }).status === 'number');
 }

@@ -9,6 +9,7 @@ export {
   CryptoError,
   isParleyError,
 } from './errors.js';
+export { CORE_ERROR_CODES, type CoreErrorCode, isCoreErrorCode } from './error-codes.js';
 export {
   toBase64,
   toBase64Url,
@@ -147,6 +148,27 @@ export {
   WebMessageRequestSchema,
   WebMessageResponseSchema,
   RouteViewSchema,
+  MessageIdSchema,
+  MessageIdParamsSchema,
+  RetrieveRequestSchema,
+  ConsentRequestSchema,
+  WebDescribeRequestSchema,
+  WebDescribeResponseSchema,
+  WebChallengeRequestSchema,
+  WebChallengeResponseSchema,
+  WebOpenRequestSchema,
+  WebOpenResponseSchema,
+  MailboxQuerySchema,
+  LogNameSchema,
+  LogDescriptorSchema,
+  type LogDescriptorResponse,
+  LogListSchema,
+  type LogList,
+  ProofResponseSchema,
+  type ProofResponse,
+  LogNameParamsSchema,
+  ConsistencyQuerySchema,
+  InclusionQuerySchema,
 } from './wire.js';
 export {
   type EcvrfVerifyResult,

@@ -41,13 +41,18 @@ import {
   type ServerHttp2Stream,
 } from 'node:http2';
 import type { AddressInfo } from 'node:net';
+import { readBody } from './common/body.js';
+import { FaultSwitch } from './common/faults.js';
+import { decodeJwt, toPublicKey, verifyJwt } from './common/jwt.js';
 import { ByteRecorder, RecordingFront } from './recorder.js';
-import { decodeJwt, toPublicKey, verifyJwt } from './push-jwt.js';
 
 const PUSH_TYPES = ['alert', 'background', 'location', 'voip', 'complication', 'fileprovider', 'mdm', 'liveactivity', 'pushtotalk', 'controls'];
 const UUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
 const MAX_PAYLOAD = 4096;
+/** How much of a request body the emulator keeps (APNs refuses more than MAX_PAYLOAD anyway). */
+const MAX_BODY_BYTES = 64 * 1024;
 
+/** How to start the APNs emulator. */
 export interface ApnsEmulatorOptions {
   /** The developer team (the provider JWT's `iss`). */
   readonly teamId: string;
@@ -73,6 +78,7 @@ export interface ApnsPush {
   readonly receivedAt: Date;
 }
 
+/** One request as the emulator parsed it, and how it answered. */
 export interface ApnsRecordedRequest {
   readonly headers: Readonly<IncomingHttpHeaders>;
   readonly body: string;
@@ -81,6 +87,7 @@ export interface ApnsRecordedRequest {
   reason: string | undefined;
 }
 
+/** What `setFault` makes APNs do. */
 export type ApnsFault =
   /** 503 ServiceUnavailable */
   | 'unavailable'
@@ -96,6 +103,14 @@ interface TokenState {
   unregisteredAt: number | undefined;
 }
 
+/**
+ * The APNs emulator.
+ *
+ * @example
+ * const apns = await ApnsEmulator.start({ teamId, keyId, publicKey, topics: ['com.example.bank'] });
+ * apns.registerToken(deviceToken);
+ * apns.onPush((push) => wakeApp(push));
+ */
 export class ApnsEmulator {
   readonly recorder = new ByteRecorder('apns');
   readonly requests: ApnsRecordedRequest[] = [];
@@ -107,11 +122,10 @@ export class ApnsEmulator {
   private readonly delivered: ApnsPush[] = [];
   private readonly listeners = new Set<(push: ApnsPush) => void>();
   private readonly sessions = new Set<Http2Session>();
-  private readonly hanging = new Set<ServerHttp2Stream>();
+  private readonly faults = new FaultSwitch<ApnsFault, ServerHttp2Stream>((stream) => stream.close(h2.NGHTTP2_CANCEL));
   private readonly jwtsSeen = new Set<string>();
   private readonly baseNow: () => number;
   private clockOffsetMs = 0;
-  private fault: ApnsFault | undefined;
   private front!: RecordingFront;
 
   private constructor(
@@ -164,12 +178,9 @@ export class ApnsEmulator {
     else state.unregisteredAt = this.now();
   }
 
+  /** Makes APNs fail every push (503 / 500 / 429) or never answer, until `setFault(null)`. */
   setFault(fault: ApnsFault | null): void {
-    this.fault = fault ?? undefined;
-    if (fault !== 'hang') {
-      for (const stream of this.hanging) stream.close(h2.NGHTTP2_CANCEL);
-      this.hanging.clear();
-    }
+    this.faults.set(fault ?? undefined);
   }
 
   /** Sends GOAWAY on every open connection and closes it once its streams are done. */
@@ -205,8 +216,7 @@ export class ApnsEmulator {
   }
 
   async close(): Promise<void> {
-    for (const stream of this.hanging) stream.close(h2.NGHTTP2_CANCEL);
-    this.hanging.clear();
+    this.faults.releaseAll();
     await this.front.close();
     for (const session of this.sessions) session.destroy();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
@@ -216,16 +226,11 @@ export class ApnsEmulator {
 
   private handle(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
     stream.on('error', () => undefined);
-    const chunks: Buffer[] = [];
-    let size = 0;
-    stream.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size <= 64 * 1024) chunks.push(chunk);
-    });
-    stream.on('end', () => {
-      const record: ApnsRecordedRequest = { headers: { ...headers }, body: Buffer.concat(chunks).toString('utf8'), status: undefined, reason: undefined };
+    void readBody(stream, MAX_BODY_BYTES).then((body) => {
+      if (body === undefined) return; // the stream was reset
+      const record: ApnsRecordedRequest = { headers: { ...headers }, body: body.bytes.toString('utf8'), status: undefined, reason: undefined };
       this.requests.push(record);
-      this.route(stream, headers, record, size);
+      this.route(stream, headers, record, body.size);
     });
   }
 
@@ -238,10 +243,9 @@ export class ApnsEmulator {
       this.respond(stream, status, apnsId, JSON.stringify(timestamp === undefined ? { reason } : { reason, timestamp }));
     };
 
-    switch (this.fault) {
+    if (this.faults.hold(stream)) return;
+    switch (this.faults.kind) {
       case 'hang':
-        this.hanging.add(stream);
-        stream.on('close', () => this.hanging.delete(stream));
         return;
       case 'unavailable':
         return fail(503, 'ServiceUnavailable');

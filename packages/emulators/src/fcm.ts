@@ -2,12 +2,8 @@
  * Firebase Cloud Messaging emulator: Google's OAuth token endpoint plus the FCM HTTP v1
  * `messages:send` API, on loopback behind a `RecordingFront`.
  *
- * Token endpoint (`POST /token`, RFC 7523 JWT bearer grant, form-encoded): verifies the
- * assertion's RS256 signature against the service account's public key, `iss` (the
- * service account), `aud` (this token URI), `scope` (firebase.messaging), `iat`/`exp`
- * (at most one hour, not expired, not from the future) and answers
- * `{"access_token","expires_in","token_type":"Bearer"}` or Google's
- * `{"error":"invalid_grant","error_description":…}` shapes.
+ * Token endpoint (`POST /token`): Google's service-account OAuth (RFC 7523 JWT bearer
+ * grant, scope firebase.messaging), shared with the RBM emulator (`common/token-endpoint.ts`).
  *
  * `POST /v1/projects/{project}/messages:send`: checks the bearer token (401
  * UNAUTHENTICATED), the project (403 PERMISSION_DENIED), the message shape, the target
@@ -21,7 +17,8 @@
  * `apns` wake block (`apns-priority` "5", `apns-push-type` "background",
  * `apns-collapse-id`; payload exactly `{"aps":{"content-available":1}}`). Anything else
  * is refused with 400 INVALID_ARGUMENT and a `google.rpc.BadRequest` field violation, as
- * FCM does for unknown fields. `validate_only` requests are validated and not delivered.
+ * FCM does for unknown fields (`fcm-message.ts`). `validate_only` requests are validated
+ * and not delivered.
  *
  * Control API for tests and the demo: `registerToken`, `unregisterToken`, `setFault`
  * (503 / 500 / 429 / hang), `setThirdPartyAuthValid`, `revokeAccessTokens`, `pushes`,
@@ -32,15 +29,20 @@ import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { KeyObject } from 'node:crypto';
+import { readBody } from './common/body.js';
+import { FaultSwitch } from './common/faults.js';
+import { toPublicKey } from './common/jwt.js';
+import { TokenEndpoint } from './common/token-endpoint.js';
+import { Invalid, parseRequest, type Json } from './fcm-message.js';
 import { ByteRecorder, RecordingFront } from './recorder.js';
-import { decodeJwt, toPublicKey, verifyJwt } from './push-jwt.js';
 
+/** The OAuth scope of the FCM HTTP v1 API. */
 export const FCM_MESSAGING_SCOPE = 'https://www.googleapis.com/auth/firebase.messaging';
 const FCM_ERROR_TYPE = 'type.googleapis.com/google.firebase.fcm.v1.FcmError';
 const BAD_REQUEST_TYPE = 'type.googleapis.com/google.rpc.BadRequest';
-const JWT_BEARER_GRANT = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
 const MAX_BODY_BYTES = 64 * 1024;
 
+/** How to start the FCM emulator. */
 export interface FcmEmulatorOptions {
   /** The Firebase project the emulator serves. */
   readonly projectId: string;
@@ -56,6 +58,7 @@ export interface FcmEmulatorOptions {
   readonly now?: () => number;
 }
 
+/** The platform of the app a registration token belongs to. */
 export type FcmPlatform = 'android' | 'ios' | 'web';
 
 /** One push FCM accepted for delivery. */
@@ -87,6 +90,7 @@ export interface FcmTokenGrant {
   readonly accessToken: string;
 }
 
+/** What `setFault` makes FCM do. */
 export type FcmFault =
   /** 503 UNAVAILABLE */
   | 'unavailable'
@@ -97,6 +101,7 @@ export type FcmFault =
   /** accept the request, never answer */
   | 'hang';
 
+/** How a fault behaves. */
 export interface FcmFaultOptions {
   /** Retry-After seconds for 'quota' (and sent with 'unavailable' when given). Default 30 for 'quota'. */
   readonly retryAfterSeconds?: number;
@@ -110,17 +115,14 @@ interface TokenState {
   registered: boolean;
 }
 
-type Json = Record<string, unknown>;
-
-class Invalid extends Error {
-  constructor(
-    readonly field: string,
-    description: string,
-  ) {
-    super(description);
-  }
-}
-
+/**
+ * The FCM emulator.
+ *
+ * @example
+ * const fcm = await FcmEmulator.start({ projectId, serviceAccountEmail, publicKey });
+ * fcm.registerToken('token-1');
+ * fcm.onPush((push) => wakeApp(push));
+ */
 export class FcmEmulator {
   readonly recorder = new ByteRecorder('fcm');
   readonly requests: FcmRecordedRequest[] = [];
@@ -128,16 +130,12 @@ export class FcmEmulator {
   /** Counters: token requests (any outcome), send requests (any outcome), 401s answered. */
   readonly stats = { tokenRequests: 0, sendRequests: 0, unauthenticated: 0 };
 
-  private readonly publicKey: KeyObject;
+  private readonly oauth: TokenEndpoint;
   private readonly tokens = new Map<string, TokenState>();
-  private readonly accessTokens = new Map<string, number>();
-  private readonly issued: string[] = [];
   private readonly delivered: FcmPush[] = [];
   private readonly listeners = new Set<(push: FcmPush) => void>();
-  private readonly hanging = new Set<ServerResponse>();
+  private readonly faults = new FaultSwitch<FcmFault, ServerResponse, FcmFaultOptions>((res) => res.destroy());
   private readonly now: () => number;
-  private readonly ttlSeconds: number;
-  private fault: { readonly kind: FcmFault; readonly options: FcmFaultOptions } | undefined;
   private thirdPartyAuthValid = true;
   private serial = 0;
   private front!: RecordingFront;
@@ -146,9 +144,14 @@ export class FcmEmulator {
     private readonly options: FcmEmulatorOptions,
     private readonly server: Server,
   ) {
-    this.publicKey = toPublicKey(options.publicKey);
     this.now = options.now ?? Date.now;
-    this.ttlSeconds = options.accessTokenTtlSeconds ?? 3599;
+    this.oauth = new TokenEndpoint({
+      accounts: [{ email: options.serviceAccountEmail, publicKey: toPublicKey(options.publicKey), ...(options.privateKeyId === undefined ? {} : { keyId: options.privateKeyId }) }],
+      scope: FCM_MESSAGING_SCOPE,
+      audience: () => this.tokenUri,
+      ttlSeconds: options.accessTokenTtlSeconds ?? 3599,
+      now: this.now,
+    });
   }
 
   static async start(options: FcmEmulatorOptions): Promise<FcmEmulator> {
@@ -193,11 +196,7 @@ export class FcmEmulator {
 
   /** Makes FCM fail every messages:send (and, if asked, the token endpoint) until `setFault(null)`. */
   setFault(kind: FcmFault | null, options: FcmFaultOptions = {}): void {
-    this.fault = kind === null ? undefined : { kind, options };
-    if (kind !== 'hang') {
-      for (const res of this.hanging) res.destroy();
-      this.hanging.clear();
-    }
+    this.faults.set(kind ?? undefined, options);
   }
 
   /** The project's APNs credentials in Firebase are (in)valid: iOS tokens get THIRD_PARTY_AUTH_ERROR. */
@@ -207,12 +206,12 @@ export class FcmEmulator {
 
   /** Invalidates every access token issued so far (the next send gets 401 UNAUTHENTICATED). */
   revokeAccessTokens(): void {
-    this.accessTokens.clear();
+    this.oauth.revokeAll();
   }
 
   /** Every access token ever issued (tests search logs and errors for them). */
   issuedAccessTokens(): readonly string[] {
-    return [...this.issued];
+    return this.oauth.issued();
   }
 
   /** Pushes accepted for delivery, for one token or all. */
@@ -231,8 +230,7 @@ export class FcmEmulator {
   }
 
   async close(): Promise<void> {
-    for (const res of this.hanging) res.destroy();
-    this.hanging.clear();
+    this.faults.releaseAll();
     await this.front.close();
     this.server.closeAllConnections();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
@@ -241,22 +239,17 @@ export class FcmEmulator {
   // ---- HTTP ------------------------------------------------------------------------
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size <= MAX_BODY_BYTES) chunks.push(chunk);
-    });
-    req.on('end', () => {
+    void readBody(req, MAX_BODY_BYTES).then((body) => {
+      if (body === undefined) return; // the client went away
       const record: FcmRecordedRequest = {
         method: req.method ?? '',
         path: req.url ?? '',
         headers: { ...req.headers },
-        body: Buffer.concat(chunks).toString('utf8'),
+        body: body.bytes.toString('utf8'),
         status: undefined,
       };
       this.requests.push(record);
-      if (size > MAX_BODY_BYTES) {
+      if (body.tooLarge) {
         this.reply(record, res, 413, { error: { code: 413, message: 'Request payload too large', status: 'INVALID_ARGUMENT' } });
         return;
       }
@@ -273,7 +266,6 @@ export class FcmEmulator {
     if (path === '/token') {
       this.stats.tokenRequests++;
       if (this.applyFault(record, res, true)) return;
-      if (record.method !== 'POST') return this.reply(record, res, 405, { error: 'invalid_request', error_description: 'Method not allowed' });
       return this.token(record, res);
     }
     const match = /^\/v1\/projects\/([^/]+)\/messages:send$/.exec(path);
@@ -288,13 +280,13 @@ export class FcmEmulator {
 
   /** Answers per the fault switch; true when it did. */
   private applyFault(record: FcmRecordedRequest, res: ServerResponse, tokenEndpoint: boolean): boolean {
-    const fault = this.fault;
-    if (fault === undefined || (tokenEndpoint && fault.options.tokenEndpoint !== true)) return false;
-    const retryAfter = fault.options.retryAfterSeconds;
-    switch (fault.kind) {
+    const kind = this.faults.kind;
+    const options = this.faults.options ?? {};
+    if (kind === undefined || (tokenEndpoint && options.tokenEndpoint !== true)) return false;
+    if (this.faults.hold(res)) return true;
+    const retryAfter = options.retryAfterSeconds;
+    switch (kind) {
       case 'hang':
-        this.hanging.add(res);
-        res.on('close', () => this.hanging.delete(res));
         return true;
       case 'unavailable':
         this.reply(record, res, 503, googleError(503, 'UNAVAILABLE', 'The service is currently unavailable.', 'UNAVAILABLE'), false, retryAfter);
@@ -316,45 +308,18 @@ export class FcmEmulator {
   }
 
   private token(record: FcmRecordedRequest, res: ServerResponse): void {
-    const invalidGrant = (description: string): void => this.reply(record, res, 400, { error: 'invalid_grant', error_description: description });
-    const contentType = String(record.headers['content-type'] ?? '');
-    if (!contentType.startsWith('application/x-www-form-urlencoded')) {
-      return this.reply(record, res, 400, { error: 'invalid_request', error_description: 'Content-Type must be application/x-www-form-urlencoded' });
+    const contentType = record.headers['content-type'];
+    const answer = this.oauth.exchange({ method: record.method, contentType: typeof contentType === 'string' ? contentType : undefined, body: record.body });
+    if (answer.grant !== undefined) {
+      const { assertionHeader, assertionClaims, accessToken } = answer.grant;
+      this.grants.push({ assertionHeader, assertionClaims, accessToken });
     }
-    const form = new URLSearchParams(record.body);
-    const grantType = form.get('grant_type');
-    if (grantType !== JWT_BEARER_GRANT) {
-      return this.reply(record, res, 400, { error: 'unsupported_grant_type', error_description: `Invalid grant_type: ${grantType ?? ''}` });
-    }
-    const jwt = decodeJwt(form.get('assertion') ?? '');
-    if (jwt === undefined) return invalidGrant('Invalid JWT.');
-    const kid = jwt.header['kid'];
-    if (this.options.privateKeyId !== undefined && kid !== this.options.privateKeyId) return invalidGrant('Invalid JWT Signature.');
-    if (!verifyJwt(jwt, 'RS256', this.publicKey)) return invalidGrant('Invalid JWT Signature.');
-    const { iss, aud, scope, iat, exp } = jwt.claims;
-    if (iss !== this.options.serviceAccountEmail) return invalidGrant('Invalid grant: account not found');
-    if (aud !== this.tokenUri) return invalidGrant('Invalid JWT: Failed audience check.');
-    const nowSeconds = Math.floor(this.now() / 1000);
-    if (typeof iat !== 'number' || typeof exp !== 'number' || exp - iat > 3600 || exp <= nowSeconds || iat > nowSeconds + 300 || exp <= iat) {
-      return invalidGrant(
-        'Invalid JWT: Token must be a short-lived token (60 minutes) and in a reasonable timeframe. Check your iat and exp values in the JWT claim.',
-      );
-    }
-    if (typeof scope !== 'string' || !scope.split(' ').includes(FCM_MESSAGING_SCOPE)) {
-      return this.reply(record, res, 400, { error: 'invalid_scope', error_description: 'Invalid OAuth scope or ID token audience provided.' });
-    }
-    const accessToken = `ya29.emu-${randomBytes(24).toString('base64url')}`;
-    this.accessTokens.set(accessToken, this.now() + this.ttlSeconds * 1000);
-    this.issued.push(accessToken);
-    this.grants.push({ assertionHeader: jwt.header, assertionClaims: jwt.claims, accessToken });
-    this.reply(record, res, 200, { access_token: accessToken, expires_in: this.ttlSeconds, token_type: 'Bearer' });
+    this.reply(record, res, answer.status, answer.body);
   }
 
   private send(projectId: string, record: FcmRecordedRequest, res: ServerResponse): void {
     const authorization = record.headers['authorization'];
-    const bearer = typeof authorization === 'string' ? /^Bearer (\S+)$/i.exec(authorization)?.[1] : undefined;
-    const expiresAt = bearer === undefined ? undefined : this.accessTokens.get(bearer);
-    if (expiresAt === undefined || expiresAt <= this.now()) {
+    if (this.oauth.holder(typeof authorization === 'string' ? authorization : undefined) === undefined) {
       this.stats.unauthenticated++;
       return this.reply(
         record,
@@ -464,84 +429,4 @@ function googleError(code: number, status: string, message: string, fcmErrorCode
       ...(fcmErrorCode === undefined ? {} : { details: [{ '@type': FCM_ERROR_TYPE, errorCode: fcmErrorCode }] }),
     },
   };
-}
-
-// ---- message validation (FCM's schema + Parley's opacity rule) ---------------------
-
-function isObject(value: unknown): value is Json {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-function onlyKeys(value: Json, allowed: readonly string[], at: string): void {
-  for (const key of Object.keys(value)) {
-    if (!allowed.includes(key)) throw new Invalid(at, `Invalid JSON payload received. Unknown name "${key}" at '${at}': Cannot find field.`);
-  }
-}
-
-function parseRequest(body: string): { message: Json; validateOnly: boolean } {
-  let root: unknown;
-  try {
-    root = JSON.parse(body);
-  } catch {
-    throw new Invalid('', 'Invalid JSON payload received. Unexpected token.');
-  }
-  if (!isObject(root)) throw new Invalid('', 'Invalid JSON payload received. Expected an object.');
-  onlyKeys(root, ['message', 'validate_only'], '');
-  const validateOnly = root['validate_only'];
-  if (validateOnly !== undefined && typeof validateOnly !== 'boolean') throw new Invalid('validate_only', "Invalid value at 'validate_only' (TYPE_BOOL)");
-  const message = root['message'];
-  if (!isObject(message)) throw new Invalid('message', 'Request contains an invalid argument.');
-  onlyKeys(message, ['token', 'topic', 'data', 'android', 'apns'], 'message');
-
-  const token = message['token'];
-  const topic = message['topic'];
-  if ((token === undefined) === (topic === undefined)) throw new Invalid('message', 'Exactly one of message.token, message.topic must be set.');
-  if (token !== undefined && (typeof token !== 'string' || token.length === 0)) throw new Invalid('message.token', 'Invalid registration token');
-  if (topic !== undefined && (typeof topic !== 'string' || !/^[a-zA-Z0-9\-_.~%]{1,900}$/.test(topic))) throw new Invalid('message.topic', 'Invalid topic name');
-
-  const data = message['data'];
-  if (!isObject(data)) throw new Invalid('message.data', 'A wake-up message must carry data.type and data.collapse.');
-  onlyKeys(data, ['type', 'collapse'], 'message.data');
-  if (data['type'] !== 'sync') throw new Invalid('message.data.type', "Invalid value at 'message.data.type': only \"sync\" is accepted.");
-  const collapse = data['collapse'];
-  if (typeof collapse !== 'string' || collapse.length === 0 || collapse.length > 256) throw new Invalid('message.data.collapse', "Invalid value at 'message.data.collapse' (TYPE_STRING)");
-
-  const android = message['android'];
-  if (android !== undefined) {
-    if (!isObject(android)) throw new Invalid('message.android', 'Invalid value at message.android');
-    onlyKeys(android, ['collapse_key', 'priority'], 'message.android');
-    const key = android['collapse_key'];
-    if (key !== undefined && (typeof key !== 'string' || key.length === 0)) throw new Invalid('message.android.collapse_key', 'Invalid collapse_key');
-    const priority = android['priority'];
-    if (priority !== undefined && (typeof priority !== 'string' || !['high', 'normal'].includes(priority.toLowerCase()))) {
-      throw new Invalid('message.android.priority', `Invalid value at 'message.android.priority' (type.googleapis.com/google.firebase.fcm.v1.AndroidMessagePriority)`);
-    }
-  }
-
-  const apns = message['apns'];
-  if (apns !== undefined) {
-    if (!isObject(apns)) throw new Invalid('message.apns', 'Invalid value at message.apns');
-    onlyKeys(apns, ['headers', 'payload'], 'message.apns');
-    const headers = apns['headers'];
-    if (headers !== undefined) {
-      if (!isObject(headers)) throw new Invalid('message.apns.headers', 'Invalid APNs headers');
-      onlyKeys(headers, ['apns-priority', 'apns-push-type', 'apns-collapse-id'], 'message.apns.headers');
-      for (const [k, v] of Object.entries(headers)) if (typeof v !== 'string') throw new Invalid(`message.apns.headers[${k}]`, 'APNs header values must be strings');
-      // FCM rejects data messages to Apple devices sent at priority 10.
-      if (headers['apns-priority'] !== undefined && headers['apns-priority'] !== '5') throw new Invalid('message.apns.headers', 'Invalid APNs priority for a background message.');
-      if (headers['apns-push-type'] !== undefined && headers['apns-push-type'] !== 'background') throw new Invalid('message.apns.headers', 'Invalid apns-push-type for a wake-up.');
-      const collapseId = headers['apns-collapse-id'];
-      if (typeof collapseId === 'string' && Buffer.byteLength(collapseId, 'utf8') > 64) throw new Invalid('message.apns.headers', 'apns-collapse-id is longer than 64 bytes.');
-    }
-    const payload = apns['payload'];
-    if (payload !== undefined) {
-      if (!isObject(payload)) throw new Invalid('message.apns.payload', 'Invalid APNs payload');
-      onlyKeys(payload, ['aps'], 'message.apns.payload');
-      const aps = payload['aps'];
-      if (!isObject(aps)) throw new Invalid('message.apns.payload.aps', 'Invalid aps dictionary');
-      onlyKeys(aps, ['content-available'], 'message.apns.payload.aps');
-      if (aps['content-available'] !== 1) throw new Invalid('message.apns.payload.aps', 'content-available must be 1');
-    }
-  }
-  return { message, validateOnly: validateOnly === true };
 }

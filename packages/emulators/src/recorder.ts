@@ -13,6 +13,13 @@ import { appendFileSync } from 'node:fs';
 import { createConnection, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 
+/**
+ * The bytes one emulator received.
+ *
+ * @example
+ * const recorder = new ByteRecorder('fcm');
+ * expect(recorder.contains('PLAINTEXT')).toBe(false);
+ */
 export class ByteRecorder {
   private readonly chunks: Buffer[] = [];
   private readonly captureFile: string | undefined;

@@ -26,8 +26,10 @@ import type { AddressInfo } from 'node:net';
 import smpp from 'smpp';
 import { ByteRecorder, RecordingFront } from './recorder.js';
 
+/** The `stat` word of an SMPP 3.4 Appendix B delivery receipt. */
 export type ReceiptStat = 'DELIVRD' | 'UNDELIV' | 'REJECTD' | 'EXPIRED' | 'DELETED' | 'ACCEPTD' | 'ENROUTE' | 'UNKNOWN';
 
+/** How to start the SMPP emulator. */
 export interface SmppEmulatorOptions {
   /** Default 'parley'. */
   readonly systemId?: string;
@@ -39,6 +41,7 @@ export interface SmppEmulatorOptions {
   readonly receiptDelayMs?: number;
 }
 
+/** One `submit_sm` the SMSC accepted. */
 export interface SmppSubmission {
   readonly messageId: string;
   readonly systemId: string;
@@ -56,6 +59,7 @@ export interface SmppSubmission {
   state: ReceiptStat | 'ENROUTE';
 }
 
+/** One SMS as it arrived on a handset. */
 export interface HandsetSms {
   readonly to: string;
   readonly from: string;
@@ -120,6 +124,13 @@ interface QueuedReceipt {
   readonly resolve: () => void;
 }
 
+/**
+ * The SMPP emulator (an SMSC on loopback).
+ *
+ * @example
+ * const smsc = await SmppEmulator.start({ autoReceipt: true });
+ * smsc.on('sms', (sms) => console.log(sms.to));
+ */
 export class SmppEmulator extends EventEmitter<{ sms: [HandsetSms]; submit: [SmppSubmission]; bind: [string] }> {
   readonly systemId: string;
   readonly password: string;

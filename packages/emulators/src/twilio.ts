@@ -24,10 +24,14 @@ import { createHmac, randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { readBody } from './common/body.js';
+import { HeldRequests } from './common/faults.js';
 import { ByteRecorder, RecordingFront } from './recorder.js';
 
+/** A Twilio Message resource's `status`. */
 export type TwilioMessageStatus = 'accepted' | 'queued' | 'sending' | 'sent' | 'delivered' | 'undelivered' | 'failed';
 
+/** How to start the Twilio emulator. */
 export interface TwilioEmulatorOptions {
   /** Default: a random AC… SID. */
   readonly accountSid?: string;
@@ -45,6 +49,7 @@ export interface TwilioEmulatorOptions {
   readonly callbackDelayMs?: number;
 }
 
+/** A message the emulated API accepted. */
 export interface TwilioMessage {
   readonly sid: string;
   readonly to: string;
@@ -76,7 +81,9 @@ export interface CallbackRecord {
   readonly responseStatus: number;
 }
 
+/** How a status callback is signed: correctly, with the wrong key, or not at all. */
 export type CallbackSignatureMode = 'valid' | 'forged' | 'missing';
+/** The automatic callback sequence: as Twilio usually sends it, each twice, or final status first. */
 export type CallbackOrderMode = 'normal' | 'duplicate' | 'reversed';
 
 /** Twilio's `X-Twilio-Signature` for a URL and the POST parameters. */
@@ -105,6 +112,13 @@ function rfc2822(date: Date): string {
   return date.toUTCString().replace('GMT', '+0000');
 }
 
+/**
+ * The Twilio emulator.
+ *
+ * @example
+ * const twilio = await TwilioEmulator.start({ callbacks: 'auto' });
+ * twilio.on('sms', (sms) => console.log(sms.to));
+ */
 export class TwilioEmulator extends EventEmitter<{ sms: [HandsetSms]; callback: [CallbackRecord] }> {
   readonly accountSid: string;
   readonly authToken: string;
@@ -136,7 +150,7 @@ export class TwilioEmulator extends EventEmitter<{ sms: [HandsetSms]; callback: 
 
   private readonly apiKeys: Readonly<Record<string, string>>;
   private readonly inboxes = new Map<string, HandsetSms[]>();
-  private readonly hung = new Set<ServerResponse>();
+  private readonly hung = new HeldRequests<ServerResponse>((res) => res.destroy());
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly callbacksInFlight = new Set<Promise<unknown>>();
   private server!: Server;
@@ -250,8 +264,7 @@ export class TwilioEmulator extends EventEmitter<{ sms: [HandsetSms]; callback: 
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
     await Promise.all(this.callbacksInFlight);
-    for (const res of this.hung) res.destroy();
-    this.hung.clear();
+    this.hung.releaseAll();
     await this.front.close();
     this.server.closeAllConnections();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
@@ -260,15 +273,13 @@ export class TwilioEmulator extends EventEmitter<{ sms: [HandsetSms]; callback: 
   // --- HTTP ---------------------------------------------------------------------------------
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
+    void readBody(req, Number.POSITIVE_INFINITY).then((received) => {
+      if (received === undefined) return; // the client went away
       if (this.hang) {
-        this.hung.add(res);
-        res.on('close', () => this.hung.delete(res));
+        this.hung.hold(res);
         return;
       }
-      const [status, body] = this.route(req, Buffer.concat(chunks).toString('utf8'));
+      const [status, body] = this.route(req, received.bytes.toString('utf8'));
       const text = JSON.stringify(body);
       res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) });
       res.end(text);

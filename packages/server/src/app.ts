@@ -15,7 +15,7 @@ import type { Database } from './storage/database.js';
 import { PgliteDatabase } from './storage/pglite.js';
 import { PostgresDatabase } from './storage/postgres.js';
 import { latestMigrationVersion, migrate } from './storage/migrate.js';
-import { ensurePrivateDir, lockDataDir, type DataDirLock } from './storage/private-dir.js';
+import { checkKeyDir, ensurePrivateDir, lockDataDir, type DataDirLock } from './storage/private-dir.js';
 import { claimJob, finishJob } from './storage/cluster-jobs.js';
 import { ServerSecrets } from './crypto/server-secrets.js';
 import { resolveDeploymentNames } from './deployment.js';
@@ -120,6 +120,8 @@ export async function startServer(input: ServerConfigInput = {}): Promise<Parley
   const config = resolveConfig(input);
   let stopping: Promise<void> | undefined;
   const log = createLogger(config);
+  // Secrets on disk are checked before anything is opened (a refusal costs nothing).
+  if (config.keys.dir !== undefined) await checkKeyDir(config.keys.dir);
   const { db, lock } = await openDatabase(config);
   let keyLog: TransparencyLog | undefined;
   let auditLog: TransparencyLog | undefined;

@@ -1,7 +1,7 @@
 /** Server configuration: every knob with its default, in one place. */
 import { join } from 'node:path';
 import type { DestinationStream, Level } from 'pino';
-import type { RoutingConfig } from './routing/router.js';
+import type { RoutingConfig } from './routing/routing-config.js';
 
 export type DatabaseConfig =
   | { readonly kind: 'pglite'; /** omitted: in memory */ readonly dataDir?: string }

@@ -5,7 +5,8 @@ export { PgliteDatabase } from './storage/pglite.js';
 export { PostgresDatabase } from './storage/postgres.js';
 export { migrate } from './storage/migrate.js';
 export { mapError } from './http/errors.js';
-export { ENROLLMENT_AUDIENCE } from './http/enrollment.js';
+export { SERVER_ERROR_CODES, SERVER_ERROR_CODE_GROUPS, isServerErrorCode, type ServerErrorCode, type HttpStatusErrorCode } from './error-codes.js';
+export { ENROLLMENT_AUDIENCE } from './http/business-tokens.js';
 // --- delivery channels and routing
 export { ChannelError, type Channel, type ChannelName, type OutboundItem, type OutboundEnvelope, type Recipient, type StatusEvent, type Capabilities } from './channels/channel.js';
 export { FcmChannel, type FcmChannelOptions } from './channels/fcm.js';
@@ -13,5 +14,5 @@ export { ApnsChannel, type ApnsChannelOptions } from './channels/apns.js';
 export { RbmChannel, type RbmChannelOptions } from './channels/rbm.js';
 export { TwilioChannel, type TwilioChannelOptions } from './channels/twilio.js';
 export { SmppChannel, type SmppChannelOptions } from './channels/smpp.js';
-export { PARLEY_ENVELOPE_TYPE, type ChannelSet, type RoutingConfig, type BusinessRouting } from './routing/router.js';
+export { PARLEY_ENVELOPE_TYPE, type ChannelSet, type RoutingConfig, type BusinessRouting } from './routing/routing-config.js';
 export { type RoutingPolicy, type RouteStep, type StepName, type OtherwiseAction, type DeliveryPath, DEFAULT_POLICIES, validatePolicy } from './routing/policy.js';

@@ -9,16 +9,29 @@
 import { ApiClient, Device } from '@parley/client';
 import { FileKeyStore, nodeRuntime } from '@parley/client/node';
 import type { EvidenceBundle } from '@parley/core/audit';
-import { parseFlags, UsageError } from '../args.js';
+import { parseFlags } from '../args.js';
+import { UsageError, type ExitCode } from '../errors.js';
 import type { AuditIo } from './audit-verify.js';
 import { writePrivateFile } from '../private-files.js';
 
+/**
+ * Usage lines of `parley audit export`.
+ *
+ * @example
+ * io.out(AUDIT_EXPORT_USAGE);
+ */
 export const AUDIT_EXPORT_USAGE = `  parley audit export --message ID [--server URL] [--admin-token T] [--out FILE]
   parley audit export --message ID --store DIR [--reveal] [--server URL] [--out FILE]   (passphrase: PARLEY_STORE_PASSPHRASE)`;
 
 const MESSAGE_ID = /^[A-Za-z0-9_-]{16,64}$/;
 
-export async function runAuditExport(argv: readonly string[], io: AuditIo, env: NodeJS.ProcessEnv = process.env): Promise<number> {
+/**
+ * `parley audit export …`: writes the message's evidence bundle as JSON (stdout or `--out`, 0600); returns the exit code.
+ *
+ * @example
+ * process.exitCode = await runAuditExport(['--message', id, '--server', url], io);
+ */
+export async function runAuditExport(argv: readonly string[], io: AuditIo, env: NodeJS.ProcessEnv = process.env): Promise<ExitCode> {
   const flags = parseFlags(argv, {
     message: { type: 'string' },
     server: { type: 'string' },

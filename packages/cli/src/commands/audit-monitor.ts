@@ -19,16 +19,29 @@
 import { readFile } from 'node:fs/promises';
 import { fromBase64, isParleyError, toBase64 } from '@parley/core';
 import { openNote, parseCheckpoint, parseVerifierKey, verifyConsistency, type Checkpoint } from '@parley/core/tlog';
-import { parseFlags, UsageError } from '../args.js';
+import { parseFlags } from '../args.js';
+import { UsageError, type ExitCode } from '../errors.js';
 import { defaultStateFile, stateEntries, stateUrl, verifyLog, type LogState, type VerifyFailureReason, type VerifyResult } from './log.js';
 import type { AuditIo } from './audit-verify.js';
 
+/**
+ * Usage lines of `parley audit monitor`.
+ *
+ * @example
+ * io.out(AUDIT_MONITOR_USAGE);
+ */
 export const AUDIT_MONITOR_USAGE = `  parley audit monitor --url URL [--state FILE] [--log-key KEYS_VKEY --log-key AUDIT_VKEY] [--peer FILE]… [--interval SECONDS] [--json]
                        (both logs' keys, or neither: trust on first use, reported as not verified)`;
 
 /** Why a peer comparison failed. */
 export type PeerFailureReason = 'fork' | 'bad_peer_state' | 'bad_signature' | 'unreachable';
 
+/**
+ * One peer's checkpoint compared with ours, for one log.
+ *
+ * @example
+ * if (!c.ok) console.error(c.peer, c.log, c.reason);
+ */
 export interface PeerComparison {
   readonly peer: string;
   readonly log: string;
@@ -37,6 +50,12 @@ export interface PeerComparison {
   readonly reason?: PeerFailureReason;
 }
 
+/**
+ * One round of `parley audit monitor`: both logs verified, every peer compared.
+ *
+ * @example
+ * const round: MonitorRound = await monitorRound({ url, stateFile, peers: [] });
+ */
 export interface MonitorRound {
   readonly ok: boolean;
   readonly at: string;
@@ -155,7 +174,13 @@ async function compareWithPeer(url: string, peerFile: string, mine: VerifyResult
   return { peer: peerFile, log, ok: true, detail: `consistent: size ${from} ⊑ size ${to}` };
 }
 
-export async function runAuditMonitor(argv: readonly string[], io: AuditIo): Promise<number> {
+/**
+ * `parley audit monitor …`: follows both logs (and compares peers) every interval; exits 1 on an alert.
+ *
+ * @example
+ * process.exitCode = await runAuditMonitor(['--url', url, '--interval', '60'], io);
+ */
+export async function runAuditMonitor(argv: readonly string[], io: AuditIo): Promise<ExitCode> {
   const flags = parseFlags(argv, {
     url: { type: 'string' },
     state: { type: 'string' },

@@ -8,7 +8,8 @@ import { readFile } from 'node:fs/promises';
 import { fromHex, fromUtf8 } from '@parley/core';
 import { verifyEvidenceBundle, type EvidenceReport, type EvidenceReveal, type EvidenceTrust } from '@parley/core/audit';
 import { parseVerifierKey } from '@parley/core/tlog';
-import { parseFlags, UsageError } from '../args.js';
+import { parseFlags } from '../args.js';
+import { UsageError, type ExitCode } from '../errors.js';
 
 /** Where `parley audit` writes and reads (the process by default; tests pass their own). */
 export interface AuditIo {
@@ -18,6 +19,12 @@ export interface AuditIo {
   readStdin(): Promise<Uint8Array>;
 }
 
+/**
+ * Usage lines of `parley audit verify`.
+ *
+ * @example
+ * io.out(AUDIT_VERIFY_USAGE);
+ */
 export const AUDIT_VERIFY_USAGE = `  parley audit verify <bundle.json | -> --log-key AUDIT_VKEY --key-log-key KEY_LOG_VKEY --vrf-key B64
                       [--plaintext FILE --opening HEX] [--json]
   parley audit verify <bundle.json | -> --log-key VKEY --log-key VKEY --vrf-key B64 …   (each log key matched to its log by name = origin)`;
@@ -110,7 +117,7 @@ export function summarize(report: EvidenceReport): string {
  * @example
  * const code = await runAuditVerify(['bundle.json', '--log-key', a, '--log-key', b, '--json'], io);
  */
-export async function runAuditVerify(argv: readonly string[], io: AuditIo): Promise<number> {
+export async function runAuditVerify(argv: readonly string[], io: AuditIo): Promise<ExitCode> {
   const [file, ...rest] = argv;
   if (file === undefined || (file.startsWith('-') && file !== '-')) throw new UsageError(USAGE);
   const flags = parseFlags(rest, {

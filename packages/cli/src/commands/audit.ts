@@ -2,7 +2,7 @@
  * `parley audit …`: evidence about business messages. Routes each subcommand to its own
  * module; usage errors exit 2, everything else returns the subcommand's code.
  */
-import { UsageError } from '../args.js';
+import { EXIT, UsageError, type ExitCode } from '../errors.js';
 import { AUDIT_VERIFY_USAGE, runAuditVerify, type AuditIo } from './audit-verify.js';
 import { AUDIT_EXPORT_USAGE, runAuditExport } from './audit-export.js';
 import { AUDIT_MONITOR_USAGE, runAuditMonitor } from './audit-monitor.js';
@@ -32,7 +32,7 @@ ${AUDIT_MONITOR_USAGE}`;
  * @example
  * process.exitCode = await runAudit(['verify', 'bundle.json', '--log-key', auditKey, '--key-log-key', keyLogKey]);
  */
-export async function runAudit(argv: readonly string[], io: AuditIo = processIo): Promise<number> {
+export async function runAudit(argv: readonly string[], io: AuditIo = processIo): Promise<ExitCode> {
   const [sub, ...rest] = argv;
   try {
     switch (sub) {
@@ -53,7 +53,7 @@ export async function runAudit(argv: readonly string[], io: AuditIo = processIo)
   } catch (error) {
     if (error instanceof UsageError) {
       io.err(`parley audit: ${error.message}`);
-      return 2;
+      return EXIT.usage;
     }
     throw error;
   }

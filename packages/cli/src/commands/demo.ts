@@ -12,11 +12,18 @@ import { join, resolve } from 'node:path';
 import { randomBytes, toBase64Url } from '@parley/core';
 import { startServer, type ParleyServer } from '@parley/server';
 import { demoRouting, freePort, startLocalProviders, startSecondFactorInbox, type LocalProviders, type SecondFactorInbox } from '../demo/providers.js';
-import { parseFlags, UsageError } from '../args.js';
+import { parseFlags } from '../args.js';
+import { UsageError, type ExitCode } from '../errors.js';
 import { runScenario, type ScenarioEvidence, type ScenarioMessage, type ScenarioResult, type ScenarioStep } from '../demo/scenario.js';
 import { ensurePrivateDirectory } from '../private-files.js';
 
-export async function runDemo(argv: readonly string[]): Promise<number> {
+/**
+ * `parley demo …`: runs the scenario (embedded server unless `--server`) and prints its transcript, or one JSON object with `--json`; exit 1 when a step fails.
+ *
+ * @example
+ * process.exitCode = await runDemo(['--json']);
+ */
+export async function runDemo(argv: readonly string[]): Promise<ExitCode> {
   const flags = parseFlags(argv, {
     json: { type: 'boolean', default: false },
     'data-dir': { type: 'string' },

@@ -6,12 +6,19 @@
  */
 import { parseIdentityId } from '@parley/core';
 import { ApiClient, KeyLogVerifier, MemoryKeyStore, type KeyDirectoryAnchors } from '@parley/client';
-import { parseFlags, UsageError } from '../args.js';
+import { parseFlags } from '../args.js';
+import { UsageError, type ExitCode } from '../errors.js';
 
 const USAGE = `Usage:
   parley keys lookup <business:customer> --url URL [--admin-token T] [--log-key VKEY --vrf-key B64] [--json]`;
 
-export async function runKeys(argv: readonly string[]): Promise<number> {
+/**
+ * `parley keys lookup <identity> …`: the identity's devices, verified against the key log as a device would; returns the exit code.
+ *
+ * @example
+ * process.exitCode = await runKeys(['lookup', 'example-bank:c-1001', '--url', url]);
+ */
+export async function runKeys(argv: readonly string[]): Promise<ExitCode> {
   const [sub, ...rest] = argv;
   if (sub !== 'lookup') throw new UsageError(USAGE);
   const identity = rest[0];

@@ -7,6 +7,7 @@
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { CliError } from '../errors.js';
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -35,12 +36,24 @@ export interface LogState {
   readonly pinned: boolean;
 }
 
+/**
+ * The state file: version 2, one entry per verified log.
+ *
+ * @example
+ * const state: StateFile = await readStateFile(defaultStateFile());
+ */
 export interface StateFile {
   version: 2;
   /** By verifier key (`<origin>+<key id>+<key>`). */
   logs: Record<string, LogState>;
 }
 
+/**
+ * At most this many server URLs are remembered per log (the newest).
+ *
+ * @example
+ * urls: [...urls, here].slice(-MAX_URLS)
+ */
 export const MAX_URLS = 32;
 
 /** A server URL as the state file records it: scheme, host, port and path, no trailing slash. */
@@ -93,7 +106,9 @@ export function defaultStateFile(): string {
 }
 
 /** A state file that cannot be used (unreadable, not JSON, unknown format, malformed entry). */
-export class StateFileError extends Error {}
+export class StateFileError extends CliError {
+  readonly code = 'bad_state_file';
+}
 
 /** Reads a state file (none yet: empty); throws {@link StateFileError}. */
 export async function readStateFile(path: string): Promise<StateFile> {

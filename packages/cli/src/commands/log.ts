@@ -1,5 +1,5 @@
 /**
- * `parley log list | verify`: a monitor for the server's transparency logs that speaks
+ * `parley log list | verify` (the command line; the checks are in log-verify.ts): a monitor for the server's transparency logs that speaks
  * only the standard formats — the C2SP tlog-tiles resources (checkpoint, tiles, entry
  * bundles) and the signed-note verifier key.
  *
@@ -18,31 +18,17 @@
  * key for O is `key_changed`. A key taken from the server (trust on first use) stays
  * marked as not verified (`!`, `pinned: false`) until one is given with `--key`.
  */
-import { resolve } from 'node:path';
-import { fromBase64, isParleyError, toBase64 } from '@parley/core';
-import {
-  NOTE_MAX_BYTES,
-  TILE_WIDTH,
-  TileHashReader,
-  decodeEntryBundle,
-  entryBundlePath,
-  leafHash,
-  openNote,
-  parseCheckpoint,
-  parseVerifierKey,
-  proveTree,
-  storedHashIndex,
-  tilePath,
-  tilesForTreeSize,
-  verifyConsistency,
-  type Checkpoint,
-  type Ed25519NoteVerifier,
-  type Tile,
-} from '@parley/core/tlog';
-import { parseFlags, UsageError } from '../args.js';
-import { MAX_URLS, StateFileError, defaultStateFile, readStateFile, stateUrl, writeStateFile, type LogState, type StateFile } from './log-state.js';
+import { TILE_WIDTH } from '@parley/core/tlog';
+import { parseFlags } from '../args.js';
+import { EXIT, UsageError, type ExitCode } from '../errors.js';
+import { VerifyError } from './log-http.js';
+import { fetchLogList, type ListedLog } from './log-list.js';
+import { verifyLog } from './log-verify.js';
 
 export { defaultStateFile, stateEntries, stateUrl, type LogState } from './log-state.js';
+export type { VerifyFailureReason } from './log-http.js';
+export { fetchLogList, type ListedLog } from './log-list.js';
+export { verifyLog, type VerifyCheck, type VerifyOptions, type VerifyResult } from './log-verify.js';
 
 /** Where `parley log` writes its lines (stdout and stderr by default; tests capture them). */
 export interface LogIo {
@@ -65,443 +51,61 @@ entry per log origin and verifier key, with the URLs it was verified at).
 Pass --key (the log's verifier key, obtained out of band): without it the key is the one
 the server lists, and the result says it is NOT verified ('!', "pinned": false).`;
 
-// --------------------------------------------------------------------------- listing
-
-/**
- * One log as `GET /v1/logs` lists it.
- *
- * @example
- * const { logs } = await fetchLogList('http://127.0.0.1:8080');
- */
-export interface ListedLog {
-  readonly name: string;
-  readonly origin: string;
-  readonly prefix: string;
-  readonly verifierKey: string;
-}
-
-class VerifyError extends Error {
-  constructor(
-    readonly reason: VerifyFailureReason,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
-/**
- * Why a verification failed.
- *
- * @example
- * if (result.failure?.reason === 'fork') alert('the log showed two different histories');
- */
-export type VerifyFailureReason =
-  | 'unreachable'
-  | 'bad_response'
-  | 'unknown_log'
-  | 'key_changed'
-  | 'bad_signature'
-  | 'bad_checkpoint'
-  | 'wrong_origin'
-  | 'rollback'
-  | 'fork'
-  | 'bad_tile'
-  | 'bad_entry_bundle'
-  | 'bad_proof'
-  | 'bad_state';
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-const isString = (v: unknown): v is string => typeof v === 'string' && v.length > 0 && v.length <= 4096;
-
-/** Strict shape check of the `/v1/logs` body (exactly the four fields per log). */
-function parseLogList(body: unknown): ListedLog[] {
-  const bad = () => new VerifyError('bad_response', 'GET /v1/logs did not return { logs: [{ name, origin, prefix, verifierKey }] }');
-  if (!isRecord(body) || !Array.isArray(body['logs']) || Object.keys(body).length !== 1) throw bad();
-  return body['logs'].map((l: unknown) => {
-    if (!isRecord(l) || Object.keys(l).length !== 4) throw bad();
-    const { name, origin, prefix, verifierKey } = l;
-    if (!isString(name) || !isString(origin) || !isString(prefix) || !isString(verifierKey) || !prefix.startsWith('/')) throw bad();
-    return { name, origin, prefix, verifierKey };
-  });
-}
-
-async function httpGet(url: string, maxBytes: number): Promise<{ status: number; body: Uint8Array }> {
-  let res: Response;
+/** `parley log list`: one line per log (name, origin, prefix, verifier key), or JSON. */
+async function runList(argv: readonly string[], io: LogIo): Promise<ExitCode> {
+  const flags = parseFlags(argv, { url: { type: 'string' }, json: { type: 'boolean', default: false } });
+  const url = flags.url ?? process.env['PARLEY_URL'];
+  if (!url) throw new UsageError(`--url is required\n\n${USAGE}`);
+  let logs: ListedLog[];
   try {
-    res = await fetch(url, { signal: AbortSignal.timeout(30_000), headers: { 'accept-encoding': 'gzip, identity' } });
-  } catch (error) {
-    throw new VerifyError('unreachable', `cannot fetch ${url}: ${error instanceof Error ? error.message : String(error)}`);
-  }
-  const body = new Uint8Array(await res.arrayBuffer());
-  if (body.length > maxBytes) throw new VerifyError('bad_response', `${url} returned more than ${maxBytes} bytes`);
-  return { status: res.status, body };
-}
-
-/**
- * Fetches the server's list of transparency logs.
- *
- * @example
- * const logs = await fetchLogList('http://127.0.0.1:8080');
- */
-export async function fetchLogList(url: string): Promise<ListedLog[]> {
-  const base = url.replace(/\/+$/, '');
-  const res = await httpGet(`${base}/v1/logs`, 1 << 20);
-  if (res.status !== 200) throw new VerifyError('bad_response', `GET /v1/logs answered ${res.status}`);
-  let json: unknown;
-  try {
-    json = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(res.body));
-  } catch {
-    throw new VerifyError('bad_response', 'GET /v1/logs did not return JSON');
-  }
-  return parseLogList(json);
-}
-
-// ----------------------------------------------------------------------------- state
-
-async function readState(path: string): Promise<StateFile> {
-  try {
-    return await readStateFile(path);
-  } catch (error) {
-    if (error instanceof StateFileError) throw new VerifyError('bad_state', error.message);
-    throw error;
-  }
-}
-
-// ---------------------------------------------------------------------------- verify
-
-/**
- * One check `verify` made, in order.
- *
- * @example
- * const c: VerifyCheck = { name: 'signature', ok: true, detail: 'signed by parley.localhost/logs/keys+1a2b3c4d' };
- */
-export interface VerifyCheck {
-  readonly name: string;
-  readonly ok: boolean;
-  readonly detail: string;
-  /** Passed, but deserves attention (trust on first use, a differing listed key). */
-  readonly warning?: boolean;
-}
-
-/**
- * Options of {@link verifyLog}.
- *
- * @example
- * const opts: VerifyOptions = { url: 'http://127.0.0.1:8080', log: 'keys', stateFile: '/tmp/state.json' };
- */
-export interface VerifyOptions {
-  readonly url: string;
-  /** Log name (default `keys`). */
-  readonly log?: string;
-  /** The log's verifier key, obtained out of band. */
-  readonly key?: string;
-  /** Verifier keys of several logs (`audit monitor`): the one named for this log's origin is used. */
-  readonly keys?: readonly string[];
-  /** Default `~/.parley/log-state.json`. */
-  readonly stateFile?: string;
-  /** Parallel tile/bundle fetches (default 8). */
-  readonly concurrency?: number;
-  readonly onCheck?: (check: VerifyCheck) => void;
-  readonly onProgress?: (verifiedEntries: number, treeSize: number) => void;
-}
-
-/**
- * The outcome of {@link verifyLog}.
- *
- * @example
- * if (!result.ok) console.error(result.failure.reason);
- */
-export interface VerifyResult {
-  readonly ok: boolean;
-  readonly log: string;
-  readonly origin: string | undefined;
-  readonly treeSize: number | undefined;
-  /** base64 */
-  readonly rootHash: string | undefined;
-  /** The previous verified size, if any. */
-  readonly previousTreeSize: number | undefined;
-  /** This run took the verifier key from the server itself (first use). */
-  readonly trustOnFirstUse: boolean;
-  /** The key was given with `--key`, now or when it was pinned; false: the key is NOT verified. */
-  readonly pinned: boolean;
-  /** The verifier key the checkpoint was checked with. */
-  readonly verifierKey: string | undefined;
-  readonly checks: readonly VerifyCheck[];
-  readonly failure?: { readonly reason: VerifyFailureReason; readonly message: string };
-}
-
-/** Of the keys given for several logs, the one named for `origin` (none given: undefined). */
-function pickKey(keys: readonly string[] | undefined, origin: string): string | undefined {
-  if (keys === undefined || keys.length === 0) return undefined;
-  const key = keys.find((k) => {
-    try {
-      return parseVerifierKey(k).name === origin;
-    } catch {
-      return false;
-    }
-  });
-  if (key === undefined) throw new VerifyError('wrong_origin', `none of the given verifier keys is named for this log's origin ${origin}`);
-  return key;
-}
-
-async function inParallel<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  let failed = false;
-  const worker = async () => {
-    while (!failed && next < items.length) {
-      const item = items[next++]!;
-      try {
-        await fn(item);
-      } catch (error) {
-        failed = true;
-        throw error;
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-}
-
-/**
- * Verifies one log of the server at `url` (see the module comment) and, when every check
- * passes, records its checkpoint in the state file. Never throws for a misbehaving log:
- * the result names the failure.
- *
- * @example
- * const result = await verifyLog({ url: 'https://parley.example.com', key: 'parley.example.com/logs/keys+1a2b3c4d+A…' });
- * if (!result.ok) process.exitCode = 1;
- */
-export async function verifyLog(options: VerifyOptions): Promise<VerifyResult> {
-  const base = options.url.replace(/\/+$/, '');
-  const name = options.log ?? 'keys';
-  const statePath = resolve(options.stateFile ?? defaultStateFile());
-  const checks: VerifyCheck[] = [];
-  const check = (c: VerifyCheck) => {
-    checks.push(c);
-    options.onCheck?.(c);
-  };
-  let origin: string | undefined;
-  let cp: Checkpoint | undefined;
-  let previous: LogState | undefined;
-  let tofu = false;
-  let pinned = false;
-  let verifier: Ed25519NoteVerifier | undefined;
-  const result = (failure?: VerifyError): VerifyResult => ({
-    ok: failure === undefined,
-    log: name,
-    origin,
-    treeSize: cp?.treeSize,
-    rootHash: cp === undefined ? undefined : toBase64(cp.rootHash),
-    previousTreeSize: previous?.treeSize,
-    trustOnFirstUse: tofu,
-    pinned,
-    verifierKey: verifier?.verifierKey,
-    checks,
-    ...(failure === undefined ? {} : { failure: { reason: failure.reason, message: failure.message } }),
-  });
-
-  try {
-    // 1. Which log, and which key.
-    const listed = (await fetchLogList(base)).find((l) => l.name === name);
-    if (listed === undefined) throw new VerifyError('unknown_log', `the server lists no log named '${name}'`);
-    origin = listed.origin;
-    const state = await readState(statePath);
-    const here = stateUrl(base);
-    // The logs of this origin verified at this URL (entries of a version-1 file: at any URL).
-    const seenHere = Object.values(state.logs).filter((s) => s.origin === listed.origin && (s.urls === undefined || s.urls.includes(here)));
-    const givenKey = options.key ?? pickKey(options.keys, listed.origin);
-    if (givenKey !== undefined) {
-      try {
-        verifier = parseVerifierKey(givenKey);
-      } catch {
-        throw new UsageError('--key is not a signed-note verifier key (<name>+<hex id>+<base64 key>)');
-      }
-      const given = verifier.verifierKey;
-      previous = state.logs[given];
-      pinned = true;
-      check({ name: 'key', ok: true, detail: `verifier key given with --key (${verifier.name}+${verifier.keyHash.toString(16).padStart(8, '0')})` });
-      if (listed.verifierKey !== givenKey) check({ name: 'key', ok: true, warning: true, detail: 'the server lists a different verifier key; the checkpoint must verify under --key' });
-      const before = seenHere.find((s) => s.verifierKey !== given);
-      if (before !== undefined) check({ name: 'key', ok: true, warning: true, detail: `${here} was verified before under another key for ${listed.origin} (${before.verifierKey}); --key replaces it` });
-    } else {
-      // Same URL, same origin, another key: the server changed its key (or was replaced).
-      const before = seenHere.find((s) => s.verifierKey !== listed.verifierKey);
-      if (before !== undefined) {
-        throw new VerifyError('key_changed', `the server at ${here} now lists another verifier key for ${listed.origin} than the one verified there before (${statePath})`);
-      }
-      previous = state.logs[listed.verifierKey];
-      if (previous !== undefined) {
-        verifier = parseVerifierKey(previous.verifierKey);
-        pinned = previous.pinned;
-        check(
-          pinned
-            ? { name: 'key', ok: true, detail: `verifier key pinned in ${statePath} (given with --key before)` }
-            : {
-                name: 'key',
-                ok: true,
-                warning: true,
-                detail: `verifier key NOT verified: taken from the server on first use and kept in ${statePath}; compare it with one obtained out of band, or pass --key`,
-              },
-        );
-      } else {
-        tofu = true;
-        const elsewhere = Object.values(state.logs).filter((s) => s.origin === listed.origin);
-        if (elsewhere.length > 0) {
-          const urls = [...new Set(elsewhere.flatMap((s) => s.urls ?? []))].slice(0, 3).join(', ');
-          check({ name: 'key', ok: true, warning: true, detail: `a new log: ${listed.origin} was verified before under another key${urls ? ` (at ${urls})` : ''}; this server is another deployment with the same origin: a new trust anchor` });
-        }
-        try {
-          verifier = parseVerifierKey(listed.verifierKey);
-        } catch {
-          throw new VerifyError('bad_response', 'the server lists a malformed verifier key');
-        }
-        check({
-          name: 'key',
-          ok: true,
-          warning: true,
-          detail: `TRUST ON FIRST USE: the verifier key comes from the server itself (${listed.verifierKey}); compare it with one obtained out of band, or pass --key`,
-        });
-      }
-    }
-    if (verifier.name !== listed.origin) throw new VerifyError('wrong_origin', `the verifier key is named ${verifier.name}, not the log origin ${listed.origin}`);
-    const prefix = `${base}${listed.prefix.replace(/\/+$/, '')}`;
-
-    // 2. The checkpoint: signature, then origin.
-    const res = await httpGet(`${prefix}/checkpoint`, NOTE_MAX_BYTES);
-    if (res.status !== 200) throw new VerifyError('bad_response', `GET checkpoint answered ${res.status}`);
-    let text: string;
-    try {
-      text = openNote(res.body, [verifier]).text;
-    } catch (error) {
-      const code = isParleyError(error) ? error.code : '';
-      if (code === 'tlog_note_bad_signature' || code === 'tlog_note_unverified') throw new VerifyError('bad_signature', 'the checkpoint is not signed by the log key');
-      throw new VerifyError('bad_checkpoint', 'the checkpoint is not a well-formed signed note');
-    }
-    check({ name: 'signature', ok: true, detail: `checkpoint signed by ${verifier.name}+${verifier.keyHash.toString(16).padStart(8, '0')}` });
-    try {
-      cp = parseCheckpoint(text);
-    } catch {
-      throw new VerifyError('bad_checkpoint', 'the signed text is not a tlog-checkpoint');
-    }
-    if (cp.origin !== listed.origin) throw new VerifyError('wrong_origin', `the checkpoint is for origin ${cp.origin}, not ${listed.origin}`);
-    check({ name: 'origin', ok: true, detail: cp.origin });
-
-    // 3. Never backwards; same size, same root.
-    const checkpoint = cp;
-    if (previous !== undefined) {
-      if (checkpoint.treeSize < previous.treeSize) {
-        throw new VerifyError('rollback', `the log shrank from ${previous.treeSize} entries (verified ${previous.verifiedAt}) to ${checkpoint.treeSize}`);
-      }
-      if (checkpoint.treeSize === previous.treeSize && toBase64(checkpoint.rootHash) !== previous.rootHash) {
-        throw new VerifyError('fork', `two different signed trees of size ${checkpoint.treeSize}: the log forked`);
-      }
-    }
-    check({ name: 'size', ok: true, detail: `tree size ${checkpoint.treeSize}${previous === undefined ? ' (first verification)' : ` (previously ${previous.treeSize})`}` });
-
-    // 4. Every tile and every entry bundle against the signed root.
-    const verifiedTiles = new Set<string>();
-    const fetchTile = async (tile: Tile): Promise<Uint8Array> => {
-      const path = tilePath(tile.level, tile.index, tile.width);
-      const r = await httpGet(`${prefix}/${path}`, tile.width * 32);
-      if (r.status !== 200) throw new VerifyError('bad_tile', `the log does not serve ${path} (HTTP ${r.status}), which its checkpoint requires`);
-      return r.body;
-    };
-    const reader = new TileHashReader(checkpoint.treeSize, checkpoint.rootHash, fetchTile, {
-      onVerifiedTile: (t) => verifiedTiles.add(tilePath(t.level, t.index, t.width)),
-    });
-    const readHashes = async (indexes: number[]): Promise<Uint8Array[]> => {
-      try {
-        return await reader.readHashes(indexes);
-      } catch (error) {
-        if (error instanceof VerifyError) throw error;
-        if (isParleyError(error) && error.code === 'tlog_bad_tile') throw new VerifyError('bad_tile', `a tile does not match the checkpoint root (${error.message})`);
-        throw error;
-      }
-    };
-    const bundles = Array.from({ length: Math.ceil(checkpoint.treeSize / TILE_WIDTH) }, (_, i) => i);
-    let verifiedEntries = 0;
-    await inParallel(bundles, options.concurrency ?? 8, async (b) => {
-      const first = b * TILE_WIDTH;
-      const width = Math.min(TILE_WIDTH, checkpoint.treeSize - first);
-      const path = entryBundlePath(b, width);
-      const r = await httpGet(`${prefix}/${path}`, width * (2 + 0xffff));
-      if (r.status !== 200) throw new VerifyError('bad_entry_bundle', `the log does not serve ${path} (HTTP ${r.status})`);
-      let entries: Uint8Array[];
-      try {
-        entries = decodeEntryBundle(r.body, width);
-      } catch {
-        throw new VerifyError('bad_entry_bundle', `${path} is not a bundle of ${width} entries`);
-      }
-      const hashes = await readHashes(entries.map((_, i) => storedHashIndex(0, first + i)));
-      entries.forEach((entry, i) => {
-        const h = leafHash(entry);
-        if (!h.every((byte, j) => byte === hashes[i]![j])) throw new VerifyError('bad_entry_bundle', `entry ${first + i} in ${path} does not hash to its leaf in the tree`);
-      });
-      verifiedEntries += width;
-      options.onProgress?.(verifiedEntries, checkpoint.treeSize);
-    });
-    const expected = tilesForTreeSize(checkpoint.treeSize).map((t) => tilePath(t.level, t.index, t.width));
-    const missing = expected.filter((p) => !verifiedTiles.has(p));
-    if (missing.length > 0) throw new VerifyError('bad_tile', `tiles not verified: ${missing.slice(0, 3).join(', ')}`);
-    check({ name: 'tiles', ok: true, detail: `${expected.length} tiles and ${bundles.length} entry bundles (${checkpoint.treeSize} entries) match the checkpoint root` });
-
-    // 5. Consistency with the last verified checkpoint, from the authenticated tiles.
-    if (previous !== undefined && previous.treeSize > 0 && previous.treeSize < checkpoint.treeSize) {
-      const oldRoot = fromBase64(previous.rootHash);
-      const proof = await proveTree(checkpoint.treeSize, previous.treeSize, readHashes);
-      if (!verifyConsistency(previous.treeSize, checkpoint.treeSize, proof, oldRoot, checkpoint.rootHash)) {
-        throw new VerifyError('fork', `the tree of size ${checkpoint.treeSize} does not extend the tree of size ${previous.treeSize} verified ${previous.verifiedAt}: the log rewrote history`);
-      }
-      // The server's JSON helper must tell the same story.
-      const helper = await httpGet(`${base}/v1/logs/${encodeURIComponent(name)}/consistency?from=${previous.treeSize}&to=${checkpoint.treeSize}`, 1 << 16);
-      let helperProof: Uint8Array[] = [];
-      try {
-        const body = JSON.parse(new TextDecoder().decode(helper.body)) as unknown;
-        if (helper.status !== 200 || !isRecord(body) || !Array.isArray(body['proof'])) throw new Error('shape');
-        helperProof = body['proof'].map((p: unknown) => fromBase64(String(p)));
-      } catch {
-        throw new VerifyError('bad_proof', `the server's consistency endpoint answered ${helper.status} without a proof`);
-      }
-      if (!verifyConsistency(previous.treeSize, checkpoint.treeSize, helperProof, oldRoot, checkpoint.rootHash)) {
-        throw new VerifyError('bad_proof', "the server's consistency proof does not verify (the tiles do)");
-      }
-      check({ name: 'consistency', ok: true, detail: `extends the tree of size ${previous.treeSize} verified ${previous.verifiedAt}` });
-    } else if (previous !== undefined) {
-      check({ name: 'consistency', ok: true, detail: previous.treeSize === checkpoint.treeSize ? 'same tree as last time' : 'nothing to compare (last tree was empty)' });
-    }
-
-    // 6. Remember this checkpoint, under its key, with the URL it was verified at.
-    const key = verifier.verifierKey;
-    if (givenKey !== undefined) {
-      // --key re-pinned this URL: the other keys of this origin are no longer expected here.
-      for (const s of seenHere) if (s.verifierKey !== key) state.logs[s.verifierKey] = { ...s, urls: (s.urls ?? []).filter((u) => u !== here) };
-    }
-    state.logs[key] = {
-      origin: checkpoint.origin,
-      urls: [...(previous?.urls ?? []).filter((u) => u !== here), here].slice(-MAX_URLS),
-      pinned,
-      verifierKey: verifier.verifierKey,
-      treeSize: checkpoint.treeSize,
-      rootHash: toBase64(checkpoint.rootHash),
-      checkpoint: new TextDecoder().decode(res.body),
-      verifiedAt: new Date().toISOString(),
-    };
-    await writeStateFile(statePath, state);
-    check({ name: 'state', ok: true, detail: `checkpoint stored in ${statePath}` });
-    return result();
+    logs = await fetchLogList(url);
   } catch (error) {
     if (error instanceof VerifyError) {
-      checks.push({ name: error.reason, ok: false, detail: error.message });
-      options.onCheck?.(checks[checks.length - 1]!);
-      return result(error);
+      io.err(`parley log list: ${error.reason}: ${error.message}`);
+      return EXIT.failure;
     }
     throw error;
   }
+  if (flags.json === true) io.out(JSON.stringify({ logs }));
+  else for (const l of logs) io.out(`${l.name}\t${l.origin}\t${l.prefix}\t${l.verifierKey}`);
+  return EXIT.ok;
 }
 
-// ------------------------------------------------------------------------------- CLI
+/** `parley log verify`: a line per check as it is made (✓, ! or ✗), then the verdict; or one JSON result. */
+async function runVerify(argv: readonly string[], io: LogIo): Promise<ExitCode> {
+  const flags = parseFlags(argv, {
+    url: { type: 'string' },
+    log: { type: 'string', default: 'keys' },
+    key: { type: 'string' },
+    state: { type: 'string' },
+    json: { type: 'boolean', default: false },
+  });
+  const url = flags.url ?? process.env['PARLEY_URL'];
+  if (!url) throw new UsageError(`--url is required\n\n${USAGE}`);
+  const json = flags.json === true;
+  let lastProgress = 0;
+  const result = await verifyLog({
+    url,
+    log: flags.log ?? 'keys',
+    ...(flags.key === undefined ? {} : { key: flags.key }),
+    ...(flags.state === undefined ? {} : { stateFile: flags.state }),
+    onCheck: (c) => {
+      if (!json) io.out(`${!c.ok ? '✗' : c.warning === true ? '!' : '✓'} ${c.name}: ${c.detail}`);
+    },
+    onProgress: (done, total) => {
+      // Long logs: a line per second on stderr.
+      if (total > 10 * TILE_WIDTH && (Date.now() - lastProgress > 1000 || done === total)) {
+        lastProgress = Date.now();
+        io.err(`… ${done.toLocaleString('en-US')} / ${total.toLocaleString('en-US')} entries verified`);
+      }
+    },
+  });
+  if (json) io.out(JSON.stringify(result));
+  else if (result.ok) io.out(`OK: log ${result.log} (${result.origin}) verified at size ${result.treeSize}, root ${result.rootHash}${result.pinned ? '' : '; its verifier key is NOT verified (trust on first use)'}`);
+  else io.out(`FAILED (${result.failure!.reason}): ${result.failure!.message}`);
+  if (result.ok && !result.pinned && !json) io.err('warning: the verifier key was taken from the server (trust on first use); pass --key with a key obtained out of band');
+  return result.ok ? EXIT.ok : EXIT.failure;
+}
 
 /**
  * `parley log …`; returns the exit code.
@@ -509,63 +113,13 @@ export async function verifyLog(options: VerifyOptions): Promise<VerifyResult> {
  * @example
  * process.exitCode = await runLog(['verify', '--url', 'http://127.0.0.1:8080']);
  */
-export async function runLog(argv: readonly string[], io: LogIo = processIo): Promise<number> {
+export async function runLog(argv: readonly string[], io: LogIo = processIo): Promise<ExitCode> {
   const [sub, ...rest] = argv;
-  if (sub === 'list') {
-    const flags = parseFlags(rest, { url: { type: 'string' }, json: { type: 'boolean', default: false } });
-    const url = flags.url ?? process.env['PARLEY_URL'];
-    if (!url) throw new UsageError(`--url is required\n\n${USAGE}`);
-    let logs: ListedLog[];
-    try {
-      logs = await fetchLogList(url);
-    } catch (error) {
-      if (error instanceof VerifyError) {
-        io.err(`parley log list: ${error.reason}: ${error.message}`);
-        return 1;
-      }
-      throw error;
-    }
-    if (flags.json === true) io.out(JSON.stringify({ logs }));
-    else for (const l of logs) io.out(`${l.name}\t${l.origin}\t${l.prefix}\t${l.verifierKey}`);
-    return 0;
-  }
-  if (sub === 'verify') {
-    const flags = parseFlags(rest, {
-      url: { type: 'string' },
-      log: { type: 'string', default: 'keys' },
-      key: { type: 'string' },
-      state: { type: 'string' },
-      json: { type: 'boolean', default: false },
-    });
-    const url = flags.url ?? process.env['PARLEY_URL'];
-    if (!url) throw new UsageError(`--url is required\n\n${USAGE}`);
-    const json = flags.json === true;
-    let lastProgress = 0;
-    const result = await verifyLog({
-      url,
-      log: flags.log ?? 'keys',
-      ...(flags.key === undefined ? {} : { key: flags.key }),
-      ...(flags.state === undefined ? {} : { stateFile: flags.state }),
-      onCheck: (c) => {
-        if (!json) io.out(`${!c.ok ? '✗' : c.warning === true ? '!' : '✓'} ${c.name}: ${c.detail}`);
-      },
-      onProgress: (done, total) => {
-        // Long logs: a line per second on stderr.
-        if (total > 10 * TILE_WIDTH && (Date.now() - lastProgress > 1000 || done === total)) {
-          lastProgress = Date.now();
-          io.err(`… ${done.toLocaleString('en-US')} / ${total.toLocaleString('en-US')} entries verified`);
-        }
-      },
-    });
-    if (json) io.out(JSON.stringify(result));
-    else if (result.ok) io.out(`OK: log ${result.log} (${result.origin}) verified at size ${result.treeSize}, root ${result.rootHash}${result.pinned ? '' : '; its verifier key is NOT verified (trust on first use)'}`);
-    else io.out(`FAILED (${result.failure!.reason}): ${result.failure!.message}`);
-    if (result.ok && !result.pinned && !json) io.err('warning: the verifier key was taken from the server (trust on first use); pass --key with a key obtained out of band');
-    return result.ok ? 0 : 1;
-  }
+  if (sub === 'list') return runList(rest, io);
+  if (sub === 'verify') return runVerify(rest, io);
   if (sub === undefined || sub === 'help' || sub === '--help') {
     io.out(USAGE);
-    return sub === undefined ? 2 : 0;
+    return sub === undefined ? EXIT.usage : EXIT.ok;
   }
   throw new UsageError(`unknown subcommand 'log ${sub}'\n\n${USAGE}`);
 }

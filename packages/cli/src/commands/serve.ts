@@ -2,12 +2,19 @@
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { startServer, type DatabaseConfig } from '@parley/server';
-import { parseFlags, parsePort, UsageError } from '../args.js';
+import { parseFlags, parsePort } from '../args.js';
+import { UsageError, type ExitCode } from '../errors.js';
 import { loadRoutingConfig } from '../routing-config.js';
 import { resolveAdminToken } from '../admin-token.js';
 import { readSecretFile } from '../private-files.js';
 
-export async function runServe(argv: readonly string[]): Promise<number> {
+/**
+ * `parley serve …`: runs one server node until SIGTERM or SIGINT, then drains and stops; returns the exit code.
+ *
+ * @example
+ * process.exitCode = await runServe(['--port', '8080', '--data-dir', '.parley/data']);
+ */
+export async function runServe(argv: readonly string[]): Promise<ExitCode> {
   const flags = parseFlags(argv, {
     port: { type: 'string' },
     host: { type: 'string' },

@@ -15,6 +15,12 @@ import { ApnsEmulator, FcmEmulator, RBM_DEFAULT_UPLOAD_TYPES, RbmEmulator, SmppE
 import { PARLEY_ENVELOPE_TYPE } from '@parley/server';
 import { ApnsChannel, FcmChannel, RbmChannel, SmppChannel, TwilioChannel, type BusinessRouting, type ChannelSet } from '@parley/server';
 
+/**
+ * The demo business's brand (in SMS texts and RBM agent names).
+ *
+ * @example
+ * `${DEMO_BRAND}: you have a new secure message.`
+ */
 export const DEMO_BRAND = 'Example Bank';
 const FCM_PROJECT = 'example-bank-app';
 const FCM_EMAIL = 'parley-push@example-bank-app.iam.gserviceaccount.com';
@@ -34,6 +40,12 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
+/**
+ * The loopback provider emulators and the production channel adapters that reach them.
+ *
+ * @example
+ * const push = providers.newPushToken('fcm');
+ */
 export interface LocalProviders {
   readonly channels: ChannelSet;
   readonly fcm: FcmEmulator;
@@ -50,6 +62,12 @@ export interface LocalProviders {
   close(): Promise<void>;
 }
 
+/**
+ * Options of {@link startLocalProviders}.
+ *
+ * @example
+ * const opts: LocalProvidersOptions = { publicUrl: `http://127.0.0.1:${port}`, rbmAutoDeliver: true };
+ */
 export interface LocalProvidersOptions {
   /** The Parley server's public URL (webhooks are posted there). */
   readonly publicUrl: string;
@@ -61,6 +79,12 @@ export interface LocalProvidersOptions {
   readonly timeoutMs?: number;
 }
 
+/**
+ * Starts the FCM, APNs, RBM and Twilio (or SMPP) emulators on loopback and the channel adapters configured for them.
+ *
+ * @example
+ * const providers = await startLocalProviders({ publicUrl: `http://127.0.0.1:${port}` });
+ */
 export async function startLocalProviders(options: LocalProvidersOptions): Promise<LocalProviders> {
   const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
   const rsaPem = rsa.privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
@@ -156,6 +180,12 @@ export interface SecondFactorInbox {
   close(): Promise<void>;
 }
 
+/**
+ * Starts the bank's second-factor endpoint on loopback: it keeps the codes the server posts.
+ *
+ * @example
+ * const code = await (await startSecondFactorInbox()).nextCode('example-bank:c-1005');
+ */
 export async function startSecondFactorInbox(): Promise<SecondFactorInbox> {
   const secret = randomBytes(24).toString('base64url');
   const codes: { identityId: string; code: string; taken: boolean }[] = [];

@@ -7,14 +7,32 @@
  */
 import { existsSync } from 'node:fs';
 
+/**
+ * What the web page decrypted, and how it was read.
+ *
+ * @example
+ * if (reading.via === 'http-replay') console.log('no Chromium installed');
+ */
 export interface WebReading {
   readonly text: string;
   readonly via: 'chromium' | 'http-replay';
 }
 
+/**
+ * The Chromium the demo drives (PARLEY_CHROMIUM, default `/usr/bin/chromium`).
+ *
+ * @example
+ * existsSync(CHROMIUM_PATH)
+ */
 export const CHROMIUM_PATH = process.env['PARLEY_CHROMIUM'] ?? '/usr/bin/chromium';
 const AAD = 'parley/v1/web-message';
 
+/**
+ * Opens the one-time link, gets the code from `code()`, consents and returns the decrypted text.
+ *
+ * @example
+ * const reading = await readWebLink(link, () => secondFactor.nextCode(`${businessId}:c-1005`));
+ */
 export async function readWebLink(link: string, code: () => Promise<string>): Promise<WebReading> {
   if (existsSync(CHROMIUM_PATH)) return { text: await readInChromium(link, code), via: 'chromium' };
   return { text: await replayOverHttp(link, code), via: 'http-replay' };

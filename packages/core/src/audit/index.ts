@@ -34,5 +34,5 @@ export {
   type EvidenceMessage,
   type EvidenceReceiptSummary,
   type EvidenceReport,
-  verifyEvidenceBundle,
-} from './verify-bundle.js';
+} from './evidence-report.js';
+export { verifyEvidenceBundle } from './verify-bundle.js';

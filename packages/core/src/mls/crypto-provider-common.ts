@@ -34,13 +34,15 @@ import type {
   Signature,
   SignatureAlgorithm,
 } from 'ts-mls';
-import type { Aead } from 'ts-mls/crypto/aead.js';
-import { makeGenericHpke } from 'ts-mls/crypto/implementation/hpke.js';
-import { makeAead as makeDefaultAead } from 'ts-mls/crypto/implementation/default/makeAead.js';
-import { makeDhKem as makeDefaultKem } from 'ts-mls/crypto/implementation/default/makeDhKem.js';
-import { makeKdf as makeHpkeKdf } from 'ts-mls/crypto/implementation/default/makeKdfImpl.js';
-import { makeNobleSignatureImpl as makeDefaultSignature } from 'ts-mls/crypto/implementation/default/makeNobleSignatureImpl.js';
 import { InvalidInputError } from '../errors.js';
+import {
+  makeAead as makeDefaultAead,
+  makeDhKem as makeDefaultKem,
+  makeGenericHpke,
+  makeKdf as makeHpkeKdf,
+  makeNobleSignatureImpl as makeDefaultSignature,
+  type Aead,
+} from './ts-mls-internals.js';
 
 /** The primitives one runtime provides natively; `undefined` means "use ts-mls's default". */
 export interface RuntimeCrypto {

@@ -49,7 +49,6 @@ import type {
   Signature,
   SignatureAlgorithm,
 } from 'ts-mls';
-import type { Aead } from 'ts-mls/crypto/aead.js';
 import { CryptoError, InvalidInputError } from '../errors.js';
 import {
   AEAD_KEY_LENGTH,
@@ -66,6 +65,7 @@ import {
   type RuntimeCrypto,
 } from './crypto-provider-common.js';
 import { KeyCache } from './key-cache.js';
+import type { Aead } from './ts-mls-internals.js';
 
 /** Sizes of the provider's key caches (entries; 0 disables a cache). */
 export interface NodeCryptoProviderOptions {
@@ -415,7 +415,7 @@ export function createNodeCryptoProvider(options: NodeCryptoProviderOptions = {}
  * The shared node:crypto provider for ts-mls.
  *
  * @example
- * import { getCiphersuiteFromName } from 'ts-mls'
- * const impl = await nodeCryptoProvider.getCiphersuiteImpl(getCiphersuiteFromName('MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519'))
+ * import { DEFAULT_SUITE, loadSuite } from '@parley/core/mls'
+ * const suite = await loadSuite(DEFAULT_SUITE, nodeCryptoProvider)
  */
 export const nodeCryptoProvider: CachingCryptoProvider = createNodeCryptoProvider();

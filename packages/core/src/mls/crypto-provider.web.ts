@@ -33,7 +33,6 @@ import type {
   Signature,
   SignatureAlgorithm,
 } from 'ts-mls';
-import type { Aead } from 'ts-mls/crypto/aead.js';
 import { fromBase64, toBase64, toBase64Url } from '../bytes.js';
 import { CryptoError, InvalidInputError } from '../errors.js';
 import {
@@ -49,6 +48,7 @@ import {
   type RuntimeCrypto,
 } from './crypto-provider-common.js';
 import { KeyCache } from './key-cache.js';
+import type { Aead } from './ts-mls-internals.js';
 
 /** Where the WebCrypto comes from and how many imported keys to keep (0 disables a cache). */
 export interface WebCryptoProviderOptions {
@@ -240,7 +240,7 @@ export function createWebCryptoProvider(options: WebCryptoProviderOptions = {}):
  * The shared WebCrypto provider for ts-mls (uses `globalThis.crypto`).
  *
  * @example
- * import { getCiphersuiteFromName } from 'ts-mls'
- * const impl = await webCryptoProvider.getCiphersuiteImpl(getCiphersuiteFromName('MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519'))
+ * import { DEFAULT_SUITE, loadSuite } from '@parley/core/mls'
+ * const suite = await loadSuite(DEFAULT_SUITE, webCryptoProvider)
  */
 export const webCryptoProvider: CachingCryptoProvider = createWebCryptoProvider();

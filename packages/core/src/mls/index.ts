@@ -1,36 +1,38 @@
+/**
+ * `@parley/core/mls`: Parley's MLS (RFC 9420) layer on ts-mls. Nothing outside
+ * `packages/core/src/mls/` imports ts-mls; it sees only what is exported here (and the
+ * crypto providers, `@parley/core/mls/node` and `@parley/core/mls/web`).
+ *
+ * suite.ts         cipher suites and the crypto provider behind them
+ * credential.ts    `<identityId>/<deviceId>` basic credentials, the authentication service
+ * key-package.ts   signature keys, KeyPackages (create, inspect), the device's own leaf
+ * wire-inspect.ts  the clear framing of any MLSMessage (what the delivery service reads)
+ * group.ts         MlsGroup and its members, createGroup, joinFromWelcome
+ * commit.ts        commits, GroupInfo, external-commit resync
+ * process.ts       encrypting application data, processing incoming messages
+ * state-codec.ts   persisting group state
+ * ts-mls-internals.ts  every import from ts-mls beyond its public entry
+ */
 export {
   SUITES,
   DEFAULT_SUITE,
   type SuiteName,
   type MlsSuite,
+  type CryptoProvider,
   loadSuite,
-  type MemberRef,
-  credentialIdentity,
-  memberFromCredentialIdentity,
-  type AuthenticateMember,
+} from './suite.js';
+export { type MemberRef, credentialIdentity, memberFromCredentialIdentity, type AuthenticateMember } from './credential.js';
+export {
   type SignatureKeyPair,
   generateSignatureKeyPair,
   type KeyPackageBundle,
   createKeyPackage,
   type KeyPackageInfo,
   inspectKeyPackage,
-  type WireKind,
-  type WireInfo,
-  inspectMessage,
-  type GroupMember,
-  MlsGroup,
-  createGroup,
-  type CommitOutput,
-  commitChanges,
-  exportGroupInfo,
   type KeyPackageSecret,
-  joinFromWelcome,
-  rejoinExternally,
-  encryptApplication,
-  type ProcessResult,
-  processIncoming,
-  encodeGroup,
-  decodeGroup,
-  encodeGroupParts,
-  decodeGroupParts,
-} from './adapter.js';
+} from './key-package.js';
+export { type WireKind, type WireInfo, inspectMessage } from './wire-inspect.js';
+export { type GroupMember, MlsGroup, createGroup, joinFromWelcome } from './group.js';
+export { type CommitOutput, commitChanges, exportGroupInfo, rejoinExternally } from './commit.js';
+export { encryptApplication, type ProcessResult, processIncoming } from './process.js';
+export { encodeGroup, decodeGroup, encodeGroupParts, decodeGroupParts } from './state-codec.js';

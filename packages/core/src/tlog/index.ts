@@ -2,39 +2,41 @@
  * Transparency-log library: RFC 6962/9162 Merkle proofs, C2SP tlog-tiles, tlog-checkpoint
  * and signed-note. Browser-safe (Uint8Array only, no Node APIs); one engine for the key log
  * and the audit log.
+ *
+ * merkle.ts          RFC 6962 §2.1 tree hashing
+ * verify-proofs.ts   RFC 9162 inclusion and consistency proof verification
+ * stored-hashes.ts   the server's stored-hash numbering and the hashes to persist per append
+ * stored-proofs.ts   tree hashes and proofs from stored hashes
+ * tiles.ts           tlog-tiles coordinates and paths
+ * tile-math.ts       which tiles a tree has, and hashes from tiles
+ * entry-bundle.ts    tlog-tiles entry bundles
+ * tile-reader.ts     TileHashReader: authenticated stored hashes read from tiles
+ * checkpoint.ts      tlog-checkpoint text
+ * note.ts            signed-note keys, signing and verification
  */
+export { HASH_SIZE, leafHash, nodeHash, emptyRoot, rootOfLeaves } from './merkle.js';
+export { verifyInclusion, verifyConsistency } from './verify-proofs.js';
 export {
-  HASH_SIZE,
   type ReadHashes,
-  leafHash,
-  nodeHash,
-  emptyRoot,
-  rootOfLeaves,
-  verifyInclusion,
-  verifyConsistency,
   storedHashIndex,
   splitStoredHashIndex,
   storedHashCount,
   storedHashes,
   storedHashesForRecordHash,
-  treeHash,
-  proveRecord,
-  proveTree,
-} from './merkle.js';
+} from './stored-hashes.js';
+export { treeHash, proveRecord, proveTree } from './stored-proofs.js';
 export {
   TILE_HEIGHT,
   TILE_WIDTH,
-  MAX_ENTRY_SIZE,
   MAX_TILE_LEVEL,
   type Tile,
   type TilePathInfo,
-  type FetchTile,
-  type TileHashReaderOptions,
   tilePath,
   entryBundlePath,
   parseTilePath,
-  encodeEntryBundle,
-  decodeEntryBundle,
+} from './tiles.js';
+export { MAX_ENTRY_SIZE, encodeEntryBundle, decodeEntryBundle } from './entry-bundle.js';
+export {
   tileAt,
   newTiles,
   tilesForTreeSize,
@@ -42,8 +44,8 @@ export {
   tileFromStoredHashes,
   tileForStoredHashIndex,
   hashFromTile,
-  TileHashReader,
-} from './tiles.js';
+} from './tile-math.js';
+export { type FetchTile, type TileHashReaderOptions, TileHashReader } from './tile-reader.js';
 export { type Checkpoint, formatCheckpoint, parseCheckpoint } from './checkpoint.js';
 export {
   NOTE_ALG_ED25519,

@@ -23,7 +23,7 @@ import { contentCommitment, signCommitment, type Commitment } from '../../src/au
 import { signReceipt, type Receipt, type ReceiptStatus } from '../../src/audit/receipt.js';
 import { commitmentEntry, encodeAuditEntry, receiptEntry } from '../../src/audit/entry.js';
 import type { AuditInclusion, EvidenceBundle } from '../../src/audit/bundle.js';
-import type { EvidenceTrust } from '../../src/audit/verify-bundle.js';
+import type { EvidenceTrust } from '../../src/audit/evidence-report.js';
 import type { KeyLookupResponse } from '../../src/wire.js';
 
 export const AUDIT_ORIGIN = 'parley.test/logs/audit';

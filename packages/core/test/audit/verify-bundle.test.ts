@@ -14,7 +14,8 @@ import { leafHash, rootOfLeaves } from '../../src/tlog/merkle.js';
 import { commitmentEntry, encodeAuditEntry, receiptEntry } from '../../src/audit/entry.js';
 import { signCommitment } from '../../src/audit/commitment.js';
 import type { EvidenceBundle } from '../../src/audit/bundle.js';
-import { verifyEvidenceBundle, type EvidenceReport } from '../../src/audit/verify-bundle.js';
+import { verifyEvidenceBundle } from '../../src/audit/verify-bundle.js';
+import type { EvidenceReport } from '../../src/audit/evidence-report.js';
 import {
   AUDIT_ORIGIN,
   KEY_ORIGIN,

@@ -6,7 +6,8 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'vitest';
-import { leafHash, rootOfLeaves, storedHashesForRecordHash, type ReadHashes } from '../../src/tlog/merkle.js';
+import { leafHash, rootOfLeaves } from '../../src/tlog/merkle.js';
+import { storedHashesForRecordHash, type ReadHashes } from '../../src/tlog/stored-hashes.js';
 import { isParleyError } from '../../src/errors.js';
 
 /** ../shared/vectors from the repository root, read in place. */

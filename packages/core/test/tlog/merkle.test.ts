@@ -22,7 +22,7 @@ import {
   treeHash,
   verifyConsistency,
   verifyInclusion,
-} from '../../src/tlog/merkle.js';
+} from '../../src/tlog/index.js';
 import { HAVE_VECTORS, MemoryLog, VECTOR_DIR, expectCode, expectRejectCode, flipBit, naiveConsistencyProof, naiveInclusionProof } from './helpers.js';
 
 // ------------------------------------------------------------------------------- vectors

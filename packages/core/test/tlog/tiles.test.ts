@@ -5,7 +5,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { concatBytes } from '../../src/bytes.js';
-import { leafHash, proveRecord, proveTree, rootOfLeaves, storedHashIndex, treeHash, verifyConsistency, verifyInclusion } from '../../src/tlog/merkle.js';
 import {
   TileHashReader,
   decodeEntryBundle,
@@ -21,7 +20,15 @@ import {
   tileStoredHashIndexes,
   tilesForTreeSize,
   type Tile,
-} from '../../src/tlog/tiles.js';
+  leafHash,
+  proveRecord,
+  proveTree,
+  rootOfLeaves,
+  storedHashIndex,
+  treeHash,
+  verifyConsistency,
+  verifyInclusion,
+} from '../../src/tlog/index.js';
 import { MemoryLog, entryBytes, expectCode, expectRejectCode } from './helpers.js';
 
 describe('tile paths', () => {

@@ -41,7 +41,7 @@ import {
 import type { Database, Sql } from '../storage/database.js';
 import type { TransparencyLog } from '../tlog/index.js';
 import type { KeyDirectory } from '../directory/directory.js';
-import type { AuthDevice } from '../relay/relay.js';
+import type { AuthDevice } from '../auth-device.js';
 import { getDevice } from '../repos/devices.js';
 import { verifyEd25519Fast } from '../crypto/ed25519.js';
 import { getCommitment, insertCommitments, insertReceipt, receiptsOf, type CommitmentRow } from '../repos/audit.js';

@@ -34,8 +34,9 @@
  *
  * Delivery status: APNs has no delivery receipts. The adapter emits `accepted` when APNs
  * takes the push, and `delivered` when the woken app proves it synced: the router calls
- * `confirmDelivered(providerMessageId)` (once per id this adapter sent). Same design as
- * the FCM adapter; in tests the emulator plays the phone OS and the harness the app.
+ * `confirmDelivered(providerMessageId)` (once per id this adapter sent). That bookkeeping
+ * is the push base's (`push-channel.ts`), shared with FCM; in tests the emulator plays the
+ * phone OS and the harness the app.
  *
  * Health: APNs has no status endpoint. `health()` sends a probe to a device token that
  * cannot exist ("parley-health-probe", not hex): a working APNs that accepts our provider
@@ -52,36 +53,21 @@
 import { randomUUID } from 'node:crypto';
 import { connect, constants as h2, type ClientHttp2Session, type IncomingHttpHeaders, type SecureClientSessionOptions } from 'node:http2';
 import { SignJWT, importPKCS8 } from 'jose';
-import {
-  ChannelError,
-  StatusEmitter,
-  type Capabilities,
-  type Channel,
-  type ChannelHealth,
-  type FailureReason,
-  type OutboundEnvelope,
-  type Recipient,
-  type SendResult,
-  type StatusListener,
-} from './channel.js';
-import {
-  BoundedSet,
-  apnsCollapseId,
-  describeNetworkError,
-  parseRetryAfter,
-  scrub,
-  silentLogger,
-  tokenDigest,
-  type ChannelLogger,
-} from './push-common.js';
+import { ChannelError, type FailureReason, type OutboundEnvelope } from './channel.js';
+import { describeNetworkError, parseRetryAfter, scrub } from './provider-http.js';
+import { apnsCollapseId } from './push-common.js';
+import { PushChannel, type ProbeResult, type PushChannelOptions } from './push-channel.js';
 
+/** APNs' production origin. */
 export const APNS_PRODUCTION_URL = 'https://api.push.apple.com';
+/** APNs' development (sandbox) origin. */
 export const APNS_SANDBOX_URL = 'https://api.sandbox.push.apple.com';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** A device token that cannot exist (APNs tokens are hex): the health probe's target. */
 const HEALTH_PROBE_TOKEN = 'parley-health-probe';
 
-export interface ApnsChannelOptions {
+/** How to configure the APNs channel. */
+export interface ApnsChannelOptions extends PushChannelOptions {
   /** The Apple developer team id (JWT `iss`). */
   readonly teamId: string;
   /** The id of the APNs signing key (JWT `kid`). */
@@ -98,11 +84,6 @@ export interface ApnsChannelOptions {
   readonly tokenRefreshMs?: number;
   /** Extra TLS options for the connection (e.g. a CA); ignored for h2c. */
   readonly connectOptions?: SecureClientSessionOptions;
-  /** How long `capabilities` answers may be cached; default 1 h. */
-  readonly capabilityTtlMs?: number;
-  /** Clock (ms since epoch); tests move it to age the provider token. */
-  readonly now?: () => number;
-  readonly logger?: ChannelLogger;
 }
 
 interface ProviderToken {
@@ -121,27 +102,26 @@ class NotProcessed extends Error {}
 
 type PrivateKey = Awaited<ReturnType<typeof importPKCS8>>;
 
-export class ApnsChannel implements Channel {
+/**
+ * The APNs wake-up channel.
+ *
+ * @example
+ * const apns = new ApnsChannel({ teamId, keyId, privateKey: p8, topic: 'com.example.bank', logger });
+ * await apns.send({ deliveryId, messageId, recipient: { pseudonym, pushToken }, item: { kind: 'wake', collapseId } });
+ */
+export class ApnsChannel extends PushChannel {
   readonly name = 'apns' as const;
-  readonly carries = ['wake'] as const;
 
   private readonly origin: string;
   private readonly timeoutMs: number;
   private readonly tokenRefreshMs: number;
-  private readonly capabilityTtlMs: number;
-  private readonly now: () => number;
-  private readonly log: ChannelLogger;
-  private readonly status = new StatusEmitter();
-  private readonly outstanding = new BoundedSet(100_000);
-  private readonly deadTokens = new BoundedSet(100_000);
   private session: ClientHttp2Session | undefined;
   private key: Promise<PrivateKey> | undefined;
   private token: ProviderToken | undefined;
   private tokenInFlight: Promise<ProviderToken> | undefined;
-  private closed = false;
-  private lastSend: { readonly detail: string; readonly at: number } | undefined;
 
   constructor(private readonly options: ApnsChannelOptions) {
+    super(options);
     for (const field of ['teamId', 'keyId', 'privateKey', 'topic'] as const) {
       if (typeof options[field] !== 'string' || options[field].length === 0) throw new Error(`ApnsChannel: option ${field} is missing`);
     }
@@ -150,79 +130,26 @@ export class ApnsChannel implements Channel {
     this.origin = url.origin;
     this.timeoutMs = options.timeoutMs ?? 10_000;
     this.tokenRefreshMs = options.tokenRefreshMs ?? 50 * 60_000;
-    this.capabilityTtlMs = options.capabilityTtlMs ?? 3_600_000;
-    this.now = options.now ?? Date.now;
-    this.log = options.logger ?? silentLogger;
   }
 
-  capabilities(recipient: Recipient): Promise<Capabilities> {
-    const token = recipient.pushToken;
-    if (token === undefined || token.length === 0) {
-      return Promise.resolve({ reachable: false, endToEnd: false, features: [], source: 'static', ttlMs: this.capabilityTtlMs });
-    }
-    if (this.deadTokens.has(tokenDigest(token))) {
-      return Promise.resolve({ reachable: false, endToEnd: false, features: [], source: 'failure', ttlMs: this.capabilityTtlMs });
-    }
-    // A push only wakes the app; the content travels over the app channel.
-    return Promise.resolve({ reachable: true, endToEnd: false, features: ['wake'], source: 'device-report', ttlMs: this.capabilityTtlMs });
-  }
-
-  async send(envelope: OutboundEnvelope): Promise<SendResult> {
-    const item = envelope.item;
-    if (item.kind !== 'wake') throw new ChannelError('apns', 'unsupported_item', `apns carries only wake items, not ${item.kind}`);
-    const deviceToken = envelope.recipient.pushToken;
-    if (deviceToken === undefined || deviceToken.length === 0) throw new ChannelError('apns', 'not_capable', 'recipient has no push token');
+  protected async push(deviceToken: string, collapseId: string, envelope: OutboundEnvelope): Promise<string> {
     const apnsId = UUID.test(envelope.deliveryId) ? envelope.deliveryId.toLowerCase() : randomUUID();
-    try {
-      const answer = await this.push(deviceToken, item.collapseId, apnsId);
-      if (answer.status !== 200) throw this.mapError(answer);
-      const providerMessageId = single(answer.headers['apns-id']) ?? apnsId;
-      this.outstanding.add(providerMessageId);
-      this.lastSend = { detail: 'accepted', at: this.now() };
-      this.status.emit({ channel: 'apns', providerMessageId, status: 'accepted', at: new Date(this.now()) });
-      return { providerMessageId };
-    } catch (error) {
-      const failure = error instanceof ChannelError ? error : new ChannelError('apns', 'unavailable', 'apns send failed');
-      if (failure.reason === 'unregistered') this.deadTokens.add(tokenDigest(deviceToken));
-      this.lastSend = { detail: failure.reason, at: this.now() };
-      this.log.warn(
-        { channel: 'apns', recipient: envelope.recipient.pseudonym, deliveryId: envelope.deliveryId, reason: failure.reason, providerCode: failure.providerCode },
-        'apns send failed',
-      );
-      throw failure;
-    }
+    const answer = await this.pushWithToken(deviceToken, collapseId, apnsId);
+    if (answer.status !== 200) throw this.mapError(answer);
+    return single(answer.headers['apns-id']) ?? apnsId;
   }
 
   /**
-   * The woken app confirmed it synced after the push `providerMessageId` (the router
-   * calls this). Emits `delivered` once for an id this adapter sent; false otherwise.
+   * APNs has no status endpoint: push to a device token that cannot exist. A working
+   * APNs that accepts our provider token answers 400 BadDeviceToken; nothing is delivered.
    */
-  confirmDelivered(providerMessageId: string, at: Date = new Date(this.now())): boolean {
-    if (!this.outstanding.delete(providerMessageId)) return false;
-    this.status.emit({ channel: 'apns', providerMessageId, status: 'delivered', at });
-    return true;
+  protected async probe(): Promise<ProbeResult> {
+    const answer = await this.pushWithToken(HEALTH_PROBE_TOKEN, 'health', randomUUID());
+    if (answer.status === 400 && readReason(answer.body) === 'BadDeviceToken') return { ok: true, detail: 'apns reachable, provider token accepted' };
+    return { ok: false, error: this.mapError(answer) };
   }
 
-  onStatus(listener: StatusListener): () => void {
-    return this.status.on(listener);
-  }
-
-  async health(): Promise<ChannelHealth> {
-    const last = this.lastSend === undefined ? 'no send yet' : `last send ${this.lastSend.detail} ${Math.round((this.now() - this.lastSend.at) / 1000)} s ago`;
-    try {
-      const answer = await this.push(HEALTH_PROBE_TOKEN, 'health', randomUUID());
-      const reason = readReason(answer.body);
-      if (answer.status === 400 && reason === 'BadDeviceToken') return { ok: true, detail: `apns reachable, provider token accepted; ${last}` };
-      const error = this.mapError(answer);
-      return { ok: false, detail: `apns probe failed: ${error.reason} (${String(error.providerCode)}); ${last}` };
-    } catch (error) {
-      const reason = error instanceof ChannelError ? error.reason : 'unavailable';
-      return { ok: false, detail: `apns probe failed: ${reason}; ${last}` };
-    }
-  }
-
-  close(): Promise<void> {
-    this.closed = true;
+  protected shutdown(): Promise<void> {
     const session = this.session;
     this.session = undefined;
     if (session === undefined || session.destroyed) return Promise.resolve();
@@ -241,7 +168,7 @@ export class ApnsChannel implements Channel {
   // ---- pushing ---------------------------------------------------------------------
 
   /** One push with the provider token; re-signs it once on ExpiredProviderToken. */
-  private async push(deviceToken: string, collapseId: string, apnsId: string): Promise<H2Answer> {
+  private async pushWithToken(deviceToken: string, collapseId: string, apnsId: string): Promise<H2Answer> {
     const body = JSON.stringify({ aps: { 'content-available': 1 }, t: 'sync', c: collapseId });
     let token = await this.providerToken(false);
     let answer = await this.request(deviceToken, collapseId, apnsId, body, token.jwt);
@@ -271,7 +198,7 @@ export class ApnsChannel implements Channel {
   }
 
   private attempt(deviceToken: string, collapseId: string, apnsId: string, body: string, jwt: string, timeoutMs: number): Promise<H2Answer> {
-    if (this.closed) return Promise.reject(new ChannelError('apns', 'unavailable', 'apns channel is closed'));
+    if (this.isClosed) return Promise.reject(new ChannelError('apns', 'unavailable', 'apns channel is closed'));
     return new Promise<H2Answer>((resolve, reject) => {
       let stream: ReturnType<ClientHttp2Session['request']> | undefined;
       let settled = false;

@@ -37,6 +37,13 @@ export type FailureReason =
   /** Delivered status never came / carrier reported undeliverable. */
   | 'undeliverable';
 
+/**
+ * Every reason a `ChannelError` can carry: the delivery failures above, plus two that
+ * are our side's fault and never a recipient's: a webhook whose signature did not verify,
+ * and an item kind the channel does not carry.
+ */
+export type ChannelErrorReason = FailureReason | 'webhook_signature_invalid' | 'unsupported_item';
+
 /** Where a recipient can be reached. Addresses only; no content. */
 export interface Recipient {
   /** Pseudonymous id (HMAC of the phone number under a server key): cache and metrics key. */
@@ -49,11 +56,13 @@ export interface Recipient {
   readonly deviceIds?: readonly string[];
 }
 
+/** What a channel is handed to carry; never message content in the clear (see the file comment). */
 export type OutboundItem =
   | { readonly kind: 'wake'; /** Collapse / coalescing id (opaque, e.g. the envelope id). */ readonly collapseId: string }
   | { readonly kind: 'ciphertext'; readonly bytes: Uint8Array; /** MIME type of the payload. */ readonly contentType: string }
   | { readonly kind: 'link'; /** Rendered template: brand + URL; never message content. */ readonly text: string; readonly url: string; readonly brand: string };
 
+/** One delivery attempt: an item for a recipient. */
 export interface OutboundEnvelope {
   /** Unique per delivery attempt; adapters use it as the provider-side idempotency key where the API has one. */
   readonly deliveryId: string;
@@ -63,13 +72,16 @@ export interface OutboundEnvelope {
   readonly item: OutboundItem;
 }
 
+/** What `send` resolves with once the provider accepted the item. */
 export interface SendResult {
   /** The provider's id for the message (FCM name, apns-id, RBM messageId, Twilio SID, SMPP message_id). */
   readonly providerMessageId: string;
 }
 
+/** Where a sent item is, as the provider (or the woken app) reports it. */
 export type DeliveryStatus = 'accepted' | 'delivered' | 'read' | 'failed';
 
+/** A status change of one sent item. */
 export interface StatusEvent {
   readonly channel: ChannelName;
   readonly providerMessageId: string;
@@ -78,6 +90,7 @@ export interface StatusEvent {
   readonly at: Date;
 }
 
+/** What a channel can do for a recipient (the router caches it for `ttlMs`). */
 export interface Capabilities {
   /** Can this channel reach the recipient at all? */
   readonly reachable: boolean;
@@ -91,6 +104,7 @@ export interface Capabilities {
   readonly ttlMs: number;
 }
 
+/** A channel's health: ok or not, and why (no secrets, no addresses). */
 export interface ChannelHealth {
   readonly ok: boolean;
   readonly detail: string;
@@ -106,8 +120,31 @@ export interface WebhookRequest {
   readonly rawBody: Uint8Array;
 }
 
+/** Receives status events. */
 export type StatusListener = (event: StatusEvent) => void;
 
+/**
+ * The subset of a pino logger the adapters use (a pino `Logger` fits). Adapters log
+ * reasons, codes and pseudonyms, never a token, key, phone number or message body.
+ */
+export interface ChannelLogger {
+  warn(obj: Record<string, unknown>, msg: string): void;
+  debug(obj: Record<string, unknown>, msg: string): void;
+}
+
+/** The default logger: drops everything. */
+export const silentLogger: ChannelLogger = {
+  warn: () => undefined,
+  debug: () => undefined,
+};
+
+/**
+ * A delivery channel: the one interface the router talks to.
+ *
+ * @example
+ * const caps = await channel.capabilities(recipient);
+ * if (caps.reachable) await channel.send({ deliveryId, messageId, recipient, item: { kind: 'wake', collapseId } });
+ */
 export interface Channel {
   readonly name: ChannelName;
   /** Which item kinds this channel carries. */
@@ -129,7 +166,7 @@ export interface Channel {
 export class ChannelError extends Error {
   constructor(
     readonly channel: ChannelName,
-    readonly reason: FailureReason | 'webhook_signature_invalid' | 'unsupported_item',
+    readonly reason: ChannelErrorReason,
     message: string,
     options: { cause?: unknown; /** provider HTTP status or error code */ providerCode?: string | number; retryAfterMs?: number } = {},
   ) {

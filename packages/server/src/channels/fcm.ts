@@ -15,10 +15,9 @@
  * priority 10, hence "5".
  *
  * Authentication: an OAuth 2.0 access token from the service account (RFC 7523 JWT
- * bearer grant). The adapter signs an RS256 JWT (iss = client_email, scope =
- * firebase.messaging, aud = token_uri, exp = iat + 1 h) with `jose`, posts it form-encoded
- * to `token_uri`, caches the access token until shortly before `expires_in` runs out,
- * and fetches a new one when FCM answers 401 UNAUTHENTICATED (once per send).
+ * bearer grant, scope firebase.messaging, audience `token_uri`), from `google-auth.ts`:
+ * cached until shortly before it expires, and replaced when FCM answers 401
+ * UNAUTHENTICATED (once per send).
  *
  * Error mapping (FCM `ErrorCode`, read from `error.details[]` entries of type
  * `google.firebase.fcm.v1.FcmError`, else from the HTTP status):
@@ -35,14 +34,12 @@
  *   no answer within `timeoutMs`              → timeout
  *   connection failure                        → unavailable
  *
- * Delivery status, and the design choice behind `confirmDelivered`: FCM has no delivery
- * webhook. Its delivery data exists only in aggregate (FCM Data API, BigQuery export),
- * which cannot confirm one message. So the adapter emits `accepted` when FCM takes the
- * message, and `delivered` only when the woken app itself proves it: the app syncs with
- * Parley after the wake-up, the router maps that to the push's provider id and calls
- * `confirmDelivered(providerMessageId)`. Only ids this adapter sent (and has not yet
- * confirmed) produce an event, once each. In tests and the demo the emulator plays the
- * phone OS (it emits an event per push) and the harness plays the woken app.
+ * Delivery status, and the design choice behind `confirmDelivered` (in `push-channel.ts`):
+ * FCM has no delivery webhook. Its delivery data exists only in aggregate (FCM Data API,
+ * BigQuery export), which cannot confirm one message. So the adapter emits `accepted` when
+ * FCM takes the message, and `delivered` only when the woken app itself proves it. In
+ * tests and the demo the emulator plays the phone OS (it emits an event per push) and
+ * the harness plays the woken app.
  *
  * Health: FCM has no status endpoint. `health()` obtains an access token (the token
  * endpoint is reachable and the credentials are valid) and sends a `validate_only`
@@ -52,35 +49,17 @@
  * Secrets: the private key, the signed assertion, the access token and push tokens never
  * appear in a log line or an exception message; provider text is scrubbed of them.
  */
-import { SignJWT, importPKCS8 } from 'jose';
-import {
-  ChannelError,
-  StatusEmitter,
-  type Capabilities,
-  type Channel,
-  type ChannelHealth,
-  type FailureReason,
-  type OutboundEnvelope,
-  type Recipient,
-  type SendResult,
-  type StatusListener,
-} from './channel.js';
-import {
-  BoundedSet,
-  apnsCollapseId,
-  describeNetworkError,
-  isTimeout,
-  parseRetryAfter,
-  scrub,
-  silentLogger,
-  tokenDigest,
-  type ChannelLogger,
-} from './push-common.js';
+import { ChannelError, type FailureReason } from './channel.js';
+import { GoogleAccessTokens } from './google-auth.js';
+import { parseRetryAfter, providerFetch, type HttpAnswer } from './provider-http.js';
+import { apnsCollapseId } from './push-common.js';
+import { PushChannel, type ProbeResult, type PushChannelOptions } from './push-channel.js';
 
+/** The OAuth scope of the FCM HTTP v1 API. */
 export const FCM_SCOPE = 'https://www.googleapis.com/auth/firebase.messaging';
+/** The FCM API's origin. */
 export const FCM_DEFAULT_BASE_URL = 'https://fcm.googleapis.com';
 const FCM_ERROR_TYPE = 'type.googleapis.com/google.firebase.fcm.v1.FcmError';
-const JWT_BEARER_GRANT = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
 /** FCM documents a minimum initial backoff of one minute for QUOTA_EXCEEDED. */
 const DEFAULT_QUOTA_RETRY_MS = 60_000;
 /** The topic the health probe validates against (validate_only: nothing is delivered). */
@@ -98,7 +77,12 @@ export interface FcmServiceAccount {
   readonly private_key_id?: string;
 }
 
-/** Reads a service-account key file (JSON) and checks the fields the adapter needs. */
+/**
+ * Reads a service-account key file (JSON) and checks the fields the adapter needs.
+ *
+ * @example
+ * const serviceAccount = parseServiceAccount(await readFile('service-account.json'));
+ */
 export function parseServiceAccount(json: string | Uint8Array): FcmServiceAccount {
   let parsed: unknown;
   try {
@@ -123,7 +107,8 @@ export function parseServiceAccount(json: string | Uint8Array): FcmServiceAccoun
   };
 }
 
-export interface FcmChannelOptions {
+/** How to configure the FCM channel. */
+export interface FcmChannelOptions extends PushChannelOptions {
   readonly serviceAccount: FcmServiceAccount;
   /** FCM API origin; default https://fcm.googleapis.com (the emulator's URL in tests). */
   readonly baseUrl?: string;
@@ -131,23 +116,6 @@ export interface FcmChannelOptions {
   readonly timeoutMs?: number;
   /** Add the `apns` block so iOS apps registered through FCM wake too; default true. */
   readonly apnsWakeups?: boolean;
-  /** How long `capabilities` answers may be cached; default 1 h. */
-  readonly capabilityTtlMs?: number;
-  /** Clock (ms since epoch); tests move it to expire cached tokens. */
-  readonly now?: () => number;
-  readonly logger?: ChannelLogger;
-}
-
-interface AccessToken {
-  readonly value: string;
-  /** When to stop using it (a margin before the provider's expiry). */
-  readonly refreshAt: number;
-}
-
-interface HttpAnswer {
-  readonly status: number;
-  readonly headers: Headers;
-  readonly body: unknown;
 }
 
 interface GoogleError {
@@ -156,251 +124,112 @@ interface GoogleError {
   readonly errorCode: string | undefined;
 }
 
-type PrivateKey = Awaited<ReturnType<typeof importPKCS8>>;
-
-export class FcmChannel implements Channel {
+/**
+ * The FCM wake-up channel.
+ *
+ * @example
+ * const fcm = new FcmChannel({ serviceAccount: parseServiceAccount(keyFile), logger });
+ * await fcm.send({ deliveryId, messageId, recipient: { pseudonym, pushToken }, item: { kind: 'wake', collapseId } });
+ */
+export class FcmChannel extends PushChannel {
   readonly name = 'fcm' as const;
-  readonly carries = ['wake'] as const;
 
-  private readonly account: FcmServiceAccount;
   private readonly sendUrl: string;
   private readonly timeoutMs: number;
   private readonly apnsWakeups: boolean;
-  private readonly capabilityTtlMs: number;
-  private readonly now: () => number;
-  private readonly log: ChannelLogger;
-  private readonly status = new StatusEmitter();
+  private readonly auth: GoogleAccessTokens;
   private readonly closing = new AbortController();
-  /** Provider ids sent and not yet confirmed delivered. */
-  private readonly outstanding = new BoundedSet(100_000);
-  /** Digests of tokens FCM declared dead. */
-  private readonly deadTokens = new BoundedSet(100_000);
-  private key: Promise<PrivateKey> | undefined;
-  private token: AccessToken | undefined;
-  private tokenInFlight: Promise<AccessToken> | undefined;
-  /** Secrets to scrub from provider text: the access token and the last assertion. */
-  private lastAssertion: string | undefined;
-  private lastSend: { readonly ok: boolean; readonly detail: string; readonly at: number } | undefined;
 
   constructor(options: FcmChannelOptions) {
-    this.account = options.serviceAccount;
+    super(options);
+    const account = options.serviceAccount;
     for (const field of ['client_email', 'private_key', 'token_uri', 'project_id'] as const) {
-      if (typeof this.account[field] !== 'string' || this.account[field].length === 0) throw new Error(`FcmChannel: service account field ${field} is missing`);
+      if (typeof account[field] !== 'string' || account[field].length === 0) throw new Error(`FcmChannel: service account field ${field} is missing`);
     }
     const base = (options.baseUrl ?? FCM_DEFAULT_BASE_URL).replace(/\/+$/, '');
-    this.sendUrl = `${base}/v1/projects/${encodeURIComponent(this.account.project_id)}/messages:send`;
+    this.sendUrl = `${base}/v1/projects/${encodeURIComponent(account.project_id)}/messages:send`;
     this.timeoutMs = options.timeoutMs ?? 10_000;
     this.apnsWakeups = options.apnsWakeups ?? true;
-    this.capabilityTtlMs = options.capabilityTtlMs ?? 3_600_000;
-    this.now = options.now ?? Date.now;
-    this.log = options.logger ?? silentLogger;
+    this.auth = new GoogleAccessTokens({
+      channel: 'fcm',
+      serviceAccount: account,
+      scope: FCM_SCOPE,
+      tokenUrl: account.token_uri,
+      timeoutMs: this.timeoutMs,
+      now: this.now,
+      logger: this.log,
+    });
   }
 
-  capabilities(recipient: Recipient): Promise<Capabilities> {
-    const token = recipient.pushToken;
-    if (token === undefined || token.length === 0) {
-      return Promise.resolve({ reachable: false, endToEnd: false, features: [], source: 'static', ttlMs: this.capabilityTtlMs });
-    }
-    if (this.deadTokens.has(tokenDigest(token))) {
-      return Promise.resolve({ reachable: false, endToEnd: false, features: [], source: 'failure', ttlMs: this.capabilityTtlMs });
-    }
-    // A push only wakes the app; the content travels over the app channel, so this
-    // channel itself carries nothing end-to-end encrypted.
-    return Promise.resolve({ reachable: true, endToEnd: false, features: ['wake'], source: 'device-report', ttlMs: this.capabilityTtlMs });
-  }
-
-  async send(envelope: OutboundEnvelope): Promise<SendResult> {
-    const item = envelope.item;
-    if (item.kind !== 'wake') throw new ChannelError('fcm', 'unsupported_item', `fcm carries only wake items, not ${item.kind}`);
-    const pushToken = envelope.recipient.pushToken;
-    if (pushToken === undefined || pushToken.length === 0) throw new ChannelError('fcm', 'not_capable', 'recipient has no push token');
-    if (this.closing.signal.aborted) throw new ChannelError('fcm', 'unavailable', 'fcm channel is closed');
-
+  protected async push(pushToken: string, collapseId: string): Promise<string> {
     const message: Record<string, unknown> = {
       token: pushToken,
-      data: { type: 'sync', collapse: item.collapseId },
-      android: { collapse_key: item.collapseId, priority: 'high' },
+      data: { type: 'sync', collapse: collapseId },
+      android: { collapse_key: collapseId, priority: 'high' },
     };
     if (this.apnsWakeups) {
       message['apns'] = {
-        headers: { 'apns-priority': '5', 'apns-push-type': 'background', 'apns-collapse-id': apnsCollapseId(item.collapseId) },
+        headers: { 'apns-priority': '5', 'apns-push-type': 'background', 'apns-collapse-id': apnsCollapseId(collapseId) },
         payload: { aps: { 'content-available': 1 } },
       };
     }
-    try {
-      const answer = await this.authorizedPost({ message }, pushToken);
-      const name = answer.status === 200 ? readName(answer.body) : undefined;
-      if (name === undefined) throw this.mapError(answer, pushToken);
-      this.outstanding.add(name);
-      this.lastSend = { ok: true, detail: 'accepted', at: this.now() };
-      this.status.emit({ channel: 'fcm', providerMessageId: name, status: 'accepted', at: new Date(this.now()) });
-      return { providerMessageId: name };
-    } catch (error) {
-      const failure = error instanceof ChannelError ? error : new ChannelError('fcm', 'unavailable', 'fcm send failed');
-      if (failure.reason === 'unregistered') this.deadTokens.add(tokenDigest(pushToken));
-      this.lastSend = { ok: false, detail: failure.reason, at: this.now() };
-      this.log.warn(
-        { channel: 'fcm', recipient: envelope.recipient.pseudonym, deliveryId: envelope.deliveryId, reason: failure.reason, providerCode: failure.providerCode },
-        'fcm send failed',
-      );
-      throw failure;
-    }
+    const answer = await this.authorizedPost({ message }, pushToken);
+    const name = answer.status === 200 ? readName(answer.body) : undefined;
+    if (name === undefined) throw this.mapError(answer, pushToken);
+    return name;
   }
 
   /**
-   * The woken app confirmed it synced after the push `providerMessageId` (the router
-   * calls this). Emits `delivered` once for an id this adapter sent; returns false (and
-   * emits nothing) for an unknown or already confirmed id.
+   * FCM has no status endpoint: obtain an access token (the token endpoint answers and
+   * the credentials are valid) and send a `validate_only` message to a topic, which FCM
+   * validates end to end without delivering anything.
    */
-  confirmDelivered(providerMessageId: string, at: Date = new Date(this.now())): boolean {
-    if (!this.outstanding.delete(providerMessageId)) return false;
-    this.status.emit({ channel: 'fcm', providerMessageId, status: 'delivered', at });
-    return true;
+  protected async probe(): Promise<ProbeResult> {
+    const answer = await this.authorizedPost({ validate_only: true, message: { topic: HEALTH_TOPIC, data: { type: 'sync', collapse: 'health' } } }, undefined);
+    if (answer.status === 200) return { ok: true, detail: 'fcm reachable, credentials valid' };
+    return { ok: false, error: this.mapError(answer, undefined) };
   }
 
-  onStatus(listener: StatusListener): () => void {
-    return this.status.on(listener);
-  }
-
-  async health(): Promise<ChannelHealth> {
-    const last = this.lastSend === undefined ? 'no send yet' : `last send ${this.lastSend.detail} ${Math.round((this.now() - this.lastSend.at) / 1000)} s ago`;
-    try {
-      const answer = await this.authorizedPost(
-        { validate_only: true, message: { topic: HEALTH_TOPIC, data: { type: 'sync', collapse: 'health' } } },
-        undefined,
-      );
-      if (answer.status === 200) return { ok: true, detail: `fcm reachable, credentials valid; ${last}` };
-      const error = this.mapError(answer, undefined);
-      return { ok: false, detail: `fcm probe failed: ${error.reason} (${String(error.providerCode)}); ${last}` };
-    } catch (error) {
-      const reason = error instanceof ChannelError ? error.reason : 'unavailable';
-      return { ok: false, detail: `fcm probe failed: ${reason}; ${last}` };
-    }
-  }
-
-  close(): Promise<void> {
+  protected shutdown(): Promise<void> {
     this.closing.abort();
-    this.token = undefined;
+    this.auth.close();
     return Promise.resolve();
   }
-
-  // ---- HTTP ------------------------------------------------------------------------
 
   /** POSTs to messages:send with a cached access token; on 401 UNAUTHENTICATED refreshes it once and retries. */
   private async authorizedPost(body: unknown, pushToken: string | undefined): Promise<HttpAnswer> {
     const json = JSON.stringify(body);
-    let access = await this.accessToken();
-    let answer = await this.post(json, access.value, pushToken);
+    let access = await this.auth.accessToken();
+    let answer = await this.post(json, access, pushToken);
     if (answer.status === 401 && readGoogleError(answer.body).errorCode !== 'THIRD_PARTY_AUTH_ERROR') {
       this.log.debug({ channel: 'fcm' }, 'fcm refused the access token; fetching a new one');
-      if (this.token === access) this.token = undefined;
-      access = await this.accessToken();
-      answer = await this.post(json, access.value, pushToken);
+      this.auth.invalidate(access);
+      access = await this.auth.accessToken();
+      answer = await this.post(json, access, pushToken);
     }
     return answer;
   }
 
-  private async post(json: string, accessToken: string, pushToken: string | undefined): Promise<HttpAnswer> {
-    return this.request(
-      this.sendUrl,
-      { method: 'POST', headers: { authorization: `Bearer ${accessToken}`, 'content-type': 'application/json; charset=utf-8' }, body: json },
-      'send',
-      [accessToken, pushToken],
-    );
-  }
-
-  private async request(url: string, init: RequestInit, what: string, secrets: readonly (string | undefined)[]): Promise<HttpAnswer> {
-    const signal = AbortSignal.any([AbortSignal.timeout(this.timeoutMs), this.closing.signal]);
-    try {
-      const response = await fetch(url, { ...init, signal });
-      const text = await response.text();
-      let body: unknown = undefined;
-      if (text.length > 0) {
-        try {
-          body = JSON.parse(text);
-        } catch {
-          body = undefined;
-        }
-      }
-      return { status: response.status, headers: response.headers, body };
-    } catch (error) {
-      if (this.closing.signal.aborted) throw new ChannelError('fcm', 'unavailable', `fcm ${what}: channel closed`);
-      if (isTimeout(error)) throw new ChannelError('fcm', 'timeout', `fcm ${what}: no answer within ${this.timeoutMs} ms`);
-      throw new ChannelError('fcm', 'unavailable', `fcm ${what}: ${scrub(describeNetworkError(error), secrets)}`, { cause: error });
-    }
-  }
-
-  // ---- OAuth 2.0 -------------------------------------------------------------------
-
-  private async accessToken(): Promise<AccessToken> {
-    const cached = this.token;
-    if (cached !== undefined && this.now() < cached.refreshAt) return cached;
-    if (this.tokenInFlight === undefined) {
-      this.tokenInFlight = this.fetchAccessToken().finally(() => {
-        this.tokenInFlight = undefined;
-      });
-    }
-    return this.tokenInFlight;
-  }
-
-  private async fetchAccessToken(): Promise<AccessToken> {
-    const assertion = await this.signAssertion();
-    this.lastAssertion = assertion;
-    const form = new URLSearchParams({ grant_type: JWT_BEARER_GRANT, assertion });
-    const answer = await this.request(
-      this.account.token_uri,
-      { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: form.toString() },
-      'token endpoint',
-      [assertion],
-    );
-    const body = typeof answer.body === 'object' && answer.body !== null ? (answer.body as Record<string, unknown>) : {};
-    if (answer.status !== 200) {
-      const code = typeof body['error'] === 'string' ? body['error'] : `http_${answer.status}`;
-      const description = typeof body['error_description'] === 'string' ? `: ${scrub(body['error_description'], [assertion])}` : '';
-      const reason: FailureReason = answer.status >= 500 ? 'unavailable' : answer.status === 429 ? 'rate_limited' : 'auth_failed';
-      this.log.warn({ channel: 'fcm', status: answer.status, error: code }, 'fcm token endpoint refused the service account');
-      throw new ChannelError('fcm', reason, `fcm token endpoint answered ${answer.status} ${scrub(code, [assertion])}${description}`, {
-        providerCode: code,
-        retryAfterMs: parseRetryAfter(answer.headers.get('retry-after'), this.now()),
-      });
-    }
-    const value = body['access_token'];
-    const expiresIn = body['expires_in'];
-    if (typeof value !== 'string' || value.length === 0 || typeof expiresIn !== 'number' || !(expiresIn > 0)) {
-      throw new ChannelError('fcm', 'auth_failed', 'fcm token endpoint answered without an access token');
-    }
-    const lifetimeMs = expiresIn * 1000;
-    // Stop using it 5 minutes before expiry (or at half its life, if it is short).
-    const token: AccessToken = { value, refreshAt: this.now() + lifetimeMs - Math.min(300_000, lifetimeMs / 2) };
-    this.token = token;
-    return token;
-  }
-
-  private async signAssertion(): Promise<string> {
-    this.key ??= importPKCS8(this.account.private_key, 'RS256').catch(() => {
-      this.key = undefined;
-      throw new ChannelError('fcm', 'auth_failed', 'fcm service account private key is not a PKCS#8 RSA key');
+  private post(json: string, accessToken: string, pushToken: string | undefined): Promise<HttpAnswer> {
+    return providerFetch({
+      channel: 'fcm',
+      what: 'send',
+      url: this.sendUrl,
+      method: 'POST',
+      headers: { authorization: `Bearer ${accessToken}`, 'content-type': 'application/json; charset=utf-8' },
+      body: json,
+      timeoutMs: this.timeoutMs,
+      closing: this.closing.signal,
+      secrets: [accessToken, pushToken],
     });
-    const key = await this.key;
-    const iat = Math.floor(this.now() / 1000);
-    const header = { alg: 'RS256', typ: 'JWT', ...(this.account.private_key_id === undefined ? {} : { kid: this.account.private_key_id }) };
-    return new SignJWT({ scope: FCM_SCOPE })
-      .setProtectedHeader(header)
-      .setIssuer(this.account.client_email)
-      .setAudience(this.account.token_uri)
-      .setIssuedAt(iat)
-      .setExpirationTime(iat + 3600)
-      .sign(key);
   }
-
-  // ---- errors ----------------------------------------------------------------------
 
   private mapError(answer: HttpAnswer, pushToken: string | undefined): ChannelError {
     const { status } = answer;
     const google = readGoogleError(answer.body);
     const code = google.errorCode ?? google.status ?? status;
     const retryAfterMs = parseRetryAfter(answer.headers.get('retry-after'), this.now());
-    const text = google.message === undefined ? '' : `: ${scrub(google.message, [this.token?.value, this.lastAssertion, pushToken])}`;
+    const text = google.message === undefined ? '' : `: ${this.auth.scrub(google.message, [pushToken])}`;
     const fail = (reason: FailureReason, extra: { retryAfterMs?: number } = {}): ChannelError =>
       new ChannelError('fcm', reason, `fcm answered ${status} ${String(code)}${text}`, { providerCode: code, ...extra });
 

@@ -26,28 +26,27 @@
  *   404 = already delivered (or gone). The phone comes from an in-memory map
  *   providerMessageId → phone (bounded); the phone is never put into an id, an error or a log.
  * - auth: OAuth 2.0 access token from the service account (RFC 7523 JWT bearer grant,
- *   RS256 assertion signed with jose, scope rcsbusinessmessaging), cached until shortly
- *   before expiry, single-flight refresh, and one retry with a fresh token on a 401.
- * - webhooks: RBM posts a Pub/Sub push body `{"message":{"data": base64(event JSON), …}}`
- *   with `X-Goog-Signature` = base64(HMAC-SHA512(clientToken, base64-decoded data)) — the
- *   signature covers the decoded event, as RBM documents, not the outer body. DELIVERED and
- *   READ become `delivered` / `read`, TTL_EXPIRATION_REVOKED becomes `failed`
- *   (`undeliverable`); typing, user messages and the rest are ignored. Each
- *   (messageId, status) is emitted once (the adapter dedups redeliveries); a READ that
- *   arrives before its DELIVERED implies it, so listeners see `delivered` then `read`.
+ *   scope rcsbusinessmessaging) from `google-auth.ts`: cached until shortly before expiry,
+ *   single-flight refresh, and one retry with a fresh token on a 401.
+ * - webhooks (`rbm-webhooks.ts`): Pub/Sub push bodies signed with `X-Goog-Signature`;
+ *   DELIVERED and READ become `delivered` / `read`, TTL_EXPIRATION_REVOKED becomes
+ *   `failed` (`undeliverable`); each (messageId, status) is emitted once.
  *
  * Error mapping: 404 on send → `not_capable`; 429 → `rate_limited`; 5xx → `unavailable`;
  * no answer within `timeoutMs` → `timeout`; 400 (and other 4xx) → `rejected`; 401/403
  * (including an unverified agent's `403 PERMISSION_DENIED`) → `auth_failed`.
+ *
+ * Health: ok while the provider answered (short of 5xx / auth failure) within
+ * `healthMaxAgeMs`; otherwise a capability check probes it.
  */
-import { createHash, createHmac, randomUUID, timingSafeEqual } from 'node:crypto';
-import { SignJWT, importPKCS8, type CryptoKey } from 'jose';
+import { createHash, randomUUID } from 'node:crypto';
 import {
   ChannelError,
   StatusEmitter,
   type Capabilities,
   type Channel,
   type ChannelHealth,
+  type ChannelLogger,
   type FailureReason,
   type OutboundEnvelope,
   type OutboundItem,
@@ -57,22 +56,20 @@ import {
   type StatusListener,
   type WebhookRequest,
 } from './channel.js';
+import { GOOGLE_TOKEN_URL, GoogleAccessTokens, TokenEndpointError, type GoogleServiceAccountKey } from './google-auth.js';
+import { isRecord, parseRetryAfter, providerFetch, type HttpAnswer } from './provider-http.js';
+import { RbmWebhooks } from './rbm-webhooks.js';
 
+export { GOOGLE_TOKEN_URL, type GoogleServiceAccountKey } from './google-auth.js';
+
+/** The OAuth scope of the RBM API. */
 export const RBM_SCOPE = 'https://www.googleapis.com/auth/rcsbusinessmessaging';
+/** RBM's global endpoint. */
 export const RBM_DEFAULT_BASE_URL = 'https://rcsbusinessmessaging.googleapis.com';
-export const GOOGLE_TOKEN_URL = 'https://oauth2.googleapis.com/token';
 /** The capability feature that marks a Parley-enabled RCS client (Parley convention). */
 export const RBM_PARLEY_FEATURE = 'PARLEY_E2E';
 
-/** The fields of a Google service account JSON key file that the adapter uses. */
-export interface GoogleServiceAccountKey {
-  readonly client_email: string;
-  /** PKCS#8 PEM RSA private key. */
-  readonly private_key: string;
-  readonly private_key_id?: string;
-  readonly token_uri?: string;
-}
-
+/** How to configure the RBM channel. */
 export interface RbmChannelOptions {
   /** The RBM agent (a verified brand's agent). */
   readonly agentId: string;
@@ -102,27 +99,30 @@ export interface RbmChannelOptions {
   readonly healthMaxAgeMs?: number;
   /** Bound of the providerMessageId → phone map and of the webhook dedup set (default 100 000). */
   readonly maxTrackedMessages?: number;
+  /** Clock (ms since epoch): token expiry, health age, events without a time. Default `Date.now`. */
+  readonly now?: () => number;
+  readonly logger?: ChannelLogger;
 }
 
 type ProviderOutcome = { readonly ok: boolean; readonly detail: string; readonly at: number };
-
-interface ProviderResponse {
-  readonly status: number;
-  readonly body: unknown;
-  readonly retryAfterMs: number | undefined;
-}
 
 const E164 = /^\+[1-9][0-9]{1,14}$/;
 /** UUIDv5 namespace for RBM message ids (a fixed random UUID). */
 const MESSAGE_ID_NAMESPACE = Buffer.from('6f1c2a8e4b7d4e0f9a3c5d2e1b0a9c8d', 'hex');
 
+/**
+ * The RBM (RCS) channel.
+ *
+ * @example
+ * const rbm = new RbmChannel({ agentId, brand: 'Example Bank', serviceAccount, webhookClientToken });
+ * const caps = await rbm.capabilities({ pseudonym, phone: '+15550100' });
+ */
 export class RbmChannel implements Channel {
   readonly name = 'rbm' as const;
   readonly carries: readonly OutboundItem['kind'][] = ['ciphertext', 'link'];
 
   private readonly emitter = new StatusEmitter();
   private readonly baseUrl: string;
-  private readonly tokenUrl: string;
   private readonly parleyFeature: string;
   private readonly capabilityTtlMs: number;
   private readonly notCapableTtlMs: number;
@@ -131,13 +131,11 @@ export class RbmChannel implements Channel {
   private readonly healthProbePhone: string;
   private readonly healthMaxAgeMs: number;
   private readonly maxTracked: number;
-  private readonly clientToken: Buffer;
+  private readonly now: () => number;
+  private readonly auth: GoogleAccessTokens;
+  private readonly webhooks: RbmWebhooks;
+  private readonly closing = new AbortController();
   private readonly phones = new Map<string, string>();
-  private readonly seen = new Set<string>();
-  private readonly inflight = new Set<AbortController>();
-  private signingKey: Promise<CryptoKey> | undefined;
-  private token: { value: string; refreshAt: number } | undefined;
-  private tokenRequest: Promise<string> | undefined;
   private outcome: ProviderOutcome | undefined;
   private closed = false;
 
@@ -146,7 +144,6 @@ export class RbmChannel implements Channel {
     if (!options.brand) throw new Error('rbm: brand is required');
     if (!options.webhookClientToken) throw new Error('rbm: webhookClientToken is required');
     this.baseUrl = (options.baseUrl ?? RBM_DEFAULT_BASE_URL).replace(/\/+$/, '');
-    this.tokenUrl = options.tokenUrl ?? options.serviceAccount.token_uri ?? GOOGLE_TOKEN_URL;
     this.parleyFeature = options.parleyFeature ?? RBM_PARLEY_FEATURE;
     this.capabilityTtlMs = options.capabilityTtlMs ?? 5 * 60_000;
     this.notCapableTtlMs = options.notCapableTtlMs ?? 5 * 60_000;
@@ -156,7 +153,17 @@ export class RbmChannel implements Channel {
     this.healthProbePhone = options.healthProbePhone ?? '+15555550100';
     this.healthMaxAgeMs = options.healthMaxAgeMs ?? 30_000;
     this.maxTracked = options.maxTrackedMessages ?? 100_000;
-    this.clientToken = Buffer.from(options.webhookClientToken, 'utf8');
+    this.now = options.now ?? Date.now;
+    this.auth = new GoogleAccessTokens({
+      channel: 'rbm',
+      serviceAccount: options.serviceAccount,
+      scope: RBM_SCOPE,
+      tokenUrl: options.tokenUrl ?? options.serviceAccount.token_uri ?? GOOGLE_TOKEN_URL,
+      timeoutMs: this.timeoutMs,
+      now: this.now,
+      ...(options.logger === undefined ? {} : { logger: options.logger }),
+    });
+    this.webhooks = new RbmWebhooks({ agentId: options.agentId, clientToken: options.webhookClientToken, maxTracked: this.maxTracked, now: this.now });
   }
 
   // ----- capabilities -----
@@ -290,78 +297,17 @@ export class RbmChannel implements Channel {
    * must answer with (200, plain text) when the client token matches; otherwise undefined.
    */
   webhookVerificationSecret(request: WebhookRequest): string | undefined {
-    const body = parseJson(request.rawBody);
-    if (!isRecord(body) || typeof body['clientToken'] !== 'string' || typeof body['secret'] !== 'string') return undefined;
-    return this.tokenMatches(body['clientToken']) ? body['secret'] : undefined;
+    return this.webhooks.verificationSecret(request);
   }
 
   async handleWebhook(request: WebhookRequest): Promise<readonly StatusEvent[]> {
-    const body = parseJson(request.rawBody);
-    if (isRecord(body) && !('message' in body) && typeof body['clientToken'] === 'string') {
-      // The setup handshake carries the client token itself.
-      if (!this.tokenMatches(body['clientToken'])) throw new ChannelError('rbm', 'webhook_signature_invalid', 'rbm webhook handshake with a wrong client token');
-      return [];
+    const events = this.webhooks.events(request);
+    for (const e of events) {
+      // RBM revoked it (TTL): nothing left to revoke.
+      if (e.status === 'failed') this.phones.delete(e.providerMessageId);
+      this.emitter.emit(e);
     }
-    const message = isRecord(body) ? body['message'] : undefined;
-    const data64 = isRecord(message) ? message['data'] : undefined;
-    if (typeof data64 !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(data64)) {
-      throw new ChannelError('rbm', 'webhook_signature_invalid', 'rbm webhook without a signed message');
-    }
-    const data = Buffer.from(data64, 'base64');
-    const signature = request.headers['x-goog-signature'];
-    if (signature === undefined || signature === '') throw new ChannelError('rbm', 'webhook_signature_invalid', 'rbm webhook without X-Goog-Signature');
-    const expected = Buffer.from(createHmac('sha512', this.clientToken).update(data).digest('base64'), 'ascii');
-    const given = Buffer.from(signature.trim(), 'ascii');
-    if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
-      throw new ChannelError('rbm', 'webhook_signature_invalid', 'rbm webhook signature does not match');
-    }
-
-    const event = parseJson(data);
-    if (!isRecord(event)) return [];
-    if (event['agentId'] !== undefined && event['agentId'] !== this.options.agentId) return [];
-    const messageId = event['messageId'];
-    const eventType = event['eventType'];
-    if (typeof messageId !== 'string' || typeof eventType !== 'string') return [];
-    const at = typeof event['sendTime'] === 'string' && !Number.isNaN(Date.parse(event['sendTime'])) ? new Date(event['sendTime']) : new Date();
-
-    const out: StatusEvent[] = [];
-    const push = (status: StatusEvent['status'], reason?: FailureReason): void => {
-      if (!this.firstTime(`${messageId}\u0000${status}`)) return;
-      out.push({ channel: 'rbm', providerMessageId: messageId, status, at, ...(reason ? { reason } : {}) });
-    };
-    switch (eventType) {
-      case 'DELIVERED':
-        push('delivered');
-        break;
-      case 'READ':
-        push('delivered'); // READ implies DELIVERED; a late DELIVERED is then a duplicate
-        push('read');
-        break;
-      case 'TTL_EXPIRATION_REVOKED':
-        push('failed', 'undeliverable');
-        break;
-      default:
-        // IS_TYPING, user messages, suggestion taps, subscription and launch events: not status.
-        return [];
-    }
-    if (eventType === 'TTL_EXPIRATION_REVOKED') this.phones.delete(messageId);
-    for (const e of out) this.emitter.emit(e);
-    return out;
-  }
-
-  private tokenMatches(candidate: string): boolean {
-    const given = Buffer.from(candidate, 'utf8');
-    return given.length === this.clientToken.length && timingSafeEqual(given, this.clientToken);
-  }
-
-  private firstTime(key: string): boolean {
-    if (this.seen.has(key)) return false;
-    this.seen.add(key);
-    if (this.seen.size > this.maxTracked * 2) {
-      const oldest = this.seen.values().next().value;
-      if (oldest !== undefined) this.seen.delete(oldest);
-    }
-    return true;
+    return events;
   }
 
   onStatus(listener: StatusListener): () => void {
@@ -373,7 +319,7 @@ export class RbmChannel implements Channel {
   async health(): Promise<ChannelHealth> {
     if (this.closed) return { ok: false, detail: 'closed' };
     const last = this.outcome;
-    if (last?.ok && Date.now() - last.at < this.healthMaxAgeMs) return { ok: true, detail: last.detail };
+    if (last?.ok && this.now() - last.at < this.healthMaxAgeMs) return { ok: true, detail: last.detail };
     // No recent success: probe with a capability check (any answer short of 5xx / auth failure is "up").
     try {
       const query = new URLSearchParams({ requestId: randomUUID(), agentId: this.options.agentId });
@@ -385,13 +331,14 @@ export class RbmChannel implements Channel {
     return now ? { ok: now.ok, detail: now.detail } : { ok: false, detail: 'no answer' };
   }
 
-  async close(): Promise<void> {
+  close(): Promise<void> {
     this.closed = true;
-    for (const c of this.inflight) c.abort();
-    this.inflight.clear();
+    this.closing.abort();
+    this.auth.close();
+    return Promise.resolve();
   }
 
-  // ----- HTTP + OAuth -----
+  // ----- HTTP -----
 
   /** One API call with a bearer token; on 401 gets a fresh token and tries once more. */
   private async call(
@@ -400,15 +347,32 @@ export class RbmChannel implements Channel {
     path: string,
     payload?: { contentType: string; body: Uint8Array },
     timeoutMs = this.timeoutMs,
-  ): Promise<ProviderResponse> {
+  ): Promise<HttpAnswer> {
     if (this.closed) throw new ChannelError('rbm', 'unavailable', 'rbm channel is closed');
     for (let attempt = 0; ; attempt++) {
       const token = await this.accessToken();
       const headers: Record<string, string> = { authorization: `Bearer ${token}`, accept: 'application/json' };
       if (payload) headers['content-type'] = payload.contentType;
-      const res = await this.request(op, `${this.baseUrl}${path}`, { method, headers, ...(payload ? { body: payload.body } : {}) }, timeoutMs);
+      let res: HttpAnswer;
+      try {
+        res = await providerFetch({
+          channel: 'rbm',
+          what: op,
+          url: `${this.baseUrl}${path}`,
+          method,
+          headers,
+          ...(payload ? { body: payload.body } : {}),
+          timeoutMs,
+          closing: this.closing.signal,
+          secrets: [token],
+        });
+      } catch (error) {
+        const timedOut = error instanceof ChannelError && error.reason === 'timeout';
+        this.outcome = { ok: false, detail: timedOut ? 'timeout' : 'unreachable', at: this.now() };
+        throw error;
+      }
       if (res.status === 401 && attempt === 0) {
-        this.token = undefined;
+        this.auth.invalidate(token);
         continue;
       }
       this.record(res.status);
@@ -416,90 +380,33 @@ export class RbmChannel implements Channel {
     }
   }
 
-  private async request(op: string, url: string, init: { method: string; headers: Record<string, string>; body?: Uint8Array }, timeoutMs: number): Promise<ProviderResponse> {
-    const controller = new AbortController();
-    this.inflight.add(controller);
-    const timer = setTimeout(() => controller.abort(new DOMException('timeout', 'TimeoutError')), timeoutMs);
+  /** The access token; a token endpoint failure is recorded for `health`. */
+  private async accessToken(): Promise<string> {
     try {
-      const res = await fetch(url, { method: init.method, headers: init.headers, ...(init.body ? { body: new Uint8Array(init.body) } : {}), signal: controller.signal });
-      const text = await res.text();
-      return { status: res.status, body: parseJson(Buffer.from(text, 'utf8')), retryAfterMs: retryAfter(res.headers.get('retry-after')) };
-    } catch (cause) {
-      const timedOut = controller.signal.aborted && !this.closed;
-      this.outcome = { ok: false, detail: timedOut ? 'timeout' : 'unreachable', at: Date.now() };
-      if (timedOut) throw new ChannelError('rbm', 'timeout', `rbm ${op}: no answer within ${timeoutMs} ms`, { cause });
-      throw new ChannelError('rbm', 'unavailable', `rbm ${op}: provider unreachable`, { cause });
-    } finally {
-      clearTimeout(timer);
-      this.inflight.delete(controller);
+      return await this.auth.accessToken();
+    } catch (error) {
+      this.outcome = { ok: false, detail: tokenFailureDetail(error), at: this.now() };
+      throw error;
     }
   }
 
   private record(status: number): void {
-    const at = Date.now();
+    const at = this.now();
     if (status >= 500) this.outcome = { ok: false, detail: `provider answered ${status}`, at };
     else if (status === 401 || status === 403) this.outcome = { ok: false, detail: 'auth_failed', at };
     else if (status === 429) this.outcome = { ok: false, detail: 'rate_limited', at };
     else this.outcome = { ok: true, detail: 'provider answering', at };
   }
 
-  private failure(op: string, res: ProviderResponse): ChannelError {
+  private failure(op: string, res: HttpAnswer): ChannelError {
     const err = isRecord(res.body) && isRecord(res.body['error']) ? res.body['error'] : undefined;
     const providerStatus = typeof err?.['status'] === 'string' ? err['status'] : undefined;
     const reason = reasonFor(op, res.status);
-    const retryAfterMs = reason === 'rate_limited' || reason === 'unavailable' ? res.retryAfterMs : undefined;
-    return new ChannelError('rbm', reason, `rbm ${op} failed: HTTP ${res.status}${providerStatus ? ` ${providerStatus}` : ''}`, {
+    const retryAfterMs = reason === 'rate_limited' || reason === 'unavailable' ? parseRetryAfter(res.headers.get('retry-after'), this.now()) : undefined;
+    return new ChannelError('rbm', reason, `rbm ${op} failed: HTTP ${res.status}${providerStatus ? ` ${this.auth.scrub(providerStatus)}` : ''}`, {
       providerCode: providerStatus ?? res.status,
       ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
     });
-  }
-
-  private async accessToken(): Promise<string> {
-    const cached = this.token;
-    if (cached && Date.now() < cached.refreshAt) return cached.value;
-    this.tokenRequest ??= this.fetchToken().finally(() => {
-      this.tokenRequest = undefined;
-    });
-    return this.tokenRequest;
-  }
-
-  private async fetchToken(): Promise<string> {
-    const sa = this.options.serviceAccount;
-    this.signingKey ??= importPKCS8(sa.private_key, 'RS256');
-    let key: CryptoKey;
-    try {
-      key = await this.signingKey;
-    } catch (cause) {
-      this.signingKey = undefined;
-      throw new ChannelError('rbm', 'auth_failed', 'rbm service account private key is not a PKCS#8 RSA key', { cause });
-    }
-    const assertion = await new SignJWT({ scope: RBM_SCOPE })
-      .setProtectedHeader({ alg: 'RS256', typ: 'JWT', ...(sa.private_key_id ? { kid: sa.private_key_id } : {}) })
-      .setIssuer(sa.client_email)
-      .setAudience(this.tokenUrl)
-      .setIssuedAt()
-      .setExpirationTime('1h')
-      .sign(key);
-    const form = new URLSearchParams({ grant_type: 'urn:ietf:params:oauth:grant-type:jwt-bearer', assertion });
-    const requestedAt = Date.now();
-    const res = await this.request('token', this.tokenUrl, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
-      body: Buffer.from(form.toString(), 'utf8'),
-    }, this.timeoutMs);
-    const body = isRecord(res.body) ? res.body : {};
-    const accessToken = body['access_token'];
-    const expiresIn = body['expires_in'];
-    if (res.status === 200 && typeof accessToken === 'string' && accessToken !== '' && typeof expiresIn === 'number' && expiresIn > 0) {
-      const lifetimeMs = expiresIn * 1000;
-      this.token = { value: accessToken, refreshAt: requestedAt + lifetimeMs - Math.min(60_000, lifetimeMs / 2) };
-      return accessToken;
-    }
-    const at = Date.now();
-    const reason: FailureReason = res.status >= 500 ? 'unavailable' : res.status === 429 ? 'rate_limited' : 'auth_failed';
-    this.outcome = { ok: false, detail: reason === 'auth_failed' ? 'auth_failed' : `token endpoint answered ${res.status}`, at };
-    const code = typeof body['error'] === 'string' ? body['error'] : res.status;
-    throw new ChannelError('rbm', reason, `rbm token request failed: HTTP ${res.status}${typeof code === 'string' ? ` ${code}` : ''}`, { providerCode: code });
   }
 }
 
@@ -511,22 +418,10 @@ function reasonFor(op: string, status: number): FailureReason {
   return 'rejected';
 }
 
-function retryAfter(header: string | null): number | undefined {
-  if (header === null) return undefined;
-  const seconds = Number(header);
-  if (Number.isFinite(seconds) && seconds >= 0) return seconds * 1000;
-  const date = Date.parse(header);
-  return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now());
-}
-
-function parseJson(bytes: Uint8Array): unknown {
-  try {
-    return JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8')) as unknown;
-  } catch {
-    return undefined;
-  }
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
+/** What `health` says after the token endpoint failed. */
+function tokenFailureDetail(error: unknown): string {
+  if (!(error instanceof TokenEndpointError)) return 'unreachable';
+  if (error.reason === 'auth_failed') return 'auth_failed';
+  if (error.httpStatus !== undefined) return `token endpoint answered ${error.httpStatus}`;
+  return error.reason === 'timeout' ? 'timeout' : 'unreachable';
 }

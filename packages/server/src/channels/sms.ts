@@ -78,6 +78,7 @@ export function encodeUcs2(text: string): Uint8Array {
   return out;
 }
 
+/** A link text encoded for SMS. */
 export interface EncodedSms {
   /** SMPP data_coding: 0x00 = SMSC default alphabet (GSM 7-bit, unpacked), 0x08 = UCS-2. */
   readonly dataCoding: 0x00 | 0x08;

@@ -40,6 +40,7 @@ import {
 } from './channel.js';
 import { SmsCapabilities, StatusFilter, linkText } from './sms.js';
 
+/** How to configure the Twilio channel. */
 export interface TwilioChannelOptions {
   /** AC… */
   readonly accountSid: string;
@@ -137,6 +138,12 @@ function retryAfterMs(header: string | null): number | undefined {
   return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now());
 }
 
+/**
+ * The Twilio SMS channel.
+ *
+ * @example
+ * const sms = new TwilioChannel({ accountSid, authToken, from: '+15550100', statusCallbackUrl });
+ */
 export class TwilioChannel implements Channel {
   readonly name = 'twilio' as const;
   readonly carries: readonly OutboundItem['kind'][] = ['link'];

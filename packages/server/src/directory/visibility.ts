@@ -12,7 +12,7 @@
  * customer cannot learn whether another customer exists or list their devices.
  */
 import type { Sql } from '../storage/database.js';
-import type { AuthDevice } from '../relay/relay.js';
+import type { AuthDevice } from '../auth-device.js';
 
 /** The subset of `identityIds` the device `me` may see (existing ones only). */
 export async function visibleIdentities(sql: Sql, me: AuthDevice, identityIds: readonly string[]): Promise<Set<string>> {

@@ -1,17 +1,20 @@
 /**
- * Verification of enrollment tokens: short-lived, single-use JWTs (RFC 7519,
- * EdDSA/Ed25519 per RFC 8037) that a business backend signs to let one device
- * of one of its customers (or staff) register. Claims:
- * `iss` business id, `sub` subject, `aud` "parley", `exp`, `iat`, `jti` nonce,
- * `kind` (customer | sender | agent | bot), optional `phone` (E.164) and `name`.
+ * Verification of enrollment tokens: short-lived, single-use business-signed JWTs
+ * (business-tokens.ts, purpose `enroll`) that let one device of one of a business's
+ * customers (or staff) register. Claims besides the common ones:
+ * `sub` subject, `kind` (customer | sender | agent | bot), optional `phone` (E.164),
+ * `name` and `reset`, and `jti`, a nonce the registration consumes.
  */
-import { decodeJwt, decodeProtectedHeader, errors as joseErrors, importJWK, jwtVerify } from 'jose';
 import { UnauthorizedError, identityIdOf, type IdentityId, type IdentityKind } from '@parley/core';
 import type { Sql } from '../storage/database.js';
-import { getEnrollmentKey } from '../repos/businesses.js';
+import { verifyBusinessToken } from './business-tokens.js';
 
-export const ENROLLMENT_AUDIENCE = 'parley';
-
+/**
+ * The claims of a verified enrollment token.
+ *
+ * @example
+ * const { identityId, kind, jti } = await verifyEnrollmentToken(db, token, 900);
+ */
 export interface EnrollmentClaims {
   businessId: string;
   identityId: IdentityId;
@@ -33,38 +36,15 @@ function invalid(message: string): UnauthorizedError {
   return new UnauthorizedError('enrollment_token_invalid', message);
 }
 
+/**
+ * Verifies an enrollment token (signature, audience, lifetime, purpose: business-tokens.ts)
+ * and its enrollment claims. Does not consume its nonce: registration does, in its transaction.
+ *
+ * @example
+ * const claims = await verifyEnrollmentToken(db, body.enrollmentToken, config.auth.maxEnrollmentTokenLifetimeSeconds);
+ */
 export async function verifyEnrollmentToken(sql: Sql, token: string, maxLifetimeSeconds: number): Promise<EnrollmentClaims> {
-  let kid: string | undefined;
-  let issuer: unknown;
-  try {
-    kid = decodeProtectedHeader(token).kid;
-    issuer = decodeJwt(token).iss;
-  } catch {
-    throw invalid('enrollment token is malformed');
-  }
-  if (typeof kid !== 'string' || typeof issuer !== 'string') throw invalid('enrollment token lacks kid or iss');
-  const key = await getEnrollmentKey(sql, issuer, kid);
-  if (!key) throw invalid('enrollment token is signed by an unknown key');
-
-  let payload;
-  try {
-    const publicKey = await importJWK({ ...key.jwk, alg: 'EdDSA' }, 'EdDSA');
-    ({ payload } = await jwtVerify(token, publicKey, {
-      algorithms: ['EdDSA'],
-      audience: ENROLLMENT_AUDIENCE,
-      issuer,
-      requiredClaims: ['exp', 'iat', 'jti', 'sub'],
-    }));
-  } catch (error) {
-    if (error instanceof joseErrors.JWTExpired) throw new UnauthorizedError('enrollment_token_expired', 'enrollment token expired');
-    throw invalid('enrollment token signature or claims are invalid');
-  }
-  const { exp, iat, jti, sub } = payload;
-  if (typeof exp !== 'number' || typeof iat !== 'number' || typeof jti !== 'string' || typeof sub !== 'string') {
-    throw invalid('enrollment token claims have wrong types');
-  }
-  if (exp - iat > maxLifetimeSeconds) throw invalid(`enrollment tokens may live at most ${maxLifetimeSeconds} s`);
-  if (iat > Date.now() / 1000 + 60) throw invalid('enrollment token is issued in the future');
+  const { businessId, subject, jti, expiresAt, payload } = await verifyBusinessToken(sql, token, { purpose: 'enroll', maxLifetimeSeconds });
   if (jti.length < 16 || jti.length > 128 || CONTROL.test(jti)) throw invalid('enrollment token nonce must be 16-128 printable characters');
   const kind = payload['kind'];
   if (typeof kind !== 'string' || !KINDS.has(kind)) throw invalid('enrollment token kind is invalid');
@@ -76,18 +56,18 @@ export async function verifyEnrollmentToken(sql: Sql, token: string, maxLifetime
   if (name !== undefined && (typeof name !== 'string' || name.length > 200 || CONTROL.test(name))) throw invalid('enrollment token name is invalid');
   let identityId: IdentityId;
   try {
-    identityId = identityIdOf(issuer, sub);
+    identityId = identityIdOf(businessId, subject);
   } catch {
     throw invalid('enrollment token subject is invalid');
   }
   return {
-    businessId: issuer,
+    businessId,
     identityId,
     kind: kind as IdentityKind,
     phone: phone as string | undefined,
     name: name as string | undefined,
     jti,
-    expiresAt: new Date(exp * 1000),
+    expiresAt,
     reset: reset === true,
   };
 }

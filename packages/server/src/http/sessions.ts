@@ -5,7 +5,7 @@
  */
 import { SignJWT, errors as joseErrors, jwtVerify } from 'jose';
 import { UnauthorizedError } from '@parley/core';
-import type { AuthDevice } from '../relay/relay.js';
+import type { AuthDevice } from '../auth-device.js';
 
 const AUDIENCE = 'parley-session';
 const TYPE = 'parley-session+jwt';

@@ -13,6 +13,21 @@
  */
 export type FlushResult<R> = { ok: true; value: R } | { ok: false; error: unknown };
 
+/**
+ * How a {@link GroupCommitter} batches.
+ *
+ * @example
+ * const batching: Batching = { maxBatch: 512, concurrency: 4, isolate: (e) => !isUnavailableError(e) };
+ */
+export interface Batching {
+  /** Most items per flush. */
+  readonly maxBatch: number;
+  /** Flushes running at once. */
+  readonly concurrency: number;
+  /** Whether a failed batch is split to isolate the failing items (default: always; not when the store is down). */
+  readonly isolate?: (error: unknown) => boolean;
+}
+
 interface Pending<I, R> {
   item: I;
   resolve: (r: R) => void;
@@ -27,12 +42,7 @@ export class GroupCommitter<I, R> {
 
   constructor(
     private readonly flush: (items: readonly I[]) => Promise<FlushResult<R>[]>,
-    private readonly options: {
-      maxBatch: number;
-      concurrency: number;
-      /** Whether a failed batch is split to isolate the failing items (default: always; not when the store is down). */
-      isolate?: (error: unknown) => boolean;
-    },
+    private readonly options: Batching,
   ) {}
 
   /** Resolves once the item is durably written (or rejects with its own error). */

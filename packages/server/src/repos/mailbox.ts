@@ -2,6 +2,7 @@
  * Envelopes (ciphertext + routing metadata), per-device deliveries and the
  * delivery service's view of MLS groups (epoch, members, latest GroupInfo).
  */
+import type { Envelope } from '@parley/core';
 import type { Sql } from '../storage/database.js';
 
 export interface NewEnvelope {
@@ -30,6 +31,7 @@ export interface AppendItem {
   expiresAt: Date;
 }
 
+/** A stored envelope as the mailbox reads return it (columns of `toEnvelope`'s input). */
 export interface EnvelopeRow {
   id: string;
   group_id: string;
@@ -37,9 +39,29 @@ export interface EnvelopeRow {
   sender_identity_id: string;
   kind: 'application' | 'commit' | 'proposal' | 'welcome';
   epoch: string | null;
-  /** base64 */
+  /** base64 (the database's `encode`, which may wrap lines) */
   payload: string;
   created_at: Date;
+}
+
+/**
+ * The one mapping from a stored envelope row to the wire `Envelope` (mailbox pages, RCS
+ * files, app retrieval links). The database's base64 wraps lines; the wire form does not.
+ *
+ * @example
+ * const envelopes = (await pendingEnvelopes(db, deviceId, '0', 100)).map(toEnvelope);
+ */
+export function toEnvelope(row: EnvelopeRow): Envelope {
+  return {
+    id: row.id,
+    conversationId: row.group_id,
+    senderDeviceId: row.sender_device_id,
+    senderIdentityId: row.sender_identity_id,
+    kind: row.kind,
+    ...(row.epoch !== null ? { epoch: row.epoch } : {}),
+    payload: row.payload.replace(/\n/g, ''),
+    createdAt: new Date(row.created_at).toISOString(),
+  };
 }
 
 export interface ExistingSubmission {
@@ -194,6 +216,26 @@ export async function pendingEnvelopes(sql: Sql, deviceId: string, after: string
      LIMIT $3`,
     [deviceId, after, String(limit)],
   );
+}
+
+/**
+ * The envelope `envelopeId` with its ciphertext, for the routing paths that carry it outside
+ * the WebSocket (RCS file, app link); undefined once every recipient acknowledged it (its
+ * payload is cleared). With `recipientDeviceId`, only if it is still in that device's mailbox.
+ *
+ * @example
+ * const envelope = await storedEnvelope(db, route.envelope_id);
+ */
+export async function storedEnvelope(sql: Sql, envelopeId: string, recipientDeviceId?: string): Promise<Envelope | undefined> {
+  const [row] = await sql.query<Omit<EnvelopeRow, 'payload'> & { payload: string | null }>(
+    `SELECT e.id, e.group_id, e.sender_device_id, s.identity_id AS sender_identity_id, e.kind, e.epoch, encode(e.payload, 'base64') AS payload, e.created_at
+     FROM envelopes e JOIN devices s ON s.id = e.sender_device_id
+     WHERE e.id = $1::bigint
+       AND ($2::text IS NULL OR EXISTS (SELECT 1 FROM deliveries d WHERE d.envelope_id = e.id AND d.device_id = $2::text))`,
+    [envelopeId, recipientDeviceId ?? null],
+  );
+  if (!row?.payload) return undefined;
+  return toEnvelope({ ...row, payload: row.payload });
 }
 
 /**

@@ -10,7 +10,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { DEFAULT_POLICIES } from './policy.js';
-import type { RoutingConfig } from './router.js';
+import type { RoutingConfig } from './routing-config.js';
 
 /** The label value of a class no policy names. */
 export const OTHER_CLASS = 'other';

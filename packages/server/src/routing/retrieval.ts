@@ -23,13 +23,16 @@ import {
   toBase64,
   type Envelope,
 } from '@parley/core';
-import type { AuthDevice } from '../relay/relay.js';
+import type { AuthDevice } from '../auth-device.js';
+import type { ServerErrorCode } from '../error-codes.js';
 import { isUniqueViolation, type Database, type Sql } from '../storage/database.js';
 import type { RoutingMetrics } from './metrics.js';
 import type { DeliveryPath } from './policy.js';
 import { findToken, insertToken, isTokenShaped, newToken, tokenHash } from './retrieval-tokens.js';
-import { storedEnvelope } from './envelopes.js';
-import { DEFAULT_INVITE_TEMPLATE, DEFAULT_WEB_TEMPLATE, fill, type Router } from './router.js';
+import { storedEnvelope } from '../repos/mailbox.js';
+import type { Router } from './router.js';
+import { DEFAULT_WEB_TEMPLATE, fill } from './routing-config.js';
+import { invitation } from './steps/invite.js';
 
 const OTP_TTL_SECONDS = 300;
 const FRAGMENT_KEY = /^[A-Za-z0-9_-]{43}$/; // 32 bytes, base64url
@@ -52,7 +55,7 @@ export interface WebMessageResult {
   readonly expiresAt?: string;
 }
 
-function gone(code: string, message: string): ParleyError {
+function gone(code: ServerErrorCode, message: string): ParleyError {
   return new ParleyError(code, message, { status: 410 });
 }
 
@@ -140,12 +143,11 @@ export class Retrieval {
       case 'invite-to-app': {
         const sms = this.router.config.channels.sms;
         if (!sms) return decide('blocked', 'blocked', 'no_sms_channel');
-        const app = business.appUrl ?? `${this.router.publicUrl}/app`;
-        const text = fill(business.inviteTemplate ?? DEFAULT_INVITE_TEMPLATE, { brand: business.brand, app });
+        const invite = invitation(business, this.router.publicUrl);
         // Not due for the router while the invitation is handed over (the router finishes a due web
         // route as expired, and a finished route gets no SMS); it is finished just below.
         await insertRoute('active', null, 300);
-        const ok = await this.router.sendOnce({ message_id: request.messageId, step: 0, class: request.class }, sms, { pseudonym: this.router.pseudonyms.of(request.phone), phone: request.phone }, { kind: 'link', text, url: app, brand: business.brand });
+        const ok = await this.router.sendOnce({ message_id: request.messageId, step: 0, class: request.class }, sms, { pseudonym: this.router.pseudonyms.of(request.phone), phone: request.phone }, invite);
         await this.db.query(`UPDATE routes SET state = $2, path = $3, finished_at = now() WHERE message_id = $1`, [request.messageId, ok ? 'invited' : 'failed', ok ? 'invited' : null]);
         await this.router.event(request.messageId, 'otherwise', 'sms', ok ? 'invited' : 'failed', 'customer without the app');
         this.metrics.routes.inc({ class: this.metrics.classLabel(request.class), outcome: ok ? 'invited' : 'failed' });

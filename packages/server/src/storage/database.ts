@@ -48,6 +48,28 @@ export function isUniqueViolation(error: unknown): boolean {
   return error instanceof DatabaseError && error.sqlState === '23505';
 }
 
+/** SQLSTATE 40P01 (deadlock) and 40001 (serialization failure): safe to run again. */
+export function isTransientError(error: unknown): boolean {
+  return error instanceof DatabaseError && (error.sqlState === '40P01' || error.sqlState === '40001');
+}
+
+/**
+ * Runs `fn` again (up to 3 more times) while it fails with a transient error. Only for
+ * work that is all-or-nothing: one statement or one transaction.
+ *
+ * @example
+ * const rows = await retryTransient(() => acknowledge(db, pairs));
+ */
+export async function retryTransient<T>(fn: () => Promise<T>): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await fn();
+    } catch (error) {
+      if (!isTransientError(error) || attempt >= 3) throw error;
+    }
+  }
+}
+
 /** Converts a driver error into a DatabaseError with the SQLSTATE preserved. */
 export function toDatabaseError(error: unknown): DatabaseError {
   if (error instanceof DatabaseError) return error;

@@ -7,11 +7,12 @@
  */
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
-import { chmod, link, mkdir, open, readFile, stat, unlink } from 'node:fs/promises';
+import { chmod, link, mkdir, open, readdir, readFile, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ParleyError } from '@parley/core';
+import type { ServerErrorCode } from '../error-codes.js';
 
-function refuse(code: string, message: string, details: Record<string, unknown>): ParleyError {
+function refuse(code: ServerErrorCode, message: string, details: Record<string, unknown>): ParleyError {
   return new ParleyError(code, message, { status: 500, details });
 }
 
@@ -83,6 +84,25 @@ export async function readOrCreateSecretFile(path: string, what: string, create:
   }
   await ensurePrivateFile(path, what);
   return { text, created };
+}
+
+/**
+ * Checks an existing key directory before anything is opened: the directory is private
+ * and no key file in it (`*.key`, `admin-token`) is readable by others. A missing
+ * directory passes (it is created, 0700, when the first key is made).
+ */
+export async function checkKeyDir(dir: string): Promise<void> {
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw error;
+  }
+  await ensurePrivateDir(dir, 'key directory');
+  for (const name of names) {
+    if (name.endsWith('.key') || name === 'admin-token') await ensurePrivateFile(join(dir, name), 'key file');
+  }
 }
 
 const LOCK_FILE = 'parley.lock';

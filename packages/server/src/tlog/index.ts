@@ -1,11 +1,5 @@
-/** The transparency-log engine of the server (key log now, audit log later). */
-export {
-  TransparencyLog,
-  MAX_ENTRIES_READ,
-  type TransparencyLogOptions,
-  type LogSigner,
-  type LogDescriptor,
-  type LatestCheckpoint,
-} from './transparency-log.js';
+/** The transparency-log engine of the server (the key log and the audit log). */
+export { TransparencyLog, type TransparencyLogOptions, type LogSigner, type LogDescriptor } from './transparency-log.js';
+export { TransparencyLogReader, MAX_ENTRIES_READ, type LatestCheckpoint } from './log-reader.js';
 export { loadLogSigner, keyFilePaths } from './keys.js';
 export { openKeyLog, openAuditLog, KEY_LOG_NAME, AUDIT_LOG_NAME } from './key-log.js';

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { ParleyError } from '@parley/core';
 import { generateSignerKey, parseSignerKey } from '@parley/core/tlog';
+import type { ServerErrorCode } from '../error-codes.js';
 import type { LogSigner } from './transparency-log.js';
 import { createSecretFile, ensurePrivateDir } from '../storage/private-dir.js';
 
@@ -24,7 +25,7 @@ export function keyFilePaths(dir: string, logName: string): { key: string; verif
   return { key: join(dir, `tlog-${logName}.key`), verifierKey: join(dir, `tlog-${logName}.vkey`) };
 }
 
-function keyError(code: string, message: string, details: Record<string, unknown>, cause?: unknown): ParleyError {
+function keyError(code: ServerErrorCode, message: string, details: Record<string, unknown>, cause?: unknown): ParleyError {
   return new ParleyError(code, message, { status: 500, details, ...(cause === undefined ? {} : { cause }) });
 }
 

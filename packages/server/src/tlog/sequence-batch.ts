@@ -9,9 +9,8 @@
  * a batch reads the frontier in one query and computes everything else in memory.
  */
 import { storedHashCount, storedHashIndex, storedHashesForRecordHash, treeHash, formatCheckpoint, signNote, type ReadHashes, type Signer } from '@parley/core/tlog';
-import { ParleyError } from '@parley/core';
 import type { Sql } from '../storage/database.js';
-import { lockLog, readHashes, sequencePending, storeBatchHead, storeHeartbeat } from './store.js';
+import { lockLog, missingHash, readHashes, sequencePending, storeBatchHead, storeHeartbeat } from './store.js';
 
 /**
  * Stored-hash indexes of the complete subtrees that make up leaves [0, size), largest first
@@ -50,10 +49,6 @@ export interface BatchResult {
   readonly treeSize: number;
   /** Pending id → leaf index, for the entries of this batch. */
   readonly indexes: ReadonlyMap<string, number>;
-}
-
-function missingHash(index: number): ParleyError {
-  return new ParleyError('tlog_corrupt', 'a stored hash the tree needs is missing', { status: 500, details: { storedHashIndex: index } });
 }
 
 /**

@@ -45,6 +45,16 @@ export function safeNumber(value: unknown, field: string): number {
   return n;
 }
 
+/**
+ * The error for a stored hash the tree needs but the table lacks: the log is corrupt.
+ *
+ * @example
+ * if (hash === undefined) throw missingHash(storedHashIndex);
+ */
+export function missingHash(index: number | undefined): ParleyError {
+  return new ParleyError('tlog_corrupt', 'a stored hash the tree needs is missing', { status: 500, details: { storedHashIndex: index } });
+}
+
 interface RawLogRow {
   name: string;
   origin: string;

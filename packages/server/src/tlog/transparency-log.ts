@@ -1,36 +1,25 @@
 /**
  * The transparency-log engine: one RFC 6962/9162 Merkle tree per log, stored in the
  * server's database, checkpointed as C2SP tlog-checkpoint signed notes (Ed25519) and
- * read as C2SP tlog-tiles. The same class serves the key log and, later, the audit log.
+ * read as C2SP tlog-tiles. The same class serves the key log and the audit log.
  *
  * Life of an entry: `append(tx, …)` stores it as pending inside the caller's transaction
  * (durable once that commits); the sequencer takes pending entries in batches, assigns
  * consecutive indexes, stores them with their tree hashes and signs a new checkpoint —
  * one transaction per batch, under the log row's lock, so any number of nodes may share
- * the database. Tiles, entry bundles and proofs are read from stored hashes only.
+ * the database. Tiles, entry bundles and proofs are read from stored hashes only
+ * (log-reader.ts, which this class extends).
  */
 import type { Logger } from 'pino';
-import { InvalidInputError, NotFoundError, ParleyError } from '@parley/core';
-import {
-  MAX_ENTRY_SIZE,
-  TILE_WIDTH,
-  emptyRoot,
-  encodeEntryBundle,
-  formatCheckpoint,
-  openNote,
-  parseCheckpoint,
-  parseVerifierKey,
-  proveRecord,
-  proveTree,
-  signNote,
-  tileStoredHashIndexes,
-  type ReadHashes,
-  type Signer,
-} from '@parley/core/tlog';
+import { InvalidInputError, ParleyError } from '@parley/core';
+import { MAX_ENTRY_SIZE, emptyRoot, formatCheckpoint, openNote, parseCheckpoint, parseVerifierKey, signNote, type Signer } from '@parley/core/tlog';
 import type { Database, Sql } from '../storage/database.js';
+import { isLabel, positiveInt } from './argument-checks.js';
+import { TransparencyLogReader } from './log-reader.js';
 import { publishHeartbeat, sequenceBatch, type BatchParams, type BatchResult } from './sequence-batch.js';
+import { SequenceWaiters } from './sequence-waiters.js';
 import { SequencerLoop } from './sequencer-loop.js';
-import { createLogIfAbsent, entriesWithLabel, getLog, hasPending, indexesOfPending, insertPending, readEntries, readHashes, type LogRow } from './store.js';
+import { createLogIfAbsent, hasPending, insertPending } from './store.js';
 
 /**
  * A {@link Signer} that also knows its public verifier key (signed-note format), which
@@ -77,41 +66,8 @@ export interface LogDescriptor {
   readonly verifierKey: string;
 }
 
-/**
- * A signed tree head.
- *
- * @example
- * const { size, rootHash, note } = await log.latestCheckpoint();
- */
-export interface LatestCheckpoint {
-  readonly size: number;
-  readonly rootHash: Uint8Array;
-  /** The checkpoint as a signed note (what `<prefix>/checkpoint` serves). */
-  readonly note: string;
-}
-
 const NAME = /^[a-z][a-z0-9-]{0,31}$/;
 const PENDING_ID = /^[1-9][0-9]{0,18}$/;
-const MAX_LABEL_BYTES = 255;
-/** Most entries `entries()` returns at once. */
-export const MAX_ENTRIES_READ = 10_000;
-
-function positiveInt(value: number | undefined, fallback: number, field: string): number {
-  if (value === undefined) return fallback;
-  if (!Number.isSafeInteger(value) || value < 1) throw new InvalidInputError(`${field} must be a positive integer`, { code: 'tlog_invalid_input', details: { field } });
-  return value;
-}
-
-function checkIndex(value: unknown, field: string): number {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
-    throw new InvalidInputError(`${field} must be a non-negative integer`, { code: 'tlog_invalid_input', details: { field } });
-  }
-  return value;
-}
-
-function beyondTree(field: string, treeSize: number): InvalidInputError {
-  return new InvalidInputError('the log has no tree of that size yet', { code: 'tlog_bad_tree_size', details: { field, treeSize } });
-}
 
 /**
  * @example
@@ -122,8 +78,7 @@ function beyondTree(field: string, treeSize: number): InvalidInputError {
  * const { index } = await keyLog.waitSequenced(pendingId);
  * const proof = await keyLog.inclusionProof(index, (await keyLog.latestCheckpoint()).size);
  */
-export class TransparencyLog {
-  readonly name: string;
+export class TransparencyLog extends TransparencyLogReader {
   readonly origin: string;
   /** Signed-note verifier key of the log's checkpoints. */
   readonly verifierKey: string;
@@ -135,13 +90,12 @@ export class TransparencyLog {
   readonly #params: BatchParams;
   readonly #log: Logger;
   readonly #loop: SequencerLoop;
-  readonly #waiters = new Map<string, Set<(index: number) => void>>();
-  readonly #readHashes: ReadHashes;
+  readonly #waiters: SequenceWaiters;
   #stopped = false;
 
   private constructor(db: Database, opts: TransparencyLogOptions, batchSize: number, heartbeatMs: number) {
+    super(db, opts.name);
     this.#db = db;
-    this.name = opts.name;
     this.origin = opts.origin;
     this.verifierKey = opts.signer.verifierKey;
     this.prefix = `/logs/${opts.name}`;
@@ -149,13 +103,6 @@ export class TransparencyLog {
     this.heartbeatMs = heartbeatMs;
     this.#log = opts.log.child({ tlog: opts.name });
     this.#params = { log: opts.name, origin: opts.origin, signer: opts.signer, batchSize, heartbeatMs };
-    this.#readHashes = async (indexes) => {
-      const hashes = await readHashes(this.#db, this.name, indexes);
-      return hashes.map((h, i) => {
-        if (h === undefined) throw new ParleyError('tlog_corrupt', 'a stored hash the tree needs is missing', { status: 500, details: { storedHashIndex: indexes[i] } });
-        return h;
-      });
-    };
     this.#loop = new SequencerLoop({
       sequence: async () => (await this.#batch()).count,
       heartbeat: () => this.#db.transaction((tx) => publishHeartbeat(tx, this.#params)),
@@ -166,6 +113,7 @@ export class TransparencyLog {
       pollMs: opts.pollMs ?? Math.min(1000, heartbeatMs),
       log: this.#log,
     });
+    this.#waiters = new SequenceWaiters(db, opts.name, () => this.#loop.kick());
   }
 
   /**
@@ -250,7 +198,7 @@ export class TransparencyLog {
       if (!(entry instanceof Uint8Array) || entry.length < 1 || entry.length > MAX_ENTRY_SIZE) {
         throw new InvalidInputError('a log entry is 1 to 65535 bytes', { code: 'tlog_bad_entry', details: { item: i } });
       }
-      if (label !== undefined && (!(label instanceof Uint8Array) || label.length < 1 || label.length > MAX_LABEL_BYTES)) {
+      if (label !== undefined && !isLabel(label)) {
         throw new InvalidInputError('a log label is 1 to 255 bytes', { code: 'tlog_bad_entry', details: { item: i } });
       }
     }
@@ -292,10 +240,7 @@ export class TransparencyLog {
     if (result.count > 0) {
       this.#loop.published();
       this.#log.debug({ count: result.count, treeSize: result.treeSize }, 'sequenced');
-      for (const [id, index] of result.indexes) {
-        const waiting = this.#waiters.get(id);
-        if (waiting !== undefined) for (const resolve of waiting) resolve(index);
-      }
+      this.#waiters.sequenced(result.indexes);
     }
     return result;
   }
@@ -333,8 +278,7 @@ export class TransparencyLog {
   async stop(): Promise<void> {
     this.#stopped = true;
     await this.#loop.stop();
-    for (const waiting of this.#waiters.values()) for (const resolve of waiting) resolve(-1);
-    this.#waiters.clear();
+    this.#waiters.stopAll();
   }
 
   /**
@@ -351,168 +295,6 @@ export class TransparencyLog {
       return Promise.reject(new InvalidInputError('not a pending entry id', { code: 'tlog_invalid_input', details: { field: 'pendingId' } }));
     }
     if (this.#stopped) return Promise.reject(new ParleyError('tlog_stopped', 'the transparency log is stopping', { status: 503 }));
-    const timeoutMs = options.timeoutMs ?? 30_000;
-    return new Promise((resolve, reject) => {
-      let settled = false;
-      let pollTimer: NodeJS.Timeout | undefined;
-      const set = this.#waiters.get(pendingId) ?? new Set();
-      this.#waiters.set(pendingId, set);
-      const finish = (fn: () => void) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(pollTimer);
-        clearTimeout(timeout);
-        options.signal?.removeEventListener('abort', onAbort);
-        set.delete(onIndex);
-        if (set.size === 0 && this.#waiters.get(pendingId) === set) this.#waiters.delete(pendingId);
-        fn();
-      };
-      const onIndex = (index: number) =>
-        finish(() => (index < 0 ? reject(new ParleyError('tlog_stopped', 'the transparency log stopped', { status: 503 })) : resolve({ index })));
-      const onAbort = () => finish(() => reject(options.signal?.reason));
-      const timeout = setTimeout(
-        () => finish(() => reject(new ParleyError('tlog_sequence_timeout', 'the entry was not sequenced in time', { status: 503, details: { timeoutMs } }))),
-        timeoutMs,
-      );
-      set.add(onIndex);
-      if (options.signal?.aborted) return onAbort();
-      options.signal?.addEventListener('abort', onAbort, { once: true });
-      // Another node may sequence it: look in the table now and then (after registering, so
-      // a local batch that lands in between is not missed).
-      let delay = 20;
-      const poll = () => {
-        indexesOfPending(this.#db, this.name, [pendingId]).then(
-          (found) => {
-            const index = found.get(pendingId);
-            if (index !== undefined) return onIndex(index);
-            if (settled) return;
-            this.#loop.kick();
-            delay = Math.min(delay * 2, 500);
-            pollTimer = setTimeout(poll, delay);
-          },
-          (error: unknown) => finish(() => reject(error)),
-        );
-      };
-      poll();
-    });
-  }
-
-  // ------------------------------------------------------------------------- reading
-
-  async #head(): Promise<LogRow> {
-    const row = await getLog(this.#db, this.name);
-    if (row === undefined) throw new ParleyError('tlog_corrupt', 'transparency log row is missing', { status: 500 });
-    return row;
-  }
-
-  /**
-   * The latest checkpoint: tree size, root hash and the signed note.
-   *
-   * @example
-   * const cp = await keyLog.latestCheckpoint();
-   */
-  async latestCheckpoint(): Promise<LatestCheckpoint> {
-    const row = await this.#head();
-    return { size: row.treeSize, rootHash: row.rootHash, note: row.checkpoint };
-  }
-
-  /**
-   * Sequenced entries with this label, by ascending index (at most `limit`, default 10,000).
-   *
-   * @example
-   * const history = await keyLog.entriesByLabel(labelOf(identityId));
-   */
-  async entriesByLabel(label: Uint8Array, limit = MAX_ENTRIES_READ): Promise<{ index: number; entry: Uint8Array }[]> {
-    if (!(label instanceof Uint8Array) || label.length < 1 || label.length > MAX_LABEL_BYTES) {
-      throw new InvalidInputError('a log label is 1 to 255 bytes', { code: 'tlog_invalid_input', details: { field: 'label' } });
-    }
-    return entriesWithLabel(this.#db, this.name, label, positiveInt(limit, MAX_ENTRIES_READ, 'limit'));
-  }
-
-  /**
-   * Entries [from, to) of the current tree (at most 10,000 at once).
-   *
-   * @example
-   * const [first] = await keyLog.entries(0, 1);
-   */
-  async entries(from: number, to: number): Promise<Uint8Array[]> {
-    checkIndex(from, 'from');
-    checkIndex(to, 'to');
-    if (from > to || to - from > MAX_ENTRIES_READ) {
-      throw new InvalidInputError('entries are read in ranges of up to 10000', { code: 'tlog_invalid_input', details: { field: 'to' } });
-    }
-    if (from === to) return [];
-    const head = await this.#head();
-    if (to > head.treeSize) throw beyondTree('to', head.treeSize);
-    const out = await readEntries(this.#db, this.name, from, to);
-    if (out.length !== to - from) throw new ParleyError('tlog_corrupt', 'sequenced entries are missing', { status: 500 });
-    return out;
-  }
-
-  /**
-   * RFC 9162 §2.1.3 inclusion proof of leaf `index` in the tree of `treeSize` leaves (any
-   * size up to the current one), from stored hashes.
-   *
-   * @example
-   * const proof = await keyLog.inclusionProof(index, cp.size);
-   * verifyInclusion(leafHash(entry), index, cp.size, proof, cp.rootHash) // true
-   */
-  async inclusionProof(index: number, treeSize: number): Promise<Uint8Array[]> {
-    checkIndex(index, 'index');
-    checkIndex(treeSize, 'treeSize');
-    if (index >= treeSize) throw new InvalidInputError('index must be below the tree size', { code: 'tlog_invalid_input', details: { field: 'index' } });
-    const head = await this.#head();
-    if (treeSize > head.treeSize) throw beyondTree('treeSize', head.treeSize);
-    return proveRecord(treeSize, index, this.#readHashes);
-  }
-
-  /**
-   * RFC 9162 §2.1.4 consistency proof from the tree of `from` leaves to the tree of `to`
-   * leaves (1 ≤ from ≤ to ≤ current size), from stored hashes.
-   *
-   * @example
-   * const proof = await keyLog.consistencyProof(old.size, now.size);
-   * verifyConsistency(old.size, now.size, proof, old.rootHash, now.rootHash) // true
-   */
-  async consistencyProof(from: number, to: number): Promise<Uint8Array[]> {
-    checkIndex(from, 'from');
-    checkIndex(to, 'to');
-    if (from < 1 || from > to) throw new InvalidInputError('consistency proofs need 1 ≤ from ≤ to', { code: 'tlog_invalid_input', details: { field: 'from' } });
-    const head = await this.#head();
-    if (to > head.treeSize) throw beyondTree('to', head.treeSize);
-    return proveTree(to, from, this.#readHashes);
-  }
-
-  /**
-   * The data of tile (level, index, width) — `width` × 32 bytes — if the current tree has
-   * that tile at least that wide (narrower partial tiles of earlier checkpoints stay
-   * available: a tile's first W hashes never change). Throws `tlog_tile_not_found` (404).
-   *
-   * @example
-   * const data = await keyLog.readTile(0, 3, 256);
-   */
-  async readTile(level: number, index: number, width: number): Promise<Uint8Array> {
-    const indexes = tileStoredHashIndexes({ level, index, width }); // validates the coordinates
-    // A stored hash exists exactly when its subtree is complete in the committed tree.
-    const hashes = await readHashes(this.#db, this.name, indexes);
-    if (hashes.some((h) => h === undefined)) throw new NotFoundError('tlog_tile_not_found', 'the log has no such tile', { details: { level, index, width } });
-    return Buffer.concat(hashes as Uint8Array[]);
-  }
-
-  /**
-   * Entry bundle `index` of `width` entries (tlog-tiles: uint16 length-prefixed entries),
-   * if the current tree has that many entries in it. Throws `tlog_tile_not_found` (404).
-   *
-   * @example
-   * const bundle = await keyLog.readEntryBundle(0, 256);
-   */
-  async readEntryBundle(index: number, width: number): Promise<Uint8Array> {
-    checkIndex(index, 'index');
-    if (!Number.isInteger(width) || width < 1 || width > TILE_WIDTH) throw new InvalidInputError('tile width must be 1 to 256', { code: 'tlog_invalid_input', details: { field: 'width' } });
-    const from = index * TILE_WIDTH;
-    if (!Number.isSafeInteger(from + width)) throw new NotFoundError('tlog_tile_not_found', 'the log has no such entry bundle', { details: { index, width } });
-    const entries = await readEntries(this.#db, this.name, from, from + width);
-    if (entries.length < width) throw new NotFoundError('tlog_tile_not_found', 'the log has no such entry bundle', { details: { index, width } });
-    return encodeEntryBundle(entries);
+    return this.#waiters.wait(pendingId, options);
   }
 }

@@ -14,7 +14,7 @@ import { mapError, publicError } from '../http/errors.js';
 import { bearerToken } from '../http/sessions.js';
 import { jsonTooDeep } from '../http/json-body.js';
 import type { RouteContext } from '../http/context.js';
-import type { AuthDevice } from '../relay/relay.js';
+import type { AuthDevice } from '../auth-device.js';
 import { DeviceConnection, type ConnectionRegistry } from './connection.js';
 
 const checkFrame = Compile(ClientFrameSchema);

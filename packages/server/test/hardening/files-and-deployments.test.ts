@@ -31,94 +31,94 @@ afterAll(async () => {
 const mode = async (path: string) => ((await stat(path)).mode & 0o777).toString(8);
 
 describe.runIf(ENGINE === 'pglite')('the embedded data directory', () => {
-  it('is created 0700 with its keys 0600, and keeps no server secret in the database', async () => {
-    const dataDir = join(root, 'fresh', 'data');
-    const server = await startServer({ database: { kind: 'pglite', dataDir }, log: silent });
+  // One directory through its life: two real starts (PGlite is slow to open), the refusals
+  // in between cost nothing (they happen before the database opens).
+  const dataDir = () => join(root, 'life', 'data');
+  let origins: string[] = [];
+
+  it('is created 0700 with its keys 0600, keeps no server secret in the database, and is locked while in use', async () => {
+    const server = await startServer({ database: { kind: 'pglite', dataDir: dataDir() }, log: silent });
     try {
-      expect(await mode(dataDir)).toBe('700');
-      expect(await mode(join(dataDir, 'keys'))).toBe('700');
-      for (const file of await readdir(join(dataDir, 'keys'))) {
-        if (file.endsWith('.key')) expect([file, await mode(join(dataDir, 'keys', file))]).toEqual([file, '600']);
+      expect(await mode(dataDir())).toBe('700');
+      const keys = join(dataDir(), 'keys');
+      expect(await mode(keys)).toBe('700');
+      for (const file of await readdir(keys)) {
+        if (file.endsWith('.key')) expect([file, await mode(join(keys, file))]).toEqual([file, '600']);
       }
-      expect(await readdir(join(dataDir, 'keys'))).toContain('server.key');
+      expect(await readdir(keys)).toContain('server.key');
       const tables = await server.db.query<{ name: string }>("SELECT table_name AS name FROM information_schema.tables WHERE table_name LIKE '%secret%'");
       expect(tables).toEqual([]);
-    } finally {
-      await server.stop();
-    }
-  });
-
-  it('refuses a data directory or key directory that others can read, and a readable VRF key', async () => {
-    const open = join(root, 'open');
-    await startServer({ database: { kind: 'pglite', dataDir: open }, log: silent }).then((s) => s.stop());
-    await chmod(open, 0o755);
-    await expect(startServer({ database: { kind: 'pglite', dataDir: open }, log: silent })).rejects.toMatchObject({ code: 'private_dir_mode' });
-    await chmod(open, 0o700);
-    await chmod(join(open, 'keys'), 0o750);
-    await expect(startServer({ database: { kind: 'pglite', dataDir: open }, log: silent })).rejects.toMatchObject({ code: 'private_dir_mode' });
-    await chmod(join(open, 'keys'), 0o700);
-    await chmod(join(open, 'keys', 'vrf.key'), 0o644);
-    await expect(startServer({ database: { kind: 'pglite', dataDir: open }, log: silent })).rejects.toMatchObject({ code: 'private_file_mode' });
-    await chmod(join(open, 'keys', 'vrf.key'), 0o600);
-    await startServer({ database: { kind: 'pglite', dataDir: open }, log: silent }).then((s) => s.stop());
-  });
-
-  it('is locked while a server uses it; a stale lock is taken over', async () => {
-    const dataDir = join(root, 'locked');
-    const first = await startServer({ database: { kind: 'pglite', dataDir }, log: silent });
-    try {
-      await expect(startServer({ database: { kind: 'pglite', dataDir }, log: silent })).rejects.toMatchObject({
+      origins = [server.keyLog.origin, server.auditLog.origin];
+      // A second server on the same directory is refused, naming the holder.
+      await expect(startServer({ database: { kind: 'pglite', dataDir: dataDir() }, log: silent })).rejects.toMatchObject({
         code: 'data_dir_locked',
         message: expect.stringContaining(`pid ${process.pid}`),
       });
     } finally {
-      await first.stop();
+      await server.stop();
     }
+  }, 120_000);
+
+  it('takes over a stale lock, and keeps its derived log origins across the restart', async () => {
     // A lock left by a process that is gone (a crash) does not keep the directory shut.
     const dead = spawn(process.execPath, ['-e', '0']);
     await new Promise((r) => dead.once('exit', r));
-    await writeFile(join(dataDir, 'parley.lock'), `${dead.pid}\n1\n`, { mode: 0o600 });
-    await startServer({ database: { kind: 'pglite', dataDir }, log: silent }).then((s) => s.stop());
-  });
+    await writeFile(join(dataDir(), 'parley.lock'), `${dead.pid}\n1\n`, { mode: 0o600 });
+    const server = await startServer({ database: { kind: 'pglite', dataDir: dataDir() }, log: silent });
+    try {
+      expect([server.keyLog.origin, server.auditLog.origin]).toEqual(origins);
+    } finally {
+      await server.stop();
+    }
+  }, 120_000);
 
-  it('keeps its derived log origins across restarts', async () => {
-    const dataDir = join(root, 'restart');
-    const a = await startServer({ database: { kind: 'pglite', dataDir }, log: silent });
-    const origins = [a.keyLog.origin, a.auditLog.origin];
-    await a.stop();
-    const b = await startServer({ database: { kind: 'pglite', dataDir }, log: silent });
-    expect([b.keyLog.origin, b.auditLog.origin]).toEqual(origins);
-    await b.stop();
+  it('refuses a data directory or key directory that others can read, and a readable key file', async () => {
+    const start = () => startServer({ database: { kind: 'pglite', dataDir: dataDir() }, log: silent });
+    const keys = join(dataDir(), 'keys');
+    await chmod(dataDir(), 0o755);
+    await expect(start()).rejects.toMatchObject({ code: 'private_dir_mode' });
+    await chmod(dataDir(), 0o700);
+    await chmod(keys, 0o750);
+    await expect(start()).rejects.toMatchObject({ code: 'private_dir_mode' });
+    await chmod(keys, 0o700);
+    for (const file of ['vrf.key', 'server.key', 'tlog-keys.key']) {
+      await chmod(join(keys, file), 0o644);
+      await expect(start()).rejects.toMatchObject({ code: 'private_file_mode', message: expect.stringContaining(file) });
+      await chmod(join(keys, file), 0o600);
+    }
   });
 });
 
 describe('deployments are told apart', () => {
-  it('derives log origins unique to each deployment (and keeps an explicit one)', async () => {
-    const a = await startTestServer();
-    const b = await startTestServer();
-    const c = await startTestServer({ tlog: { origin: 'parley.example.test/logs/keys' } });
-    try {
-      expect(a.server.keyLog.origin).toMatch(/^parley-[a-z0-9]{12}\.localhost\/logs\/keys$/);
-      expect(a.server.keyLog.origin).not.toBe(b.server.keyLog.origin);
-      expect(a.server.auditLog.origin).not.toBe(b.server.auditLog.origin);
-      expect(c.server.keyLog.origin).toBe('parley.example.test/logs/keys');
-    } finally {
-      await Promise.all([a.stop(), b.stop(), c.stop()]);
-    }
-  });
-
-  it('derives a NATS subject prefix per deployment, the same on every node of one', async () => {
+  it('derives log origins and a NATS subject prefix per deployment, the same on every node of one; explicit names win', async () => {
     const one = await openTestDatabase();
     const two = await openTestDatabase();
     try {
       const config = resolveConfig({ nats: { url: 'nats://127.0.0.1:4222' } });
       const [a1, a2, b] = await Promise.all([resolveDeploymentNames(one.db, config), resolveDeploymentNames(one.db, config), resolveDeploymentNames(two.db, config)]);
+      expect(a1.keyLogOrigin).toMatch(/^parley-[a-z0-9]{12}\.localhost\/logs\/keys$/);
+      expect(a1.auditLogOrigin).toMatch(/^parley-[a-z0-9]{12}\.localhost\/logs\/audit$/);
       expect(a1.natsPrefix).toMatch(/^parley\.[a-z0-9]{12}$/);
-      expect(a2.natsPrefix).toBe(a1.natsPrefix);
+      expect(a2).toEqual(a1);
+      expect([b.keyLogOrigin, b.auditLogOrigin, b.natsPrefix]).not.toContain(a1.keyLogOrigin);
       expect(b.natsPrefix).not.toBe(a1.natsPrefix);
-      expect((await resolveDeploymentNames(one.db, resolveConfig({ nats: { url: 'nats://x', subjectPrefix: 'bank.prod' } }))).natsPrefix).toBe('bank.prod');
+      expect(b.keyLogOrigin).not.toBe(a1.keyLogOrigin);
+      const explicit = resolveConfig({ nats: { url: 'nats://x', subjectPrefix: 'bank.prod' }, tlog: { origin: 'parley.example.test/logs/keys' } });
+      const named = await resolveDeploymentNames(one.db, explicit);
+      expect([named.natsPrefix, named.keyLogOrigin]).toEqual(['bank.prod', 'parley.example.test/logs/keys']);
     } finally {
       await Promise.all([one.close(), two.close()]);
+    }
+  });
+
+  it('a server with no names configured serves its deployment-derived origins', async () => {
+    const t = await startTestServer();
+    try {
+      const listing = (await fetch(`${t.url}/v1/logs`).then((r) => r.json())) as { logs: { origin: string }[] };
+      expect(listing.logs.map((l) => l.origin)).toEqual([t.server.keyLog.origin, t.server.auditLog.origin]);
+      expect(t.server.keyLog.origin).toMatch(/^parley-[a-z0-9]{12}\.localhost\/logs\/keys$/);
+    } finally {
+      await t.stop();
     }
   });
 });

@@ -1,8 +1,7 @@
 /** Receipts and evidence bundles (the audit log itself is served by logs.ts). */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import { Type } from 'typebox';
-import { ErrorBodySchema, ReceiptRequestSchema, ReceiptResponseSchema } from '@parley/core';
+import { ErrorBodySchema, MessageIdParamsSchema, ReceiptRequestSchema, ReceiptResponseSchema } from '@parley/core';
 import { EvidenceBundleSchema } from '@parley/core/audit';
 import { deviceOf, hasAdminToken, requireDevice, type RouteContext } from '../context.js';
 
@@ -35,7 +34,7 @@ export function registerAuditRoutes(app: FastifyInstance, ctx: RouteContext): vo
       schema: {
         tags: ['audit'],
         summary: 'The evidence bundle of a business message (sender, recipient or operator)',
-        params: Type.Object({ messageId: Type.String({ pattern: '^[A-Za-z0-9_-]{16,64}$' }) }),
+        params: MessageIdParamsSchema,
         response: { 200: EvidenceBundleSchema, ...errors },
       },
       onRequest: async (request: FastifyRequest) => {

@@ -6,7 +6,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import { decodeJwt, decodeProtectedHeader, errors as joseErrors, importJWK, jwtVerify } from 'jose';
 import {
   ApproveDeviceRequestSchema,
   ConflictError,
@@ -30,8 +29,7 @@ import {
 import { approvalMessage, revocationMessage } from '@parley/core/keylog';
 import { getDevice, setDeviceStatus, type DeviceRow } from '../../repos/devices.js';
 import { getIdentity } from '../../repos/identities.js';
-import { getEnrollmentKey } from '../../repos/businesses.js';
-import { ENROLLMENT_AUDIENCE } from '../enrollment.js';
+import { verifyBusinessToken } from '../business-tokens.js';
 import { deviceOf, hasAdminToken, requireDevice, type RouteContext } from '../context.js';
 import { canSeeIdentity } from '../../directory/visibility.js';
 
@@ -133,7 +131,13 @@ export function registerDirectoryRoutes(app: FastifyInstance, ctx: RouteContext)
       let change: { by: 'owner' | 'business'; byDevice?: string; signature?: Uint8Array };
       let target: DeviceRow | undefined;
       if (request.body.businessToken !== undefined) {
-        const businessId = await verifyBusinessRevocation(ctx, request.body.businessToken, request.params.deviceId);
+        // A JWT signed by the business's enrollment key, purpose "revoke-device", `sub` the device id
+        // (business-tokens.ts): checked before anything about the device is looked at.
+        const { businessId } = await verifyBusinessToken(ctx.db, request.body.businessToken, {
+          purpose: 'revoke-device',
+          subject: request.params.deviceId,
+          maxLifetimeSeconds: ctx.config.auth.maxEnrollmentTokenLifetimeSeconds,
+        });
         target = await getDevice(ctx.db, request.params.deviceId);
         if (!target || businessOf(target.identity_id as IdentityId) !== businessId) throw new NotFoundError('unknown_device', 'no such device of this business');
         change = { by: 'business' };
@@ -168,46 +172,8 @@ export function registerDirectoryRoutes(app: FastifyInstance, ctx: RouteContext)
   );
 }
 
-
 async function activeDevice(ctx: RouteContext, deviceId: string): Promise<DeviceRow> {
   const device = await getDevice(ctx.db, deviceId);
   if (!device || device.status !== 'active') throw new ForbiddenError('device_not_active', 'only an approved, active device can do this');
   return device;
-}
-
-/**
- * A business revokes a device of one of its identities with a short-lived JWT
- * signed by its enrollment key: `iss` business, `aud` "parley", `sub` device id,
- * `purpose` "revoke-device", `exp`, `iat`, `jti`. Checked before anything about the
- * device is looked at; returns the business the token speaks for.
- */
-async function verifyBusinessRevocation(ctx: RouteContext, token: string, deviceId: string): Promise<string> {
-  const invalid = () => new UnauthorizedError('business_token_invalid', 'invalid business revocation token');
-  let kid: string | undefined;
-  let issuer: unknown;
-  try {
-    kid = decodeProtectedHeader(token).kid;
-    issuer = decodeJwt(token).iss;
-  } catch {
-    throw invalid();
-  }
-  if (typeof kid !== 'string' || typeof issuer !== 'string') throw invalid();
-  const key = await getEnrollmentKey(ctx.db, issuer, kid);
-  if (!key) throw invalid();
-  try {
-    const publicKey = await importJWK({ ...key.jwk, alg: 'EdDSA' }, 'EdDSA');
-    const { payload } = await jwtVerify(token, publicKey, {
-      algorithms: ['EdDSA'],
-      audience: ENROLLMENT_AUDIENCE,
-      issuer,
-      subject: deviceId,
-      requiredClaims: ['exp', 'iat', 'jti'],
-      maxTokenAge: `${ctx.config.auth.maxEnrollmentTokenLifetimeSeconds}s`,
-    });
-    if (payload['purpose'] !== 'revoke-device') throw invalid();
-  } catch (error) {
-    if (error instanceof joseErrors.JWTExpired) throw new UnauthorizedError('business_token_expired', 'business revocation token expired');
-    throw invalid();
-  }
-  return issuer;
 }

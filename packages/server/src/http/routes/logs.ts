@@ -11,8 +11,16 @@ import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import { Type } from 'typebox';
-import { ErrorBodySchema, InvalidInputError, NotFoundError } from '@parley/core';
+import {
+  ConsistencyQuerySchema,
+  ErrorBodySchema,
+  InclusionQuerySchema,
+  InvalidInputError,
+  LogListSchema,
+  LogNameParamsSchema,
+  NotFoundError,
+  ProofResponseSchema,
+} from '@parley/core';
 import { TILE_WIDTH, parseTilePath } from '@parley/core/tlog';
 import type { TransparencyLog } from '../../tlog/transparency-log.js';
 import type { RouteContext } from '../context.js';
@@ -25,47 +33,6 @@ export const IMMUTABLE_CACHE = 'public, max-age=31536000, immutable';
 export const PARTIAL_CACHE = 'public, max-age=60';
 /** tlog-tiles: the checkpoint's headers "SHOULD prevent caching beyond a few seconds". */
 export const CHECKPOINT_CACHE = 'public, max-age=2, must-revalidate';
-
-const LOG_NAME = '^[a-z][a-z0-9-]{0,31}$';
-const DECIMAL = '^(?:0|[1-9][0-9]{0,15})$';
-
-export const LogListSchema = Type.Object(
-  {
-    logs: Type.Array(
-      Type.Object(
-        {
-          name: Type.String({ description: 'short name, e.g. `keys`' }),
-          origin: Type.String({ description: 'checkpoint origin line (C2SP tlog-checkpoint)' }),
-          prefix: Type.String({ description: 'URL path prefix of the C2SP tlog-tiles resources' }),
-          verifierKey: Type.String({ description: 'signed-note verifier key of the checkpoints (Ed25519)' }),
-        },
-        { additionalProperties: false },
-      ),
-    ),
-  },
-  { additionalProperties: false },
-);
-
-export const ProofResponseSchema = Type.Object(
-  { proof: Type.Array(Type.String({ description: 'base64 SHA-256 hash' }), { maxItems: 64, description: 'RFC 9162 proof, in order' }) },
-  { additionalProperties: false },
-);
-
-const NameParams = Type.Object({ name: Type.String({ pattern: LOG_NAME }) });
-const ConsistencyQuery = Type.Object(
-  {
-    from: Type.String({ pattern: DECIMAL, description: 'older tree size (≥ 1)' }),
-    to: Type.String({ pattern: DECIMAL, description: 'newer tree size (≤ the current size)' }),
-  },
-  { additionalProperties: false },
-);
-const InclusionQuery = Type.Object(
-  {
-    index: Type.String({ pattern: DECIMAL, description: 'leaf index' }),
-    size: Type.String({ pattern: DECIMAL, description: 'tree size (≤ the current size)' }),
-  },
-  { additionalProperties: false },
-);
 
 const errors = { 400: ErrorBodySchema, 404: ErrorBodySchema };
 
@@ -115,8 +82,8 @@ export function registerLogRoutes(app: FastifyInstance, ctx: RouteContext): void
       schema: {
         tags: ['transparency logs'],
         summary: 'RFC 9162 consistency proof between two tree sizes',
-        params: NameParams,
-        querystring: ConsistencyQuery,
+        params: LogNameParamsSchema,
+        querystring: ConsistencyQuerySchema,
         response: { 200: ProofResponseSchema, ...errors },
       },
     },
@@ -133,8 +100,8 @@ export function registerLogRoutes(app: FastifyInstance, ctx: RouteContext): void
       schema: {
         tags: ['transparency logs'],
         summary: 'RFC 9162 inclusion proof of a leaf in a tree size',
-        params: NameParams,
-        querystring: InclusionQuery,
+        params: LogNameParamsSchema,
+        querystring: InclusionQuerySchema,
         response: { 200: ProofResponseSchema, ...errors },
       },
     },
@@ -147,7 +114,7 @@ export function registerLogRoutes(app: FastifyInstance, ctx: RouteContext): void
 
   // --- C2SP tlog-tiles (static layout; described by the spec, not by OpenAPI) -----------
 
-  r.get('/logs/:name/checkpoint', { schema: { hide: true, params: NameParams } }, async (request, reply) => {
+  r.get('/logs/:name/checkpoint', { schema: { hide: true, params: LogNameParamsSchema } }, async (request, reply) => {
     const log = logNamed(request.params.name);
     const { note } = await log.latestCheckpoint();
     return reply

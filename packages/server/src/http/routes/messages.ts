@@ -8,6 +8,7 @@ import {
   ConversationIdSchema,
   ErrorBodySchema,
   GroupInfoResponseSchema,
+  MailboxQuerySchema,
   MailboxResponseSchema,
   SubmitRequestSchema,
   SubmitResponseSchema,
@@ -50,13 +51,7 @@ export function registerMessageRoutes(app: FastifyInstance, ctx: RouteContext): 
       schema: {
         tags: ['relay'],
         summary: 'Pending envelopes of this device, oldest first',
-        querystring: Type.Object(
-          {
-            limit: Type.Optional(Type.String({ pattern: '^(?:[1-9][0-9]{0,2}|1000)$' })),
-            after: Type.Optional(Type.String({ pattern: '^(?:0|[1-9][0-9]{0,17})$', description: 'return envelopes with ids above this one' })),
-          },
-          { additionalProperties: false },
-        ),
+        querystring: MailboxQuerySchema,
         response: { 200: MailboxResponseSchema, ...errors },
       },
       onRequest: requireDevice(ctx),

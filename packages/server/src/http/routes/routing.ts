@@ -4,9 +4,9 @@
  * console, and Prometheus metrics.
  */
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import { Type } from 'typebox';
 import {
   ErrorBodySchema,
   ForbiddenError,
@@ -14,11 +14,19 @@ import {
   OkResponseSchema,
   ParleyError,
   PushRegistrationSchema,
-  RetrievalTokenSchema,
+  ConsentRequestSchema,
+  MessageIdParamsSchema,
+  RetrieveRequestSchema,
   RetrieveResponseSchema,
   RouteViewSchema,
   WebMessageRequestSchema,
   WebMessageResponseSchema,
+  WebChallengeRequestSchema,
+  WebChallengeResponseSchema,
+  WebDescribeRequestSchema,
+  WebDescribeResponseSchema,
+  WebOpenRequestSchema,
+  WebOpenResponseSchema,
   fromBase64,
   isParleyError,
 } from '@parley/core';
@@ -26,11 +34,11 @@ import { ChannelError } from '../../channels/channel.js';
 import { deviceOf, hasAdminToken, requireAdmin, requireDevice, requireMetricsToken, type RouteContext } from '../context.js';
 
 const errors = { 400: ErrorBodySchema, 401: ErrorBodySchema, 403: ErrorBodySchema, 404: ErrorBodySchema, 409: ErrorBodySchema, 410: ErrorBodySchema, 429: ErrorBodySchema, 502: ErrorBodySchema, 503: ErrorBodySchema };
-const Token = RetrievalTokenSchema;
-const MessageId = Type.String({ pattern: '^[A-Za-z0-9_-]{16,64}$' });
 
 const PAGE = readFileSync(new URL('../../routing/web/retrieve.html', import.meta.url), 'utf8');
 const SCRIPT = readFileSync(new URL('../../routing/web/retrieve.js', import.meta.url), 'utf8');
+/** The web message format's one definition (the Sender seals with the same file), served as is. */
+const FORMAT = readFileSync(createRequire(import.meta.url).resolve('@parley/core/web-message'), 'utf8');
 /** The page runs only its own script, talks only to this origin, and leaks no referrer. */
 const PAGE_HEADERS = {
   'content-security-policy': "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
@@ -80,7 +88,7 @@ export function registerRoutingRoutes(app: FastifyInstance, ctx: RouteContext): 
       schema: {
         tags: ['routing'],
         summary: 'Redeem an app retrieval link (single use, recipient only): the MLS ciphertext it points at',
-        body: Type.Object({ token: Token }, { additionalProperties: false }),
+        body: RetrieveRequestSchema,
         response: { 200: RetrieveResponseSchema, ...errors },
       },
       onRequest: requireDevice(ctx),
@@ -108,7 +116,7 @@ export function registerRoutingRoutes(app: FastifyInstance, ctx: RouteContext): 
       schema: {
         tags: ['routing'],
         summary: "Record a customer's consent to non-end-to-end fallback (for require-consent policies)",
-        body: Type.Object({ customerId: Type.String({ minLength: 1, maxLength: 128 }) }, { additionalProperties: false }),
+        body: ConsentRequestSchema,
         response: { 200: OkResponseSchema, ...errors },
       },
       onRequest: requireDevice(ctx),
@@ -125,7 +133,7 @@ export function registerRoutingRoutes(app: FastifyInstance, ctx: RouteContext): 
       schema: {
         tags: ['routing'],
         summary: "A message's route: state, delivery path and every decision (metadata only). Operator, or the sending business.",
-        params: Type.Object({ messageId: MessageId }),
+        params: MessageIdParamsSchema,
         response: { 200: RouteViewSchema, ...errors },
       },
       onRequest: adminOrDevice,
@@ -149,6 +157,9 @@ export function registerRoutingRoutes(app: FastifyInstance, ctx: RouteContext): 
   app.get('/assets/retrieve.js', { schema: { hide: true } }, async (_request, reply) =>
     reply.headers({ 'content-type': 'text/javascript; charset=utf-8', 'cache-control': 'no-cache', 'x-content-type-options': 'nosniff' }).send(SCRIPT),
   );
+  app.get('/assets/web-message.js', { schema: { hide: true } }, async (_request, reply) =>
+    reply.headers({ 'content-type': 'text/javascript; charset=utf-8', 'cache-control': 'no-cache', 'x-content-type-options': 'nosniff' }).send(FORMAT),
+  );
 
   r.post(
     '/v1/web/describe',
@@ -156,8 +167,8 @@ export function registerRoutingRoutes(app: FastifyInstance, ctx: RouteContext): 
       schema: {
         tags: ['routing'],
         summary: 'What the retrieval page may show before any check',
-        body: Type.Object({ token: Type.String({ maxLength: 64 }) }, { additionalProperties: false }),
-        response: { 200: Type.Object({ brand: Type.String(), kind: Type.String(), state: Type.String() }), ...errors },
+        body: WebDescribeRequestSchema,
+        response: { 200: WebDescribeResponseSchema, ...errors },
       },
     },
     async (request) => retrieval.describe(request.body.token),
@@ -168,8 +179,8 @@ export function registerRoutingRoutes(app: FastifyInstance, ctx: RouteContext): 
       schema: {
         tags: ['routing'],
         summary: "Send a one-time code to the business's second factor for this link's recipient",
-        body: Type.Object({ token: Token }, { additionalProperties: false }),
-        response: { 200: Type.Object({ brand: Type.String(), expiresAt: Type.String() }), ...errors },
+        body: WebChallengeRequestSchema,
+        response: { 200: WebChallengeResponseSchema, ...errors },
       },
     },
     async (request) => retrieval.challenge(request.body.token),
@@ -180,8 +191,8 @@ export function registerRoutingRoutes(app: FastifyInstance, ctx: RouteContext): 
       schema: {
         tags: ['routing'],
         summary: 'With the code and explicit consent: the ciphertext, once (decrypted in the browser with the fragment key)',
-        body: Type.Object({ token: Token, code: Type.String({ maxLength: 16 }), consent: Type.Boolean() }, { additionalProperties: false }),
-        response: { 200: Type.Object({ brand: Type.String(), ciphertext: Type.String() }), ...errors },
+        body: WebOpenRequestSchema,
+        response: { 200: WebOpenResponseSchema, ...errors },
       },
     },
     async (request) => retrieval.open(request.body.token, request.body.code, request.body.consent),

@@ -1,9 +1,11 @@
 // Parley web retrieval page. The decryption key is in the URL fragment, which the
 // browser never sends to a server. The page removes it from the address bar at once,
 // asks the server for a one-time code (sent to the business's second factor) and the
-// reader's consent, receives the ciphertext once and decrypts it here (AES-256-GCM).
-(function () {
-  'use strict';
+// reader's consent, receives the ciphertext once and decrypts it here, with the web
+// message format's one definition (/assets/web-message.js, the file the Sender seals with).
+import { openWebMessage } from '/assets/web-message.js';
+
+{
   var token = location.pathname.split('/').pop() || '';
   var fragment = location.hash.replace(/^#/, '');
   if (location.hash) history.replaceState(null, '', location.pathname);
@@ -61,18 +63,15 @@
   $('open').addEventListener('click', function () {
     fail('');
     post('/v1/web/open', { token: token, code: $('code').value.trim(), consent: $('consent').checked }).then(function (r) {
-      var sealed = b64(r.ciphertext);
-      return crypto.subtle.importKey('raw', b64(fragment), { name: 'AES-GCM' }, false, ['decrypt']).then(function (key) {
-        return crypto.subtle.decrypt({ name: 'AES-GCM', iv: sealed.slice(0, 12), additionalData: new TextEncoder().encode('parley/v1/web-message') }, key, sealed.slice(12));
-      });
+      return openWebMessage(b64(r.ciphertext), b64(fragment));
     }).then(function (plain) {
       fragment = '';
       show('step-open', false);
-      $('message').textContent = new TextDecoder().decode(plain);
+      $('message').textContent = plain;
       show('result', true);
     }).catch(function (error) {
       if (error && error.code) explain(error);
       else fail('The message could not be decrypted: the link may be damaged.');
     });
   });
-})();
+}

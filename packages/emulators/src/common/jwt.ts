@@ -1,11 +1,12 @@
 /**
- * JWT checks for the push emulators, written directly on node:crypto (no JOSE library),
- * so the emulators verify the adapters' tokens independently of the library that made
- * them. Compact JWS only (RFC 7515 §7.1); RS256 (RSASSA-PKCS1-v1_5 / SHA-256) and
+ * JWT checks for the emulators (the OAuth token endpoint's RS256 assertions, APNs' ES256
+ * provider tokens), written directly on node:crypto (no JOSE library), so the emulators
+ * verify the adapters' tokens independently of the library that made them. Compact JWS only (RFC 7515 §7.1); RS256 (RSASSA-PKCS1-v1_5 / SHA-256) and
  * ES256 (ECDSA P-256 / SHA-256, signature as the 64-byte R‖S of RFC 7518 §3.4).
  */
 import { createPublicKey, verify, type KeyObject } from 'node:crypto';
 
+/** A compact JWS split and parsed (not verified). */
 export interface DecodedJwt {
   readonly header: Readonly<Record<string, unknown>>;
   readonly claims: Readonly<Record<string, unknown>>;
@@ -51,6 +52,7 @@ export function verifyJwt(jwt: DecodedJwt, alg: 'RS256' | 'ES256', key: KeyObjec
   }
 }
 
+/** The public key to verify with: a PEM (public or private) or a KeyObject (a private one yields its public half). */
 export function toPublicKey(key: KeyObject | string): KeyObject {
   if (typeof key !== 'string') return key.type === 'private' ? createPublicKey(key) : key;
   return createPublicKey(key);

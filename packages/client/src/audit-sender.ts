@@ -1,0 +1,51 @@
+/**
+ * The sending side of audit evidence: a business message carries a hiding
+ * commitment to its content, signed by the sending device's identity key, that
+ * the server records in the audit log. `content = HMAC-SHA-256(opening, text)`
+ * with a fresh 32-byte opening (RFC 2104): a bare hash would let anyone who
+ * reads the log brute-force a short code. The commitment is RFC 8785 canonical
+ * JSON, signed with Ed25519 (RFC 8032).
+ *
+ * Not to be confused with an MLS commit (`commits.ts`).
+ */
+import { toBase64, toBase64Url } from '@parley/core';
+import {
+  contentCommitment,
+  newOpening,
+  parseCommitment,
+  signCommitment as signCanonicalCommitment,
+  type Commitment,
+} from '@parley/core/audit';
+import type { MemberRef } from '@parley/core/mls';
+import type { AuditedMessageV1 } from './records.js';
+
+/** @internal What is committed to: one business message to one recipient identity. */
+export interface CommittedMessage {
+  readonly messageId: string;
+  readonly conversationId: string;
+  /** The recipient's identity id. */
+  readonly recipient: string;
+  readonly class: string;
+  readonly text: string;
+  readonly createdAt: Date;
+}
+
+/**
+ * @internal Signs the hiding commitment of a business message; returns what the
+ * device keeps of it (the opening and text stay on the device unless revealed).
+ */
+export function signCommitment(sender: MemberRef, identityPrivateKey: Uint8Array, message: CommittedMessage): AuditedMessageV1 {
+  const opening = newOpening();
+  const commitment: Commitment = {
+    v: 1,
+    messageId: message.messageId,
+    conversationId: message.conversationId,
+    sender: { identityId: sender.identityId, deviceId: sender.deviceId },
+    recipient: message.recipient,
+    class: message.class,
+    createdAt: message.createdAt.toISOString(),
+    contentCommitment: toBase64Url(contentCommitment(opening, message.text)),
+  };
+  const signature = toBase64(signCanonicalCommitment(identityPrivateKey, parseCommitment(commitment)));
+  return { v: 1, direction: 'out', conversationId: message.conversationId, commitment, signature, opening: toBase64(opening), text: message.text };
+}

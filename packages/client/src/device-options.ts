@@ -1,0 +1,114 @@
+/** Options and results of `Device` (and, through it, `Sender` and `Conversation`). */
+import type { ConversationId } from '@parley/core';
+import type { CryptoProvider } from '@parley/core/mls';
+import type { KeyDirectoryAnchors } from './key-transparency.js';
+import type { KeyStore } from './key-store.js';
+import type { WebSocketFactory } from './realtime.js';
+
+/**
+ * What every device needs, whether enrolled now or opened from its store.
+ *
+ * @example
+ * const options: DeviceOptions = { store: new MemoryKeyStore(), ...nodeRuntime, keyDirectory: pinnedAnchors }
+ */
+export interface DeviceOptions {
+  /** Where every secret and all state is kept. */
+  readonly store: KeyStore;
+  /** Crypto backing ts-mls (default: ts-mls's WebCrypto provider; Node: `nodeRuntime.crypto`). */
+  readonly crypto?: CryptoProvider;
+  /** WebSocket constructor (default: `globalThis.WebSocket`; Node: `nodeRuntime.webSocket`). */
+  readonly webSocket?: WebSocketFactory;
+  /** One-time KeyPackages generated per batch (default 50). */
+  readonly keyPackageBatch?: number;
+  /** How long a message from a future epoch may wait for its commit before the device resyncs (default 3 s). */
+  readonly recoveryDelayMs?: number;
+  /** Clock (tests). */
+  readonly now?: () => Date;
+  /** How often, per conversation, sending re-checks the members against the key log (default 30 s). */
+  readonly trustCheckIntervalMs?: number;
+  /** HTTP implementation (default `globalThis.fetch`), e.g. for proxies or certificate pinning. */
+  readonly fetch?: typeof fetch;
+  /**
+   * The server's key-directory keys, pinned in the app (recommended). Without
+   * them the device trusts what the server says at enrollment (trust on first use)
+   * and holds the server to it from then on.
+   */
+  readonly keyDirectory?: KeyDirectoryAnchors;
+}
+
+/**
+ * First run of a device (`Device.enroll`).
+ *
+ * @example
+ * await Device.enroll({ serverUrl, enrollmentToken, store, label: 'phone', ...nodeRuntime })
+ */
+export interface EnrollOptions extends DeviceOptions {
+  readonly serverUrl: string;
+  /** Short-lived, single-use JWT from the business backend. */
+  readonly enrollmentToken: string;
+  /** Human label shown to the owner, e.g. "phone". */
+  readonly label?: string;
+}
+
+/**
+ * Every later run of a device (`Device.open`).
+ *
+ * @example
+ * await Device.open({ store, ...nodeRuntime })
+ */
+export interface OpenOptions extends DeviceOptions {
+  /** Overrides the server URL stored at enrollment. */
+  readonly serverUrl?: string;
+}
+
+/**
+ * Options of `Device.send`.
+ *
+ * @example
+ * await device.send(conversationId, 'Your code is 123456', { class: 'otp', idempotencyKey: 'otp-42' })
+ */
+export interface SendOptions {
+  /** Message class, e.g. `otp`, `alert`, `support` (default `chat`). */
+  readonly class?: string;
+  /** Same key ⇒ same message: a retry never delivers twice. Default: random. */
+  readonly idempotencyKey?: string;
+  /**
+   * Makes this a business message with audit evidence: the device signs a
+   * hiding commitment naming `recipient` (an identity id) that the server
+   * records in the audit log; recipients check it and sign receipts.
+   */
+  readonly audit?: { readonly recipient: string };
+}
+
+/**
+ * What `Device.send` reports once the server accepted the message.
+ *
+ * @example
+ * const { envelopeId, recipients } = await device.send(conversationId, 'hello')
+ */
+export interface SendResult {
+  readonly conversationId: ConversationId;
+  readonly messageId: string;
+  readonly envelopeId: string;
+  /** True when the server had already accepted this idempotency key. */
+  readonly duplicate: boolean;
+  /** Devices the server will deliver to. */
+  readonly recipients: number;
+  /** Ciphertext bytes the server stored. */
+  readonly storedBytes: number;
+  /** MLS epoch the message was encrypted in. */
+  readonly epoch: string;
+  /** For audited messages: the commitment's hash (base64url) and its audit-log index. */
+  readonly audit?: { readonly commitmentHash: string; readonly index: number };
+}
+
+/**
+ * Options of `Device.exportEvidence`.
+ *
+ * @example
+ * const bundle = await device.exportEvidence(messageId, { reveal: true })
+ */
+export interface ExportEvidenceOptions {
+  /** Adds the opening and the plaintext, so the bundle proves the content (for a dispute). */
+  readonly reveal?: boolean;
+}

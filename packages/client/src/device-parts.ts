@@ -1,0 +1,177 @@
+/**
+ * How a `Device` is put together from its modules. Each module gets only what
+ * it uses; the ones that depend on each other in a cycle (the receiver releases
+ * envelopes a commit unblocked; a conflicting commit waits for the receiver to
+ * catch up) are joined here by callbacks.
+ */
+import { fromBase64, isParleyError, type Envelope } from '@parley/core';
+import type { MlsSuite } from '@parley/core/mls';
+import { ApiClient } from './api-client.js';
+import { KeyLogAuthenticator } from './authenticator.js';
+import { Committer } from './commits.js';
+import { Connection } from './connection.js';
+import { ConversationRegistry } from './conversations.js';
+import { DeviceKeys } from './device-keys.js';
+import type { DeviceOptions } from './device-options.js';
+import { DeviceRecordError } from './errors.js';
+import { EventHub } from './event-hub.js';
+import type { DeviceEvent } from './events.js';
+import { KeyPackageStock } from './key-packages.js';
+import type { KeyStore } from './key-store.js';
+import { KeyLogFollower, KeyLogVerifier } from './key-transparency.js';
+import { Membership } from './membership.js';
+import type { MlsSelf } from './mls-self.js';
+import { Outbox } from './outbox.js';
+import { ReceiptOutbox } from './receipts.js';
+import { Receiver } from './receiver.js';
+import type { DeviceRecordV1 } from './records.js';
+import { SessionManager } from './session.js';
+
+/** @internal Everything a `Device` delegates to. */
+export interface DeviceParts {
+  readonly record: DeviceRecordV1;
+  readonly store: KeyStore;
+  readonly mls: MlsSelf;
+  readonly identityPrivateKey: Uint8Array;
+  readonly api: ApiClient;
+  readonly hub: EventHub<DeviceEvent>;
+  readonly verifier: KeyLogVerifier;
+  readonly keys: DeviceKeys;
+  readonly conversations: ConversationRegistry;
+  readonly connection: Connection;
+  readonly outbox: Outbox;
+  readonly committer: Committer;
+  readonly membership: Membership;
+  readonly receiver: Receiver;
+  readonly receipts: ReceiptOutbox;
+  readonly keyPackages: KeyPackageStock;
+  now(): Date;
+  /** Fetches and processes the whole mailbox over HTTP. */
+  sync(): Promise<void>;
+}
+
+/** @internal Builds the parts of a device from its record (its conversations are loaded afterwards: `conversations.load`). */
+export function assembleDevice(record: DeviceRecordV1, suite: MlsSuite, options: DeviceOptions, serverUrl: string): DeviceParts {
+  const store = options.store;
+  const now = () => options.now?.() ?? new Date();
+  const hub = new EventHub<DeviceEvent>();
+  const conversations = new ConversationRegistry();
+  const self = { identityId: record.identityId, deviceId: record.deviceId };
+  const signatureKeys = { publicKey: fromBase64(record.signaturePublicKey), privateKey: fromBase64(record.signaturePrivateKey) };
+  const identityPrivateKey = fromBase64(record.identityPrivateKey);
+  const api = new ApiClient({ serverUrl, ...(options.fetch ? { fetch: options.fetch } : {}) });
+  const session = new SessionManager(api, record.deviceId, identityPrivateKey);
+  api.useSession((refresh) => session.get(refresh));
+  if (!record.anchors) throw new DeviceRecordError('device_record_invalid', 'the device record holds no key-directory anchors');
+  const verifier = new KeyLogVerifier(api, store, record.anchors);
+  let follower: KeyLogFollower | undefined;
+  const authenticator = new KeyLogAuthenticator(
+    verifier,
+    // A business sender follows the whole key log (so no revocation can be hidden from it); other devices verify lookups.
+    () => (record.kind === 'sender' ? (follower ??= new KeyLogFollower(api, store, verifier)) : undefined),
+    { ...self, signatureKey: signatureKeys.publicKey },
+    (identityId, error) => hub.emit({ type: 'key-transparency-error', identityId, code: isParleyError(error) ? error.code : 'key_log_unavailable' }),
+  );
+  const mls: MlsSelf = { suite, member: self, signatureKeys, authenticate: authenticator.authenticate };
+  const keys = new DeviceKeys({
+    api,
+    store,
+    verifier,
+    authenticator,
+    hub,
+    ...self,
+    identityKey: fromBase64(record.identityPublicKey),
+    identityPrivateKey,
+    signatureKey: signatureKeys.publicKey,
+  });
+  const receipts = new ReceiptOutbox(api, store, identityPrivateKey, self, (receipt, code) =>
+    hub.emit({ type: 'receipt-rejected', messageId: receipt.messageId, status: receipt.status, code }),
+  );
+  // Joined below: the connection feeds the receiver, the outbox submits over the connection.
+  let receiver: Receiver | undefined;
+  let keyPackages: KeyPackageStock | undefined;
+  const connection = new Connection({
+    serverUrl: api.serverUrl,
+    webSocket: options.webSocket,
+    token: (refresh) => session.get(refresh),
+    onEnvelopes: (envelopes: readonly Envelope[]) => receiver!.enqueue(envelopes),
+    onKeyPackagesLow: () => void keyPackages?.replenish(false).catch(() => {}),
+    onStateChange: (online) => hub.emit({ type: 'connection', online }),
+  });
+  const outbox = new Outbox({ store, api, channel: () => connection.channel });
+  const sync = async (): Promise<void> => {
+    let after = '0';
+    for (;;) {
+      const res = await api.mailbox(100, after);
+      receiver!.enqueue(res.envelopes);
+      await receiver!.idle();
+      await receiver!.flushAcks();
+      const last = res.envelopes[res.envelopes.length - 1];
+      if (!res.more || !last) break;
+      after = last.id;
+    }
+  };
+  const committer = new Committer({
+    store,
+    mls,
+    conversations,
+    hub,
+    submit: (request) => outbox.submit(request),
+    catchUp: sync,
+    onAdopted: (id) => receiver!.releaseHeld(id),
+  });
+  const membership = new Membership({
+    store,
+    mls,
+    api,
+    authenticator,
+    conversations,
+    committer,
+    now,
+    ...(options.trustCheckIntervalMs === undefined ? {} : { trustCheckIntervalMs: options.trustCheckIntervalMs }),
+  });
+  receiver = new Receiver({
+    store,
+    mls,
+    conversations,
+    api,
+    hub,
+    receipts,
+    recoveryDelayMs: options.recoveryDelayMs ?? 3000,
+    now,
+    submit: (request) => outbox.submit(request),
+    ackOverSocket: (ids) => connection.ack(ids),
+    identityKeyOf: async (identityId, deviceId) => {
+      const known = (await authenticator.keysOf(identityId)).devices.get(deviceId);
+      return (known ?? (await authenticator.keysOf(identityId, true)).devices.get(deviceId))?.identityKey;
+    },
+  });
+  keyPackages = new KeyPackageStock({
+    store,
+    mls,
+    api,
+    hub,
+    now,
+    ...(options.keyPackageBatch === undefined ? {} : { batchSize: options.keyPackageBatch }),
+  });
+  return {
+    record,
+    store,
+    mls,
+    identityPrivateKey,
+    api,
+    hub,
+    verifier,
+    keys,
+    conversations,
+    connection,
+    outbox,
+    committer,
+    membership,
+    receiver,
+    receipts,
+    keyPackages,
+    now,
+    sync,
+  };
+}

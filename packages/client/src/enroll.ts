@@ -1,0 +1,124 @@
+/**
+ * A device's first run and every later one, up to the point where a `Device`
+ * object exists. Enrollment generates the identity key, the MLS signature key
+ * and a batch of KeyPackages, persists all of them (private halves first: a
+ * crash after the server accepted must not lose them), then registers the
+ * public halves with the enrollment token and a registration proof binding
+ * the token, the device id and both keys.
+ */
+import {
+  DEVICE_ID_PATTERN,
+  fromBase64,
+  fromUtf8,
+  generateIdentityKeyPair,
+  identityIdOf,
+  newDeviceId,
+  registrationProofMessage,
+  signEd25519,
+  toBase64,
+} from '@parley/core';
+import { DEFAULT_SUITE, generateSignatureKeyPair, loadSuite, type MlsSuite } from '@parley/core/mls';
+import { ApiClient } from './api-client.js';
+import type { EnrollOptions, OpenOptions } from './device-options.js';
+import { DeviceRecordError, EnrollmentTokenError } from './errors.js';
+import { generateKeyPackages, type GeneratedBatch } from './key-packages.js';
+import type { KeyDirectoryAnchors } from './key-transparency.js';
+import { RECORDS, getJson, putJson, type DeviceRecordV1 } from './records.js';
+
+/** @internal A device persisted but not yet registered: what `registerEnrollment` sends. */
+export interface Enrollment {
+  /** The device record; `registerEnrollment` completes it in place. */
+  readonly record: DeviceRecordV1;
+  readonly suite: MlsSuite;
+  readonly batch: GeneratedBatch;
+  readonly proof: Uint8Array;
+}
+
+/** The issuer and subject of an enrollment token (its signature is the server's to check). */
+function decodeTokenSubject(token: string): { iss: string; sub: string } {
+  const part = token.split('.')[1];
+  if (!part) throw new EnrollmentTokenError('enrollment token is not a JWT');
+  let payload: { iss?: unknown; sub?: unknown };
+  try {
+    payload = JSON.parse(fromUtf8(fromBase64(part))) as { iss?: unknown; sub?: unknown };
+  } catch {
+    throw new EnrollmentTokenError('enrollment token is not a JWT');
+  }
+  if (typeof payload.iss !== 'string' || typeof payload.sub !== 'string') {
+    throw new EnrollmentTokenError('enrollment token lacks iss or sub');
+  }
+  return { iss: payload.iss, sub: payload.sub };
+}
+
+/** Trust on first use: the key-directory keys as the server states them now. */
+async function fetchAnchors(api: ApiClient): Promise<KeyDirectoryAnchors> {
+  const info = await api.keyDirectoryInfo();
+  return { log: info.log, origin: info.origin, logVerifierKey: info.verifierKey, vrfPublicKey: info.vrfPublicKey, prefix: `/logs/${info.log}` };
+}
+
+/** @internal Generates and persists a new device's keys and KeyPackages (nothing is sent but the anchors' fetch). */
+export async function prepareEnrollment(options: EnrollOptions): Promise<Enrollment> {
+  const { iss, sub } = decodeTokenSubject(options.enrollmentToken);
+  const identityId = identityIdOf(iss, sub);
+  const suite = await loadSuite(DEFAULT_SUITE, options.crypto);
+  const existing = await getJson<DeviceRecordV1>(options.store, RECORDS.device);
+  if (existing?.registered) throw new DeviceRecordError('device_exists', 'this store already holds a registered device');
+  const anchors =
+    options.keyDirectory ?? (await fetchAnchors(new ApiClient({ serverUrl: options.serverUrl, ...(options.fetch ? { fetch: options.fetch } : {}) })));
+  const deviceId = newDeviceId();
+  const identity = generateIdentityKeyPair();
+  const signature = await generateSignatureKeyPair(suite);
+  const record: DeviceRecordV1 = {
+    v: 1,
+    deviceId,
+    identityId,
+    kind: undefined,
+    label: options.label,
+    serverUrl: options.serverUrl,
+    suite: suite.name,
+    identityPrivateKey: toBase64(identity.privateKey),
+    identityPublicKey: toBase64(identity.publicKey),
+    signaturePrivateKey: toBase64(signature.privateKey),
+    signaturePublicKey: toBase64(signature.publicKey),
+    registered: false,
+    anchors,
+  };
+  const now = options.now?.() ?? new Date();
+  const batch = await generateKeyPackages(suite, { identityId, deviceId }, signature, options.keyPackageBatch ?? 50, true, now);
+  // Private halves first: a crash after the server accepted must not lose them.
+  await options.store.write([putJson(RECORDS.device, record), ...batch.ops]);
+  const proof = signEd25519(
+    identity.privateKey,
+    registrationProofMessage({ enrollmentToken: options.enrollmentToken, deviceId, identityKey: identity.publicKey, signatureKey: signature.publicKey }),
+  );
+  return { record, suite, batch, proof };
+}
+
+/** @internal Registers the public halves with the server, then marks the record registered (in place). */
+export async function registerEnrollment(api: Pick<ApiClient, 'registerDevice'>, options: EnrollOptions, enrollment: Enrollment): Promise<void> {
+  const { record, suite, batch, proof } = enrollment;
+  const res = await api.registerDevice({
+    enrollmentToken: options.enrollmentToken,
+    deviceId: record.deviceId,
+    identityKey: record.identityPublicKey,
+    signatureKey: record.signaturePublicKey,
+    suite: suite.name,
+    ...(options.label ? { label: options.label } : {}),
+    keyPackages: batch.oneTime,
+    lastResortKeyPackage: batch.lastResort!,
+    proof: toBase64(proof),
+  });
+  record.kind = res.kind;
+  record.registered = true;
+  record.status = res.status;
+  await options.store.write([putJson(RECORDS.device, record)]);
+}
+
+/** @internal The registered device record in `options.store`, and its suite. */
+export async function openDeviceRecord(options: OpenOptions): Promise<{ record: DeviceRecordV1; suite: MlsSuite }> {
+  const record = await getJson<DeviceRecordV1>(options.store, RECORDS.device);
+  if (!record || !record.registered) throw new DeviceRecordError('device_not_enrolled', 'the store holds no registered device');
+  if (!new RegExp(DEVICE_ID_PATTERN).test(record.deviceId)) throw new DeviceRecordError('device_record_invalid', 'stored device record is invalid');
+  const suite = await loadSuite(DEFAULT_SUITE, options.crypto);
+  return { record, suite };
+}

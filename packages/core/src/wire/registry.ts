@@ -1,0 +1,183 @@
+/** Businesses, device registration, sessions, the device directory, key transparency and KeyPackages. */
+import { Type, type Static } from 'typebox';
+import { Base64, BusinessIdSchema, DeviceIdSchema, IdentityIdSchema, IdentityKindSchema, LIMITS } from './common.js';
+
+// --- Admin -----------------------------------------------------------------
+
+export const Ed25519JwkSchema = Type.Object(
+  {
+    kty: Type.Literal('OKP'),
+    crv: Type.Literal('Ed25519'),
+    x: Type.String({ pattern: '^[A-Za-z0-9_-]{43}$' }),
+  },
+  { additionalProperties: true },
+);
+
+export const CreateBusinessRequestSchema = Type.Object(
+  {
+    id: BusinessIdSchema,
+    name: Type.String({ minLength: 1, maxLength: 200 }),
+    enrollmentKeys: Type.Array(
+      Type.Object({ kid: Type.String({ pattern: '^[A-Za-z0-9._-]{1,64}$' }), jwk: Ed25519JwkSchema }, { additionalProperties: false }),
+      { minItems: 1, maxItems: 10 },
+    ),
+  },
+  { additionalProperties: false },
+);
+export type CreateBusinessRequest = Static<typeof CreateBusinessRequestSchema>;
+
+export const BusinessSchema = Type.Object({ id: BusinessIdSchema, name: Type.String() });
+export type Business = Static<typeof BusinessSchema>;
+
+// --- Registration and sessions ----------------------------------------------
+
+export const KeyPackageStockSchema = Type.Object({
+  oneTime: Type.Integer({ minimum: 0 }),
+  lastResort: Type.Boolean(),
+  low: Type.Boolean({ description: 'true when the device should upload more' }),
+  lowWatermark: Type.Integer({ minimum: 0, description: 'below this many one-time KeyPackages the stock is low' }),
+});
+export type KeyPackageStock = Static<typeof KeyPackageStockSchema>;
+
+export const RegisterDeviceRequestSchema = Type.Object(
+  {
+    enrollmentToken: Type.String({ minLength: 1, maxLength: 4096 }),
+    deviceId: DeviceIdSchema,
+    identityKey: Base64(32, 'Ed25519 identity public key'),
+    signatureKey: Base64(2048, 'MLS signature public key'),
+    suite: Type.String({ maxLength: 80 }),
+    label: Type.Optional(Type.String({ maxLength: 64 })),
+    keyPackages: Type.Array(Base64(LIMITS.keyPackageBytes), { minItems: 1, maxItems: LIMITS.keyPackagesPerUpload }),
+    lastResortKeyPackage: Base64(LIMITS.keyPackageBytes),
+    proof: Base64(64, 'Ed25519 signature over the registration proof message'),
+  },
+  { additionalProperties: false },
+);
+export type RegisterDeviceRequest = Static<typeof RegisterDeviceRequestSchema>;
+
+export const RegisterDeviceResponseSchema = Type.Object({
+  deviceId: DeviceIdSchema,
+  identityId: IdentityIdSchema,
+  kind: IdentityKindSchema,
+  stock: KeyPackageStockSchema,
+  /** `pending`: another device of the identity must approve this one before senders include it. */
+  status: Type.Union([Type.Literal('active'), Type.Literal('pending')]),
+  /** Where the device's key entered the key transparency log. */
+  keyLog: Type.Object({ index: Type.Integer({ minimum: 0 }) }),
+});
+export type RegisterDeviceResponse = Static<typeof RegisterDeviceResponseSchema>;
+
+export const ChallengeRequestSchema = Type.Object({ deviceId: DeviceIdSchema }, { additionalProperties: false });
+export const ChallengeResponseSchema = Type.Object({ challenge: Base64(32), expiresAt: Type.String() });
+export type ChallengeResponse = Static<typeof ChallengeResponseSchema>;
+
+export const SessionRequestSchema = Type.Object(
+  { deviceId: DeviceIdSchema, challenge: Base64(32), signature: Base64(64) },
+  { additionalProperties: false },
+);
+export type SessionRequest = Static<typeof SessionRequestSchema>;
+export const SessionResponseSchema = Type.Object({
+  token: Type.String(),
+  expiresAt: Type.String(),
+  deviceId: DeviceIdSchema,
+  identityId: IdentityIdSchema,
+});
+export type SessionResponse = Static<typeof SessionResponseSchema>;
+
+// --- Directory ---------------------------------------------------------------
+
+export const DeviceRecordSchema = Type.Object({
+  deviceId: DeviceIdSchema,
+  identityId: IdentityIdSchema,
+  identityKey: Type.String(),
+  signatureKey: Type.String(),
+  suite: Type.String(),
+  label: Type.Optional(Type.String()),
+  status: Type.Union([Type.Literal('active'), Type.Literal('pending'), Type.Literal('revoked')]),
+  createdAt: Type.String(),
+});
+export type DeviceRecord = Static<typeof DeviceRecordSchema>;
+
+export const IdentityDevicesResponseSchema = Type.Object({
+  identityId: IdentityIdSchema,
+  kind: IdentityKindSchema,
+  displayName: Type.Optional(Type.String()),
+  devices: Type.Array(DeviceRecordSchema),
+});
+export type IdentityDevicesResponse = Static<typeof IdentityDevicesResponseSchema>;
+
+// --- Key transparency directory ---------------------------------------------------
+
+export const KeyDirectoryInfoSchema = Type.Object({
+  log: Type.String(),
+  origin: Type.String(),
+  /** Signed-note verifier key of the key log; its Ed25519 key also signs entry attestations. */
+  verifierKey: Type.String(),
+  /** ECVRF-EDWARDS25519-SHA512-TAI public key (RFC 9381) that maps identities to labels. */
+  vrfPublicKey: Type.String(),
+});
+export type KeyDirectoryInfo = Static<typeof KeyDirectoryInfoSchema>;
+
+export const KeyLookupResponseSchema = Type.Object({
+  identityId: IdentityIdSchema,
+  /** base64 label (first 32 bytes of the VRF output). */
+  label: Type.String(),
+  /** base64 VRF proof that the label belongs to the identity. */
+  vrfProof: Type.String(),
+  /** The signed checkpoint (C2SP signed note) the proofs are relative to. */
+  checkpoint: Type.String(),
+  entries: Type.Array(
+    Type.Object({
+      index: Type.Integer({ minimum: 0 }),
+      /** base64 log entry (canonical JSON). */
+      entry: Type.String(),
+      /** base64 RFC 9162 inclusion proof against the checkpoint. */
+      proof: Type.Array(Type.String(), { maxItems: 64 }),
+    }),
+    { maxItems: 10_000 },
+  ),
+});
+export type KeyLookupResponse = Static<typeof KeyLookupResponseSchema>;
+
+export const ApproveDeviceRequestSchema = Type.Object(
+  { signature: Base64(64, 'identity-key signature of the approving device over the approval message') },
+  { additionalProperties: false },
+);
+export type ApproveDeviceRequest = Static<typeof ApproveDeviceRequestSchema>;
+
+export const RevokeDeviceRequestSchema = Type.Object(
+  {
+    signature: Type.Optional(Base64(64, 'identity-key signature of the revoking device (owner revocation)')),
+    businessToken: Type.Optional(Type.String({ maxLength: 4096, description: "JWT signed with the business's enrollment key (business revocation)" })),
+  },
+  { additionalProperties: false },
+);
+export type RevokeDeviceRequest = Static<typeof RevokeDeviceRequestSchema>;
+
+export const KeyLogChangeResponseSchema = Type.Object({ deviceId: DeviceIdSchema, index: Type.Integer({ minimum: 0 }), status: Type.String() });
+export type KeyLogChangeResponse = Static<typeof KeyLogChangeResponseSchema>;
+
+// --- Key directory -------------------------------------------------------------
+
+export const UploadKeyPackagesRequestSchema = Type.Object(
+  {
+    keyPackages: Type.Array(Base64(LIMITS.keyPackageBytes), { maxItems: LIMITS.keyPackagesPerUpload }),
+    lastResortKeyPackage: Type.Optional(Base64(LIMITS.keyPackageBytes)),
+  },
+  { additionalProperties: false },
+);
+export type UploadKeyPackagesRequest = Static<typeof UploadKeyPackagesRequestSchema>;
+
+export const ClaimKeyPackagesRequestSchema = Type.Object(
+  { deviceIds: Type.Array(DeviceIdSchema, { minItems: 1, maxItems: LIMITS.claimDevices, uniqueItems: true }) },
+  { additionalProperties: false },
+);
+export type ClaimKeyPackagesRequest = Static<typeof ClaimKeyPackagesRequestSchema>;
+
+export const ClaimedKeyPackageSchema = Type.Object({
+  deviceId: DeviceIdSchema,
+  keyPackage: Type.String(),
+  lastResort: Type.Boolean(),
+});
+export const ClaimKeyPackagesResponseSchema = Type.Object({ keyPackages: Type.Array(ClaimedKeyPackageSchema) });
+export type ClaimKeyPackagesResponse = Static<typeof ClaimKeyPackagesResponseSchema>;

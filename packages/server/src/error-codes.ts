@@ -1,0 +1,201 @@
+/**
+ * Every `code` the server's API can answer in an error body (`{ "error": { "code", … } }`,
+ * HTTP and WebSocket alike), by area. Clients match on these, never on messages.
+ *
+ * The server raises most of them itself (packages/server/src); `core` lists the codes of
+ * `@parley/core` functions the server applies to request input. Codes of startup and
+ * internal failures are listed too (`startup`, `internal`): a 500 never shows its code
+ * (the client sees `internal_error`), but they are the server's codes all the same. A
+ * test scans src and fails on a code missing here.
+ */
+
+/**
+ * The codes, grouped by area.
+ *
+ * @example
+ * SERVER_ERROR_CODE_GROUPS.relay.includes('epoch_conflict') // true
+ */
+export const SERVER_ERROR_CODE_GROUPS = {
+  /** Request shape and transport (the error mapper, the JSON parser, Node's HTTP parser, WebSocket frames). */
+  request: [
+    'invalid_request',
+    'invalid_json',
+    'invalid_string',
+    'invalid_url',
+    'invalid_frame',
+    'malformed_request',
+    'not_found',
+    'payload_too_large',
+    'unsupported_media_type',
+    'uri_too_long',
+    'headers_too_large',
+    'request_timeout',
+    'rate_limited',
+    'unavailable',
+    'internal_error',
+  ],
+  /** Sessions, the admin and metrics tokens, device status. */
+  auth: [
+    'session_required',
+    'session_invalid',
+    'session_expired',
+    'challenge_invalid',
+    'already_authenticated',
+    'device_revoked',
+    'device_not_active',
+    'admin_disabled',
+    'admin_token_invalid',
+    'metrics_disabled',
+    'metrics_token_invalid',
+  ],
+  /** Businesses, enrollment (business-signed tokens), devices and KeyPackages. */
+  registry: [
+    'business_exists',
+    'enrollment_token_invalid',
+    'enrollment_token_expired',
+    'enrollment_token_reused',
+    'registration_proof_invalid',
+    'identity_kind_mismatch',
+    'device_exists',
+    'invalid_key',
+    'unsupported_suite',
+    'unknown_identity',
+    'unknown_device',
+    'key_package_exists',
+    'key_package_mismatch',
+    'key_package_expired',
+    'no_key_package',
+  ],
+  /** The key directory: approvals and revocations. */
+  directory: [
+    'not_pending',
+    'approval_signature_invalid',
+    'revocation_unauthorized',
+    'revocation_signature_invalid',
+    'business_token_invalid',
+    'business_token_expired',
+    'already_revoked',
+  ],
+  /** The relay: submissions, commits, mailboxes, acks. */
+  relay: [
+    'invalid_mls_message',
+    'epoch_out_of_range',
+    'conversation_mismatch',
+    'unknown_conversation',
+    'not_a_member',
+    'idempotency_conflict',
+    'members_required',
+    'invalid_members',
+    'group_info_required',
+    'invalid_group_info',
+    'welcome_required',
+    'epoch_conflict',
+    'ack_forbidden',
+  ],
+  /** Audit: commitments, receipts, evidence. */
+  audit: [
+    'commitment_mismatch',
+    'commitment_sender_mismatch',
+    'commitment_time_invalid',
+    'commitment_signature_invalid',
+    'commitment_exists',
+    'sender_required',
+    'unknown_recipient',
+    'recipient_not_member',
+    'receipt_device_mismatch',
+    'unknown_message',
+    'not_a_recipient',
+    'receipt_commitment_mismatch',
+    'receipt_signature_invalid',
+    'audit_entry_missing',
+  ],
+  /** Routing: retrieval links, web messages, webhooks, policies. */
+  routing: [
+    'token_invalid',
+    'token_used',
+    'token_expired',
+    'token_locked',
+    'token_wrong_recipient',
+    'otp_invalid',
+    'consent_required',
+    'second_factor_unavailable',
+    'message_id_conflict',
+    'customer_has_app',
+    'fallback_failed',
+    'unknown_channel',
+    'webhook_signature_invalid',
+    'webhook_invalid',
+    'invalid_routing_policy',
+  ],
+  /** Transparency logs (tlog-tiles, proofs, sequencing). */
+  tlog: [
+    'tlog_invalid_input',
+    'tlog_bad_tree_size',
+    'tlog_bad_entry',
+    'tlog_bad_tile_path',
+    'tlog_tile_not_found',
+    'tlog_unknown_log',
+    'tlog_stopped',
+    'tlog_sequence_timeout',
+  ],
+  /** Refusals to start: configuration, key files, data directory, log identity. */
+  startup: [
+    'invalid_config',
+    'server_key_invalid',
+    'private_dir_invalid',
+    'private_dir_owner',
+    'private_dir_mode',
+    'private_file_mode',
+    'data_dir_locked',
+    'tlog_bad_key',
+    'tlog_key_file_mode',
+    'tlog_key_origin_mismatch',
+    'tlog_key_mismatch',
+    'tlog_origin_mismatch',
+  ],
+  /** Storage found in a state it can never be in (answered as `internal_error`). */
+  internal: ['tlog_corrupt'],
+  /** Raised by `@parley/core` on request input the server decodes with it. */
+  core: [
+    'invalid_encoding',
+    'invalid_bytes',
+    'invalid_business_id',
+    'invalid_identity_id',
+    'invalid_subject',
+    'invalid_key_package',
+    'invalid_signature_key',
+    'invalid_commitment',
+    'invalid_receipt',
+  ],
+} as const;
+
+/** `http_<status>`: a 4xx the HTTP framework raised without a code of its own (the error mapper's last resort). */
+export type HttpStatusErrorCode = `http_${number}`;
+
+/**
+ * A code the server can answer.
+ *
+ * @example
+ * function isRetryable(code: ServerErrorCode): boolean {
+ *   return code === 'unavailable' || code === 'epoch_conflict' || code === 'tlog_sequence_timeout';
+ * }
+ */
+export type ServerErrorCode = (typeof SERVER_ERROR_CODE_GROUPS)[keyof typeof SERVER_ERROR_CODE_GROUPS][number] | HttpStatusErrorCode;
+
+/**
+ * Every code of {@link SERVER_ERROR_CODE_GROUPS}, once.
+ *
+ * @example
+ * SERVER_ERROR_CODES.has('epoch_conflict') // true
+ */
+export const SERVER_ERROR_CODES: ReadonlySet<ServerErrorCode> = new Set<ServerErrorCode>(Object.values(SERVER_ERROR_CODE_GROUPS).flat());
+
+/**
+ * Whether `value` is a code the server can answer.
+ *
+ * @example
+ * if (isServerErrorCode(body.error.code)) handle(body.error.code);
+ */
+export function isServerErrorCode(value: unknown): value is ServerErrorCode {
+  return typeof value === 'string' && (SERVER_ERROR_CODES.has(value as ServerErrorCode) || /^http_[1-5][0-9]{2}$/.test(value));
+}

@@ -1,0 +1,196 @@
+/**
+ * Application messages and proposals: the group committer batches the submissions that
+ * arrive while the previous batch is being written, and ONE statement (a data-modifying
+ * CTE) stores each one whose sender is a member, addressed to the group's other members,
+ * once per idempotency key. Business messages (with a signed commitment) take the same
+ * path inside a transaction that also stores their commitments, audit-log entries and
+ * delivery routes. After commit, the recipients' connections are told.
+ */
+import {
+  ConflictError,
+  ForbiddenError,
+  NotFoundError,
+  businessOf,
+  type IdentityId,
+  type SubmitRequest,
+  type SubmitResponse,
+} from '@parley/core';
+import type { WireInfo } from '@parley/core/mls';
+import type { AuthDevice } from '../auth-device.js';
+import type { AuditService, PreparedCommitment } from '../audit/audit-service.js';
+import { appendEnvelopes, findSubmissions, groupMembers, submissionKey } from '../repos/mailbox.js';
+import type { Router } from '../routing/router.js';
+import { retryTransient, type Database, type Sql } from '../storage/database.js';
+import { canonicalBase64 } from './canonical-base64.js';
+import { GroupCommitter, type Batching, type FlushResult } from './group-commit.js';
+import type { MailNotifier } from './notifier.js';
+
+interface AppendRequest {
+  sender: AuthDevice;
+  idempotencyKey: string;
+  groupId: string;
+  kind: 'application' | 'proposal';
+  epoch: bigint;
+  /** base64, as stored */
+  payload: string;
+  payloadBytes: number;
+  /** A business message's checked commitment, stored with it in one transaction. */
+  audit?: PreparedCommitment;
+}
+
+/** The message class a signed commitment declares (routing policy key). */
+function classOf(commitment: string): string {
+  const value = (JSON.parse(commitment) as { class?: unknown }).class;
+  return typeof value === 'string' ? value : 'unknown';
+}
+
+/**
+ * @example
+ * const appends = new ApplicationAppends(db, notifier, batching, () => expiry, audit, router);
+ * const stored = await appends.submit(sender, request, payload, info);
+ */
+export class ApplicationAppends {
+  private readonly plain: GroupCommitter<AppendRequest, SubmitResponse>;
+  private readonly audited: GroupCommitter<AppendRequest, SubmitResponse>;
+  /** Recipients of each newly stored request, for the notices after commit. */
+  private readonly recipientsOf = new WeakMap<AppendRequest, readonly string[]>();
+
+  constructor(
+    private readonly db: Database,
+    private readonly notifier: MailNotifier,
+    batching: Batching,
+    /** When a message stored now expires unacknowledged. */
+    private readonly expiry: () => Date,
+    private readonly audit?: AuditService,
+    private readonly router?: Router,
+  ) {
+    this.plain = new GroupCommitter((items) => this.storeAppends(this.db, items), batching);
+    this.audited = new GroupCommitter((items) => this.flushAudited(items), batching);
+  }
+
+  /**
+   * Stores one application message or proposal (already checked as MLS framing of this
+   * conversation); resolves after commit. With a commitment it is a business message:
+   * checked by the audit service and stored with its commitment and route.
+   */
+  async submit(sender: AuthDevice, request: SubmitRequest, payload: Uint8Array, info: WireInfo): Promise<SubmitResponse> {
+    const append = {
+      sender,
+      idempotencyKey: request.idempotencyKey,
+      groupId: request.conversationId,
+      epoch: info.epoch ?? 0n,
+      payload: canonicalBase64(request.message, payload),
+      payloadBytes: payload.length,
+    };
+    if (request.commitment === undefined) {
+      return this.plain.submit({ ...append, kind: info.contentType === 'proposal' ? 'proposal' : 'application' });
+    }
+    const audit = this.audit!;
+    const prepared = await audit.prepare(sender, request);
+    const result = await this.audited.submit({ ...append, kind: 'application', audit: prepared });
+    return { ...result, audit: { index: await audit.indexOfCommitment(prepared) } };
+  }
+
+  /** Waits for queued appends to commit. */
+  async drain(): Promise<void> {
+    await Promise.all([this.plain.drain(), this.audited.drain()]);
+  }
+
+  /** Business messages: their envelopes and commitments commit together, audit-log entries included. */
+  private async flushAudited(requests: readonly AppendRequest[]): Promise<FlushResult<SubmitResponse>[]> {
+    const audit = this.audit!;
+    const results = await retryTransient(() =>
+      this.db.transaction(async (tx) => {
+        const stored = await this.storeAppends(tx, requests, false);
+        // Only what the relay accepted (new or repeated) gets its commitment recorded.
+        const prepared = requests.filter((_r, i) => stored[i]?.ok).map((r) => r.audit!);
+        await audit.store(tx, prepared);
+        // Each new business message gets its delivery route, durable with the message.
+        await this.router?.enqueue(
+          tx,
+          requests.flatMap((r, i) => {
+            const result = stored[i];
+            if (!result?.ok || result.value.duplicate) return [];
+            const row = r.audit!.row;
+            return [{ messageId: row.message_id, envelopeId: result.value.id, businessId: businessOf(row.recipient_identity_id as IdentityId), identityId: row.recipient_identity_id, class: classOf(row.commitment) }];
+          }),
+        );
+        return stored;
+      }),
+    );
+    audit.log.kick();
+    this.router?.kick();
+    this.announce(requests, results);
+    return results;
+  }
+
+  /**
+   * One statement per batch: stores every message whose sender is a member, addressed to
+   * the group's other members, once per idempotency key. The rare leftovers (repeats,
+   * non-members) are classified afterwards.
+   */
+  private async storeAppends(sql: Sql, requests: readonly AppendRequest[], announce = true): Promise<FlushResult<SubmitResponse>[]> {
+    const expiresAt = this.expiry();
+    const unique = new Map<string, AppendRequest>();
+    for (const r of requests) {
+      const key = submissionKey(r.sender.deviceId, r.idempotencyKey, 0);
+      if (!unique.has(key)) unique.set(key, r);
+    }
+    const inserted = await retryTransient(() =>
+      appendEnvelopes(
+        sql,
+        [...unique.values()].map((r) => ({
+          senderDeviceId: r.sender.deviceId,
+          idempotencyKey: r.idempotencyKey,
+          groupId: r.groupId,
+          kind: r.kind,
+          epoch: r.epoch,
+          payload: r.payload,
+          payloadBytes: r.payloadBytes,
+          expiresAt,
+        })),
+      ),
+    );
+    const leftovers = [...unique.values()].filter((r) => !inserted.has(submissionKey(r.sender.deviceId, r.idempotencyKey, 0)));
+    const earlier = leftovers.length > 0 ? await findSubmissions(sql, leftovers.map((r) => ({ senderDeviceId: r.sender.deviceId, idempotencyKey: r.idempotencyKey }))) : new Map();
+    const members = leftovers.length > 0 ? await groupMembers(sql, [...new Set(leftovers.map((r) => r.groupId))]) : new Map<string, Set<string>>();
+    const results = requests.map((r): FlushResult<SubmitResponse> => {
+      const key = submissionKey(r.sender.deviceId, r.idempotencyKey, 0);
+      const stored = inserted.get(key);
+      if (stored) {
+        const first = unique.get(key) === r;
+        this.recipientsOf.set(r, stored.recipients);
+        return { ok: true, value: { id: stored.id, duplicate: !first, recipients: stored.recipients.length, storedBytes: first ? r.payloadBytes : 0 } };
+      }
+      const prior = earlier.get(`${r.sender.deviceId}\n${r.idempotencyKey}`)?.find((p: { part: number }) => p.part === 0);
+      if (prior) return { ok: true, value: { id: prior.id, duplicate: true, recipients: prior.recipient_count, storedBytes: 0 } };
+      const set = members.get(r.groupId);
+      if (!set) return { ok: false, error: new NotFoundError('unknown_conversation', 'no such conversation') };
+      if (!set.has(r.sender.deviceId)) return { ok: false, error: new ForbiddenError('not_a_member', 'the device is not a member of this conversation') };
+      // Lost a race with a concurrent submission of the same key.
+      return { ok: false, error: new ConflictError('idempotency_conflict', 'idempotency key is being used concurrently; retry') };
+    });
+    if (announce) this.announce(requests, results);
+    return results;
+  }
+
+  /** After commit: tells the recipients' connections about each newly stored envelope, once. */
+  private announce(requests: readonly AppendRequest[], results: readonly FlushResult<SubmitResponse>[]): void {
+    const createdAt = new Date().toISOString();
+    requests.forEach((r, i) => {
+      const result = results[i];
+      const recipients = this.recipientsOf.get(r);
+      if (!result?.ok || result.value.duplicate || !recipients) return;
+      this.notifier.notifyEnvelope(recipients, {
+        id: result.value.id,
+        conversationId: r.groupId,
+        senderDeviceId: r.sender.deviceId,
+        senderIdentityId: r.sender.identityId,
+        kind: r.kind,
+        epoch: r.epoch.toString(),
+        payload: r.payload,
+        createdAt,
+      });
+    });
+  }
+}
