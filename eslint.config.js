@@ -9,8 +9,9 @@ const TS_MLS_MESSAGE =
   'ts-mls is imported only under packages/core/src/mls/ (deep paths only in mls/ts-mls-internals.ts); use @parley/core/mls.';
 const TS_MLS_DEEP_MESSAGE = 'import ts-mls internals (paths other than the package entry) through ./ts-mls-internals.js only.';
 const NODE_MESSAGE =
-  'packages/core/src must run in browsers: no Node built-ins outside *.node.ts files (use WebCrypto, Uint8Array, bytes.ts).';
-const BUFFER_MESSAGE = 'packages/core/src uses Uint8Array and the helpers in bytes.ts, not Buffer (outside *.node.ts files).';
+  'core and the SDK must run in browsers: no Node built-ins outside *.node.ts files (use WebCrypto, Uint8Array, bytes.ts).';
+const BUFFER_MESSAGE = 'core and the SDK use Uint8Array and the helpers in bytes.ts, not Buffer (outside *.node.ts files).';
+const TEST_FOLDER_MESSAGE = "shared test helpers live in @parley/test-kit (server, sdk, evidence): never import another package's test folder.";
 
 export default tseslint.config(
   { ignores: ['**/node_modules/**', 'bench/results/**'] },
@@ -50,8 +51,8 @@ export default tseslint.config(
     },
   },
   {
-    // Core is browser-safe; runtime-specific code lives in files that say so (*.node.ts).
-    files: ['packages/core/src/**/*.ts'],
+    // Core and the SDK are browser-safe; runtime-specific code lives in files that say so (*.node.ts).
+    files: ['packages/core/src/**/*.ts', 'packages/client/src/**/*.ts'],
     ignores: ['**/*.node.ts'],
     rules: {
       'no-restricted-imports': [
@@ -64,6 +65,18 @@ export default tseslint.config(
       'no-restricted-globals': ['error', { name: 'Buffer', message: BUFFER_MESSAGE }],
       // Also `(globalThis as …).Buffer`, the form a runtime check for Node takes.
       'no-restricted-properties': ['error', { property: 'Buffer', message: BUFFER_MESSAGE }],
+    },
+  },
+  {
+    // Tests and benchmarks share helpers through the private test-kit workspace, not by
+    // reaching into another package's test folder.
+    files: ['packages/*/test/**/*.ts', 'packages/*/src/**/*.ts', 'bench/**/*.ts'],
+    languageOptions: { parser: tseslint.parser },
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        { selector: "ImportDeclaration[source.value=/^(\\.\\.\\/)+(packages\\/)?[a-z-]+\\/test\\//]", message: TEST_FOLDER_MESSAGE },
+      ],
     },
   },
 );

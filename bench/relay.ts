@@ -22,7 +22,7 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { PostgresDatabase, startServer, type ParleyServer, type ServerConfigInput } from '@parley/server';
-import { ADMIN_TOKEN, createBusiness, registerRawDevice, type TestBusiness } from '../packages/server/test/helpers.js';
+import { ADMIN_TOKEN, createBusiness, registerRawDevice, type TestBusiness } from '@parley/test-kit/server';
 import { startProfiling, summarizeProfile, type ProfileSummary } from './cpu-profile.js';
 import { inPool } from './lib/async.js';
 import { runChild } from './lib/child.js';

@@ -17,7 +17,7 @@ import { performance } from 'node:perf_hooks';
 import type { SubmitRequest } from '@parley/core';
 import { Device, MemoryKeyStore, Sender, type WebSocketFactory } from '@parley/client';
 import { nodeRuntime } from '@parley/client/node';
-import { createBusiness } from '../packages/client/test/fixture.js';
+import { createBusiness } from '@parley/test-kit/sdk';
 import { inPool, urlOf } from './lib/async.js';
 import { childMain, type ChildMessage, type GoMessage } from './lib/child.js';
 import { alertText } from './lib/workload.js';

@@ -6,7 +6,7 @@
 import { performance } from 'node:perf_hooks';
 import { verifyEvidenceBundle, type EvidenceTrust } from '@parley/core/audit';
 import type { Device, DeviceEvent, Sender } from '@parley/client';
-import { EventLog, enroll, enrollApproved, type Business } from '../../packages/client/test/fixture.js';
+import { EventLog, enroll, enrollApproved, type Business } from '@parley/test-kit/sdk';
 import { quantile, summarize } from '../lib/stats.js';
 import { alertText } from '../lib/workload.js';
 import type { EvidenceFigure } from './types.js';

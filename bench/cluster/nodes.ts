@@ -6,7 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ADMIN_TOKEN } from '../../packages/server/test/helpers.js';
+import { ADMIN_TOKEN } from '@parley/test-kit/server';
 import { sleep } from '../lib/async.js';
 import { rssKiB } from '../lib/machine.js';
 import type { MemorySample } from './types.js';

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { connect as natsConnect, RetentionPolicy, StorageType, type NatsConnection } from 'nats';
 import { PostgresDatabase } from '@parley/server';
-import { createBusiness, openSession, registerRawDevice, type RawDevice } from '../../packages/server/test/helpers.js';
+import { createBusiness, openSession, registerRawDevice, type RawDevice } from '@parley/test-kit/server';
 import type { ClusterClientSpec, ParleyPairSpec } from '../cluster-clients.js';
 import { inPool, sleep } from '../lib/async.js';
 import { benchSchemaName, dropSchema } from '../lib/engines.js';

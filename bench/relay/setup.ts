@@ -5,7 +5,7 @@
  */
 import { fromBase64, randomBytes, toBase64 } from '@parley/core';
 import { commitChanges, createGroup, encryptApplication, type AuthenticateMember, type MlsGroup } from '@parley/core/mls';
-import { api, suite, type RawDevice } from '../../packages/server/test/helpers.js';
+import { api, suite, type RawDevice } from '@parley/test-kit/server';
 
 const acceptRegistered: AuthenticateMember = async () => true;
 

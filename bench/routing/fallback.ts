@@ -9,7 +9,7 @@ import { Device, MemoryKeyStore, Sender } from '@parley/client';
 import { nodeRuntime } from '@parley/client/node';
 import type { TwilioHandsetSms } from '@parley/emulators';
 import type { DeliveryPath, ParleyServer } from '@parley/server';
-import type { Business } from '../../packages/client/test/fixture.js';
+import type { Business } from '@parley/test-kit/sdk';
 import { DEMO_BRAND, type LocalProviders } from '../../packages/cli/src/demo/providers.js';
 import { errorText, inPool } from '../lib/async.js';
 import { summarize } from '../lib/stats.js';

@@ -7,7 +7,7 @@ import { readdir, readFile, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { startServer, type Channel, type ChannelSet, type ParleyServer, type ServerConfigInput } from '@parley/server';
-import { ADMIN_TOKEN } from '../../packages/server/test/helpers.js';
+import { ADMIN_TOKEN } from '@parley/test-kit/server';
 import { sleep } from '../lib/async.js';
 import { benchDatabase, type Engine } from '../lib/engines.js';
 import { CLK_TCK } from '../lib/machine.js';

@@ -16,8 +16,8 @@ import { emptyRoot, formatCheckpoint, openNote, parseCheckpoint, parseVerifierKe
 import { FileKeyStore } from '@parley/client/node';
 import type { DeviceEvent, Sender } from '@parley/client';
 import { loadLogSigner } from '../../server/src/tlog/index.js';
-import { ADMIN_TOKEN, startTestServer, type TestServer } from '../../server/test/helpers.js';
-import { createBusiness, enroll, enrollSender, EventLog, type Business } from '../../client/test/fixture.js';
+import { ADMIN_TOKEN, startTestServer, type TestServer } from '@parley/test-kit/server';
+import { createBusiness, enroll, enrollSender, EventLog, type Business } from '@parley/test-kit/sdk';
 import { runAudit } from '../src/commands/audit.js';
 import type { MonitorRound } from '../src/commands/audit-monitor.js';
 

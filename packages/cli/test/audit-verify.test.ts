@@ -9,7 +9,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } 
 import { generateIdentityKeyPair, toBase64, toHex, utf8 } from '@parley/core';
 import { main } from '../src/main.js';
 import { runAudit, type AuditIo } from '../src/commands/audit.js';
-import { assemble, honestScenario, receiptFor, type Scenario } from '../../core/test/audit/fixture.js';
+import { assemble, honestScenario, receiptFor, type Scenario } from '@parley/test-kit/evidence';
 
 let dir: string;
 let s: Scenario;

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { main } from '../src/main.js';
-import { ADMIN_TOKEN, startTestServer, type TestServer } from '../../server/test/helpers.js';
-import { createBusiness, enroll, enrollApproved } from '../../client/test/fixture.js';
+import { ADMIN_TOKEN, startTestServer, type TestServer } from '@parley/test-kit/server';
+import { createBusiness, enroll, enrollApproved } from '@parley/test-kit/sdk';
 
 let t: TestServer;
 beforeAll(async () => {

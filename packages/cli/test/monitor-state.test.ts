@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runAudit } from '../src/commands/audit.js';
 import { defaultStateFile, runLog, type VerifyResult } from '../src/commands/log.js';
 import type { MonitorRound } from '../src/commands/audit-monitor.js';
-import { startTestServer, type TestServer } from '../../server/test/helpers.js';
+import { startTestServer, type TestServer } from '@parley/test-kit/server';
 
 /** The origins every deployment had by default: both servers keep them. */
 const tlog = { origin: 'parley.localhost/logs/keys', auditOrigin: 'parley.localhost/logs/audit' };

@@ -14,8 +14,8 @@ import { main } from '../src/main.js';
 import { runAudit } from '../src/commands/audit.js';
 import { runLog } from '../src/commands/log.js';
 import type { MonitorRound } from '../src/commands/audit-monitor.js';
-import { ADMIN_TOKEN, startTestServer, type TestServer } from '../../server/test/helpers.js';
-import { createBusiness, enroll } from '../../client/test/fixture.js';
+import { ADMIN_TOKEN, startTestServer, type TestServer } from '@parley/test-kit/server';
+import { createBusiness, enroll } from '@parley/test-kit/sdk';
 
 let t: TestServer;
 let dir: string;

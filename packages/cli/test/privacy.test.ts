@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fromBase64, randomBytes, toBase64, toBase64Url, toHex, utf8 } from '@parley/core';
 import type { KeyStore } from '@parley/client';
 import type { Database } from '@parley/server';
-import { ADMIN_TOKEN, startTestServer, type TestServer } from '../../server/test/helpers.js';
+import { ADMIN_TOKEN, startTestServer, type TestServer } from '@parley/test-kit/server';
 import { runScenario } from '../src/demo/scenario.js';
 import { demoRouting, freePort, startLocalProviders, startSecondFactorInbox, type LocalProviders, type SecondFactorInbox } from '../src/demo/providers.js';
 

@@ -19,7 +19,7 @@ import {
 } from '@parley/core/audit';
 import { type Device, type DeviceEvent } from '../src/index.js';
 import { TransportError } from '../src/errors.js';
-import { EventLog, createBusiness, enroll, enrollApproved, enrollSender, startTestServer, type Business, type TestServer } from './fixture.js';
+import { EventLog, createBusiness, enroll, enrollApproved, enrollSender, startTestServer, type Business, type TestServer } from '@parley/test-kit/sdk';
 
 let t: TestServer;
 let bank: Business;

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MemoryKeyStore, Device } from '../src/index.js';
 import { nodeRuntime } from '../src/index.node.js';
-import { EventLog, createBusiness, enroll, enrollApproved, enrollSender, startTestServer, type Business, type TestServer } from './fixture.js';
+import { EventLog, createBusiness, enroll, enrollApproved, enrollSender, startTestServer, type Business, type TestServer } from '@parley/test-kit/sdk';
 
 let t: TestServer;
 let bank: Business;

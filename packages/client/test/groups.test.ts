@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiClient, Device, MemoryKeyStore, type DeviceEvent } from '../src/index.js';
 import { nodeRuntime } from '../src/index.node.js';
-import { openSession } from '../../server/test/helpers.js';
-import { EventLog, createBusiness, enroll, enrollApproved, enrollSender, startTestServer, type Business, type TestServer } from './fixture.js';
+import { openSession } from '@parley/test-kit/server';
+import { EventLog, createBusiness, enroll, enrollApproved, enrollSender, startTestServer, type Business, type TestServer } from '@parley/test-kit/sdk';
 
 let t: TestServer;
 let bank: Business;

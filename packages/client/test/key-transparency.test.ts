@@ -13,7 +13,7 @@ import { formatCheckpoint, parseCheckpoint, openNote, signNote, parseSignerKey, 
 import { Device, MemoryKeyStore, issueEnrollmentToken, type DeviceEvent } from '../src/index.js';
 import { nodeRuntime } from '../src/index.node.js';
 import { SignJWT } from 'jose';
-import { EventLog, createBusiness, enroll, enrollSender, startTestServer, type Business, type TestServer } from './fixture.js';
+import { EventLog, createBusiness, enroll, enrollSender, startTestServer, type Business, type TestServer } from '@parley/test-kit/sdk';
 
 let t: TestServer;
 let bank: Business;

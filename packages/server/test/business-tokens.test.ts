@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SignJWT } from 'jose';
 import { generateIdentityKeyPair, newDeviceId, randomBytes, registrationProofMessage, signEd25519, toBase64, toBase64Url } from '@parley/core';
 import { createKeyPackage, generateSignatureKeyPair } from '@parley/core/mls';
-import { api, createBusiness, registerRawDevice, startTestServer, suite, type TestBusiness, type TestServer } from './helpers.js';
+import { api, createBusiness, registerRawDevice, startTestServer, suite, type TestBusiness, type TestServer } from '@parley/test-kit/server';
 
 let t: TestServer;
 let bank: TestBusiness;

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { fromBase64, randomBytes, toBase64, utf8 } from '@parley/core';
 import { commitChanges, createGroup, encryptApplication } from '@parley/core/mls';
-import { ADMIN_TOKEN, ENGINE, api, createBusiness, openSession, registerRawDevice, suite } from './helpers.js';
+import { ADMIN_TOKEN, ENGINE, api, createBusiness, openSession, registerRawDevice, suite } from '@parley/test-kit/server';
 
 const BIN = new URL('../../cli/bin/parley.js', import.meta.url).pathname;
 const children: ChildProcess[] = [];

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fromBase64, generateIdentityKeyPair, newDeviceId, registrationProofMessage, sessionProofMessage, signEd25519, toBase64 } from '@parley/core';
 import { createKeyPackage, generateSignatureKeyPair } from '@parley/core/mls';
-import { api, createBusiness, openSession, registerRawDevice, startTestServer, suite, ADMIN_TOKEN, type TestBusiness, type TestServer } from './helpers.js';
+import { api, createBusiness, openSession, registerRawDevice, startTestServer, suite, ADMIN_TOKEN, type TestBusiness, type TestServer } from '@parley/test-kit/server';
 
 let t: TestServer;
 let bank: TestBusiness;

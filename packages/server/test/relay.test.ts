@@ -10,7 +10,7 @@ import {
   type AuthenticateMember,
   type MlsGroup,
 } from '@parley/core/mls';
-import { api, createBusiness, registerRawDevice, startTestServer, suite, type RawDevice, type TestBusiness, type TestServer } from './helpers.js';
+import { api, createBusiness, registerRawDevice, startTestServer, suite, type RawDevice, type TestBusiness, type TestServer } from '@parley/test-kit/server';
 
 let t: TestServer;
 let bank: TestBusiness;

@@ -8,8 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Device, MemoryKeyStore, Sender } from '@parley/client';
 import { nodeRuntime } from '@parley/client/node';
 import { DEMO_BRAND, freePort, startLocalProviders, type LocalProviders } from '../../cli/src/demo/providers.js';
-import { createBusiness, EventLog, type Business } from '../../client/test/fixture.js';
-import { startTestServer, type TestServer } from './helpers.js';
+import { createBusiness, EventLog, type Business } from '@parley/test-kit/sdk';
+import { startTestServer, type TestServer } from '@parley/test-kit/server';
 
 const MARKER = 'PLAINTEXT-MARKER-7d1c0e';
 let t: TestServer;

@@ -17,8 +17,8 @@ import { Device, MemoryKeyStore, Sender } from '@parley/client';
 import { nodeRuntime } from '@parley/client/node';
 import type { Envelope, RouteViewResponse } from '@parley/core';
 import { DEMO_BRAND, freePort, startLocalProviders, type LocalProviders } from '../../cli/src/demo/providers.js';
-import { createBusiness, EventLog, type Business } from '../../client/test/fixture.js';
-import { ADMIN_TOKEN, startTestServer, type TestServer } from './helpers.js';
+import { createBusiness, EventLog, type Business } from '@parley/test-kit/sdk';
+import { ADMIN_TOKEN, startTestServer, type TestServer } from '@parley/test-kit/server';
 
 const MARKER = 'PLAINTEXT-MARKER-7d1c0e';
 const SECOND_FACTOR_SECRET = 'bank-second-factor-secret';

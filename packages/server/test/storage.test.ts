@@ -25,7 +25,7 @@ import { takeToken } from '../src/repos/rate-limits.js';
 import { insertBusiness } from '../src/repos/businesses.js';
 import { upsertIdentity } from '../src/repos/identities.js';
 import { insertDevice } from '../src/repos/devices.js';
-import { DATABASE_URL, ENGINE, openTestDatabase } from './helpers.js';
+import { DATABASE_URL, ENGINE, openTestDatabase } from '@parley/test-kit/server';
 
 let db: Database;
 let close: () => Promise<void>;

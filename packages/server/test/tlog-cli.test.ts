@@ -16,7 +16,7 @@ import { randomBytes, toHex, utf8 } from '@parley/core';
 import { emptyRoot, formatCheckpoint, generateSignerKey, openNote, parseCheckpoint, parseVerifierKey, signNote, storedHashCount } from '@parley/core/tlog';
 import { loadLogSigner } from '../src/tlog/index.js';
 import { runLog, verifyLog, type VerifyResult } from '../../cli/src/commands/log.js';
-import { api, startTestServer, type TestServer } from './helpers.js';
+import { api, startTestServer, type TestServer } from '@parley/test-kit/server';
 
 const ORIGIN = 'cli.test/logs/keys';
 const REPO = fileURLToPath(new URL('../../../', import.meta.url));

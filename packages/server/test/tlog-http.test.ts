@@ -25,7 +25,7 @@ import {
   type Checkpoint,
   type Tile,
 } from '@parley/core/tlog';
-import { api, startTestServer, type TestServer } from './helpers.js';
+import { api, startTestServer, type TestServer } from '@parley/test-kit/server';
 
 let t: TestServer;
 const entries: Uint8Array[] = [];

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pino, type Logger } from 'pino';
 import { generateSignerKey, openNote, parseVerifierKey } from '@parley/core/tlog';
 import { keyFilePaths, loadLogSigner } from '../src/tlog/index.js';
-import { api, startTestServer } from './helpers.js';
+import { api, startTestServer } from '@parley/test-kit/server';
 
 const ORIGIN = 'keys.test/logs/keys';
 let dir: string;

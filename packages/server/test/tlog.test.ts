@@ -30,7 +30,7 @@ import { PgliteDatabase, migrate, type Database } from '../src/index.js';
 import { PostgresDatabase } from '../src/storage/postgres.js';
 import { TransparencyLog, type LogSigner, type TransparencyLogOptions } from '../src/tlog/index.js';
 import { frontierIndexes } from '../src/tlog/sequence-batch.js';
-import { DATABASE_URL, ENGINE, openTestDatabase } from './helpers.js';
+import { DATABASE_URL, ENGINE, openTestDatabase } from '@parley/test-kit/server';
 
 const ORIGIN = 'test.parley.localhost/logs/keys';
 const silent = pino({ level: 'silent' });

@@ -13,8 +13,8 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { MemoryKeyStore, Sender } from '@parley/client';
 import { nodeRuntime } from '@parley/client/node';
 import { DEMO_BRAND, freePort, startLocalProviders, type LocalProviders } from '../../cli/src/demo/providers.js';
-import { createBusiness, type Business } from '../../client/test/fixture.js';
-import { startTestServer, type TestServer } from './helpers.js';
+import { createBusiness, type Business } from '@parley/test-kit/sdk';
+import { startTestServer, type TestServer } from '@parley/test-kit/server';
 
 const CHROMIUM = process.env['PARLEY_CHROMIUM'] ?? '/usr/bin/chromium';
 const available = existsSync(CHROMIUM);

@@ -29,7 +29,7 @@ import {
   receiptFor,
   signCheckpoint,
   type Scenario,
-} from './fixture.js';
+} from '@parley/test-kit/evidence';
 
 function checkOf(report: EvidenceReport, name: string) {
   const found = report.checks.find((c) => c.name === name);

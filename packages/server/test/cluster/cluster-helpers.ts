@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { randomBytes, toBase64Url } from '@parley/core';
 import { leafHash, openNote, parseCheckpoint, parseVerifierKey, rootOfLeaves } from '@parley/core/tlog';
 import { PostgresDatabase } from '../../src/storage/postgres.js';
-import { ADMIN_TOKEN } from '../helpers.js';
+import { ADMIN_TOKEN } from '@parley/test-kit/server';
 
 export const BIN = new URL('../../../cli/bin/parley.js', import.meta.url).pathname;
 export const MACHINE_PG = process.env['PARLEY_TEST_DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test';

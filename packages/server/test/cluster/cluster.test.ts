@@ -19,10 +19,10 @@ import { fromBase64, randomBytes, toBase64, toBase64Url, utf8, type Envelope } f
 import { commitChanges, createGroup, encryptApplication, type MlsGroup } from '@parley/core/mls';
 import { Device, MemoryKeyStore, Sender, type DeviceEvent } from '../../../client/src/index.js';
 import { nodeRuntime } from '../../../client/src/index.node.js';
-import { EventLog, createBusiness as createSdkBusiness, enroll, enrollApproved, type Business } from '../../../client/test/fixture.js';
+import { EventLog, createBusiness as createSdkBusiness, enroll, enrollApproved, type Business } from '@parley/test-kit/sdk';
 import { verifyLog } from '../../../cli/src/commands/log.js';
 import { runScenario } from '../../../cli/src/demo/scenario.js';
-import { ADMIN_TOKEN, api, createBusiness, registerRawDevice, suite, type RawDevice } from '../helpers.js';
+import { ADMIN_TOKEN, api, createBusiness, registerRawDevice, suite, type RawDevice } from '@parley/test-kit/server';
 import {
   MACHINE_NATS,
   MACHINE_PG,

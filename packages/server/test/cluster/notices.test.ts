@@ -16,7 +16,7 @@ import { commitChanges, createGroup, encryptApplication } from '@parley/core/mls
 import { NatsNotifier } from '../../src/relay/nats-notifier.js';
 import type { LocalDelivery } from '../../src/relay/notifier.js';
 import { startServer, type ParleyServer } from '../../src/index.js';
-import { ADMIN_TOKEN, api, createBusiness, registerRawDevice, suite } from '../helpers.js';
+import { ADMIN_TOKEN, api, createBusiness, registerRawDevice, suite } from '@parley/test-kit/server';
 import { MACHINE_NATS, MACHINE_PG, cleanup, eventually, freshSchema, machineServices, tempDir } from './cluster-helpers.js';
 
 const services = await machineServices();

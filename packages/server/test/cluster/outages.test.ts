@@ -12,7 +12,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { fromBase64, randomBytes, toBase64, toBase64Url, utf8, type Envelope } from '@parley/core';
 import { commitChanges, createGroup, encryptApplication, type MlsGroup } from '@parley/core/mls';
-import { api, createBusiness, registerRawDevice, suite, type RawDevice } from '../helpers.js';
+import { api, createBusiness, registerRawDevice, suite, type RawDevice } from '@parley/test-kit/server';
 import {
   MACHINE_NATS,
   MACHINE_PG,

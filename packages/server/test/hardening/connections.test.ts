@@ -12,7 +12,7 @@ import { request as httpRequest } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { ADMIN_TOKEN, api, createBusiness, registerRawDevice, startTestServer, type TestServer } from '../helpers.js';
+import { ADMIN_TOKEN, api, createBusiness, registerRawDevice, startTestServer, type TestServer } from '@parley/test-kit/server';
 
 let t: TestServer;
 let token: string;

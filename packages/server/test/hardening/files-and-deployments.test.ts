@@ -16,7 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer } from '../../src/index.js';
 import { resolveConfig } from '../../src/config.js';
 import { resolveDeploymentNames } from '../../src/deployment.js';
-import { ENGINE, openTestDatabase, startTestServer } from '../helpers.js';
+import { ENGINE, openTestDatabase, startTestServer } from '@parley/test-kit/server';
 
 const silent = { level: 'silent' as const };
 let root: string;

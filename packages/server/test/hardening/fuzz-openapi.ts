@@ -4,7 +4,7 @@
  * body mutations (one field at a time), broken JSON, huge and deeply nested bodies,
  * wrong content types and bad credentials.
  */
-import { ADMIN_TOKEN } from '../helpers.js';
+import { ADMIN_TOKEN } from '@parley/test-kit/server';
 import type { FuzzRequest } from './fuzz-http.js';
 import { BAD_URL_VALUES, deepJson, generated, getAt, mutations, pathText, serialize, setAt, type Path } from './fuzz-inputs.js';
 import type { ValidRequest } from './fuzz-valid.js';

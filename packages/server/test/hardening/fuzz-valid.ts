@@ -19,7 +19,7 @@ import {
 import { signReceipt } from '@parley/core/audit';
 import { approvalMessage, revocationMessage } from '@parley/core/keylog';
 import { commitChanges, createKeyPackage, generateSignatureKeyPair } from '@parley/core/mls';
-import { ADMIN_TOKEN, api, suite, type RawDevice } from '../helpers.js';
+import { ADMIN_TOKEN, api, suite, type RawDevice } from '@parley/test-kit/server';
 import { jws, jwtVariants, mlsGarbage, privateMessage, withGroupInfoEpoch, EPOCHS } from './fuzz-crafted.js';
 import type { BadValue, Path } from './fuzz-inputs.js';
 import { applicationMessage, newMessageId, signedCommitment, CAROL_PHONE, WEB_CLASS, type World } from './fuzz-world.js';

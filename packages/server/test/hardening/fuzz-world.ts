@@ -13,7 +13,7 @@ import { fromBase64, randomBytes, toBase64, toBase64Url, utf8 } from '@parley/co
 import { commitmentHash, signCommitment, type Commitment } from '@parley/core/audit';
 import { commitChanges, createGroup, encryptApplication, type AuthenticateMember, type MlsGroup } from '@parley/core/mls';
 import { RbmChannel, TwilioChannel } from '../../src/index.js';
-import { api, createBusiness, registerRawDevice, startTestServer, suite, type RawDevice, type TestBusiness, type TestServer } from '../helpers.js';
+import { api, createBusiness, registerRawDevice, startTestServer, suite, type RawDevice, type TestBusiness, type TestServer } from '@parley/test-kit/server';
 
 export const BANK = 'fuzz-bank';
 export const OTHER_BANK = 'fuzz-other';

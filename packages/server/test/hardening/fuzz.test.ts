@@ -11,7 +11,7 @@
  * Each finding names the method, the path and the input.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { api, ENGINE, openSession } from '../helpers.js';
+import { api, ENGINE, openSession } from '@parley/test-kit/server';
 import { Fuzzer, type FuzzRequest } from './fuzz-http.js';
 import { fuzzRaw, fuzzStalls, hiddenCases, webhookCases } from './fuzz-hidden.js';
 import { operationCases, operations, requestOf, type OpenApiDocument, type Operation } from './fuzz-openapi.js';

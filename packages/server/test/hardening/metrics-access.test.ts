@@ -13,9 +13,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Device, MemoryKeyStore, Sender } from '@parley/client';
 import { nodeRuntime } from '@parley/client/node';
 import { freePort as freeProviderPort, startLocalProviders, type LocalProviders } from '../../../cli/src/demo/providers.js';
-import { createBusiness, EventLog } from '../../../client/test/fixture.js';
+import { createBusiness, EventLog } from '@parley/test-kit/sdk';
 import { BIN, cleanup, freePort, tempDir } from '../cluster/cluster-helpers.js';
-import { ADMIN_TOKEN, startTestServer, type TestServer } from '../helpers.js';
+import { ADMIN_TOKEN, startTestServer, type TestServer } from '@parley/test-kit/server';
 
 const METRICS_TOKEN = 'metrics-token-5f0c2a9d7e1b4c63';
 const RANDOM_CLASS = 'zzz-random-123';

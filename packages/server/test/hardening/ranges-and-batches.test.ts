@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { toBase64, toBase64Url } from '@parley/core';
 import { GroupCommitter } from '../../src/relay/group-commit.js';
-import { api, createBusiness, registerRawDevice, startTestServer, type RawDevice, type TestServer } from '../helpers.js';
+import { api, createBusiness, registerRawDevice, startTestServer, type RawDevice, type TestServer } from '@parley/test-kit/server';
 
 let t: TestServer;
 let victim: RawDevice;

@@ -19,9 +19,9 @@ import { Device, MemoryKeyStore, Sender } from '@parley/client';
 import { nodeRuntime } from '@parley/client/node';
 import type { RouteViewResponse } from '@parley/core';
 import { FcmEmulator, TwilioEmulator } from '@parley/emulators';
-import { createBusiness, EventLog } from '../../../client/test/fixture.js';
+import { createBusiness, EventLog } from '@parley/test-kit/sdk';
 import { BIN, MACHINE_PG, cleanup, freePort, freshSchema, tempDir } from '../cluster/cluster-helpers.js';
-import { ADMIN_TOKEN, ENGINE } from '../helpers.js';
+import { ADMIN_TOKEN, ENGINE } from '@parley/test-kit/server';
 
 const MARKER = 'PLAINTEXT-MARKER-7d1c0e';
 const STALL = new URL('./fixtures/stall-ack-hook.mjs', import.meta.url).pathname;

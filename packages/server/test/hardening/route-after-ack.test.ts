@@ -18,12 +18,12 @@ import { Device, MemoryKeyStore, Sender } from '@parley/client';
 import { nodeRuntime } from '@parley/client/node';
 import { randomBytes, toBase64Url, type RouteViewResponse } from '@parley/core';
 import { freePort, startLocalProviders, type LocalProviders } from '../../../cli/src/demo/providers.js';
-import { createBusiness, EventLog, type Business } from '../../../client/test/fixture.js';
+import { createBusiness, EventLog, type Business } from '@parley/test-kit/sdk';
 import { Router } from '../../src/routing/router.js';
 import { PgliteDatabase } from '../../src/storage/pglite.js';
 import { PostgresDatabase } from '../../src/storage/postgres.js';
 import type { Database, ServerConfigInput } from '../../src/index.js';
-import { DATABASE_URL, ENGINE, startTestServer, type TestServer } from '../helpers.js';
+import { DATABASE_URL, ENGINE, startTestServer, type TestServer } from '@parley/test-kit/server';
 
 const MARKER = 'PLAINTEXT-MARKER-7d1c0e';
 const BANK = 'ack-bank';

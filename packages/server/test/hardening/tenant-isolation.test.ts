@@ -16,8 +16,8 @@ import { Device, MemoryKeyStore, Sender } from '@parley/client';
 import { nodeRuntime } from '@parley/client/node';
 import { newDeviceId, toBase64 } from '@parley/core';
 import { freePort, startLocalProviders, type LocalProviders } from '../../../cli/src/demo/providers.js';
-import { createBusiness, enroll, type Business } from '../../../client/test/fixture.js';
-import { api, startTestServer, type TestServer } from '../helpers.js';
+import { createBusiness, enroll, type Business } from '@parley/test-kit/sdk';
+import { api, startTestServer, type TestServer } from '@parley/test-kit/server';
 
 let t: TestServer;
 let providers: LocalProviders;

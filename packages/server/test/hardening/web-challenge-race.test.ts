@@ -11,8 +11,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MemoryKeyStore, Sender } from '@parley/client';
 import { nodeRuntime } from '@parley/client/node';
 import { freePort, startLocalProviders, type LocalProviders } from '../../../cli/src/demo/providers.js';
-import { createBusiness } from '../../../client/test/fixture.js';
-import { startTestServer, type TestServer } from '../helpers.js';
+import { createBusiness } from '@parley/test-kit/sdk';
+import { startTestServer, type TestServer } from '@parley/test-kit/server';
 
 const MAX_ATTEMPTS = 5;
 let t: TestServer;

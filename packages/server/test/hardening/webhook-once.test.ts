@@ -12,8 +12,8 @@ import { Device, MemoryKeyStore, Sender } from '@parley/client';
 import { nodeRuntime } from '@parley/client/node';
 import type { RouteViewResponse } from '@parley/core';
 import { freePort, startLocalProviders, type LocalProviders } from '../../../cli/src/demo/providers.js';
-import { createBusiness, EventLog, type Business } from '../../../client/test/fixture.js';
-import { startTestServer, type TestServer } from './../helpers.js';
+import { createBusiness, EventLog, type Business } from '@parley/test-kit/sdk';
+import { startTestServer, type TestServer } from '@parley/test-kit/server';
 
 const BANK = 'hook-bank';
 let t: TestServer;

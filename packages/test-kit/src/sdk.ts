@@ -1,8 +1,8 @@
 /** SDK test fixture: a real server on loopback and helpers to enroll devices through the SDK. */
 import { exportJWK, generateKeyPair } from 'jose';
-import { Device, MemoryKeyStore, Sender, issueEnrollmentToken, type DeviceEvent, type KeyStore } from '../src/index.js';
-import { nodeRuntime } from '../src/index.node.js';
-import { api, startTestServer, ADMIN_TOKEN, type TestServer } from '../../server/test/helpers.js';
+import { Device, MemoryKeyStore, Sender, issueEnrollmentToken, type DeviceEvent, type KeyStore } from '@parley/client';
+import { nodeRuntime } from '@parley/client/node';
+import { api, startTestServer, ADMIN_TOKEN, type TestServer } from './server.js';
 
 export { startTestServer, type TestServer };
 

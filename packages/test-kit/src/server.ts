@@ -29,8 +29,7 @@ import {
   type IdentityId,
   type IdentityKeyPair,
 } from '@parley/core';
-import { PgliteDatabase, migrate, startServer, type Database, type ParleyServer, type ServerConfigInput } from '../src/index.js';
-import { PostgresDatabase } from '../src/storage/postgres.js';
+import { PgliteDatabase, PostgresDatabase, migrate, startServer, type Database, type ParleyServer, type ServerConfigInput } from '@parley/server';
 
 export const ENGINE = (process.env['PARLEY_TEST_ENGINE'] ?? 'pglite') as 'pglite' | 'postgres';
 export const DATABASE_URL = process.env['PARLEY_TEST_DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -109,12 +108,17 @@ export async function startTestServer(overrides: ServerConfigInput = {}): Promis
   };
 }
 
+/**
+ * One HTTP call to a test server; the body comes back parsed when it is JSON. Its type is
+ * `any` on purpose: tests read error codes and fields of every response shape directly.
+ */
 export async function api(
   url: string,
   method: string,
   path: string,
   body?: unknown,
   token?: string,
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- test convenience, see above
 ): Promise<{ status: number; body: any; headers: Headers }> {
   const res = await fetch(url + path, {
     method,

@@ -5,26 +5,35 @@
  * entries, a signed commitment and signed receipts. Tests tamper with the pieces and
  * re-assemble.
  */
-import { generateIdentityKeyPair, signEd25519, type IdentityKeyPair } from '../../src/identity-keys.js';
-import { equalBytes, randomBytes, toBase64, toBase64Url } from '../../src/bytes.js';
-import { ecvrfProofToHash, ecvrfProve, ecvrfPublicKey } from '../../src/vrf/ecvrf.js';
 import {
-  approvalMessage,
-  attestationMessage,
-  encodeKeyLogEntry,
-  labelInput,
-  revocationMessage,
-  type KeyLogEntry,
-} from '../../src/keylog/entry.js';
-import { leafHash, rootOfLeaves } from '../../src/tlog/merkle.js';
-import { formatCheckpoint } from '../../src/tlog/checkpoint.js';
-import { generateSignerKey, parseSignerKey, signNote, type LocalSigner } from '../../src/tlog/note.js';
-import { contentCommitment, signCommitment, type Commitment } from '../../src/audit/commitment.js';
-import { signReceipt, type Receipt, type ReceiptStatus } from '../../src/audit/receipt.js';
-import { commitmentEntry, encodeAuditEntry, receiptEntry } from '../../src/audit/entry.js';
-import type { AuditInclusion, EvidenceBundle } from '../../src/audit/bundle.js';
-import type { EvidenceTrust } from '../../src/audit/evidence-report.js';
-import type { KeyLookupResponse } from '../../src/wire.js';
+  ecvrfProofToHash,
+  ecvrfProve,
+  ecvrfPublicKey,
+  equalBytes,
+  generateIdentityKeyPair,
+  randomBytes,
+  signEd25519,
+  toBase64,
+  toBase64Url,
+  type IdentityKeyPair,
+  type KeyLookupResponse,
+} from '@parley/core';
+import { approvalMessage, attestationMessage, encodeKeyLogEntry, labelInput, revocationMessage, type KeyLogEntry } from '@parley/core/keylog';
+import { formatCheckpoint, generateSignerKey, leafHash, parseSignerKey, rootOfLeaves, signNote, type LocalSigner } from '@parley/core/tlog';
+import {
+  commitmentEntry,
+  contentCommitment,
+  encodeAuditEntry,
+  receiptEntry,
+  signCommitment,
+  signReceipt,
+  type AuditInclusion,
+  type Commitment,
+  type EvidenceBundle,
+  type EvidenceTrust,
+  type Receipt,
+  type ReceiptStatus,
+} from '@parley/core/audit';
 
 export const AUDIT_ORIGIN = 'parley.test/logs/audit';
 export const KEY_ORIGIN = 'parley.test/logs/keys';
