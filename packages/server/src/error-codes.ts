@@ -19,6 +19,8 @@ export const SERVER_ERROR_CODE_GROUPS = {
   /** Request shape and transport (the error mapper, the JSON parser, Node's HTTP parser, WebSocket frames). */
   request: [
     'invalid_request',
+    /** Bad base64 (also raised by core's decoder; the relay decodes payloads natively, util/base64-node.ts). */
+    'invalid_encoding',
     'invalid_json',
     'invalid_string',
     'invalid_url',
@@ -157,7 +159,6 @@ export const SERVER_ERROR_CODE_GROUPS = {
   internal: ['tlog_corrupt'],
   /** Raised by `@parley/core` on request input the server decodes with it. */
   core: [
-    'invalid_encoding',
     'invalid_bytes',
     'invalid_business_id',
     'invalid_identity_id',

@@ -323,7 +323,8 @@ describe('routing: chaos', () => {
       const sent = await sender.send(c.id, `Revoke me ${MARKER}`, { class: 'otp' });
       await expect.poll(async () => (await sender.route(sent.messageId)).events.some((e) => e.channel === 'rbm' && e.decision === 'sent'), { timeout: 10_000 }).toBe(true);
       await c.device.connect(); // the app comes back first
-      const route = await routeOf(sent.messageId, (r) => r.events.some((e) => e.decision === 'delivered'));
+      // Finished as delivered, then the path corrected once the RBM message was revoked undelivered.
+      const route = await routeOf(sent.messageId, (r) => r.events.some((e) => e.decision === 'path-corrected'));
       expect(route).toMatchObject({ state: 'delivered', path: 'app' }); // the app got it by itself
       expect(route.events.find((e) => e.step === 'cancel')).toMatchObject({ channel: 'rbm', decision: 'revoked' });
       expect(providers.rbm.handset(c.phone).some((m) => m.file && new TextDecoder().decode(m.file.bytes).includes(sent.envelopeId))).toBe(false);

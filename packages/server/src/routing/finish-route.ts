@@ -32,9 +32,17 @@ export async function finishDelivered(s: RoutingServices, row: RouteRow, how: st
     const redeemed = await db.query(`SELECT 1 FROM retrieval_tokens WHERE message_id = $1 AND kind = 'app' AND used_at IS NOT NULL`, [row.message_id]);
     if (redeemed.length === 0) path = 'app';
   }
+  // The finish and its decision in one statement: a crash cannot leave a delivered route
+  // without the record of how it was delivered.
+  const step = forced ? 'web' : running;
   const [won] = await db.query<{ message_id: string }>(
-    `UPDATE routes SET state = 'delivered', path = $2, finished_at = now(), lease_until = NULL WHERE message_id = $1 AND state = 'active' RETURNING message_id`,
-    [row.message_id, path],
+    `WITH won AS (
+       UPDATE routes SET state = 'delivered', path = $2, finished_at = now(), lease_until = NULL
+       WHERE message_id = $1 AND state = 'active' RETURNING message_id
+     )
+     INSERT INTO route_events (message_id, step, channel, decision, reason)
+     SELECT message_id, $3, NULL, 'delivered', $4 FROM won RETURNING message_id`,
+    [row.message_id, path, step, `${how}; path ${path}`],
   );
   if (!won) return; // another path or node won
   const revoked = await cancelOtherPaths(s, row.message_id, path);
@@ -42,9 +50,9 @@ export async function finishDelivered(s: RoutingServices, row: RouteRow, how: st
     // The RCS message never reached the phone: the app got the message by itself.
     path = 'app';
     await db.query(`UPDATE routes SET path = $2 WHERE message_id = $1`, [row.message_id, path]);
+    await s.event(row.message_id, step, 'rbm', 'path-corrected', 'the RCS message was revoked undelivered; path app');
   }
-  await s.event(row.message_id, forced ? 'web' : running, null, 'delivered', `${how}; path ${path}`);
-  metrics.deliveries.inc({ channel: forced ? 'web' : running, class: metrics.classLabel(row.class), path });
+  metrics.deliveries.inc({ channel: step, class: metrics.classLabel(row.class), path });
   metrics.routes.inc({ class: metrics.classLabel(row.class), outcome: 'delivered' });
   metrics.deliveryLatency.observe({ class: metrics.classLabel(row.class), path }, (Date.now() - new Date(row.created_at).getTime()) / 1000);
 }
