@@ -15,7 +15,7 @@ const USAGE = `parley — verified end-to-end encrypted messaging
 Usage:
   parley serve [--port N] [--host H] [--data-dir DIR | --database-url URL --key-dir DIR] [--log-origin ORIGIN]
                [--admin-token-file FILE] [--node-id ID] [--nats-url URL [--nats-prefix P]] [--db-pool-size N] [--routing FILE] [--log-level L]
-               [--metrics-listen HOST:PORT | --metrics-token-file FILE]
+               [--metrics-listen HOST:PORT | --metrics-token-file FILE] [--max-connections-per-ip N] [--request-timeout S]
   parley demo  [--json] [--data-dir DIR] [--server URL[,URL2,…] [--admin-token T]]
   parley log list   --url URL [--json]
   parley log verify --url URL [--log keys] [--key VERIFIER_KEY] [--state FILE] [--json]

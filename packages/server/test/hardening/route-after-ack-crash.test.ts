@@ -28,9 +28,7 @@ const STALL = new URL('./fixtures/stall-ack-hook.mjs', import.meta.url).pathname
 const BANK = 'crash-bank';
 const PHONE = '+15550401234';
 const CHAIN = [
-  // Long enough that the first node's router cannot finish the route itself (its app step
-  // ending) between the ack and the kill, even on a loaded machine.
-  { step: 'app', timeoutMs: 6_000 },
+  { step: 'app', timeoutMs: 1_500 },
   { step: 'push', timeoutMs: 800 },
   { step: 'sms-token', timeoutMs: 800 },
 ];
@@ -139,7 +137,7 @@ describe('route after ack: a crash between the ack and the routing hook', () => 
       await device.disconnect();
 
       node = await serve(args);
-      // Past every step's due time: app (6 s), push (0.8 s), SMS link (0.8 s).
+      // Past every step's due time: app (1.5 s), push (0.8 s), SMS link (0.8 s).
       const deadline = Date.now() + CHAIN.reduce((n, s) => n + s.timeoutMs, 0) + 2_000;
       while (Date.now() < deadline && fcm.pushes(pushToken).length + twilio.acceptedFor(PHONE).length === 0) {
         await new Promise((r) => setTimeout(r, 100));
