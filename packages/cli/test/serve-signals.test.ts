@@ -108,8 +108,12 @@ async function startServer(command: string, args: string[]): Promise<{ child: Ch
   return { child, port, output: () => out };
 }
 
-/** Signals the spawned process only; resolves with the processes of its tree still running after `ms`. */
-async function stopWith(child: ChildProcess, port: number, signal: NodeJS.Signals, ms = 15_000): Promise<{ before: number[]; left: number[]; portOpen: boolean }> {
+/**
+ * Signals the spawned process only; resolves with the processes of its tree still running
+ * after `ms`. (Once none is left, none holds the port: whether the port answers afterwards
+ * says nothing, since a server of another test running in parallel may be given it.)
+ */
+async function stopWith(child: ChildProcess, port: number, signal: NodeJS.Signals, ms = 15_000): Promise<{ before: number[]; left: number[] }> {
   const before = tree(child.pid!);
   started.push(...before.slice(1));
   expect(await portOpen(port)).toBe(true);
@@ -120,7 +124,7 @@ async function stopWith(child: ChildProcess, port: number, signal: NodeJS.Signal
     await new Promise((r) => setTimeout(r, 100));
     left = before.filter(running);
   }
-  return { before, left, portOpen: await portOpen(port) };
+  return { before, left };
 }
 
 describe.skipIf(process.platform !== 'linux')('stopping `parley serve` with a signal', () => {
@@ -128,12 +132,11 @@ describe.skipIf(process.platform !== 'linux')('stopping `parley serve` with a si
     expect(await readFile(join(REPO, 'README.md'), 'utf8')).toContain(DOCUMENTED);
   });
 
-  it.each(['SIGTERM', 'SIGINT'] as const)(`${DOCUMENTED}: %s stops every process of the tree and closes the port`, async (signal) => {
+  it.each(['SIGTERM', 'SIGINT'] as const)(`${DOCUMENTED}: %s stops every process of the tree (none is left to hold the port)`, async (signal) => {
     const [bin, ...args] = DOCUMENTED.split(' ');
     const s = await startServer(join(REPO, bin!), args);
     const r = await stopWith(s.child, s.port, signal);
     expect(r.left, `still running: ${r.left.join(', ')} of ${r.before.join(', ')}\n${s.output()}`).toEqual([]);
-    expect(r.portOpen).toBe(false);
     expect(s.output()).toContain(`parley: ${signal} received, draining and stopping`);
     expect(s.output()).toContain('parley stopped');
   }, 120_000);
@@ -144,7 +147,6 @@ describe.skipIf(process.platform !== 'linux')('stopping `parley serve` with a si
     // npm, sh -c, node and esbuild: the server is a grandchild of the process signalled.
     expect(r.before.length).toBeGreaterThanOrEqual(3);
     expect(r.left, `still running: ${r.left.join(', ')} of ${r.before.join(', ')}\n${s.output()}`).toEqual([]);
-    expect(r.portOpen).toBe(false);
     expect(s.output()).toContain('parley: SIGTERM received, draining and stopping');
   }, 120_000);
 });
