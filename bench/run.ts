@@ -3,8 +3,8 @@
  *
  * Runs the relay throughput benchmark (bench/relay.ts) on PGlite and on
  * PostgreSQL (skipped with a note when 127.0.0.1:5432 does not answer), the MLS
- * crypto benchmark (bench/mls-crypto.ts) and the SDK benchmark (bench/sdk.ts)
- * when those files exist, and the transparency-log benchmark (bench/tlog.ts), the
+ * crypto benchmark (bench/mls-crypto.ts) and the SDK benchmark (bench/sdk.ts), and the
+ * transparency-log benchmark (bench/tlog.ts), the
  * audit-log benchmark (bench/audit.ts) and the routing benchmark (bench/routing.ts) on both engines. Prints progress while running, then tables; writes
  * bench/results/<name>-<ISO date>.json and bench/results/latest.json.
  *
@@ -21,11 +21,10 @@
  * Every percentile in the results is nearest-rank (lib/stats.ts); the JSON report says so
  * in its `percentile` field.
  */
-import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { RELAY_ANCHORS, RELAY_TARGET, runRelayBench, type RelayBenchResult } from './relay.js';
 import { runTlogBench, type TlogBenchResult } from './tlog.js';
 import { runAuditBench, type AuditBenchResult } from './audit.js';
@@ -34,7 +33,7 @@ import { runRoutingBench, type RoutingBenchResult } from './routing.js';
 import { runClusterBench, type ClusterBenchResult } from './cluster.js';
 import { postgresReachable, type Engine } from './lib/engines.js';
 import { gitInfo, machineInfo, waitForQuiet } from './lib/machine.js';
-import { parseArgs, type Args, type Section } from './lib/options.js';
+import { parseArgs, type Args } from './lib/options.js';
 import { PERCENTILE_DEFINITION } from './lib/stats.js';
 import { printAudit } from './printers/audit.js';
 import { printCluster } from './printers/cluster.js';
@@ -56,18 +55,6 @@ interface SectionOutcome {
   reason?: string;
   result?: unknown;
   seconds?: number;
-}
-
-type OptionalBench = (opts: { quick?: boolean; onProgress?: (line: string) => void }) => Promise<unknown>;
-
-/** Imports an optional benchmark module owned by someone else; undefined when the file is absent. */
-async function optionalBench(file: string, exportName: string): Promise<OptionalBench | undefined> {
-  const path = join(benchDir, file);
-  if (!existsSync(path)) return undefined;
-  const mod = (await import(pathToFileURL(path).href)) as Record<string, unknown>;
-  const fn = mod[exportName];
-  if (typeof fn !== 'function') throw new Error(`${file} does not export ${exportName}()`);
-  return fn as OptionalBench;
 }
 
 const secondsSince = (t0: number) => Math.round((performance.now() - t0) / 100) / 10;
@@ -138,24 +125,18 @@ async function runRelaySection(args: Args, resultsDir: string, stamp: string, ou
   }
 }
 
-async function runOptionalSection(args: Args, section: Section, file: string, exportName: string, outcomes: SectionOutcome[]): Promise<void> {
+/** The MLS and SDK sections: imported only when they run (they load ts-mls providers and an embedded server). */
+const LIBRARY_SECTIONS: Record<'mls' | 'sdk', { file: string; run: (o: { quick: boolean; onProgress: (line: string) => void }) => Promise<unknown> }> = {
+  mls: { file: 'mls-crypto.ts', run: async (o) => (await import('./mls-crypto.js')).runMlsCryptoBench({ quick: o.quick }) },
+  sdk: { file: 'sdk.ts', run: async (o) => (await import('./sdk.js')).runSdkBench(o) },
+};
+
+async function runLibrarySection(args: Args, section: keyof typeof LIBRARY_SECTIONS, outcomes: SectionOutcome[]): Promise<void> {
+  const { file, run } = LIBRARY_SECTIONS[section];
   const t0 = performance.now();
-  try {
-    const run = await optionalBench(file, exportName);
-    if (!run) {
-      progress(`${section}: skipped (bench/${file} does not exist)`);
-      outcomes.push({ name: section, status: 'skipped', reason: `bench/${file} does not exist` });
-      return;
-    }
-    progress(`${section}: running bench/${file}${args.quick ? ' (quick)' : ''}`);
-    const result = await run({ quick: args.quick, onProgress: (line) => progress(line.startsWith(`${section}:`) ? line : `${section}: ${line}`) });
-    outcomes.push({ name: section, status: 'ok', result, seconds: secondsSince(t0) });
-    progress(`${section}: done in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-  } catch (error) {
-    const reason = reasonOf(error);
-    progress(`${section}: FAILED ${reason}`);
-    outcomes.push({ name: section, status: 'failed', reason });
-  }
+  progress(`${section}: running bench/${file}${args.quick ? ' (quick)' : ''}`);
+  await runSection(section, outcomes, () => run({ quick: args.quick, onProgress: (line) => progress(line.startsWith(`${section}:`) ? line : `${section}: ${line}`) }));
+  if (outcomes.at(-1)?.status === 'ok') progress(`${section}: done in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 }
 
 function printReport(relayResults: readonly RelayBenchResult[], outcomes: readonly SectionOutcome[]): void {
@@ -228,12 +209,8 @@ async function main(): Promise<number> {
       (r) => (r.failures > 0 ? `${r.failures} system runs failed or had errors (see skipped, notes and errorSamples)` : undefined),
     );
   }
-  const optional: [Section, string, string][] = [
-    ['mls', 'mls-crypto.ts', 'runMlsCryptoBench'],
-    ['sdk', 'sdk.ts', 'runSdkBench'],
-  ];
-  for (const [section, file, exportName] of optional) {
-    if (args.sections.includes(section)) await runOptionalSection(args, section, file, exportName, outcomes);
+  for (const section of ['mls', 'sdk'] as const) {
+    if (args.sections.includes(section)) await runLibrarySection(args, section, outcomes);
   }
 
   printReport(relayResults, outcomes);

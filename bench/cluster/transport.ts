@@ -3,6 +3,7 @@
  * loop in bench/cluster-clients.ts: the loop's callbacks, per-pair state and payloads.
  */
 import type { ClusterClientSpec } from '../cluster-clients.js';
+import { inPool } from '../lib/async.js';
 
 /** A message in flight. */
 export interface Pending {
@@ -44,6 +45,44 @@ export interface Transport {
   connect(): Promise<number>;
   pairs: PairState[];
   close(): Promise<void>;
+}
+
+/**
+ * A pair whose `fill()` keeps `windowPerSender` messages in flight: each new sequence
+ * number is recorded with the loop, then handed to `publish` (while `canSend()` holds).
+ *
+ * @example
+ * const pair = windowedPair(loop, index, (p, seq) => tx.publish(subject, payloadFor(template, seq)));
+ */
+export function windowedPair(loop: Loop, index: number, publish: (pair: PairState, seq: number) => void, canSend: () => boolean = () => true): PairState {
+  const pair: PairState = {
+    index,
+    pending: new Map(),
+    nextSeq: 0,
+    fill() {
+      while (loop.sending() && pair.pending.size < loop.spec.windowPerSender && canSend()) {
+        const seq = pair.nextSeq++;
+        loop.sent(pair, seq);
+        publish(pair, seq);
+      }
+    },
+  };
+  return pair;
+}
+
+/**
+ * Connects this child's pairs, `connectConcurrency` at a time; `connect(i)` gets the
+ * local index (the global pair is `firstPair + i`). The pairs come back in order.
+ *
+ * @example
+ * pairs.push(...(await connectPairs(loop, spec.pairCount, async (i) => windowedPair(loop, spec.firstPair + i, publish))));
+ */
+export function connectPairs(loop: Loop, count: number, connect: (i: number) => Promise<PairState>): Promise<PairState[]> {
+  return inPool(
+    Array.from({ length: count }, (_, i) => i),
+    loop.spec.connectConcurrency,
+    (i) => connect(i),
+  );
 }
 
 /**

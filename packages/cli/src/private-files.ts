@@ -28,7 +28,12 @@ export async function readSecretFile(path: string, what: string): Promise<string
   if ((mode & 0o077) !== 0) {
     throw new InsecureFileError(`the ${what} ${path} is open to other users (mode ${mode.toString(8).padStart(3, '0')}); run: chmod 600 ${path}`);
   }
-  const text = (await readFile(path, 'utf8')).trim();
+  let text: string;
+  try {
+    text = (await readFile(path, 'utf8')).trim();
+  } catch (error) {
+    throw new UsageError(`cannot read the ${what} ${path} (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
   if (text.length === 0 || /\s/.test(text)) throw new UsageError(`the ${what} ${path} must hold one token on one line`);
   return text;
 }
@@ -45,10 +50,10 @@ export async function ensurePrivateDirectory(dir: string, what: string): Promise
 }
 
 /**
- * Writes `content` to a new file `path` (mode 0600) atomically; false when the file
- * already exists (another node sharing the directory may have just created it).
+ * Writes `content` to a new temporary file next to `path` (mode 0600 whatever the umask,
+ * flushed to disk) and returns its name; the caller links or renames it into place.
  */
-export async function createPrivateFile(path: string, content: string): Promise<boolean> {
+async function writeTempFile(path: string, content: string): Promise<string> {
   const temp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
   const handle = await open(temp, 'wx', 0o600);
   try {
@@ -58,8 +63,20 @@ export async function createPrivateFile(path: string, content: string): Promise<
   } finally {
     await handle.close();
   }
+  return temp;
+}
+
+/**
+ * Writes `content` to a new file `path` (mode 0600) atomically; false when the file
+ * already exists (another node sharing the directory may have just created it).
+ *
+ * @example
+ * const created = await createPrivateFile(join(keyDir, 'admin-token'), `${token}\n`);
+ */
+export async function createPrivateFile(path: string, content: string): Promise<boolean> {
+  const temp = await writeTempFile(path, content);
   try {
-    await link(temp, path);
+    await link(temp, path); // EEXIST when the file is there already: it is not replaced
     return true;
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
@@ -77,15 +94,7 @@ export async function createPrivateFile(path: string, content: string): Promise<
  * await writePrivateFile('/tmp/parley-evidence-x/payment-alert.evidence.json', json);
  */
 export async function writePrivateFile(path: string, content: string): Promise<void> {
-  const temp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
-  const handle = await open(temp, 'wx', 0o600);
-  try {
-    await handle.chmod(0o600);
-    await handle.writeFile(content, 'utf8');
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
+  const temp = await writeTempFile(path, content);
   try {
     await rename(temp, path);
   } catch (error) {

@@ -9,12 +9,13 @@ import { CommitmentSchema } from './audit/commitment.js';
 import { fromUtf8, randomBytes, toBase64Url, utf8 } from './bytes.js';
 
 import { MESSAGE_CLASS_PATTERN } from './ids.js';
+import { MESSAGE_ID_PATTERN } from './ids.js';
 export { MESSAGE_CLASS_PATTERN };
 
 export const MessageContentSchema = Type.Object({
   v: Type.Literal(1),
   /** Sender-chosen message id (base64url, 128 bits); receivers deduplicate on it. */
-  id: Type.String({ pattern: '^[A-Za-z0-9_-]{16,64}$' }),
+  id: Type.String({ pattern: MESSAGE_ID_PATTERN }),
   type: Type.Literal('text'),
   text: Type.String({ maxLength: 64 * 1024 }),
   /** Message class: `otp`, `alert`, `support`, … */

@@ -23,6 +23,8 @@ export const IDENTITY_ID_PATTERN = '^[a-z0-9][a-z0-9-]{0,62}:[A-Za-z0-9][A-Za-z0
 export const DEVICE_ID_PATTERN = '^[A-Za-z0-9_-]{16,64}$';
 export const CONVERSATION_ID_PATTERN = '^[A-Za-z0-9_-]{16,128}$';
 export const ENVELOPE_ID_PATTERN = '^[1-9][0-9]{0,17}$';
+/** A message id (the content's `id`, a commitment's and a route's key): 128+ random bits, base64url. */
+export const MESSAGE_ID_PATTERN = '^[A-Za-z0-9_-]{16,64}$';
 /** Largest value of a signed 64-bit integer (PostgreSQL `bigint`): the bound of every stored counter. */
 export const MAX_INT64 = 9223372036854775807n;
 /** Message class: `otp`, `alert`, `support`, … */

@@ -40,7 +40,6 @@ import {
   type OutgoingHttpHeaders,
   type ServerHttp2Stream,
 } from 'node:http2';
-import type { AddressInfo } from 'node:net';
 import { readBody } from './common/body.js';
 import { FaultSwitch } from './common/faults.js';
 import { decodeJwt, toPublicKey, verifyJwt } from './common/jwt.js';
@@ -147,11 +146,7 @@ export class ApnsEmulator {
       session.on('error', () => undefined);
     });
     server.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => emulator.handle(stream, headers));
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(0, '127.0.0.1', () => resolve());
-    });
-    emulator.front = await RecordingFront.start(emulator.recorder, (server.address() as AddressInfo).port);
+    emulator.front = await RecordingFront.listen(emulator.recorder, server);
     return emulator;
   }
 

@@ -27,7 +27,6 @@
  */
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { KeyObject } from 'node:crypto';
 import { readBody } from './common/body.js';
 import { FaultSwitch } from './common/faults.js';
@@ -158,11 +157,7 @@ export class FcmEmulator {
     const server = createServer();
     const emulator = new FcmEmulator(options, server);
     server.on('request', (req: IncomingMessage, res: ServerResponse) => emulator.handle(req, res));
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(0, '127.0.0.1', () => resolve());
-    });
-    emulator.front = await RecordingFront.start(emulator.recorder, (server.address() as AddressInfo).port);
+    emulator.front = await RecordingFront.listen(emulator.recorder, server);
     return emulator;
   }
 

@@ -27,7 +27,6 @@
  * - webhooks are posted once (no retry with backoff); a test re-posts with `redeliverWebhook`.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { readBody } from './common/body.js';
 import { FaultSwitch } from './common/faults.js';
 import { toPublicKey } from './common/jwt.js';
@@ -131,11 +130,7 @@ export class RbmEmulator {
         else res.destroy();
       });
     });
-    await new Promise<void>((resolve, reject) => {
-      emulator.server.once('error', reject);
-      emulator.server.listen(0, '127.0.0.1', () => resolve());
-    });
-    emulator.front = await RecordingFront.start(emulator.recorder, (emulator.server.address() as AddressInfo).port);
+    emulator.front = await RecordingFront.listen(emulator.recorder, emulator.server);
     return emulator;
   }
 

@@ -78,11 +78,20 @@ export class RecordingFront {
   /** Starts a front on a free loopback port for the emulator listening on `targetPort`. */
   static async start(recorder: ByteRecorder, targetPort: number): Promise<RecordingFront> {
     const front = new RecordingFront(recorder, targetPort);
-    await new Promise<void>((resolve, reject) => {
-      front.server.once('error', reject);
-      front.server.listen(0, '127.0.0.1', () => resolve());
-    });
+    await listenOnLoopback(front.server);
     return front;
+  }
+
+  /**
+   * Puts the emulator's own `server` (HTTP/1.1, HTTP/2 or SMPP) on a private loopback port
+   * and starts the front that clients connect to instead.
+   *
+   * @example
+   * emulator.front = await RecordingFront.listen(emulator.recorder, createServer(handler));
+   */
+  static async listen(recorder: ByteRecorder, server: Server): Promise<RecordingFront> {
+    await listenOnLoopback(server);
+    return RecordingFront.start(recorder, (server.address() as AddressInfo).port);
   }
 
   get port(): number {
@@ -93,4 +102,12 @@ export class RecordingFront {
     for (const s of this.sockets) s.destroy();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
+}
+
+/** Listens on a free loopback port; rejects if the server cannot. */
+function listenOnLoopback(server: Server): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve());
+  });
 }

@@ -22,7 +22,6 @@
  * send is recorded (`recorder`).
  */
 import { EventEmitter } from 'node:events';
-import type { AddressInfo } from 'node:net';
 import smpp from 'smpp';
 import { ByteRecorder, RecordingFront } from './recorder.js';
 
@@ -178,11 +177,7 @@ export class SmppEmulator extends EventEmitter<{ sms: [HandsetSms]; submit: [Smp
 
   static async start(options: SmppEmulatorOptions = {}): Promise<SmppEmulator> {
     const emulator = new SmppEmulator(options);
-    await new Promise<void>((resolve, reject) => {
-      emulator.server.once('error', reject);
-      emulator.server.listen(0, '127.0.0.1', () => resolve());
-    });
-    emulator.front = await RecordingFront.start(emulator.recorder, (emulator.server.address() as AddressInfo).port);
+    emulator.front = await RecordingFront.listen(emulator.recorder, emulator.server);
     return emulator;
   }
 

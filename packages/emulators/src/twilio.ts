@@ -23,7 +23,6 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { readBody } from './common/body.js';
 import { HeldRequests } from './common/faults.js';
 import { ByteRecorder, RecordingFront } from './recorder.js';
@@ -169,11 +168,7 @@ export class TwilioEmulator extends EventEmitter<{ sms: [HandsetSms]; callback: 
   static async start(options: TwilioEmulatorOptions = {}): Promise<TwilioEmulator> {
     const emulator = new TwilioEmulator(options);
     emulator.server = createServer((req, res) => emulator.handle(req, res));
-    await new Promise<void>((resolve, reject) => {
-      emulator.server.once('error', reject);
-      emulator.server.listen(0, '127.0.0.1', () => resolve());
-    });
-    emulator.front = await RecordingFront.start(emulator.recorder, (emulator.server.address() as AddressInfo).port);
+    emulator.front = await RecordingFront.listen(emulator.recorder, emulator.server);
     return emulator;
   }
 

@@ -43,6 +43,7 @@ import { registerAuditRoutes } from './http/routes/audit.js';
 import { registerLogRoutes } from './http/routes/logs.js';
 // --- capability-aware routing
 import { Router } from './routing/router.js';
+import { businessRouting } from './routing/routing-config.js';
 import { Retrieval } from './routing/retrieval.js';
 import { RoutingMetrics, policyClasses, serveMetrics } from './routing/metrics.js';
 import { registerRoutingRoutes } from './http/routes/routing.js';
@@ -140,8 +141,7 @@ export async function startServer(input: ServerConfigInput = {}): Promise<Parley
     keyLog = opened.keyLog;
     const directory = new KeyDirectory(db, keyLog, await loadVrfKey(config.keys.dir, log), opened.signer, log);
     auditLog = await openAuditLog(db, config, names.auditLogOrigin, log);
-    const businessRouting = (id: string) => config.routing.businesses[id] ?? config.routing.defaultBusiness;
-    const audit = new AuditService(db, auditLog, directory, log, (id) => businessRouting(id)?.senderKinds ?? ['sender']);
+    const audit = new AuditService(db, auditLog, directory, log, (id) => businessRouting(config.routing, id).senderKinds ?? ['sender']);
 
     // Class labels: only the classes the policy configuration names (others are `other`).
     const metrics = new RoutingMetrics(config.nodeId, policyClasses(config.routing));
@@ -156,7 +156,7 @@ export async function startServer(input: ServerConfigInput = {}): Promise<Parley
       let wasConnected = false;
       nats = new NatsNotifier({
         url: config.nats.url,
-        subjectPrefix: names.natsPrefix ?? `parley.${names.id}`,
+        subjectPrefix: names.natsPrefix,
         nodeId: config.nodeId,
         local: registry,
         log,

@@ -16,8 +16,8 @@ export interface DeploymentNames {
   readonly id: string;
   readonly keyLogOrigin: string;
   readonly auditLogOrigin: string;
-  /** undefined without NATS. */
-  readonly natsPrefix: string | undefined;
+  /** The first token of this deployment's NATS subjects (used only with NATS). */
+  readonly natsPrefix: string;
 }
 
 function newDeploymentId(): string {
@@ -50,6 +50,6 @@ export async function resolveDeploymentNames(db: Database, config: ServerConfig)
     id,
     keyLogOrigin: config.tlog.origin ?? (await storedOrigin(db, 'keys')) ?? derived('keys'),
     auditLogOrigin: config.tlog.auditOrigin ?? (await storedOrigin(db, 'audit')) ?? derived('audit'),
-    natsPrefix: config.nats ? (config.nats.subjectPrefix ?? `parley.${id}`) : undefined,
+    natsPrefix: config.nats?.subjectPrefix ?? `parley.${id}`,
   };
 }

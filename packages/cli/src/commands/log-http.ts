@@ -53,6 +53,14 @@ export function isRecord(value: unknown): value is Record<string, unknown> {
 }
 
 /**
+ * Whether `v` is a non-empty string of at most 4,096 characters (a name, key, origin or URL).
+ *
+ * @example
+ * if (!isString(l['origin'])) throw bad();
+ */
+export const isString = (v: unknown): v is string => typeof v === 'string' && v.length > 0 && v.length <= 4096;
+
+/**
  * GETs `url` (30 s timeout) and reads at most `maxBytes` of its body; `unreachable` or
  * `bad_response` otherwise.
  *

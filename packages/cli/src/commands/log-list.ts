@@ -1,5 +1,5 @@
 /** `parley log list`: the server's transparency logs, as `GET /v1/logs` lists them (strictly checked). */
-import { VerifyError, httpGet, isRecord } from './log-http.js';
+import { VerifyError, httpGet, isRecord, isString } from './log-http.js';
 
 /**
  * One log as `GET /v1/logs` lists it.
@@ -13,8 +13,6 @@ export interface ListedLog {
   readonly prefix: string;
   readonly verifierKey: string;
 }
-
-const isString = (v: unknown): v is string => typeof v === 'string' && v.length > 0 && v.length <= 4096;
 
 /** Strict shape check of the `/v1/logs` body (exactly the four fields per log). */
 function parseLogList(body: unknown): ListedLog[] {

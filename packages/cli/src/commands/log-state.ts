@@ -4,16 +4,12 @@
  * last verified checkpoint, the server URLs it was verified at and whether the key was
  * ever given out of band. Version-1 files (keyed by origin) are read too.
  */
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { CliError } from '../errors.js';
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-const isString = (v: unknown): v is string => typeof v === 'string' && v.length > 0 && v.length <= 4096;
+import { writePrivateFile } from '../private-files.js';
+import { isRecord, isString } from './log-http.js';
 
 /**
  * What `verify` remembers per log (origin and verifier key): the last checkpoint it
@@ -138,7 +134,5 @@ export async function readStateFile(path: string): Promise<StateFile> {
 /** Writes a state file atomically (0600, its directory created 0700). */
 export async function writeStateFile(path: string, state: StateFile): Promise<void> {
   await mkdir(dirname(path), { recursive: true, mode: 0o700 });
-  const temp = `${path}.${process.pid}-${Date.now()}.tmp`;
-  await writeFile(temp, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600, flag: 'wx' });
-  await rename(temp, path); // atomic: a crash leaves the old state or the new one
+  await writePrivateFile(path, `${JSON.stringify(state, null, 2)}\n`); // atomic: a crash leaves the old state or the new one
 }

@@ -1,22 +1,7 @@
 /**
- * `parley log list | verify` (the command line; the checks are in log-verify.ts): a monitor for the server's transparency logs that speaks
- * only the standard formats — the C2SP tlog-tiles resources (checkpoint, tiles, entry
- * bundles) and the signed-note verifier key.
- *
- * `verify` opens the checkpoint with the log's verifier key (`--key`, obtained out of
- * band, is the secure way; otherwise the key pinned in the state file; otherwise, trust
- * on first use, the key the server lists), checks the origin, authenticates every tile
- * and every entry bundle against the checkpoint's root, and proves the new checkpoint
- * consistent with the last one it verified. Any failure exits non-zero with a named
- * reason: `fork`, `rollback`, `bad_signature`, `bad_tile`, `bad_entry_bundle`,
- * `key_changed`, `wrong_origin`, …
- *
- * The state file keeps one entry per log, keyed by its verifier key (whose name is the
- * log's origin), with the server URLs it was verified at. Deployments left at the same
- * default origin have different keys, so they never share an entry: a new one is a new
- * trust anchor. A server URL that once served origin O under key K and now lists another
- * key for O is `key_changed`. A key taken from the server (trust on first use) stays
- * marked as not verified (`!`, `pinned: false`) until one is given with `--key`.
+ * `parley log list | verify`: the command line (flags, output lines, exit codes) of the
+ * transparency-log monitor. What `verify` checks, and how it keeps its trust per origin and
+ * verifier key, is described in log-verify.ts; the state file is log-state.ts.
  */
 import { TILE_WIDTH } from '@parley/core/tlog';
 import { parseFlags } from '../args.js';

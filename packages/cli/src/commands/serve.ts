@@ -1,5 +1,4 @@
 /** `parley serve`: one server node, embedded PGlite by default or PostgreSQL. */
-import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { startServer, type DatabaseConfig } from '@parley/server';
 import { parseFlags, parsePort } from '../args.js';
@@ -48,8 +47,8 @@ export async function runServe(argv: readonly string[]): Promise<ExitCode> {
     if (!flags['key-dir']) throw new UsageError('with --database-url, pass --key-dir DIR (the transparency log key; shared by every node of this database)');
     keyDir = resolve(flags['key-dir']);
   } else {
+    // startServer creates it 0700 (or refuses one open to others) and locks it.
     const dataDir = resolve(flags['data-dir'] ?? '.parley/data');
-    await mkdir(dataDir, { recursive: true, mode: 0o700 });
     database = { kind: 'pglite', dataDir };
     keyDir = resolve(flags['key-dir'] ?? join(dataDir, 'keys'));
   }

@@ -3,9 +3,10 @@
  * `chromium`, driven by playwright-core), asks for the code, types the code the bank's
  * second factor delivered, consents, and reads the message the page decrypted. Where no
  * Chromium is installed it says so and replays the page's requests over HTTP, decrypting
- * with WebCrypto exactly as the page does.
+ * with the same file the page runs (`@parley/core/web-message`, the format's one definition).
  */
 import { existsSync } from 'node:fs';
+import { openWebMessage } from '@parley/core/web-message';
 
 /**
  * What the web page decrypted, and how it was read.
@@ -25,7 +26,6 @@ export interface WebReading {
  * existsSync(CHROMIUM_PATH)
  */
 export const CHROMIUM_PATH = process.env['PARLEY_CHROMIUM'] ?? '/usr/bin/chromium';
-const AAD = 'parley/v1/web-message';
 
 /**
  * Opens the one-time link, gets the code from `code()`, consents and returns the decrypted text.
@@ -73,8 +73,5 @@ async function replayOverHttp(link: string, code: () => Promise<string>): Promis
   };
   await post('/v1/web/challenge', { token });
   const opened = await post('/v1/web/open', { token, code: await code(), consent: true });
-  const sealed = Buffer.from(String(opened['ciphertext']), 'base64');
-  const aes = await crypto.subtle.importKey('raw', key, 'AES-GCM', false, ['decrypt']);
-  const plain = await crypto.subtle.decrypt({ name: 'AES-GCM', iv: sealed.subarray(0, 12), additionalData: new TextEncoder().encode(AAD) }, aes, sealed.subarray(12));
-  return new TextDecoder().decode(plain);
+  return openWebMessage(Buffer.from(String(opened['ciphertext']), 'base64'), key);
 }

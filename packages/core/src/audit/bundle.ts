@@ -8,7 +8,7 @@
 import { Type, type Static } from 'typebox';
 import { Compile } from 'typebox/compile';
 import { InvalidInputError } from '../errors.js';
-import { KeyLookupResponseSchema } from '../wire.js';
+import { KeyLookupResponseSchema } from '../wire/registry.js';
 import { CommitmentSchema } from './commitment.js';
 import { ReceiptSchema } from './receipt.js';
 

@@ -15,6 +15,7 @@ import { assertBytes, concatBytes, equalBytes, fromBase64, randomBytes, utf8 } f
 import { CONVERSATION_ID_PATTERN, DEVICE_ID_PATTERN, IDENTITY_ID_PATTERN, MESSAGE_CLASS_PATTERN } from '../ids.js';
 import { signEd25519, verifyEd25519 } from '../identity-keys.js';
 import { canonicalJson } from '../keylog/entry.js';
+import { MESSAGE_ID_PATTERN } from '../ids.js';
 
 export const RFC3339_UTC = '^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}(\\.\\d{1,9})?Z$';
 const Hash32 = Type.String({ pattern: '^[A-Za-z0-9_-]{43}$', description: 'base64url of 32 bytes' });
@@ -22,7 +23,7 @@ const Hash32 = Type.String({ pattern: '^[A-Za-z0-9_-]{43}$', description: 'base6
 export const CommitmentSchema = Type.Object(
   {
     v: Type.Literal(1),
-    messageId: Type.String({ pattern: '^[A-Za-z0-9_-]{16,64}$' }),
+    messageId: Type.String({ pattern: MESSAGE_ID_PATTERN }),
     conversationId: Type.String({ pattern: CONVERSATION_ID_PATTERN }),
     sender: Type.Object(
       { identityId: Type.String({ pattern: IDENTITY_ID_PATTERN }), deviceId: Type.String({ pattern: DEVICE_ID_PATTERN }) },

@@ -13,6 +13,7 @@ import { DEVICE_ID_PATTERN, IDENTITY_ID_PATTERN } from '../ids.js';
 import { signEd25519, verifyEd25519 } from '../identity-keys.js';
 import { canonicalJson } from '../keylog/entry.js';
 import { RFC3339_UTC } from './commitment.js';
+import { MESSAGE_ID_PATTERN } from '../ids.js';
 
 export const RECEIPT_STATUSES = ['delivered', 'read', 'commitment-mismatch'] as const;
 export type ReceiptStatus = (typeof RECEIPT_STATUSES)[number];
@@ -20,7 +21,7 @@ export type ReceiptStatus = (typeof RECEIPT_STATUSES)[number];
 export const ReceiptSchema = Type.Object(
   {
     v: Type.Literal(1),
-    messageId: Type.String({ pattern: '^[A-Za-z0-9_-]{16,64}$' }),
+    messageId: Type.String({ pattern: MESSAGE_ID_PATTERN }),
     /** base64url SHA-256 of the canonical commitment. */
     commitmentHash: Type.String({ pattern: '^[A-Za-z0-9_-]{43}$' }),
     identityId: Type.String({ pattern: IDENTITY_ID_PATTERN }),

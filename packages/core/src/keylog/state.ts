@@ -8,7 +8,7 @@
 import { CryptoError } from '../errors.js';
 import { fromBase64, toBase64Url } from '../bytes.js';
 import { verifyEd25519 } from '../identity-keys.js';
-import type { IdentityKind } from '../wire.js';
+import type { IdentityKind } from '../wire/common.js';
 import { approvalMessage, attestationMessage, revocationMessage, type KeyLogEntry } from './entry.js';
 
 export type DeviceKeyStatus = 'approved' | 'pending' | 'revoked';

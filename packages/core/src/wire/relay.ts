@@ -3,6 +3,7 @@ import { Type, type Static } from 'typebox';
 import { CommitmentSchema } from '../audit/commitment.js';
 import { ReceiptSchema } from '../audit/receipt.js';
 import { Base64, ConversationIdSchema, DeviceIdSchema, EnvelopeIdSchema, IdentityIdSchema, LIMITS } from './common.js';
+import { ENVELOPE_ID_PATTERN } from '../ids.js';
 
 // --- Relay ---------------------------------------------------------------------
 
@@ -77,7 +78,7 @@ export type MailboxResponse = Static<typeof MailboxResponseSchema>;
 export const MailboxQuerySchema = Type.Object(
   {
     limit: Type.Optional(Type.String({ pattern: '^(?:[1-9][0-9]{0,2}|1000)$' })),
-    after: Type.Optional(Type.String({ pattern: '^(?:0|[1-9][0-9]{0,17})$', description: 'return envelopes with ids above this one' })),
+    after: Type.Optional(Type.String({ pattern: `^(?:0|${ENVELOPE_ID_PATTERN.slice(1, -1)})$`, description: 'return envelopes with ids above this one' })),
   },
   { additionalProperties: false },
 );

@@ -1,6 +1,7 @@
 /** Capability-aware routing: push registration, retrieval links, web messages, route views. */
 import { Type, type Static } from 'typebox';
 import { EnvelopeSchema } from './relay.js';
+import { MESSAGE_ID_PATTERN } from '../ids.js';
 
 // --- capability-aware routing ------------------------------------------------------
 
@@ -30,7 +31,7 @@ export const OkResponseSchema = Type.Object({ ok: Type.Literal(true) });
 export const RetrievalTokenSchema = Type.String({ pattern: '^[A-Za-z0-9_-]{22}$', description: 'one-time retrieval token (128 bits, base64url)' });
 
 /** A business message's id (the commitment's `messageId`, a route's key). */
-export const MessageIdSchema = Type.String({ pattern: '^[A-Za-z0-9_-]{16,64}$' });
+export const MessageIdSchema = Type.String({ pattern: MESSAGE_ID_PATTERN });
 export const MessageIdParamsSchema = Type.Object({ messageId: MessageIdSchema });
 
 /** `POST /v1/retrieve`: an app redeems a retrieval link with its device session. */

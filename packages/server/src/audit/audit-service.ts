@@ -86,19 +86,17 @@ export class AuditService {
     if (commitment.sender.deviceId !== sender.deviceId || commitment.sender.identityId !== sender.identityId) {
       throw new ForbiddenError('commitment_sender_mismatch', 'the commitment names another sender');
     }
-    await this.authorize(sender, commitment);
+    const facts = await this.authorize(sender, commitment);
     const createdAt = Date.parse(commitment.createdAt);
     if (!(createdAt <= Date.now() + MAX_SKEW_MS && createdAt >= Date.now() - MAX_AGE_MS)) {
       throw new InvalidInputError('the commitment time is not now', { code: 'commitment_time_invalid' });
     }
-    const device = await getDevice(this.db, sender.deviceId);
     const signature = fromBase64(signed.signature, 'signature');
-    if (!device || !verifyEd25519Fast(new Uint8Array(device.identity_key), commitmentSigningMessage(commitment), signature)) {
+    if (!facts.sender_key || !verifyEd25519Fast(new Uint8Array(facts.sender_key), commitmentSigningMessage(commitment), signature)) {
       throw new InvalidInputError("the commitment signature does not verify with the sender's key", { code: 'commitment_signature_invalid' });
     }
     const hash = commitmentHash(commitment);
-    const existing = await getCommitment(this.db, commitment.messageId);
-    if (existing && !equalBytes(new Uint8Array(existing.commitment_hash), hash)) {
+    if (facts.existing_hash && !equalBytes(new Uint8Array(facts.existing_hash), hash)) {
       throw new ConflictError('commitment_exists', 'another commitment exists for this message id');
     }
     return {
@@ -123,14 +121,24 @@ export class AuditService {
    * only from one of the business's sending identities (kind `sender`, or the kinds the
    * business allows), and names a recipient of the same business who is a member of the
    * conversation. A customer device can never make the server message another customer.
+   * The one query also brings what `prepare` checks next: the sender device's identity key
+   * and the hash of a commitment already stored under this message id.
    */
-  private async authorize(sender: AuthDevice, commitment: Commitment): Promise<void> {
-    const [row] = await this.db.query<{ sender_kind: string | null; recipient_business: string | null; recipient_member: boolean }>(
+  private async authorize(sender: AuthDevice, commitment: Commitment): Promise<{ sender_key: Uint8Array | null; existing_hash: Uint8Array | null }> {
+    const [row] = await this.db.query<{
+      sender_kind: string | null;
+      recipient_business: string | null;
+      recipient_member: boolean;
+      sender_key: Uint8Array | null;
+      existing_hash: Uint8Array | null;
+    }>(
       `SELECT (SELECT kind FROM identities WHERE id = $1) AS sender_kind,
               (SELECT business_id FROM identities WHERE id = $2) AS recipient_business,
               EXISTS (SELECT 1 FROM group_members m JOIN devices d ON d.id = m.device_id
-                      WHERE m.group_id = $3 AND d.identity_id = $2) AS recipient_member`,
-      [sender.identityId, commitment.recipient, commitment.conversationId],
+                      WHERE m.group_id = $3 AND d.identity_id = $2) AS recipient_member,
+              (SELECT identity_key FROM devices WHERE id = $4) AS sender_key,
+              (SELECT commitment_hash FROM audit_commitments WHERE message_id = $5) AS existing_hash`,
+      [sender.identityId, commitment.recipient, commitment.conversationId, sender.deviceId, commitment.messageId],
     );
     if (!row?.sender_kind || !this.senderKinds(sender.businessId).includes(row.sender_kind)) {
       throw new ForbiddenError('sender_required', "only the business's sending service may send business messages");
@@ -141,6 +149,7 @@ export class AuditService {
     if (!row.recipient_member) {
       throw new InvalidInputError('the recipient is not a member of this conversation', { code: 'recipient_not_member' });
     }
+    return { sender_key: row.sender_key, existing_hash: row.existing_hash };
   }
 
   /** Stores checked commitments and appends the new ones to the audit log (caller's transaction). */

@@ -54,9 +54,8 @@ import { randomUUID } from 'node:crypto';
 import { connect, constants as h2, type ClientHttp2Session, type IncomingHttpHeaders, type SecureClientSessionOptions } from 'node:http2';
 import { SignJWT, importPKCS8 } from 'jose';
 import { ChannelError, type FailureReason, type OutboundEnvelope } from './channel.js';
-import { describeNetworkError, parseRetryAfter, scrub } from './provider-http.js';
-import { apnsCollapseId } from './push-common.js';
-import { PushChannel, type ProbeResult, type PushChannelOptions } from './push-channel.js';
+import { describeNetworkError, isRecord, parseJson, parseRetryAfter, providerIdentifier, scrub } from './provider-http.js';
+import { PushChannel, apnsCollapseId, type ProbeResult, type PushChannelOptions } from './push-channel.js';
 
 /** APNs' production origin. */
 export const APNS_PRODUCTION_URL = 'https://api.push.apple.com';
@@ -340,13 +339,6 @@ function single(value: string | string[] | number | undefined): string | undefin
 
 /** APNs error bodies: `{"reason":"BadDeviceToken"}` (410 adds `timestamp`). Only a plain identifier is kept. */
 function readReason(body: string): string | undefined {
-  if (body.length === 0) return undefined;
-  try {
-    const parsed: unknown = JSON.parse(body);
-    if (typeof parsed !== 'object' || parsed === null) return undefined;
-    const reason = (parsed as Record<string, unknown>)['reason'];
-    return typeof reason === 'string' && /^[A-Za-z]{1,64}$/.test(reason) ? reason : undefined;
-  } catch {
-    return undefined;
-  }
+  const parsed = parseJson(body);
+  return isRecord(parsed) ? providerIdentifier(parsed['reason']) : undefined;
 }

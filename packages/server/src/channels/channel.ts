@@ -201,3 +201,31 @@ export class StatusEmitter {
     }
   }
 }
+
+/**
+ * Helper for adapters: a set that forgets its oldest members beyond `max` entries (sent ids,
+ * dead-token digests, webhook dedup keys), so no provider can grow an adapter's memory.
+ *
+ * @example
+ * const sent = new BoundedSet(100_000);
+ * sent.add(providerMessageId);
+ */
+export class BoundedSet {
+  private readonly items = new Set<string>();
+  constructor(private readonly max: number) {}
+  add(value: string): void {
+    this.items.delete(value);
+    this.items.add(value);
+    while (this.items.size > this.max) {
+      const oldest = this.items.values().next();
+      if (oldest.done === true) break;
+      this.items.delete(oldest.value);
+    }
+  }
+  has(value: string): boolean {
+    return this.items.has(value);
+  }
+  delete(value: string): boolean {
+    return this.items.delete(value);
+  }
+}

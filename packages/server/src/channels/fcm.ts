@@ -50,10 +50,9 @@
  * appear in a log line or an exception message; provider text is scrubbed of them.
  */
 import { ChannelError, type FailureReason } from './channel.js';
-import { GoogleAccessTokens } from './google-auth.js';
-import { parseRetryAfter, providerFetch, type HttpAnswer } from './provider-http.js';
-import { apnsCollapseId } from './push-common.js';
-import { PushChannel, type ProbeResult, type PushChannelOptions } from './push-channel.js';
+import { GoogleAccessTokens, type GoogleServiceAccountKey } from './google-auth.js';
+import { isRecord, parseRetryAfter, providerFetch, providerIdentifier, type HttpAnswer } from './provider-http.js';
+import { PushChannel, apnsCollapseId, type ProbeResult, type PushChannelOptions } from './push-channel.js';
 
 /** The OAuth scope of the FCM HTTP v1 API. */
 export const FCM_SCOPE = 'https://www.googleapis.com/auth/firebase.messaging';
@@ -65,16 +64,11 @@ const DEFAULT_QUOTA_RETRY_MS = 60_000;
 /** The topic the health probe validates against (validate_only: nothing is delivered). */
 const HEALTH_TOPIC = 'parley-health';
 
-/** The fields of a Google service-account key file the adapter needs. */
-export interface FcmServiceAccount {
-  readonly client_email: string;
-  /** PKCS#8 PEM ("-----BEGIN PRIVATE KEY-----"). */
-  readonly private_key: string;
+/** The fields of a Google service-account key file the adapter needs: the OAuth ones, with the token endpoint and project required. */
+export interface FcmServiceAccount extends GoogleServiceAccountKey {
   /** OAuth token endpoint, normally https://oauth2.googleapis.com/token. */
   readonly token_uri: string;
   readonly project_id: string;
-  /** Sent as the JWT `kid` when present. */
-  readonly private_key_id?: string;
 }
 
 /**
@@ -248,30 +242,24 @@ export class FcmChannel extends PushChannel {
 
 /** FCM answers `{"name":"projects/<p>/messages/<id>"}`. */
 function readName(body: unknown): string | undefined {
-  if (typeof body !== 'object' || body === null) return undefined;
-  const name = (body as Record<string, unknown>)['name'];
+  const name = isRecord(body) ? body['name'] : undefined;
   return typeof name === 'string' && name.length > 0 ? name : undefined;
 }
 
-/** `{"error":{"code","message","status","details":[{"@type":"…FcmError","errorCode"}]}}` */
+/** `{"error":{"code","message","status","details":[{"@type":"…FcmError","errorCode"}]}}`; codes only when they are plain identifiers. */
 function readGoogleError(body: unknown): GoogleError {
-  const none: GoogleError = { status: undefined, message: undefined, errorCode: undefined };
-  if (typeof body !== 'object' || body === null) return none;
-  const error = (body as Record<string, unknown>)['error'];
-  if (typeof error !== 'object' || error === null) return none;
-  const e = error as Record<string, unknown>;
+  const error = isRecord(body) ? body['error'] : undefined;
+  if (!isRecord(error)) return { status: undefined, message: undefined, errorCode: undefined };
   let errorCode: string | undefined;
-  const details = e['details'];
+  const details = error['details'];
   if (Array.isArray(details)) {
     for (const detail of details as unknown[]) {
-      if (typeof detail !== 'object' || detail === null) continue;
-      const d = detail as Record<string, unknown>;
-      if (d['@type'] === FCM_ERROR_TYPE && typeof d['errorCode'] === 'string') errorCode = d['errorCode'];
+      if (isRecord(detail) && detail['@type'] === FCM_ERROR_TYPE) errorCode = providerIdentifier(detail['errorCode']) ?? errorCode;
     }
   }
   return {
-    status: typeof e['status'] === 'string' ? e['status'] : undefined,
-    message: typeof e['message'] === 'string' ? e['message'] : undefined,
+    status: providerIdentifier(error['status']),
+    message: typeof error['message'] === 'string' ? error['message'] : undefined,
     errorCode,
   };
 }

@@ -30,9 +30,9 @@ import { parseRetryAfter, providerFetch, scrub } from './provider-http.js';
 /** Google's OAuth 2.0 token endpoint. */
 export const GOOGLE_TOKEN_URL = 'https://oauth2.googleapis.com/token';
 /** RFC 7523 §2.1: the grant type of a JWT bearer assertion. */
-export const JWT_BEARER_GRANT = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
+const JWT_BEARER_GRANT = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
 /** An access token is replaced this long before it expires (or at half its life, if that is shorter). */
-export const ACCESS_TOKEN_REFRESH_MARGIN_MS = 5 * 60_000;
+const ACCESS_TOKEN_REFRESH_MARGIN_MS = 5 * 60_000;
 /** Lifetime of a signed assertion (Google accepts at most one hour). */
 const ASSERTION_LIFETIME_SECONDS = 3600;
 

@@ -1,8 +1,8 @@
 /**
  * Talking to a provider safely: one HTTP call with a deadline and the channel's close
  * signal, `Retry-After` parsing, and the scrubbing that keeps secrets out of every error
- * message and log line. Used by the Google OAuth client and the HTTP adapters (FCM, RBM);
- * the text helpers also serve APNs (HTTP/2).
+ * message and log line. Used by the Google OAuth client and the HTTP adapters (FCM, RBM,
+ * Twilio); the text helpers also serve APNs (HTTP/2) and the RBM webhooks.
  *
  * A network failure is described by its error codes and class names only (never by the
  * library's message, which may quote a URL or a header), and whatever provider text
@@ -65,7 +65,14 @@ export async function providerFetch(call: ProviderCall): Promise<HttpAnswer> {
   }
 }
 
-function parseJson(text: string): unknown {
+/**
+ * A provider's text (an answer or a webhook body) parsed as JSON; undefined when it is empty or not JSON.
+ *
+ * @example
+ * parseJson('{"sid":"SM…"}'); // { sid: 'SM…' }
+ * parseJson('<html>');        // undefined
+ */
+export function parseJson(text: string): unknown {
   if (text.length === 0) return undefined;
   try {
     return JSON.parse(text) as unknown;
@@ -132,6 +139,20 @@ export function describeNetworkError(error: unknown): string {
     current = current.cause;
   }
   return parts.length > 0 ? parts.join(' / ') : 'unknown error';
+}
+
+/**
+ * A provider's error code (an enum word such as `UNREGISTERED`, `NOT_FOUND` or
+ * `BadDeviceToken`), or undefined when the value is anything else. Codes go into error
+ * messages, log lines and `providerCode` without `scrub`, so free text (which could echo
+ * a token or a phone number) never passes as one.
+ *
+ * @example
+ * providerIdentifier('QUOTA_EXCEEDED');      // 'QUOTA_EXCEEDED'
+ * providerIdentifier('bad token abc.def…');  // undefined
+ */
+export function providerIdentifier(value: unknown): string | undefined {
+  return typeof value === 'string' && /^[A-Za-z][A-Za-z0-9_]{0,63}$/.test(value) ? value : undefined;
 }
 
 /**

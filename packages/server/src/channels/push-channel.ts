@@ -13,9 +13,12 @@
  *   app synced after the push. Only ids this channel sent produce an event, once each.
  * - Health: the provider's own probe (`probe`), plus the outcome of the last real send.
  *
- * Dead tokens are remembered as digests (`tokenDigest`), never in the clear.
+ * Dead tokens are remembered as SHA-256 digests, never in the clear, so a heap dump or a
+ * debug print of the adapter does not list them.
  */
+import { createHash } from 'node:crypto';
 import {
+  BoundedSet,
   ChannelError,
   StatusEmitter,
   silentLogger,
@@ -28,7 +31,6 @@ import {
   type SendResult,
   type StatusListener,
 } from './channel.js';
-import { BoundedSet, tokenDigest } from './push-common.js';
 
 /** Options every push channel takes. */
 export interface PushChannelOptions {
@@ -164,4 +166,22 @@ export abstract class PushChannel implements Channel {
     this.closed = true;
     await this.shutdown();
   }
+}
+
+/** A digest of a push token: what the push base remembers instead of the token. */
+function tokenDigest(token: string): string {
+  return createHash('sha256').update(token, 'utf8').digest('hex');
+}
+
+/**
+ * APNs caps `apns-collapse-id` at 64 bytes; a longer collapse id is replaced by its
+ * SHA-256 digest (base64url, 43 characters), which still coalesces equal ids. Both push
+ * adapters use it: APNs for its header, FCM for the `apns` block of its messages.
+ *
+ * @example
+ * apnsCollapseId('x'.repeat(100)); // 43 characters
+ */
+export function apnsCollapseId(collapseId: string): string {
+  if (Buffer.byteLength(collapseId, 'utf8') <= 64) return collapseId;
+  return createHash('sha256').update(collapseId, 'utf8').digest('base64url');
 }

@@ -15,8 +15,8 @@
  *   Each (messageId, status) becomes an event once, whatever RBM redelivers.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import { ChannelError, type FailureReason, type StatusEvent, type WebhookRequest } from './channel.js';
-import { isRecord } from './provider-http.js';
+import { BoundedSet, ChannelError, type FailureReason, type StatusEvent, type WebhookRequest } from './channel.js';
+import { isRecord, parseJson } from './provider-http.js';
 
 /** What the webhook verifier needs. */
 export interface RbmWebhooksOptions {
@@ -40,10 +40,12 @@ export interface RbmWebhooksOptions {
  */
 export class RbmWebhooks {
   private readonly clientToken: Buffer;
-  private readonly seen = new Set<string>();
+  /** (messageId, status) pairs already turned into events. */
+  private readonly seen: BoundedSet;
 
   constructor(private readonly options: RbmWebhooksOptions) {
     this.clientToken = Buffer.from(options.clientToken, 'utf8');
+    this.seen = new BoundedSet(options.maxTracked * 2);
   }
 
   /**
@@ -51,14 +53,14 @@ export class RbmWebhooks {
    * must answer with (200, plain text) when the client token matches; otherwise undefined.
    */
   verificationSecret(request: WebhookRequest): string | undefined {
-    const body = parseJson(request.rawBody);
+    const body = parseJson(utf8(request.rawBody));
     if (!isRecord(body) || typeof body['clientToken'] !== 'string' || typeof body['secret'] !== 'string') return undefined;
     return this.tokenMatches(body['clientToken']) ? body['secret'] : undefined;
   }
 
   /** The new status events in a verified webhook. Throws ChannelError(`webhook_signature_invalid`). */
   events(request: WebhookRequest): StatusEvent[] {
-    const body = parseJson(request.rawBody);
+    const body = parseJson(utf8(request.rawBody));
     if (isRecord(body) && !('message' in body) && typeof body['clientToken'] === 'string') {
       // The setup handshake carries the client token itself.
       if (!this.tokenMatches(body['clientToken'])) throw new ChannelError('rbm', 'webhook_signature_invalid', 'rbm webhook handshake with a wrong client token');
@@ -78,7 +80,7 @@ export class RbmWebhooks {
       throw new ChannelError('rbm', 'webhook_signature_invalid', 'rbm webhook signature does not match');
     }
 
-    const event = parseJson(data);
+    const event = parseJson(data.toString('utf8'));
     if (!isRecord(event)) return [];
     if (event['agentId'] !== undefined && event['agentId'] !== this.options.agentId) return [];
     const messageId = event['messageId'];
@@ -118,18 +120,10 @@ export class RbmWebhooks {
   private firstTime(key: string): boolean {
     if (this.seen.has(key)) return false;
     this.seen.add(key);
-    if (this.seen.size > this.options.maxTracked * 2) {
-      const oldest = this.seen.values().next().value;
-      if (oldest !== undefined) this.seen.delete(oldest);
-    }
     return true;
   }
 }
 
-function parseJson(bytes: Uint8Array): unknown {
-  try {
-    return JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8')) as unknown;
-  } catch {
-    return undefined;
-  }
+function utf8(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
 }

@@ -57,10 +57,8 @@ import {
   type WebhookRequest,
 } from './channel.js';
 import { GOOGLE_TOKEN_URL, GoogleAccessTokens, TokenEndpointError, type GoogleServiceAccountKey } from './google-auth.js';
-import { isRecord, parseRetryAfter, providerFetch, type HttpAnswer } from './provider-http.js';
+import { isRecord, parseRetryAfter, providerFetch, providerIdentifier, type HttpAnswer } from './provider-http.js';
 import { RbmWebhooks } from './rbm-webhooks.js';
-
-export { GOOGLE_TOKEN_URL, type GoogleServiceAccountKey } from './google-auth.js';
 
 /** The OAuth scope of the RBM API. */
 export const RBM_SCOPE = 'https://www.googleapis.com/auth/rcsbusinessmessaging';
@@ -134,10 +132,10 @@ export class RbmChannel implements Channel {
   private readonly now: () => number;
   private readonly auth: GoogleAccessTokens;
   private readonly webhooks: RbmWebhooks;
+  /** Aborted by `close`: calls in flight end, and no new ones start. */
   private readonly closing = new AbortController();
   private readonly phones = new Map<string, string>();
   private outcome: ProviderOutcome | undefined;
-  private closed = false;
 
   constructor(private readonly options: RbmChannelOptions) {
     if (!options.agentId) throw new Error('rbm: agentId is required');
@@ -317,7 +315,7 @@ export class RbmChannel implements Channel {
   // ----- health -----
 
   async health(): Promise<ChannelHealth> {
-    if (this.closed) return { ok: false, detail: 'closed' };
+    if (this.closing.signal.aborted) return { ok: false, detail: 'closed' };
     const last = this.outcome;
     if (last?.ok && this.now() - last.at < this.healthMaxAgeMs) return { ok: true, detail: last.detail };
     // No recent success: probe with a capability check (any answer short of 5xx / auth failure is "up").
@@ -332,7 +330,6 @@ export class RbmChannel implements Channel {
   }
 
   close(): Promise<void> {
-    this.closed = true;
     this.closing.abort();
     this.auth.close();
     return Promise.resolve();
@@ -348,7 +345,7 @@ export class RbmChannel implements Channel {
     payload?: { contentType: string; body: Uint8Array },
     timeoutMs = this.timeoutMs,
   ): Promise<HttpAnswer> {
-    if (this.closed) throw new ChannelError('rbm', 'unavailable', 'rbm channel is closed');
+    if (this.closing.signal.aborted) throw new ChannelError('rbm', 'unavailable', 'rbm channel is closed');
     for (let attempt = 0; ; attempt++) {
       const token = await this.accessToken();
       const headers: Record<string, string> = { authorization: `Bearer ${token}`, accept: 'application/json' };
@@ -400,10 +397,10 @@ export class RbmChannel implements Channel {
 
   private failure(op: string, res: HttpAnswer): ChannelError {
     const err = isRecord(res.body) && isRecord(res.body['error']) ? res.body['error'] : undefined;
-    const providerStatus = typeof err?.['status'] === 'string' ? err['status'] : undefined;
+    const providerStatus = providerIdentifier(err?.['status']);
     const reason = reasonFor(op, res.status);
     const retryAfterMs = reason === 'rate_limited' || reason === 'unavailable' ? parseRetryAfter(res.headers.get('retry-after'), this.now()) : undefined;
-    return new ChannelError('rbm', reason, `rbm ${op} failed: HTTP ${res.status}${providerStatus ? ` ${this.auth.scrub(providerStatus)}` : ''}`, {
+    return new ChannelError('rbm', reason, `rbm ${op} failed: HTTP ${res.status}${providerStatus ? ` ${providerStatus}` : ''}`, {
       providerCode: providerStatus ?? res.status,
       ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
     });

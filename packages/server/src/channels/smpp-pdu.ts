@@ -2,7 +2,7 @@
  * SMPP 3.4 PDUs as the SMS adapter writes and reads them: the `submit_sm` it sends, the
  * delivery receipts it reads from `deliver_sm`, and what a `command_status` means.
  * Pure functions over the `smpp` package's PDU objects (typed in smpp-module.d.ts); the
- * session (`smpp-session.ts`) and the channel (`smpp.ts`) do the talking.
+ * session (`smpp-link.ts`) and the channel (`smpp.ts`) do the talking.
  */
 import type smpp from 'smpp';
 import type { DeliveryStatus, FailureReason } from './channel.js';

@@ -40,8 +40,6 @@ import { SmppLink } from './smpp-link.js';
 import { receiptStatus, sourceAddress, statusHex, submitFailure, submitSm, type SourceAddress } from './smpp-pdu.js';
 import { SmsCapabilities, StatusFilter, encodeSms, linkText } from './sms.js';
 
-export { parseDeliveryReceipt, type DeliveryReceipt } from './smpp-pdu.js';
-
 /** How to configure the SMPP channel. */
 export interface SmppChannelOptions {
   readonly host: string;

@@ -19,7 +19,7 @@
  * 20003 / HTTP 401 → `auth_failed`; 20429 / HTTP 429 → `rate_limited`; HTTP 5xx or no
  * connection → `unavailable`; no answer within `timeoutMs` → `timeout`; any other 4xx →
  * `rejected`. Error messages carry codes only, never the provider's text (it quotes the
- * phone number).
+ * phone number). The HTTP call itself (deadline, close, Retry-After) is `provider-http.ts`'s.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import {
@@ -38,6 +38,7 @@ import {
   type StatusListener,
   type WebhookRequest,
 } from './channel.js';
+import { isRecord, parseRetryAfter, providerFetch, type HttpAnswer } from './provider-http.js';
 import { SmsCapabilities, StatusFilter, linkText } from './sms.js';
 
 /** How to configure the Twilio channel. */
@@ -110,32 +111,11 @@ interface TwilioErrorBody {
   readonly status?: number;
 }
 
-function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text) as unknown;
-  } catch {
-    return undefined;
-  }
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
 function errorBody(value: unknown): TwilioErrorBody {
   if (!isRecord(value)) return {};
   const code = typeof value['code'] === 'number' ? value['code'] : undefined;
   const status = typeof value['status'] === 'number' ? value['status'] : undefined;
   return { ...(code === undefined ? {} : { code }), ...(status === undefined ? {} : { status }) };
-}
-
-/** Retry-After as seconds or an HTTP date, in ms. */
-function retryAfterMs(header: string | null): number | undefined {
-  if (header === null) return undefined;
-  const seconds = Number(header);
-  if (Number.isFinite(seconds) && seconds >= 0) return seconds * 1000;
-  const date = Date.parse(header);
-  return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now());
 }
 
 /**
@@ -154,8 +134,10 @@ export class TwilioChannel implements Channel {
   private readonly baseUrl: string;
   private readonly timeoutMs: number;
   private readonly authorization: string;
-  private readonly inflight = new Set<AbortController>();
-  private closed = false;
+  /** The REST password (Auth Token or API key secret): cut out of any network error text. */
+  private readonly password: string;
+  /** Aborted by `close`: calls in flight end, and no new ones start. */
+  private readonly closing = new AbortController();
 
   constructor(private readonly options: TwilioChannelOptions) {
     if (!/^AC[0-9a-fA-F]{32}$/.test(options.accountSid)) throw new Error('twilio: accountSid must be AC followed by 32 hex digits');
@@ -165,8 +147,8 @@ export class TwilioChannel implements Channel {
     this.baseUrl = (options.baseUrl ?? 'https://api.twilio.com').replace(/\/+$/, '');
     this.timeoutMs = options.timeoutMs ?? 10_000;
     const user = options.apiKey?.sid ?? options.accountSid;
-    const password = options.apiKey?.secret ?? options.authToken;
-    this.authorization = `Basic ${Buffer.from(`${user}:${password}`, 'utf8').toString('base64')}`;
+    this.password = options.apiKey?.secret ?? options.authToken;
+    this.authorization = `Basic ${Buffer.from(`${user}:${this.password}`, 'utf8').toString('base64')}`;
     this.caps = new SmsCapabilities(options.capabilityTtlMs ?? 24 * 3600_000, options.failureTtlMs ?? 24 * 3600_000);
   }
 
@@ -183,9 +165,8 @@ export class TwilioChannel implements Channel {
     form.set('Body', text);
     form.set('StatusCallback', this.options.statusCallbackUrl);
     try {
-      const { status, body } = await this.request('POST', `/2010-04-01/Accounts/${this.options.accountSid}/Messages.json`, form);
-      const json = parseJson(body);
-      const sid = isRecord(json) ? json['sid'] : undefined;
+      const { status, body } = await this.request('send', 'POST', `/2010-04-01/Accounts/${this.options.accountSid}/Messages.json`, form);
+      const sid = isRecord(body) ? body['sid'] : undefined;
       if (typeof sid !== 'string' || !/^(SM|MM)[0-9a-fA-F]{32}$/.test(sid)) {
         throw new ChannelError(this.name, 'unavailable', `twilio: HTTP ${status} without a message sid`, { providerCode: status });
       }
@@ -225,11 +206,10 @@ export class TwilioChannel implements Channel {
   }
 
   async health(): Promise<ChannelHealth> {
-    if (this.closed) return { ok: false, detail: 'closed' };
+    if (this.closing.signal.aborted) return { ok: false, detail: 'closed' };
     try {
-      const { body } = await this.request('GET', `/2010-04-01/Accounts/${this.options.accountSid}.json`);
-      const json = parseJson(body);
-      const status = isRecord(json) ? json['status'] : undefined;
+      const { body } = await this.request('health', 'GET', `/2010-04-01/Accounts/${this.options.accountSid}.json`);
+      const status = isRecord(body) ? body['status'] : undefined;
       return status === 'active' ? { ok: true, detail: 'account active' } : { ok: false, detail: `account status ${String(status)}` };
     } catch (error) {
       return { ok: false, detail: error instanceof ChannelError ? `${error.reason}: ${error.message}` : 'health check failed' };
@@ -237,46 +217,29 @@ export class TwilioChannel implements Channel {
   }
 
   close(): Promise<void> {
-    this.closed = true;
-    for (const controller of this.inflight) controller.abort();
-    this.inflight.clear();
+    this.closing.abort();
     return Promise.resolve();
   }
 
   /** One REST call; resolves for 2xx, throws the mapped ChannelError otherwise. */
-  private async request(method: 'GET' | 'POST', path: string, form?: URLSearchParams): Promise<{ status: number; body: string }> {
-    if (this.closed) throw new ChannelError(this.name, 'unavailable', 'twilio: channel closed');
-    const controller = new AbortController();
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      controller.abort();
-    }, this.timeoutMs);
-    this.inflight.add(controller);
-    try {
-      const response = await fetch(`${this.baseUrl}${path}`, {
-        method,
-        headers: {
-          authorization: this.authorization,
-          accept: 'application/json',
-          ...(form ? { 'content-type': 'application/x-www-form-urlencoded' } : {}),
-        },
-        ...(form ? { body: form.toString() } : {}),
-        signal: controller.signal,
-      });
-      const body = await response.text();
-      if (response.ok) return { status: response.status, body };
-      throw this.mapError(response.status, errorBody(parseJson(body)), response.headers.get('retry-after'));
-    } catch (error) {
-      if (error instanceof ChannelError) throw error;
-      if (timedOut) {
-        throw new ChannelError(this.name, 'timeout', `twilio: no answer within ${this.timeoutMs} ms`, { cause: error });
-      }
-      throw new ChannelError(this.name, 'unavailable', 'twilio: request failed', { cause: error });
-    } finally {
-      clearTimeout(timer);
-      this.inflight.delete(controller);
-    }
+  private async request(what: string, method: 'GET' | 'POST', path: string, form?: URLSearchParams): Promise<HttpAnswer> {
+    const answer = await providerFetch({
+      channel: this.name,
+      what,
+      url: `${this.baseUrl}${path}`,
+      method,
+      headers: {
+        authorization: this.authorization,
+        accept: 'application/json',
+        ...(form ? { 'content-type': 'application/x-www-form-urlencoded' } : {}),
+      },
+      ...(form ? { body: form.toString() } : {}),
+      timeoutMs: this.timeoutMs,
+      closing: this.closing.signal,
+      secrets: [this.authorization, this.password, this.options.authToken],
+    });
+    if (answer.status >= 200 && answer.status < 300) return answer;
+    throw this.mapError(answer.status, errorBody(answer.body), answer.headers.get('retry-after'));
   }
 
   private mapError(httpStatus: number, body: TwilioErrorBody, retryAfter: string | null): ChannelError {
@@ -286,7 +249,7 @@ export class TwilioChannel implements Channel {
     if (code !== undefined && NOT_CAPABLE_CODES.has(code)) return new ChannelError(this.name, 'not_capable', what, { providerCode });
     if (code === 20003 || httpStatus === 401) return new ChannelError(this.name, 'auth_failed', what, { providerCode });
     if (code === 20429 || httpStatus === 429) {
-      const after = retryAfterMs(retryAfter);
+      const after = parseRetryAfter(retryAfter, Date.now());
       return new ChannelError(this.name, 'rate_limited', what, { providerCode, ...(after === undefined ? {} : { retryAfterMs: after }) });
     }
     if (httpStatus >= 500) return new ChannelError(this.name, 'unavailable', what, { providerCode });

@@ -73,8 +73,18 @@ export function publicError(mapped: MappedError, requestId: string): MappedError
  * does not percent-decode to UTF-8, an over-long path parameter) in the API's error shape.
  */
 export function frameworkErrors(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  replyWithError(error, request, reply);
+}
+
+/** The one way an error becomes an answer: mapped, made public, logged (5xx with its cause and id), sent. */
+function replyWithError(error: unknown, request: FastifyRequest, reply: FastifyReply): void {
   const mapped = publicError(mapError(error), request.id);
-  if (mapped.status >= 500) request.log.error({ err: error, requestId: request.id }, 'request failed');
+  if (mapped.status >= 500) {
+    request.log.error({ err: error, route: request.routeOptions.url, requestId: request.id }, 'request failed');
+  } else {
+    request.log.debug({ code: mapped.body.error.code, route: request.routeOptions.url }, 'request rejected');
+  }
+  if (mapped.retryAfterSeconds !== undefined) void reply.header('retry-after', String(mapped.retryAfterSeconds));
   void reply.status(mapped.status).send(mapped.body);
 }
 
@@ -100,16 +110,7 @@ export function clientErrorHandler(error: NodeJS.ErrnoException, socket: Duplex)
 }
 
 export function installErrorHandling(app: FastifyInstance): void {
-  app.setErrorHandler((error: unknown, request: FastifyRequest, reply: FastifyReply) => {
-    const mapped = publicError(mapError(error), request.id);
-    if (mapped.status >= 500) {
-      request.log.error({ err: error, route: request.routeOptions.url, requestId: request.id }, 'request failed');
-    } else {
-      request.log.debug({ code: mapped.body.error.code, route: request.routeOptions.url }, 'request rejected');
-    }
-    if (mapped.retryAfterSeconds !== undefined) void reply.header('retry-after', String(mapped.retryAfterSeconds));
-    void reply.status(mapped.status).send(mapped.body);
-  });
+  app.setErrorHandler(replyWithError);
   app.setNotFoundHandler((_request, reply) => {
     void reply.status(404).send({ error: { code: 'not_found', message: 'no such endpoint' } });
   });

@@ -35,11 +35,11 @@ export async function ensurePrivateDir(dir: string, what: string): Promise<void>
   }
 }
 
-/** Refuses a secret file that others can read or write (mode & 077). */
-export async function ensurePrivateFile(path: string, what: string): Promise<void> {
+/** Refuses a secret file that others can read or write (mode & 077), with `code`. */
+export async function ensurePrivateFile(path: string, what: string, code: ServerErrorCode = 'private_file_mode'): Promise<void> {
   const mode = (await stat(path)).mode & 0o777;
   if ((mode & 0o077) !== 0) {
-    throw refuse('private_file_mode', `the ${what} ${path} is readable by other users (mode ${mode.toString(8)}); run: chmod 600 ${path}`, { path, mode: mode.toString(8) });
+    throw refuse(code, `the ${what} ${path} is readable by other users (mode ${mode.toString(8)}); run: chmod 600 ${path}`, { path, mode: mode.toString(8) });
   }
 }
 
@@ -72,7 +72,12 @@ export async function createSecretFile(path: string, content: string): Promise<b
  * Reads the secret file at `path`, creating it from `create()` on first use (race-safe
  * across nodes sharing the directory), and refuses it when others can read it.
  */
-export async function readOrCreateSecretFile(path: string, what: string, create: () => string): Promise<{ text: string; created: boolean }> {
+export async function readOrCreateSecretFile(
+  path: string,
+  what: string,
+  create: () => string,
+  modeCode: ServerErrorCode = 'private_file_mode',
+): Promise<{ text: string; created: boolean }> {
   let created = false;
   let text: string;
   try {
@@ -82,7 +87,7 @@ export async function readOrCreateSecretFile(path: string, what: string, create:
     created = await createSecretFile(path, create());
     text = await readFile(path, 'utf8');
   }
-  await ensurePrivateFile(path, what);
+  await ensurePrivateFile(path, what, modeCode);
   return { text, created };
 }
 

@@ -5,14 +5,14 @@
  * log. The private key lives in that file and in memory only: never in the database,
  * never in a log line. An HSM-backed {@link LogSigner} can replace this later.
  */
-import { readFile, stat, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { ParleyError } from '@parley/core';
 import { generateSignerKey, parseSignerKey } from '@parley/core/tlog';
 import type { ServerErrorCode } from '../error-codes.js';
 import type { LogSigner } from './transparency-log.js';
-import { createSecretFile, ensurePrivateDir } from '../storage/private-dir.js';
+import { ensurePrivateDir, readOrCreateSecretFile } from '../storage/private-dir.js';
 
 /**
  * Where a log's key files live in `dir`: `tlog-<name>.key` (secret, mode 0600) and
@@ -51,20 +51,8 @@ export async function loadLogSigner(options: { dir: string | undefined; logName:
   }
   const paths = keyFilePaths(dir, logName);
   await ensurePrivateDir(dir, 'key directory');
-  let created = false;
-  let text: string;
-  try {
-    text = await readFile(paths.key, 'utf8');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-    const fresh = generateSignerKey(origin);
-    created = await createSecretFile(paths.key, `${fresh.signerKey}\n`);
-    text = await readFile(paths.key, 'utf8');
-  }
-  const mode = (await stat(paths.key)).mode & 0o777;
-  if ((mode & 0o077) !== 0) {
-    throw keyError('tlog_key_file_mode', 'the log key file is readable by others; chmod 600 it', { path: paths.key, mode: mode.toString(8) });
-  }
+  // Created once, exclusively (another node may be creating it too); refused when others can read it.
+  const { text, created } = await readOrCreateSecretFile(paths.key, 'log key file', () => `${generateSignerKey(origin).signerKey}\n`, 'tlog_key_file_mode');
   let signer: LogSigner;
   try {
     signer = parseSignerKey(text.trim());

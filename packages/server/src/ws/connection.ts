@@ -292,11 +292,6 @@ export class ConnectionRegistry implements LocalDelivery {
     }
   }
 
-  /** Open connections of one device on this node. */
-  socketsOf(deviceId: string): number {
-    return this.byDevice.get(deviceId)?.size ?? 0;
-  }
-
   remove(c: DeviceConnection): void {
     const set = this.byDevice.get(c.deviceId);
     if (!set) return;

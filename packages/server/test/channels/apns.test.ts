@@ -9,7 +9,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ApnsEmulator, type ApnsPush } from '@parley/emulators';
 import { ChannelError, type OutboundEnvelope, type Recipient, type StatusEvent } from '../../src/channels/channel.js';
 import { ApnsChannel, type ApnsChannelOptions } from '../../src/channels/apns.js';
-import type { ChannelLogger } from '../../src/channels/push-common.js';
+import type { ChannelLogger } from '../../src/channels/channel.js';
 import { PLAINTEXT_MARKER, describeChannelContract } from './contract.js';
 
 const TEAM = 'TEAM123456';

@@ -10,7 +10,7 @@ import { SignJWT, importPKCS8 } from 'jose';
 import { FcmEmulator, type FcmPush } from '@parley/emulators';
 import { ChannelError, type OutboundEnvelope, type Recipient, type StatusEvent } from '../../src/channels/channel.js';
 import { FCM_SCOPE, FcmChannel, parseServiceAccount, type FcmChannelOptions, type FcmServiceAccount } from '../../src/channels/fcm.js';
-import type { ChannelLogger } from '../../src/channels/push-common.js';
+import type { ChannelLogger } from '../../src/channels/channel.js';
 import { PLAINTEXT_MARKER, describeChannelContract } from './contract.js';
 
 const PROJECT = 'parley-test-project';

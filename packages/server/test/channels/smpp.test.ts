@@ -6,7 +6,8 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { SmppEmulator } from '@parley/emulators';
 import { ChannelError, type OutboundEnvelope, type OutboundItem, type Recipient, type StatusEvent } from '../../src/channels/channel.js';
-import { SmppChannel, parseDeliveryReceipt, type SmppChannelOptions } from '../../src/channels/smpp.js';
+import { SmppChannel, type SmppChannelOptions } from '../../src/channels/smpp.js';
+import { parseDeliveryReceipt } from '../../src/channels/smpp-pdu.js';
 import { encodeGsm7, encodeSms } from '../../src/channels/sms.js';
 import { describeChannelContract } from './contract.js';
 

@@ -9,7 +9,7 @@ import { decodeKeyLogEntry, labelInput, type DeviceRevokedEntry } from '../../ke
 import { replayIdentity, type DeviceKeyState, type LoggedEntry } from '../../keylog/state.js';
 import type { Checkpoint } from '../../tlog/checkpoint.js';
 import { ecvrfVerify } from '../../vrf/ecvrf.js';
-import type { KeyLookupResponse } from '../../wire.js';
+import type { KeyLookupResponse } from '../../wire/registry.js';
 import type { EvidenceFailureCode } from '../evidence-report.js';
 import { decode64, describe, fail, type Context } from './check.js';
 import { included, openCheckpoint } from './logs.js';
