@@ -14,9 +14,9 @@ const BUFFER_MESSAGE = 'core and the SDK use Uint8Array and the helpers in bytes
 const TEST_FOLDER_MESSAGE = "shared test helpers live in @parley/test-kit (server, sdk, evidence): never import another package's test folder.";
 
 export default tseslint.config(
-  { ignores: ['**/node_modules/**', 'bench/results/**'] },
+  { ignores: ['**/node_modules/**', '**/dist/**', 'bench/results/**'] },
   {
-    files: ['packages/*/src/**/*.ts', 'bench/**/*.ts'],
+    files: ['packages/*/src/**/*.ts', 'bench/**/*.ts', 'apps/*/src/**/*.ts'],
     languageOptions: {
       parser: tseslint.parser,
       parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
@@ -52,7 +52,7 @@ export default tseslint.config(
   },
   {
     // Core and the SDK are browser-safe; runtime-specific code lives in files that say so (*.node.ts).
-    files: ['packages/core/src/**/*.ts', 'packages/client/src/**/*.ts'],
+    files: ['packages/core/src/**/*.ts', 'packages/client/src/**/*.ts', 'apps/*/src/**/*.ts'],
     ignores: ['**/*.node.ts'],
     rules: {
       'no-restricted-imports': [

@@ -146,7 +146,7 @@ function printReport(relayResults: readonly RelayBenchResult[], outcomes: readon
     else if (o.name === 'audit' && o.result !== undefined) printAudit(o.result as AuditBenchResult);
     else if (o.name === 'routing' && o.result !== undefined) printRouting(o.result as RoutingBenchResult);
     else if (o.name === 'cluster' && o.result !== undefined) printCluster(o.result as ClusterBenchResult);
-    else if (o.status === 'ok' && !o.name.startsWith('relay/')) printGeneric(o.name === 'mls' ? 'MLS crypto (bench/mls-crypto.ts)' : 'SDK (bench/sdk.ts)', o.result);
+    else if (o.status === 'ok' && !o.name.startsWith('relay/')) printGeneric(o.name === 'mls' ? 'MLS crypto (bench/mls-crypto.ts)' : o.name === 'bundle-size' ? 'Browser bundle (bench/bundle-size.ts)' : 'SDK (bench/sdk.ts)', o.result);
   }
   const notOk = outcomes.filter((o) => o.status !== 'ok');
   if (notOk.length > 0) {
@@ -212,6 +212,7 @@ async function main(): Promise<number> {
   for (const section of ['mls', 'sdk'] as const) {
     if (args.sections.includes(section)) await runLibrarySection(args, section, outcomes);
   }
+  if (args.name === 'bundle-size') await runSection('bundle-size', outcomes, async () => (await import('./bundle-size.js')).runBundleSizeBench());
 
   printReport(relayResults, outcomes);
 

@@ -1,7 +1,11 @@
 #!/usr/bin/env node
-// Entry point for `parley`: runs the TypeScript sources through tsx so that
-// `npx parley …` works right after `npm ci`, with no build step.
-import { register } from 'tsx/esm/api';
+// Entry point for `parley`: runs the compiled CLI (dist/main.js) with plain Node.
+//
+// Inside the Parley repository, tests and benchmarks run the TypeScript sources instead:
+// they start Node with the `parley-source` export condition (NODE_OPTIONS=--conditions=
+// parley-source; vitest.config.ts sets it for every process a test spawns), under which the
+// workspace packages resolve to src/*.ts. Then this file loads tsx (a devDependency of the
+// repository, never of the published package) and imports ../src/main.ts.
 
 // Started by npm (`npx parley`, `npm exec`, `npm run`), this process is the child of a
 // `sh -c` that npm spawned: npm passes SIGTERM/SIGINT only to that shell, which dies
@@ -18,6 +22,15 @@ if (process.env.npm_command !== undefined && process.platform !== 'win32') {
   watch.unref();
 }
 
-register();
-const { main } = await import('../src/main.ts');
+const SOURCE_CONDITION = /(?:^|\s)(?:--conditions|-C)[=\s]parley-source(?:\s|$)/;
+const fromSource = [...process.execArgv, process.env.NODE_OPTIONS ?? ''].some((arg) => SOURCE_CONDITION.test(arg));
+
+let main;
+if (fromSource) {
+  const { register } = await import('tsx/esm/api');
+  register();
+  ({ main } = await import('../src/main.ts'));
+} else {
+  ({ main } = await import('../dist/main.js'));
+}
 process.exitCode = await main(process.argv.slice(2));

@@ -16,6 +16,7 @@ Usage:
   parley serve [--port N] [--host H] [--data-dir DIR | --database-url URL --key-dir DIR] [--log-origin ORIGIN]
                [--admin-token-file FILE] [--node-id ID] [--nats-url URL [--nats-prefix P]] [--db-pool-size N] [--routing FILE] [--log-level L]
                [--metrics-listen HOST:PORT | --metrics-token-file FILE] [--max-connections-per-ip N] [--request-timeout S]
+               [--allowed-origins https://app.example[,https://…]]   (web origins that may call the API; default same-origin only)
   parley demo  [--json] [--data-dir DIR] [--server URL[,URL2,…] [--admin-token T]]
   parley log list   --url URL [--json]
   parley log verify --url URL [--log keys] [--key VERIFIER_KEY] [--state FILE] [--json]
@@ -25,7 +26,7 @@ Usage:
   parley audit monitor --url URL [--state FILE] [--log-key KEYS_VKEY --log-key AUDIT_VKEY] [--peer FILE]… [--interval SECONDS] [--json]
   parley help
 
-Environment: PARLEY_ADMIN_TOKEN, PARLEY_STORE_PASSPHRASE, DATABASE_URL, PARLEY_NATS_URL, NODE_ID, PORT, PARLEY_ROUTING_CONFIG.
+Environment: PARLEY_ADMIN_TOKEN, PARLEY_STORE_PASSPHRASE, DATABASE_URL, PARLEY_NATS_URL, NODE_ID, PORT, PARLEY_ROUTING_CONFIG, PARLEY_ALLOWED_ORIGINS.
 `;
 
 /**

@@ -66,6 +66,12 @@ function validator(schema: TSchema) {
 }
 const errorBody = Compile(ErrorBodySchema);
 
+/**
+ * Options of `ApiClient`.
+ *
+ * @example
+ * const api = new ApiClient({ serverUrl: 'https://parley.example', timeoutMs: 5_000 } satisfies ApiClientOptions)
+ */
 export interface ApiClientOptions {
   /** Base URL of a Parley server, e.g. `https://parley.example.com`. */
   readonly serverUrl: string;
@@ -77,6 +83,14 @@ export interface ApiClientOptions {
 /** Supplies a valid session token; `refresh` forces a new one. */
 export type SessionProvider = (refresh: boolean) => Promise<string>;
 
+/**
+ * The Parley HTTP API, every response checked against the wire schema. A device's own is `device.api` (with its
+ * session); apps use the `Device` methods, and a bare client serves unauthenticated calls and tools.
+ *
+ * @example
+ * const info = await new ApiClient({ serverUrl: 'https://parley.example' }).keyDirectoryInfo()
+ * const { state } = await sender.device.api.route(messageId)
+ */
 export class ApiClient {
   readonly serverUrl: string;
   private readonly timeoutMs: number;
@@ -89,7 +103,12 @@ export class ApiClient {
     this.fetchImpl = options.fetch ?? globalThis.fetch.bind(globalThis);
   }
 
-  /** Installs the session provider used by authenticated calls. */
+  /**
+   * Installs the session provider used by authenticated calls (a `Device` installs its own).
+   *
+   * @example
+   * api.useSession(async (refresh) => (refresh ? await newToken() : cachedToken))
+   */
   useSession(provider: SessionProvider): void {
     this.session = provider;
   }
@@ -140,107 +159,246 @@ export class ApiClient {
     }
   }
 
+  /**
+   * `POST /v1/devices`: registers an enrolling device's public keys (what `Device.enroll` sends).
+   *
+   * @example
+   * const { deviceId, status } = await api.registerDevice(registration) // status: 'active' | 'pending'
+   */
   registerDevice(body: RegisterDeviceRequest): Promise<RegisterDeviceResponse> {
     return this.request('POST', '/v1/devices', RegisterDeviceResponseSchema, body, false);
   }
 
+  /**
+   * `POST /v1/auth/challenge`: a one-time challenge for the device to sign (60 s).
+   *
+   * @example
+   * const { challenge } = await api.challenge(deviceId)
+   */
   challenge(deviceId: string): Promise<ChallengeResponse> {
     return this.request('POST', '/v1/auth/challenge', ChallengeResponseSchema, { deviceId }, false);
   }
 
+  /**
+   * `POST /v1/auth/session`: trades the signed challenge for a session token.
+   *
+   * @example
+   * const { token, expiresAt } = await api.openSession({ deviceId, challenge, signature })
+   */
   openSession(body: SessionRequest): Promise<SessionResponse> {
     return this.request('POST', '/v1/auth/session', SessionResponseSchema, body, false);
   }
 
+  /**
+   * The server's list of an identity's devices (unverified: `Device.activeDevices` checks the key log).
+   *
+   * @example
+   * const { devices } = await phone.api.identityDevices('acme:c-1001')
+   */
   identityDevices(identityId: string): Promise<IdentityDevicesResponse> {
     return this.request('GET', `/v1/identities/${encodeURIComponent(identityId)}/devices`, IdentityDevicesResponseSchema, undefined, true);
   }
 
+  /**
+   * One device's record as the server stores it.
+   *
+   * @example
+   * const { status, label } = await phone.api.device(phone.deviceId)
+   */
   device(deviceId: string): Promise<DeviceRecord> {
     return this.request('GET', `/v1/devices/${encodeURIComponent(deviceId)}`, DeviceRecordSchema, undefined, true);
   }
 
+  /**
+   * Uploads KeyPackages (what `Device.replenishKeyPackages` does); returns the new stock.
+   *
+   * @example
+   * const { oneTime, low } = await phone.api.uploadKeyPackages({ keyPackages })
+   */
   uploadKeyPackages(body: UploadKeyPackagesRequest): Promise<KeyPackageStock> {
     return this.request('POST', '/v1/key-packages', KeyPackageStockSchema, body, true);
   }
 
+  /**
+   * This device's KeyPackage stock on the server.
+   *
+   * @example
+   * const { oneTime, low } = await phone.api.keyPackageStock()
+   * if (low) await phone.replenishKeyPackages(true)
+   */
   keyPackageStock(): Promise<KeyPackageStock> {
     return this.request('GET', '/v1/key-packages/stock', KeyPackageStockSchema, undefined, true);
   }
 
+  /**
+   * Claims one KeyPackage per device, to add the devices to a group (what `Device.addMembers` does).
+   *
+   * @example
+   * const { keyPackages } = await agent.api.claimKeyPackages(deviceIds)
+   */
   claimKeyPackages(deviceIds: readonly string[]): Promise<ClaimKeyPackagesResponse> {
     return this.request('POST', '/v1/key-packages/claim', ClaimKeyPackagesResponseSchema, { deviceIds }, true);
   }
 
+  /**
+   * `POST /v1/messages`: submits an MLS message or commit (what `Device.send` does, after persisting it).
+   *
+   * @example
+   * const { id, duplicate, recipients } = await phone.api.submit(request)
+   */
   submit(body: SubmitRequest): Promise<SubmitResponse> {
     return this.request('POST', '/v1/messages', SubmitResponseSchema, body, true);
   }
 
-  /** Pending envelopes with ids above `after` (a paging cursor), oldest first. */
+  /**
+   * Pending envelopes with ids above `after` (a paging cursor), oldest first.
+   *
+   * @example
+   * const { envelopes, more } = await phone.api.mailbox(50)
+   */
   mailbox(limit = 100, after = '0'): Promise<MailboxResponse> {
     return this.request('GET', `/v1/mailbox?limit=${limit}&after=${encodeURIComponent(after)}`, MailboxResponseSchema, undefined, true);
   }
 
+  /**
+   * Acknowledges envelopes by id (the device does this once their effect is persisted).
+   *
+   * @example
+   * const { acked, unknown } = await phone.api.ack(envelopes.map((e) => e.id))
+   */
   ack(ids: readonly string[]): Promise<AckResponse> {
     return this.request('POST', '/v1/mailbox/ack', AckResponseSchema, { ids }, true);
   }
 
+  /**
+   * `POST /v1/receipts`: a signed receipt (what `Device.markRead` and delivery send).
+   *
+   * @example
+   * const { index, duplicate } = await phone.api.postReceipt(signedReceipt)
+   */
   postReceipt(body: ReceiptRequest): Promise<ReceiptResponse> {
     return this.request('POST', '/v1/receipts', ReceiptResponseSchema, body, true);
   }
 
-  /** The evidence bundle of a business message (for its sender's or recipient's devices). */
+  /**
+   * The evidence bundle of a business message (for its sender's or recipient's devices).
+   *
+   * @example
+   * const bundle = await phone.api.evidence(messageId) // `Device.exportEvidence` adds the opening on request
+   */
   evidence(messageId: string): Promise<EvidenceBundle> {
     return this.request('GET', `/v1/audit/messages/${encodeURIComponent(messageId)}/evidence`, EvidenceBundleSchema, undefined, true);
   }
 
-  /** Registers (or, with undefined, forgets) this device's push token. */
+  /**
+   * Registers (or, with undefined, forgets) this device's push token.
+   *
+   * @example
+   * await phone.api.setPushToken({ provider: 'apns', token: deviceToken })
+   * await phone.api.setPushToken(undefined)
+   */
   async setPushToken(registration: PushRegistration | undefined): Promise<void> {
     if (registration) await this.request('PUT', '/v1/devices/me/push', OkResponseSchema, registration, true);
     else await this.request('DELETE', '/v1/devices/me/push', OkResponseSchema, undefined, true);
   }
 
-  /** Redeems an app retrieval token (single use): the ciphertext it points at. */
+  /**
+   * Redeems an app retrieval token (single use): the ciphertext it points at.
+   *
+   * @example
+   * const { envelopes } = await phone.api.retrieve(token)
+   * await phone.receive(envelopes)
+   */
   retrieve(token: string): Promise<RetrieveResponse> {
     return this.request('POST', '/v1/retrieve', RetrieveResponseSchema, { token }, true);
   }
 
-  /** A message to a customer without the app (web retrieval link). */
+  /**
+   * A message to a customer without the app (web retrieval link); `Sender.sendToWeb` seals the text and calls this.
+   *
+   * @example
+   * const { path, state } = await sender.device.api.webMessage({ messageId, customerId: 'c-1001', phone: '+15550100123', class: 'alert', ciphertext, fragmentKey })
+   */
   webMessage(body: WebMessageRequest): Promise<WebMessageResponse> {
     return this.request('POST', '/v1/web-messages', WebMessageResponseSchema, body, true);
   }
 
+  /**
+   * Records a customer's consent to messages outside the app (`Sender.recordFallbackConsent`).
+   *
+   * @example
+   * await sender.device.api.recordConsent('c-1001')
+   */
   recordConsent(customerId: string): Promise<unknown> {
     return this.request('POST', '/v1/consents', OkResponseSchema, { customerId }, true);
   }
 
-  /** A message's route: state, delivery path, decisions (sending business only). */
+  /**
+   * A message's route: state, delivery path, decisions (sending business only).
+   *
+   * @example
+   * const { state, path, events } = await sender.device.api.route(messageId)
+   */
   route(messageId: string): Promise<RouteViewResponse> {
     return this.request('GET', `/v1/routes/${encodeURIComponent(messageId)}`, RouteViewSchema, undefined, true);
   }
 
+  /**
+   * The key directory's public keys and log name (unauthenticated; pin them in the app).
+   *
+   * @example
+   * const { log, origin, verifierKey, vrfPublicKey } = await new ApiClient({ serverUrl }).keyDirectoryInfo()
+   */
   keyDirectoryInfo(): Promise<KeyDirectoryInfo> {
     return this.request('GET', '/v1/keys', KeyDirectoryInfoSchema, undefined, false);
   }
 
+  /**
+   * An identity's key-log entries with proofs, unverified (`KeyLogVerifier.lookup` verifies them).
+   *
+   * @example
+   * const { label, checkpoint, entries } = await phone.api.keyLookup('acme:c-1001')
+   */
   keyLookup(identityId: string): Promise<KeyLookupResponse> {
     return this.request('GET', `/v1/keys/${encodeURIComponent(identityId)}`, KeyLookupResponseSchema, undefined, true);
   }
 
+  /**
+   * Posts an approval signature for a pending device (`DeviceKeys.approveDevice` signs it).
+   *
+   * @example
+   * const { index } = await phone.api.approveDevice(pendingDeviceId, approvalSignature)
+   */
   approveDevice(deviceId: string, signature: string): Promise<KeyLogChangeResponse> {
     return this.request('POST', `/v1/devices/${encodeURIComponent(deviceId)}/approve`, KeyLogChangeResponseSchema, { signature }, true);
   }
 
+  /**
+   * Posts a revocation signature for a device (`DeviceKeys.revokeDevice` signs it).
+   *
+   * @example
+   * const { index, status } = await phone.api.revokeDevice(lostDeviceId, revocationSignature)
+   */
   revokeDevice(deviceId: string, signature: string): Promise<KeyLogChangeResponse> {
     return this.request('POST', `/v1/devices/${encodeURIComponent(deviceId)}/revoke`, KeyLogChangeResponseSchema, { signature }, true);
   }
 
-  /** RFC 9162 consistency proof between two tree sizes of a log (base64 hashes). */
+  /**
+   * RFC 9162 consistency proof between two tree sizes of a log (base64 hashes).
+   *
+   * @example
+   * const { proof } = await api.consistencyProof('keys', 10, 42)
+   */
   consistencyProof(log: string, from: number, to: number): Promise<{ proof: string[] }> {
     return this.request('GET', `/v1/logs/${encodeURIComponent(log)}/consistency?from=${from}&to=${to}`, ProofResponseSchema, undefined, false);
   }
 
-  /** Raw bytes of a tlog-tiles resource (`<prefix>/<path>`), e.g. a tile or entry bundle. */
+  /**
+   * Raw bytes of a tlog-tiles resource (`<prefix>/<path>`), e.g. a tile or entry bundle.
+   *
+   * @example
+   * const note = new TextDecoder().decode(await api.fetchLogResource('/logs/keys', 'checkpoint'))
+   */
   async fetchLogResource(prefix: string, path: string): Promise<Uint8Array> {
     let res: Response;
     try {
@@ -252,6 +410,12 @@ export class ApiClient {
     return new Uint8Array(await res.arrayBuffer());
   }
 
+  /**
+   * The conversation's latest GroupInfo, for a resync by external commit (the device does this itself).
+   *
+   * @example
+   * const { epoch, groupInfo } = await phone.api.groupInfo(conversationId)
+   */
   groupInfo(conversationId: string): Promise<GroupInfoResponse> {
     return this.request('GET', `/v1/conversations/${encodeURIComponent(conversationId)}/group-info`, GroupInfoResponseSchema, undefined, true);
   }

@@ -47,9 +47,22 @@ export interface DeviceKeysContext {
   readonly signatureKey: Uint8Array;
 }
 
+/**
+ * Whether a contact's keys were verified by a QR scan (`DeviceKeys.verificationState`).
+ *
+ * @example
+ * const state: VerificationState = await phone.keys.verificationState('acme:agent-7')
+ * if (state === 'changed') warn('the contact has new keys: verify again')
+ */
 export type VerificationState = 'unverified' | 'verified' | 'changed';
 type KeyChange = Extract<DeviceEvent, { type: 'key-change-alert' }>['change'];
 
+/**
+ * A device of this identity waiting for approval, with the short code its screen shows.
+ *
+ * @example
+ * for (const { deviceId, shortCode } of await phone.keys.pendingDevices()) console.log(deviceId, shortCode)
+ */
 export interface PendingDevice {
   readonly deviceId: string;
   readonly shortCode: string;
@@ -61,7 +74,12 @@ const KNOWN = 'keylog/known-devices';
 const verifiedRecord = (identityId: string) => `verified/${toBase64Url(utf8(identityId))}`;
 const APPROVAL_QR_PREFIX = 'parley-approve:1:';
 
-/** 10 digits (two groups of five) committing to a device's keys, for typing instead of scanning. */
+/**
+ * 10 digits (two groups of five) committing to a device's keys, for typing instead of scanning.
+ *
+ * @example
+ * approvalShortCode(deviceId, identityKey, signatureKey) // e.g. '48213 07759'
+ */
 export function approvalShortCode(deviceId: string, identityKey: Uint8Array, signatureKey: Uint8Array): string {
   const h = sha256(concatBytes(utf8('parley/v1/approval-code\0'), utf8(deviceId), identityKey, signatureKey));
   let n = 0n;
@@ -74,10 +92,24 @@ function approvalDigest(identityKey: Uint8Array, signatureKey: Uint8Array): stri
   return toBase64Url(sha256(concatBytes(utf8('parley/v1/approval-qr\0'), identityKey, signatureKey)));
 }
 
+/**
+ * Keys as people handle them (`device.keys`): safety numbers and QR verification of contacts, approving and revoking
+ * this identity's own devices, and alerts about keys the owner did not add.
+ *
+ * @example
+ * const { qr } = tablet.keys.approvalRequest() // shown on the new device
+ * await phone.keys.approveDevice(qr) // scanned on an approved one
+ */
 export class DeviceKeys {
   constructor(private readonly ctx: DeviceKeysContext) {}
 
-  /** The identity's devices as the verified key log shows them. */
+  /**
+   * The identity's devices as the verified key log shows them.
+   *
+   * @example
+   * const devices = await phone.keys.devicesOf(phone.identityId)
+   * console.log(devices.map((d) => `${d.deviceId} ${d.status}`))
+   */
   async devicesOf(identityId: string, fresh = true): Promise<DeviceKeyState[]> {
     const keys = await this.ctx.authenticator.keysOf(identityId, fresh);
     return [...keys.devices.values()];
@@ -90,6 +122,9 @@ export class DeviceKeys {
    * a device waiting for approval, a device approved without any of the
    * owner's devices (a re-enrollment — or a server adding keys), or this very
    * device revoked. Emits one `key-change-alert` per finding (once).
+   *
+   * @example
+   * for (const alert of await phone.keys.checkOwnKeys()) console.warn(alert.change, alert.deviceId)
    */
   async checkOwnKeys(): Promise<Extract<DeviceEvent, { type: 'key-change-alert' }>[]> {
     const devices = await this.devicesOf(this.ctx.identityId);
@@ -126,7 +161,13 @@ export class DeviceKeys {
 
   // --- Adding and removing own devices --------------------------------------------
 
-  /** On a new device waiting for approval: the QR text and short code to show. */
+  /**
+   * On a new device waiting for approval: the QR text and short code to show.
+   *
+   * @example
+   * const { qr, shortCode } = tablet.keys.approvalRequest()
+   * renderQr(qr); showText(shortCode)
+   */
   approvalRequest(): { qr: string; shortCode: string } {
     return {
       qr: `${APPROVAL_QR_PREFIX}${this.ctx.deviceId}:${approvalDigest(this.ctx.identityKey, this.ctx.signatureKey)}`,
@@ -134,7 +175,12 @@ export class DeviceKeys {
     };
   }
 
-  /** Devices of this identity waiting for approval (from the verified log). */
+  /**
+   * Devices of this identity waiting for approval (from the verified log).
+   *
+   * @example
+   * const waiting = await phone.keys.pendingDevices()
+   */
   async pendingDevices(): Promise<PendingDevice[]> {
     return (await this.devicesOf(this.ctx.identityId))
       .filter((d) => d.status === 'pending')
@@ -146,6 +192,9 @@ export class DeviceKeys {
    * scanned (or whose short code was typed). The approval is this device's
    * signature over the new device's logged keys, so the server cannot
    * substitute other keys.
+   *
+   * @example
+   * const { deviceId } = await phone.keys.approveDevice('48213 07759') // or the scanned QR text
    */
   async approveDevice(scannedOrTyped: string): Promise<{ deviceId: DeviceId; index: number }> {
     const pending = (await this.devicesOf(this.ctx.identityId)).filter((d) => d.status === 'pending');
@@ -171,7 +220,12 @@ export class DeviceKeys {
     return { deviceId: parseDeviceId(res.deviceId), index: res.index };
   }
 
-  /** Revokes a device of this identity (a lost phone), signed by this device. */
+  /**
+   * Revokes a device of this identity (a lost phone), signed by this device.
+   *
+   * @example
+   * await laptop.keys.revokeDevice(lostPhoneDeviceId)
+   */
   async revokeDevice(deviceId: string): Promise<{ index: number }> {
     const keys = await this.ctx.authenticator.keysOf(this.ctx.identityId);
     const target = keys.devices.get(deviceId);
@@ -203,6 +257,10 @@ export class DeviceKeys {
    * The safety number between this device and a contact's device (Signal's
    * numeric fingerprint: 60 digits in 12 groups of 5), both keys taken from the
    * verified key log.
+   *
+   * @example
+   * const { groups } = await phone.keys.safetyNumber('acme:agent-7')
+   * console.log(groups.join(' '))
    */
   async safetyNumber(identityId: string, deviceId?: string): Promise<{ deviceId: string; digits: string; groups: readonly string[] }> {
     const remote = await this.contactDevice(identityId, deviceId);
@@ -213,7 +271,12 @@ export class DeviceKeys {
     return { deviceId: remote.deviceId, digits: number.digits, groups: number.groups };
   }
 
-  /** The QR text this device shows so the contact can scan it. */
+  /**
+   * The QR text this device shows so the contact can scan it.
+   *
+   * @example
+   * renderQr(await phone.keys.verificationQr('acme:agent-7'))
+   */
   async verificationQr(identityId: string, deviceId?: string): Promise<string> {
     const remote = await this.contactDevice(identityId, deviceId);
     return encodeQrPayload(
@@ -225,6 +288,9 @@ export class DeviceKeys {
   /**
    * After scanning the contact's QR code: compares it (constant time) with the
    * keys from the verified log; on a match, remembers the contact as verified.
+   *
+   * @example
+   * if ((await agent.keys.verifyScanned('acme:c-1001', scannedText)) === 'match') showVerifiedBadge()
    */
   async verifyScanned(identityId: string, payload: string): Promise<ScanResult> {
     const candidates = (await this.devicesOf(identityId)).filter((d) => d.status === 'approved');
@@ -250,6 +316,9 @@ export class DeviceKeys {
    * `verified` once a QR scan matched; `changed` when a verified contact's
    * keys have changed since (a verified device revoked or re-keyed, or a new
    * device added); `unverified` otherwise.
+   *
+   * @example
+   * const state = await phone.keys.verificationState('acme:agent-7') // 'unverified' | 'verified' | 'changed'
    */
   async verificationState(identityId: string): Promise<VerificationState> {
     const verified = await getJson<Record<string, string>>(this.ctx.store, verifiedRecord(identityId));

@@ -14,9 +14,12 @@ import type { WebSocketFactory } from './realtime.js';
 export interface DeviceOptions {
   /** Where every secret and all state is kept. */
   readonly store: KeyStore;
-  /** Crypto backing ts-mls (default: ts-mls's WebCrypto provider; Node: `nodeRuntime.crypto`). */
+  /** Crypto backing ts-mls (default: ts-mls's WebCrypto provider; Node: `nodeRuntime.crypto`; browser: `browserRuntime.crypto`). */
   readonly crypto?: CryptoProvider;
-  /** WebSocket constructor (default: `globalThis.WebSocket`; Node: `nodeRuntime.webSocket`). */
+  /**
+   * WebSocket constructor (default: `globalThis.WebSocket`; Node: `nodeRuntime.webSocket`; browser:
+   * `browserRuntime.webSocket`; with none of them, `Device.enroll`/`open` fail with `runtime_missing`).
+   */
   readonly webSocket?: WebSocketFactory;
   /** One-time KeyPackages generated per batch (default 50). */
   readonly keyPackageBatch?: number;

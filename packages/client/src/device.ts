@@ -28,6 +28,7 @@ import type { KeyStore } from './key-store.js';
 import type { DeviceRef } from './membership.js';
 import type { AuditedMessageV1 } from './records.js';
 import { openRetrievalLink } from './retrieval.js';
+import { assertRuntime } from './runtime-check.js';
 import { sendMessage, type SendContext } from './send-message.js';
 
 /**
@@ -61,8 +62,14 @@ export class Device {
     this.sending = { ...parts, signCommitment: (message) => this.signCommitment(message) };
   }
 
-  /** First run: creates the identity key, MLS signature key and KeyPackages, persists them, then registers the public halves with the enrollment token. */
+  /**
+   * First run: creates the identity key, MLS signature key and KeyPackages, persists them, then registers the public halves with the enrollment token.
+   *
+   * @example
+   * const phone = await Device.enroll({ serverUrl: 'https://parley.example', enrollmentToken, store: new MemoryKeyStore(), label: 'phone', ...nodeRuntime })
+   */
   static async enroll(options: EnrollOptions): Promise<Device> {
+    assertRuntime(options);
     const enrollment = await prepareEnrollment(options);
     const device = new Device(assembleDevice(enrollment.record, enrollment.suite, options, options.serverUrl));
     await registerEnrollment(device.api, options, enrollment);
@@ -71,25 +78,47 @@ export class Device {
     return device;
   }
 
-  /** Every later run: restores the device and its conversations from the store. */
+  /**
+   * Every later run: restores the device and its conversations from the store.
+   *
+   * @example
+   * const phone = await Device.open({ store: await FileKeyStore.open('./phone', { passphrase }), ...nodeRuntime })
+   */
   static async open(options: OpenOptions): Promise<Device> {
+    assertRuntime(options);
     const { record, suite } = await openDeviceRecord(options);
     const parts = assembleDevice(record, suite, options, options.serverUrl ?? record.serverUrl);
     await parts.conversations.load(parts.store, parts.mls.authenticate);
     return new Device(parts);
   }
 
-  /** The newest key-log checkpoint this device verified (a signed note), to gossip with peers. */
+  /**
+   * The newest key-log checkpoint this device verified (a signed note), to gossip with peers.
+   *
+   * @example
+   * const note = await phone.latestCheckpoint()
+   * if (note !== undefined) await laptop.compareCheckpoint(note)
+   */
   async latestCheckpoint(): Promise<string | undefined> {
     return (await this.parts.verifier.lastCheckpoint())?.note;
   }
 
-  /** Checks a checkpoint a peer saw against ours: throws `key_log_fork` on a split view. */
+  /**
+   * Checks a checkpoint a peer saw against ours: throws `key_log_fork` on a split view.
+   *
+   * @example
+   * await phone.compareCheckpoint(noteFromPeer) // KeyTransparencyError `key_log_fork` on a split view
+   */
   compareCheckpoint(note: string): Promise<void> {
     return this.parts.verifier.compareWithPeer(note);
   }
 
-  /** `active`, or `pending` until another device of the identity approves this one. */
+  /**
+   * `active`, or `pending` until another device of the identity approves this one.
+   *
+   * @example
+   * if ((await tablet.status()) === 'pending') showQr(tablet.keys.approvalRequest().qr)
+   */
   async status(): Promise<'active' | 'pending' | 'revoked'> {
     const self = (await this.keys.devicesOf(this.identityId)).find((d) => d.deviceId === this.deviceId);
     return self?.status === 'approved' ? 'active' : (self?.status ?? 'pending');
@@ -115,12 +144,24 @@ export class Device {
     return this.parts.connection.online;
   }
 
-  /** Listens to every event; returns the unsubscribe function. */
+  /**
+   * Listens to every event; returns the unsubscribe function.
+   *
+   * @example
+   * const unsubscribe = phone.subscribe((e) => { if (e.type === 'message') console.log(e.class, e.text) })
+   * unsubscribe()
+   */
   subscribe(listener: (event: DeviceEvent) => void): () => void {
     return this.parts.hub.subscribe(listener);
   }
 
-  /** Async iterator over events from now until the device closes (or `signal` aborts). */
+  /**
+   * Async iterator over events from now until the device closes (or `signal` aborts).
+   *
+   * @example
+   * const stop = new AbortController()
+   * for await (const e of phone.events(stop.signal)) if (e.type === 'message') console.log(e.text)
+   */
   events(signal?: AbortSignal): AsyncIterableIterator<DeviceEvent> {
     return this.parts.hub.iterate(signal);
   }
@@ -128,6 +169,9 @@ export class Device {
   /**
    * Goes online: opens the WebSocket (deliveries arrive as they are stored), resubmits anything left in the outbox and
    * tops up KeyPackages. Resolves once connected, or after `timeoutMs` (default 10 s) with false.
+   *
+   * @example
+   * if (!(await phone.connect(5_000))) await phone.sync() // offline: catch up over HTTP instead
    */
   async connect(timeoutMs = 10_000): Promise<boolean> {
     if (this.closed) throw new DeviceClosedError();
@@ -145,22 +189,46 @@ export class Device {
     return ok;
   }
 
-  /** Goes offline (the device can reconnect later). */
+  /**
+   * Goes offline (the device can reconnect later).
+   *
+   * @example
+   * await phone.disconnect()
+   * await phone.connect()
+   */
   async disconnect(): Promise<void> {
     await this.parts.connection.close();
   }
 
-  /** Fetches and processes the whole mailbox over HTTP (for hosts without a WebSocket, and to catch up before retrying a conflicting commit). */
+  /**
+   * Fetches and processes the whole mailbox over HTTP (for hosts without a WebSocket, and to catch up before retrying a conflicting commit).
+   *
+   * @example
+   * await phone.sync() // e.g. when a push wake-up arrives
+   * console.log(phone.listConversations())
+   */
   sync(): Promise<void> {
     return this.parts.sync();
   }
 
-  /** Resolves when every queued envelope has been processed. */
+  /**
+   * Resolves when every queued envelope has been processed.
+   *
+   * @example
+   * await phone.idle()
+   * const received = await phone.history(conversationId)
+   */
   idle(): Promise<void> {
     return this.parts.receiver.idle();
   }
 
-  /** Stops everything; the store stays open (the host owns it). */
+  /**
+   * Stops everything; the store stays open (the host owns it).
+   *
+   * @example
+   * await phone.close()
+   * await store.close()
+   */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
@@ -168,63 +236,120 @@ export class Device {
     outbox.close();
     await receiver.idle().catch(() => {});
     await receiver.flushAcks().catch(() => {});
-    receipts.close();
+    await receipts.close();
     await this.disconnect();
     receiver.close();
     hub.close();
   }
 
-  /** Uploads fresh KeyPackages when the server's stock is low (or always, with `force`). */
+  /**
+   * Uploads fresh KeyPackages when the server's stock is low (or always, with `force`).
+   *
+   * @example
+   * await phone.replenishKeyPackages(false)
+   */
   replenishKeyPackages(force: boolean): Promise<void> {
     return this.parts.keyPackages.replenish(force);
   }
 
-  /** Conversations this device is in. */
+  /**
+   * Conversations this device is in.
+   *
+   * @example
+   * for (const c of phone.listConversations()) console.log(c.conversationId, c.active)
+   */
   listConversations(): ConversationSummary[] {
     return this.parts.conversations.summaries();
   }
 
-  /** Members of a conversation (by device). */
+  /**
+   * Members of a conversation (by device).
+   *
+   * @example
+   * const identities = new Set(phone.members(conversationId).map((m) => m.identityId))
+   */
   members(conversationId: string): MemberRef[] {
     return this.parts.conversations.require(conversationId).group.members().map((m) => m.member);
   }
 
-  /** Current MLS epoch of a conversation. */
+  /**
+   * Current MLS epoch of a conversation.
+   *
+   * @example
+   * console.log(`epoch ${phone.epoch(conversationId)}`) // a bigint
+   */
   epoch(conversationId: string): bigint {
     return this.parts.conversations.require(conversationId).group.epoch;
   }
 
-  /** Approved devices of the given identities from the verified key log (this device excluded; never one pending or revoked there). */
+  /**
+   * Approved devices of the given identities from the verified key log (this device excluded; never one pending or revoked there).
+   *
+   * @example
+   * const devices = await phone.activeDevices(['acme:c-1001'])
+   * console.log(devices.map((d) => d.deviceId))
+   */
   activeDevices(identityIds: readonly string[]): Promise<DeviceRef[]> {
     return this.parts.membership.activeDevices(identityIds);
   }
 
-  /** Creates a conversation with every active device of the identities (and this identity's other devices): one commit adds them all. */
+  /**
+   * Creates a conversation with every active device of the identities (and this identity's other devices): one commit adds them all.
+   *
+   * @example
+   * const conversationId = await agent.createConversation(['acme:c-1001'])
+   * await agent.send(conversationId, 'How can we help?', { class: 'support' })
+   */
   createConversation(identityIds: readonly string[]): Promise<ConversationId> {
     return this.parts.membership.createConversation(identityIds);
   }
 
-  /** Adds every active device of the given identities that is not yet a member. */
+  /**
+   * Adds every active device of the given identities that is not yet a member.
+   *
+   * @example
+   * await agent.addMembers(conversationId, ['acme:agent-2'])
+   */
   addMembers(conversationId: string, identityIds: readonly string[]): Promise<void> {
     return this.parts.membership.addMembers(conversationId, identityIds);
   }
 
-  /** Removes devices (by id) from the conversation. */
+  /**
+   * Removes devices (by id) from the conversation.
+   *
+   * @example
+   * await agent.removeDevices(conversationId, [lostPhoneDeviceId])
+   */
   removeDevices(conversationId: string, deviceIds: readonly string[]): Promise<void> {
     return this.parts.membership.removeDevices(conversationId, deviceIds);
   }
 
-  /** Removes every device of the given identities. */
+  /**
+   * Removes every device of the given identities.
+   *
+   * @example
+   * await agent.removeMembers(conversationId, ['acme:agent-2'])
+   */
   removeMembers(conversationId: string, identityIds: readonly string[]): Promise<void> {
     return this.parts.membership.removeMembers(conversationId, identityIds);
   }
 
-  /** Brings the members of `identityId` in line with the directory (adds its new active devices, removes revoked ones); returns what changed. */
+  /**
+   * Brings the members of `identityId` in line with the directory (adds its new active devices, removes revoked ones); returns what changed.
+   *
+   * @example
+   * const { added, removed } = await agent.reconcileIdentity(conversationId, 'acme:c-1001')
+   */
   reconcileIdentity(conversationId: string, identityId: string): Promise<{ added: DeviceId[]; removed: DeviceId[] }> {
     return this.parts.membership.reconcileIdentity(conversationId, identityId);
   }
 
-  /** An update commit: fresh path secrets (post-compromise security, RFC 9420 §12.4). */
+  /**
+   * An update commit: fresh path secrets (post-compromise security, RFC 9420 §12.4).
+   *
+   * @example
+   * await phone.updateKeys(conversationId)
+   */
   updateKeys(conversationId: string): Promise<void> {
     return this.parts.membership.updateKeys(conversationId);
   }
@@ -232,6 +357,9 @@ export class Device {
   /**
    * Encrypts and sends a text message to a conversation. The ratcheted group state and the ciphertext are persisted
    * before submission; an interrupted send is resubmitted on the next `connect` with the same idempotency key.
+   *
+   * @example
+   * const { messageId, recipients } = await phone.send(conversationId, 'Thanks!', { class: 'support' })
    */
   send(conversationId: string, text: string, options: SendOptions = {}): Promise<SendResult> {
     return sendMessage(this.sending, conversationId, text, options);
@@ -242,12 +370,23 @@ export class Device {
     return signCommitment(this.parts.mls.member, this.parts.identityPrivateKey, message);
   }
 
-  /** Signs a `read` receipt for an audited message this device received (the server records it in the audit log). Idempotent. */
+  /**
+   * Signs a `read` receipt for an audited message this device received (the server records it in the audit log). Idempotent.
+   *
+   * @example
+   * phone.subscribe((e) => { if (e.type === 'message' && e.audit) void phone.markRead(e.messageId) })
+   */
   markRead(messageId: string): Promise<void> {
     return markRead(this.store, this.parts.receipts, messageId, this.parts.now());
   }
 
-  /** Sends receipts still waiting for the server; resolves when none is left that can be sent now. */
+  /**
+   * Sends receipts still waiting for the server; resolves when none is left that can be sent now.
+   *
+   * @example
+   * await phone.markRead(messageId)
+   * await phone.flushReceipts()
+   */
   flushReceipts(): Promise<void> {
     return this.parts.receipts.flush();
   }
@@ -256,27 +395,51 @@ export class Device {
    * The evidence bundle of an audited message this device sent or received: commitment, receipts, audit-log proofs and
    * key-log lookups from the server — and, with `reveal`, the opening and plaintext that only the two ends hold. Check it
    * offline with `verifyEvidenceBundle` or `parley audit verify`.
+   *
+   * @example
+   * const bundle = await phone.exportEvidence(messageId, { reveal: true })
+   * await writeFile('evidence.json', JSON.stringify(bundle)) // then: parley audit verify evidence.json
    */
   exportEvidence(messageId: string, options: ExportEvidenceOptions = {}): Promise<EvidenceBundle> {
     return exportEvidence(this.api, this.store, messageId, options);
   }
 
-  /** The conversation an app-chosen tag points to (e.g. `customer/c-1001`). */
+  /**
+   * The conversation an app-chosen tag points to (e.g. `customer/c-1001`).
+   *
+   * @example
+   * const conversationId = await agent.conversationTag('ticket/4711')
+   */
   conversationTag(tag: string): Promise<ConversationId | undefined> {
     return conversationTag(this.store, tag);
   }
 
-  /** Points an app-chosen tag at a conversation. */
+  /**
+   * Points an app-chosen tag at a conversation.
+   *
+   * @example
+   * await agent.setConversationTag('ticket/4711', conversationId)
+   */
   setConversationTag(tag: string, conversationId: string): Promise<void> {
     return setConversationTag(this.store, tag, conversationId);
   }
 
-  /** Locally stored messages of a conversation (sent and received), oldest first. */
+  /**
+   * Locally stored messages of a conversation (sent and received), oldest first.
+   *
+   * @example
+   * const last20 = await phone.history(conversationId, 20)
+   */
   history(conversationId: string, limit = 100): Promise<unknown[]> {
     return readHistory(this.store, conversationId, limit);
   }
 
-  /** Registers this device's FCM or APNs push token, so the server can wake the app with an opaque "sync"; `undefined` forgets it. */
+  /**
+   * Registers this device's FCM or APNs push token, so the server can wake the app with an opaque "sync"; `undefined` forgets it.
+   *
+   * @example
+   * await phone.setPushToken({ provider: 'fcm', token: fcmRegistrationToken })
+   */
   async setPushToken(registration: { provider: 'fcm' | 'apns'; token: string } | undefined): Promise<void> {
     await this.api.setPushToken(registration);
   }
@@ -284,12 +447,21 @@ export class Device {
   /**
    * Opens a retrieval link from an SMS or RCS card (`https://…/r/<token>`): fetches the ciphertext it points at (once; only a
    * device of the recipient can) and decrypts it like any other message. Returns how many envelopes it carried.
+   *
+   * @example
+   * await phone.openRetrievalLink('https://parley.example/r/k3J9x2mQ7vT0pL5nW8rYbA') // the message arrives as a `message` event
    */
   openRetrievalLink(link: string): Promise<number> {
     return openRetrievalLink(this.api, (envelopes) => this.receive(envelopes), link);
   }
 
-  /** Hands envelopes obtained out of band (e.g. through an SMS retrieval link) to the receive pipeline; order and duplicates do not matter. */
+  /**
+   * Hands envelopes obtained out of band (e.g. through an SMS retrieval link) to the receive pipeline; order and duplicates do not matter.
+   *
+   * @example
+   * const { envelopes } = await phone.api.mailbox()
+   * await phone.receive(envelopes)
+   */
   async receive(envelopes: readonly Envelope[]): Promise<void> {
     const { receiver } = this.parts;
     receiver.enqueue(envelopes);

@@ -6,6 +6,12 @@
 import { SignJWT, type CryptoKey, type KeyObject } from 'jose';
 import { randomBytes, toBase64Url, type IdentityKind } from '@parley/core';
 
+/**
+ * The claims of an enrollment token (`issueEnrollmentToken`).
+ *
+ * @example
+ * const claims: EnrollmentTokenClaims = { businessId: 'example-bank', subject: 'c-1001', kind: 'customer', phone: '+15555550100', lifetimeSeconds: 120 }
+ */
 export interface EnrollmentTokenClaims {
   /** Business id (`iss`). */
   readonly businessId: string;
@@ -26,6 +32,8 @@ export interface EnrollmentTokenClaims {
 }
 
 /**
+ * Signs an enrollment token (EdDSA) for one device; hand it to the device, which passes it to `Device.enroll`.
+ *
  * @example
  * const token = await issueEnrollmentToken(businessKey, 'k1', { businessId: 'example-bank', subject: 'c-1001', kind: 'customer', phone: '+15555550100' })
  */

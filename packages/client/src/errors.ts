@@ -26,6 +26,7 @@ import { ParleyError } from '@parley/core';
  */
 export const CLIENT_ERROR_CODES = [
   'transport_error',
+  'runtime_missing',
   'invalid_enrollment_token',
   'device_exists',
   'device_not_enrolled',
@@ -62,19 +63,54 @@ export const CLIENT_ERROR_CODES = [
   'key_log_lookup_mismatch',
 ] as const;
 
-/** A code of an error raised on the device (see `CLIENT_ERROR_CODES`). */
+/**
+ * A code of an error raised on the device (see `CLIENT_ERROR_CODES`).
+ *
+ * @example
+ * const code: ClientErrorCode | undefined = isClientError(e) ? e.code : undefined
+ */
 export type ClientErrorCode = (typeof CLIENT_ERROR_CODES)[number];
-/** Codes of `DeviceRecordError`. */
+/**
+ * Codes of `DeviceRecordError`.
+ *
+ * @example
+ * if (e instanceof DeviceRecordError && e.code === 'device_not_enrolled') await Device.enroll(enrollOptions)
+ */
 export type DeviceRecordErrorCode = 'device_exists' | 'device_not_enrolled' | 'device_record_invalid';
-/** Codes of `ConversationError`. */
+/**
+ * Codes of `ConversationError`.
+ *
+ * @example
+ * if (e instanceof ConversationError && e.code === 'not_a_member') forget(conversationId)
+ */
 export type ConversationErrorCode = 'unknown_conversation' | 'not_a_member';
-/** Codes of `KeyPackageError`. */
+/**
+ * Codes of `KeyPackageError`.
+ *
+ * @example
+ * if (e instanceof KeyPackageError && e.code === 'key_package_substituted') reportToSecurity(e)
+ */
 export type KeyPackageErrorCode = 'key_package_missing' | 'key_package_substituted' | 'key_package_unverified';
-/** Codes of `DeviceKeysError`. */
+/**
+ * Codes of `DeviceKeysError`.
+ *
+ * @example
+ * if (e instanceof DeviceKeysError && e.code === 'no_matching_device') showError('scan the QR code again')
+ */
 export type DeviceKeysErrorCode = 'no_matching_device' | 'unknown_device' | 'already_revoked';
-/** Codes of `KeyStoreError`. */
+/**
+ * Codes of `KeyStoreError`.
+ *
+ * @example
+ * if (e instanceof KeyStoreError && e.code === 'key_store_wrong_key') askForPassphraseAgain()
+ */
 export type KeyStoreErrorCode = Extract<ClientErrorCode, `key_store_${string}`>;
-/** Codes of `KeyTransparencyError`. */
+/**
+ * Codes of `KeyTransparencyError`.
+ *
+ * @example
+ * if (e instanceof KeyTransparencyError && e.code === 'key_log_fork') warnUser('the server shows different keys to different people')
+ */
 export type KeyTransparencyErrorCode = Extract<ClientErrorCode, `key_log_${string}`>;
 
 type ErrorOptions = { readonly cause?: unknown; readonly details?: Record<string, unknown> };
@@ -137,6 +173,27 @@ export class TransportError extends ClientError {
   constructor(message: string, options: { cause?: unknown } = {}) {
     super('transport_error', message, options);
     this.name = 'TransportError';
+  }
+}
+
+/**
+ * `Device.enroll` / `Device.open` (and `Sender`'s) were called without a piece of
+ * the platform runtime this environment lacks (a WebSocket, WebCrypto or fetch):
+ * checked before any network call or store write. `details.missing` names the pieces.
+ *
+ * @example
+ * await expect(Device.enroll({ serverUrl, enrollmentToken, store })).rejects.toMatchObject({ code: 'runtime_missing' })
+ */
+export class RuntimeMissingError extends ClientError {
+  declare readonly code: 'runtime_missing';
+
+  constructor(missing: readonly string[]) {
+    super(
+      'runtime_missing',
+      `no ${missing.join(', ')} in this environment: pass ...nodeRuntime from '@parley/client/node' (Node) or ...browserRuntime from '@parley/client/browser' (browser) in the Device or Sender options`,
+      { details: { missing: [...missing] } },
+    );
+    this.name = 'RuntimeMissingError';
   }
 }
 

@@ -16,5 +16,10 @@ export { FileKeyStore, DEFAULT_ARGON2_PARAMS, type Argon2Params, type FileKeySto
 
 const webSocket: WebSocketFactory = (url) => new WebSocket(url, { maxPayload: 64 * 1024 * 1024 }) as unknown as WebSocketLike;
 
-/** Spread into `Device.enroll` / `Device.open` options in Node. */
+/**
+ * Spread into `Device.enroll` / `Device.open` options in Node: the node:crypto MLS provider and a `ws` WebSocket.
+ *
+ * @example
+ * const phone = await Device.open({ store, ...nodeRuntime })
+ */
 export const nodeRuntime = { crypto: nodeCryptoProvider, webSocket } as const;

@@ -21,6 +21,7 @@ export {
   isClientError,
   ApiError,
   TransportError,
+  RuntimeMissingError,
   EnrollmentTokenError,
   DeviceRecordError,
   DeviceClosedError,

@@ -48,6 +48,12 @@ export class MemoryKeyStore implements KeyStore {
   readonly #records = new Map<string, Uint8Array>();
   #closed = false;
 
+  /**
+   * The value stored under `name` (a copy), or `undefined`.
+   *
+   * @example
+   * const value = await store.get('identity/key')
+   */
   async get(name: string): Promise<Uint8Array | undefined> {
     assertRecordName(name);
     this.#assertOpen();
@@ -55,12 +61,24 @@ export class MemoryKeyStore implements KeyStore {
     return value === undefined ? undefined : new Uint8Array(value);
   }
 
+  /**
+   * Names that start with `prefix`, sorted.
+   *
+   * @example
+   * const names = await store.list('identity/')
+   */
   async list(prefix: string): Promise<string[]> {
     if (typeof prefix !== 'string') throw new KeyStoreError('key_store_invalid_name', 'key store prefix must be a string');
     this.#assertOpen();
     return [...this.#records.keys()].filter((name) => name.startsWith(prefix)).sort();
   }
 
+  /**
+   * Applies every operation or none of them; values are copied.
+   *
+   * @example
+   * await store.write([{ op: 'put', name: 'a', value: new Uint8Array([1]) }, { op: 'delete', name: 'b' }])
+   */
   async write(ops: readonly KeyStoreOp[]): Promise<void> {
     this.#assertOpen();
     const batch = snapshotKeyStoreOps(ops);
@@ -72,6 +90,13 @@ export class MemoryKeyStore implements KeyStore {
     }
   }
 
+  /**
+   * Zeroes and drops every stored value; later calls fail with `key_store_closed`.
+   *
+   * @example
+   * await device.close()
+   * await store.close()
+   */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;

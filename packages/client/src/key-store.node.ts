@@ -144,7 +144,12 @@ export class FileKeyStore implements KeyStore {
     }
   }
 
-  /** The value stored under `name`, or `undefined`; `key_store_corrupt` if its file fails authentication. */
+  /**
+   * The value stored under `name`, or `undefined`; `key_store_corrupt` if its file fails authentication.
+   *
+   * @example
+   * const value = await store.get('identity/key')
+   */
   async get(name: string): Promise<Uint8Array | undefined> {
     assertRecordName(name);
     this.#keysOrThrow();
@@ -167,7 +172,12 @@ export class FileKeyStore implements KeyStore {
     return record.value;
   }
 
-  /** Names that start with `prefix`, sorted. The first call reads and authenticates every record. */
+  /**
+   * Names that start with `prefix`, sorted. The first call reads and authenticates every record.
+   *
+   * @example
+   * const names = await store.list('identity/')
+   */
   async list(prefix: string): Promise<string[]> {
     if (typeof prefix !== 'string') throw new KeyStoreError('key_store_invalid_name', 'key store prefix must be a string');
     this.#keysOrThrow();
@@ -188,6 +198,9 @@ export class FileKeyStore implements KeyStore {
    * `open` discards `journal.tmp` and replays `journal` (replay is idempotent).
    * Writes are queued and run one at a time in call order; values are copied
    * before this returns its promise.
+   *
+   * @example
+   * await store.write([{ op: 'put', name: 'a', value: new Uint8Array([1]) }, { op: 'delete', name: 'b' }])
    */
   async write(ops: readonly KeyStoreOp[]): Promise<void> {
     this.#keysOrThrow();
@@ -196,7 +209,13 @@ export class FileKeyStore implements KeyStore {
     await this.#enqueue(() => this.#commit(batch));
   }
 
-  /** Waits for queued writes, then zeroes the key bytes this object holds. Later calls fail. */
+  /**
+   * Waits for queued writes, then zeroes the key bytes this object holds. Later calls fail.
+   *
+   * @example
+   * await device.close()
+   * await store.close()
+   */
   async close(): Promise<void> {
     if (!this.#closing) {
       this.#closed = true;
@@ -214,11 +233,22 @@ export class FileKeyStore implements KeyStore {
     await this.#closing;
   }
 
-  /** Never shows key material. */
+  /**
+   * Never shows key material.
+   *
+   * @example
+   * console.log(store) // FileKeyStore { dir: "./phone", closed: false }
+   */
   [Symbol.for('nodejs.util.inspect.custom')](): string {
     return this.toString();
   }
 
+  /**
+   * The directory and whether the store is closed; never key material.
+   *
+   * @example
+   * String(store) // 'FileKeyStore { dir: "./phone", closed: false }'
+   */
   toString(): string {
     return `FileKeyStore { dir: ${JSON.stringify(this.#dir)}, closed: ${this.#closed} }`;
   }

@@ -9,6 +9,13 @@
  */
 import { ClientError, type KeyStoreErrorCode } from './errors.js';
 
+/**
+ * Where a device keeps every secret and all its state; plug in the platform keystore by implementing it.
+ *
+ * @example
+ * const store: KeyStore = new MemoryKeyStore() // or FileKeyStore (Node), IndexedDbKeyStore (browser), your own
+ * const phone = await Device.enroll({ serverUrl, enrollmentToken, store, ...nodeRuntime })
+ */
 export interface KeyStore {
   /** The value stored under `name`, or `undefined`. */
   get(name: string): Promise<Uint8Array | undefined>;
@@ -20,6 +27,12 @@ export interface KeyStore {
   close(): Promise<void>;
 }
 
+/**
+ * One operation of an atomic `KeyStore.write` batch.
+ *
+ * @example
+ * await store.write([{ op: 'put', name: 'app/settings', value: bytes }, { op: 'delete', name: 'app/draft' }])
+ */
 export type KeyStoreOp =
   | { readonly op: 'put'; readonly name: string; readonly value: Uint8Array }
   | { readonly op: 'delete'; readonly name: string };

@@ -62,7 +62,14 @@ export class KeyTransparencyError extends ClientError {
   }
 }
 
-/** What the app pins (or learns once, on first use) about the server's key directory. */
+/**
+ * What the app pins (or learns once, on first use) about the server's key directory.
+ *
+ * @example
+ * const info = await new ApiClient({ serverUrl }).keyDirectoryInfo() // read once, out of band, and ship in the app
+ * const keyDirectory: KeyDirectoryAnchors = { log: info.log, origin: info.origin, logVerifierKey: info.verifierKey, vrfPublicKey: info.vrfPublicKey, prefix: `/logs/${info.log}` }
+ * const phone = await Device.enroll({ serverUrl, enrollmentToken, store, keyDirectory, ...nodeRuntime })
+ */
 export interface KeyDirectoryAnchors {
   /** C2SP signed-note verifier key of the key log. */
   readonly logVerifierKey: string;
@@ -75,12 +82,26 @@ export interface KeyDirectoryAnchors {
   readonly log: string;
 }
 
+/**
+ * A key-log checkpoint whose signature (and consistency, once verified) was checked.
+ *
+ * @example
+ * const checkpoint: VerifiedCheckpoint = verifier.openCheckpoint(note)
+ * console.log(checkpoint.size)
+ */
 export interface VerifiedCheckpoint {
   readonly size: number;
   readonly rootHash: Uint8Array;
   readonly note: string;
 }
 
+/**
+ * An identity's devices as the verified key log shows them (`KeyLogVerifier.lookup`).
+ *
+ * @example
+ * const { devices, checkpoint } = await verifier.lookup('acme:c-1001')
+ * const approved = [...devices.values()].filter((d) => d.status === 'approved')
+ */
 export interface VerifiedIdentity {
   readonly identityId: IdentityId;
   readonly label: Uint8Array;
@@ -97,6 +118,14 @@ interface StoredCheckpoint {
   note: string;
 }
 
+/**
+ * Checks everything the server says about keys: signed, consistent checkpoints, VRF labels, inclusion proofs and the
+ * replay of an identity's entries. Every device has one (`Device.keys` uses it); a monitor can run one on its own.
+ *
+ * @example
+ * const verifier = new KeyLogVerifier(new ApiClient({ serverUrl }), new MemoryKeyStore(), pinnedAnchors)
+ * const { devices } = await verifier.lookup('acme:c-1001')
+ */
 export class KeyLogVerifier {
   private readonly verifier: Ed25519NoteVerifier;
   private readonly vrfPublicKey: Uint8Array;
@@ -118,7 +147,13 @@ export class KeyLogVerifier {
     return this.verifier.publicKey;
   }
 
-  /** The newest checkpoint this device verified, if any. */
+  /**
+   * The newest checkpoint this device verified, if any.
+   *
+   * @example
+   * const last = await verifier.lastCheckpoint()
+   * console.log(last?.size ?? 0)
+   */
   async lastCheckpoint(): Promise<VerifiedCheckpoint | undefined> {
     if (!this.loaded) {
       const stored = await getJson<StoredCheckpoint>(this.store, CHECKPOINT_RECORD);
@@ -128,7 +163,12 @@ export class KeyLogVerifier {
     return this.last;
   }
 
-  /** Opens and checks a checkpoint note: signature, origin, well-formedness. */
+  /**
+   * Opens and checks a checkpoint note: signature, origin, well-formedness (not consistency: see `verifyCheckpoint`).
+   *
+   * @example
+   * const { size, rootHash } = verifier.openCheckpoint(note) // `key_log_bad_signature` if not signed by the pinned key
+   */
   openCheckpoint(note: string): VerifiedCheckpoint {
     let text: string;
     try {
@@ -149,6 +189,10 @@ export class KeyLogVerifier {
    * Verifies a checkpoint and its consistency with the last one this device
    * verified; remembers it when it is newer. Serialized, so concurrent lookups
    * cannot interleave their updates.
+   *
+   * @example
+   * const note = new TextDecoder().decode(await api.fetchLogResource(anchors.prefix, 'checkpoint'))
+   * const checkpoint = await verifier.verifyCheckpoint(note)
    */
   verifyCheckpoint(note: string): Promise<VerifiedCheckpoint> {
     const run = this.checkpointQueue.then(() => this.verifyCheckpointNow(note));
@@ -171,6 +215,9 @@ export class KeyLogVerifier {
   /**
    * Throws `key_log_rollback` / `key_log_fork` unless `b` extends (or equals) `a`
    * or `a` extends `b` by a valid RFC 9162 consistency proof.
+   *
+   * @example
+   * await verifier.checkConsistent(verifier.openCheckpoint(yesterday), verifier.openCheckpoint(today))
    */
   async checkConsistent(a: VerifiedCheckpoint, b: VerifiedCheckpoint, options: { allowOlder?: boolean } = {}): Promise<void> {
     if (a.size === b.size) {
@@ -199,6 +246,9 @@ export class KeyLogVerifier {
   /**
    * Gossip: checks a checkpoint another party (device, monitor, sender) saw
    * against the ones this device verified. Detects a split view.
+   *
+   * @example
+   * await verifier.compareWithPeer(noteFromMonitor) // KeyTransparencyError `key_log_fork` on a split view
    */
   async compareWithPeer(peerNote: string): Promise<void> {
     const peer = this.openCheckpoint(peerNote);
@@ -211,7 +261,13 @@ export class KeyLogVerifier {
     if (peer.size > mine.size) await this.verifyCheckpoint(peerNote);
   }
 
-  /** Looks an identity up and verifies everything about the answer. */
+  /**
+   * Looks an identity up and verifies everything about the answer.
+   *
+   * @example
+   * const { devices } = await verifier.lookup('acme:c-1001')
+   * for (const [deviceId, state] of devices) console.log(deviceId, state.status)
+   */
   async lookup(identityId: string): Promise<VerifiedIdentity> {
     const res = await this.api.keyLookup(identityId);
     if (res.identityId !== identityId) throw new KeyTransparencyError('key_log_bad_vrf', 'the lookup answered for another identity');
@@ -259,6 +315,10 @@ interface FollowState {
  * checks each entry against the tree's verified tiles, and keeps every entry by
  * label. Nothing a lookup leaves out (a revocation, an extra device) stays
  * hidden from a follower.
+ *
+ * @example
+ * const follower = new KeyLogFollower(api, store, verifier)
+ * const devices = await follower.devicesOf(await verifier.lookup('acme:c-1001'))
  */
 export class KeyLogFollower {
   private state: FollowState | undefined;
@@ -274,7 +334,12 @@ export class KeyLogFollower {
     return this.state;
   }
 
-  /** Catches up to the newest checkpoint; returns how many entries were read. */
+  /**
+   * Catches up to the newest checkpoint; returns how many entries were read.
+   *
+   * @example
+   * const read = await follower.sync()
+   */
   async sync(checkpointNote?: string): Promise<number> {
     const state = await this.load();
     const note = checkpointNote ?? new TextDecoder().decode(await this.api.fetchLogResource(this.verifier.anchors.prefix, 'checkpoint'));
@@ -315,6 +380,9 @@ export class KeyLogFollower {
    * checkpoint (the label comes from the verified lookup). The lookup must show
    * exactly what the followed log holds: a hidden revocation or a hidden device
    * is `key_log_lookup_mismatch`.
+   *
+   * @example
+   * const devices = await follower.devicesOf(await verifier.lookup('acme:c-1001'))
    */
   async devicesOf(verified: VerifiedIdentity): Promise<Map<string, DeviceKeyState>> {
     await this.sync(verified.checkpoint.note);

@@ -8,7 +8,14 @@ import { Compile } from 'typebox/compile';
 import { ServerFrameSchema, type Envelope, type SingleServerFrame, type SubmitRequest, type SubmitResponse } from '@parley/core';
 import { ApiError, TransportError } from './errors.js';
 
-/** The subset of the WebSocket API the SDK uses (browser WebSocket and `ws` both fit). */
+/**
+ * The subset of the WebSocket API the SDK uses; `nodeRuntime` and `browserRuntime` adapt `ws` and the browser's
+ * WebSocket to it.
+ *
+ * @example
+ * const socket: WebSocketLike = nodeRuntime.webSocket('wss://parley.example/v1/ws')
+ * socket.onclose = ({ code, reason }) => console.log('closed', code, reason)
+ */
 export interface WebSocketLike {
   readonly readyState: number;
   send(data: string): void;
@@ -19,6 +26,14 @@ export interface WebSocketLike {
   onerror: ((event: unknown) => void) | null;
 }
 
+/**
+ * Opens a WebSocket to a URL (`DeviceOptions.webSocket`); `nodeRuntime` and `browserRuntime` supply one.
+ *
+ * @example
+ * const sockets: WebSocketLike[] = []
+ * const webSocket: WebSocketFactory = (url) => { const s = nodeRuntime.webSocket(url); sockets.push(s); return s }
+ * const phone = await Device.open({ store, ...nodeRuntime, webSocket })
+ */
 export type WebSocketFactory = (url: string) => WebSocketLike;
 
 const OPEN = 1;
@@ -43,7 +58,7 @@ export class RealtimeChannel {
   private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
   private nextRequest = 1;
   private readonly pending = new Map<string, { resolve: (r: SubmitResponse) => void; reject: (e: unknown) => void; timer: ReturnType<typeof setTimeout> }>();
-  private readyWaiters: (() => void)[] = [];
+  private readyWaiters: ((ready: boolean) => void)[] = [];
 
   constructor(private readonly options: RealtimeOptions) {}
 
@@ -57,14 +72,14 @@ export class RealtimeChannel {
     void this.connect();
   }
 
-  /** Resolves when the channel is authenticated (or after `timeoutMs`, false). */
+  /** Resolves when the channel is authenticated (false after `timeoutMs`, or at once when the channel is stopped). */
   waitReady(timeoutMs: number): Promise<boolean> {
     if (this.ready) return Promise.resolve(true);
     return new Promise((resolve) => {
       const timer = setTimeout(() => resolve(false), timeoutMs);
-      this.readyWaiters.push(() => {
+      this.readyWaiters.push((ready) => {
         clearTimeout(timer);
-        resolve(true);
+        resolve(ready);
       });
     });
   }
@@ -76,13 +91,14 @@ export class RealtimeChannel {
     const s = this.socket;
     this.socket = undefined;
     this.setReady(false);
+    this.readyWaiters.splice(0).forEach((w) => w(false));
     if (s && s.readyState <= OPEN) s.close(1000, 'client closing');
   }
 
   private setReady(ready: boolean): void {
     if (this.ready === ready) return;
     this.ready = ready;
-    if (ready) this.readyWaiters.splice(0).forEach((w) => w());
+    if (ready) this.readyWaiters.splice(0).forEach((w) => w(true));
     this.options.onStateChange?.(ready);
   }
 

@@ -56,7 +56,8 @@ export class ReceiptOutbox {
     if (this.closed || this.timer) return;
     this.timer = setTimeout(() => {
       this.timer = undefined;
-      void this.flush();
+      // Failures leave the receipts pending for the next pass; none may go unhandled.
+      this.flush().catch(() => {});
     }, delayMs);
   }
 
@@ -77,6 +78,8 @@ export class ReceiptOutbox {
   /** One pass over the pending receipts; false when the server is unreachable (a retry is scheduled). */
   private async flushNow(): Promise<boolean> {
     for (const name of await this.store.list(PREFIX)) {
+      // Closed: the device is going away (and its store may be next); the rest stay pending.
+      if (this.closed) return false;
       const pending = await getJson<PendingReceipt>(this.store, name);
       if (!pending) continue;
       try {
@@ -93,8 +96,10 @@ export class ReceiptOutbox {
     return true;
   }
 
-  close(): void {
+  /** Stops sending; resolves once a pass in progress has finished (receipts it did not send stay pending). */
+  close(): Promise<void> {
     this.closed = true;
     if (this.timer) clearTimeout(this.timer);
+    return (this.flushing ?? Promise.resolve()).catch(() => {});
   }
 }

@@ -17,6 +17,7 @@ import {
 import { Device } from './device.js';
 import type { EnrollOptions, OpenOptions, SendResult } from './device-options.js';
 import { DeviceKindError } from './errors.js';
+import type { KeyStore } from './key-store.js';
 
 /**
  * Options of `Sender.send`.
@@ -54,32 +55,78 @@ export interface SenderSendResult extends SendResult {
  * await sender.send('c-1001', 'Your code is 123456', { class: 'otp' })
  */
 export class Sender {
-  private constructor(readonly device: Device) {}
+  /** The store `enroll` / `open` were given: `close` closes it (a device wrapped by `fromDevice` keeps its host's). */
+  readonly #store: KeyStore | undefined;
 
+  private constructor(
+    readonly device: Device,
+    store?: KeyStore,
+  ) {
+    this.#store = store;
+  }
+
+  /**
+   * First run of the sending service: enrolls a device of kind `sender` (the enrollment token says so).
+   *
+   * @example
+   * const enrollmentToken = await issueEnrollmentToken(bankKey, 'k1', { businessId: 'acme', subject: 'sender', kind: 'sender', name: 'Acme Bank' })
+   * const sender = await Sender.enroll({ serverUrl: 'https://parley.example', enrollmentToken, store, ...nodeRuntime })
+   */
   static async enroll(options: EnrollOptions): Promise<Sender> {
-    return new Sender(await Device.enroll(options));
+    return new Sender(await Device.enroll(options), options.store);
   }
 
+  /**
+   * Every later run: reopens the sending service's device from its store.
+   *
+   * @example
+   * const sender = await Sender.open({ store: await FileKeyStore.open('/var/lib/acme-sender', { passphrase }), ...nodeRuntime })
+   */
   static async open(options: OpenOptions): Promise<Sender> {
-    return new Sender(await Device.open(options));
+    return new Sender(await Device.open(options), options.store);
   }
 
-  /** Wraps an already enrolled or opened device of kind `sender`. */
+  /**
+   * Wraps an already enrolled or opened device of kind `sender` (`DeviceKindError` otherwise).
+   *
+   * @example
+   * const sender = Sender.fromDevice(await Device.open({ store, ...nodeRuntime }))
+   */
   static fromDevice(device: Device): Sender {
     if (device.kind !== 'sender') throw new DeviceKindError();
     return new Sender(device);
   }
 
-  /** Opens the WebSocket (replies and membership changes arrive there). */
+  /**
+   * Opens the WebSocket (replies and membership changes arrive there).
+   *
+   * @example
+   * await sender.connect()
+   * sender.device.subscribe((e) => { if (e.type === 'message') console.log('reply from', e.sender.identityId) })
+   */
   connect(timeoutMs?: number): Promise<boolean> {
     return this.device.connect(timeoutMs);
   }
 
-  close(): Promise<void> {
-    return this.device.close();
+  /**
+   * Stops the sending service's device (socket, timers) and closes the store given to
+   * `enroll` / `open` (a device wrapped by `fromDevice` keeps its store open: the host owns it).
+   *
+   * @example
+   * await sender.close()
+   */
+  async close(): Promise<void> {
+    await this.device.close();
+    await this.#store?.close();
   }
 
-  /** The conversation with `customerId`, if one exists. */
+  /**
+   * The conversation with `customerId`, if one exists.
+   *
+   * @example
+   * const conversationId = await sender.conversationWith('c-1001')
+   * if (conversationId !== undefined) console.log(sender.device.members(conversationId))
+   */
   conversationWith(customerId: string): Promise<ConversationId | undefined> {
     return this.device.conversationTag(`customer/${customerId}`);
   }
@@ -88,6 +135,10 @@ export class Sender {
    * Sends `content` to every active device of `customerId`: looks the devices up,
    * adds new ones and removes revoked ones from the customer conversation (one
    * commit), then encrypts once for the group.
+   *
+   * @example
+   * const sent = await sender.send('c-1001', 'Your code is 123456', { class: 'otp', idempotencyKey: 'otp-42' })
+   * console.log(sent.messageId, sent.customerDevices.length, sent.audit?.index)
    */
   async send(customerId: string, content: string, options: SenderSendOptions): Promise<SenderSendResult> {
     const identityId = identityIdOf(this.device.businessId, customerId);
@@ -118,6 +169,9 @@ export class Sender {
    * server receives only the ciphertext, and the key travels only in the link's URL
    * fragment, written into the SMS. The customer opens the link, confirms a one-time
    * code sent to the business's second factor, consents, and the browser decrypts.
+   *
+   * @example
+   * const { path, state } = await sender.sendToWeb('c-1001', '+15550100123', 'Your card was charged $12', { class: 'alert' })
    */
   async sendToWeb(customerId: string, phone: string, content: string, options: { class: string; messageId?: string }): Promise<WebMessageResponse> {
     // The format's one definition (core/src/web/web-message.js): the retrieval page runs the same file.
@@ -130,12 +184,23 @@ export class Sender {
     }
   }
 
-  /** Records that `customerId` consented to receive messages outside the app (for `require-consent` policies). */
+  /**
+   * Records that `customerId` consented to receive messages outside the app (for `require-consent` policies).
+   *
+   * @example
+   * await sender.recordFallbackConsent('c-1001')
+   */
   async recordFallbackConsent(customerId: string): Promise<void> {
     await this.device.api.recordConsent(customerId);
   }
 
-  /** How a message of this sender travelled: state, path and every routing decision. */
+  /**
+   * How a message of this sender travelled: state, path and every routing decision.
+   *
+   * @example
+   * const { messageId } = await sender.send('c-1001', 'Your code is 123456', { class: 'otp' })
+   * const { state, path } = await sender.route(messageId)
+   */
   route(messageId: string): Promise<RouteViewResponse> {
     return this.device.api.route(messageId);
   }

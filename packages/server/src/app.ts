@@ -29,6 +29,7 @@ import { SessionIssuer } from './http/sessions.js';
 import { clientErrorHandler, frameworkErrors, installErrorHandling } from './http/errors.js';
 import { installJsonBodyParser } from './http/json-body.js';
 import { limitedServerFactory } from './http/connection-limits.js';
+import { OriginPolicy, installCors } from './http/cors.js';
 import { DeviceStatusCache, type RouteContext } from './http/context.js';
 import { registerDirectoryRoutes } from './http/routes/directory.js';
 import { KeyDirectory } from './directory/directory.js';
@@ -197,6 +198,8 @@ export async function startServer(input: ServerConfigInput = {}): Promise<Parley
     });
     installErrorHandling(app);
     installJsonBodyParser(app);
+    // Browsers: only listed origins (and the server's own pages) may call the API or open the WebSocket.
+    installCors(app, new OriginPolicy(config.allowedOrigins, config.routing.publicUrl));
     await app.register(swagger, {
       openapi: {
         openapi: '3.1.0',

@@ -2,6 +2,7 @@
 import { join } from 'node:path';
 import type { DestinationStream, Level } from 'pino';
 import type { RoutingConfig } from './routing/routing-config.js';
+import { normaliseOrigins } from './http/origins.js';
 
 export type DatabaseConfig =
   | { readonly kind: 'pglite'; /** omitted: in memory */ readonly dataDir?: string }
@@ -30,6 +31,12 @@ export interface ServerConfig {
   readonly adminToken: string | undefined;
   /** Name of this node in logs and metrics. */
   readonly nodeId: string;
+  /**
+   * Web origins (`scheme://host[:port]`, exact, normalised: lowercase, default port dropped)
+   * whose pages may call the HTTP API and open the WebSocket (CORS, WebSocket `Origin`
+   * check). Default `[]`: same-origin only. No wildcard.
+   */
+  readonly allowedOrigins: readonly string[];
   readonly limits: {
     /** Largest MLS message accepted, in bytes (413 above). */
     readonly maxMessageBytes: number;
@@ -156,6 +163,7 @@ export function resolveConfig(input: ServerConfigInput = {}): ServerConfig {
     database,
     adminToken: input.adminToken,
     nodeId: input.nodeId ?? 'node-1',
+    allowedOrigins: normaliseOrigins(input.allowedOrigins ?? []),
     nats: input.nats ? { subjectPrefix: undefined, reconnectWaitMs: 500, connectWaitMs: 5_000, ...input.nats } : undefined,
     limits: {
       maxMessageBytes: 256 * 1024,

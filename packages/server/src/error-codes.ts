@@ -36,7 +36,7 @@ export const SERVER_ERROR_CODE_GROUPS = {
     'unavailable',
     'internal_error',
   ],
-  /** Sessions, the admin and metrics tokens, device status. */
+  /** Sessions, the admin and metrics tokens, device status, cross-origin access. */
   auth: [
     'session_required',
     'session_invalid',
@@ -49,6 +49,8 @@ export const SERVER_ERROR_CODE_GROUPS = {
     'admin_token_invalid',
     'metrics_disabled',
     'metrics_token_invalid',
+    /** A browser page of an origin not in `allowedOrigins` (CORS preflight, state-changing request, WebSocket upgrade). */
+    'origin_not_allowed',
   ],
   /** Businesses, enrollment (business-signed tokens), devices and KeyPackages. */
   registry: [

@@ -26,6 +26,8 @@ const PATTERNS = [
   /\b(?:gone|refuse|keyError)\(\s*'([a-z0-9_]+)'/g,
   /\b(?:invalid|expired): '([a-z0-9_]+)'/g,
   /\[\d{3}, '([a-z0-9_]+)',/g,
+  /\bServerErrorCode = '([a-z0-9_]+)'/g,
+  /\breadOrCreateSecretFile\(.*'([a-z0-9_]+)'\);$/gm,
 ];
 
 /** Code → files that raise it. */

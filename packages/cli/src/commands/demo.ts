@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { randomBytes, toBase64Url } from '@parley/core';
 import { startServer, type ParleyServer } from '@parley/server';
+import { ensureCustomerWebBuilt, serveCustomerWeb, type CustomerWebServer } from '../demo/customer-web.js';
 import { demoRouting, freePort, startLocalProviders, startSecondFactorInbox, type LocalProviders, type SecondFactorInbox } from '../demo/providers.js';
 import { parseFlags } from '../args.js';
 import { UsageError, type ExitCode } from '../errors.js';
@@ -43,6 +44,7 @@ export async function runDemo(argv: readonly string[]): Promise<ExitCode> {
   let server: ParleyServer | undefined;
   let providers: LocalProviders | undefined;
   let secondFactor: SecondFactorInbox | undefined;
+  let customerWeb: CustomerWebServer | undefined;
   let result: ScenarioResult;
   let serverUrl: string;
   let serverUrls: string[] = [];
@@ -66,7 +68,11 @@ export async function runDemo(argv: readonly string[]): Promise<ExitCode> {
       providers = await startLocalProviders({ publicUrl: `http://127.0.0.1:${port}`, rbmAutoDeliver: true });
       secondFactor = await startSecondFactorInbox();
       out(`Provider emulators on loopback: FCM ${providers.fcm.url}, APNs ${providers.apns.url}, RBM ${providers.rbm.url}, Twilio ${providers.twilio.baseUrl}`);
+      const web = await ensureCustomerWebBuilt();
+      if ('dist' in web) customerWeb = await serveCustomerWeb(web.dist, [`http://127.0.0.1:${port}`]);
+      else out(`Customer web app: not served (${web.reason})`);
       server = await startServer({
+        ...(customerWeb ? { allowedOrigins: [customerWeb.origin] } : {}),
         port,
         database: { kind: 'pglite', dataDir },
         adminToken,
@@ -84,6 +90,7 @@ export async function runDemo(argv: readonly string[]): Promise<ExitCode> {
       evidencePath: join(evidenceDir, `payment-alert-${toBase64Url(randomBytes(4))}.evidence.json`),
       onStep: (s) => out(renderStep(s)),
       ...(providers && secondFactor ? { channels: { providers, secondFactor } } : {}),
+      ...(customerWeb ? { customerWeb: { appUrl: customerWeb.url } } : {}),
     });
     evidenceWritten = result.evidence !== undefined;
     if (!providers) out('(against a remote server: the delivery-path part of the scenario needs the embedded server and its provider emulators)');
@@ -91,6 +98,7 @@ export async function runDemo(argv: readonly string[]): Promise<ExitCode> {
     await server?.stop();
     await providers?.close();
     await secondFactor?.close();
+    await customerWeb?.close();
     await rm(temp, { recursive: true, force: true });
     if (!flags['data-dir'] && !evidenceWritten) await rm(evidenceDir, { recursive: true, force: true });
   }

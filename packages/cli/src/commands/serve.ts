@@ -1,6 +1,7 @@
 /** `parley serve`: one server node, embedded PGlite by default or PostgreSQL. */
 import { join, resolve } from 'node:path';
-import { startServer, type DatabaseConfig } from '@parley/server';
+import { isParleyError } from '@parley/core';
+import { resolveConfig, startServer, type DatabaseConfig } from '@parley/server';
 import { parseFlags, parsePort } from '../args.js';
 import { UsageError, type ExitCode } from '../errors.js';
 import { loadRoutingConfig } from '../routing-config.js';
@@ -33,7 +34,10 @@ export async function runServe(argv: readonly string[]): Promise<ExitCode> {
     'request-timeout': { type: 'string' },
     'metrics-listen': { type: 'string' },
     'metrics-token-file': { type: 'string' },
+    'allowed-origins': { type: 'string' },
   });
+  // Checked first: a bad origin list stops before anything is created on disk.
+  const allowedOrigins = parseAllowedOrigins(flags['allowed-origins'] ?? process.env['PARLEY_ALLOWED_ORIGINS']);
   const databaseUrl = flags['database-url'] ?? process.env['DATABASE_URL'];
   if (flags['data-dir'] && flags['database-url']) throw new UsageError('use either --data-dir or --database-url');
   let database: DatabaseConfig;
@@ -102,6 +106,7 @@ export async function runServe(argv: readonly string[]): Promise<ExitCode> {
     database,
     adminToken,
     nodeId,
+    allowedOrigins,
     ...(natsUrl ? { nats: { url: natsUrl, ...(natsPrefix ? { subjectPrefix: natsPrefix } : {}) } } : {}),
     log: { level },
     keys: { dir: keyDir },
@@ -134,6 +139,33 @@ export async function runServe(argv: readonly string[]): Promise<ExitCode> {
   });
   process.stdout.write('parley stopped\n');
   return 0;
+}
+
+/**
+ * `--allowed-origins` / `PARLEY_ALLOWED_ORIGINS`: comma-separated exact origins
+ * (`scheme://host[:port]`, no path, no wildcard) whose web pages may call the API;
+ * normalised as the server does. Absent or empty: same-origin only. A bad entry is a
+ * {@link UsageError}.
+ *
+ * @example
+ * parseAllowedOrigins('https://app.bank.example,https://Admin.bank.example:443')
+ * // ['https://app.bank.example', 'https://admin.bank.example']
+ */
+export function parseAllowedOrigins(value: string | undefined): readonly string[] {
+  if (value === undefined) return [];
+  const items = value
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item !== '');
+  try {
+    // The server's own normalisation and checks (config.ts), without starting anything.
+    return resolveConfig({ allowedOrigins: items }).allowedOrigins;
+  } catch (error) {
+    if (isParleyError(error) && error.code === 'invalid_config') {
+      throw new UsageError(`--allowed-origins: ${error.message} (e.g. --allowed-origins https://app.bank.example,https://admin.bank.example:8443)`);
+    }
+    throw error;
+  }
 }
 
 /** `HOST:PORT`, `[IPv6]:PORT` or `:PORT` (host 127.0.0.1). */

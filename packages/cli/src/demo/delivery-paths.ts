@@ -100,7 +100,7 @@ export async function runDeliveryPaths(c: DeliveryPathsContext): Promise<void> {
   const erinSms = await waitForSms(providers, erinPhone, timeoutMs);
   const reading = await readWebLink(erinSms.match(/https?:\/\/\S+/)![0], () => secondFactor.nextCode(`${businessId}:c-1005`, timeoutMs));
   step(
-    `Erin (no app) reads her code on the web page${reading.via === 'chromium' ? ' in headless Chromium' : ' (no Chromium installed: the page\'s requests replayed over HTTP)'}: code to the bank's second factor, consent, decrypted in the browser`,
+    `Erin (no app) reads her code on the web page${reading.via === 'chromium' ? ' in headless Chromium' : ' (no Chromium or playwright-core: the page\'s requests replayed over HTTP)'}: code to the bank's second factor, consent, decrypted in the browser`,
     reading.text === erinText,
   );
   const erinRoute = await finishedRoute(sender, web.messageId, timeoutMs);

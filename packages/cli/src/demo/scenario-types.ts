@@ -39,6 +39,8 @@ export interface ScenarioOptions {
    * RCS, SMS links, the web page). Absent against a remote server.
    */
   readonly channels?: { readonly providers: LocalProviders; readonly secondFactor: SecondFactorInbox };
+  /** The customer web app (apps/customer-web) served on loopback, its origin allowed by the server: enables its Chromium step. */
+  readonly customerWeb?: { readonly appUrl: string };
 }
 
 /**

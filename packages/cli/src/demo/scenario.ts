@@ -14,6 +14,7 @@ import { exportJWK, generateKeyPair } from 'jose';
 import { Device, Sender, issueEnrollmentToken } from '@parley/client';
 import { FileKeyStore, nodeRuntime } from '@parley/client/node';
 import { randomBytes, toBase64Url } from '@parley/core';
+import { runCustomerWebStep } from './customer-web.js';
 import { otpCode, runDeliveryPaths } from './delivery-paths.js';
 import { pinTrust, proveAlert } from './evidence.js';
 import type { ScenarioOptions, ScenarioResult } from './scenario-types.js';
@@ -136,6 +137,12 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
     const qr = await sender.device.keys.verificationQr(phone.identityId, phone.deviceId);
     const scan = await phone.keys.verifyScanned(bankIdentity, qr);
     step(`Alice's phone scans Example Bank's QR code: ${scan}; the conversation shows "Encrypted • Verified: Example Bank"`, scan === 'match' && (await phone.keys.verificationState(bankIdentity)) === 'verified');
+
+    // --- The customer web app: a browser enrolls from the bank's link and shows a one-time code ---
+    if (options.customerWeb) {
+      const customer = { subject: 'c-1010', token: () => token('c-1010', 'customer', 'Carol') };
+      await runCustomerWebStep({ transcript, appUrl: options.customerWeb.appUrl, serverUrl: nodes[0]!, sender, brand: 'Example Bank', customer, timeoutMs });
+    }
 
     // --- Support thread: customer, agent, bot ----------------------------------------------
     const support = await agent.createConversation([phone.identityId, bot.identityId]);

@@ -7,6 +7,7 @@
  */
 import { existsSync } from 'node:fs';
 import { openWebMessage } from '@parley/core/web-message';
+import type * as PlaywrightCore from 'playwright-core';
 
 /**
  * What the web page decrypted, and how it was read.
@@ -34,12 +35,28 @@ export const CHROMIUM_PATH = process.env['PARLEY_CHROMIUM'] ?? '/usr/bin/chromiu
  * const reading = await readWebLink(link, () => secondFactor.nextCode(`${businessId}:c-1005`));
  */
 export async function readWebLink(link: string, code: () => Promise<string>): Promise<WebReading> {
-  if (existsSync(CHROMIUM_PATH)) return { text: await readInChromium(link, code), via: 'chromium' };
+  if (existsSync(CHROMIUM_PATH)) {
+    const playwright = await loadPlaywright();
+    if (playwright) return { text: await readInChromium(playwright, link, code), via: 'chromium' };
+    process.stderr.write('note: playwright-core is not installed, so the demo replays the web page\'s requests over HTTP instead of driving Chromium (npm install playwright-core to watch the page itself)\n');
+  }
   return { text: await replayOverHttp(link, code), via: 'http-replay' };
 }
 
-async function readInChromium(link: string, code: () => Promise<string>): Promise<string> {
-  const { chromium } = await import('playwright-core');
+type Playwright = typeof PlaywrightCore;
+
+/** playwright-core is an optional peer dependency of the CLI: undefined when it is not installed. */
+async function loadPlaywright(): Promise<Playwright | undefined> {
+  try {
+    return await import('playwright-core');
+  } catch (error) {
+    const { code, message } = error as { code?: unknown; message?: unknown };
+    if (code === 'ERR_MODULE_NOT_FOUND' && String(message).includes("'playwright-core'")) return undefined;
+    throw error;
+  }
+}
+
+async function readInChromium({ chromium }: Playwright, link: string, code: () => Promise<string>): Promise<string> {
   const browser = await chromium.launch({
     executablePath: CHROMIUM_PATH,
     headless: true,

@@ -419,3 +419,6 @@ export function createNodeCryptoProvider(options: NodeCryptoProviderOptions = {}
  * const suite = await loadSuite(DEFAULT_SUITE, nodeCryptoProvider)
  */
 export const nodeCryptoProvider: CachingCryptoProvider = createNodeCryptoProvider();
+
+// Named by the declarations of consumers that infer this provider's type (e.g. `{ crypto: nodeCryptoProvider }`).
+export type { CachingCryptoProvider } from './crypto-provider-common.js';

@@ -244,3 +244,6 @@ export function createWebCryptoProvider(options: WebCryptoProviderOptions = {}):
  * const suite = await loadSuite(DEFAULT_SUITE, webCryptoProvider)
  */
 export const webCryptoProvider: CachingCryptoProvider = createWebCryptoProvider();
+
+// Named by the declarations of consumers that infer this provider's type (e.g. `{ crypto: webCryptoProvider }`).
+export type { CachingCryptoProvider } from './crypto-provider-common.js';

@@ -1,0 +1,43 @@
+// Builds the customer web app into dist/: index.html, app.js (one ES module bundle of
+// src/main.ts and the Parley SDK, resolved from the workspace TypeScript sources through the
+// `parley-source` export condition) and styles.css.
+// Usage: node apps/customer-web/build.mjs [--outdir DIR]   (default: apps/customer-web/dist)
+import { copyFile, mkdir } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as esbuild from 'esbuild';
+
+const root = dirname(fileURLToPath(import.meta.url));
+const dist = join(root, 'dist');
+
+/** esbuild options of the app bundle (exported for tests that build into another directory). */
+export function buildOptions(outdir = dist) {
+  return {
+    entryPoints: [join(root, 'src/main.ts')],
+    outfile: join(outdir, 'app.js'),
+    bundle: true,
+    format: 'esm',
+    platform: 'browser',
+    target: ['es2022', 'chrome120', 'firefox121', 'safari17'],
+    conditions: ['parley-source'],
+    sourcemap: true,
+    minify: true,
+    legalComments: 'linked',
+    logLevel: 'warning',
+  };
+}
+
+/** Builds the app into `outdir` (default dist/). */
+export async function build(outdir = dist) {
+  await mkdir(outdir, { recursive: true });
+  await esbuild.build(buildOptions(outdir));
+  await copyFile(join(root, 'index.html'), join(outdir, 'index.html'));
+  await copyFile(join(root, 'styles.css'), join(outdir, 'styles.css'));
+  return outdir;
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  const at = process.argv.indexOf('--outdir');
+  const out = await build(at > 0 && process.argv[at + 1] ? process.argv[at + 1] : dist);
+  console.log(`customer-web built into ${out}`);
+}

@@ -1,0 +1,28 @@
+/**
+ * The SDK's public API, pinned: each entry point of @parley/client (imported by package name,
+ * so through the exports map) exports exactly these values. A change here is a change of the
+ * published API: update the list on purpose, and the version with it.
+ */
+import { describe, expect, it } from 'vitest';
+
+describe('@parley/client public API', () => {
+  it('@parley/client', async () => {
+    expect(Object.keys(await import('@parley/client')).sort()).toEqual([
+      'ApiClient', 'ApiError', 'AuditError', 'CLIENT_ERROR_CODES', 'ClientError', 'Conversation',
+      'ConversationError', 'Device', 'DeviceClosedError', 'DeviceKeys', 'DeviceKeysError', 'DeviceKindError',
+      'DeviceRecordError', 'EnrollmentTokenError', 'KeyLogFollower', 'KeyLogVerifier', 'KeyPackageError',
+      'KeyStoreError', 'KeyTransparencyError', 'MemoryKeyStore', 'RetrievalLinkError', 'RuntimeMissingError',
+      'Sender', 'TransportError', 'approvalShortCode', 'isClientError', 'isRetryable',
+      'issueEnrollmentToken',
+    ]);
+  });
+
+  it('@parley/client/node', async () => {
+    expect(Object.keys(await import('@parley/client/node')).sort()).toEqual(['DEFAULT_ARGON2_PARAMS', 'FileKeyStore', 'nodeRuntime']);
+  });
+
+  it('@parley/client/browser', async () => {
+    // Importing it in Node touches no browser global (IndexedDB and WebSocket are looked up when used).
+    expect(Object.keys(await import('@parley/client/browser')).sort()).toEqual(['DEFAULT_ARGON2_PARAMS', 'IndexedDbKeyStore', 'browserRuntime']);
+  });
+});
