@@ -6,6 +6,7 @@
 import type { Device } from '@parley/client';
 import { AppError } from './errors.js';
 import { byId, el, errorCode } from './view.js';
+import { qrCode } from './qr.js';
 
 const STATUS_TEXT: Readonly<Record<string, string>> = {
   approved: 'Active',
@@ -96,6 +97,7 @@ export async function waitForApproval(device: Device, pollMs = 2000): Promise<vo
   const request = device.keys.approvalRequest();
   byId('pending-code').textContent = request.shortCode;
   byId('pending-qr').textContent = request.qr;
+  byId('pending-qr-image').replaceChildren(qrCode(request.qr, 'Approval code for this browser'));
   byId('pending').hidden = false;
   for (;;) {
     const status = await device.status().catch(() => 'pending' as const);

@@ -1,11 +1,12 @@
 /**
  * Verifying the bank: the safety number (60 digits, Signal's numeric fingerprint over both
  * identity keys from the verified key log) to compare with the one the bank shows, and the
- * QR payload each side shows the other. This reference app has no camera scanner: the
+ * QR code each side shows the other (drawn by qr.ts). This reference app has no camera scanner: the
  * customer pastes the payload the bank shows (a real app scans it; the comparison is the same).
  */
 import type { Device, VerificationState } from '@parley/client';
 import type { Contact, Contacts } from './contacts.js';
+import { qrCode } from './qr.js';
 import { byId, copyButton, el, errorCode } from './view.js';
 
 const STATE_TEXT: Readonly<Record<VerificationState, string>> = {
@@ -76,6 +77,7 @@ async function verificationCard(device: Device, contacts: Contacts, contact: Con
     el('div', { class: 'safety-number', attrs: { 'data-role': 'safety-number' } }, groups.map((g) => el('span', { text: g }))),
     el('h4', { text: 'Your code for the bank' }),
     el('p', { class: 'hint', text: `${contact.name} scans or pastes this to verify you.` }),
+    qrCode(qr, `Your verification code for ${contact.name}`),
     el('code', { class: 'qr-payload', text: qr, attrs: { 'data-role': 'my-qr' } }),
     copyButton(qr),
     el('h4', { text: `${contact.name}'s code` }),

@@ -18,6 +18,7 @@ import { nodeRuntime } from '@parley/client/node';
 import { createBusiness, type Business } from '@parley/test-kit/sdk';
 import { startTestServer, type TestServer } from '@parley/test-kit/server';
 import { CUSTOMER_WEB_DIR, buildCustomerWeb, enrollmentLink, serveCustomerWeb, type CustomerWebServer } from '../src/demo/customer-web.js';
+import { encode as encodeQr } from 'uqr';
 
 const CHROMIUM = process.env['PARLEY_CHROMIUM'] ?? '/usr/bin/chromium';
 const available = existsSync(CHROMIUM);
@@ -129,6 +130,8 @@ describe.skipIf(!available)('customer web app in headless Chromium', () => {
     expect(await verifyCard.locator('[data-role="verification-state"]').textContent()).toBe('Not verified by you yet');
     // A code that is not the bank's (here: the page's own, as a relay would show it back) is refused; so is garbage.
     const pageQr = (await verifyCard.locator('[data-role="my-qr"]').textContent()) ?? '';
+    // The QR code on screen carries exactly that payload.
+    expect(qrCells(await verifyCard.locator('svg.qr path').getAttribute('d'))).toEqual(expectedQrCells(pageQr));
     await verifyCard.locator('[data-role="scanned"]').fill(pageQr);
     await verifyCard.locator('[data-role="compare"]').click();
     await expect.poll(() => verifyCard.locator('[data-role="compare-result"]').getAttribute('data-outcome')).toBe('mismatch');
@@ -156,6 +159,8 @@ describe.skipIf(!available)('customer web app in headless Chromium', () => {
     await tablet.waitForSelector('#pending:not([hidden])', { timeout: 30_000 });
     const shortCode = (await tablet.locator('[data-role="short-code"]').textContent()) ?? '';
     expect(shortCode).toMatch(/^\d{5} \d{5}$/);
+    const approvalQr = (await tablet.locator('#pending-qr').textContent()) ?? '';
+    expect(qrCells(await tablet.locator('#pending-qr-image svg.qr path').getAttribute('d'))).toEqual(expectedQrCells(approvalQr));
     await tablet.screenshot({ path: join(shots, 'pending.png'), fullPage: true });
     // The phone is told a device waits, and lists it as pending.
     await phone.reload();
@@ -228,3 +233,21 @@ describe.skipIf(!available)('customer web app in headless Chromium', () => {
     expect(await phone.title()).toBe('Secure messages');
   }, 60_000);
 });
+
+/** The dark modules of a QR code drawn by the app (`M x y h n v1 h-n z` runs), as "x,y" cells. */
+function qrCells(path: string | null): string[] {
+  const cells: string[] = [];
+  for (const m of (path ?? '').matchAll(/M(\d+) (\d+)h(\d+)/g)) {
+    for (let i = 0; i < Number(m[3]); i++) cells.push(`${Number(m[1]) + i},${m[2]}`);
+  }
+  return cells.sort();
+}
+
+/** The dark modules of `payload` encoded independently here (level M, border 2, as the app does). */
+function expectedQrCells(payload: string): string[] {
+  expect(payload.length).toBeGreaterThan(20);
+  const cells: string[] = [];
+  encodeQr(payload, { ecc: 'M', border: 2 }).data.forEach((row, y) => row.forEach((dark, x) => dark && cells.push(`${x},${y}`)));
+  return cells.sort();
+}
+

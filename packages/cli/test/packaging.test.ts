@@ -113,6 +113,8 @@ describe.skipIf(OTHER_LEG)('the packed packages, installed outside the repositor
     expect(existsSync(join(project, 'node_modules/typescript'))).toBe(false);
     // An optional peer dependency: the demo skips its browser step without it.
     expect(existsSync(join(project, 'node_modules/playwright-core'))).toBe(false);
+    // Engines are truthful: no installed dependency asks for a newer Node than ours.
+    expect(installLog.split('\n').filter((l) => /EBADENGINE/.test(l))).toEqual([]);
   });
 
   it('(a) imports every entry with plain Node, and the parley bin runs', async () => {
