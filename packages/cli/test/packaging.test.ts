@@ -6,7 +6,9 @@
  * `parley serve` runs, and examples/node-quickstart.mjs (the README's Node example) sends
  * an OTP from a Sender to a device and verifies the evidence, with the installed SDK;
  * (c) a strict TypeScript app type-checks against the installed .d.ts files; (d) `parley demo`
- * runs, and without the optional playwright-core it says so and replays the web page over HTTP.
+ * runs, and without the optional playwright-core it says so and replays the web page over HTTP;
+ * (e) a page bundled (esbuild) from the installed @parley/client and /browser enrolls a device
+ * in headless Chromium against the installed server, and opens it again from IndexedDB after a reload.
  * Prints tarball sizes and the install size.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
@@ -17,6 +19,10 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Sender } from '@parley/client';
+import { CHROMIUM, chromiumAvailable, startBrowserFixture, valueOf } from '@parley/test-kit/browser';
+import { createBusiness, enrollSender } from '@parley/test-kit/sdk';
+import { ADMIN_TOKEN as TEST_KIT_ADMIN_TOKEN } from '@parley/test-kit/server';
 
 const run = promisify(execFile);
 const REPO = fileURLToPath(new URL('../../../', import.meta.url));
@@ -92,6 +98,29 @@ beforeAll(async () => {
   log(`installed size: ${(Number(du.split('\t')[0]) / 1024).toFixed(1)} MiB in node_modules (all five packages and their dependencies)`);
 }, 600_000);
 
+/** Starts the installed `parley serve --port 0 …` (plain Node); resolves with its URL once it listens. */
+async function startInstalledServe(args: readonly string[], adminToken: string): Promise<{ url: string; child: ChildProcess; exited: Promise<number | null> }> {
+  const child = spawn(join(project, 'node_modules/.bin/parley'), ['serve', '--port', '0', ...args], {
+    cwd: project,
+    env: cleanEnv({ PARLEY_ADMIN_TOKEN: adminToken }),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.push(child);
+  let output = '';
+  child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`parley serve did not start: ${output}`)), 120_000);
+    child.stdout!.on('data', () => {
+      const m = /parley listening on (http:\/\/\S+)/.exec(output);
+      if (m) (clearTimeout(timer), resolve(m[1]!));
+    });
+    void exited.then((code) => (clearTimeout(timer), reject(new Error(`parley serve exited ${code}: ${output}`))));
+  });
+  return { url, child, exited };
+}
+
 afterAll(async () => {
   for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
   if (work) await rm(work, { recursive: true, force: true });
@@ -121,7 +150,7 @@ describe.skipIf(OTHER_LEG)('the packed packages, installed outside the repositor
     const script = `
       const entries = ['@parley/core', '@parley/core/mls', '@parley/core/mls/node', '@parley/core/audit', '@parley/core/tlog',
         '@parley/core/keylog', '@parley/core/verification', '@parley/core/web-message',
-        '@parley/client', '@parley/client/node', '@parley/server', '@parley/emulators', '@parley/cli'];
+        '@parley/client', '@parley/client/node', '@parley/client/browser', '@parley/server', '@parley/emulators', '@parley/cli'];
       const out = {};
       for (const e of entries) out[e] = Object.keys(await import(e)).length;
       console.log(JSON.stringify(out));`;
@@ -136,24 +165,7 @@ describe.skipIf(OTHER_LEG)('the packed packages, installed outside the repositor
 
   it('(b) parley serve runs, and the Node quickstart sends an OTP that a device decrypts, with verified evidence', async () => {
     await copyFile(join(REPO, 'examples/node-quickstart.mjs'), join(project, 'node-quickstart.mjs'));
-    const child = spawn(join(project, 'node_modules/.bin/parley'), ['serve', '--port', '0', '--data-dir', join(work, 'data')], {
-      cwd: project,
-      env: cleanEnv({ PARLEY_ADMIN_TOKEN: ADMIN_TOKEN }),
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    children.push(child);
-    let output = '';
-    child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
-    child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
-    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-    const url = await new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`parley serve did not start: ${output}`)), 120_000);
-      child.stdout!.on('data', () => {
-        const m = /parley listening on (http:\/\/\S+)/.exec(output);
-        if (m) (clearTimeout(timer), resolve(m[1]!));
-      });
-      void exited.then((code) => (clearTimeout(timer), reject(new Error(`parley serve exited ${code}: ${output}`))));
-    });
+    const { url, child, exited } = await startInstalledServe(['--data-dir', join(work, 'data')], ADMIN_TOKEN);
     log(`installed parley serve listening on ${url}`);
 
     const t0 = Date.now();
@@ -167,6 +179,38 @@ describe.skipIf(OTHER_LEG)('the packed packages, installed outside the repositor
     expect(result).toMatchObject({ sentTo: 1, received: true, class: 'otp', commitmentVerified: true, evidenceOk: true, failedChecks: [] });
 
     child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+  }, 300_000);
+
+  it('(e) a page bundled from the installed packages keeps its browser device across a reload', async () => {
+    if (!chromiumAvailable) return void log(`no Chromium at ${CHROMIUM}: (e) skipped (apt-get install chromium)`);
+    // The page imports @parley/client and @parley/client/browser; esbuild resolves them in the
+    // installed project (dist/, no parley-source condition), as an app's bundler would.
+    const fx = await startBrowserFixture({ installedIn: project });
+    const { url, child, exited } = await startInstalledServe(['--data-dir', join(work, 'data-browser'), '--allowed-origins', fx.origin], TEST_KIT_ADMIN_TOKEN);
+    let sender: Sender | undefined;
+    try {
+      const bank = await createBusiness(url, 'packaged-browser-bank');
+      sender = await enrollSender(url, bank);
+      await sender.connect();
+      const context = await fx.browser.newContext();
+      const first = await fx.openPage(context);
+      const deviceId = valueOf(await first.evaluate(([u, token]) => window.parley.enroll(u, token, 'installed-phone'), [url, await bank.issue('c-7', 'customer')] as const));
+      const otp = await sender.send('c-7', 'Your code is 640213', { class: 'otp' });
+      expect(otp.customerDevices).toEqual([deviceId]);
+      await expect.poll(() => first.evaluate(() => window.parley.messages()), { timeout: 30_000 }).toEqual(['Your code is 640213']);
+      await first.reload();
+      await first.waitForFunction(() => document.title === 'parley-test-page-ready');
+      expect(valueOf(await first.evaluate((name) => window.parley.open(name), 'installed-phone'))).toBe(deviceId);
+      const next = await sender.send('c-7', 'Next code 118204', { class: 'otp' });
+      expect(next.conversationId).toBe(otp.conversationId);
+      await expect.poll(() => first.evaluate(() => window.parley.messages()), { timeout: 30_000 }).toContain('Next code 118204');
+      await context.close();
+    } finally {
+      await sender?.close();
+      await fx.close();
+      child.kill('SIGTERM');
+    }
     expect(await exited).toBe(0);
   }, 300_000);
 

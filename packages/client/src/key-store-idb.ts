@@ -113,7 +113,7 @@ export async function readHeader(db: IDBDatabase): Promise<unknown> {
 
 /** @internal Writes a new header; fails if one appeared meanwhile (`add`, not `put`). */
 export async function addHeader(db: IDBDatabase, header: IdbHeader): Promise<void> {
-  const tx = db.transaction(META, 'readwrite');
+  const tx = db.transaction(META, 'readwrite', { durability: 'strict' });
   const done = transactionDone(tx);
   tx.objectStore(META).add(header, HEADER_KEY);
   await done;

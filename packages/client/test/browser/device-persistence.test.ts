@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Sender } from '@parley/client';
 import { createBusiness, enrollSender, type Business } from '@parley/test-kit/sdk';
 import { startTestServer, type TestServer } from '@parley/test-kit/server';
-import { skipWithoutChromium, startBrowserFixture, valueOf, type BrowserFixture } from './browser-fixture.js';
+import { skipWithoutChromium, startBrowserFixture, valueOf, type BrowserFixture } from '@parley/test-kit/browser';
 
 const skip = skipWithoutChromium('browser device in Chromium');
 const MARKER = 'PLAINTEXT-MARKER-3b9e41';

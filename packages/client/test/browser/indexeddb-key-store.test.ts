@@ -4,7 +4,7 @@
  * records bound to their names, nothing readable at rest, a non-extractable key.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { skipWithoutChromium, startBrowserFixture, valueOf, type BrowserFixture } from './browser-fixture.js';
+import { skipWithoutChromium, startBrowserFixture, valueOf, type BrowserFixture } from '@parley/test-kit/browser';
 
 const skip = skipWithoutChromium('IndexedDbKeyStore in Chromium');
 const CHEAP = { memoryKiB: 64, iterations: 1, parallelism: 1 } as const;

@@ -1,12 +1,12 @@
 /**
- * Shared set-up of the Chromium tests: bundles page.ts for the browser with
+ * Shared set-up of the Chromium tests: bundles browser-page.ts for the browser with
  * esbuild into a temporary directory, serves it from a static loopback HTTP
  * server (its own origin, not the Parley server's), and launches Debian's
  * headless Chromium through playwright-core as packages/server/test/web-retrieval.test.ts
  * does. Tests skip with a one-line note when Chromium is absent.
  */
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -14,7 +14,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import type { PageResult } from './page.js';
+import type { PageResult } from './browser-page.js';
 
 export const CHROMIUM = process.env['PARLEY_CHROMIUM'] ?? '/usr/bin/chromium';
 export const chromiumAvailable = existsSync(CHROMIUM);
@@ -36,17 +36,33 @@ export interface BrowserFixture {
   close(): Promise<void>;
 }
 
-/** Bundles page.ts, serves it, launches Chromium. */
-export async function startBrowserFixture(): Promise<BrowserFixture> {
+/** Where the test page's `@parley/*` imports come from. */
+export interface BrowserFixtureOptions {
+  /**
+   * A project with the packed packages installed (node_modules/@parley/*): the page is
+   * bundled there from the packages' built files, as an app that installed them would be.
+   * Default: this repository's TypeScript sources (the `parley-source` condition).
+   */
+  readonly installedIn?: string;
+}
+
+/** Bundles browser-page.ts, serves it, launches Chromium. */
+export async function startBrowserFixture(options: BrowserFixtureOptions = {}): Promise<BrowserFixture> {
   const dir = await mkdtemp(join(tmpdir(), 'parley-browser-'));
+  let entry = join(here, 'browser-page.ts');
+  if (options.installedIn !== undefined) {
+    // Resolved from the installed project: esbuild looks for @parley/* next to the entry.
+    entry = join(options.installedIn, 'parley-test-page.ts');
+    await copyFile(join(here, 'browser-page.ts'), entry);
+  }
   await build({
-    entryPoints: [join(here, 'page.ts')],
+    entryPoints: [entry],
     outfile: join(dir, 'page.js'),
     bundle: true,
     platform: 'browser',
     format: 'esm',
     target: 'es2022',
-    conditions: ['parley-source'],
+    conditions: options.installedIn === undefined ? ['parley-source'] : [],
     sourcemap: 'inline',
     logLevel: 'silent',
   });
