@@ -6,6 +6,7 @@
  */
 import { Device, isClientError, type DeviceEvent } from '@parley/client';
 import { IndexedDbKeyStore, browserRuntime, type IndexedDbKeyStoreOptions } from '@parley/client/browser';
+import { fromWire, toWire, type Wire } from './browser-wire.js';
 
 /** What a page function returns to the test. */
 export type PageResult<T> = { ok: true; value: T } | { ok: false; code: string; name: string; message: string };
@@ -48,7 +49,25 @@ function rawRequest<T>(request: IDBRequest<T>): Promise<T> {
   });
 }
 
+/** Stores opened for the KeyStore contract, by handle. */
+const contractStores = new Map<string, IndexedDbKeyStore>();
+
 const parley = {
+  /** Opens a fresh IndexedDbKeyStore for the KeyStore contract (driven from Node through `storeCall`). */
+  storeOpen: (name: string) =>
+    run(async () => {
+      contractStores.set(name, await IndexedDbKeyStore.open(name));
+    }),
+  /** Calls `method` of a contract store with `args` (see `Wire`); the result comes back encoded. */
+  storeCall: (name: string, method: 'get' | 'list' | 'write' | 'close', args: Wire[]) =>
+    run(async () => {
+      const target = contractStores.get(name);
+      if (!target) throw new Error(`no contract store ${name}`);
+      const decoded = args.map(fromWire);
+      const fn = target[method] as (...a: unknown[]) => Promise<unknown>;
+      return toWire(await fn.apply(target, decoded));
+    }),
+
   /** Opens (creating) the store and enrolls a device in it with the browser runtime; connects. */
   enroll: (serverUrl: string, enrollmentToken: string, storeName: string) =>
     run(async () => {

@@ -16,6 +16,8 @@ import { build } from 'esbuild';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import type { PageResult } from './browser-page.js';
 
+export { fromWire, toWire, type Wire } from './browser-wire.js';
+
 export const CHROMIUM = process.env['PARLEY_CHROMIUM'] ?? '/usr/bin/chromium';
 export const chromiumAvailable = existsSync(CHROMIUM);
 
