@@ -54,8 +54,10 @@ export async function startBrowserFixture(options: BrowserFixtureOptions = {}): 
   let entry = join(here, 'browser-page.ts');
   if (options.installedIn !== undefined) {
     // Resolved from the installed project: esbuild looks for @parley/* next to the entry.
-    entry = join(options.installedIn, 'parley-test-page.ts');
-    await copyFile(join(here, 'browser-page.ts'), entry);
+    const pageDir = await mkdtemp(join(options.installedIn, 'parley-test-page-'));
+    entry = join(pageDir, 'browser-page.ts');
+    // The page and the modules it imports from this folder.
+    for (const file of ['browser-page.ts', 'browser-wire.ts']) await copyFile(join(here, file), join(pageDir, file));
   }
   await build({
     entryPoints: [entry],
