@@ -14,10 +14,9 @@ import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import type { Sender } from '@parley/client';
-import type { BrowserType } from 'playwright-core';
 import { otpCode } from './delivery-paths.js';
 import type { Transcript } from './transcript.js';
-import { CHROMIUM_PATH } from './web-reader.js';
+import { CHROMIUM_PATH, launchHeadless, loadPlaywright } from './web-reader.js';
 
 /**
  * apps/customer-web in this checkout (from src/demo or dist/demo alike).
@@ -172,17 +171,6 @@ export interface CustomerWebStepOptions {
   readonly timeoutMs: number;
 }
 
-/** playwright-core is an optional peer dependency of the CLI: undefined when it is not installed. */
-async function loadChromium(): Promise<BrowserType | undefined> {
-  try {
-    return (await import('playwright-core')).chromium;
-  } catch (error) {
-    const { code, message } = error as { code?: unknown; message?: unknown };
-    if (code === 'ERR_MODULE_NOT_FOUND' && String(message).includes("'playwright-core'")) return undefined;
-    throw error;
-  }
-}
-
 /**
  * Runs the step: enroll the customer's browser from the link, send it a one-time code, check the page.
  *
@@ -195,16 +183,12 @@ export async function runCustomerWebStep(o: CustomerWebStepOptions): Promise<voi
     o.transcript.step('customer web app in headless Chromium', true, `skipped: no Chromium at ${CHROMIUM_PATH}`);
     return;
   }
-  const chromium = await loadChromium();
-  if (!chromium) {
+  const playwright = await loadPlaywright();
+  if (!playwright) {
     o.transcript.step('customer web app in headless Chromium', true, 'skipped: playwright-core is not installed (npm install playwright-core)');
     return;
   }
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM_PATH,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  const browser = await launchHeadless(playwright.chromium);
   try {
     const page = await browser.newPage();
     await page.goto(enrollmentLink(o.appUrl, o.serverUrl, await o.customer.token()));

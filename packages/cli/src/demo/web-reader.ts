@@ -45,8 +45,27 @@ export async function readWebLink(link: string, code: () => Promise<string>): Pr
 
 type Playwright = typeof PlaywrightCore;
 
-/** playwright-core is an optional peer dependency of the CLI: undefined when it is not installed. */
-async function loadPlaywright(): Promise<Playwright | undefined> {
+/**
+ * Launches Debian's Chromium headless, as every demo step that drives a page does.
+ *
+ * @example
+ * const browser = await launchHeadless((await loadPlaywright())!.chromium)
+ */
+export function launchHeadless(chromium: Playwright['chromium']): ReturnType<Playwright['chromium']['launch']> {
+  return chromium.launch({
+    executablePath: CHROMIUM_PATH,
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+}
+
+/**
+ * playwright-core, an optional peer dependency of the CLI: undefined when it is not installed.
+ *
+ * @example
+ * const playwright = await loadPlaywright(); if (!playwright) skip()
+ */
+export async function loadPlaywright(): Promise<Playwright | undefined> {
   try {
     return await import('playwright-core');
   } catch (error) {
@@ -57,11 +76,7 @@ async function loadPlaywright(): Promise<Playwright | undefined> {
 }
 
 async function readInChromium({ chromium }: Playwright, link: string, code: () => Promise<string>): Promise<string> {
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM_PATH,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  const browser = await launchHeadless(chromium);
   try {
     const page = await browser.newPage();
     await page.goto(link);
