@@ -109,7 +109,7 @@ export interface WebPathFigure {
   messages: number;
   ok: number;
   failures: number;
-  /** `Sender.sendToWeb` → answered (AES-GCM encryption, upload, token, the SMS handed to Twilio). */
+  /** `Sender.sendToWeb` → answered (AES-GCM encryption and commitment, upload, token, the SMS handed to the bank's Twilio account, the hand-off reported). */
   sendMs: LatencySummary;
   /** send → the SMS is in the handset's inbox (includes the emulated carrier: two status callbacks). */
   sendToSmsMs: LatencySummary;

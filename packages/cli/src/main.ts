@@ -1,6 +1,7 @@
 /**
  * `parley` command line: `serve` runs a server node, `demo` runs the main
- * scenario end to end, `log` lists and verifies the server's transparency logs.
+ * scenario end to end, `log` lists and verifies the server's transparency logs,
+ * `admin` administers businesses and their enrollment keys.
  * Returns the process exit code; never calls process.exit.
  */
 import { runServe } from './commands/serve.js';
@@ -8,6 +9,8 @@ import { runDemo } from './commands/demo.js';
 import { runLog } from './commands/log.js';
 import { runKeys } from './commands/keys.js';
 import { runAudit } from './commands/audit.js';
+import { runGateway } from './commands/gateway.js';
+import { ADMIN_USAGE, runAdmin } from './commands/admin.js';
 import { EXIT, describeError, exitCodeFor, type ExitCode } from './errors.js';
 
 const USAGE = `parley — verified end-to-end encrypted messaging
@@ -24,6 +27,10 @@ Usage:
   parley audit export --message ID [--server URL] [--admin-token T | --store DIR [--reveal]] [--out FILE]
   parley audit verify <bundle.json|-> --log-key VKEY --key-log-key VKEY --vrf-key B64 [--plaintext FILE --opening HEX] [--json]
   parley audit monitor --url URL [--state FILE] [--log-key KEYS_VKEY --log-key AUDIT_VKEY] [--peer FILE]… [--interval SECONDS] [--json]
+${ADMIN_USAGE}
+  parley gateway init --server URL --business ID [--name BRAND] [--admin-token-file F] (--data-dir DIR | --database-url URL [--database-schema S] --key-file F) [--json]
+  parley gateway [--data-dir DIR | --database-url URL --key-file F] [--port N] [--host H] [--webhook-url URL] [--sms-config FILE] [--instance-id ID]
+  parley gateway keys create --label NAME | list | revoke ID   [--data-dir DIR | --database-url URL --key-file F] [--json]
   parley help
 
 Environment: PARLEY_ADMIN_TOKEN, PARLEY_STORE_PASSPHRASE, DATABASE_URL, PARLEY_NATS_URL, NODE_ID, PORT, PARLEY_ROUTING_CONFIG, PARLEY_ALLOWED_ORIGINS.
@@ -51,6 +58,10 @@ export async function main(argv: readonly string[]): Promise<ExitCode> {
         return await runKeys(rest);
       case 'audit':
         return await runAudit(rest);
+      case 'gateway':
+        return await runGateway(rest);
+      case 'admin':
+        return await runAdmin(rest);
       case undefined:
       case 'help':
       case '--help':

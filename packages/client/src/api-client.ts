@@ -49,8 +49,13 @@ import {
   ProofResponseSchema,
   RetrieveResponseSchema,
   RouteViewSchema,
+  RouteStatusResponseSchema,
   WebMessageResponseSchema,
+  WebHandoffResponseSchema,
+  type WebHandoffRequest,
+  type WebHandoffResponse,
   type PushRegistration,
+  type RouteStatusResponse,
   type RetrieveResponse,
   type RouteViewResponse,
   type WebMessageRequest,
@@ -317,10 +322,20 @@ export class ApiClient {
    * A message to a customer without the app (web retrieval link); `Sender.sendToWeb` seals the text and calls this.
    *
    * @example
-   * const { path, state } = await sender.device.api.webMessage({ messageId, customerId: 'c-1001', phone: '+15550100123', class: 'alert', ciphertext, fragmentKey })
+   * const { path, state, delivery } = await sender.device.api.webMessage({ messageId, customerId: 'c-1001', phone: '+15550100123', class: 'alert', ciphertext })
    */
   webMessage(body: WebMessageRequest): Promise<WebMessageResponse> {
     return this.request('POST', '/v1/web-messages', WebMessageResponseSchema, body, true);
+  }
+
+  /**
+   * Reports whether the sender's own SMS provider took a web link (`Sender.sendToWeb` calls this).
+   *
+   * @example
+   * const { state } = await sender.device.api.webHandoff(messageId, { ok: true, provider: 'twilio', providerMessageId: 'SM123' })
+   */
+  webHandoff(messageId: string, body: WebHandoffRequest): Promise<WebHandoffResponse> {
+    return this.request('POST', `/v1/web-messages/${encodeURIComponent(messageId)}/handoff`, WebHandoffResponseSchema, body, true);
   }
 
   /**
@@ -341,6 +356,16 @@ export class ApiClient {
    */
   route(messageId: string): Promise<RouteViewResponse> {
     return this.request('GET', `/v1/routes/${encodeURIComponent(messageId)}`, RouteViewSchema, undefined, true);
+  }
+
+  /**
+   * `POST /v1/routes/status`: the status of up to 100 messages of this sender's business (`Sender.routes`).
+   *
+   * @example
+   * const { routes } = await sender.device.api.routeStatuses([messageId])
+   */
+  routeStatuses(messageIds: readonly string[]): Promise<RouteStatusResponse> {
+    return this.request('POST', '/v1/routes/status', RouteStatusResponseSchema, { messageIds }, true);
   }
 
   /**

@@ -76,6 +76,13 @@ export interface SendOptions {
   /** Same key ⇒ same message: a retry never delivers twice. Default: random. */
   readonly idempotencyKey?: string;
   /**
+   * The message's id, chosen by the caller before sending (`MESSAGE_ID_PATTERN`: 16 to 64
+   * characters of `A-Za-z0-9_-`; `InvalidArgumentError` otherwise), so that a retry after a
+   * crash is the same message end to end. Pass the same `idempotencyKey` with it: the
+   * server drops a repeat by that key. Default: a random id.
+   */
+  readonly messageId?: string;
+  /**
    * Makes this a business message with audit evidence: the device signs a
    * hiding commitment naming `recipient` (an identity id) that the server
    * records in the audit log; recipients check it and sign receipts.

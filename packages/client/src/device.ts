@@ -30,6 +30,7 @@ import type { AuditedMessageV1 } from './records.js';
 import { openRetrievalLink } from './retrieval.js';
 import { assertRuntime } from './runtime-check.js';
 import { sendMessage, type SendContext } from './send-message.js';
+import { sendWebLink, type SenderWebOptions, type SenderWebResult } from './web-link.js';
 
 /**
  * A Parley device. Create one with `Device.enroll` (first run) or `Device.open`
@@ -363,6 +364,16 @@ export class Device {
    */
   send(conversationId: string, text: string, options: SendOptions = {}): Promise<SendResult> {
     return sendMessage(this.sending, conversationId, text, options);
+  }
+
+  /**
+   * @internal The web-link send of `Sender.sendToWeb` (web-link.ts) with this device's keys and store; `recipient` is the customer's identity id.
+   *
+   * @example
+   * await sender.sendToWeb('c-1001', '+15550100123', 'Your card was charged', { class: 'alert', deliver })
+   */
+  sendWebLink(recipient: string, customerId: string, phone: string, content: string, options: SenderWebOptions): Promise<SenderWebResult> {
+    return sendWebLink({ ...this.sending, api: this.api }, recipient, customerId, phone, content, options);
   }
 
   /** Signs the audit commitment of a business message this device sends (not an MLS commit). */

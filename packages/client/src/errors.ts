@@ -61,6 +61,7 @@ export const CLIENT_ERROR_CODES = [
   'key_log_bad_proof',
   'key_log_inconsistent',
   'key_log_lookup_mismatch',
+  'invalid_argument',
 ] as const;
 
 /**
@@ -333,6 +334,22 @@ export class DeviceKeysError extends ClientError {
   constructor(code: DeviceKeysErrorCode, message: string) {
     super(code, message);
     this.name = 'DeviceKeysError';
+  }
+}
+
+/**
+ * An argument was refused on the device before anything was sent or stored;
+ * `details.argument` names it (e.g. `messageId`).
+ *
+ * @example
+ * await expect(sender.send('c-1001', 'hi', { class: 'otp', messageId: 'no spaces allowed' })).rejects.toMatchObject({ code: 'invalid_argument', details: { argument: 'messageId' } })
+ */
+export class InvalidArgumentError extends ClientError {
+  declare readonly code: 'invalid_argument';
+
+  constructor(argument: string, message: string) {
+    super('invalid_argument', `${argument}: ${message}`, { details: { argument } });
+    this.name = 'InvalidArgumentError';
   }
 }
 

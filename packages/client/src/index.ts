@@ -4,6 +4,7 @@ export { type ConversationSummary } from './conversations.js';
 export { type DeviceRef } from './membership.js';
 export { Conversation } from './conversation.js';
 export { Sender, type SenderSendOptions, type SenderSendResult } from './sender.js';
+export { type SenderWebOptions, type SenderWebResult, type WebLinkHandoff, type WebLinkSms } from './web-link.js';
 export { type DeviceEvent, type ReceivedMessage, type UndecryptableReason } from './events.js';
 export { type KeyStore, type KeyStoreOp, KeyStoreError } from './key-store.js';
 export { MemoryKeyStore } from './key-store.memory.js';
@@ -31,10 +32,12 @@ export {
   RetrievalLinkError,
   DeviceKindError,
   DeviceKeysError,
+  InvalidArgumentError,
   isRetryable,
 } from './errors.js';
 export { type WebSocketLike, type WebSocketFactory } from './realtime.js';
 export { issueEnrollmentToken, type EnrollmentTokenClaims } from './enrollment.js';
+export { EvidenceReader } from './evidence-reader.js';
 export {
   KeyLogVerifier,
   KeyLogFollower,

@@ -99,7 +99,7 @@ export class Outbox {
       storedBytes: res.storedBytes,
       epoch: record.epoch,
       ...(record.request.commitment && res.audit
-        ? { audit: { commitmentHash: toBase64Url(commitmentHash(record.request.commitment.body)), index: res.audit.index } }
+        ? { audit: { commitmentHash: res.audit.commitmentHash ?? toBase64Url(commitmentHash(record.request.commitment.body)), index: res.audit.index } }
         : {}),
     };
   }

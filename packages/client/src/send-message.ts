@@ -5,16 +5,20 @@
  * before the ciphertext leaves the device: a restart never reuses a key, and
  * an interrupted send is resubmitted with the same idempotency key.
  */
-import { encodeContent, newMessageId, randomBytes, toBase64, toBase64Url } from '@parley/core';
+import { MESSAGE_ID_PATTERN, encodeContent, newMessageId, randomBytes, toBase64, toBase64Url } from '@parley/core';
+import { commitmentHash } from '@parley/core/audit';
 import { encryptApplication } from '@parley/core/mls';
 import type { CommittedMessage } from './audit-sender.js';
 import type { ConversationRegistry } from './conversations.js';
 import type { SendOptions, SendResult } from './device-options.js';
+import { InvalidArgumentError } from './errors.js';
 import type { KeyStore } from './key-store.js';
 import type { Membership } from './membership.js';
 import type { MlsSelf } from './mls-self.js';
 import type { Outbox } from './outbox.js';
-import { RECORDS, putJson, timeSortKey, type AuditedMessageV1, type OutboxRecordV1 } from './records.js';
+import { RECORDS, getJson, putJson, timeSortKey, type AuditedMessageV1, type OutboxRecordV1 } from './records.js';
+
+const MESSAGE_ID = new RegExp(MESSAGE_ID_PATTERN);
 
 /** @internal What sending needs from its device. */
 export interface SendContext {
@@ -28,16 +32,29 @@ export interface SendContext {
   signCommitment(message: CommittedMessage): AuditedMessageV1;
 }
 
+/** @internal Refuses a caller-chosen message id outside `MESSAGE_ID_PATTERN` (`InvalidArgumentError`). */
+export function checkMessageId(messageId: string | undefined): void {
+  if (messageId !== undefined && !MESSAGE_ID.test(messageId)) {
+    throw new InvalidArgumentError('messageId', 'a message id is 16 to 64 characters of A-Z a-z 0-9 _ -');
+  }
+}
+
 /** @internal Encrypts, persists and delivers one text message (`Device.send`). */
 export async function sendMessage(ctx: SendContext, conversationId: string, text: string, options: SendOptions = {}): Promise<SendResult> {
+  checkMessageId(options.messageId);
   const idempotencyKey = options.idempotencyKey ?? `m-${toBase64Url(randomBytes(12))}`;
   // The same key again: the earlier message, not a second one.
   const earlier = await ctx.outbox.pending(idempotencyKey);
   if (earlier) return ctx.outbox.deliver(earlier);
   await ctx.membership.dropUntrustedMembers(conversationId);
+  // A caller-chosen id this device already sent (its outbox record is gone: the server has
+  // it). Encrypted again below; the server drops the repeat as a duplicate of the
+  // idempotency key, so the first message's history entry and audit record stand.
+  const sentBefore = options.messageId !== undefined && (await getJson<AuditedMessageV1>(ctx.store, RECORDS.audited(options.messageId))) !== undefined;
+  let wroteAudit = false;
   const record = await ctx.conversations.runActive(conversationId, async (state) => {
     const id = state.id;
-    const messageId = newMessageId();
+    const messageId = options.messageId ?? newMessageId();
     const now = ctx.now();
     const messageClass = options.class ?? 'chat';
     const audited = options.audit
@@ -77,16 +94,21 @@ export async function sendMessage(ctx: SendContext, conversationId: string, text
       await ctx.store.write([
         ...state.stateOps(enc.group),
         ctx.outbox.putOp(outbox),
-        putJson(RECORDS.message(id, timeSortKey(now, messageId)), {
-          v: 1,
-          direction: 'out',
-          messageId,
-          text,
-          class: messageClass,
-          sentAt: now.toISOString(),
-        }),
-        ...(audited ? [putJson(RECORDS.audited(messageId), audited)] : []),
+        ...(sentBefore
+          ? []
+          : [
+              putJson(RECORDS.message(id, timeSortKey(now, messageId)), {
+                v: 1,
+                direction: 'out',
+                messageId,
+                text,
+                class: messageClass,
+                sentAt: now.toISOString(),
+              }),
+              ...(audited ? [putJson(RECORDS.audited(messageId), audited)] : []),
+            ]),
       ]);
+      wroteAudit = audited !== undefined && !sentBefore;
     } catch (error) {
       // Encrypting zeroed the ratchet secret it used in the in-memory group: never encrypt from it again.
       await state.restore(ctx.store, ctx.mls.authenticate);
@@ -95,5 +117,12 @@ export async function sendMessage(ctx: SendContext, conversationId: string, text
     state.adopt(enc.group);
     return outbox;
   });
-  return ctx.outbox.deliver(record);
+  const result = await ctx.outbox.deliver(record);
+  if (wroteAudit && result.duplicate && record.request.commitment && result.audit?.commitmentHash !== toBase64Url(commitmentHash(record.request.commitment.body))) {
+    // The server kept an earlier commitment of this message id (this send was encrypted
+    // again from a copy of the state taken before the first): this opening does not open
+    // the logged commitment, so no evidence may be exported with it.
+    await ctx.store.write([{ op: 'delete', name: RECORDS.audited(record.messageId) }]);
+  }
+  return result;
 }

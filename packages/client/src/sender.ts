@@ -4,20 +4,19 @@
  * per customer containing every active device of that customer, and sends
  * classed messages (`otp`, `alert`, `support`, …) into it.
  */
-import { sealWebMessage } from '@parley/core/web-message';
 import {
   identityIdOf,
-  toBase64,
-  toBase64Url,
   type ConversationId,
   type DeviceId,
+  type RouteStatus,
   type RouteViewResponse,
-  type WebMessageResponse,
 } from '@parley/core';
 import { Device } from './device.js';
 import type { EnrollOptions, OpenOptions, SendResult } from './device-options.js';
 import { DeviceKindError } from './errors.js';
+import { checkMessageId } from './send-message.js';
 import type { KeyStore } from './key-store.js';
+import type { SenderWebOptions, SenderWebResult } from './web-link.js';
 
 /**
  * Options of `Sender.send`.
@@ -30,6 +29,11 @@ export interface SenderSendOptions {
   readonly class: string;
   /** Same key ⇒ the customer receives the message at most once. */
   readonly idempotencyKey?: string;
+  /**
+   * The message's id, chosen before sending (`MESSAGE_ID_PATTERN`, else `InvalidArgumentError`):
+   * with the same `idempotencyKey`, a retry after a crash is the same message end to end.
+   */
+  readonly messageId?: string;
   /** Sign a commitment for the audit log (default true: business messages carry evidence). */
   readonly audit?: boolean;
 }
@@ -141,6 +145,8 @@ export class Sender {
    * console.log(sent.messageId, sent.customerDevices.length, sent.audit?.index)
    */
   async send(customerId: string, content: string, options: SenderSendOptions): Promise<SenderSendResult> {
+    // Before any conversation is created or changed for it.
+    checkMessageId(options.messageId);
     const identityId = identityIdOf(this.device.businessId, customerId);
     const tag = `customer/${customerId}`;
     let conversationId = await this.device.conversationTag(tag);
@@ -154,6 +160,7 @@ export class Sender {
       class: options.class,
       ...(options.audit === false ? {} : { audit: { recipient: identityId } }),
       ...(options.idempotencyKey ? { idempotencyKey: options.idempotencyKey } : {}),
+      ...(options.messageId !== undefined ? { messageId: options.messageId } : {}),
     });
     const customerDevices = this.device
       .members(conversationId)
@@ -163,25 +170,23 @@ export class Sender {
   }
 
   /**
-   * Sends `content` to a customer who does not have the app, by a one-time web link
-   * (if the class's policy allows a fallback; otherwise the policy blocks it or sends an
-   * invitation to the app). The text is encrypted here with a fresh AES-256-GCM key; the
-   * server receives only the ciphertext, and the key travels only in the link's URL
-   * fragment, written into the SMS. The customer opens the link, confirms a one-time
-   * code sent to the business's second factor, consents, and the browser decrypts.
+   * Sends `content` to a customer who does not have the app, by a one-time web link (if
+   * the class's policy allows a fallback; otherwise Parley blocks it or sends an invitation
+   * to the app itself). The text is sealed here with a fresh AES-256-GCM key and Parley
+   * receives only the ciphertext and the signed commitment. When a link is due, the link
+   * (`https://…/r/<token>#<key>`) is composed here and `deliver` sends the SMS through the
+   * business's own provider: the key never reaches Parley. The hand-off is reported (a
+   * throwing `deliver` as `deliver_failed`, then rethrown) and the key bytes are zeroed.
+   * The customer opens the link, confirms a code sent to the business's second factor,
+   * consents, and the browser decrypts. `exportEvidence(messageId, { reveal: true })` then
+   * proves what was sent (there are no receipts: the web page holds no device key).
    *
    * @example
-   * const { path, state } = await sender.sendToWeb('c-1001', '+15550100123', 'Your card was charged $12', { class: 'alert' })
+   * const deliver = smsDeliver(new TwilioChannel(bankTwilio), 'Example Bank') // from @parley/server, or any SMS API
+   * const { path, state, audit } = await sender.sendToWeb('c-1001', '+15550100123', 'Your card was charged $12', { class: 'alert', deliver })
    */
-  async sendToWeb(customerId: string, phone: string, content: string, options: { class: string; messageId?: string }): Promise<WebMessageResponse> {
-    // The format's one definition (core/src/web/web-message.js): the retrieval page runs the same file.
-    const { ciphertext, key: keyBytes } = await sealWebMessage(content);
-    const messageId = options.messageId ?? toBase64Url(globalThis.crypto.getRandomValues(new Uint8Array(16)));
-    try {
-      return await this.device.api.webMessage({ messageId, customerId, phone, class: options.class, ciphertext: toBase64(ciphertext), fragmentKey: toBase64Url(keyBytes) });
-    } finally {
-      keyBytes.fill(0);
-    }
+  sendToWeb(customerId: string, phone: string, content: string, options: SenderWebOptions): Promise<SenderWebResult> {
+    return this.device.sendWebLink(identityIdOf(this.device.businessId, customerId), customerId, phone, content, options);
   }
 
   /**
@@ -203,5 +208,18 @@ export class Sender {
    */
   route(messageId: string): Promise<RouteViewResponse> {
     return this.device.api.route(messageId);
+  }
+
+  /**
+   * The delivery status of up to 100 of this business's messages in one call: route state,
+   * path and decisions, the customer devices' signed receipts, and the audit-log index of
+   * each commitment. Ids that are unknown (or another business's) are absent from the answer.
+   *
+   * @example
+   * const statuses = await sender.routes([sentA.messageId, sentB.messageId])
+   * for (const s of statuses) console.log(s.messageId, s.state, s.path, s.receipts.map((r) => r.status))
+   */
+  async routes(messageIds: readonly string[]): Promise<RouteStatus[]> {
+    return (await this.device.api.routeStatuses(messageIds)).routes;
   }
 }

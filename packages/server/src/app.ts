@@ -5,7 +5,6 @@
 import { randomUUID } from 'node:crypto';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import websocket from '@fastify/websocket';
-import swagger from '@fastify/swagger';
 import type { Logger } from 'pino';
 import { DEFAULT_SUITE, loadSuite, type MlsSuite } from '@parley/core/mls';
 import { nodeCryptoProvider } from '@parley/core/mls/node';
@@ -28,13 +27,16 @@ import { CLOSE, registerGateway, websocketErrorHandler } from './ws/gateway.js';
 import { SessionIssuer } from './http/sessions.js';
 import { clientErrorHandler, frameworkErrors, installErrorHandling } from './http/errors.js';
 import { installJsonBodyParser } from './http/json-body.js';
+import { installOpenApi } from './http/openapi.js';
 import { limitedServerFactory } from './http/connection-limits.js';
 import { OriginPolicy, installCors } from './http/cors.js';
 import { DeviceStatusCache, type RouteContext } from './http/context.js';
+import { BusinessStatusCache } from './business-status.js';
 import { registerDirectoryRoutes } from './http/routes/directory.js';
 import { KeyDirectory } from './directory/directory.js';
 import { loadVrfKey } from './directory/vrf-key.js';
 import { registerRegistryRoutes } from './http/routes/registry.js';
+import { registerAdminRoutes } from './http/routes/admin.js';
 import { registerKeyPackageRoutes } from './http/routes/key-packages.js';
 import { registerMessageRoutes } from './http/routes/messages.js';
 // --- transparency logs (tlog engine)
@@ -147,7 +149,7 @@ export async function startServer(input: ServerConfigInput = {}): Promise<Parley
     // Class labels: only the classes the policy configuration names (others are `other`).
     const metrics = new RoutingMetrics(config.nodeId, policyClasses(config.routing));
     router = new Router(db, config.routing, secrets.derive('recipient-pseudonym-key'), metrics, log);
-    const retrieval = new Retrieval(db, router, metrics, secrets.derive('retrieval-otp-key'), log);
+    const retrieval = new Retrieval(db, router, metrics, secrets.derive('retrieval-otp-key'), log, audit);
 
     const registry = new ConnectionRegistry(config.limits.mailboxPollIntervalMs);
     let notifier: MailNotifier;
@@ -178,7 +180,8 @@ export async function startServer(input: ServerConfigInput = {}): Promise<Parley
     } else {
       notifier = new InProcessNotifier(registry);
     }
-    const relay = new Relay(db, config, notifier, log, audit, config.routing.enabled === false ? undefined : router);
+    const businessStatus = new BusinessStatusCache(db);
+    const relay = new Relay(db, config, notifier, log, audit, config.routing.enabled === false ? undefined : router, businessStatus);
 
     const app: FastifyInstance = Fastify({
       // pino's Logger is a FastifyBaseLogger; the cast only widens the generic.
@@ -200,19 +203,9 @@ export async function startServer(input: ServerConfigInput = {}): Promise<Parley
     installJsonBodyParser(app);
     // Browsers: only listed origins (and the server's own pages) may call the API or open the WebSocket.
     installCors(app, new OriginPolicy(config.allowedOrigins, config.routing.publicUrl));
-    await app.register(swagger, {
-      openapi: {
-        openapi: '3.1.0',
-        info: {
-          title: 'Parley API',
-          version: '1.0.0',
-          description: 'Zero-knowledge relay and key directory for verified end-to-end encrypted messaging (MLS, RFC 9420).',
-        },
-        components: {
-          securitySchemes: { session: { type: 'http', scheme: 'bearer', description: 'device session token' } },
-        },
-      },
-    });
+    // Before any route: the document names the routes' schemas as they are registered (serves /openapi.json).
+    const routerForDocs = router;
+    await installOpenApi(app, { publicUrl: () => routerForDocs.publicUrl });
     await app.register(websocket, {
       options: { maxPayload: 4 * 1024 * 1024 },
       errorHandler: websocketErrorHandler,
@@ -231,6 +224,7 @@ export async function startServer(input: ServerConfigInput = {}): Promise<Parley
       audit,
       directory,
       deviceStatus: new DeviceStatusCache(db),
+      businessStatus,
       routing: { router, retrieval, metrics },
       relay,
       sessions: new SessionIssuer(secrets.derive('session-mac-key'), config.auth.sessionTtlSeconds),
@@ -239,6 +233,7 @@ export async function startServer(input: ServerConfigInput = {}): Promise<Parley
       log,
     };
     registerRegistryRoutes(app, ctx);
+    registerAdminRoutes(app, ctx);
     registerKeyPackageRoutes(app, ctx);
     registerMessageRoutes(app, ctx);
     registerLogRoutes(app, ctx);
@@ -247,7 +242,6 @@ export async function startServer(input: ServerConfigInput = {}): Promise<Parley
     registerRoutingRoutes(app, ctx);
     registerGateway(app, ctx, registry);
 
-    app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
     // Liveness: the process answers. Readiness: it can do its work (load balancers route by it).
     app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok', node: config.nodeId }));
     app.get('/readyz', { schema: { hide: true } }, async (_request, reply) => {

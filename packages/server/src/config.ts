@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type { DestinationStream, Level } from 'pino';
 import type { RoutingConfig } from './routing/routing-config.js';
 import { normaliseOrigins } from './http/origins.js';
+import { LIMITS } from '@parley/core';
 
 export type DatabaseConfig =
   | { readonly kind: 'pglite'; /** omitted: in memory */ readonly dataDir?: string }
@@ -38,7 +39,7 @@ export interface ServerConfig {
    */
   readonly allowedOrigins: readonly string[];
   readonly limits: {
-    /** Largest MLS message accepted, in bytes (413 above). */
+    /** Largest MLS message accepted, in bytes (413 above); at most the wire schema's `LIMITS.messageBytes`, which HTTP and WebSocket validation enforce. */
     readonly maxMessageBytes: number;
     /** Envelopes per mailbox page and per WebSocket delivery frame. */
     readonly mailboxPageSize: number;
@@ -52,6 +53,8 @@ export interface ServerConfig {
     readonly degradedPollIntervalMs: number;
     /** Open WebSockets per device; a new one closes the oldest beyond this (code 4008). */
     readonly maxSocketsPerDevice: number;
+    /** `POST /v1/routes/status` calls per sending device and minute (up to 100 ids each; 429 `rate_limited` beyond). */
+    readonly routeStatusPerMinute: number;
   };
   /** Connection limits: slow or hoarding clients cannot hold the node. */
   readonly http: {
@@ -166,13 +169,14 @@ export function resolveConfig(input: ServerConfigInput = {}): ServerConfig {
     allowedOrigins: normaliseOrigins(input.allowedOrigins ?? []),
     nats: input.nats ? { subjectPrefix: undefined, reconnectWaitMs: 500, connectWaitMs: 5_000, ...input.nats } : undefined,
     limits: {
-      maxMessageBytes: 256 * 1024,
+      maxMessageBytes: LIMITS.messageBytes,
       mailboxPageSize: 100,
       maxInFlightPerSocket: 1000,
       socketHighWaterBytes: 4 * 1024 * 1024,
       mailboxPollIntervalMs: 30_000,
       degradedPollIntervalMs: 1_000,
       maxSocketsPerDevice: 16,
+      routeStatusPerMinute: 600,
       ...input.limits,
     },
     http: {

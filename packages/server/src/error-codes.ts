@@ -55,6 +55,11 @@ export const SERVER_ERROR_CODE_GROUPS = {
   /** Businesses, enrollment (business-signed tokens), devices and KeyPackages. */
   registry: [
     'business_exists',
+    /** Business administration (admin API): a disabled business, an unknown id or kid, a kid taken. */
+    'business_disabled',
+    'unknown_business',
+    'key_exists',
+    'unknown_key',
     'enrollment_token_invalid',
     'enrollment_token_expired',
     'enrollment_token_reused',

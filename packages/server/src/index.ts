@@ -3,8 +3,10 @@ export { resolveConfig, type ServerConfig, type ServerConfigInput, type Database
 export { type Database, type Sql, type Engine, DatabaseError } from './storage/database.js';
 export { PgliteDatabase } from './storage/pglite.js';
 export { PostgresDatabase } from './storage/postgres.js';
-export { migrate } from './storage/migrate.js';
-export { mapError } from './http/errors.js';
+export { migrate, type MigrationSet } from './storage/migrate.js';
+export { isUniqueViolation, isTransientError, retryTransient } from './storage/database.js';
+export { mapError, installErrorHandling, frameworkErrors, clientErrorHandler } from './http/errors.js';
+export { installJsonBodyParser } from './http/json-body.js';
 export { SERVER_ERROR_CODES, SERVER_ERROR_CODE_GROUPS, isServerErrorCode, type ServerErrorCode, type HttpStatusErrorCode } from './error-codes.js';
 export { ENROLLMENT_AUDIENCE } from './http/business-tokens.js';
 // --- delivery channels and routing
@@ -14,5 +16,6 @@ export { ApnsChannel, type ApnsChannelOptions } from './channels/apns.js';
 export { RbmChannel, type RbmChannelOptions } from './channels/rbm.js';
 export { TwilioChannel, type TwilioChannelOptions } from './channels/twilio.js';
 export { SmppChannel, type SmppChannelOptions } from './channels/smpp.js';
+export { smsDeliver, type WebLinkSms, type WebLinkSmsResult } from './channels/sender-sms.js';
 export { PARLEY_ENVELOPE_TYPE, type ChannelSet, type RoutingConfig, type BusinessRouting } from './routing/routing-config.js';
 export { type RoutingPolicy, type RouteStep, type StepName, type OtherwiseAction, type DeliveryPath, DEFAULT_POLICIES, validatePolicy } from './routing/policy.js';

@@ -10,7 +10,7 @@ describe('@parley/server public API', () => {
       'ApnsChannel', 'ChannelError', 'DEFAULT_POLICIES', 'DatabaseError', 'ENROLLMENT_AUDIENCE',
       'FcmChannel', 'PARLEY_ENVELOPE_TYPE', 'PgliteDatabase', 'PostgresDatabase', 'RbmChannel',
       'SERVER_ERROR_CODES', 'SERVER_ERROR_CODE_GROUPS', 'SmppChannel', 'TwilioChannel', 'isServerErrorCode',
-      'mapError', 'migrate', 'resolveConfig', 'startServer', 'validatePolicy',
+      'mapError', 'migrate', 'resolveConfig', 'smsDeliver', 'startServer', 'validatePolicy',
     ]);
   });
 });

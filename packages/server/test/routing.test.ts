@@ -17,6 +17,7 @@ import { Device, MemoryKeyStore, Sender } from '@parley/client';
 import { nodeRuntime } from '@parley/client/node';
 import type { Envelope, RouteViewResponse } from '@parley/core';
 import { DEMO_BRAND, freePort, startLocalProviders, type LocalProviders } from '../../cli/src/demo/providers.js';
+import { smsDeliver } from '../src/channels/sender-sms.js';
 import { createBusiness, EventLog, type Business } from '@parley/test-kit/sdk';
 import { ADMIN_TOKEN, startTestServer, type TestServer } from '@parley/test-kit/server';
 
@@ -32,11 +33,14 @@ let backend: Server;
 /** One-time codes the bank's backend received for delivery to a second factor. */
 const codes: { identityId: string; code: string; signatureOk: boolean }[] = [];
 let phoneSerial = 0;
+/** The bank's own SMS account: web links (the key in their fragment) go out through it, never through the server. */
+let deliver: ReturnType<typeof smsDeliver>;
 
 beforeAll(async () => {
   const port = await freePort();
   const publicUrl = `http://127.0.0.1:${port}`;
   providers = await startLocalProviders({ publicUrl, timeoutMs: 1000, rbmAutoDeliver: true });
+  deliver = smsDeliver(providers.businessSms, DEMO_BRAND);
   backend = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
@@ -223,7 +227,7 @@ describe('routing: the capability matrix', () => {
   it('sms-token-web: a customer without the app reads it after a second-factor code and consent', async () => {
     const phone = '+15550209999';
     const text = `Your code is 444444. ${MARKER}`;
-    const result = await sender.sendToWeb('no-app-1', phone, text, { class: 'otp' });
+    const result = await sender.sendToWeb('no-app-1', phone, text, { class: 'otp', deliver });
     expect(result).toMatchObject({ path: 'pending', state: 'active' });
     const link = await smsLink(phone);
     const url = new URL(link);
@@ -256,7 +260,7 @@ describe('routing: the capability matrix', () => {
   });
 
   it('web links: wrong codes lock the link; an expired link is refused', async () => {
-    const result = await sender.sendToWeb('no-app-2', '+15550208888', `Locked ${MARKER}`, { class: 'otp' });
+    const result = await sender.sendToWeb('no-app-2', '+15550208888', `Locked ${MARKER}`, { class: 'otp', deliver });
     const token = new URL(await smsLink('+15550208888')).pathname.split('/').pop()!;
     const post = (path: string, body: unknown) => fetch(`${t.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
     await post('/v1/web/challenge', { token });
@@ -269,7 +273,7 @@ describe('routing: the capability matrix', () => {
     expect(((await (await post('/v1/web/open', { token, code: right, consent: true })).json()) as { error: { code: string } }).error.code).toMatch(/token_used|token_locked/);
     expect((await sender.route(result.messageId)).state).toBe('active');
 
-    await sender.sendToWeb('no-app-3', '+15550207777', `Expired ${MARKER}`, { class: 'otp' });
+    await sender.sendToWeb('no-app-3', '+15550207777', `Expired ${MARKER}`, { class: 'otp', deliver });
     const expired = new URL(await smsLink('+15550207777')).pathname.split('/').pop()!;
     await t.server.db.query(`UPDATE retrieval_tokens SET expires_at = now() - interval '1 second' WHERE kind = 'web' AND used_at IS NULL`);
     expect(((await (await post('/v1/web/challenge', { token: expired })).json()) as { error: { code: string } }).error.code).toBe('token_expired');
@@ -277,21 +281,21 @@ describe('routing: the capability matrix', () => {
   });
 
   it('blocked and invited: the policy decides for a customer without the app; nothing of the message is sent', async () => {
-    const blocked = await sender.sendToWeb('no-app-4', '+15550206666', `Blocked ${MARKER}`, { class: 'notice' });
+    const blocked = await sender.sendToWeb('no-app-4', '+15550206666', `Blocked ${MARKER}`, { class: 'notice', deliver });
     expect(blocked).toMatchObject({ path: 'blocked', state: 'blocked' });
     expect(providers.twilio.inbox('+15550206666')).toHaveLength(0);
-    const invited = await sender.sendToWeb('no-app-5', '+15550205555', `Statement ${MARKER}`, { class: 'statement' });
+    const invited = await sender.sendToWeb('no-app-5', '+15550205555', `Statement ${MARKER}`, { class: 'statement', deliver });
     expect(invited).toMatchObject({ path: 'invited' });
     await expect.poll(() => providers.twilio.inbox('+15550205555').length).toBe(1);
     const inbox = providers.twilio.inbox('+15550205555');
     expect(inbox[0]!.text).toBe(`${DEMO_BRAND}: you have a new message in the ${DEMO_BRAND} app. Get the app: https://examplebank.test/app`);
     // require-consent: blocked until the business records the customer's consent.
-    expect(await sender.sendToWeb('no-app-6', '+15550204444', `Alert ${MARKER}`, { class: 'alert' })).toMatchObject({ path: 'blocked' });
+    expect(await sender.sendToWeb('no-app-6', '+15550204444', `Alert ${MARKER}`, { class: 'alert', deliver })).toMatchObject({ path: 'blocked' });
     await sender.recordFallbackConsent('no-app-6');
-    expect(await sender.sendToWeb('no-app-6', '+15550204444', `Alert ${MARKER}`, { class: 'alert' })).toMatchObject({ path: 'pending' });
+    expect(await sender.sendToWeb('no-app-6', '+15550204444', `Alert ${MARKER}`, { class: 'alert', deliver })).toMatchObject({ path: 'pending' });
     // A customer who has the app is refused the web path.
     const c = await customer();
-    await expect(sender.sendToWeb(c.id, c.phone, 'x', { class: 'otp' })).rejects.toMatchObject({ code: 'customer_has_app' });
+    await expect(sender.sendToWeb(c.id, c.phone, 'x', { class: 'otp', deliver })).rejects.toMatchObject({ code: 'customer_has_app' });
     await c.device.close();
   });
 });

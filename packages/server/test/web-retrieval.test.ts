@@ -11,6 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { MemoryKeyStore, Sender } from '@parley/client';
+import { smsDeliver } from '@parley/server';
 import { nodeRuntime } from '@parley/client/node';
 import { DEMO_BRAND, freePort, startLocalProviders, type LocalProviders } from '../../cli/src/demo/providers.js';
 import { createBusiness, type Business } from '@parley/test-kit/sdk';
@@ -70,7 +71,7 @@ describe.skipIf(!available)('web retrieval page in headless Chromium', () => {
   });
 
   async function linkFor(phone: string, text: string): Promise<string> {
-    await sender.sendToWeb(`cust-${phone.slice(-4)}`, phone, text, { class: 'otp' });
+    await sender.sendToWeb(`cust-${phone.slice(-4)}`, phone, text, { class: 'otp', deliver: smsDeliver(providers.businessSms, DEMO_BRAND) });
     await expect.poll(() => providers.twilio.inbox(phone).length).toBe(1);
     return providers.twilio.inbox(phone)[0]!.text.match(/https?:\/\/\S+/)![0];
   }

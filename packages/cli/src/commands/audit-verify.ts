@@ -105,6 +105,10 @@ export function summarize(report: EvidenceReport): string {
   const mismatch = devices(['commitment-mismatch']);
   const plural = (n: number) => `${n} device${n === 1 ? '' : 's'}`;
   const article = /^[aeiou]/.test(m.class) ? 'an' : 'a';
+  if (m.conversationId.startsWith('web_')) {
+    // A web-link message (Sender.sendToWeb): read in a browser, which holds no device key to sign receipts with.
+    return `${m.sender} sent ${article} ${m.class} message to ${m.recipient} at ${m.createdAt} by web link; no receipts (the web page holds no device key)`;
+  }
   return (
     `${m.sender} sent ${article} ${m.class} message to ${m.recipient} at ${m.createdAt}; delivered to ${plural(delivered)}, read on ${read}` +
     (mismatch > 0 ? `; ${plural(mismatch)} reported that the content did not match the commitment` : '')

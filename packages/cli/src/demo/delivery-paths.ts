@@ -7,6 +7,7 @@
  */
 import type { Device, Sender } from '@parley/client';
 import { randomBytes, type Envelope } from '@parley/core';
+import { smsDeliver } from '@parley/server';
 import type { LocalProviders, SecondFactorInbox } from './providers.js';
 import { ScenarioFailure, finishedRoute, webMessage, type Transcript } from './transcript.js';
 import { readWebLink } from './web-reader.js';
@@ -22,10 +23,10 @@ export function otpCode(): string {
   return String(((b[0]! << 24) | (b[1]! << 16) | (b[2]! << 8) | b[3]!) >>> 0).slice(-6).padStart(6, '0');
 }
 
-/** The text of the last SMS in the phone's inbox (SMPP or Twilio emulator), once there is one. */
-async function waitForSms(providers: LocalProviders, phone: string, timeoutMs: number): Promise<string> {
+/** The text of the last SMS in the phone's inbox (the server's gateway, SMPP or Twilio emulator; or the bank's own Twilio account), once there is one. */
+async function waitForSms(providers: LocalProviders, phone: string, timeoutMs: number, via?: 'twilio'): Promise<string> {
   for (const deadline = Date.now() + timeoutMs; Date.now() < deadline; ) {
-    const inbox = providers.smpp ? providers.smpp.inbox(phone) : providers.twilio.inbox(phone);
+    const inbox = providers.smpp && via !== 'twilio' ? providers.smpp.inbox(phone) : providers.twilio.inbox(phone);
     const last = inbox[inbox.length - 1];
     if (last) return last.text;
     await new Promise((r) => setTimeout(r, 25));
@@ -93,11 +94,13 @@ export async function runDeliveryPaths(c: DeliveryPathsContext): Promise<void> {
   step(`Dave's SMS carries only the brand and a link: "${daveSms}"`, !daveSms.includes('code is') && daveSms.startsWith('Example Bank:'));
   await dave.openRetrievalLink(daveSms.match(/https?:\/\/\S+/)![0]);
   await transcript.record(daveOtp, sender.device, 'Example Bank ↔ Dave', 'otp', [dave], "one-time code through Dave's SMS link (the app fetches and decrypts)");
-  // Erin has no app: a web link; the key lives only in the link's fragment.
+  // Erin has no app: a web link; the key lives only in the link's fragment, composed by the
+  // bank's sender and sent through the bank's own SMS account (Parley never holds the key).
   const erinPhone = '+15555550105';
   const erinText = `Example Bank: your code is ${otpCode()}. It expires in 5 minutes.${marker}`;
-  const web = await sender.sendToWeb('c-1005', erinPhone, erinText, { class: 'otp' });
-  const erinSms = await waitForSms(providers, erinPhone, timeoutMs);
+  const deliver = smsDeliver(providers.businessSms, 'Example Bank');
+  const web = await sender.sendToWeb('c-1005', erinPhone, erinText, { class: 'otp', deliver });
+  const erinSms = await waitForSms(providers, erinPhone, timeoutMs, 'twilio');
   const reading = await readWebLink(erinSms.match(/https?:\/\/\S+/)![0], () => secondFactor.nextCode(`${businessId}:c-1005`, timeoutMs));
   step(
     `Erin (no app) reads her code on the web page${reading.via === 'chromium' ? ' in headless Chromium' : ' (no Chromium or playwright-core: the page\'s requests replayed over HTTP)'}: code to the bank's second factor, consent, decrypted in the browser`,
@@ -106,12 +109,12 @@ export async function runDeliveryPaths(c: DeliveryPathsContext): Promise<void> {
   const erinRoute = await finishedRoute(sender, web.messageId, timeoutMs);
   transcript.messages.push(webMessage(web.messageId, businessId, 'Example Bank → Erin (web link)', 'otp', reading.text, erinRoute));
   // Frank has no app and the bank sends a statement: policy "invite-to-app".
-  const statement = await sender.sendToWeb('c-1006', '+15555550106', `Example Bank: your November statement is ready.${marker}`, { class: 'statement' });
+  const statement = await sender.sendToWeb('c-1006', '+15555550106', `Example Bank: your November statement is ready.${marker}`, { class: 'statement', deliver });
   const frankSms = await waitForSms(providers, '+15555550106', timeoutMs);
   step(`Frank (no app) gets an invitation, nothing of the statement: "${frankSms}"`, statement.path === 'invited' && !frankSms.includes('November'));
   transcript.messages.push(webMessage(statement.messageId, businessId, 'Example Bank → Frank (no app)', 'statement', '', await finishedRoute(sender, statement.messageId, timeoutMs)));
   // A marketing notice may never leave the app: policy "block".
-  const notice = await sender.sendToWeb('c-1006', '+15555550106', `Example Bank: new savings rates.${marker}`, { class: 'notice' });
+  const notice = await sender.sendToWeb('c-1006', '+15555550106', `Example Bank: new savings rates.${marker}`, { class: 'notice', deliver });
   step('a notice to Frank is blocked by policy (no end-to-end channel to him)', notice.path === 'blocked');
   transcript.messages.push(webMessage(notice.messageId, businessId, 'Example Bank → Frank (no app)', 'notice', '', await finishedRoute(sender, notice.messageId, timeoutMs)));
   const bytes = providers.receivedBytes();

@@ -13,7 +13,7 @@ import { createServer as createHttpServer } from 'node:http';
 import { createServer, type AddressInfo } from 'node:net';
 import { ApnsEmulator, FcmEmulator, RBM_DEFAULT_UPLOAD_TYPES, RbmEmulator, SmppEmulator, TwilioEmulator, type RbmPhoneCapability } from '@parley/emulators';
 import { PARLEY_ENVELOPE_TYPE } from '@parley/server';
-import { ApnsChannel, FcmChannel, RbmChannel, SmppChannel, TwilioChannel, type BusinessRouting, type ChannelSet } from '@parley/server';
+import { ApnsChannel, FcmChannel, RbmChannel, SmppChannel, TwilioChannel, type BusinessRouting, type Channel, type ChannelSet } from '@parley/server';
 
 /**
  * The demo business's brand (in SMS texts and RBM agent names).
@@ -48,6 +48,12 @@ export async function freePort(): Promise<number> {
  */
 export interface LocalProviders {
   readonly channels: ChannelSet;
+  /**
+   * The BANK's own SMS account (a Twilio adapter on the Twilio emulator, not the server's
+   * channel): web links, whose key only the bank's sender may hold, go out through it
+   * (`smsDeliver(providers.businessSms)` as `Sender.sendToWeb`'s `deliver`).
+   */
+  readonly businessSms: Channel;
   readonly fcm: FcmEmulator;
   readonly apns: ApnsEmulator;
   readonly rbm: RbmEmulator;
@@ -132,9 +138,19 @@ export async function startLocalProviders(options: LocalProvidersOptions): Promi
           timeoutMs,
         }),
   };
+  const businessSms = new TwilioChannel({
+    accountSid: twilio.accountSid,
+    authToken: twilio.authToken,
+    from: TWILIO_FROM,
+    // The bank's own status endpoint: none in the demo (the emulator's callbacks to it go nowhere).
+    statusCallbackUrl: 'http://127.0.0.1:9/bank-sms-status',
+    baseUrl: twilio.baseUrl,
+    timeoutMs,
+  });
   let serial = 0;
   return {
     channels,
+    businessSms,
     fcm,
     apns,
     rbm,
@@ -154,7 +170,7 @@ export async function startLocalProviders(options: LocalProvidersOptions): Promi
       return Buffer.concat([fcm.recorder.bytes(), apns.recorder.bytes(), rbm.recorder.bytes(), twilio.recorder.bytes(), ...(smpp ? [smpp.recorder.bytes()] : [])]);
     },
     async close() {
-      for (const c of [channels.fcm, channels.apns, channels.rbm, channels.sms]) await c?.close().catch(() => {});
+      for (const c of [channels.fcm, channels.apns, channels.rbm, channels.sms, businessSms]) await c?.close().catch(() => {});
       const closing: Promise<void>[] = [fcm.close(), apns.close(), rbm.close(), twilio.close()];
       if (smpp) closing.push(smpp.close());
       await Promise.all(closing.map((p) => p.catch(() => {})));

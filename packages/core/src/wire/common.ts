@@ -45,6 +45,8 @@ export const LIMITS = {
   welcomeBytes: 1024 * 1024,
   membersPerGroup: 5000,
   idempotencyKey: 128,
+  /** Largest MLS message a submission carries, in bytes (a server may configure less; 413 above). */
+  messageBytes: 256 * 1024,
 } as const;
 
 export const ErrorBodySchema = Type.Object(

@@ -1,5 +1,6 @@
 /** Businesses, device registration, sessions, the device directory, key transparency and KeyPackages. */
 import { Type, type Static } from 'typebox';
+import { BUSINESS_ID_PATTERN } from '../ids.js';
 import { Base64, BusinessIdSchema, DeviceIdSchema, IdentityIdSchema, IdentityKindSchema, LIMITS } from './common.js';
 
 // --- Admin -----------------------------------------------------------------
@@ -13,14 +14,18 @@ export const Ed25519JwkSchema = Type.Object(
   { additionalProperties: true },
 );
 
+/** The `kid` of an enrollment key: the only shape ever stored. */
+export const EnrollmentKeyIdSchema = Type.String({ pattern: '^[A-Za-z0-9._-]{1,64}$' });
+
+/** One enrollment key (its `kid` and public Ed25519 JWK): in a new business, or added to one (`POST …/keys`). */
+export const EnrollmentKeyRequestSchema = Type.Object({ kid: EnrollmentKeyIdSchema, jwk: Ed25519JwkSchema }, { additionalProperties: false });
+export type EnrollmentKeyRequest = Static<typeof EnrollmentKeyRequestSchema>;
+
 export const CreateBusinessRequestSchema = Type.Object(
   {
     id: BusinessIdSchema,
     name: Type.String({ minLength: 1, maxLength: 200 }),
-    enrollmentKeys: Type.Array(
-      Type.Object({ kid: Type.String({ pattern: '^[A-Za-z0-9._-]{1,64}$' }), jwk: Ed25519JwkSchema }, { additionalProperties: false }),
-      { minItems: 1, maxItems: 10 },
-    ),
+    enrollmentKeys: Type.Array(EnrollmentKeyRequestSchema, { minItems: 1, maxItems: 10 }),
   },
   { additionalProperties: false },
 );
@@ -28,6 +33,68 @@ export type CreateBusinessRequest = Static<typeof CreateBusinessRequestSchema>;
 
 export const BusinessSchema = Type.Object({ id: BusinessIdSchema, name: Type.String() });
 export type Business = Static<typeof BusinessSchema>;
+
+export const BusinessStatusSchema = Type.Union([Type.Literal('active'), Type.Literal('disabled')]);
+export type BusinessStatus = Static<typeof BusinessStatusSchema>;
+
+/** An enrollment key as the admin API shows it; `retiredAt`: tokens signed with it are refused since. */
+export const EnrollmentKeyViewSchema = Type.Object(
+  {
+    kid: EnrollmentKeyIdSchema,
+    createdAt: Type.String(),
+    retiredAt: Type.Optional(Type.String()),
+    jwk: Ed25519JwkSchema,
+  },
+  { additionalProperties: false },
+);
+export type EnrollmentKeyView = Static<typeof EnrollmentKeyViewSchema>;
+
+/** One business with its enrollment keys (retired ones too). */
+export const BusinessViewSchema = Type.Object(
+  {
+    id: BusinessIdSchema,
+    name: Type.String(),
+    status: BusinessStatusSchema,
+    createdAt: Type.String(),
+    disabledAt: Type.Optional(Type.String()),
+    keys: Type.Array(EnrollmentKeyViewSchema),
+  },
+  { additionalProperties: false },
+);
+export type BusinessView = Static<typeof BusinessViewSchema>;
+
+export const BusinessSummarySchema = Type.Object(
+  {
+    id: BusinessIdSchema,
+    name: Type.String(),
+    status: BusinessStatusSchema,
+    createdAt: Type.String(),
+    keys: Type.Integer({ minimum: 0, description: 'number of active (not retired) enrollment keys' }),
+  },
+  { additionalProperties: false },
+);
+export type BusinessSummary = Static<typeof BusinessSummarySchema>;
+
+export const ListBusinessesQuerySchema = Type.Object(
+  {
+    after: Type.Optional(Type.String({ pattern: BUSINESS_ID_PATTERN, description: 'return businesses with ids after this one (the `next` of the previous page)' })),
+    limit: Type.Optional(Type.String({ pattern: '^(?:[1-9][0-9]?|1[0-9][0-9]|200)$', description: 'page size, 1-200 (default 100)' })),
+  },
+  { additionalProperties: false },
+);
+export type ListBusinessesQuery = Static<typeof ListBusinessesQuerySchema>;
+
+export const ListBusinessesResponseSchema = Type.Object(
+  {
+    businesses: Type.Array(BusinessSummarySchema),
+    next: Type.Optional(Type.String({ description: 'present when there are more: pass it as `after`' })),
+  },
+  { additionalProperties: false },
+);
+export type ListBusinessesResponse = Static<typeof ListBusinessesResponseSchema>;
+
+export const BusinessParamsSchema = Type.Object({ businessId: BusinessIdSchema }, { additionalProperties: false });
+export const EnrollmentKeyParamsSchema = Type.Object({ businessId: BusinessIdSchema, kid: EnrollmentKeyIdSchema }, { additionalProperties: false });
 
 // --- Registration and sessions ----------------------------------------------
 

@@ -11,7 +11,7 @@ export const SubmitRequestSchema = Type.Object(
   {
     idempotencyKey: Type.String({ pattern: '^[A-Za-z0-9._:-]{1,128}$' }),
     conversationId: ConversationIdSchema,
-    message: Base64(16 * 1024 * 1024, 'MLSMessage (private or public)'),
+    message: Base64(LIMITS.messageBytes, 'MLSMessage (private or public), at most 256 KiB decoded'),
     members: Type.Optional(
       Type.Array(DeviceIdSchema, {
         maxItems: LIMITS.membersPerGroup,
@@ -39,7 +39,14 @@ export const SubmitResponseSchema = Type.Object({
   recipients: Type.Integer({ minimum: 0 }),
   storedBytes: Type.Integer({ minimum: 0, description: 'ciphertext bytes the server stored' }),
   epoch: Type.Optional(Type.String({ description: 'group epoch after this message' })),
-  audit: Type.Optional(Type.Object({ index: Type.Integer({ minimum: 0, description: "the commitment's audit-log index" }) })),
+  audit: Type.Optional(
+    Type.Object({
+      index: Type.Integer({ minimum: 0, description: "the commitment's audit-log index" }),
+      commitmentHash: Type.Optional(
+        Type.String({ pattern: '^[A-Za-z0-9_-]{43}$', description: 'base64url hash of the commitment the server holds for this message (the first one, on a repeat)' }),
+      ),
+    }),
+  ),
 });
 export type SubmitResponse = Static<typeof SubmitResponseSchema>;
 

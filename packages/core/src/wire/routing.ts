@@ -1,5 +1,7 @@
 /** Capability-aware routing: push registration, retrieval links, web messages, route views. */
 import { Type, type Static } from 'typebox';
+import { CommitmentSchema } from '../audit/commitment.js';
+import { Base64 } from './common.js';
 import { EnvelopeSchema } from './relay.js';
 import { MESSAGE_ID_PATTERN } from '../ids.js';
 
@@ -57,20 +59,57 @@ export const WebMessageRequestSchema = Type.Object(
     customerId: Type.String({ minLength: 1, maxLength: 128 }),
     phone: Type.String({ pattern: '^\\+[1-9][0-9]{6,14}$', description: 'E.164' }),
     class: Type.String({ pattern: '^[a-z][a-z0-9-]{0,31}$' }),
-    ciphertext: Type.String({ minLength: 40, maxLength: 350_000, description: 'base64: 12-byte IV ‖ AES-256-GCM ciphertext ‖ tag' }),
-    fragmentKey: Type.String({ pattern: '^[A-Za-z0-9_-]{43}$', description: 'base64url AES-256 key; written into the SMS link fragment, never stored' }),
+    ciphertext: Type.String({ minLength: 40, maxLength: 350_000, description: 'base64: 12-byte IV ‖ AES-256-GCM ciphertext ‖ tag (the key never reaches the server)' }),
+    commitment: Type.Optional(
+      Type.Object(
+        { body: CommitmentSchema, signature: Base64(64, "sending device's identity-key signature over the commitment") },
+        {
+          additionalProperties: false,
+          description: "the signed commitment recorded in the audit log: conversationId `web_<messageId>`, recipient the customer's identity id",
+        },
+      ),
+    ),
   },
   { additionalProperties: false },
 );
 export type WebMessageRequest = Static<typeof WebMessageRequestSchema>;
+
+/** What the sender hands to its own SMS provider: the link (the key goes into its fragment there) and the SMS text. */
+export const WebLinkDeliverySchema = Type.Object({
+  url: Type.String({ description: 'https://…/r/<token>, without a fragment: the sender appends `#<key>`' }),
+  template: Type.String({ description: 'the SMS text with the brand filled in and the literal placeholder {link}' }),
+  expiresAt: Type.String({ description: 'when the link expires' }),
+});
+export type WebLinkDelivery = Static<typeof WebLinkDeliverySchema>;
 
 export const WebMessageResponseSchema = Type.Object({
   messageId: Type.String(),
   path: Type.Union([DeliveryPathSchema, Type.Literal('pending')]),
   state: Type.String(),
   expiresAt: Type.Optional(Type.String()),
+  delivery: Type.Optional(WebLinkDeliverySchema),
+  audit: Type.Optional(Type.Object({ index: Type.Integer({ minimum: 0, description: "the commitment's audit-log index" }) })),
 });
 export type WebMessageResponse = Static<typeof WebMessageResponseSchema>;
+
+/** `POST /v1/web-messages/:messageId/handoff`: whether the sender's SMS provider took the link. */
+export const WebHandoffRequestSchema = Type.Object(
+  {
+    ok: Type.Boolean(),
+    provider: Type.Optional(Type.String({ pattern: '^[a-z0-9-]{1,32}$', description: "the sender's SMS provider (e.g. twilio)" })),
+    providerMessageId: Type.Optional(Type.String({ minLength: 1, maxLength: 128, pattern: '^[\\x20-\\x7e]+$' })),
+    reason: Type.Optional(Type.String({ pattern: '^[a-z0-9_]{1,64}$', description: 'why the hand-off failed (ok: false)' })),
+  },
+  { additionalProperties: false },
+);
+export type WebHandoffRequest = Static<typeof WebHandoffRequestSchema>;
+
+export const WebHandoffResponseSchema = Type.Object({
+  messageId: Type.String(),
+  state: Type.String(),
+  path: Type.Union([DeliveryPathSchema, Type.Literal('pending')]),
+});
+export type WebHandoffResponse = Static<typeof WebHandoffResponseSchema>;
 
 export const RouteViewSchema = Type.Object({
   messageId: Type.String(),
@@ -88,3 +127,47 @@ export const RouteViewSchema = Type.Object({
   ),
 });
 export type RouteViewResponse = Static<typeof RouteViewSchema>;
+
+// --- batch route status (the gateway's status webhooks) ---------------------------
+
+/** `POST /v1/routes/status`: the status of up to 100 business messages in one call. */
+export const RouteStatusRequestSchema = Type.Object(
+  { messageIds: Type.Array(MessageIdSchema, { minItems: 1, maxItems: 100 }) },
+  { additionalProperties: false },
+);
+export type RouteStatusRequest = Static<typeof RouteStatusRequestSchema>;
+
+/** One business message's delivery status: its route, the device-signed receipts, and its audit-log entry. */
+export const RouteStatusSchema = Type.Object({
+  messageId: Type.String(),
+  class: Type.String(),
+  state: Type.String({ description: 'active, delivered, blocked, invited, exhausted or failed' }),
+  path: Type.Union([DeliveryPathSchema, Type.Null()]),
+  updatedAt: Type.Optional(Type.String({ description: 'when anything shown here last changed (route, decision or receipt)' })),
+  events: Type.Array(
+    Type.Object({
+      at: Type.String(),
+      step: Type.String(),
+      channel: Type.Union([Type.String(), Type.Null()]),
+      decision: Type.String(),
+      reason: Type.Union([Type.String(), Type.Null()]),
+    }),
+  ),
+  receipts: Type.Array(
+    Type.Object({
+      deviceId: Type.String(),
+      status: Type.Union([Type.Literal('delivered'), Type.Literal('read'), Type.Literal('commitment-mismatch')]),
+      receiptId: Type.String({ description: 'base64url SHA-256 of the signed receipt (its audit-log hash)' }),
+      at: Type.String({ description: 'when the server recorded the receipt' }),
+    }),
+  ),
+  audit: Type.Object({
+    logged: Type.Boolean({ description: "the message's signed commitment is recorded in the audit log" }),
+    index: Type.Optional(Type.String({ pattern: '^[0-9]{1,20}$', description: "the commitment's audit-log index (decimal), once sequenced" })),
+  }),
+});
+export type RouteStatus = Static<typeof RouteStatusSchema>;
+
+/** Ids that do not exist, or are another business's, are absent (no existence oracle). */
+export const RouteStatusResponseSchema = Type.Object({ routes: Type.Array(RouteStatusSchema) });
+export type RouteStatusResponse = Static<typeof RouteStatusResponseSchema>;

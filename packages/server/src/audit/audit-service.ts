@@ -19,6 +19,7 @@ import {
   type ReceiptRequest,
   type SubmitRequest,
   businessOf,
+  identityIdOf,
 } from '@parley/core';
 import {
   commitmentBytes,
@@ -83,15 +84,91 @@ export class AuditService {
     if (commitment.conversationId !== request.conversationId) {
       throw new InvalidInputError('the commitment names another conversation', { code: 'commitment_mismatch' });
     }
+    try {
+      return this.checked(sender, commitment, signed.signature, await this.authorize(sender, commitment));
+    } catch (error) {
+      // A valid commitment of this device, but the message id already holds another one.
+      if (error instanceof ConflictError && error.code === 'commitment_exists' && (await this.isRepeat(sender, commitment, request.idempotencyKey))) {
+        return this.firstCommitment(commitment.messageId);
+      }
+      throw error;
+    }
+  }
+
+  /**
+   * A repeat of an accepted business message, encrypted again (same message id and
+   * idempotency key, a fresh commitment: the sender lost its outbox record, or called
+   * send again after the first call completed): this device's commitment is stored under
+   * the message id and it already submitted this idempotency key into that conversation.
+   * The relay then drops the submission as a duplicate of (sender device, idempotency
+   * key), so the customer never receives the second ciphertext (which, encrypted from a
+   * copy of the sender's state, may reuse a ratchet generation), and the first
+   * commitment stands.
+   */
+  private async isRepeat(sender: AuthDevice, commitment: Commitment, idempotencyKey: string): Promise<boolean> {
+    const rows = await this.db.query(
+      `SELECT 1 FROM audit_commitments c JOIN envelopes e
+         ON e.sender_device_id = c.sender_device_id AND e.group_id = c.conversation_id AND e.idempotency_key = $4 AND e.part = 0
+       WHERE c.message_id = $1 AND c.sender_device_id = $2 AND c.conversation_id = $3`,
+      [commitment.messageId, sender.deviceId, commitment.conversationId, idempotencyKey],
+    );
+    return rows.length > 0;
+  }
+
+  /**
+   * After the relay answered `duplicate`: the commitment the log holds for this message
+   * (`prepared` itself, or the first one when a concurrent repeat carried another).
+   */
+  async logged(prepared: PreparedCommitment): Promise<PreparedCommitment> {
+    if (prepared.pendingId !== undefined) return prepared;
+    const stored = await getCommitment(this.db, prepared.row.message_id);
+    return stored && !equalBytes(new Uint8Array(stored.commitment_hash), prepared.hash) ? this.firstCommitment(prepared.row.message_id) : prepared;
+  }
+
+  /** The stored first commitment of a repeated message, as `prepare` hands it on: nothing new is stored or appended; the response names its hash and index. */
+  private async firstCommitment(messageId: string): Promise<PreparedCommitment> {
+    const row = await getCommitment(this.db, messageId);
+    if (!row) throw new ConflictError('commitment_exists', 'another commitment exists for this message id');
+    const hash = new Uint8Array(row.commitment_hash);
+    return {
+      hash,
+      entry: encodeAuditEntry(commitmentEntry(parseCommitment(JSON.parse(row.commitment)))),
+      row: { ...row, commitment_hash: hash, signature: new Uint8Array(row.signature) },
+    };
+  }
+
+  /**
+   * Validates the commitment of a web-link message (`POST /v1/web-messages`): it must name
+   * this message, the conversation `web_<messageId>` and, as recipient, the customer's
+   * identity in the sender's business. No conversation membership: the customer has no
+   * device (the web page holds no key, so such a message never gets receipts).
+   */
+  async prepareWeb(sender: AuthDevice, web: { messageId: string; customerId: string; commitment: { body: unknown; signature: string } }): Promise<PreparedCommitment> {
+    const commitment: Commitment = parseCommitment(web.commitment.body);
+    if (commitment.messageId !== web.messageId || commitment.conversationId !== `web_${web.messageId}`) {
+      throw new InvalidInputError('the commitment names another message or conversation', { code: 'commitment_mismatch' });
+    }
+    if (commitment.recipient !== identityIdOf(sender.businessId, web.customerId)) {
+      throw new InvalidInputError('the commitment names another recipient', { code: 'commitment_mismatch' });
+    }
+    return this.checked(sender, commitment, web.commitment.signature, await this.authorize(sender, commitment, 'web'));
+  }
+
+  /** The checks every commitment passes: its sender is this device, its time is now, its signature verifies, no other commitment holds its id. */
+  private checked(
+    sender: AuthDevice,
+    commitment: Commitment,
+    signatureText: string,
+    facts: { sender_key: Uint8Array | null; existing_hash: Uint8Array | null },
+  ): PreparedCommitment {
     if (commitment.sender.deviceId !== sender.deviceId || commitment.sender.identityId !== sender.identityId) {
       throw new ForbiddenError('commitment_sender_mismatch', 'the commitment names another sender');
     }
-    const facts = await this.authorize(sender, commitment);
     const createdAt = Date.parse(commitment.createdAt);
     if (!(createdAt <= Date.now() + MAX_SKEW_MS && createdAt >= Date.now() - MAX_AGE_MS)) {
       throw new InvalidInputError('the commitment time is not now', { code: 'commitment_time_invalid' });
     }
-    const signature = fromBase64(signed.signature, 'signature');
+    const signature = fromBase64(signatureText, 'signature');
     if (!facts.sender_key || !verifyEd25519Fast(new Uint8Array(facts.sender_key), commitmentSigningMessage(commitment), signature)) {
       throw new InvalidInputError("the commitment signature does not verify with the sender's key", { code: 'commitment_signature_invalid' });
     }
@@ -122,9 +199,14 @@ export class AuditService {
    * business allows), and names a recipient of the same business who is a member of the
    * conversation. A customer device can never make the server message another customer.
    * The one query also brings what `prepare` checks next: the sender device's identity key
-   * and the hash of a commitment already stored under this message id.
+   * and the hash of a commitment already stored under this message id. A web-link message
+   * (`web`) has no conversation: `prepareWeb` checked its recipient against the request.
    */
-  private async authorize(sender: AuthDevice, commitment: Commitment): Promise<{ sender_key: Uint8Array | null; existing_hash: Uint8Array | null }> {
+  private async authorize(
+    sender: AuthDevice,
+    commitment: Commitment,
+    kind: 'app' | 'web' = 'app',
+  ): Promise<{ sender_key: Uint8Array | null; existing_hash: Uint8Array | null }> {
     const [row] = await this.db.query<{
       sender_kind: string | null;
       recipient_business: string | null;
@@ -143,6 +225,7 @@ export class AuditService {
     if (!row?.sender_kind || !this.senderKinds(sender.businessId).includes(row.sender_kind)) {
       throw new ForbiddenError('sender_required', "only the business's sending service may send business messages");
     }
+    if (kind === 'web') return { sender_key: row.sender_key, existing_hash: row.existing_hash };
     if (row.recipient_business !== sender.businessId || commitment.recipient === sender.identityId) {
       throw new InvalidInputError('unknown recipient', { code: 'unknown_recipient' });
     }

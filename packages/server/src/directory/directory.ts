@@ -54,8 +54,12 @@ export class KeyDirectory {
     return this.vrf.publicKey;
   }
 
-  /** The identity's label and VRF proof (computed once, then read from the database). */
-  async labelOf(sql: Sql, identityId: string): Promise<IdentityLabel> {
+  /**
+   * The identity's label and VRF proof (computed once, then read from the database). With
+   * `persist: false` (a lookup of an identity that may not exist, e.g. a web-link customer
+   * in an evidence bundle) nothing is stored: the VRF is deterministic, the label the same.
+   */
+  async labelOf(sql: Sql, identityId: string, persist = true): Promise<IdentityLabel> {
     const rows = await sql.query<{ label: Uint8Array; vrf_proof: Uint8Array }>(
       'SELECT label, vrf_proof FROM identity_labels WHERE identity_id = $1',
       [identityId],
@@ -63,6 +67,7 @@ export class KeyDirectory {
     if (rows[0]) return { label: new Uint8Array(rows[0].label), vrfProof: new Uint8Array(rows[0].vrf_proof) };
     const vrfProof = ecvrfProve(this.vrf.secretKey, labelInput(identityId));
     const label = ecvrfProofToHash(vrfProof).slice(0, 32);
+    if (!persist) return { label, vrfProof };
     await sql.query('INSERT INTO identity_labels (identity_id, label, vrf_proof) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING', [
       identityId,
       label,
@@ -143,7 +148,7 @@ export class KeyDirectory {
 
   /** Every entry of an identity with inclusion proofs against the latest (or the given) checkpoint. */
   async lookup(identityId: string, at?: { size: number; note: string }): Promise<KeyLookupResponse> {
-    const { label, vrfProof } = await this.labelOf(this.db, identityId);
+    const { label, vrfProof } = await this.labelOf(this.db, identityId, false);
     const checkpoint = at ?? (await this.keyLog.latestCheckpoint());
     const entries = (await this.keyLog.entriesByLabel(label)).filter((e) => e.index < checkpoint.size);
     const withProofs = await Promise.all(

@@ -63,6 +63,8 @@ export interface VerifiedBusinessToken {
   readonly expiresAt: Date;
   /** Every claim, for the purpose's own ones (`kind`, `phone` …). */
   readonly payload: JWTPayload;
+  /** The business is disabled (admin API). Enrollment refuses it; a revocation still works (it only takes access away). */
+  readonly businessDisabled: boolean;
 }
 
 /**
@@ -115,5 +117,5 @@ export async function verifyBusinessToken(
   // Today's SDK enrollment tokens carry no purpose: absent means `enroll`, and nothing else.
   const purpose = payload['purpose'] === undefined ? 'enroll' : payload['purpose'];
   if (purpose !== expected.purpose) throw invalid(`${refusal.label} is for another purpose`);
-  return { businessId: issuer, subject: sub, jti, expiresAt: new Date(exp * 1000), payload };
+  return { businessId: issuer, subject: sub, jti, expiresAt: new Date(exp * 1000), payload, businessDisabled: key.businessDisabled };
 }

@@ -8,6 +8,7 @@ import type { ServerConfig } from '../config.js';
 import type { TransparencyLog } from '../tlog/transparency-log.js';
 import type { Database } from '../storage/database.js';
 import type { AuthDevice } from '../auth-device.js';
+import type { BusinessStatusCache } from '../business-status.js';
 import type { Relay } from '../relay/relay.js';
 import type { MailNotifier } from '../relay/notifier.js';
 import type { KeyDirectory } from '../directory/directory.js';
@@ -16,6 +17,7 @@ import type { Router } from '../routing/router.js';
 import type { Retrieval } from '../routing/retrieval.js';
 import type { RoutingMetrics } from '../routing/metrics.js';
 import { bearerToken, type SessionIssuer } from './sessions.js';
+import { acceptsAuth } from './openapi.js';
 
 export interface RouteContext {
   readonly config: ServerConfig;
@@ -30,6 +32,8 @@ export interface RouteContext {
   readonly notifier: MailNotifier;
   readonly directory: KeyDirectory;
   readonly deviceStatus: DeviceStatusCache;
+  /** Disabled businesses (admin API): new sessions and submissions of their devices are refused. */
+  readonly businessStatus: BusinessStatusCache;
   readonly routing: { readonly router: Router; readonly retrieval: Retrieval; readonly metrics: RoutingMetrics };
   readonly log: Logger;
 }
@@ -42,7 +46,7 @@ declare module 'fastify' {
 
 /** onRequest hook: requires a valid session token of a device that is not revoked, and sets `request.device`. */
 export function requireDevice(ctx: RouteContext) {
-  return async (request: FastifyRequest): Promise<void> => {
+  const hook = async (request: FastifyRequest): Promise<void> => {
     const token = bearerToken(request.headers.authorization);
     if (!token) throw new UnauthorizedError('session_required', 'send Authorization: Bearer <session token>');
     const device = await ctx.sessions.verify(token);
@@ -51,6 +55,7 @@ export function requireDevice(ctx: RouteContext) {
     }
     request.device = device;
   };
+  return acceptsAuth(hook, ['deviceSession']);
 }
 
 /** Device status with a short per-node cache, so a revocation takes effect within seconds on every node. */
@@ -99,15 +104,29 @@ export function hasAdminToken(ctx: RouteContext, request: FastifyRequest): boole
 
 /** onRequest hook: requires the operator's admin token (constant-time comparison). */
 export function requireAdmin(ctx: RouteContext) {
-  return async (request: FastifyRequest, _reply: FastifyReply): Promise<void> => {
+  const hook = async (request: FastifyRequest, _reply: FastifyReply): Promise<void> => {
     if (!ctx.config.adminToken) throw new ForbiddenError('admin_disabled', 'the admin API is disabled on this server');
     if (!hasAdminToken(ctx, request)) throw new UnauthorizedError('admin_token_invalid', 'invalid admin token');
   };
+  return acceptsAuth(hook, ['adminToken']);
+}
+
+/**
+ * onRequest hook: the operator's admin token, or else a device session (then `request.device`
+ * is set; with the admin token it is not, so handlers tell the two apart by it).
+ */
+export function requireAdminOrDevice(ctx: RouteContext) {
+  const device = requireDevice(ctx);
+  const hook = async (request: FastifyRequest): Promise<void> => {
+    if (hasAdminToken(ctx, request)) return;
+    await device(request);
+  };
+  return acceptsAuth(hook, ['adminToken', 'deviceSession']);
 }
 
 /** onRequest hook for `/metrics` on the main port: the metrics token or the admin token (constant time). */
 export function requireMetricsToken(ctx: RouteContext) {
-  return async (request: FastifyRequest, _reply: FastifyReply): Promise<void> => {
+  const hook = async (request: FastifyRequest, _reply: FastifyReply): Promise<void> => {
     const { token: metricsToken } = ctx.config.metrics;
     if (!metricsToken && !ctx.config.adminToken) throw new ForbiddenError('metrics_disabled', 'no metrics or admin token is configured on this server');
     const token = bearerToken(request.headers.authorization);
@@ -116,4 +135,5 @@ export function requireMetricsToken(ctx: RouteContext) {
     const adminOk = isSecretToken(token, ctx.config.adminToken);
     if (!metricsOk && !adminOk) throw new UnauthorizedError('metrics_token_invalid', 'send Authorization: Bearer <metrics token>');
   };
+  return acceptsAuth(hook, ['metricsToken', 'adminToken']);
 }

@@ -8,6 +8,7 @@
 import { UnauthorizedError, identityIdOf, type IdentityId, type IdentityKind } from '@parley/core';
 import type { Sql } from '../storage/database.js';
 import { verifyBusinessToken } from './business-tokens.js';
+import { businessDisabledError } from '../business-status.js';
 
 /**
  * The claims of a verified enrollment token.
@@ -38,13 +39,15 @@ function invalid(message: string): UnauthorizedError {
 
 /**
  * Verifies an enrollment token (signature, audience, lifetime, purpose: business-tokens.ts)
- * and its enrollment claims. Does not consume its nonce: registration does, in its transaction.
+ * and its enrollment claims; a disabled business's token is refused (403 `business_disabled`). Does not consume its nonce: registration does, in its transaction.
  *
  * @example
  * const claims = await verifyEnrollmentToken(db, body.enrollmentToken, config.auth.maxEnrollmentTokenLifetimeSeconds);
  */
 export async function verifyEnrollmentToken(sql: Sql, token: string, maxLifetimeSeconds: number): Promise<EnrollmentClaims> {
-  const { businessId, subject, jti, expiresAt, payload } = await verifyBusinessToken(sql, token, { purpose: 'enroll', maxLifetimeSeconds });
+  const { businessId, subject, jti, expiresAt, payload, businessDisabled } = await verifyBusinessToken(sql, token, { purpose: 'enroll', maxLifetimeSeconds });
+  // An authentic token of a disabled business: refused (read in the same query as its key, never stale).
+  if (businessDisabled) throw businessDisabledError();
   if (jti.length < 16 || jti.length > 128 || CONTROL.test(jti)) throw invalid('enrollment token nonce must be 16-128 printable characters');
   const kind = payload['kind'];
   if (typeof kind !== 'string' || !KINDS.has(kind)) throw invalid('enrollment token kind is invalid');

@@ -6,8 +6,8 @@
  */
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { isParleyError, type ErrorBody } from '@parley/core';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, FastifySchemaValidationError } from 'fastify';
+import { ParleyError, isParleyError, type ErrorBody } from '@parley/core';
 import type { ServerErrorCode } from '../error-codes.js';
 import { isUnavailableError } from '../storage/database.js';
 
@@ -107,6 +107,22 @@ export function clientErrorHandler(error: NodeJS.ErrnoException, socket: Duplex)
     socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
   }
   socket.destroy(error);
+}
+
+/**
+ * A route's `schemaErrorFormatter`: a body field in `fields` over its schema's `maxLength`
+ * is 413 `payload_too_large` (like an over-large MLS message), any other schema error the
+ * usual 400 `invalid_request`.
+ *
+ * @example
+ * r.post('/v1/messages', { schema, schemaErrorFormatter: tooLongIsTooLarge(['/message']) }, handler);
+ */
+export function tooLongIsTooLarge(fields: readonly string[]): (errors: FastifySchemaValidationError[], dataVar: string) => Error {
+  return (errors, dataVar) => {
+    const tooLong = errors.find((e) => e.keyword === 'maxLength' && fields.includes(e.instancePath));
+    if (tooLong) return new ParleyError('payload_too_large', `${tooLong.instancePath.slice(1)} is larger than the limit`, { status: 413 });
+    return new Error(errors.map((e) => `${dataVar}${e.instancePath} ${e.message ?? 'is not valid'}`).join(', '));
+  };
 }
 
 export function installErrorHandling(app: FastifyInstance): void {

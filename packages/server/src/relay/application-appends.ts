@@ -11,6 +11,7 @@ import {
   ForbiddenError,
   NotFoundError,
   businessOf,
+  toBase64Url,
   type IdentityId,
   type SubmitRequest,
   type SubmitResponse,
@@ -88,7 +89,10 @@ export class ApplicationAppends {
     const audit = this.audit!;
     const prepared = await audit.prepare(sender, request);
     const result = await this.audited.submit({ ...append, kind: 'application', audit: prepared });
-    return { ...result, audit: { index: await audit.indexOfCommitment(prepared) } };
+    // A duplicate (same sender device and idempotency key) was dropped: nothing reached the
+    // recipients, and the answer names the commitment the log holds (the first one).
+    const logged = result.duplicate ? await audit.logged(prepared) : prepared;
+    return { ...result, audit: { index: await audit.indexOfCommitment(logged), commitmentHash: toBase64Url(logged.hash) } };
   }
 
   /** Waits for queued appends to commit. */

@@ -25,6 +25,7 @@ import {
 import { inspectMessage } from '@parley/core/mls';
 import type { AuthDevice } from '../auth-device.js';
 import type { AuditService } from '../audit/audit-service.js';
+import type { BusinessStatusCache } from '../business-status.js';
 import type { ServerConfig } from '../config.js';
 import { groupInfoFor, pendingEnvelopes, toEnvelope } from '../repos/mailbox.js';
 import type { Router } from '../routing/router.js';
@@ -38,7 +39,7 @@ import type { MailNotifier } from './notifier.js';
 
 /**
  * @example
- * const relay = new Relay(db, config, notifier, log, audit, router);
+ * const relay = new Relay(db, config, notifier, log, audit, router, new BusinessStatusCache(db));
  * const { id } = await relay.submit(device, { conversationId, idempotencyKey, message });
  * const { envelopes } = await relay.fetch(recipientDeviceId, 100);
  * await relay.ack(recipientDeviceId, envelopes.map((e) => e.id));
@@ -55,6 +56,7 @@ export class Relay {
     log: Logger,
     private readonly audit?: AuditService,
     router?: Router,
+    private readonly businessStatus?: BusinessStatusCache,
   ) {
     // A failed batch is split to find the item that fails, unless the database itself is down.
     const batching: Batching = { maxBatch: config.batching.maxBatch, concurrency: db.engine === 'postgres' ? 4 : 1, isolate: (e: unknown) => !isUnavailableError(e) };
@@ -70,8 +72,12 @@ export class Relay {
     await this.acks.drainHooks();
   }
 
-  /** Validates and durably stores one submitted message; resolves after commit. */
+  /**
+   * Validates and durably stores one submitted message; resolves after commit. A device of a
+   * disabled business is refused (403 `business_disabled`; the status is at most 5 s stale).
+   */
   async submit(sender: AuthDevice, request: SubmitRequest): Promise<SubmitResponse> {
+    await this.businessStatus?.assertActive(sender.businessId);
     const payload = decodeBase64Fast(request.message, 'message');
     if (payload.length > this.config.limits.maxMessageBytes) {
       throw new ParleyError('payload_too_large', `message exceeds ${this.config.limits.maxMessageBytes} bytes`, { status: 413 });

@@ -25,27 +25,31 @@ export async function insertBusiness(sql: Sql, business: { id: string; name: str
   }
 }
 
-export async function getBusiness(sql: Sql, id: string): Promise<{ id: string; name: string } | undefined> {
-  const rows = await sql.query<{ id: string; name: string }>('SELECT id, name FROM businesses WHERE id = $1', [id]);
-  return rows[0];
-}
 
 const BUSINESS_ID = new RegExp(BUSINESS_ID_PATTERN);
 /** The `kid` shape CreateBusinessRequestSchema accepts (wire.ts): no other kid was ever stored. */
 const KID = /^[A-Za-z0-9._-]{1,64}$/;
 
 /**
- * The active enrollment key `kid` of business `businessId`. Both come from an unverified
- * JWT (its header and `iss`): anything not shaped like a stored id is no key, without a
- * query (a NUL there would fail the query itself).
+ * The active (not retired) enrollment key `kid` of business `businessId`, and whether that
+ * business is disabled (one query: the token check refuses a disabled business's tokens). Both
+ * come from an unverified JWT (its header and `iss`): anything not shaped like a stored id is
+ * no key, without a query (a NUL there would fail the query itself).
  */
-export async function getEnrollmentKey(sql: Sql, businessId: string, kid: string): Promise<EnrollmentKey | undefined> {
+export async function getEnrollmentKey(sql: Sql, businessId: string, kid: string): Promise<(EnrollmentKey & { businessDisabled: boolean }) | undefined> {
   if (!BUSINESS_ID.test(businessId) || !KID.test(kid)) return undefined;
-  const rows = await sql.query<{ kid: string; public_jwk: EnrollmentKey['jwk'] | string }>(
-    'SELECT kid, public_jwk FROM business_keys WHERE business_id = $1 AND kid = $2 AND revoked_at IS NULL',
+  const rows = await sql.query<{ kid: string; public_jwk: EnrollmentKey['jwk'] | string; disabled: boolean }>(
+    `SELECT k.kid, k.public_jwk, b.disabled_at IS NOT NULL AS disabled
+       FROM business_keys k JOIN businesses b ON b.id = k.business_id
+      WHERE k.business_id = $1 AND k.kid = $2 AND k.revoked_at IS NULL`,
     [businessId, kid],
   );
   const row = rows[0];
   if (!row) return undefined;
-  return { kid: row.kid, jwk: typeof row.public_jwk === 'string' ? JSON.parse(row.public_jwk) : row.public_jwk };
+  return { kid: row.kid, jwk: parseJwk(row.public_jwk), businessDisabled: row.disabled === true };
+}
+
+/** A `jsonb` column: an object from one driver, text from another. */
+function parseJwk(value: EnrollmentKey['jwk'] | string): EnrollmentKey['jwk'] {
+  return typeof value === 'string' ? (JSON.parse(value) as EnrollmentKey['jwk']) : value;
 }

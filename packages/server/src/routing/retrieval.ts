@@ -4,17 +4,16 @@
  * - **App links** (`sms-token` step): the app opens `/r/<token>`, authenticates as a
  *   device of the recipient and receives the MLS ciphertext, which it decrypts itself.
  * - **Web links** (customers without the app): the business's Sender encrypts the text
- *   with a fresh AES-256-GCM key in its own process and uploads only the ciphertext. The
- *   key rides in the link's URL fragment, which browsers never send to a server. The
- *   page asks for a one-time code sent to a second factor the business configured and for
- *   explicit consent, then receives the ciphertext once and decrypts it in the browser.
- *   The fragment passes through this node's memory once, to be written into the SMS; it is
- *   never stored or logged. README § Security names the residual risk.
+ *   with a fresh AES-256-GCM key in its own process and uploads only the ciphertext
+ *   (web-messages.ts). The sender writes the key into the link's URL fragment, which
+ *   browsers never send to a server, and sends the SMS through its own provider: this
+ *   node never holds the key. The page asks for a one-time code sent to a second factor
+ *   the business configured and for explicit consent, then receives the ciphertext once
+ *   and decrypts it in the browser. README § Security names the residual risks.
  */
 import { createHmac, randomInt, timingSafeEqual } from 'node:crypto';
 import type { Logger } from 'pino';
 import {
-  ConflictError,
   ForbiddenError,
   InvalidInputError,
   NotFoundError,
@@ -22,51 +21,39 @@ import {
   identityIdOf,
   toBase64,
   type Envelope,
+  type WebHandoffRequest,
+  type WebHandoffResponse,
+  type WebMessageResponse,
 } from '@parley/core';
+import type { AuditService } from '../audit/audit-service.js';
 import type { AuthDevice } from '../auth-device.js';
 import type { ServerErrorCode } from '../error-codes.js';
-import { isUniqueViolation, type Database, type Sql } from '../storage/database.js';
+import type { Database, Sql } from '../storage/database.js';
 import type { RoutingMetrics } from './metrics.js';
-import type { DeliveryPath } from './policy.js';
-import { findToken, insertToken, isTokenShaped, newToken, tokenHash } from './retrieval-tokens.js';
+import { findToken, isTokenShaped, tokenHash } from './retrieval-tokens.js';
 import { storedEnvelope } from '../repos/mailbox.js';
 import type { Router } from './router.js';
-import { DEFAULT_WEB_TEMPLATE, fill } from './routing-config.js';
-import { invitation } from './steps/invite.js';
+import { WebMessages, type WebMessageRequest } from './web-messages.js';
 
 const OTP_TTL_SECONDS = 300;
-const FRAGMENT_KEY = /^[A-Za-z0-9_-]{43}$/; // 32 bytes, base64url
-
-export interface WebMessageRequest {
-  readonly messageId: string;
-  readonly customerId: string;
-  readonly phone: string;
-  readonly class: string;
-  /** AES-256-GCM: 12-byte IV ‖ ciphertext ‖ tag. */
-  readonly ciphertext: Uint8Array;
-  /** The key, base64url: only ever written into the SMS link's fragment. */
-  readonly fragmentKey: string;
-}
-
-export interface WebMessageResult {
-  readonly messageId: string;
-  readonly path: DeliveryPath | 'pending';
-  readonly state: string;
-  readonly expiresAt?: string;
-}
 
 function gone(code: ServerErrorCode, message: string): ParleyError {
   return new ParleyError(code, message, { status: 410 });
 }
 
 export class Retrieval {
+  private readonly web: WebMessages;
+
   constructor(
     private readonly db: Database,
     private readonly router: Router,
     private readonly metrics: RoutingMetrics,
     private readonly otpKey: Uint8Array,
     private readonly log: Logger,
-  ) {}
+    audit: AuditService,
+  ) {
+    this.web = new WebMessages(db, router, metrics, audit);
+  }
 
   /** An app link: single use, and only for a device of the recipient. */
   async redeemApp(device: AuthDevice, token: string): Promise<{ envelopes: Envelope[] }> {
@@ -99,105 +86,14 @@ export class Retrieval {
     return row;
   }
 
-  /** A business message to a customer without the app: the policy's `otherwise` decides. */
-  async sendWebMessage(sender: AuthDevice, request: WebMessageRequest): Promise<WebMessageResult> {
-    if (!FRAGMENT_KEY.test(request.fragmentKey)) throw new InvalidInputError('fragmentKey must be 32 bytes, base64url', { code: 'invalid_request' });
-    if (request.ciphertext.length < 12 + 16) throw new InvalidInputError('ciphertext too short for AES-GCM', { code: 'invalid_request' });
-    await this.requireSender(sender);
-    const identityId = identityIdOf(sender.businessId, request.customerId);
-    const [existing] = await this.db.query<{ state: string; path: DeliveryPath | null; identity_id: string }>('SELECT state, path, identity_id FROM routes WHERE message_id = $1', [
-      request.messageId,
-    ]);
-    if (existing) {
-      if (existing.identity_id !== identityId) throw new ConflictError('message_id_conflict', 'this message id is already used');
-      return { messageId: request.messageId, path: existing.path ?? 'pending', state: existing.state };
-    }
-    const [device] = await this.db.query<{ id: string }>(`SELECT id FROM devices WHERE identity_id = $1 AND status = 'active' LIMIT 1`, [identityId]);
-    if (device) throw new ConflictError('customer_has_app', 'this customer has the app: send an end-to-end message');
-    const policy = this.router.policyFor(sender.businessId, request.class);
-    const business = this.router.business(sender.businessId);
-    // Two requests with one new message id can both pass the check above: the route's
-    // primary key decides, and the loser gets the same 409 as a later repeat would.
-    const claimed = <T>(insert: Promise<T>): Promise<T> =>
-      insert.catch((error: unknown) => {
-        if (isUniqueViolation(error)) throw new ConflictError('message_id_conflict', 'this message id is being used concurrently; retry');
-        throw error;
-      });
-    const insertRoute = (state: string, path: DeliveryPath | null, nextAtSeconds: number) =>
-      claimed(this.db.query(
-        `INSERT INTO routes (message_id, business_id, identity_id, class, mode, state, path, next_at, finished_at)
-         VALUES ($1, $2, $3, $4, 'web', $5, $6, now() + ($7::integer * interval '1 second'), CASE WHEN $5 = 'active' THEN NULL ELSE now() END)`,
-        [request.messageId, sender.businessId, identityId, request.class, state, path, nextAtSeconds],
-      ));
-    const decide = async (state: 'blocked' | 'invited', path: DeliveryPath, reason: string): Promise<WebMessageResult> => {
-      await insertRoute(state, path, 0);
-      await this.router.event(request.messageId, 'otherwise', null, state, reason);
-      this.metrics.routes.inc({ class: this.metrics.classLabel(request.class), outcome: state });
-      if (state === 'blocked') this.metrics.policyBlocks.inc({ class: this.metrics.classLabel(request.class), reason: reason.replace(/[^a-z_]/g, '_') });
-      return { messageId: request.messageId, path, state };
-    };
-    const consented = async () => (await this.db.query('SELECT 1 FROM fallback_consents WHERE identity_id = $1', [identityId])).length > 0;
-    switch (policy.otherwise) {
-      case 'block':
-        return decide('blocked', 'blocked', 'policy_block');
-      case 'invite-to-app': {
-        const sms = this.router.config.channels.sms;
-        if (!sms) return decide('blocked', 'blocked', 'no_sms_channel');
-        const invite = invitation(business, this.router.publicUrl);
-        // Not due for the router while the invitation is handed over (the router finishes a due web
-        // route as expired, and a finished route gets no SMS); it is finished just below.
-        await insertRoute('active', null, 300);
-        const ok = await this.router.sendOnce({ message_id: request.messageId, step: 0, class: request.class }, sms, { pseudonym: this.router.pseudonyms.of(request.phone), phone: request.phone }, invite);
-        await this.db.query(`UPDATE routes SET state = $2, path = $3, finished_at = now() WHERE message_id = $1`, [request.messageId, ok ? 'invited' : 'failed', ok ? 'invited' : null]);
-        await this.router.event(request.messageId, 'otherwise', 'sms', ok ? 'invited' : 'failed', 'customer without the app');
-        this.metrics.routes.inc({ class: this.metrics.classLabel(request.class), outcome: ok ? 'invited' : 'failed' });
-        if (!ok) throw new ParleyError('fallback_failed', 'the SMS gateway did not take the invitation', { status: 502 });
-        return { messageId: request.messageId, path: 'invited', state: 'invited' };
-      }
-      case 'require-consent':
-        if (!(await consented())) return decide('blocked', 'blocked', 'consent_missing');
-        break;
-      case 'warn':
-        this.metrics.policyWarnings.inc({ class: this.metrics.classLabel(request.class) });
-        break;
-      case 'fallback-with-token':
-        break;
-    }
-    if (!business.secondFactor) return decide('blocked', 'blocked', 'no_second_factor');
-    const sms = this.router.config.channels.sms;
-    if (!sms) return decide('blocked', 'blocked', 'no_sms_channel');
-    const token = newToken();
-    const ttl = this.router.config.tokenTtlSeconds;
-    await claimed(this.db.transaction(async (tx) => {
-      await insertToken(tx, token, { kind: 'web', messageId: request.messageId, identityId, businessId: sender.businessId, ciphertext: request.ciphertext, ttlSeconds: ttl });
-      await tx.query(
-        `INSERT INTO routes (message_id, business_id, identity_id, class, mode, state, next_at) VALUES ($1, $2, $3, $4, 'web', 'active', now() + ($5::integer * interval '1 second'))`,
-        [request.messageId, sender.businessId, identityId, request.class, ttl],
-      );
-    }));
-    if (policy.otherwise === 'warn') await this.router.event(request.messageId, 'otherwise', null, 'warning', 'non-end-to-end fallback (web link) under a warn policy');
-    const link = `${this.router.publicUrl}/r/${token}#${request.fragmentKey}`;
-    const text = fill(business.webTemplate ?? DEFAULT_WEB_TEMPLATE, { brand: business.brand, link });
-    const ok = await this.router.sendOnce(
-      { message_id: request.messageId, step: 0, class: request.class },
-      sms,
-      { pseudonym: this.router.pseudonyms.of(request.phone), phone: request.phone },
-      { kind: 'link', text, url: link, brand: business.brand },
-    );
-    if (!ok) {
-      await this.db.query(`UPDATE retrieval_tokens SET used_at = now() WHERE token_hash = $1`, [tokenHash(token)]);
-      await this.db.query(`UPDATE routes SET state = 'failed', finished_at = now() WHERE message_id = $1`, [request.messageId]);
-      this.metrics.routes.inc({ class: this.metrics.classLabel(request.class), outcome: 'failed' });
-      throw new ParleyError('fallback_failed', 'the SMS gateway did not take the retrieval link', { status: 502 });
-    }
-    await this.router.event(request.messageId, 'otherwise', 'sms', 'web-link-sent', policy.otherwise);
-    return { messageId: request.messageId, path: 'pending', state: 'active', expiresAt: new Date(Date.now() + ttl * 1000).toISOString() };
+  /** A business message to a customer without the app (web-messages.ts): the policy's `otherwise` decides. */
+  sendWebMessage(sender: AuthDevice, request: WebMessageRequest): Promise<WebMessageResponse> {
+    return this.web.send(sender, request);
   }
 
-  /** Only a business's sending service may message customers outside the app. */
-  private async requireSender(device: AuthDevice): Promise<void> {
-    const [row] = await this.db.query<{ kind: string }>('SELECT kind FROM identities WHERE id = $1', [device.identityId]);
-    if (row?.kind !== 'sender') throw new ForbiddenError('sender_required', 'only a business sending service can do this');
+  /** The sender reports whether its SMS provider took a web link (web-messages.ts). */
+  reportWebHandoff(sender: AuthDevice, messageId: string, report: WebHandoffRequest): Promise<WebHandoffResponse> {
+    return this.web.handoff(sender, messageId, report);
   }
 
   /** What the retrieval page may show before any check: the brand and whether the link is still usable. */
@@ -277,7 +173,7 @@ export class Retrieval {
 
   /** The business records a customer's consent to non-end-to-end fallback (require-consent policies). */
   async recordConsent(sender: AuthDevice, customerId: string): Promise<void> {
-    await this.requireSender(sender);
+    await this.web.requireSender(sender);
     const identityId = identityIdOf(sender.businessId, customerId);
     await this.db.query('INSERT INTO fallback_consents (identity_id) VALUES ($1) ON CONFLICT DO NOTHING', [identityId]);
   }

@@ -16,35 +16,49 @@ export interface Migration {
   sql: string;
 }
 
-export async function loadMigrations(): Promise<Migration[]> {
-  const files = (await readdir(MIGRATIONS_DIR)).filter((f) => /^\d{3}_[a-z0-9_]+\.sql$/.test(f)).sort();
+/** Where a set of migrations lives and what records it: the server's by default; the gateway has its own. */
+export interface MigrationSet {
+  /** Folder of `NNN_name.sql` files. */
+  readonly dir: URL;
+  /** The table that records applied versions. */
+  readonly table: string;
+  /** The advisory lock that serializes concurrent runs. */
+  readonly lockKey: number;
+}
+
+const SERVER_MIGRATIONS: MigrationSet = { dir: MIGRATIONS_DIR, table: 'schema_migrations', lockKey: MIGRATION_LOCK_KEY };
+
+export async function loadMigrations(set: MigrationSet = SERVER_MIGRATIONS): Promise<Migration[]> {
+  const dir = set.dir;
+  const files = (await readdir(dir)).filter((f) => /^\d{3}_[a-z0-9_]+\.sql$/.test(f)).sort();
   return Promise.all(
     files.map(async (file) => ({
       version: Number(file.slice(0, 3)),
       name: file.slice(4, -4),
-      sql: await readFile(new URL(file, MIGRATIONS_DIR), 'utf8'),
+      sql: await readFile(new URL(file, dir), 'utf8'),
     })),
   );
 }
 
 /** Applies every migration not yet applied; returns the versions applied now. */
-export async function migrate(db: Database): Promise<number[]> {
-  const migrations = await loadMigrations();
+export async function migrate(db: Database, set: MigrationSet = SERVER_MIGRATIONS): Promise<number[]> {
+  if (!/^[a-z_]{1,40}$/.test(set.table)) throw new Error('invalid migrations table name');
+  const migrations = await loadMigrations(set);
   return db.transaction(async (tx) => {
-    await tx.query('SELECT pg_advisory_xact_lock($1)', [String(MIGRATION_LOCK_KEY)]);
+    await tx.query('SELECT pg_advisory_xact_lock($1)', [String(set.lockKey)]);
     await tx.query(
-      `CREATE TABLE IF NOT EXISTS schema_migrations (
+      `CREATE TABLE IF NOT EXISTS ${set.table} (
          version integer PRIMARY KEY,
          name text NOT NULL,
          applied_at timestamptz NOT NULL DEFAULT now()
        )`,
     );
-    const done = new Set((await tx.query<{ version: number }>('SELECT version FROM schema_migrations')).map((r) => Number(r.version)));
+    const done = new Set((await tx.query<{ version: number }>(`SELECT version FROM ${set.table}`)).map((r) => Number(r.version)));
     const applied: number[] = [];
     for (const m of migrations) {
       if (done.has(m.version)) continue;
       for (const statement of splitStatements(m.sql)) await tx.query(statement);
-      await tx.query('INSERT INTO schema_migrations (version, name) VALUES ($1, $2)', [m.version, m.name]);
+      await tx.query(`INSERT INTO ${set.table} (version, name) VALUES ($1, $2)`, [m.version, m.name]);
       applied.push(m.version);
     }
     return applied;

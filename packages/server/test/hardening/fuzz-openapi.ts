@@ -30,6 +30,16 @@ interface Parameter {
 
 export interface OpenApiDocument {
   readonly paths: Readonly<Record<string, Readonly<Record<string, { parameters?: Parameter[]; requestBody?: { content?: Record<string, { schema?: JsonSchema }> } }>>>>;
+  readonly components?: { readonly schemas?: Readonly<Record<string, JsonSchema>> };
+}
+
+/** `schema` with every `$ref` to a named component replaced by the component (bodies are named components). */
+function inline(doc: OpenApiDocument, schema: unknown, depth = 0): unknown {
+  if (depth > 32 || typeof schema !== 'object' || schema === null) return schema;
+  if (Array.isArray(schema)) return schema.map((s) => inline(doc, s, depth + 1));
+  const ref = (schema as { $ref?: unknown }).$ref;
+  if (typeof ref === 'string' && ref.startsWith('#/components/schemas/')) return inline(doc, doc.components?.schemas?.[ref.slice('#/components/schemas/'.length)], depth + 1);
+  return Object.fromEntries(Object.entries(schema).map(([k, v]) => [k, inline(doc, v, depth + 1)]));
 }
 
 export interface Operation {
@@ -46,7 +56,8 @@ export function operations(doc: OpenApiDocument): Operation[] {
   for (const [template, methods] of Object.entries(doc.paths)) {
     for (const [method, op] of Object.entries(methods)) {
       const m = method.toUpperCase();
-      out.push({ method: m, template, key: `${m} ${template}`, parameters: op.parameters ?? [], body: op.requestBody?.content?.['application/json']?.schema });
+      const body = inline(doc, op.requestBody?.content?.['application/json']?.schema) as JsonSchema | undefined;
+      out.push({ method: m, template, key: `${m} ${template}`, parameters: op.parameters ?? [], body });
     }
   }
   return out;

@@ -108,6 +108,19 @@ async function registration(world: World) {
   return { body, claims, refresh, token: await world.bank.token(subject), realKeyPackage: kp };
 }
 
+/** A public Ed25519 JWK (a fresh key). */
+function ed25519Jwk() {
+  return { kty: 'OKP', crv: 'Ed25519', x: toBase64Url(generateIdentityKeyPair().publicKey) };
+}
+
+/** A fresh business with one enrollment key `k1`, for the admin operations that change a business. */
+async function adminBusiness(world: World): Promise<string> {
+  const id = next('fz-adm');
+  const res = await api(world.url, 'POST', '/v1/admin/businesses', { id, name: 'Fuzz Admin Co', enrollmentKeys: [{ kid: 'k1', jwk: ed25519Jwk() }] }, ADMIN_TOKEN);
+  if (res.status !== 201) throw new Error(`admin business: ${res.status}`);
+  return id;
+}
+
 export function validRequests(world: World): Record<string, Builder[]> {
   const { sender, alice, bob, bank } = world;
   const groupId = fromBase64(world.conversationId);
@@ -120,6 +133,15 @@ export function validRequests(world: World): Record<string, Builder[]> {
         body: { id: next('fz-co'), name: 'Fuzz Co', enrollmentKeys: [{ kid: 'k1', jwk: { kty: 'OKP', crv: 'Ed25519', x: toBase64Url(generateIdentityKeyPair().publicKey) } }] },
       }),
     ],
+    'GET /v1/admin/businesses': [async () => ({ auth: ADMIN_TOKEN, query: { limit: '5', after: 'a' } })],
+    'GET /v1/admin/businesses/{businessId}': [async () => ({ auth: ADMIN_TOKEN, params: { businessId: bank.id } })],
+    // The state-changing admin operations act on a business of their own (the world's bank keeps working).
+    'POST /v1/admin/businesses/{businessId}/disable': [async () => ({ auth: ADMIN_TOKEN, params: { businessId: await adminBusiness(world) } })],
+    'POST /v1/admin/businesses/{businessId}/enable': [async () => ({ auth: ADMIN_TOKEN, params: { businessId: await adminBusiness(world) } })],
+    'POST /v1/admin/businesses/{businessId}/keys': [
+      async () => ({ auth: ADMIN_TOKEN, expect: [201], params: { businessId: await adminBusiness(world) }, body: { kid: 'k2', jwk: ed25519Jwk() } }),
+    ],
+    'DELETE /v1/admin/businesses/{businessId}/keys/{kid}': [async () => ({ auth: ADMIN_TOKEN, params: { businessId: await adminBusiness(world), kid: 'k1' } })],
     'POST /v1/devices': [
       async () => {
         const r = await registration(world);
@@ -294,11 +316,16 @@ export function validRequests(world: World): Record<string, Builder[]> {
     'POST /v1/web-messages': [
       async () => ({
         auth: sender.token,
-        body: { messageId: newMessageId(), customerId: next('carol'), phone: CAROL_PHONE, class: WEB_CLASS, ciphertext: toBase64(randomBytes(60)), fragmentKey: toBase64Url(randomBytes(32)) },
+        body: { messageId: newMessageId(), customerId: next('carol'), phone: CAROL_PHONE, class: WEB_CLASS, ciphertext: toBase64(randomBytes(60)) },
       }),
+    ],
+    'POST /v1/web-messages/{messageId}/handoff': [
+      async () => ({ auth: sender.token, params: { messageId: (await world.webMessage()).messageId }, body: { ok: true, provider: 'twilio', providerMessageId: 'SM0123456789abcdef' } }),
+      async () => ({ auth: sender.token, params: { messageId: (await world.webMessage()).messageId }, body: { ok: false, reason: 'not_capable' } }),
     ],
     'POST /v1/consents': [async () => ({ auth: sender.token, body: { customerId: 'carol' } })],
     'GET /v1/routes/{messageId}': [async () => ({ auth: sender.token, params: { messageId: world.messageId } })],
+    'POST /v1/routes/status': [async () => ({ auth: sender.token, body: { messageIds: [world.messageId, newMessageId()] } })],
     'POST /v1/web/describe': [async () => ({ body: { token: world.webToken } })],
     'POST /v1/web/challenge': [async () => ({ body: { token: world.webToken } })],
     'POST /v1/web/open': [

@@ -58,6 +58,8 @@ export interface World {
   readonly codes: string[];
   /** A fresh web retrieval link (a new message to a customer without the app): its token. */
   webLink(): Promise<string>;
+  /** A fresh web message whose link awaits the sender's hand-off report. */
+  webMessage(): Promise<{ messageId: string; token: string }>;
   stop(): Promise<void>;
 }
 
@@ -226,17 +228,26 @@ export async function buildWorld(): Promise<World> {
     // A customer without the app: a web retrieval link.
     const seen = new Set<string>();
     let customers = 0;
-    const webLink = async () => {
+    // The server answers with the link (no key: the sender keeps it) for the sender's own SMS provider.
+    const webMessage = async (): Promise<{ messageId: string; token: string }> => {
+      const messageId = newMessageId();
       const web = await api(
         url,
         'POST',
         '/v1/web-messages',
-        { messageId: newMessageId(), customerId: `carol-${++customers}`, phone: CAROL_PHONE, class: WEB_CLASS, ciphertext: toBase64(randomBytes(60)), fragmentKey: toBase64Url(randomBytes(32)) },
+        { messageId, customerId: `carol-${++customers}`, phone: CAROL_PHONE, class: WEB_CLASS, ciphertext: toBase64(randomBytes(60)) },
         sender.token,
       );
-      if (web.status !== 200) throw new Error(`web message: ${web.status} ${JSON.stringify(web.body)}`);
-      const token = await linkSentTo(twilio, CAROL_PHONE, seen);
+      const link = (web.body.delivery as { url?: string } | undefined)?.url;
+      const token = /\/r\/([A-Za-z0-9_-]{22})$/.exec(link ?? '')?.[1];
+      if (web.status !== 200 || token === undefined || seen.has(token)) throw new Error(`web message: ${web.status} ${JSON.stringify(web.body)}`);
       seen.add(token);
+      return { messageId, token };
+    };
+    const webLink = async () => {
+      const { messageId, token } = await webMessage();
+      const handoff = await api(url, 'POST', `/v1/web-messages/${messageId}/handoff`, { ok: true, provider: 'twilio', providerMessageId: `SM${toBase64Url(randomBytes(8))}` }, sender.token);
+      if (handoff.status !== 200) throw new Error(`web hand-off: ${handoff.status} ${JSON.stringify(handoff.body)}`);
       return token;
     };
     const webToken = await webLink();
@@ -269,6 +280,7 @@ export async function buildWorld(): Promise<World> {
       rbmClientToken,
       codes,
       webLink,
+      webMessage,
       async stop() {
         await t.stop();
         await twilio.close();

@@ -11,6 +11,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Device, MemoryKeyStore, Sender } from '@parley/client';
+import { smsDeliver } from '@parley/server';
 import { nodeRuntime } from '@parley/client/node';
 import { freePort as freeProviderPort, startLocalProviders, type LocalProviders } from '../../../cli/src/demo/providers.js';
 import { createBusiness, EventLog } from '@parley/test-kit/sdk';
@@ -75,7 +76,7 @@ describe('metrics access', () => {
       const configured = await sender.send('mo', 'A notice.', { class: 'notice' });
       await expect.poll(async () => (await sender.route(configured.messageId)).state, { timeout: 10_000 }).toBe('delivered');
       // A web message with another random class: the fallback policy decides (routes, policy blocks / warnings).
-      await sender.sendToWeb('no-app', '+15550701002', 'Hello.', { class: `${RANDOM_CLASS}-web` });
+      await sender.sendToWeb('no-app', '+15550701002', 'Hello.', { class: `${RANDOM_CLASS}-web`, deliver: smsDeliver(providers.businessSms) });
 
       const text = await (await get(t.url, METRICS_TOKEN)).text();
       expect(text).not.toContain('zzz-random');

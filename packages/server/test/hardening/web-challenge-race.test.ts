@@ -9,6 +9,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MemoryKeyStore, Sender } from '@parley/client';
+import { smsDeliver } from '@parley/server';
 import { nodeRuntime } from '@parley/client/node';
 import { freePort, startLocalProviders, type LocalProviders } from '../../../cli/src/demo/providers.js';
 import { createBusiness } from '@parley/test-kit/sdk';
@@ -56,7 +57,7 @@ afterAll(async () => {
 describe('web link challenges', () => {
   it(`20 parallel challenges on one link: at most ${MAX_ATTEMPTS} codes reach the second factor; the rest are refused`, async () => {
     const phone = '+15550601001';
-    await sender.sendToWeb('racer', phone, 'Your code is 112233.', { class: 'otp' });
+    await sender.sendToWeb('racer', phone, 'Your code is 112233.', { class: 'otp', deliver: smsDeliver(providers.businessSms, 'Race Bank') });
     await expect.poll(() => providers.twilio.inbox(phone).length).toBe(1);
     const token = new URL(providers.twilio.inbox(phone)[0]!.text.match(/https?:\/\/\S+/)![0]).pathname.split('/').pop()!;
 
@@ -84,7 +85,7 @@ describe('web link challenges', () => {
 
   it('a used or expired link is refused with its own error, not a lock', async () => {
     const phone = '+15550601002';
-    await sender.sendToWeb('late', phone, 'Your code is 445566.', { class: 'otp' });
+    await sender.sendToWeb('late', phone, 'Your code is 445566.', { class: 'otp', deliver: smsDeliver(providers.businessSms, 'Race Bank') });
     await expect.poll(() => providers.twilio.inbox(phone).length).toBe(1);
     const token = new URL(providers.twilio.inbox(phone)[0]!.text.match(/https?:\/\/\S+/)![0]).pathname.split('/').pop()!;
     await t.server.db.query(`UPDATE retrieval_tokens SET expires_at = now() - interval '1 second' WHERE kind = 'web' AND identity_id = 'race-bank:late'`);

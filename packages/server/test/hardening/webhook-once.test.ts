@@ -9,6 +9,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Device, MemoryKeyStore, Sender } from '@parley/client';
+import { smsDeliver } from '@parley/server';
 import { nodeRuntime } from '@parley/client/node';
 import type { RouteViewResponse } from '@parley/core';
 import { freePort, startLocalProviders, type LocalProviders } from '../../../cli/src/demo/providers.js';
@@ -70,7 +71,7 @@ async function settled(messageId: string, settleMs = 500): Promise<RouteViewResp
 describe('provider webhooks reach the router once', () => {
   it('twilio: one signed status callback → one provider-delivered decision, stored before the 200', async () => {
     const phone = '+15550501001';
-    const invited = await sender.sendToWeb('no-app-hook', phone, 'Your statement is ready.', { class: 'statement' });
+    const invited = await sender.sendToWeb('no-app-hook', phone, 'Your statement is ready.', { class: 'statement', deliver: smsDeliver(providers.businessSms) });
     expect(invited).toMatchObject({ path: 'invited' });
     const [message] = providers.twilio.acceptedFor(phone);
     expect(message).toBeDefined();

@@ -3,7 +3,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { ErrorBodySchema, MessageIdParamsSchema, ReceiptRequestSchema, ReceiptResponseSchema } from '@parley/core';
 import { EvidenceBundleSchema } from '@parley/core/audit';
-import { deviceOf, hasAdminToken, requireDevice, type RouteContext } from '../context.js';
+import { deviceOf, hasAdminToken, requireAdminOrDevice, requireDevice, type RouteContext } from '../context.js';
 
 const errors = { 400: ErrorBodySchema, 401: ErrorBodySchema, 403: ErrorBodySchema, 404: ErrorBodySchema, 409: ErrorBodySchema };
 
@@ -16,6 +16,7 @@ export function registerAuditRoutes(app: FastifyInstance, ctx: RouteContext): vo
     {
       schema: {
         tags: ['audit'],
+        operationId: 'submitReceipt',
         summary: "Record a device's signed receipt of a business message in the audit log (idempotent)",
         body: ReceiptRequestSchema,
         response: { 200: ReceiptResponseSchema, 201: ReceiptResponseSchema, ...errors },
@@ -33,13 +34,12 @@ export function registerAuditRoutes(app: FastifyInstance, ctx: RouteContext): vo
     {
       schema: {
         tags: ['audit'],
+        operationId: 'getEvidence',
         summary: 'The evidence bundle of a business message (sender, recipient or operator)',
         params: MessageIdParamsSchema,
         response: { 200: EvidenceBundleSchema, ...errors },
       },
-      onRequest: async (request: FastifyRequest) => {
-        if (!isAdmin(request)) await requireDevice(ctx)(request);
-      },
+      onRequest: requireAdminOrDevice(ctx),
     },
     async (request) => ctx.audit.evidence(request.params.messageId, isAdmin(request) ? 'admin' : deviceOf(request)),
   );

@@ -30,7 +30,7 @@ import { approvalMessage, revocationMessage } from '@parley/core/keylog';
 import { getDevice, setDeviceStatus, type DeviceRow } from '../../repos/devices.js';
 import { getIdentity } from '../../repos/identities.js';
 import { verifyBusinessToken } from '../business-tokens.js';
-import { deviceOf, hasAdminToken, requireDevice, type RouteContext } from '../context.js';
+import { deviceOf, hasAdminToken, requireAdminOrDevice, requireDevice, type RouteContext } from '../context.js';
 import { canSeeIdentity } from '../../directory/visibility.js';
 
 const errors = { 400: ErrorBodySchema, 401: ErrorBodySchema, 403: ErrorBodySchema, 404: ErrorBodySchema, 409: ErrorBodySchema };
@@ -40,7 +40,7 @@ export function registerDirectoryRoutes(app: FastifyInstance, ctx: RouteContext)
 
   r.get(
     '/v1/keys',
-    { schema: { tags: ['key transparency'], summary: "The key directory's log and VRF keys", response: { 200: KeyDirectoryInfoSchema } } },
+    { schema: { tags: ['key transparency'], operationId: 'getKeyDirectoryInfo', summary: "The key directory's log and VRF keys", response: { 200: KeyDirectoryInfoSchema } } },
     async () => ({
       log: ctx.directory.keyLog.name,
       origin: ctx.directory.keyLog.origin,
@@ -54,15 +54,13 @@ export function registerDirectoryRoutes(app: FastifyInstance, ctx: RouteContext)
     {
       schema: {
         tags: ['key transparency'],
+        operationId: 'lookupKeys',
         summary: "An identity's key-log entries with inclusion proofs and its VRF label proof",
         params: Type.Object({ identityId: IdentityIdSchema }),
         response: { 200: KeyLookupResponseSchema, ...errors },
       },
       // A device of the same business, or the operator (audits, `parley keys lookup`).
-      onRequest: async (request: FastifyRequest) => {
-        if (hasAdminToken(ctx, request)) return;
-        await requireDevice(ctx)(request);
-      },
+      onRequest: requireAdminOrDevice(ctx),
     },
     async (request) => {
       const identity = await getIdentity(ctx.db, request.params.identityId);
@@ -79,6 +77,7 @@ export function registerDirectoryRoutes(app: FastifyInstance, ctx: RouteContext)
     {
       schema: {
         tags: ['key transparency'],
+        operationId: 'approveDevice',
         summary: 'Approve a pending device of your own identity (signed by your identity key)',
         params: Type.Object({ deviceId: DeviceIdSchema }),
         body: ApproveDeviceRequestSchema,
@@ -119,6 +118,9 @@ export function registerDirectoryRoutes(app: FastifyInstance, ctx: RouteContext)
     {
       schema: {
         tags: ['key transparency'],
+        operationId: 'revokeDevice',
+        // No hook: a device session (with `signature`) or the business token in the body, checked by the handler.
+        security: [{ deviceSession: [] }, {}],
         summary: "Revoke a device: signed by another (or the same) device of its identity, or by the business's key",
         params: Type.Object({ deviceId: DeviceIdSchema }),
         body: RevokeDeviceRequestSchema,

@@ -64,7 +64,7 @@ export function registerKeyPackageRoutes(app: FastifyInstance, ctx: RouteContext
   r.post(
     '/v1/key-packages',
     {
-      schema: { tags: ['key directory'], summary: 'Upload more KeyPackages', body: UploadKeyPackagesRequestSchema, response: { 200: KeyPackageStockSchema, ...errors } },
+      schema: { tags: ['key directory'], operationId: 'uploadKeyPackages', summary: 'Upload more KeyPackages', body: UploadKeyPackagesRequestSchema, response: { 200: KeyPackageStockSchema, ...errors } },
       onRequest: requireDevice(ctx),
     },
     async (request) => {
@@ -82,7 +82,7 @@ export function registerKeyPackageRoutes(app: FastifyInstance, ctx: RouteContext
 
   r.get(
     '/v1/key-packages/stock',
-    { schema: { tags: ['key directory'], summary: "This device's KeyPackage stock", response: { 200: KeyPackageStockSchema, ...errors } }, onRequest: requireDevice(ctx) },
+    { schema: { tags: ['key directory'], operationId: 'getKeyPackageStock', summary: "This device's KeyPackage stock", response: { 200: KeyPackageStockSchema, ...errors } }, onRequest: requireDevice(ctx) },
     async (request) => stockResponse(ctx, await keyPackageStock(ctx.db, deviceOf(request).deviceId)),
   );
 
@@ -91,6 +91,7 @@ export function registerKeyPackageRoutes(app: FastifyInstance, ctx: RouteContext
     {
       schema: {
         tags: ['key directory'],
+        operationId: 'claimKeyPackages',
         summary: 'Claim one KeyPackage per device (rate-limited per requester and target)',
         body: ClaimKeyPackagesRequestSchema,
         response: { 200: ClaimKeyPackagesResponseSchema, ...errors },

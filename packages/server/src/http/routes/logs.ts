@@ -72,7 +72,7 @@ export function registerLogRoutes(app: FastifyInstance, ctx: RouteContext): void
 
   r.get(
     '/v1/logs',
-    { schema: { tags: ['transparency logs'], summary: 'The transparency logs this server publishes, with their verifier keys', response: { 200: LogListSchema } } },
+    { schema: { tags: ['transparency logs'], operationId: 'listLogs', summary: 'The transparency logs this server publishes, with their verifier keys', response: { 200: LogListSchema } } },
     async () => ({ logs: [...logs.values()].map((l) => l.describe()) }),
   );
 
@@ -81,6 +81,7 @@ export function registerLogRoutes(app: FastifyInstance, ctx: RouteContext): void
     {
       schema: {
         tags: ['transparency logs'],
+        operationId: 'getConsistencyProof',
         summary: 'RFC 9162 consistency proof between two tree sizes',
         params: LogNameParamsSchema,
         querystring: ConsistencyQuerySchema,
@@ -99,6 +100,7 @@ export function registerLogRoutes(app: FastifyInstance, ctx: RouteContext): void
     {
       schema: {
         tags: ['transparency logs'],
+        operationId: 'getInclusionProof',
         summary: 'RFC 9162 inclusion proof of a leaf in a tree size',
         params: LogNameParamsSchema,
         querystring: InclusionQuerySchema,

@@ -14,6 +14,7 @@ import {
   SubmitResponseSchema,
 } from '@parley/core';
 import { deviceOf, requireDevice, type RouteContext } from '../context.js';
+import { tooLongIsTooLarge } from '../errors.js';
 
 const errors = {
   400: ErrorBodySchema,
@@ -33,10 +34,13 @@ export function registerMessageRoutes(app: FastifyInstance, ctx: RouteContext): 
     {
       schema: {
         tags: ['relay'],
+        operationId: 'submitMessage',
         summary: 'Submit an MLS message (stored durably before the response)',
         body: SubmitRequestSchema,
         response: { 200: SubmitResponseSchema, 201: SubmitResponseSchema, ...errors },
       },
+      // An MLS message over LIMITS.messageBytes is 413, whether the schema or the relay sees it first.
+      schemaErrorFormatter: tooLongIsTooLarge(['/message']),
       onRequest: requireDevice(ctx),
     },
     async (request, reply) => {
@@ -50,6 +54,7 @@ export function registerMessageRoutes(app: FastifyInstance, ctx: RouteContext): 
     {
       schema: {
         tags: ['relay'],
+        operationId: 'getMailbox',
         summary: 'Pending envelopes of this device, oldest first',
         querystring: MailboxQuerySchema,
         response: { 200: MailboxResponseSchema, ...errors },
@@ -65,7 +70,7 @@ export function registerMessageRoutes(app: FastifyInstance, ctx: RouteContext): 
   r.post(
     '/v1/mailbox/ack',
     {
-      schema: { tags: ['relay'], summary: 'Acknowledge envelopes (removes them from the mailbox)', body: AckRequestSchema, response: { 200: AckResponseSchema, ...errors } },
+      schema: { tags: ['relay'], operationId: 'ackEnvelopes', summary: 'Acknowledge envelopes (removes them from the mailbox)', body: AckRequestSchema, response: { 200: AckResponseSchema, ...errors } },
       onRequest: requireDevice(ctx),
     },
     async (request) => {
@@ -81,6 +86,7 @@ export function registerMessageRoutes(app: FastifyInstance, ctx: RouteContext): 
     {
       schema: {
         tags: ['relay'],
+        operationId: 'getGroupInfo',
         summary: 'Latest GroupInfo of a conversation (members only), for resync by external commit',
         params: Type.Object({ conversationId: ConversationIdSchema }),
         response: { 200: GroupInfoResponseSchema, ...errors },

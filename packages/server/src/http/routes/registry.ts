@@ -31,6 +31,7 @@ import {
   type IdentityId,
 } from '@parley/core';
 import { insertBusiness } from '../../repos/businesses.js';
+import { publicJwk } from '../../repos/business-admin.js';
 import { upsertIdentity, getIdentity } from '../../repos/identities.js';
 import { getDevice, insertDevice, listDevicesOfIdentity, setDeviceStatus, toDeviceRecord } from '../../repos/devices.js';
 import { markEnrollmentTokenUsed } from '../../repos/enrollment-tokens.js';
@@ -52,12 +53,12 @@ export function registerRegistryRoutes(app: FastifyInstance, ctx: RouteContext):
   r.post(
     '/v1/admin/businesses',
     {
-      schema: { tags: ['admin'], summary: 'Register a business and its enrollment keys', body: CreateBusinessRequestSchema, response: { 201: BusinessSchema, ...errors } },
+      schema: { tags: ['admin'], operationId: 'createBusiness', summary: 'Register a business and its enrollment keys', body: CreateBusinessRequestSchema, response: { 201: BusinessSchema, ...errors } },
       onRequest: requireAdmin(ctx),
     },
     async (request, reply) => {
       const body = request.body;
-      await insertBusiness(ctx.db, { id: body.id, name: body.name, keys: body.enrollmentKeys });
+      await insertBusiness(ctx.db, { id: body.id, name: body.name, keys: body.enrollmentKeys.map((k) => ({ kid: k.kid, jwk: publicJwk(k.jwk) })) });
       ctx.log.info({ business: body.id }, 'business registered');
       return reply.status(201).send({ id: body.id, name: body.name });
     },
@@ -68,6 +69,7 @@ export function registerRegistryRoutes(app: FastifyInstance, ctx: RouteContext):
     {
       schema: {
         tags: ['registry'],
+        operationId: 'registerDevice',
         summary: 'Register a device with an enrollment token',
         body: RegisterDeviceRequestSchema,
         response: { 201: RegisterDeviceResponseSchema, ...errors },
@@ -151,7 +153,7 @@ export function registerRegistryRoutes(app: FastifyInstance, ctx: RouteContext):
 
   r.post(
     '/v1/auth/challenge',
-    { schema: { tags: ['auth'], summary: 'Get a one-time challenge to sign', body: ChallengeRequestSchema, response: { 200: ChallengeResponseSchema, ...errors } } },
+    { schema: { tags: ['auth'], operationId: 'createChallenge', summary: 'Get a one-time challenge to sign', body: ChallengeRequestSchema, response: { 200: ChallengeResponseSchema, ...errors } } },
     async (request) => {
       // The same answer for every device id, known or not, revoked or not: nothing to learn
       // by probing. Only the holder of the device's identity key learns more, at /v1/auth/session.
@@ -165,7 +167,7 @@ export function registerRegistryRoutes(app: FastifyInstance, ctx: RouteContext):
 
   r.post(
     '/v1/auth/session',
-    { schema: { tags: ['auth'], summary: 'Exchange a signed challenge for a session token', body: SessionRequestSchema, response: { 200: SessionResponseSchema, ...errors } } },
+    { schema: { tags: ['auth'], operationId: 'createSession', summary: 'Exchange a signed challenge for a session token', body: SessionRequestSchema, response: { 200: SessionResponseSchema, ...errors } } },
     async (request) => {
       const { deviceId } = request.body;
       const challenge = fromBase64(request.body.challenge, 'challenge');
@@ -181,6 +183,10 @@ export function registerRegistryRoutes(app: FastifyInstance, ctx: RouteContext):
       // Proven to hold the device's key: it may learn that it was revoked.
       if (device.status === 'revoked') throw new UnauthorizedError('device_revoked', 'this device was revoked');
       const auth = { deviceId, identityId: device.identity_id, businessId: businessOf(device.identity_id as IdentityId) };
+      // A disabled business's devices get no new session (403 business_disabled). Sessions issued
+      // before stay valid until they expire (at most auth.sessionTtlSeconds, 15 min), so they are
+      // cut at their next refresh; message submissions check the business on every call (relay.ts).
+      await ctx.businessStatus.assertActive(auth.businessId);
       const session = await ctx.sessions.issue(auth);
       return { token: session.token, expiresAt: session.expiresAt.toISOString(), deviceId, identityId: device.identity_id };
     },
@@ -191,6 +197,7 @@ export function registerRegistryRoutes(app: FastifyInstance, ctx: RouteContext):
     {
       schema: {
         tags: ['directory'],
+        operationId: 'listIdentityDevices',
         summary: "List an identity's devices (public keys)",
         params: Type.Object({ identityId: IdentityIdSchema }),
         response: { 200: IdentityDevicesResponseSchema, ...errors },
@@ -218,6 +225,7 @@ export function registerRegistryRoutes(app: FastifyInstance, ctx: RouteContext):
     {
       schema: {
         tags: ['directory'],
+        operationId: 'getDevice',
         summary: "One device's public keys and status",
         params: Type.Object({ deviceId: DeviceIdSchema }),
         response: { 200: DeviceRecordSchema, ...errors },

@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import {
   ErrorBodySchema,
@@ -19,8 +19,13 @@ import {
   RetrieveRequestSchema,
   RetrieveResponseSchema,
   RouteViewSchema,
+  RouteStatusRequestSchema,
+  RouteStatusResponseSchema,
+  RateLimitedError,
   WebMessageRequestSchema,
   WebMessageResponseSchema,
+  WebHandoffRequestSchema,
+  WebHandoffResponseSchema,
   WebChallengeRequestSchema,
   WebChallengeResponseSchema,
   WebDescribeRequestSchema,
@@ -31,7 +36,9 @@ import {
   isParleyError,
 } from '@parley/core';
 import { ChannelError } from '../../channels/channel.js';
-import { deviceOf, hasAdminToken, requireAdmin, requireDevice, requireMetricsToken, type RouteContext } from '../context.js';
+import { takeToken } from '../../repos/rate-limits.js';
+import { routeStatuses } from '../../routing/route-status.js';
+import { deviceOf, requireAdminOrDevice, requireDevice, requireMetricsToken, type RouteContext } from '../context.js';
 
 const errors = { 400: ErrorBodySchema, 401: ErrorBodySchema, 403: ErrorBodySchema, 404: ErrorBodySchema, 409: ErrorBodySchema, 410: ErrorBodySchema, 429: ErrorBodySchema, 502: ErrorBodySchema, 503: ErrorBodySchema };
 
@@ -51,16 +58,14 @@ export function registerRoutingRoutes(app: FastifyInstance, ctx: RouteContext): 
   const r = app.withTypeProvider<TypeBoxTypeProvider>();
   const { router, retrieval, metrics } = ctx.routing;
   /** The operator (admin token) or a device session. */
-  const adminOrDevice = async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
-    if (hasAdminToken(ctx, request)) return requireAdmin(ctx)(request, reply);
-    return requireDevice(ctx)(request);
-  };
+  const adminOrDevice = requireAdminOrDevice(ctx);
 
   r.put(
     '/v1/devices/me/push',
     {
       schema: {
         tags: ['routing'],
+        operationId: 'registerPushToken',
         summary: "Register this device's push token (FCM or APNs) for wake-ups",
         body: PushRegistrationSchema,
         response: { 200: OkResponseSchema, ...errors },
@@ -75,7 +80,7 @@ export function registerRoutingRoutes(app: FastifyInstance, ctx: RouteContext): 
 
   r.delete(
     '/v1/devices/me/push',
-    { schema: { tags: ['routing'], summary: "Forget this device's push token", response: { 200: OkResponseSchema, ...errors } }, onRequest: requireDevice(ctx) },
+    { schema: { tags: ['routing'], operationId: 'deletePushToken', summary: "Forget this device's push token", response: { 200: OkResponseSchema, ...errors } }, onRequest: requireDevice(ctx) },
     async (request) => {
       await ctx.db.query('UPDATE devices SET push_provider = NULL, push_token = NULL WHERE id = $1', [deviceOf(request).deviceId]);
       return { ok: true as const };
@@ -87,6 +92,7 @@ export function registerRoutingRoutes(app: FastifyInstance, ctx: RouteContext): 
     {
       schema: {
         tags: ['routing'],
+        operationId: 'redeemRetrievalLink',
         summary: 'Redeem an app retrieval link (single use, recipient only): the MLS ciphertext it points at',
         body: RetrieveRequestSchema,
         response: { 200: RetrieveResponseSchema, ...errors },
@@ -100,14 +106,37 @@ export function registerRoutingRoutes(app: FastifyInstance, ctx: RouteContext): 
     '/v1/web-messages',
     {
       schema: {
+        operationId: 'sendWebMessage',
         tags: ['routing'],
-        summary: 'A message to a customer without the app: ciphertext for a web retrieval link (key only in the link fragment)',
+        summary:
+          "A message to a customer without the app: only its ciphertext (and its signed commitment). For a web link the answer's `delivery` says what the sender's own SMS provider must send; the key, in the link's fragment, never reaches the server",
         body: WebMessageRequestSchema,
         response: { 200: WebMessageResponseSchema, ...errors },
       },
       onRequest: requireDevice(ctx),
     },
-    async (request) => retrieval.sendWebMessage(deviceOf(request), { ...request.body, ciphertext: fromBase64(request.body.ciphertext, 'ciphertext') }),
+    async (request) => {
+      const sender = deviceOf(request);
+      // A message submission like /v1/messages: refused for a disabled business (business-status.ts).
+      await ctx.businessStatus.assertActive(sender.businessId);
+      return retrieval.sendWebMessage(sender, { ...request.body, ciphertext: fromBase64(request.body.ciphertext, 'ciphertext') });
+    },
+  );
+
+  r.post(
+    '/v1/web-messages/:messageId/handoff',
+    {
+      schema: {
+        operationId: 'reportWebHandoff',
+        tags: ['routing'],
+        summary: "The sender reports whether its SMS provider took a web link (once; the sending business's sender devices only)",
+        params: MessageIdParamsSchema,
+        body: WebHandoffRequestSchema,
+        response: { 200: WebHandoffResponseSchema, ...errors },
+      },
+      onRequest: requireDevice(ctx),
+    },
+    async (request) => retrieval.reportWebHandoff(deviceOf(request), request.params.messageId, request.body),
   );
 
   r.post(
@@ -115,6 +144,7 @@ export function registerRoutingRoutes(app: FastifyInstance, ctx: RouteContext): 
     {
       schema: {
         tags: ['routing'],
+        operationId: 'recordConsent',
         summary: "Record a customer's consent to non-end-to-end fallback (for require-consent policies)",
         body: ConsentRequestSchema,
         response: { 200: OkResponseSchema, ...errors },
@@ -132,6 +162,7 @@ export function registerRoutingRoutes(app: FastifyInstance, ctx: RouteContext): 
     {
       schema: {
         tags: ['routing'],
+        operationId: 'getRoute',
         summary: "A message's route: state, delivery path and every decision (metadata only). Operator, or the sending business.",
         params: MessageIdParamsSchema,
         response: { 200: RouteViewSchema, ...errors },
@@ -152,6 +183,34 @@ export function registerRoutingRoutes(app: FastifyInstance, ctx: RouteContext): 
     },
   );
 
+  r.post(
+    '/v1/routes/status',
+    {
+      schema: {
+        operationId: 'getRouteStatuses',
+        tags: ['routing'],
+        summary:
+          'The delivery status of up to 100 business messages in one call: route state, path and decisions, signed receipts, audit-log index (metadata only). Operator, or a sending device of the business; unknown ids and other businesses\' messages are absent.',
+        body: RouteStatusRequestSchema,
+        response: { 200: RouteStatusResponseSchema, 400: ErrorBodySchema, 401: ErrorBodySchema, 403: ErrorBodySchema, 429: ErrorBodySchema },
+      },
+      onRequest: adminOrDevice,
+    },
+    async (request) => {
+      const device = request.device;
+      if (device) {
+        // Who may see whom: only a sending identity, and only its own business's routes (route-status.ts).
+        const [identity] = await ctx.db.query<{ kind: string }>('SELECT kind FROM identities WHERE id = $1', [device.identityId]);
+        if (identity?.kind !== 'sender') throw new ForbiddenError('sender_required', 'only the sending business sees routes');
+        const perMinute = ctx.config.limits.routeStatusPerMinute;
+        const take = await takeToken(ctx.db, `route-status:${device.deviceId}`, perMinute, perMinute / 60);
+        if (!take.allowed) throw new RateLimitedError('too many route status requests from this device; retry later', take.retryAfterMs);
+      }
+      const scope = device ? { businessId: device.businessId } : ('admin' as const);
+      return { routes: await routeStatuses(ctx.db, ctx.auditLog.name, request.body.messageIds, scope) };
+    },
+  );
+
   // --- the web retrieval page (customers without the app) ---------------------
   app.get('/r/:token', { schema: { hide: true } }, async (_request, reply) => reply.headers({ ...PAGE_HEADERS, 'content-type': 'text/html; charset=utf-8' }).send(PAGE));
   app.get('/assets/retrieve.js', { schema: { hide: true } }, async (_request, reply) =>
@@ -166,6 +225,7 @@ export function registerRoutingRoutes(app: FastifyInstance, ctx: RouteContext): 
     {
       schema: {
         tags: ['routing'],
+        operationId: 'describeWebLink',
         summary: 'What the retrieval page may show before any check',
         body: WebDescribeRequestSchema,
         response: { 200: WebDescribeResponseSchema, ...errors },
@@ -178,6 +238,7 @@ export function registerRoutingRoutes(app: FastifyInstance, ctx: RouteContext): 
     {
       schema: {
         tags: ['routing'],
+        operationId: 'requestWebCode',
         summary: "Send a one-time code to the business's second factor for this link's recipient",
         body: WebChallengeRequestSchema,
         response: { 200: WebChallengeResponseSchema, ...errors },
@@ -190,6 +251,7 @@ export function registerRoutingRoutes(app: FastifyInstance, ctx: RouteContext): 
     {
       schema: {
         tags: ['routing'],
+        operationId: 'openWebMessage',
         summary: 'With the code and explicit consent: the ciphertext, once (decrypted in the browser with the fragment key)',
         body: WebOpenRequestSchema,
         response: { 200: WebOpenResponseSchema, ...errors },

@@ -1,0 +1,209 @@
+/**
+ * `parley gateway …`: the business's sending gateway.
+ *   init   registers the business (or attaches to it), makes its keys, enrolls the sender identity
+ *   (none) runs one gateway instance (several may share one PostgreSQL)
+ *   keys   create | list | revoke the bank services' API keys
+ */
+import { join, resolve } from 'node:path';
+import { KeyFileWrapper, createApiKey, initGateway, listApiKeys, openGatewayDatabase, revokeApiKey, startGateway, type KeyWrapper } from '@parley/gateway';
+import type { Database } from '@parley/server';
+import { parseFlags, parsePort } from '../args.js';
+import { UsageError, type ExitCode } from '../errors.js';
+import { loadRoutingConfig } from '../routing-config.js';
+import { readSecretFile } from '../private-files.js';
+
+const STORAGE_FLAGS = {
+  'database-url': { type: 'string' },
+  'database-schema': { type: 'string' },
+  'data-dir': { type: 'string' },
+  'key-file': { type: 'string' },
+  json: { type: 'boolean', default: false },
+} as const;
+
+/**
+ * @example
+ * process.exitCode = await runGateway(['init', '--server', 'http://127.0.0.1:8080', '--business', 'example-bank', '--data-dir', '.parley/gateway'])
+ */
+export async function runGateway(argv: readonly string[]): Promise<ExitCode> {
+  const [sub, ...rest] = argv;
+  switch (sub) {
+    case 'init':
+      return init(rest);
+    case 'keys':
+      return keys(rest);
+    case 'serve':
+      return serve(rest);
+    default:
+      // `parley gateway --database-url …` runs an instance.
+      if (sub === undefined || sub.startsWith('--')) return serve(argv);
+      throw new UsageError(`unknown gateway command '${sub}' (init, keys, or flags to run an instance)`);
+  }
+}
+
+interface Storage {
+  db: Database;
+  keyFile: string;
+  where: string;
+}
+
+async function openStorage(flags: { 'database-url'?: string; 'database-schema'?: string; 'data-dir'?: string; 'key-file'?: string }): Promise<Storage> {
+  const schema = flags['database-schema'];
+  if (schema !== undefined && !/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) throw new UsageError('--database-schema must be a lower-case SQL identifier');
+  const databaseUrl = flags['database-url'] ?? process.env['PARLEY_GATEWAY_DATABASE_URL'];
+  if (flags['database-url'] && flags['data-dir']) throw new UsageError('use either --database-url or --data-dir');
+  if (databaseUrl) {
+    if (!flags['key-file']) throw new UsageError('with --database-url, pass --key-file FILE (the key that wraps the gateway’s data key; every instance needs it)');
+    return { db: await openGatewayDatabase({ databaseUrl, ...(schema ? { schema } : {}) }), keyFile: resolve(flags['key-file']), where: 'PostgreSQL' };
+  }
+  const dataDir = resolve(flags['data-dir'] ?? '.parley/gateway');
+  return { db: await openGatewayDatabase({ dataDir }), keyFile: resolve(flags['key-file'] ?? join(dataDir, 'gateway.key')), where: `embedded PGlite at ${dataDir}` };
+}
+
+async function init(argv: readonly string[]): Promise<ExitCode> {
+  const flags = parseFlags(argv, {
+    ...STORAGE_FLAGS,
+    server: { type: 'string' },
+    business: { type: 'string' },
+    name: { type: 'string' },
+    'admin-token': { type: 'string' },
+    'admin-token-file': { type: 'string' },
+  });
+  if (!flags.server || !flags.business) throw new UsageError('parley gateway init needs --server URL and --business ID');
+  if (!/^https?:\/\/[^\s]+$/.test(flags.server)) throw new UsageError('--server must be the Parley server’s http(s) URL');
+  if (flags['admin-token'] !== undefined) process.stderr.write('warning: --admin-token on the command line is visible to other users of this machine; prefer --admin-token-file FILE or PARLEY_ADMIN_TOKEN\n');
+  const adminToken = flags['admin-token'] ?? (flags['admin-token-file'] ? await readSecretFile(resolve(flags['admin-token-file']), 'admin token file') : process.env['PARLEY_ADMIN_TOKEN']);
+  if (!adminToken) throw new UsageError('pass --admin-token-file FILE, --admin-token T or set PARLEY_ADMIN_TOKEN (the Parley operator’s token registers the business)');
+  const admin = { token: adminToken };
+  const storage = await openStorage(flags);
+  try {
+    let keyWrapper: KeyWrapper;
+    let createdKey = false;
+    try {
+      keyWrapper = await KeyFileWrapper.load(storage.keyFile);
+    } catch (error) {
+      if ((error as { code?: string }).code !== 'key_file_missing') throw error;
+      keyWrapper = await KeyFileWrapper.create(storage.keyFile);
+      createdKey = true;
+    }
+    const result = await initGateway({
+      db: storage.db,
+      keyWrapper,
+      serverUrl: flags.server.replace(/\/+$/, ''),
+      businessId: flags.business,
+      adminToken: admin.token,
+      ...(flags.name ? { businessName: flags.name } : {}),
+    });
+    if (flags.json) {
+      process.stdout.write(`${JSON.stringify({ ...result, keyFile: storage.keyFile, keyFileCreated: createdKey })}\n`);
+    } else {
+      process.stdout.write(
+        [
+          `gateway initialized for ${result.businessId} (${result.attached ? 'attached to the existing business' : 'business registered'}; ${storage.where})`,
+          `  enrollment key: ${result.kid}`,
+          `  sender device:  ${result.senderDeviceId}`,
+          `  key file:       ${storage.keyFile}${createdKey ? ' (created: back it up; without it the gateway’s data cannot be opened)' : ''}`,
+          `  webhook secret: ${result.webhookSecret}   (shown once: give it to your webhook receiver)`,
+          `next: parley gateway keys create --label my-service …, then parley gateway --port 8090 …`,
+          '',
+        ].join('\n'),
+      );
+    }
+    return 0;
+  } finally {
+    await storage.db.close();
+  }
+}
+
+async function keys(argv: readonly string[]): Promise<ExitCode> {
+  const [action, ...rest] = argv;
+  const flags = parseFlags(rest.filter((a, i) => !(i === 0 && action === 'revoke' && !a.startsWith('--'))), { ...STORAGE_FLAGS, label: { type: 'string' } });
+  const storage = await openStorage(flags);
+  try {
+    switch (action) {
+      case 'create': {
+        if (!flags.label) throw new UsageError('parley gateway keys create needs --label NAME (which service uses the key)');
+        const { key, info } = await createApiKey(storage.db, flags.label);
+        process.stdout.write(flags.json ? `${JSON.stringify({ ...info, key })}\n` : `API key ${info.id} (${info.label}):\n  ${key}\n(shown once; only its hash is kept)\n`);
+        return 0;
+      }
+      case 'list': {
+        const all = await listApiKeys(storage.db);
+        if (flags.json) process.stdout.write(`${JSON.stringify({ keys: all })}\n`);
+        else for (const k of all) process.stdout.write(`${k.id}  ${k.revokedAt ? 'revoked' : 'active '}  ${k.label}  created ${k.createdAt}${k.lastUsedAt ? `  last used ${k.lastUsedAt}` : ''}\n`);
+        return 0;
+      }
+      case 'revoke': {
+        const id = rest[0];
+        if (!id || id.startsWith('--')) throw new UsageError('parley gateway keys revoke ID');
+        const revoked = await revokeApiKey(storage.db, id);
+        if (flags.json) process.stdout.write(`${JSON.stringify({ id, revoked })}\n`);
+        else process.stdout.write(revoked ? `API key ${id} revoked\n` : `no active API key ${id}\n`);
+        return revoked ? 0 : 1;
+      }
+      default:
+        throw new UsageError('parley gateway keys create|list|revoke');
+    }
+  } finally {
+    await storage.db.close();
+  }
+}
+
+async function serve(argv: readonly string[]): Promise<ExitCode> {
+  const flags = parseFlags(argv, {
+    ...STORAGE_FLAGS,
+    server: { type: 'string' },
+    port: { type: 'string' },
+    host: { type: 'string' },
+    'webhook-url': { type: 'string' },
+    'sms-config': { type: 'string' },
+    'instance-id': { type: 'string' },
+    'log-level': { type: 'string' },
+  });
+  const webhookUrl = flags['webhook-url'] ?? process.env['PARLEY_GATEWAY_WEBHOOK_URL'];
+  if (webhookUrl !== undefined && !/^https?:\/\/[^\s]+$/.test(webhookUrl)) throw new UsageError('--webhook-url must be an http(s) URL');
+  // The business's SMS provider for web links: the `channels` part of a routing config file (twilio or smpp).
+  const smsFile = flags['sms-config'] ?? process.env['PARLEY_GATEWAY_SMS_CONFIG'];
+  const sms = smsFile ? (await loadRoutingConfig(resolve(smsFile))).channels?.sms : undefined;
+  if (smsFile && !sms) throw new UsageError(`${smsFile} configures no SMS provider (channels.twilio or channels.smpp)`);
+  // Tuning for tests and drills (seconds between webhook attempts; the sender lease period).
+  const schedule = process.env['PARLEY_GATEWAY_WEBHOOK_SCHEDULE']?.split(',').map(Number);
+  if (schedule && !schedule.every((n) => Number.isFinite(n) && n >= 0)) throw new UsageError('PARLEY_GATEWAY_WEBHOOK_SCHEDULE: comma-separated seconds');
+  const leaseTtl = process.env['PARLEY_GATEWAY_LEASE_TTL_MS'];
+  if (leaseTtl !== undefined && !/^[1-9][0-9]{2,5}$/.test(leaseTtl)) throw new UsageError('PARLEY_GATEWAY_LEASE_TTL_MS: milliseconds (100–999999)');
+  const storage = await openStorage(flags);
+  const { pino } = await import('pino');
+  const gateway = await startGateway({
+    db: storage.db,
+    keyWrapper: await KeyFileWrapper.load(storage.keyFile),
+    host: flags.host ?? '127.0.0.1',
+    port: parsePort(flags.port ?? process.env['PORT'], 8090),
+    logger: pino({ level: flags['log-level'] ?? 'info', base: { component: 'parley-gateway' } }),
+    ...(webhookUrl ? { webhookUrl } : {}),
+    ...(sms ? { sms } : {}),
+    ...(flags['instance-id'] ? { instanceId: flags['instance-id'] } : {}),
+    ...(schedule ? { webhookSchedule: schedule } : {}),
+    ...(leaseTtl ? { leaseTtlMs: Number(leaseTtl) } : {}),
+    ...(flags.server ? { expectServerUrl: flags.server.replace(/\/+$/, '') } : {}),
+  }).catch(async (error: unknown) => {
+    await storage.db.close();
+    throw error;
+  });
+  process.stdout.write(`parley gateway listening on ${gateway.url} (${storage.where}; instance ${gateway.instanceId})\n`);
+  await new Promise<void>((resolveStop) => {
+    const stop = (signal: string) => {
+      process.stdout.write(`parley gateway: ${signal} received, stopping…\n`);
+      process.off('SIGINT', onInt);
+      process.off('SIGTERM', onTerm);
+      gateway
+        .close()
+        .then(() => storage.db.close())
+        .then(resolveStop, resolveStop);
+    };
+    const onInt = () => stop('SIGINT');
+    const onTerm = () => stop('SIGTERM');
+    process.on('SIGINT', onInt);
+    process.on('SIGTERM', onTerm);
+  });
+  process.stdout.write('parley gateway stopped\n');
+  return 0;
+}

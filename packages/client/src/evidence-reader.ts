@@ -1,0 +1,57 @@
+/**
+ * Evidence without opening the device: a read-only view of a stored sending device that
+ * exports evidence bundles (`Device.exportEvidence`) and writes nothing. A business that
+ * runs several gateway instances serves evidence from every instance while only one of
+ * them operates the device.
+ */
+import type { EvidenceBundle } from '@parley/core/audit';
+import { fromBase64 } from '@parley/core';
+import { ApiClient } from './api-client.js';
+import type { ExportEvidenceOptions } from './device-options.js';
+import { DeviceRecordError } from './errors.js';
+import { exportEvidence } from './evidence.js';
+import type { KeyStore } from './key-store.js';
+import { RECORDS, getJson, type DeviceRecordV1 } from './records.js';
+import { SessionManager } from './session.js';
+
+/**
+ * A read-only view of a stored device for evidence export.
+ *
+ * @example
+ * const reader = await EvidenceReader.open({ store })
+ * const bundle = await reader.exportEvidence(messageId, { reveal: true })
+ */
+export class EvidenceReader {
+  readonly #api: ApiClient;
+  readonly #store: KeyStore;
+
+  private constructor(api: ApiClient, store: KeyStore) {
+    this.#api = api;
+    this.#store = store;
+  }
+
+  /**
+   * Reads the device record from `store` (`device_record_missing` if there is none).
+   *
+   * @example
+   * const reader = await EvidenceReader.open({ store, fetch })
+   */
+  static async open(options: { store: KeyStore; fetch?: typeof fetch }): Promise<EvidenceReader> {
+    const record = await getJson<DeviceRecordV1>(options.store, RECORDS.device);
+    if (!record) throw new DeviceRecordError('device_not_enrolled', 'this store holds no device');
+    const api = new ApiClient({ serverUrl: record.serverUrl, ...(options.fetch ? { fetch: options.fetch } : {}) });
+    const session = new SessionManager(api, record.deviceId, fromBase64(record.identityPrivateKey));
+    api.useSession((refresh) => session.get(refresh));
+    return new EvidenceReader(api, options.store);
+  }
+
+  /**
+   * The evidence bundle of a message this device sent or received (with `reveal`: its opening and text).
+   *
+   * @example
+   * const bundle = await reader.exportEvidence(messageId)
+   */
+  exportEvidence(messageId: string, options: ExportEvidenceOptions = {}): Promise<EvidenceBundle> {
+    return exportEvidence(this.#api, this.#store, messageId, options);
+  }
+}

@@ -1,0 +1,14 @@
+/**
+ * `@parley/gateway`: the business's sending gateway — a REST API for the bank's services,
+ * signed status webhooks, several instances on one database. Webhook verification for
+ * receivers is in `@parley/gateway/webhooks`.
+ */
+export { startGateway, type GatewayOptions, type RunningGateway } from './gateway.js';
+export { initGateway, type InitOptions, type InitResult } from './init.js';
+export { openGatewayDatabase } from './storage/open-database.js';
+export { migrateGateway } from './storage/migrations.js';
+export { KeyFileWrapper, type KeyWrapper } from './custody/key-wrapper.js';
+export { createApiKey, listApiKeys, revokeApiKey, type ApiKeyInfo } from './api-keys.js';
+export { readWebhookSecrets, writeWebhookSecrets } from './secrets.js';
+export { GatewayError, GATEWAY_ERROR_CODES, type GatewayErrorCode } from './errors.js';
+export { DbKeyStore } from './storage/db-key-store.js';
