@@ -1,5 +1,6 @@
 /**
- * `npm run bench -- [relay|tlog|audit|routing|mls|sdk|all] [--quick] [--engine pglite|postgres|both]`
+ * `npm run bench -- [relay|tlog|audit|routing|mls|sdk|gateway|all] [--quick] [--engine pglite|postgres|both]`
+ * (`gateway`: bench/gateway.ts, PostgreSQL only: 1 and 2 `parley gateway` instances end to end; not part of `all`)
  *
  * Runs the relay throughput benchmark (bench/relay.ts) on PGlite and on
  * PostgreSQL (skipped with a note when 127.0.0.1:5432 does not answer), the MLS
@@ -146,7 +147,7 @@ function printReport(relayResults: readonly RelayBenchResult[], outcomes: readon
     else if (o.name === 'audit' && o.result !== undefined) printAudit(o.result as AuditBenchResult);
     else if (o.name === 'routing' && o.result !== undefined) printRouting(o.result as RoutingBenchResult);
     else if (o.name === 'cluster' && o.result !== undefined) printCluster(o.result as ClusterBenchResult);
-    else if (o.status === 'ok' && !o.name.startsWith('relay/')) printGeneric(o.name === 'mls' ? 'MLS crypto (bench/mls-crypto.ts)' : o.name === 'bundle-size' ? 'Browser bundle (bench/bundle-size.ts)' : 'SDK (bench/sdk.ts)', o.result);
+    else if (o.status === 'ok' && !o.name.startsWith('relay/')) printGeneric(o.name === 'mls' ? 'MLS crypto (bench/mls-crypto.ts)' : o.name === 'bundle-size' ? 'Browser bundle (bench/bundle-size.ts)' : o.name === 'gateway' ? 'Gateway end to end (bench/gateway.ts)' : 'SDK (bench/sdk.ts)', o.result);
   }
   const notOk = outcomes.filter((o) => o.status !== 'ok');
   if (notOk.length > 0) {
@@ -208,6 +209,22 @@ async function main(): Promise<number> {
       () => runClusterBench({ quick: args.quick, databaseUrl: args.postgresUrl, waitQuietMs: args.waitQuietMs, onProgress: progress, ...args.cluster }),
       (r) => (r.failures > 0 ? `${r.failures} system runs failed or had errors (see skipped, notes and errorSamples)` : undefined),
     );
+  }
+  if (args.sections.includes('gateway')) {
+    const reach = await postgresReachable(args.postgresUrl);
+    if (!reach.ok) {
+      progress(`gateway: skipped (${reach.reason}; two instances share one PostgreSQL)`);
+      outcomes.push({ name: 'gateway', status: 'skipped', reason: reach.reason });
+    } else {
+      await beforeEngine(args, 'gateway').beforeEngine?.('postgres');
+      const { runGatewayBench } = await import('./gateway.js');
+      await runSection(
+        'gateway',
+        outcomes,
+        () => runGatewayBench({ databaseUrl: args.postgresUrl, quick: args.quick, onProgress: progress, ...(args.messages !== undefined ? { messages: args.messages } : {}) }),
+        (r) => (r.runs.some((run) => run.failures > 0) ? 'some messages were refused or never decrypted (see runs[].failures)' : undefined),
+      );
+    }
   }
   for (const section of ['mls', 'sdk'] as const) {
     if (args.sections.includes(section)) await runLibrarySection(args, section, outcomes);

@@ -10,10 +10,10 @@ describe('@parley/client public API', () => {
     expect(Object.keys(await import('@parley/client')).sort()).toEqual([
       'ApiClient', 'ApiError', 'AuditError', 'CLIENT_ERROR_CODES', 'ClientError', 'Conversation',
       'ConversationError', 'Device', 'DeviceClosedError', 'DeviceKeys', 'DeviceKeysError', 'DeviceKindError',
-      'DeviceRecordError', 'EnrollmentTokenError', 'InvalidArgumentError', 'KeyLogFollower', 'KeyLogVerifier', 'KeyPackageError',
-      'KeyStoreError', 'KeyTransparencyError', 'MemoryKeyStore', 'RetrievalLinkError', 'RuntimeMissingError',
-      'Sender', 'TransportError', 'approvalShortCode', 'isClientError', 'isRetryable',
-      'issueEnrollmentToken',
+      'DeviceRecordError', 'EnrollmentTokenError', 'EvidenceReader', 'InvalidArgumentError', 'KeyLogFollower',
+      'KeyLogVerifier', 'KeyPackageError', 'KeyStoreError', 'KeyTransparencyError', 'MemoryKeyStore',
+      'RetrievalLinkError', 'RuntimeMissingError', 'Sender', 'TransportError', 'approvalShortCode',
+      'isClientError', 'isRetryable', 'issueEnrollmentToken',
     ]);
   });
 

@@ -81,17 +81,17 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   const enrollmentKey = await readEnrollmentKey(readStore);
   const signingKey = await importJWK(enrollmentKey.privateJwk, 'EdDSA');
   const secrets = await readWebhookSecrets(readStore);
-  const messages = new MessageStore(dataKey, options.webhookUrl ? { defaultWebhookUrl: options.webhookUrl } : {});
   let evidenceReader: EvidenceReader | undefined;
   let worker: SendWorker | undefined;
-
-  const dispatcher = new WebhookDispatcher({
+  const dispatcher: WebhookDispatcher = new WebhookDispatcher({
     db,
     secrets: () => secrets,
     log,
     ...(options.webhookSchedule ? { schedule: options.webhookSchedule } : {}),
     ...(options.fetch ? { fetch: options.fetch } : {}),
   });
+
+  const messages = new MessageStore(dataKey, { ...(options.webhookUrl ? { defaultWebhookUrl: options.webhookUrl } : {}), onEvent: () => dispatcher.poke() });
 
   const leadership = new Leadership({
     db,

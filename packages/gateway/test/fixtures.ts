@@ -143,14 +143,14 @@ export async function gatewayWorld(options: { server?: TestServer; businessId?: 
   };
 }
 
-/** One call to the gateway's API with the world's API key (or `key`). */
+/** One call to the gateway's API with the world's API key (or `key`); `body` is `any`: tests read every response shape directly. */
 export async function call(
   gateway: { url: string },
   key: string | undefined,
   method: string,
   path: string,
   body?: unknown,
-): Promise<{ status: number; body: any; headers: Headers }> { // eslint-disable-line @typescript-eslint/no-explicit-any -- tests read every shape
+): Promise<{ status: number; body: any; headers: Headers }> {
   const res = await fetch(gateway.url + path, {
     method,
     headers: { ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...(key ? { authorization: `Bearer ${key}` } : {}) },

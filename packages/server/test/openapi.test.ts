@@ -7,6 +7,7 @@
  * and the relay message's `maxLength` the real limit (checked at the boundary).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
 import { CORE_ERROR_CODES, LIMITS, randomBytes, toBase64, toBase64Url } from '@parley/core';
 import { ADMIN_TOKEN, api, createBusiness, registerRawDevice, startTestServer, type RawDevice, type TestServer } from '@parley/test-kit/server';
 import { describedRoutes, resolvePointer, validateOpenApi, type DescribedOperation } from '@parley/test-kit/openapi';
@@ -141,5 +142,17 @@ describe('OpenAPI document', () => {
     expect(tooLong.body.error.code).toBe('payload_too_large');
     expect(tooLong.status).toBe(413);
     expect(maxLength).toBeLessThan(4 * 1024 * 1024); // and below the JSON body limit, so the schema is what decides
+
+    // The same limit over the WebSocket: a submit frame with too long a message gets its 413, not a bare invalid_frame.
+    const ws = new WebSocket(`${t.url.replace('http', 'ws')}/v1/ws`, { headers: { authorization: `Bearer ${device.token}` } });
+    const frames: { type: string; requestId?: string; status?: number; error?: { code: string } }[] = [];
+    ws.on('message', (data) => {
+      const frame = JSON.parse(String(data));
+      frames.push(...(frame.type === 'batch' ? frame.frames : [frame]));
+    });
+    await new Promise((resolve) => ws.once('open', resolve));
+    ws.send(JSON.stringify({ type: 'submit', requestId: 'big', body: { idempotencyKey: 'ws-long', conversationId: toBase64Url(randomBytes(32)), message: `${toBase64(new Uint8Array(limit + 2))}AAAA` } }));
+    await expect.poll(() => frames.find((f) => f.requestId === 'big'), { timeout: 5_000 }).toMatchObject({ type: 'error', status: 413, error: { code: 'payload_too_large' } });
+    ws.close();
   });
 });

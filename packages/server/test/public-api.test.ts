@@ -7,10 +7,12 @@ import { describe, expect, it } from 'vitest';
 describe('@parley/server public API', () => {
   it('exports exactly these values', async () => {
     expect(Object.keys(await import('@parley/server')).sort()).toEqual([
-      'ApnsChannel', 'ChannelError', 'DEFAULT_POLICIES', 'DatabaseError', 'ENROLLMENT_AUDIENCE',
-      'FcmChannel', 'PARLEY_ENVELOPE_TYPE', 'PgliteDatabase', 'PostgresDatabase', 'RbmChannel',
-      'SERVER_ERROR_CODES', 'SERVER_ERROR_CODE_GROUPS', 'SmppChannel', 'TwilioChannel', 'isServerErrorCode',
-      'mapError', 'migrate', 'resolveConfig', 'smsDeliver', 'startServer', 'validatePolicy',
+      'ApnsChannel', 'ChannelError', 'DEFAULT_POLICIES', 'DatabaseError', 'ENROLLMENT_AUDIENCE', 'FcmChannel',
+      'PARLEY_ENVELOPE_TYPE', 'PgliteDatabase', 'PostgresDatabase', 'RbmChannel', 'SERVER_ERROR_CODES',
+      'SERVER_ERROR_CODE_GROUPS', 'SmppChannel', 'TwilioChannel', 'clientErrorHandler', 'frameworkErrors',
+      'installErrorHandling', 'installJsonBodyParser', 'isServerErrorCode', 'isTransientError',
+      'isUniqueViolation', 'mapError', 'migrate', 'resolveConfig', 'retryTransient', 'smsDeliver',
+      'startServer', 'validatePolicy',
     ]);
   });
 });

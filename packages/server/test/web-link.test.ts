@@ -170,6 +170,9 @@ describe('web links composed by the sender', () => {
     expect(bodies.some((b) => b.includes('"ciphertext"'))).toBe(true);
     expect(bodies.some((b) => b.includes('"provider":"twilio"'))).toBe(true);
     expect(await whereIsKey(key)).toEqual([]);
+    // The search itself can fail: the commitment signature, which the SDK did send and the server stores, is found.
+    const signature = fromBase64((await sender.device.exportEvidence(sent.messageId)).commitmentSignature);
+    expect(await whereIsKey(signature)).toEqual(expect.arrayContaining([expect.stringMatching(/^encoded in request body/), 'raw in table audit_commitments']));
     const route = await sender.route(sent.messageId);
     expect(route.events).toEqual(expect.arrayContaining([expect.objectContaining({ step: 'otherwise', channel: 'sms', decision: 'web-link-sent', reason: 'fallback-with-token' })]));
     // The customer reads it in the browser's place: the link works end to end.

@@ -16,6 +16,7 @@ import { FileKeyStore, nodeRuntime } from '@parley/client/node';
 import { randomBytes, toBase64Url } from '@parley/core';
 import { runCustomerWebStep } from './customer-web.js';
 import { otpCode, runDeliveryPaths } from './delivery-paths.js';
+import { runGatewayStep } from './gateway-step.js';
 import { pinTrust, proveAlert } from './evidence.js';
 import type { ScenarioOptions, ScenarioResult } from './scenario-types.js';
 import { Transcript } from './transcript.js';
@@ -183,6 +184,9 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
     const afterLoss = await sender.send('c-1001', `Example Bank: a new card is on its way to you.${marker}`, { class: 'alert' });
     await record(afterLoss, sender.device, 'Example Bank ↔ Alice', 'alert', [phone], 'the next alert reaches only the devices still trusted');
     step('the revoked tablet is no longer in the conversation', !afterLoss.customerDevices.includes(tablet.deviceId) && afterLoss.customerDevices.includes(phone.deviceId));
+
+    // --- The bank's services send through the gateway: one HTTP call, signed status webhooks ----
+    await runGatewayStep({ transcript, serverUrl: nodes[0]!, adminToken: options.adminToken, businessId, workDir: options.workDir, phone, customerId: 'c-1001', marker, timeoutMs });
 
     // --- Delivery paths: the best channel per customer, never content outside E2E -------------
     if (options.channels) {

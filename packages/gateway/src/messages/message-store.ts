@@ -66,11 +66,18 @@ export class MessageStore {
   readonly #dataKey: Uint8Array;
   readonly #hmacKey: Buffer;
   readonly #defaultWebhook: string | undefined;
+  readonly #onEvent: () => void;
 
-  constructor(dataKey: Uint8Array, options: { defaultWebhookUrl?: string } = {}) {
+  constructor(dataKey: Uint8Array, options: { defaultWebhookUrl?: string; onEvent?: () => void } = {}) {
     this.#dataKey = dataKey;
     this.#hmacKey = createHmac('sha256', dataKey).update('parley/gateway/request-hash').digest();
     this.#defaultWebhook = options.defaultWebhookUrl;
+    this.#onEvent = options.onEvent ?? (() => {});
+  }
+
+  /** Events were committed: the webhook dispatcher may send them now rather than at its next poll. */
+  eventsCommitted(): void {
+    this.#onEvent();
   }
 
   /** Where a message's status events go: its own callback, else the gateway's endpoint. */
@@ -113,6 +120,7 @@ export class MessageStore {
         await appendEvent(tx, { type: 'message.queued', messageId: id, data: { to: request.to, class: request.class } }, this.targets(request.statusCallback));
         return inserted!;
       });
+      this.eventsCommitted();
       return { row, replayed: false };
     } catch (error) {
       // Two requests with one new key at once: the loser answers like a later repeat.
@@ -192,5 +200,6 @@ export class MessageStore {
       );
       if (row && event) await appendEvent(tx, { type: event.type, messageId: id, data: event.data }, this.targets(row.status_callback));
     });
+    if (event) this.eventsCommitted();
   }
 }

@@ -86,6 +86,7 @@ export class StatusFollower {
         for (const event of changes.events) await appendEvent(tx, { type: event.type, messageId: row.id, data: event.data }, messages.targets(row.status_callback));
       });
     }
+    messages.eventsCommitted();
     return due.length;
   }
 }

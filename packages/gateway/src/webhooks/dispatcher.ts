@@ -180,7 +180,8 @@ export class WebhookDispatcher {
         this.log?.warn({ error: describe(error, this.timeoutMs) }, 'webhook dispatch round failed');
       }
       if (this.stopped) break;
-      if (attempted < this.batchSize) await this.sleep(this.pollMs);
+      // Something was attempted: the next events of those messages may be due now (in order per message).
+      if (attempted === 0) await this.sleep(this.pollMs);
     }
   }
 

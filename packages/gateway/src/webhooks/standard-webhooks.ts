@@ -40,12 +40,12 @@ export class WebhookVerificationError extends Error {
   }
 }
 
-/** The three Standard Webhooks request headers. */
-export interface WebhookHeaders {
+/** The three Standard Webhooks request headers (a type alias, so it passes as a header record). */
+export type WebhookHeaders = {
   'webhook-id': string;
   'webhook-timestamp': string;
   'webhook-signature': string;
-}
+};
 
 /** Request headers as a receiver has them: a fetch `Headers`, or Node's `IncomingHttpHeaders`. */
 export type IncomingWebhookHeaders = Headers | Readonly<Record<string, string | readonly string[] | undefined>>;

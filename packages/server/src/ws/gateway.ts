@@ -9,7 +9,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { WebSocket, RawData } from 'ws';
 import { Compile } from 'typebox/compile';
-import { ClientFrameSchema, UnauthorizedError, type ClientFrame, type SingleServerFrame } from '@parley/core';
+import { ClientFrameSchema, SubmitRequestSchema, UnauthorizedError, type ClientFrame, type SingleServerFrame } from '@parley/core';
 import { mapError, publicError } from '../http/errors.js';
 import { bearerToken } from '../http/sessions.js';
 import { jsonTooDeep } from '../http/json-body.js';
@@ -18,6 +18,14 @@ import type { AuthDevice } from '../auth-device.js';
 import { DeviceConnection, type ConnectionRegistry } from './connection.js';
 
 const checkFrame = Compile(ClientFrameSchema);
+
+/** The request id of a submit frame whose MLS message is over the wire limit (answered 413, as over HTTP), if it is one. */
+function oversizedSubmit(frame: unknown): string | undefined {
+  const f = frame as { type?: unknown; requestId?: unknown; body?: { message?: unknown } } | null;
+  if (f?.type !== 'submit' || typeof f.requestId !== 'string' || f.requestId.length > 64 || typeof f.body?.message !== 'string') return undefined;
+  const { maxLength } = SubmitRequestSchema.properties.message as { maxLength?: number };
+  return maxLength !== undefined && f.body.message.length > maxLength ? f.requestId : undefined;
+}
 
 /** Close codes (4000-4999 are application-defined, RFC 6455 §7.4.2). */
 export const CLOSE = {
@@ -137,6 +145,11 @@ export function registerGateway(app: FastifyInstance, ctx: RouteContext, registr
         return;
       }
       if (!checkFrame.Check(frame)) {
+        const tooLarge = oversizedSubmit(frame);
+        if (tooLarge !== undefined) {
+          send({ type: 'error', requestId: tooLarge, status: 413, error: { code: 'payload_too_large', message: 'message is larger than the limit' } });
+          return;
+        }
         send({ type: 'error', status: 400, error: { code: 'invalid_frame', message: 'unknown or malformed frame' } });
         return;
       }
