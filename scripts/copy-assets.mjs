@@ -3,6 +3,7 @@
 //   core:   src/web/web-message.js and its hand-written .d.ts (`@parley/core/web-message`)
 //   server: src/storage/migrations/*.sql (migrate.ts), src/routing/web/retrieve.{html,js}
 //           (http/routes/routing.ts)
+//   gateway: src/storage/migrations/*.sql (storage/migrations.ts)
 // Fails when a listed source is missing, so a moved file cannot ship a broken package.
 import { copyFileSync, existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -17,6 +18,7 @@ const ASSETS = [
   ['server', 'routing/web/retrieve.html'],
   ['server', 'routing/web/retrieve.js'],
   ['server', { dir: 'storage/migrations', suffix: '.sql' }],
+  ['gateway', { dir: 'storage/migrations', suffix: '.sql' }],
 ];
 
 let copied = 0;

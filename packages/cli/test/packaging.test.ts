@@ -26,7 +26,7 @@ import { ADMIN_TOKEN as TEST_KIT_ADMIN_TOKEN } from '@parley/test-kit/server';
 
 const run = promisify(execFile);
 const REPO = fileURLToPath(new URL('../../../', import.meta.url));
-const PACKAGES = ['core', 'client', 'server', 'emulators', 'cli'] as const;
+const PACKAGES = ['core', 'client', 'server', 'emulators', 'gateway', 'cli'] as const;
 const ADMIN_TOKEN = 'packaging-test-admin-token-0123456789';
 const log = (line: string) => process.stdout.write(`packaging: ${line}\n`);
 
@@ -150,7 +150,7 @@ describe.skipIf(OTHER_LEG)('the packed packages, installed outside the repositor
     const script = `
       const entries = ['@parley/core', '@parley/core/mls', '@parley/core/mls/node', '@parley/core/audit', '@parley/core/tlog',
         '@parley/core/keylog', '@parley/core/verification', '@parley/core/web-message',
-        '@parley/client', '@parley/client/node', '@parley/client/browser', '@parley/server', '@parley/emulators', '@parley/cli'];
+        '@parley/client', '@parley/client/node', '@parley/client/browser', '@parley/server', '@parley/emulators', '@parley/gateway', '@parley/gateway/webhooks', '@parley/cli'];
       const out = {};
       for (const e of entries) out[e] = Object.keys(await import(e)).length;
       console.log(JSON.stringify(out));`;
