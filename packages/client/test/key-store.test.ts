@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { inspect } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
-import { del, expectCode, keyStoreContract, put, text, track } from './key-store-contract.js';
+import { del, expectCode, keyStoreContract, put, text, track } from '@parley/test-kit/key-store-contract';
 import { randomBytes, toHex } from '@parley/core';
 import { MemoryKeyStore } from '../src/key-store.memory.js';
 import { DEFAULT_ARGON2_PARAMS, FileKeyStore, type Argon2Params } from '../src/key-store.node.js';

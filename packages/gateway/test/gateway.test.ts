@@ -6,6 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Webhook } from 'standardwebhooks';
+import { WebhookReplayGuard, WebhookVerificationError, verifyWebhook } from '@parley/gateway/webhooks';
 import { EventLog } from '@parley/test-kit/sdk';
 import { call, enrollCustomer, gatewayWorld, type GatewayWorld } from './fixtures.js';
 import type { RunningGateway } from '../src/index.js';
@@ -111,4 +112,47 @@ describe('gateway: send an OTP with one call', () => {
     expect((await call(gateway, 'pgw_AAAAAAAAAAAA_' + 'A'.repeat(43), 'GET', '/v1/events')).body.error.code).toBe('unauthorized');
     expect((await call(gateway, world.apiKey, 'GET', '/v1/messages/AAAAAAAAAAAAAAAAAAAAAA')).body.error.code).toBe('unknown_message');
   });
+
+  it('keeps status webhooks while the receiver is down and delivers them in order when it is back', async () => {
+    const phone = await enrollCustomer(gateway, world.apiKey, 'c-3003');
+    const events = new EventLog(phone);
+    await phone.connect();
+    world.receiver.down = true;
+    const sent = await call(gateway, world.apiKey, 'POST', '/v1/messages', { to: 'c-3003', class: 'alert', body: 'Card charged $40' });
+    const id = sent.body.id as string;
+    await events.waitFor((e) => e.type === 'message' && e.messageId === id, 30_000);
+    await new Promise((r) => setTimeout(r, 800));
+    expect(world.receiver.of(id)).toEqual([]);
+    const pending = await world.db.query<{ attempts: number }>(
+      'SELECT d.attempts FROM gateway_webhook_deliveries d JOIN gateway_events e ON e.id = d.event_id WHERE e.message_id = $1 AND d.delivered_at IS NULL',
+      [id],
+    );
+    expect(pending.length).toBeGreaterThan(0);
+    expect(pending.some((p) => Number(p.attempts) > 0)).toBe(true);
+    world.receiver.down = false;
+    await world.receiver.waitFor(() => world.receiver.of(id).some((w) => w.type === 'message.delivered'), 30_000);
+    expect(world.receiver.of(id).map((w) => w.type)).toEqual(['message.queued', 'message.sent', 'message.delivered']);
+    await phone.close();
+  });
+
+  it("rejects a forged, tampered, stale or replayed webhook with our helper", () => {
+    const hook = world.receiver.received.find((w) => w.verified)!;
+    const guard = new WebhookReplayGuard();
+    const codeOf = (f: () => unknown) => {
+      try {
+        f();
+        return 'accepted';
+      } catch (error) {
+        return error instanceof WebhookVerificationError ? error.code : String(error);
+      }
+    };
+    const now = () => Number(hook.headers['webhook-timestamp']) * 1000;
+    expect(codeOf(() => verifyWebhook(world.webhookSecret, hook.headers, hook.raw, { now, replayGuard: guard }))).toBe('accepted');
+    expect(codeOf(() => verifyWebhook(world.webhookSecret, hook.headers, hook.raw, { now, replayGuard: guard }))).toBe('webhook_replayed');
+    expect(codeOf(() => verifyWebhook(world.webhookSecret, hook.headers, hook.raw.replace('message.', 'messagf.'), { now }))).toBe('webhook_signature_invalid');
+    expect(codeOf(() => verifyWebhook('whsec_' + Buffer.alloc(32, 7).toString('base64'), hook.headers, hook.raw, { now }))).toBe('webhook_signature_invalid');
+    expect(codeOf(() => verifyWebhook(world.webhookSecret, hook.headers, hook.raw, { now: () => now() + 3600_000 }))).toBe('webhook_timestamp_invalid');
+    expect(codeOf(() => verifyWebhook(world.webhookSecret, { ...hook.headers, 'webhook-signature': '' }, hook.raw, { now }))).not.toBe('accepted');
+  });
 });
+

@@ -1,5 +1,5 @@
 /**
- * The KeyStore contract (key-store-contract.ts, the suite MemoryKeyStore and FileKeyStore
+ * The KeyStore contract (test-kit/src/key-store-contract.ts, the suite MemoryKeyStore and FileKeyStore
  * pass) run against the real IndexedDbKeyStore in headless Chromium: each call of the suite
  * goes to the page (`page.evaluate`) with its arguments exactly as typed (bytes, wrong
  * types, `undefined`), and the page's result or KeyStoreError code comes back.
@@ -8,7 +8,7 @@ import { afterAll, beforeAll } from 'vitest';
 import type { Page } from 'playwright-core';
 import { KeyStoreError, type KeyStore, type KeyStoreOp } from '../../src/key-store.js';
 import { fromWire, skipWithoutChromium, startBrowserFixture, toWire, type BrowserFixture, type Wire } from '@parley/test-kit/browser';
-import { keyStoreContract } from '../key-store-contract.js';
+import { keyStoreContract } from '@parley/test-kit/key-store-contract';
 
 const skip = skipWithoutChromium('IndexedDbKeyStore contract in Chromium');
 

@@ -54,6 +54,22 @@ export interface ClaimedMessage {
   readonly createdAt: Date;
 }
 
+/** One change of a message's row (`MessageStore.transition`). */
+export interface MessageChange {
+  readonly status: MessageStatus;
+  readonly path?: string | null;
+  readonly reason?: string | null;
+  readonly mode?: 'app' | 'web';
+  /** Due again in this many seconds (a retry). */
+  readonly retryInSeconds?: number;
+  /** Erase the sealed body and phone: the message left, or failed for good. */
+  readonly erase?: boolean;
+  /** Final here, with no route on the server: the follower need not ask. */
+  readonly settled?: boolean;
+  /** The route state this change already reported: the follower reports only later changes. */
+  readonly reportedState?: string;
+}
+
 const COLUMNS = 'id, idempotency_key, customer_id, class, status, path, reason, mode, status_callback, attempts, created_at, updated_at, route_status, reported, settled';
 
 /**
@@ -187,16 +203,17 @@ export class MessageStore {
   async transition(
     sql: Sql,
     id: string,
-    change: { status: MessageStatus; path?: string | null; reason?: string | null; mode?: 'app' | 'web'; retryInSeconds?: number; erase?: boolean },
+    change: MessageChange,
     event?: { type: GatewayEventType; data: Record<string, unknown> },
   ): Promise<void> {
     await sql.transaction(async (tx) => {
       const [row] = await tx.query<{ status_callback: string | null }>(
         `UPDATE gateway_messages SET status = $2, path = COALESCE($3, path), reason = $4, mode = COALESCE($5, mode),
            next_at = now() + ($6::integer * interval '1 second'), updated_at = now(),
-           body_sealed = CASE WHEN $7 THEN NULL ELSE body_sealed END, phone_sealed = CASE WHEN $7 THEN NULL ELSE phone_sealed END
+           body_sealed = CASE WHEN $7 THEN NULL ELSE body_sealed END, phone_sealed = CASE WHEN $7 THEN NULL ELSE phone_sealed END,
+           settled = settled OR $8, reported = COALESCE($9, reported)
          WHERE id = $1 RETURNING status_callback`,
-        [id, change.status, change.path ?? null, change.reason ?? null, change.mode ?? null, change.retryInSeconds ?? 0, change.erase ?? false],
+        [id, change.status, change.path ?? null, change.reason ?? null, change.mode ?? null, change.retryInSeconds ?? 0, change.erase ?? false, change.settled ?? false, change.reportedState === undefined ? null : JSON.stringify({ decisions: 0, state: change.reportedState, receipts: [] })],
       );
       if (row && event) await appendEvent(tx, { type: event.type, messageId: id, data: event.data }, this.targets(row.status_callback));
     });

@@ -5,11 +5,10 @@
  * sees one), and records the outcome with its event. Messages to one customer go in the
  * order they were accepted; customers are served in parallel.
  */
-import { createHash } from 'node:crypto';
 import { identityIdOf, isParleyError } from '@parley/core';
 import { isRetryable, type Sender } from '@parley/client';
 import type { Channel, Database } from '@parley/server';
-import { isTransientError } from '@parley/server';
+import { isTransientError, smsDeliver } from '@parley/server';
 import type { ClaimedMessage, MessageStore } from './message-store.js';
 
 export interface SendWorkerOptions {
@@ -110,7 +109,7 @@ export class SendWorker {
       }
       const sent = await sender.send(m.customerId, m.body, { class: m.class, messageId: m.id, idempotencyKey: m.id });
       if (sent.customerDevices.length === 0) {
-        await messages.transition(db, m.id, { status: 'failed', reason: 'no_active_devices', mode: 'app', erase: true }, { type: 'message.failed', data: { reason: 'no_active_devices' } });
+        await messages.transition(db, m.id, { status: 'failed', reason: 'no_active_devices', mode: 'app', erase: true, settled: true }, { type: 'message.failed', data: { reason: 'no_active_devices' } });
         return;
       }
       await messages.transition(
@@ -139,30 +138,22 @@ export class SendWorker {
   async #sendToWeb(m: ClaimedMessage): Promise<void> {
     const { db, messages, sender, sms, brand } = this.#o;
     if (!m.phone) {
-      await messages.transition(db, m.id, { status: 'failed', reason: 'customer_unknown', erase: true }, { type: 'message.failed', data: { reason: 'customer_unknown' } });
+      await messages.transition(db, m.id, { status: 'failed', reason: 'customer_unknown', erase: true, settled: true }, { type: 'message.failed', data: { reason: 'customer_unknown' } });
       return;
     }
     const result = await sender.sendToWeb(m.customerId, m.phone, m.body, {
       class: m.class,
       messageId: m.id,
-      deliver: async (link) => {
-        if (!sms) return { ok: false, reason: 'no_sms_provider' };
-        const sent = await sms.send({
-          deliveryId: `${m.id}-web`,
-          messageId: m.id,
-          recipient: { pseudonym: createHash('sha256').update(`parley/gateway/phone/${link.to}`).digest('base64url'), phone: link.to },
-          item: { kind: 'link', text: link.text, url: link.url, brand },
-        });
-        return { ok: true, provider: sms.name, ...(sent.providerMessageId ? { providerMessageId: sent.providerMessageId } : {}) };
-      },
+      // The business's own SMS account (server/src/channels/sender-sms.ts): the link's key never reaches Parley.
+      deliver: sms ? smsDeliver(sms, brand) : async () => ({ ok: false, reason: 'no_sms_provider' }),
     });
     if (result.state === 'invited') {
-      await messages.transition(db, m.id, { status: 'invited', path: 'invited', mode: 'web', erase: true }, { type: 'message.fallback', data: { path: 'invited', decision: 'invited' } });
+      await messages.transition(db, m.id, { status: 'invited', path: 'invited', mode: 'web', erase: true, reportedState: 'invited' }, { type: 'message.fallback', data: { path: 'invited', decision: 'invited' } });
     } else if (result.state === 'blocked' || result.state === 'failed') {
       const reason = result.state === 'blocked' ? 'policy_blocked' : 'web_link_failed';
-      await messages.transition(db, m.id, { status: 'failed', path: result.path === 'pending' ? null : result.path, reason, mode: 'web', erase: true }, { type: 'message.failed', data: { reason, path: result.path } });
+      await messages.transition(db, m.id, { status: 'failed', path: result.path === 'pending' ? null : result.path, reason, mode: 'web', erase: true, reportedState: result.state }, { type: 'message.failed', data: { reason, path: result.path } });
     } else {
-      await messages.transition(db, m.id, { status: 'sent', mode: 'web', erase: true }, { type: 'message.sent', data: { mode: 'web', channel: 'sms', ...(result.expiresAt ? { expiresAt: result.expiresAt } : {}) } });
+      await messages.transition(db, m.id, { status: 'sent', mode: 'web', erase: true, reportedState: 'active' }, { type: 'message.sent', data: { mode: 'web', channel: 'sms', ...(result.expiresAt ? { expiresAt: result.expiresAt } : {}) } });
     }
   }
 
@@ -182,7 +173,7 @@ export class SendWorker {
       return;
     }
     log.warn({ messageId: m.id, code }, 'gateway: send failed for good');
-    await messages.transition(db, m.id, { status: 'failed', reason: code, erase: true }, { type: 'message.failed', data: { reason: code } }).catch(() => {});
+    await messages.transition(db, m.id, { status: 'failed', reason: code, erase: true, settled: true }, { type: 'message.failed', data: { reason: code } }).catch(() => {});
   }
 }
 

@@ -36,7 +36,8 @@ export class DbKeyStore implements KeyStore {
   }
 
   async get(name: string): Promise<Uint8Array | undefined> {
-    this.#open(name);
+    this.#open();
+    assertName(name);
     const [row] = await this.#db.query<{ value: Uint8Array }>('SELECT value FROM gateway_records WHERE name = $1', [name]);
     if (!row) return undefined;
     try {
@@ -48,6 +49,7 @@ export class DbKeyStore implements KeyStore {
   }
 
   async list(prefix: string): Promise<string[]> {
+    if (typeof prefix !== 'string') throw new KeyStoreError('key_store_invalid_name', 'key store prefix must be a string');
     this.#open();
     const rows = await this.#db.query<{ name: string }>('SELECT name FROM gateway_records WHERE starts_with(name, $1)', [prefix]);
     // Code-unit order, as every KeyStore sorts (the database's collation may differ).
@@ -61,7 +63,7 @@ export class DbKeyStore implements KeyStore {
     if (!Array.isArray(ops)) throw new KeyStoreError('key_store_invalid_op', 'write takes an array of operations');
     for (const op of ops) {
       if (op?.op !== 'put' && op?.op !== 'delete') throw new KeyStoreError('key_store_invalid_op', 'an operation is neither put nor delete');
-      this.#open(op.name);
+      assertName(op.name);
       if (op.op === 'put' && !(op.value instanceof Uint8Array)) throw new KeyStoreError('key_store_invalid_value', 'a put value must be a Uint8Array');
       last.set(op.name, op);
     }
@@ -86,10 +88,12 @@ export class DbKeyStore implements KeyStore {
     this.#closed = true;
   }
 
-  #open(name?: string): void {
+  #open(): void {
     if (this.#closed) throw new KeyStoreError('key_store_closed', 'the gateway store is closed');
-    if (name !== undefined && (typeof name !== 'string' || !NAME_RE.test(name) || name.includes('..'))) {
-      throw new KeyStoreError('key_store_invalid_name', 'invalid key store record name');
-    }
   }
+}
+
+/** The KeyStore's record names (key-store.ts): short ASCII paths, no `..`. */
+function assertName(name: unknown): void {
+  if (typeof name !== 'string' || !NAME_RE.test(name) || name.includes('..')) throw new KeyStoreError('key_store_invalid_name', 'invalid key store record name');
 }

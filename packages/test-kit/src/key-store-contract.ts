@@ -1,12 +1,13 @@
 /**
  * The KeyStore contract: one suite every implementation passes (MemoryKeyStore and
- * FileKeyStore in key-store.test.ts; IndexedDbKeyStore in headless Chromium, through a
- * proxy, in browser/indexeddb-contract.test.ts).
+ * FileKeyStore in client/test/key-store.test.ts; IndexedDbKeyStore in headless Chromium, through a
+ * proxy, in client/test/browser/indexeddb-contract.test.ts; the gateway's DbKeyStore in
+ * gateway/test/db-key-store.test.ts).
  */
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import { fromUtf8, randomBytes, utf8 } from '@parley/core';
-import { KeyStoreError, type KeyStore, type KeyStoreOp } from '../src/key-store.js';
+import { KeyStoreError, type KeyStore, type KeyStoreOp } from '@parley/client';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
