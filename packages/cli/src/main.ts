@@ -31,6 +31,7 @@ ${ADMIN_USAGE}
   parley gateway init --server URL --business ID [--name BRAND] [--admin-token-file F] (--data-dir DIR | --database-url URL [--database-schema S] --key-file F) [--json]
   parley gateway [--data-dir DIR | --database-url URL --key-file F] [--port N] [--host H] [--webhook-url URL] [--sms-config FILE] [--instance-id ID]
   parley gateway keys create --label NAME | list | revoke ID   [--data-dir DIR | --database-url URL --key-file F] [--json]
+  parley gateway secrets rotate | retire-old | list            (webhook signing secrets; same storage flags)
   parley help
 
 Environment: PARLEY_ADMIN_TOKEN, PARLEY_STORE_PASSPHRASE, DATABASE_URL, PARLEY_NATS_URL, NODE_ID, PORT, PARLEY_ROUTING_CONFIG, PARLEY_ALLOWED_ORIGINS.

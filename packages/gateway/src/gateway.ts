@@ -80,7 +80,15 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   const readStore = new DbKeyStore(db, dataKey);
   const enrollmentKey = await readEnrollmentKey(readStore);
   const signingKey = await importJWK(enrollmentKey.privateJwk, 'EdDSA');
-  const secrets = await readWebhookSecrets(readStore);
+  // Re-read every few seconds: `parley gateway secrets rotate` on any instance reaches every instance.
+  let secrets = await readWebhookSecrets(readStore);
+  const secretsTimer = setInterval(() => {
+    readWebhookSecrets(readStore).then(
+      (current) => (secrets = current.length > 0 ? current : secrets),
+      () => {},
+    );
+  }, 5000);
+  secretsTimer.unref();
   let evidenceReader: EvidenceReader | undefined;
   let worker: SendWorker | undefined;
   const dispatcher: WebhookDispatcher = new WebhookDispatcher({
@@ -174,6 +182,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     leading: () => leadership.leading,
     close: () =>
       (closing ??= (async () => {
+        clearInterval(secretsTimer);
         await app.close();
         await leadership.stop();
         await dispatcher.stop();

@@ -9,6 +9,7 @@ export { openGatewayDatabase } from './storage/open-database.js';
 export { migrateGateway } from './storage/migrations.js';
 export { KeyFileWrapper, type KeyWrapper } from './custody/key-wrapper.js';
 export { createApiKey, listApiKeys, revokeApiKey, type ApiKeyInfo } from './api-keys.js';
-export { readWebhookSecrets, writeWebhookSecrets } from './secrets.js';
+export { readWebhookSecrets, writeWebhookSecrets, rotateWebhookSecret, retireOldWebhookSecrets } from './secrets.js';
+export { loadDataKey } from './custody/data-key.js';
 export { GatewayError, GATEWAY_ERROR_CODES, type GatewayErrorCode } from './errors.js';
 export { DbKeyStore } from './storage/db-key-store.js';

@@ -6,6 +6,7 @@
 import { fromUtf8, utf8 } from '@parley/core';
 import type { KeyStore } from '@parley/client';
 import { GatewayError } from './errors.js';
+import { newWebhookSecret } from './webhooks/standard-webhooks.js';
 
 const ENROLLMENT_KEY = 'gateway/enrollment-key';
 const WEBHOOK_SECRETS = 'gateway/webhook-secrets';
@@ -51,4 +52,30 @@ export async function readWebhookSecrets(store: KeyStore): Promise<string[]> {
  */
 export async function writeWebhookSecrets(store: KeyStore, secrets: readonly string[]): Promise<void> {
   await store.write([{ op: 'put', name: WEBHOOK_SECRETS, value: utf8(JSON.stringify(secrets)) }]);
+}
+
+/**
+ * Rotation: a new secret first; webhooks are then signed under every listed secret (Standard
+ * Webhooks allows several signatures) until `retireOldWebhookSecrets` drops the old ones.
+ *
+ * @example
+ * const fresh = await rotateWebhookSecret(store) // give `fresh` to the receiver, then retire the old ones
+ */
+export async function rotateWebhookSecret(store: KeyStore): Promise<string> {
+  const fresh = newWebhookSecret();
+  await writeWebhookSecrets(store, [fresh, ...(await readWebhookSecrets(store))].slice(0, 5));
+  return fresh;
+}
+
+/**
+ * Keeps only the newest secret; returns how many were dropped.
+ *
+ * @example
+ * await retireOldWebhookSecrets(store)
+ */
+export async function retireOldWebhookSecrets(store: KeyStore): Promise<number> {
+  const all = await readWebhookSecrets(store);
+  if (all.length <= 1) return 0;
+  await writeWebhookSecrets(store, all.slice(0, 1));
+  return all.length - 1;
 }

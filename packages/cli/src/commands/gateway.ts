@@ -4,8 +4,23 @@
  *   (none) runs one gateway instance (several may share one PostgreSQL)
  *   keys   create | list | revoke the bank services' API keys
  */
+import { createHash } from 'node:crypto';
 import { join, resolve } from 'node:path';
-import { KeyFileWrapper, createApiKey, initGateway, listApiKeys, openGatewayDatabase, revokeApiKey, startGateway, type KeyWrapper } from '@parley/gateway';
+import {
+  DbKeyStore,
+  KeyFileWrapper,
+  createApiKey,
+  initGateway,
+  listApiKeys,
+  loadDataKey,
+  openGatewayDatabase,
+  readWebhookSecrets,
+  retireOldWebhookSecrets,
+  revokeApiKey,
+  rotateWebhookSecret,
+  startGateway,
+  type KeyWrapper,
+} from '@parley/gateway';
 import type { Database } from '@parley/server';
 import { parseFlags, parsePort } from '../args.js';
 import { UsageError, type ExitCode } from '../errors.js';
@@ -31,6 +46,8 @@ export async function runGateway(argv: readonly string[]): Promise<ExitCode> {
       return init(rest);
     case 'keys':
       return keys(rest);
+    case 'secrets':
+      return webhookSecrets(rest);
     case 'serve':
       return serve(rest);
     default:
@@ -117,6 +134,10 @@ async function init(argv: readonly string[]): Promise<ExitCode> {
 async function keys(argv: readonly string[]): Promise<ExitCode> {
   const [action, ...rest] = argv;
   const flags = parseFlags(rest.filter((a, i) => !(i === 0 && action === 'revoke' && !a.startsWith('--'))), { ...STORAGE_FLAGS, label: { type: 'string' } });
+  // Usage first: nothing is created on disk for a command that cannot run.
+  if (action !== 'create' && action !== 'list' && action !== 'revoke') throw new UsageError('parley gateway keys create|list|revoke');
+  if (action === 'create' && !flags.label) throw new UsageError('parley gateway keys create needs --label NAME (which service uses the key)');
+  if (action === 'revoke' && (!rest[0] || rest[0].startsWith('--'))) throw new UsageError('parley gateway keys revoke ID');
   const storage = await openStorage(flags);
   try {
     switch (action) {
@@ -142,6 +163,38 @@ async function keys(argv: readonly string[]): Promise<ExitCode> {
       }
       default:
         throw new UsageError('parley gateway keys create|list|revoke');
+    }
+  } finally {
+    await storage.db.close();
+  }
+}
+
+/** `parley gateway secrets rotate | retire-old | list`: the webhook signing secrets (every instance picks changes up within seconds). */
+async function webhookSecrets(argv: readonly string[]): Promise<ExitCode> {
+  const [action, ...rest] = argv;
+  const flags = parseFlags(rest, STORAGE_FLAGS);
+  const storage = await openStorage(flags);
+  try {
+    const store = new DbKeyStore(storage.db, await loadDataKey(storage.db, await KeyFileWrapper.load(storage.keyFile)));
+    switch (action) {
+      case 'rotate': {
+        const secret = await rotateWebhookSecret(store);
+        process.stdout.write(flags.json ? `${JSON.stringify({ secret })}\n` : `new webhook secret (shown once; webhooks now carry a signature under it and under the older ones):\n  ${secret}\nwhen every receiver has it: parley gateway secrets retire-old\n`);
+        return 0;
+      }
+      case 'retire-old': {
+        const dropped = await retireOldWebhookSecrets(store);
+        process.stdout.write(flags.json ? `${JSON.stringify({ dropped })}\n` : `${dropped} older webhook secret(s) retired\n`);
+        return 0;
+      }
+      case 'list': {
+        // Never the secrets themselves: how many, and a short fingerprint of each.
+        const all = (await readWebhookSecrets(store)).map((s, i) => `${i === 0 ? 'newest' : 'older '} sha256:${createHash('sha256').update(s).digest('hex').slice(0, 16)}`);
+        process.stdout.write(flags.json ? `${JSON.stringify({ secrets: all })}\n` : `${all.join('\n')}\n`);
+        return 0;
+      }
+      default:
+        throw new UsageError('parley gateway secrets rotate | retire-old | list');
     }
   } finally {
     await storage.db.close();
