@@ -84,6 +84,8 @@ describe('parley demo: files it writes', () => {
     expect(stores.filter((f) => !f.dir).length).toBeGreaterThan(0);
     expect(stores.filter((f) => f.mode !== (f.dir ? 0o700 : 0o600)).map((f) => `${f.path} ${f.mode.toString(8)}`)).toEqual([]);
     expect(await mode(join(dir, 'server'))).toBe(0o700);
+    // The bank gateway's database (PGlite files) sits in private directories too.
+    expect(await mode(join(dir, 'gateway'))).toBe(0o700);
 
     // The command the demo prints, run word for word.
     const command = /Check it yourself: (parley audit verify .*)$/m.exec(r.out)![1]!;

@@ -19,6 +19,7 @@ export const GATEWAY_ERROR_CODES = [
   'key_file_missing',
   'key_file_insecure',
   'key_file_invalid',
+  'data_dir_insecure',
   'lease_lost',
   'store_closed',
   'server_unreachable',

@@ -87,6 +87,7 @@ export async function runDemo(argv: readonly string[]): Promise<ExitCode> {
       ...(serverUrls.length > 1 ? { serverUrls } : {}),
       adminToken,
       workDir: join(base, 'devices', toBase64Url(randomBytes(4))),
+      gatewayDir: join(base, 'gateway', toBase64Url(randomBytes(4))),
       evidencePath: join(evidenceDir, `payment-alert-${toBase64Url(randomBytes(4))}.evidence.json`),
       onStep: (s) => out(renderStep(s)),
       ...(providers && secondFactor ? { channels: { providers, secondFactor } } : {}),

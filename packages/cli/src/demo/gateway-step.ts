@@ -20,7 +20,8 @@ export interface GatewayStepOptions {
   readonly serverUrl: string;
   readonly adminToken: string;
   readonly businessId: string;
-  readonly workDir: string;
+  /** The gateway's own directory (its database and key file). */
+  readonly dir: string;
   /** Alice's phone: it must receive the gateway's message. */
   readonly phone: Device;
   readonly customerId: string;
@@ -30,11 +31,11 @@ export interface GatewayStepOptions {
 
 /**
  * @example
- * await runGatewayStep({ transcript, serverUrl, adminToken, businessId, workDir, phone, customerId: 'c-1001', marker, timeoutMs })
+ * await runGatewayStep({ transcript, serverUrl, adminToken, businessId, dir, phone, customerId: 'c-1001', marker, timeoutMs })
  */
 export async function runGatewayStep(o: GatewayStepOptions): Promise<void> {
   const { transcript } = o;
-  const dir = join(o.workDir, 'gateway');
+  const dir = o.dir;
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const db = await openGatewayDatabase({ dataDir: dir });
   const hooks: { type: string; messageId: string; verified: boolean }[] = [];

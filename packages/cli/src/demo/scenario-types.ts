@@ -20,6 +20,8 @@ export interface ScenarioOptions {
   readonly adminToken: string;
   /** Directory for the devices' encrypted stores. */
   readonly workDir: string;
+  /** Where the bank's gateway keeps its database and key file (a 0700 directory; default: `<workDir>/gateway`). */
+  readonly gatewayDir?: string;
   /** Appended to every plaintext (the privacy test looks for it everywhere). */
   readonly marker?: string;
   /** Progress callback: one call per step. */

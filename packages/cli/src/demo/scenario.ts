@@ -186,7 +186,7 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
     step('the revoked tablet is no longer in the conversation', !afterLoss.customerDevices.includes(tablet.deviceId) && afterLoss.customerDevices.includes(phone.deviceId));
 
     // --- The bank's services send through the gateway: one HTTP call, signed status webhooks ----
-    await runGatewayStep({ transcript, serverUrl: nodes[0]!, adminToken: options.adminToken, businessId, workDir: options.workDir, phone, customerId: 'c-1001', marker, timeoutMs });
+    await runGatewayStep({ transcript, serverUrl: nodes[0]!, adminToken: options.adminToken, businessId, dir: options.gatewayDir ?? join(options.workDir, 'gateway'), phone, customerId: 'c-1001', marker, timeoutMs });
 
     // --- Delivery paths: the best channel per customer, never content outside E2E -------------
     if (options.channels) {

@@ -4,6 +4,7 @@
  */
 import { Type, type Static } from 'typebox';
 import { MESSAGE_CLASS_PATTERN, MESSAGE_ID_PATTERN, SUBJECT_PATTERN } from '@parley/core';
+import { GATEWAY_ERROR_CODES } from '../errors.js';
 
 /** Bodies are at most 64 KiB of text (the message, its commitment and framing fit the relay's 256 KiB). */
 export const MAX_BODY_CHARS = 65_536;
@@ -102,7 +103,10 @@ export const EventsResponseSchema = Type.Object(
   {},
 );
 
+/** Codes an error body may carry: the gateway's own, and the HTTP layer's it shares with the server. */
+const ERROR_CODES = [...GATEWAY_ERROR_CODES, 'invalid_json', 'unsupported_media_type', 'invalid_url', 'uri_too_long', 'not_found', 'unavailable'].sort();
+
 export const GatewayErrorBodySchema = Type.Object(
-  { error: Type.Object({ code: Type.String(), message: Type.String(), details: Type.Optional(Type.Record(Type.String(), Type.Unknown())), requestId: Type.Optional(Type.String()) }) },
+  { error: Type.Object({ code: Type.String({ description: `stable machine-readable code: ${ERROR_CODES.join(', ')}` }), message: Type.String(), details: Type.Optional(Type.Record(Type.String(), Type.Unknown())), requestId: Type.Optional(Type.String()) }) },
   {},
 );
