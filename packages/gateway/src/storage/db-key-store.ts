@@ -24,6 +24,13 @@ export class DbKeyStore implements KeyStore {
   readonly #key: Uint8Array;
   #fence: FenceToken | undefined;
   #closed = false;
+  /**
+   * Call order, as the KeyStore contract requires: a pool runs statements on several
+   * connections, so writes are chained (each waits for every earlier write and read), and a
+   * read waits for the writes issued before it; reads between two writes run together.
+   */
+  #lastWrite: Promise<unknown> = Promise.resolve();
+  #readsSinceWrite: Promise<unknown>[] = [];
 
   constructor(db: Database, dataKey: Uint8Array) {
     this.#db = db;
@@ -38,7 +45,7 @@ export class DbKeyStore implements KeyStore {
   async get(name: string): Promise<Uint8Array | undefined> {
     this.#open();
     assertName(name);
-    const [row] = await this.#db.query<{ value: Uint8Array }>('SELECT value FROM gateway_records WHERE name = $1', [name]);
+    const [row] = await this.#read(() => this.#db.query<{ value: Uint8Array }>('SELECT value FROM gateway_records WHERE name = $1', [name]));
     if (!row) return undefined;
     try {
       return openAesGcm(this.#key, row.value, `parley/gateway/record/${name}`);
@@ -51,7 +58,7 @@ export class DbKeyStore implements KeyStore {
   async list(prefix: string): Promise<string[]> {
     if (typeof prefix !== 'string') throw new KeyStoreError('key_store_invalid_name', 'key store prefix must be a string');
     this.#open();
-    const rows = await this.#db.query<{ name: string }>('SELECT name FROM gateway_records WHERE starts_with(name, $1)', [prefix]);
+    const rows = await this.#read(() => this.#db.query<{ name: string }>('SELECT name FROM gateway_records WHERE starts_with(name, $1)', [prefix]));
     // Code-unit order, as every KeyStore sorts (the database's collation may differ).
     return rows.map((r) => r.name).sort();
   }
@@ -71,7 +78,7 @@ export class DbKeyStore implements KeyStore {
     const deletes = [...last.values()].filter((op) => op.op === 'delete').map((op) => op.name);
     const sealed = puts.map((op) => sealAesGcm(this.#key, op.value, `parley/gateway/record/${op.name}`));
     const fence = this.#fence;
-    await this.#db.transaction(async (tx) => {
+    await this.#write(() => this.#db.transaction(async (tx) => {
       if (fence) await checkFence(tx, fence);
       if (puts.length > 0) {
         await tx.query(
@@ -81,11 +88,28 @@ export class DbKeyStore implements KeyStore {
         );
       }
       if (deletes.length > 0) await tx.query('DELETE FROM gateway_records WHERE name = ANY($1::text[])', [deletes]);
-    });
+    }));
   }
 
   async close(): Promise<void> {
     this.#closed = true;
+    await this.#lastWrite;
+  }
+
+  #read<T>(fn: () => Promise<T>): Promise<T> {
+    const done = this.#lastWrite.then(fn);
+    this.#readsSinceWrite.push(done.catch(() => {}));
+    // A long run of reads: keep one promise standing for all of them.
+    if (this.#readsSinceWrite.length > 256) this.#readsSinceWrite = [Promise.all(this.#readsSinceWrite)];
+    return done;
+  }
+
+  #write<T>(fn: () => Promise<T>): Promise<T> {
+    const before = Promise.all([this.#lastWrite, ...this.#readsSinceWrite]);
+    this.#readsSinceWrite = [];
+    const done = before.then(fn);
+    this.#lastWrite = done.catch(() => {});
+    return done;
   }
 
   #open(): void {
