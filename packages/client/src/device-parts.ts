@@ -24,6 +24,8 @@ import type { MlsSelf } from './mls-self.js';
 import { Outbox } from './outbox.js';
 import { ReceiptOutbox } from './receipts.js';
 import { Receiver } from './receiver.js';
+import { signCommitment } from './audit-sender.js';
+import type { SendContext } from './send-message.js';
 import type { DeviceRecordV1 } from './records.js';
 import { SessionManager } from './session.js';
 
@@ -45,6 +47,8 @@ export interface DeviceParts {
   readonly receiver: Receiver;
   readonly receipts: ReceiptOutbox;
   readonly keyPackages: KeyPackageStock;
+  /** What sending a message needs (send-message.ts, web-link.ts), business commitments signed with this device's identity key. */
+  readonly sending: SendContext;
   now(): Date;
   /** Fetches and processes the whole mailbox over HTTP. */
   sync(): Promise<void>;
@@ -154,9 +158,19 @@ export function assembleDevice(record: DeviceRecordV1, suite: MlsSuite, options:
     now,
     ...(options.keyPackageBatch === undefined ? {} : { batchSize: options.keyPackageBatch }),
   });
+  const sending: SendContext = {
+    store,
+    mls,
+    conversations,
+    outbox,
+    membership,
+    now,
+    signCommitment: (message) => signCommitment(mls.member, identityPrivateKey, message),
+  };
   return {
     record,
     store,
+    sending,
     mls,
     identityPrivateKey,
     api,
@@ -174,4 +188,16 @@ export function assembleDevice(record: DeviceRecordV1, suite: MlsSuite, options:
     now,
     sync,
   };
+}
+
+/** @internal Stops a device's parts in order: no new submissions, received work finished and acknowledged, receipts flushed, socket closed. */
+export async function closeParts(parts: DeviceParts, disconnect: () => Promise<void>): Promise<void> {
+  const { receiver, receipts, outbox, hub } = parts;
+  outbox.close();
+  await receiver.idle().catch(() => {});
+  await receiver.flushAcks().catch(() => {});
+  await receipts.close();
+  await disconnect();
+  receiver.close();
+  hub.close();
 }

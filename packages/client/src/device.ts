@@ -14,22 +14,19 @@ import { businessOf, fromBase64, type BusinessId, type ConversationId, type Devi
 import type { EvidenceBundle } from '@parley/core/audit';
 import type { MemberRef } from '@parley/core/mls';
 import type { ApiClient } from './api-client.js';
-import { signCommitment, type CommittedMessage } from './audit-sender.js';
 import type { ConversationSummary } from './conversations.js';
 import type { DeviceKeys } from './device-keys.js';
 import type { EnrollOptions, ExportEvidenceOptions, OpenOptions, SendOptions, SendResult } from './device-options.js';
-import { assembleDevice, type DeviceParts } from './device-parts.js';
-import { openDeviceRecord, prepareEnrollment, registerEnrollment } from './enroll.js';
+import { closeParts, type DeviceParts } from './device-parts.js';
+import { enrollParts, openParts } from './enroll.js';
 import { DeviceClosedError } from './errors.js';
 import type { DeviceEvent } from './events.js';
 import { exportEvidence, markRead } from './evidence.js';
 import { conversationTag, readHistory, setConversationTag } from './history.js';
 import type { KeyStore } from './key-store.js';
 import type { DeviceRef } from './membership.js';
-import type { AuditedMessageV1 } from './records.js';
 import { openRetrievalLink } from './retrieval.js';
-import { assertRuntime } from './runtime-check.js';
-import { sendMessage, type SendContext } from './send-message.js';
+import { sendMessage } from './send-message.js';
 import { sendWebLink, type SenderWebOptions, type SenderWebResult } from './web-link.js';
 
 /**
@@ -50,7 +47,6 @@ export class Device {
   readonly keys: DeviceKeys;
   private readonly parts: DeviceParts;
   private readonly store: KeyStore;
-  private readonly sending: SendContext;
   private closed = false;
 
   private constructor(parts: DeviceParts) {
@@ -60,7 +56,6 @@ export class Device {
     this.identityId = parts.record.identityId;
     this.api = parts.api;
     this.keys = parts.keys;
-    this.sending = { ...parts, signCommitment: (message) => this.signCommitment(message) };
   }
 
   /**
@@ -70,13 +65,7 @@ export class Device {
    * const phone = await Device.enroll({ serverUrl: 'https://parley.example', enrollmentToken, store: new MemoryKeyStore(), label: 'phone', ...nodeRuntime })
    */
   static async enroll(options: EnrollOptions): Promise<Device> {
-    assertRuntime(options);
-    const enrollment = await prepareEnrollment(options);
-    const device = new Device(assembleDevice(enrollment.record, enrollment.suite, options, options.serverUrl));
-    await registerEnrollment(device.api, options, enrollment);
-    // The new key must be in the log, where the server says it put it.
-    await device.keys.checkOwnKeys();
-    return device;
+    return new Device(await enrollParts(options));
   }
 
   /**
@@ -86,11 +75,7 @@ export class Device {
    * const phone = await Device.open({ store: await FileKeyStore.open('./phone', { passphrase }), ...nodeRuntime })
    */
   static async open(options: OpenOptions): Promise<Device> {
-    assertRuntime(options);
-    const { record, suite } = await openDeviceRecord(options);
-    const parts = assembleDevice(record, suite, options, options.serverUrl ?? record.serverUrl);
-    await parts.conversations.load(parts.store, parts.mls.authenticate);
-    return new Device(parts);
+    return new Device(await openParts(options));
   }
 
   /**
@@ -233,14 +218,7 @@ export class Device {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    const { receiver, receipts, outbox, hub } = this.parts;
-    outbox.close();
-    await receiver.idle().catch(() => {});
-    await receiver.flushAcks().catch(() => {});
-    await receipts.close();
-    await this.disconnect();
-    receiver.close();
-    hub.close();
+    await closeParts(this.parts, () => this.disconnect());
   }
 
   /**
@@ -363,7 +341,7 @@ export class Device {
    * const { messageId, recipients } = await phone.send(conversationId, 'Thanks!', { class: 'support' })
    */
   send(conversationId: string, text: string, options: SendOptions = {}): Promise<SendResult> {
-    return sendMessage(this.sending, conversationId, text, options);
+    return sendMessage(this.parts.sending, conversationId, text, options);
   }
 
   /**
@@ -373,12 +351,7 @@ export class Device {
    * await sender.sendToWeb('c-1001', '+15550100123', 'Your card was charged', { class: 'alert', deliver })
    */
   sendWebLink(recipient: string, customerId: string, phone: string, content: string, options: SenderWebOptions): Promise<SenderWebResult> {
-    return sendWebLink({ ...this.sending, api: this.api }, recipient, customerId, phone, content, options);
-  }
-
-  /** Signs the audit commitment of a business message this device sends (not an MLS commit). */
-  private signCommitment(message: CommittedMessage): AuditedMessageV1 {
-    return signCommitment(this.parts.mls.member, this.parts.identityPrivateKey, message);
+    return sendWebLink({ ...this.parts.sending, api: this.api }, recipient, customerId, phone, content, options);
   }
 
   /**

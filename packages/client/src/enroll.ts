@@ -20,6 +20,8 @@ import {
 import { DEFAULT_SUITE, generateSignatureKeyPair, loadSuite, type MlsSuite } from '@parley/core/mls';
 import { ApiClient } from './api-client.js';
 import type { EnrollOptions, OpenOptions } from './device-options.js';
+import { assembleDevice, type DeviceParts } from './device-parts.js';
+import { assertRuntime } from './runtime-check.js';
 import { DeviceRecordError, EnrollmentTokenError } from './errors.js';
 import { generateKeyPackages, type GeneratedBatch } from './key-packages.js';
 import type { KeyDirectoryAnchors } from './key-transparency.js';
@@ -121,4 +123,24 @@ export async function openDeviceRecord(options: OpenOptions): Promise<{ record: 
   if (!new RegExp(DEVICE_ID_PATTERN).test(record.deviceId)) throw new DeviceRecordError('device_record_invalid', 'stored device record is invalid');
   const suite = await loadSuite(DEFAULT_SUITE, options.crypto);
   return { record, suite };
+}
+
+/** @internal `Device.enroll`: checks the runtime, makes and persists the keys, registers them, and checks the key log shows them. */
+export async function enrollParts(options: EnrollOptions): Promise<DeviceParts> {
+  assertRuntime(options);
+  const enrollment = await prepareEnrollment(options);
+  const parts = assembleDevice(enrollment.record, enrollment.suite, options, options.serverUrl);
+  await registerEnrollment(parts.api, options, enrollment);
+  // The new key must be in the log, where the server says it put it.
+  await parts.keys.checkOwnKeys();
+  return parts;
+}
+
+/** @internal `Device.open`: checks the runtime, restores the device record and its conversations from the store. */
+export async function openParts(options: OpenOptions): Promise<DeviceParts> {
+  assertRuntime(options);
+  const { record, suite } = await openDeviceRecord(options);
+  const parts = assembleDevice(record, suite, options, options.serverUrl ?? record.serverUrl);
+  await parts.conversations.load(parts.store, parts.mls.authenticate);
+  return parts;
 }

@@ -116,8 +116,9 @@ describe('audit evidence', () => {
     await Promise.all([sender.connect(), phone.connect()]);
     // A faulty (or malicious) sender commits to one amount and encrypts another.
     type Sign = (message: { text: string }) => { text: string };
-    const device = sender.device as unknown as { signCommitment: Sign };
-    const honest: Sign = device.signCommitment.bind(sender.device);
+    // The device's sending context signs commitments (device-parts.ts): swap its signer.
+    const device = (sender.device as unknown as { parts: { sending: { signCommitment: Sign } } }).parts.sending;
+    const honest: Sign = device.signCommitment;
     device.signCommitment = (message) => ({ ...honest({ ...message, text: 'EUR 9,999.00' }), text: message.text });
     const sent = await sender.send('cust-c', 'EUR 1.00', { class: 'alert' });
     device.signCommitment = honest;
