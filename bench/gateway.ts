@@ -9,7 +9,7 @@
  * instance is its own `parley gateway` process; the bank's requests come from this process.
  * Run alone: `npx tsx bench/gateway.ts [--quick]` (with NODE_OPTIONS=--conditions=parley-source).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,6 +18,7 @@ import { Device, MemoryKeyStore } from '@parley/client';
 import { nodeRuntime } from '@parley/client/node';
 import { KeyFileWrapper, createApiKey, initGateway, openGatewayDatabase } from '@parley/gateway';
 import { PostgresDatabase, startServer } from '@parley/server';
+import { spawnListening } from '@parley/test-kit/process';
 import { summarize, type Percentiles } from './lib/stats.js';
 
 export interface GatewayRun {
@@ -77,7 +78,7 @@ async function runOnce(o: { databaseUrl: string; quick: boolean; onProgress: (li
     await db.close();
     const urls: string[] = [];
     for (let i = 0; i < o.instances; i++) {
-      const { child, url } = await spawnGateway(['--database-url', o.databaseUrl, '--database-schema', schema, '--key-file', keyFile, '--port', '0', '--log-level', 'warn', '--instance-id', `bench-${i}`]);
+      const { child, url } = await spawnListening([BIN, 'gateway', '--database-url', o.databaseUrl, '--database-schema', schema, '--key-file', keyFile, '--port', '0', '--log-level', 'warn', '--instance-id', `bench-${i}`], { what: 'parley gateway' });
       children.push(child);
       urls.push(url);
       if (i === 0) await until(async () => ((await (await fetch(`${url}/healthz`)).json()) as { leading: boolean }).leading);
@@ -144,20 +145,6 @@ async function runOnce(o: { databaseUrl: string; quick: boolean; onProgress: (li
     await admin.close();
     await rm(dir, { recursive: true, force: true });
   }
-}
-
-function spawnGateway(args: string[]): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, [BIN, 'gateway', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  return new Promise((resolve, reject) => {
-    child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = /listening on (http:\/\/\S+)/.exec(out);
-      if (m) resolve({ child, url: m[1]! });
-    });
-    child.once('exit', (code) => reject(new Error(`gateway exited ${code}: ${out.slice(-2000)}`)));
-  });
 }
 
 async function until(check: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {

@@ -43,14 +43,14 @@ export interface TestServer {
   stop(): Promise<void>;
 }
 
-/** A fresh, migrated database on the selected engine (PostgreSQL: its own schema). */
-export async function openTestDatabase(): Promise<{ db: Database; schema: string | undefined; close(): Promise<void> }> {
+/** A fresh database on the selected engine (PostgreSQL: its own schema), migrated by `migrateWith` (default: the server's migrations). */
+export async function openTestDatabase(migrateWith: (db: Database) => Promise<unknown> = migrate): Promise<{ db: Database; schema: string | undefined; close(): Promise<void> }> {
   if (ENGINE === 'postgres') {
     const schema = `t_${toBase64Url(randomBytes(9)).toLowerCase().replace(/[^a-z0-9]/g, '_')}`;
     const admin = new PostgresDatabase({ connectionString: DATABASE_URL });
     await admin.exec(`CREATE SCHEMA ${schema}`);
     const db = new PostgresDatabase({ connectionString: DATABASE_URL, schema });
-    await migrate(db);
+    await migrateWith(db);
     return {
       db,
       schema,
@@ -62,7 +62,7 @@ export async function openTestDatabase(): Promise<{ db: Database; schema: string
     };
   }
   const db = await PgliteDatabase.open();
-  await migrate(db);
+  await migrateWith(db);
   return { db, schema: undefined, close: () => db.close() };
 }
 

@@ -14,6 +14,7 @@ import { randomBytes, toBase64Url } from '@parley/core';
 import { leafHash, openNote, parseCheckpoint, parseVerifierKey, rootOfLeaves } from '@parley/core/tlog';
 import { PostgresDatabase } from '../../src/storage/postgres.js';
 import { ADMIN_TOKEN } from '@parley/test-kit/server';
+import { spawnListening } from '@parley/test-kit/process';
 
 export const BIN = new URL('../../../cli/bin/parley.js', import.meta.url).pathname;
 export const MACHINE_PG = process.env['PARLEY_TEST_DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -238,34 +239,9 @@ export async function startNode(o: NodeOptions): Promise<ClusterNode> {
   const args = [BIN, 'serve', '--database-url', o.databaseUrl, '--key-dir', o.keyDir, '--node-id', o.nodeId, '--port', String(o.port ?? 0), '--admin-token', ADMIN_TOKEN, '--log-level', 'warn', '--db-pool-size', '6'];
   if (o.natsUrl) args.push('--nats-url', o.natsUrl);
   if (o.natsPrefix) args.push('--nats-prefix', o.natsPrefix);
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...o.env } });
-  let out = '';
-  child.stdout!.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-20_000)));
-  child.stderr!.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-20_000)));
-  const kill = async (signal: NodeJS.Signals = 'SIGKILL') => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise((r) => child.once('exit', r));
-    child.kill(signal);
-    await exited;
-  };
-  cleanups.push(() => kill('SIGKILL'));
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`node ${o.nodeId} did not start: ${out}`)), 60_000);
-    const onData = () => {
-      const m = /listening on (http:\/\/\S+)/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        child.stdout!.off('data', onData);
-        resolve(m[1]!);
-      }
-    };
-    child.stdout!.on('data', onData);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`node ${o.nodeId} exited ${code}: ${out}`));
-    });
-  });
-  return { nodeId: o.nodeId, url, child, output: () => out, kill };
+  const node = await spawnListening(args, { what: `node ${o.nodeId}`, ...(o.env ? { env: o.env } : {}) });
+  cleanups.push(() => node.kill('SIGKILL'));
+  return { nodeId: o.nodeId, ...node };
 }
 
 /** GET /readyz: status code and body. */
