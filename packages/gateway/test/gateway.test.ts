@@ -103,6 +103,8 @@ describe('gateway: send an OTP with one call', () => {
       [{ to: 'c-1', class: 'otp', body: 'x', phone: '555' }, 400, 'invalid_request'],
       [{ to: 'c-1', class: 'otp', body: 'x'.repeat(70_000) }, 400, 'invalid_request'],
       ['{"to":', 400, 'invalid_json'],
+      // 30,000 four-byte characters: under the character limit, over the byte limit.
+      [{ to: 'c-1', class: 'otp', body: '😀'.repeat(30_000) }, 413, 'payload_too_large'],
     ];
     for (const [body, status, code] of cases) {
       const res = await call(gateway, world.apiKey, 'POST', '/v1/messages', body);

@@ -20,6 +20,7 @@ import {
   EventsResponseSchema,
   EvidenceQuerySchema,
   GatewayErrorBodySchema,
+  MAX_BODY_CHARS,
   MessageIdParamsSchema,
   MessageViewSchema,
   SendMessageRequestSchema,
@@ -78,7 +79,8 @@ export function registerGatewayRoutes(app: FastifyInstance, deps: RouteDeps): vo
     async (request, reply) => {
       const body = request.body;
       if (body.statusCallback !== undefined && !isWebhookUrl(body.statusCallback)) throw new GatewayError('invalid_request', 'statusCallback must be an http(s) URL');
-      if (new TextEncoder().encode(body.body).length > 4 * 65_536) throw new GatewayError('payload_too_large', 'the body is too large');
+      // In UTF-8 bytes too: 64 KiB of text and its framing stay well inside the relay's 256 KiB message.
+      if (new TextEncoder().encode(body.body).length > MAX_BODY_CHARS) throw new GatewayError('payload_too_large', `the body is over ${MAX_BODY_CHARS} bytes of UTF-8`);
       const { row, replayed } = await deps.messages.accept(deps.db, request.apiKeyId!, body);
       if (!replayed) deps.poke();
       if (replayed) void reply.header('idempotent-replayed', 'true');

@@ -14,7 +14,7 @@ export const SendMessageRequestSchema = Type.Object(
   {
     to: Type.String({ pattern: SUBJECT_PATTERN, description: "the customer's id at the business (the enrollment token's subject)" }),
     class: Type.String({ pattern: MESSAGE_CLASS_PATTERN, description: 'message class: otp, alert, statement, support, … (the routing policy is per class)' }),
-    body: Type.String({ minLength: 1, maxLength: MAX_BODY_CHARS, description: 'the text; encrypted end to end, never stored in clear' }),
+    body: Type.String({ minLength: 1, maxLength: MAX_BODY_CHARS, description: 'the text (at most 65,536 bytes of UTF-8: 413 payload_too_large beyond); encrypted end to end, never stored in clear' }),
     idempotencyKey: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9._:-]{1,128}$', description: 'same key, same request ⇒ the same message (once)' })),
     statusCallback: Type.Optional(Type.String({ maxLength: 2048, format: 'uri', description: 'http(s) URL that receives this message’s status webhooks' })),
     phone: Type.Optional(Type.String({ pattern: E164, description: 'E.164; for a customer without the app, the fallback (web link or invitation) per the class policy' })),
