@@ -80,7 +80,9 @@ export async function createLogIfAbsent(sql: Sql, log: { name: string; origin: s
   await sql.query(
     `WITH created AS (
        INSERT INTO tlogs (name, origin, tree_size, root_hash, checkpoint) VALUES ($1, $2, 0, $3, $4)
-       ON CONFLICT (name) DO NOTHING
+       -- No arbiter: two nodes creating the same log at once may collide on either unique key
+       -- (name or origin); with ON CONFLICT (name) the origin collision raised instead.
+       ON CONFLICT DO NOTHING
        RETURNING name, checkpoint
      )
      INSERT INTO tlog_checkpoints (log, tree_size, note) SELECT name, 0, checkpoint FROM created`,
@@ -88,7 +90,8 @@ export async function createLogIfAbsent(sql: Sql, log: { name: string; origin: s
   );
   // A separate statement: a row another node committed meanwhile is visible only to a new snapshot.
   const row = await getLog(sql, log.name);
-  if (row === undefined) throw new ParleyError('tlog_corrupt', 'transparency log row missing after creation', { status: 500 });
+  // Absent after the insert: another log already holds this origin (a misconfiguration).
+  if (row === undefined) throw new ParleyError('tlog_corrupt', `no transparency log ${log.name}: its origin is used by another log`, { status: 500 });
   return row;
 }
 
