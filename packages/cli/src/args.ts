@@ -20,10 +20,38 @@ export type ParsedFlags<T extends NonNullable<ParseArgsConfig['options']>> = Ret
  */
 export function parseFlags<T extends NonNullable<ParseArgsConfig['options']>>(argv: readonly string[], options: T): ParsedFlags<T> {
   try {
-    return parseArgs({ args: [...argv], options, strict: true, allowPositionals: false }).values;
+    return parseArgs({ args: attachDashValues(argv, options), options, strict: true, allowPositionals: false }).values;
   } catch (error) {
     throw new UsageError((error as Error).message);
   }
+}
+
+/**
+ * Rewrites `--name value` to `--name=value` where `name` takes a string and `value`
+ * begins with a dash but is not one of the flags: node's parseArgs refuses such a value
+ * as ambiguous, and ids are base64url (`-` is one of its characters), so one message id
+ * in 64 begins with one.
+ */
+function attachDashValues(argv: readonly string[], options: NonNullable<ParseArgsConfig['options']>): string[] {
+  const flags = new Set<string>();
+  for (const [name, option] of Object.entries(options)) {
+    flags.add(`--${name}`);
+    if (option.short !== undefined) flags.add(`-${option.short}`);
+  }
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const next = argv[i + 1];
+    const name = arg.startsWith('--') ? arg.slice(2) : undefined;
+    const takesString = name !== undefined && !name.includes('=') && options[name]?.type === 'string';
+    if (takesString && next !== undefined && next.startsWith('-') && next !== '--' && !flags.has(next.split('=')[0]!)) {
+      out.push(`${arg}=${next}`);
+      i++;
+    } else {
+      out.push(arg);
+    }
+  }
+  return out;
 }
 
 /**
