@@ -1,6 +1,6 @@
 /**
- * The published packages, as a stranger gets them: `npm pack` of @parley/core, client,
- * server, emulators and cli, installed into an empty project outside this repository
+ * The published packages, as a stranger gets them: `npm pack` of @parley/core, custody,
+ * client, server, emulators, gateway and cli, installed into an empty project outside this repository
  * (no workspace links, no tsx, no TypeScript sources, no `parley-source` condition), then:
  * (a) the entries import with plain Node and the `parley` bin runs; (b) the installed
  * `parley serve` runs, and examples/node-quickstart.mjs (the README's Node example) sends
@@ -26,7 +26,7 @@ import { ADMIN_TOKEN as TEST_KIT_ADMIN_TOKEN } from '@parley/test-kit/server';
 
 const run = promisify(execFile);
 const REPO = fileURLToPath(new URL('../../../', import.meta.url));
-const PACKAGES = ['core', 'client', 'server', 'emulators', 'gateway', 'cli'] as const;
+const PACKAGES = ['core', 'custody', 'client', 'server', 'emulators', 'gateway', 'cli'] as const;
 const ADMIN_TOKEN = 'packaging-test-admin-token-0123456789';
 const log = (line: string) => process.stdout.write(`packaging: ${line}\n`);
 
@@ -95,7 +95,7 @@ beforeAll(async () => {
   log(`npm install of the ${packed.length} tarballs: ${Date.now() - t1} ms`);
   for (const line of installLog.split('\n').filter((l) => /warn/i.test(l))) log(`npm install said: ${line}`);
   const { stdout: du } = await run('du', ['-sk', join(project, 'node_modules')]);
-  log(`installed size: ${(Number(du.split('\t')[0]) / 1024).toFixed(1)} MiB in node_modules (all five packages and their dependencies)`);
+  log(`installed size: ${(Number(du.split('\t')[0]) / 1024).toFixed(1)} MiB in node_modules (all the packages and their dependencies)`);
 }, 600_000);
 
 /** Starts the installed `parley serve --port 0 …` (plain Node); resolves with its URL once it listens. */
@@ -150,7 +150,7 @@ describe.skipIf(OTHER_LEG)('the packed packages, installed outside the repositor
     const script = `
       const entries = ['@parley/core', '@parley/core/mls', '@parley/core/mls/node', '@parley/core/audit', '@parley/core/tlog',
         '@parley/core/keylog', '@parley/core/verification', '@parley/core/web-message',
-        '@parley/client', '@parley/client/node', '@parley/client/browser', '@parley/server', '@parley/emulators', '@parley/gateway', '@parley/gateway/webhooks', '@parley/cli'];
+        '@parley/custody', '@parley/client', '@parley/client/node', '@parley/client/browser', '@parley/server', '@parley/emulators', '@parley/gateway', '@parley/gateway/webhooks', '@parley/cli'];
       const out = {};
       for (const e of entries) out[e] = Object.keys(await import(e)).length;
       console.log(JSON.stringify(out));`;
