@@ -124,6 +124,16 @@ export class Inbox {
     if (code) body.push(el('div', { class: 'otp' }, [el('span', { class: 'otp-code', text: code, attrs: { 'data-role': 'otp-code' } }), copyButton(code, 'Copy code')]));
     body.push(el('p', { class: 'text', text: message.text }));
     if (contact.verification === 'changed') body.push(el('p', { class: 'warn-line', text: `${contact.name}'s keys changed since you verified them: check the safety number again.` }));
+    // The signed commitment says this class is under escrow: say so plainly (no silent backdoor).
+    if (message.escrow) {
+      body.push(
+        el('p', {
+          class: 'warn-line',
+          text: `${contact.name} keeps a sealed copy of this message that its officers can open together for legal reasons; every opening is recorded in the public audit log.`,
+          attrs: { 'data-role': 'escrow-notice' },
+        }),
+      );
+    }
     const footer = el('footer', { attrs: { 'data-role': 'receipt' } });
     const item = el('article', { class: 'message', attrs: { 'data-class': token, 'data-message-id': message.messageId } }, [header, ...body, footer]);
     byId('inbox').prepend(item);

@@ -28,12 +28,13 @@ export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
  * - `insecure_file`: a secret file or private directory that other users can read or enter; exit 1;
  * - `bad_state_file`: a monitor state file that cannot be used (reported as the check `bad_state`);
  * - `log_check_failed`: a transparency log failed a check (reported as the check's named reason, `fork`, `rollback`, …);
- * - `scenario_failed`: a step of the demo scenario failed (reported as a failed step).
+ * - `scenario_failed`: a step of the demo scenario failed (reported as a failed step);
+ * - `escrow_check_failed`: what the server returned for an escrow request, approval or opening does not check out (key id, request, approvals, commitment).
  *
  * @example
  * if (isCliError(error) && error.code === 'usage') return EXIT.usage;
  */
-export type CliErrorCode = 'usage' | 'insecure_file' | 'bad_state_file' | 'log_check_failed' | 'scenario_failed';
+export type CliErrorCode = 'usage' | 'insecure_file' | 'bad_state_file' | 'log_check_failed' | 'scenario_failed' | 'escrow_check_failed';
 
 /**
  * Base of the CLI's own errors: a literal `code`, and the `cause` kept.

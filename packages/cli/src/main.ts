@@ -11,6 +11,7 @@ import { runKeys } from './commands/keys.js';
 import { runAudit } from './commands/audit.js';
 import { runGateway } from './commands/gateway.js';
 import { ADMIN_USAGE, runAdmin } from './commands/admin.js';
+import { ESCROW_USAGE, runEscrow } from './commands/escrow.js';
 import { EXIT, describeError, exitCodeFor, type ExitCode } from './errors.js';
 
 const USAGE = `parley — verified end-to-end encrypted messaging
@@ -20,6 +21,7 @@ Usage:
                [--admin-token-file FILE] [--node-id ID] [--nats-url URL [--nats-prefix P]] [--db-pool-size N] [--routing FILE] [--log-level L]
                [--metrics-listen HOST:PORT | --metrics-token-file FILE] [--max-connections-per-ip N] [--request-timeout S]
                [--allowed-origins https://app.example[,https://…]]   (web origins that may call the API; default same-origin only)
+               [--signer 'pkcs11:token=T?pin-source=file:/PIN_FILE' [--migrate-vrf-key]]   (log keys in a PKCS#11 token; the VRF key wrapped by it)
   parley demo  [--json] [--data-dir DIR] [--server URL[,URL2,…] [--admin-token T]]
   parley log list   --url URL [--json]
   parley log verify --url URL [--log keys] [--key VERIFIER_KEY] [--state FILE] [--json]
@@ -28,13 +30,15 @@ Usage:
   parley audit verify <bundle.json|-> --log-key VKEY --key-log-key VKEY --vrf-key B64 [--plaintext FILE --opening HEX] [--json]
   parley audit monitor --url URL [--state FILE] [--log-key KEYS_VKEY --log-key AUDIT_VKEY] [--peer FILE]… [--interval SECONDS] [--json]
 ${ADMIN_USAGE}
-  parley gateway init --server URL --business ID [--name BRAND] [--admin-token-file F] (--data-dir DIR | --database-url URL [--database-schema S] --key-file F) [--json]
-  parley gateway [--data-dir DIR | --database-url URL --key-file F] [--port N] [--host H] [--webhook-url URL] [--sms-config FILE] [--instance-id ID]
+${ESCROW_USAGE}
+  parley gateway init --server URL --business ID [--name BRAND] [--admin-token-file F] (--data-dir DIR | --database-url URL [--database-schema S]) [--key-file F | --signer PKCS11_URI] [--json]
+  parley gateway [--data-dir DIR | --database-url URL] [--key-file F | --signer PKCS11_URI] [--port N] [--host H] [--webhook-url URL] [--sms-config FILE] [--instance-id ID]
   parley gateway keys create --label NAME | list | revoke ID   [--data-dir DIR | --database-url URL --key-file F] [--json]
   parley gateway secrets rotate | retire-old | list            (webhook signing secrets; same storage flags)
   parley help
 
-Environment: PARLEY_ADMIN_TOKEN, PARLEY_STORE_PASSPHRASE, DATABASE_URL, PARLEY_NATS_URL, NODE_ID, PORT, PARLEY_ROUTING_CONFIG, PARLEY_ALLOWED_ORIGINS.
+Environment: PARLEY_ADMIN_TOKEN, PARLEY_STORE_PASSPHRASE, DATABASE_URL, PARLEY_NATS_URL, NODE_ID, PORT, PARLEY_ROUTING_CONFIG, PARLEY_ALLOWED_ORIGINS,
+  PARLEY_SIGNER (= serve --signer), PARLEY_GATEWAY_SIGNER (= gateway --signer), PARLEY_PKCS11_PIN, PARLEY_PKCS11_MODULE (default /usr/lib/softhsm/libsofthsm2.so).
 `;
 
 /**
@@ -61,6 +65,8 @@ export async function main(argv: readonly string[]): Promise<ExitCode> {
         return await runAudit(rest);
       case 'gateway':
         return await runGateway(rest);
+      case 'escrow':
+        return await runEscrow(rest);
       case 'admin':
         return await runAdmin(rest);
       case undefined:

@@ -19,6 +19,19 @@ export class InsecureFileError extends CliError {
  * const token = await readSecretFile('/etc/parley/admin-token', 'admin token file');
  */
 export async function readSecretFile(path: string, what: string): Promise<string> {
+  const text = await readPrivateText(path, what);
+  if (text.length === 0 || /\s/.test(text)) throw new UsageError(`the ${what} ${path} must hold one token on one line`);
+  return text;
+}
+
+/**
+ * Reads a private file's whole text (trimmed) after the same check: only its owner can
+ * read or write it (e.g. an escrow officer's JSON key file).
+ *
+ * @example
+ * const json = JSON.parse(await readPrivateText('alice.officer.json', 'officer key file'));
+ */
+export async function readPrivateText(path: string, what: string): Promise<string> {
   let mode: number;
   try {
     mode = (await stat(path)).mode & 0o777;
@@ -34,7 +47,6 @@ export async function readSecretFile(path: string, what: string): Promise<string
   } catch (error) {
     throw new UsageError(`cannot read the ${what} ${path} (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
   }
-  if (text.length === 0 || /\s/.test(text)) throw new UsageError(`the ${what} ${path} must hold one token on one line`);
   return text;
 }
 

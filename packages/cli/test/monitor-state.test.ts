@@ -3,7 +3,8 @@
  * keyed by log origin AND verifier key, with the URLs each log was verified at. Two
  * deployments left at the same origins (different keys), watched with one default state
  * file (~/.parley/log-state.json), are two logs — neither reported as the other's
- * `key_changed` — while a changed key at the same URL and origin is still `key_changed`.
+ * `unannounced_key_change` — while a changed key at the same URL and origin, with no
+ * announcement by the key verified there (docs/log-key-rotation.md), is `unannounced_key_change`.
  */
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -50,7 +51,7 @@ async function monitor(url: string): Promise<{ code: number; round: MonitorRound
 }
 
 describe('one default state file, two deployments with the same origins', () => {
-  it('keeps them apart: each is its own trust anchor, neither is key_changed for the other', async () => {
+  it('keeps them apart: each is its own trust anchor, neither is unannounced_key_change for the other', async () => {
     expect(defaultStateFile()).toBe(join(home, '.parley', 'log-state.json'));
     expect(a!.server.keyLog.verifierKey).not.toBe(b!.server.keyLog.verifierKey);
 
@@ -80,7 +81,7 @@ describe('one default state file, two deployments with the same origins', () => 
     expect(state.logs[b!.server.keyLog.verifierKey]).toMatchObject({ origin: tlog.origin, urls: [b!.url] });
   }, 60_000);
 
-  it('still reports key_changed when the server at the same URL now lists another key for the same origin', async () => {
+  it('reports unannounced_key_change when the server at the same URL now lists another key for the same origin', async () => {
     const port = Number(new URL(a!.url).port);
     const oldKey = a!.server.keyLog.verifierKey;
     await a!.stop();
@@ -91,11 +92,11 @@ describe('one default state file, two deployments with the same origins', () => 
     expect(a.server.keyLog.verifierKey).not.toBe(oldKey);
 
     const changed = await logVerify(a.url);
-    expect(changed).toMatchObject({ code: 1, result: { ok: false, failure: { reason: 'key_changed' } } });
+    expect(changed).toMatchObject({ code: 1, result: { ok: false, failure: { reason: 'unannounced_key_change' } } });
     const m = await monitor(a.url);
     expect(m.code).toBe(1);
-    expect(m.round.logs.map((l) => l.failure?.reason)).toEqual(['key_changed', 'key_changed']);
-    expect(m.err.join('\n')).toMatch(/^ALERT: .*keys: key_changed; audit: key_changed/);
+    expect(m.round.logs.map((l) => l.failure?.reason)).toEqual(['unannounced_key_change', 'unannounced_key_change']);
+    expect(m.err.join('\n')).toMatch(/^ALERT: .*keys: unannounced_key_change; audit: unannounced_key_change/);
 
     // The other deployment is unaffected.
     expect((await logVerify(b!.url)).result).toMatchObject({ ok: true, trustOnFirstUse: false });

@@ -149,7 +149,7 @@ describe.skipIf(OTHER_LEG)('the packed packages, installed outside the repositor
   it('(a) imports every entry with plain Node, and the parley bin runs', async () => {
     const script = `
       const entries = ['@parley/core', '@parley/core/mls', '@parley/core/mls/node', '@parley/core/audit', '@parley/core/tlog',
-        '@parley/core/keylog', '@parley/core/verification', '@parley/core/web-message',
+        '@parley/core/keylog', '@parley/core/verification', '@parley/core/web-message', '@parley/core/escrow',
         '@parley/custody', '@parley/client', '@parley/client/node', '@parley/client/browser', '@parley/server', '@parley/emulators', '@parley/gateway', '@parley/gateway/webhooks', '@parley/cli'];
       const out = {};
       for (const e of entries) out[e] = Object.keys(await import(e)).length;

@@ -6,6 +6,8 @@
 import type { TSchema, Static } from 'typebox';
 import { Compile } from 'typebox/compile';
 import {
+  EscrowPolicyResponseSchema,
+  type EscrowPolicyResponse,
   AckResponseSchema,
   ChallengeResponseSchema,
   ClaimKeyPackagesResponseSchema,
@@ -336,6 +338,16 @@ export class ApiClient {
    */
   webHandoff(messageId: string, body: WebHandoffRequest): Promise<WebHandoffResponse> {
     return this.request('POST', `/v1/web-messages/${encodeURIComponent(messageId)}/handoff`, WebHandoffResponseSchema, body, true);
+  }
+
+  /**
+   * The calling sender's business's classes under escrow with their keys' public records (`Sender` verifies them).
+   *
+   * @example
+   * const { classes } = await sender.device.api.escrowPolicy()
+   */
+  escrowPolicy(): Promise<EscrowPolicyResponse> {
+    return this.request('GET', '/v1/escrow/policy', EscrowPolicyResponseSchema, undefined, true);
   }
 
   /**

@@ -8,12 +8,12 @@
  *
  * Not to be confused with an MLS commit (`commits.ts`).
  */
-import { toBase64, toBase64Url } from '@parley/core';
+import { toBase64, toBase64Url, type Ed25519Signer } from '@parley/core';
 import {
   contentCommitment,
   newOpening,
   parseCommitment,
-  signCommitment as signCanonicalCommitment,
+  signCommitmentWith,
   type Commitment,
 } from '@parley/core/audit';
 import type { MemberRef } from '@parley/core/mls';
@@ -28,13 +28,15 @@ export interface CommittedMessage {
   readonly class: string;
   readonly text: string;
   readonly createdAt: Date;
+  /** The class is under escrow: the commitment names this escrow key (signed, so the recipient sees it). */
+  readonly escrowKeyId?: string;
 }
 
 /**
  * @internal Signs the hiding commitment of a business message; returns what the
  * device keeps of it (the opening and text stay on the device unless revealed).
  */
-export function signCommitment(sender: MemberRef, identityPrivateKey: Uint8Array, message: CommittedMessage): AuditedMessageV1 {
+export async function signCommitment(sender: MemberRef, identity: Ed25519Signer, message: CommittedMessage): Promise<AuditedMessageV1> {
   const opening = newOpening();
   const commitment: Commitment = {
     v: 1,
@@ -45,7 +47,9 @@ export function signCommitment(sender: MemberRef, identityPrivateKey: Uint8Array
     class: message.class,
     createdAt: message.createdAt.toISOString(),
     contentCommitment: toBase64Url(contentCommitment(opening, message.text)),
+    ...(message.escrowKeyId !== undefined ? { escrow: { keyId: message.escrowKeyId } } : {}),
   };
-  const signature = toBase64(signCanonicalCommitment(identityPrivateKey, parseCommitment(commitment)));
+  // The identity key signs wherever it lives: in the store, or in an external signer (an HSM).
+  const signature = toBase64(await signCommitmentWith(identity, parseCommitment(commitment)));
   return { v: 1, direction: 'out', conversationId: message.conversationId, commitment, signature, opening: toBase64(opening), text: message.text };
 }

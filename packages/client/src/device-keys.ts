@@ -10,11 +10,12 @@ import {
   equalBytes,
   fromBase64,
   parseDeviceId,
-  signEd25519,
+  signWith,
   toBase64,
   toBase64Url,
   utf8,
   type DeviceId,
+  type Ed25519Signer,
   type IdentityId,
 } from '@parley/core';
 import { approvalMessage, revocationMessage, type DeviceKeyState } from '@parley/core/keylog';
@@ -43,7 +44,8 @@ export interface DeviceKeysContext {
   readonly deviceId: DeviceId;
   readonly identityId: IdentityId;
   readonly identityKey: Uint8Array;
-  readonly identityPrivateKey: Uint8Array;
+  /** Signs approvals and revocations with this device's identity key. */
+  readonly identity: Ed25519Signer;
   readonly signatureKey: Uint8Array;
 }
 
@@ -213,7 +215,7 @@ export class DeviceKeys {
       identityKey: toBase64Url(match.identityKey),
       signatureKey: toBase64Url(match.signatureKey),
     });
-    const res = await this.ctx.api.approveDevice(match.deviceId, toBase64(signEd25519(this.ctx.identityPrivateKey, message)));
+    const res = await this.ctx.api.approveDevice(match.deviceId, toBase64(await signWith(this.ctx.identity, message)));
     this.ctx.authenticator.forget(this.ctx.identityId);
     await this.rememberKnown(match.deviceId, 'approved');
     // Checked against the wire schema (device-id pattern): this parse cannot fail.
@@ -232,7 +234,7 @@ export class DeviceKeys {
     if (!target) throw new DeviceKeysError('unknown_device', 'no such device of this identity');
     if (target.status === 'revoked') throw new DeviceKeysError('already_revoked', 'the device is already revoked');
     const message = revocationMessage({ label: toBase64Url(keys.identity.label), deviceId, byDevice: this.ctx.deviceId });
-    const res = await this.ctx.api.revokeDevice(deviceId, toBase64(signEd25519(this.ctx.identityPrivateKey, message)));
+    const res = await this.ctx.api.revokeDevice(deviceId, toBase64(await signWith(this.ctx.identity, message)));
     this.ctx.authenticator.forget(this.ctx.identityId);
     await this.rememberKnown(deviceId, 'revoked');
     return { index: res.index };

@@ -1,6 +1,8 @@
 /** Options and results of `Device` (and, through it, `Sender` and `Conversation`). */
+import type { EscrowTarget } from './escrow-policy.js';
 import type { ConversationId } from '@parley/core';
 import type { CryptoProvider } from '@parley/core/mls';
+import type { DeviceSigners } from './device-signers.js';
 import type { KeyDirectoryAnchors } from './key-transparency.js';
 import type { KeyStore } from './key-store.js';
 import type { WebSocketFactory } from './realtime.js';
@@ -37,6 +39,13 @@ export interface DeviceOptions {
    * and holds the server to it from then on.
    */
   readonly keyDirectory?: KeyDirectoryAnchors;
+  /**
+   * External signers (an HSM, a KMS) for the identity key and the MLS signature key. At
+   * enrollment their public keys become the device's and the store keeps no private half
+   * of them; every later `open` must pass the same signers (`SignerError`: `signer_required`,
+   * `signer_mismatch`). Without them the keys are generated and kept in `store`.
+   */
+  readonly signers?: DeviceSigners;
 }
 
 /**
@@ -87,7 +96,11 @@ export interface SendOptions {
    * hiding commitment naming `recipient` (an identity id) that the server
    * records in the audit log; recipients check it and sign receipts.
    */
-  readonly audit?: { readonly recipient: string };
+  readonly audit?: {
+    readonly recipient: string;
+    /** @internal The class is under escrow (`Sender` learns it): seal the opening and text to this key too. */
+    readonly escrow?: EscrowTarget;
+  };
 }
 
 /**

@@ -4,8 +4,7 @@
  * envelopes a commit unblocked; a conflicting commit waits for the receiver to
  * catch up) are joined here by callbacks.
  */
-import { fromBase64, isParleyError, type Envelope } from '@parley/core';
-import type { MlsSuite } from '@parley/core/mls';
+import { fromBase64, isParleyError, type Ed25519Signer, type Envelope } from '@parley/core';
 import { ApiClient } from './api-client.js';
 import { KeyLogAuthenticator } from './authenticator.js';
 import { Committer } from './commits.js';
@@ -13,6 +12,7 @@ import { Connection } from './connection.js';
 import { ConversationRegistry } from './conversations.js';
 import { DeviceKeys } from './device-keys.js';
 import type { DeviceOptions } from './device-options.js';
+import type { DeviceKeyring } from './device-signers.js';
 import { DeviceRecordError } from './errors.js';
 import { EventHub } from './event-hub.js';
 import type { DeviceEvent } from './events.js';
@@ -34,7 +34,8 @@ export interface DeviceParts {
   readonly record: DeviceRecordV1;
   readonly store: KeyStore;
   readonly mls: MlsSelf;
-  readonly identityPrivateKey: Uint8Array;
+  /** Signs with the device's identity key (kept in the store, or by an external signer). */
+  readonly identity: Ed25519Signer;
   readonly api: ApiClient;
   readonly hub: EventHub<DeviceEvent>;
   readonly verifier: KeyLogVerifier;
@@ -55,16 +56,16 @@ export interface DeviceParts {
 }
 
 /** @internal Builds the parts of a device from its record (its conversations are loaded afterwards: `conversations.load`). */
-export function assembleDevice(record: DeviceRecordV1, suite: MlsSuite, options: DeviceOptions, serverUrl: string): DeviceParts {
+export function assembleDevice(record: DeviceRecordV1, keyring: DeviceKeyring, options: DeviceOptions, serverUrl: string): DeviceParts {
   const store = options.store;
   const now = () => options.now?.() ?? new Date();
   const hub = new EventHub<DeviceEvent>();
   const conversations = new ConversationRegistry();
   const self = { identityId: record.identityId, deviceId: record.deviceId };
-  const signatureKeys = { publicKey: fromBase64(record.signaturePublicKey), privateKey: fromBase64(record.signaturePrivateKey) };
-  const identityPrivateKey = fromBase64(record.identityPrivateKey);
+  // For an external MLS key, `privateKey` is its reference and `suite` sends its signatures to the signer.
+  const { suite, signatureKeys, identity } = keyring;
   const api = new ApiClient({ serverUrl, ...(options.fetch ? { fetch: options.fetch } : {}) });
-  const session = new SessionManager(api, record.deviceId, identityPrivateKey);
+  const session = new SessionManager(api, record.deviceId, identity);
   api.useSession((refresh) => session.get(refresh));
   if (!record.anchors) throw new DeviceRecordError('device_record_invalid', 'the device record holds no key-directory anchors');
   const verifier = new KeyLogVerifier(api, store, record.anchors);
@@ -85,10 +86,10 @@ export function assembleDevice(record: DeviceRecordV1, suite: MlsSuite, options:
     hub,
     ...self,
     identityKey: fromBase64(record.identityPublicKey),
-    identityPrivateKey,
+    identity,
     signatureKey: signatureKeys.publicKey,
   });
-  const receipts = new ReceiptOutbox(api, store, identityPrivateKey, self, (receipt, code) =>
+  const receipts = new ReceiptOutbox(api, store, identity, self, (receipt, code) =>
     hub.emit({ type: 'receipt-rejected', messageId: receipt.messageId, status: receipt.status, code }),
   );
   // Joined below: the connection feeds the receiver, the outbox submits over the connection.
@@ -165,14 +166,14 @@ export function assembleDevice(record: DeviceRecordV1, suite: MlsSuite, options:
     outbox,
     membership,
     now,
-    signCommitment: (message) => signCommitment(mls.member, identityPrivateKey, message),
+    signCommitment: (message) => signCommitment(mls.member, identity, message),
   };
   return {
     record,
     store,
     sending,
     mls,
-    identityPrivateKey,
+    identity,
     api,
     hub,
     verifier,

@@ -6,21 +6,12 @@
  * public halves with the enrollment token and a registration proof binding
  * the token, the device id and both keys.
  */
-import {
-  DEVICE_ID_PATTERN,
-  fromBase64,
-  fromUtf8,
-  generateIdentityKeyPair,
-  identityIdOf,
-  newDeviceId,
-  registrationProofMessage,
-  signEd25519,
-  toBase64,
-} from '@parley/core';
-import { DEFAULT_SUITE, generateSignatureKeyPair, loadSuite, type MlsSuite } from '@parley/core/mls';
+import { DEVICE_ID_PATTERN, fromBase64, fromUtf8, identityIdOf, newDeviceId, signRegistrationProof, toBase64 } from '@parley/core';
+import { DEFAULT_SUITE, loadSuite } from '@parley/core/mls';
 import { ApiClient } from './api-client.js';
 import type { EnrollOptions, OpenOptions } from './device-options.js';
 import { assembleDevice, type DeviceParts } from './device-parts.js';
+import { newKeyring, openKeyring, type DeviceKeyring } from './device-signers.js';
 import { assertRuntime } from './runtime-check.js';
 import { DeviceRecordError, EnrollmentTokenError } from './errors.js';
 import { generateKeyPackages, type GeneratedBatch } from './key-packages.js';
@@ -31,7 +22,8 @@ import { RECORDS, getJson, putJson, type DeviceRecordV1 } from './records.js';
 export interface Enrollment {
   /** The device record; `registerEnrollment` completes it in place. */
   readonly record: DeviceRecordV1;
-  readonly suite: MlsSuite;
+  /** The device's keys: the suite (wrapped for an external MLS key), identity signer, MLS key pair. */
+  readonly keyring: DeviceKeyring;
   readonly batch: GeneratedBatch;
   readonly proof: Uint8Array;
 }
@@ -68,8 +60,8 @@ export async function prepareEnrollment(options: EnrollOptions): Promise<Enrollm
   const anchors =
     options.keyDirectory ?? (await fetchAnchors(new ApiClient({ serverUrl: options.serverUrl, ...(options.fetch ? { fetch: options.fetch } : {}) })));
   const deviceId = newDeviceId();
-  const identity = generateIdentityKeyPair();
-  const signature = await generateSignatureKeyPair(suite);
+  // Keys from the external signers where given (the record then keeps only references), else generated.
+  const { keyring, fields } = await newKeyring(suite, options.signers);
   const record: DeviceRecordV1 = {
     v: 1,
     deviceId,
@@ -78,33 +70,32 @@ export async function prepareEnrollment(options: EnrollOptions): Promise<Enrollm
     label: options.label,
     serverUrl: options.serverUrl,
     suite: suite.name,
-    identityPrivateKey: toBase64(identity.privateKey),
-    identityPublicKey: toBase64(identity.publicKey),
-    signaturePrivateKey: toBase64(signature.privateKey),
-    signaturePublicKey: toBase64(signature.publicKey),
+    ...fields,
     registered: false,
     anchors,
   };
   const now = options.now?.() ?? new Date();
-  const batch = await generateKeyPackages(suite, { identityId, deviceId }, signature, options.keyPackageBatch ?? 50, true, now);
+  const batch = await generateKeyPackages(keyring.suite, { identityId, deviceId }, keyring.signatureKeys, options.keyPackageBatch ?? 50, true, now);
   // Private halves first: a crash after the server accepted must not lose them.
   await options.store.write([putJson(RECORDS.device, record), ...batch.ops]);
-  const proof = signEd25519(
-    identity.privateKey,
-    registrationProofMessage({ enrollmentToken: options.enrollmentToken, deviceId, identityKey: identity.publicKey, signatureKey: signature.publicKey }),
-  );
-  return { record, suite, batch, proof };
+  const proof = await signRegistrationProof(keyring.identity, {
+    enrollmentToken: options.enrollmentToken,
+    deviceId,
+    identityKey: keyring.identity.publicKey,
+    signatureKey: keyring.signatureKeys.publicKey,
+  });
+  return { record, keyring, batch, proof };
 }
 
 /** @internal Registers the public halves with the server, then marks the record registered (in place). */
 export async function registerEnrollment(api: Pick<ApiClient, 'registerDevice'>, options: EnrollOptions, enrollment: Enrollment): Promise<void> {
-  const { record, suite, batch, proof } = enrollment;
+  const { record, keyring, batch, proof } = enrollment;
   const res = await api.registerDevice({
     enrollmentToken: options.enrollmentToken,
     deviceId: record.deviceId,
     identityKey: record.identityPublicKey,
     signatureKey: record.signaturePublicKey,
-    suite: suite.name,
+    suite: keyring.suite.name,
     ...(options.label ? { label: options.label } : {}),
     keyPackages: batch.oneTime,
     lastResortKeyPackage: batch.lastResort!,
@@ -116,20 +107,20 @@ export async function registerEnrollment(api: Pick<ApiClient, 'registerDevice'>,
   await options.store.write([putJson(RECORDS.device, record)]);
 }
 
-/** @internal The registered device record in `options.store`, and its suite. */
-export async function openDeviceRecord(options: OpenOptions): Promise<{ record: DeviceRecordV1; suite: MlsSuite }> {
+/** @internal The registered device record in `options.store`, and its keys (with the signers it requires). */
+export async function openDeviceRecord(options: OpenOptions): Promise<{ record: DeviceRecordV1; keyring: DeviceKeyring }> {
   const record = await getJson<DeviceRecordV1>(options.store, RECORDS.device);
   if (!record || !record.registered) throw new DeviceRecordError('device_not_enrolled', 'the store holds no registered device');
   if (!new RegExp(DEVICE_ID_PATTERN).test(record.deviceId)) throw new DeviceRecordError('device_record_invalid', 'stored device record is invalid');
   const suite = await loadSuite(DEFAULT_SUITE, options.crypto);
-  return { record, suite };
+  return { record, keyring: await openKeyring(record, suite, options.signers) };
 }
 
 /** @internal `Device.enroll`: checks the runtime, makes and persists the keys, registers them, and checks the key log shows them. */
 export async function enrollParts(options: EnrollOptions): Promise<DeviceParts> {
   assertRuntime(options);
   const enrollment = await prepareEnrollment(options);
-  const parts = assembleDevice(enrollment.record, enrollment.suite, options, options.serverUrl);
+  const parts = assembleDevice(enrollment.record, enrollment.keyring, options, options.serverUrl);
   await registerEnrollment(parts.api, options, enrollment);
   // The new key must be in the log, where the server says it put it.
   await parts.keys.checkOwnKeys();
@@ -139,8 +130,8 @@ export async function enrollParts(options: EnrollOptions): Promise<DeviceParts> 
 /** @internal `Device.open`: checks the runtime, restores the device record and its conversations from the store. */
 export async function openParts(options: OpenOptions): Promise<DeviceParts> {
   assertRuntime(options);
-  const { record, suite } = await openDeviceRecord(options);
-  const parts = assembleDevice(record, suite, options, options.serverUrl ?? record.serverUrl);
+  const { record, keyring } = await openDeviceRecord(options);
+  const parts = assembleDevice(record, keyring, options, options.serverUrl ?? record.serverUrl);
   await parts.conversations.load(parts.store, parts.mls.authenticate);
   return parts;
 }

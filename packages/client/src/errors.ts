@@ -31,6 +31,8 @@ export const CLIENT_ERROR_CODES = [
   'device_exists',
   'device_not_enrolled',
   'device_record_invalid',
+  'signer_required',
+  'signer_mismatch',
   'device_closed',
   'unknown_conversation',
   'not_a_member',
@@ -62,6 +64,7 @@ export const CLIENT_ERROR_CODES = [
   'key_log_inconsistent',
   'key_log_lookup_mismatch',
   'invalid_argument',
+  'escrow_key_mismatch',
 ] as const;
 
 /**
@@ -78,6 +81,13 @@ export type ClientErrorCode = (typeof CLIENT_ERROR_CODES)[number];
  * if (e instanceof DeviceRecordError && e.code === 'device_not_enrolled') await Device.enroll(enrollOptions)
  */
 export type DeviceRecordErrorCode = 'device_exists' | 'device_not_enrolled' | 'device_record_invalid';
+/**
+ * Codes of `SignerError`.
+ *
+ * @example
+ * if (e instanceof SignerError && e.code === 'signer_required') await Sender.open({ store, signers: { identity, mls }, ...nodeRuntime })
+ */
+export type SignerErrorCode = 'signer_required' | 'signer_mismatch';
 /**
  * Codes of `ConversationError`.
  *
@@ -210,6 +220,25 @@ export class EnrollmentTokenError extends ClientError {
   constructor(message: string) {
     super('invalid_enrollment_token', message);
     this.name = 'EnrollmentTokenError';
+  }
+}
+
+/**
+ * A device's key is held by an external signer (an HSM) and `Device.open` / `Sender.open` /
+ * `EvidenceReader.open` got none for it (`signer_required`), or got one that does not hold
+ * the key the device record names — another public key, a signer that cannot prove it holds
+ * the key, or a signer for a key the store keeps itself (`signer_mismatch`). `details.key` is
+ * `identity` or `mls`.
+ *
+ * @example
+ * await expect(Sender.open({ store, ...nodeRuntime })).rejects.toMatchObject({ code: 'signer_required', details: { key: 'identity' } })
+ */
+export class SignerError extends ClientError {
+  declare readonly code: SignerErrorCode;
+
+  constructor(code: SignerErrorCode, key: 'identity' | 'mls', message: string) {
+    super(code, message, { details: { key } });
+    this.name = 'SignerError';
   }
 }
 
@@ -350,6 +379,22 @@ export class InvalidArgumentError extends ClientError {
   constructor(argument: string, message: string) {
     super('invalid_argument', `${argument}: ${message}`, { details: { argument } });
     this.name = 'InvalidArgumentError';
+  }
+}
+
+/**
+ * The server's escrow policy names a key that is not what its id certifies (another public
+ * key, threshold, officers or business): nothing is sealed to it, nothing is sent.
+ *
+ * @example
+ * await expect(sender.send('c-1001', 'hi', { class: 'statement' })).rejects.toMatchObject({ code: 'escrow_key_mismatch' })
+ */
+export class EscrowPolicyError extends ClientError {
+  declare readonly code: 'escrow_key_mismatch';
+
+  constructor(message: string) {
+    super('escrow_key_mismatch', message);
+    this.name = 'EscrowPolicyError';
   }
 }
 

@@ -31,6 +31,12 @@ export interface ReceivedMessage {
    * (`verified`), and its hash, which the device's signed receipt refers to.
    */
   readonly audit?: { readonly commitmentHash: string; readonly verified: boolean };
+  /**
+   * Present when the verified commitment says the message is under escrow: its opening and
+   * text were also sealed to this escrow key, which the business's officers can open together
+   * (M of N approvals, each one in the audit log). Show the customer a notice.
+   */
+  readonly escrow?: { readonly keyId: string };
 }
 
 /**

@@ -5,9 +5,9 @@
  * them operates the device.
  */
 import type { EvidenceBundle } from '@parley/core/audit';
-import { fromBase64 } from '@parley/core';
 import { ApiClient } from './api-client.js';
 import type { ExportEvidenceOptions } from './device-options.js';
+import { openIdentity, type DeviceSigners } from './device-signers.js';
 import { DeviceRecordError } from './errors.js';
 import { exportEvidence } from './evidence.js';
 import type { KeyStore } from './key-store.js';
@@ -31,16 +31,18 @@ export class EvidenceReader {
   }
 
   /**
-   * Reads the device record from `store` (`device_record_missing` if there is none).
+   * Reads the device record from `store` (`device_not_enrolled` if there is none). A device
+   * whose identity key is held by an external signer needs it in `signers.identity` (the
+   * reader signs its sessions; `SignerError` otherwise).
    *
    * @example
-   * const reader = await EvidenceReader.open({ store, fetch })
+   * const reader = await EvidenceReader.open({ store, fetch, signers: { identity: hsmIdentity } })
    */
-  static async open(options: { store: KeyStore; fetch?: typeof fetch }): Promise<EvidenceReader> {
+  static async open(options: { store: KeyStore; fetch?: typeof fetch; signers?: Pick<DeviceSigners, 'identity'> }): Promise<EvidenceReader> {
     const record = await getJson<DeviceRecordV1>(options.store, RECORDS.device);
     if (!record) throw new DeviceRecordError('device_not_enrolled', 'this store holds no device');
     const api = new ApiClient({ serverUrl: record.serverUrl, ...(options.fetch ? { fetch: options.fetch } : {}) });
-    const session = new SessionManager(api, record.deviceId, fromBase64(record.identityPrivateKey));
+    const session = new SessionManager(api, record.deviceId, await openIdentity(record, options.signers));
     api.useSession((refresh) => session.get(refresh));
     return new EvidenceReader(api, options.store);
   }

@@ -16,7 +16,7 @@ import { RECORDS, getJson, type AuditedMessageV1 } from './records.js';
 export async function markRead(store: KeyStore, receipts: ReceiptOutbox, messageId: string, now: Date): Promise<void> {
   const audited = await getJson<AuditedMessageV1>(store, RECORDS.audited(messageId));
   if (!audited || audited.direction !== 'in') throw new AuditError('no audited message with this id was received here');
-  await store.write([receipts.prepare(messageId, toBase64Url(commitmentHash(audited.commitment)), 'read', now)]);
+  await store.write([await receipts.prepare(messageId, toBase64Url(commitmentHash(audited.commitment)), 'read', now)]);
   await receipts.flush();
 }
 

@@ -1,5 +1,7 @@
 export { Device } from './device.js';
 export { type DeviceOptions, type EnrollOptions, type OpenOptions, type SendOptions, type SendResult, type ExportEvidenceOptions } from './device-options.js';
+export { type DeviceSigners } from './device-signers.js';
+export { type Ed25519Signer } from '@parley/core';
 export { type ConversationSummary } from './conversations.js';
 export { type DeviceRef } from './membership.js';
 export { Conversation } from './conversation.js';
@@ -15,6 +17,7 @@ export {
   type ConversationErrorCode,
   type DeviceKeysErrorCode,
   type DeviceRecordErrorCode,
+  type SignerErrorCode,
   type KeyPackageErrorCode,
   type KeyStoreErrorCode,
   type KeyTransparencyErrorCode,
@@ -25,6 +28,7 @@ export {
   RuntimeMissingError,
   EnrollmentTokenError,
   DeviceRecordError,
+  SignerError,
   DeviceClosedError,
   ConversationError,
   KeyPackageError,
@@ -33,6 +37,7 @@ export {
   DeviceKindError,
   DeviceKeysError,
   InvalidArgumentError,
+  EscrowPolicyError,
   isRetryable,
 } from './errors.js';
 export { type WebSocketLike, type WebSocketFactory } from './realtime.js';

@@ -14,6 +14,14 @@
  *
  * A business sender additionally follows the whole log (tiles and entry
  * bundles), so a revocation the server leaves out of a lookup is still seen.
+ *
+ * The key-log key can rotate (docs/log-key-rotation.md): a checkpoint not signed by
+ * the key this device trusts is accepted only when the log's announcements
+ * (`<prefix>/key-rotations`), each signed by a trusted key and the new key, chain
+ * the trusted key to a key that signs it; the device then trusts that key (kept in
+ * its store) and accepts attestations by every key of the chain from the index its
+ * announcement started at. Any other key is `key_log_bad_signature` with
+ * `details.reason` `unannounced_key_change`.
  */
 import {
   ecvrfVerify,
@@ -25,7 +33,7 @@ import {
   toBase64Url,
   type IdentityId,
 } from '@parley/core';
-import { decodeKeyLogEntry, labelInput, replayIdentity, type DeviceKeyState, type LoggedEntry } from '@parley/core/keylog';
+import { decodeKeyLogEntry, labelInput, replayIdentity, type AttestationKey, type DeviceKeyState, type LoggedEntry } from '@parley/core/keylog';
 import {
   TileHashReader,
   decodeEntryBundle,
@@ -43,6 +51,7 @@ import {
 } from '@parley/core/tlog';
 import type { ApiClient } from './api-client.js';
 import { ClientError, type KeyTransparencyErrorCode } from './errors.js';
+import { announcedPath, announcedPredecessors } from './key-log-rotation.js';
 import type { KeyStore } from './key-store.js';
 import { getJson, putJson } from './records.js';
 
@@ -111,6 +120,19 @@ export interface VerifiedIdentity {
 
 const CHECKPOINT_RECORD = 'keylog/checkpoint';
 const FOLLOW_RECORD = 'keylog/follow';
+/** The key-log keys followed through announced rotations after the pinned one. */
+const KEYS_RECORD = 'keylog/keys';
+
+interface StoredKeys {
+  keys: { verifierKey: string; fromIndex: number }[];
+  /** Keys that preceded the pinned one (announced before this device enrolled), once looked up. */
+  predecessors?: string[];
+}
+
+interface ChainKey {
+  readonly verifier: Ed25519NoteVerifier;
+  readonly fromIndex: number;
+}
 
 interface StoredCheckpoint {
   size: number;
@@ -132,6 +154,11 @@ export class KeyLogVerifier {
   private last: VerifiedCheckpoint | undefined;
   private loaded = false;
   private checkpointQueue: Promise<unknown> = Promise.resolve();
+  /** The pinned key, then the keys followed through announced rotations (newest last). */
+  private chain: ChainKey[];
+  private keysLoaded = false;
+  /** Keys that preceded the pinned one; undefined until needed (an attestation by none of the chain). */
+  private predecessors: Ed25519NoteVerifier[] | undefined;
 
   constructor(
     private readonly api: ApiClient,
@@ -140,11 +167,86 @@ export class KeyLogVerifier {
   ) {
     this.verifier = parseVerifierKey(anchors.logVerifierKey);
     this.vrfPublicKey = fromBase64(anchors.vrfPublicKey, 'vrfPublicKey');
+    this.chain = [{ verifier: this.verifier, fromIndex: 0 }];
   }
 
-  /** The directory's attestation key (the log key's Ed25519 public key). */
+  /** The directory's attestation key as pinned (the pinned log key's Ed25519 public key). */
   get attestationKey(): Uint8Array {
     return this.verifier.publicKey;
+  }
+
+  /**
+   * Every attestation key this device accepts: the pinned one from index 0, then each key
+   * followed through an announced rotation from its announcement's start.
+   *
+   * @example
+   * const devices = replayIdentity(label, logged, verifier.attestationKeys)
+   */
+  get attestationKeys(): readonly AttestationKey[] {
+    const older = (this.predecessors ?? []).map((v) => ({ publicKey: v.publicKey, fromIndex: 0 }));
+    return [...older, ...this.chain.map((k) => ({ publicKey: k.verifier.publicKey, fromIndex: k.fromIndex }))];
+  }
+
+  /**
+   * Replays an identity's entries under {@link attestationKeys}. When an attestation verifies
+   * under none of them, looks once for keys that preceded the pinned one (a device enrolled
+   * after a key rotation) and replays again. `key_log_inconsistent` otherwise.
+   *
+   * @example
+   * const devices = await verifier.replay(label, logged)
+   */
+  async replay(label: string, entries: readonly LoggedEntry[]): Promise<Map<string, DeviceKeyState>> {
+    await this.loadKeys();
+    try {
+      return replay(label, entries, this.attestationKeys);
+    } catch (error) {
+      if (this.predecessors !== undefined) throw error;
+    }
+    const older = await announcedPredecessors(this.api, this.anchors, this.verifier);
+    this.predecessors = older.map((k) => parseVerifierKey(k));
+    const followed = this.chain.slice(1).map((k) => ({ verifierKey: k.verifier.verifierKey, fromIndex: k.fromIndex }));
+    await this.store.write([putJson(KEYS_RECORD, { keys: followed, predecessors: older } satisfies StoredKeys)]);
+    return replay(label, entries, this.attestationKeys);
+  }
+
+  /**
+   * The verifier key checkpoints must be signed by now: the pinned key, or the newest key
+   * followed through announced rotations.
+   *
+   * @example
+   * console.log(verifier.logVerifierKey)
+   */
+  get logVerifierKey(): string {
+    return this.chain[this.chain.length - 1]!.verifier.verifierKey;
+  }
+
+  private async loadKeys(): Promise<void> {
+    if (this.keysLoaded) return;
+    const stored = await getJson<StoredKeys>(this.store, KEYS_RECORD);
+    this.chain = [{ verifier: this.verifier, fromIndex: 0 }, ...(stored?.keys ?? []).map((k) => ({ verifier: parseVerifierKey(k.verifierKey), fromIndex: k.fromIndex }))];
+    if (stored?.predecessors !== undefined) this.predecessors = stored.predecessors.map((k) => parseVerifierKey(k));
+    this.keysLoaded = true;
+  }
+
+  /** {@link openCheckpoint}, following an announced key rotation when the trusted key did not sign the note. */
+  private async openFollowing(note: string): Promise<VerifiedCheckpoint> {
+    await this.loadKeys();
+    try {
+      return this.openCheckpoint(note);
+    } catch (error) {
+      if (!(error instanceof KeyTransparencyError && error.details?.['reason'] === 'tlog_note_unverified')) throw error;
+    }
+    await this.followRotation(note);
+    return this.openCheckpoint(note);
+  }
+
+  /** Trusts the key that signs `note` if the trusted key announced it (key-log-rotation.ts); else `key_log_bad_signature`. */
+  private async followRotation(note: string): Promise<void> {
+    const path = await announcedPath(this.api, this.anchors, this.chain[this.chain.length - 1]!.verifier, note);
+    const followed = this.chain.slice(1).map((k) => ({ verifierKey: k.verifier.verifierKey, fromIndex: k.fromIndex }));
+    const older = this.predecessors?.map((v) => v.verifierKey);
+    await this.store.write([putJson(KEYS_RECORD, { keys: [...followed, ...path], ...(older === undefined ? {} : { predecessors: older }) } satisfies StoredKeys)]);
+    this.chain = [...this.chain, ...path.map((k) => ({ verifier: parseVerifierKey(k.verifierKey), fromIndex: k.fromIndex }))];
   }
 
   /**
@@ -164,7 +266,8 @@ export class KeyLogVerifier {
   }
 
   /**
-   * Opens and checks a checkpoint note: signature, origin, well-formedness (not consistency: see `verifyCheckpoint`).
+   * Opens and checks a checkpoint note: signature (by the pinned key, or the newest key followed
+   * through announced rotations), origin, well-formedness (not consistency: see `verifyCheckpoint`).
    *
    * @example
    * const { size, rootHash } = verifier.openCheckpoint(note) // `key_log_bad_signature` if not signed by the pinned key
@@ -172,7 +275,7 @@ export class KeyLogVerifier {
   openCheckpoint(note: string): VerifiedCheckpoint {
     let text: string;
     try {
-      text = openNote(note, [this.verifier]).text;
+      text = openNote(note, [this.chain[this.chain.length - 1]!.verifier]).text;
     } catch (cause) {
       throw new KeyTransparencyError('key_log_bad_signature', 'the checkpoint is not signed by the pinned log key', {
         reason: isParleyError(cause) ? cause.code : 'invalid',
@@ -201,7 +304,7 @@ export class KeyLogVerifier {
   }
 
   private async verifyCheckpointNow(note: string): Promise<VerifiedCheckpoint> {
-    const next = this.openCheckpoint(note);
+    const next = await this.openFollowing(note);
     const last = await this.lastCheckpoint();
     if (last) await this.checkConsistent(last, next);
     if (!last || next.size > last.size) {
@@ -251,7 +354,7 @@ export class KeyLogVerifier {
    * await verifier.compareWithPeer(noteFromMonitor) // KeyTransparencyError `key_log_fork` on a split view
    */
   async compareWithPeer(peerNote: string): Promise<void> {
-    const peer = this.openCheckpoint(peerNote);
+    const peer = await this.openFollowing(peerNote);
     const mine = await this.lastCheckpoint();
     if (!mine) {
       await this.verifyCheckpoint(peerNote);
@@ -288,13 +391,13 @@ export class KeyLogVerifier {
     }
     logged.sort((x, y) => x.index - y.index);
     // The response was checked against the wire schema (identity-id pattern): this parse cannot fail.
-    return { identityId: parseIdentityId(res.identityId), label, devices: replay(toBase64Url(label), logged, this.attestationKey), checkpoint };
+    return { identityId: parseIdentityId(res.identityId), label, devices: await this.replay(toBase64Url(label), logged), checkpoint };
   }
 }
 
-function replay(label: string, entries: readonly LoggedEntry[], attestationKey: Uint8Array): Map<string, DeviceKeyState> {
+function replay(label: string, entries: readonly LoggedEntry[], attestationKeys: readonly AttestationKey[]): Map<string, DeviceKeyState> {
   try {
-    return replayIdentity(label, entries, attestationKey);
+    return replayIdentity(label, entries, attestationKeys);
   } catch (cause) {
     throw new KeyTransparencyError('key_log_inconsistent', 'the key-log entries of this identity do not replay', {
       reason: cause instanceof Error ? cause.message : String(cause),
@@ -391,7 +494,7 @@ export class KeyLogFollower {
     const logged = (state.labels[label] ?? [])
       .filter(([index]) => index < verified.checkpoint.size)
       .map(([index, entry]) => ({ index, entry: decodeKeyLogEntry(fromBase64(entry)) }));
-    const devices = replay(label, logged, this.verifier.attestationKey);
+    const devices = await this.verifier.replay(label, logged);
     const same = (a: DeviceKeyState | undefined, b: DeviceKeyState | undefined) =>
       a !== undefined && b !== undefined && a.status === b.status && equalBytes(a.signatureKey, b.signatureKey) && equalBytes(a.identityKey, b.identityKey);
     for (const deviceId of new Set([...devices.keys(), ...verified.devices.keys()])) {

@@ -5,11 +5,11 @@
  * records in the audit log. Receipts wait in the KeyStore until the server has
  * them, so a crash or an outage delays a receipt but never loses it.
  */
-import { toBase64 } from '@parley/core';
-import { signReceipt, type Receipt, type ReceiptStatus } from '@parley/core/audit';
+import { toBase64, type Ed25519Signer } from '@parley/core';
+import { signReceiptWith, type Receipt, type ReceiptStatus } from '@parley/core/audit';
 import type { ApiClient } from './api-client.js';
 import { isRetryable } from './errors.js';
-import type { KeyStore } from './key-store.js';
+import type { KeyStore, KeyStoreOp } from './key-store.js';
 import { getJson, putJson } from './records.js';
 
 const PREFIX = 'receipts/';
@@ -31,13 +31,13 @@ export class ReceiptOutbox {
   constructor(
     private readonly api: Pick<ApiClient, 'postReceipt'>,
     private readonly store: KeyStore,
-    private readonly identityPrivateKey: Uint8Array,
+    private readonly identity: Ed25519Signer,
     private readonly self: { identityId: string; deviceId: string },
     private readonly onRejected: (receipt: Receipt, code: string) => void,
   ) {}
 
   /** Signs a receipt and keeps it until the server has it. Returns the store operation (write it with the message). */
-  prepare(messageId: string, commitmentHash: string, status: ReceiptStatus, now: Date) {
+  async prepare(messageId: string, commitmentHash: string, status: ReceiptStatus, now: Date): Promise<KeyStoreOp> {
     const receipt: Receipt = {
       v: 1,
       messageId,
@@ -47,7 +47,7 @@ export class ReceiptOutbox {
       status,
       time: now.toISOString(),
     };
-    const pending: PendingReceipt = { v: 1, receipt, signature: toBase64(signReceipt(this.identityPrivateKey, receipt)) };
+    const pending: PendingReceipt = { v: 1, receipt, signature: toBase64(await signReceiptWith(this.identity, receipt)) };
     return putJson(`${PREFIX}${messageId}.${status}`, pending);
   }
 

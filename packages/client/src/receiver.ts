@@ -299,8 +299,11 @@ export class Receiver {
         // A business message carries its signed commitment: check it, and sign a receipt.
         const check =
           content.audit && !duplicate ? await checkCommitment(id, content, result.sender.member, this.ctx.mls.member.identityId, this.ctx.identityKeyOf) : undefined;
-        const audited: ReceivedMessage = check ? { ...message, audit: { commitmentHash: check.commitmentHash, verified: check.ok } } : message;
-        const receipt = check ? [this.ctx.receipts.prepare(content.id, check.commitmentHash, check.ok ? 'delivered' : 'commitment-mismatch', receivedAt)] : [];
+        const escrowKey = check?.ok ? content.audit?.commitment.escrow?.keyId : undefined;
+        const audited: ReceivedMessage = check
+          ? { ...message, audit: { commitmentHash: check.commitmentHash, verified: check.ok }, ...(escrowKey !== undefined ? { escrow: { keyId: escrowKey } } : {}) }
+          : message;
+        const receipt = check ? [await this.ctx.receipts.prepare(content.id, check.commitmentHash, check.ok ? 'delivered' : 'commitment-mismatch', receivedAt)] : [];
         const history = duplicate
           ? []
           : [

@@ -35,10 +35,19 @@ export interface DeviceRecordV1 {
   label: string | undefined;
   serverUrl: string;
   suite: string;
-  identityPrivateKey: string;
+  /** base64 Ed25519 seed; absent when an external signer holds the key (`identityKeyRef`). */
+  identityPrivateKey?: string;
   identityPublicKey: string;
-  signaturePrivateKey: string;
+  /** base64 random 32 bytes naming an identity key held by an external signer (no secret). */
+  identityKeyRef?: string;
+  /** base64 MLS signature private key; absent when an external signer holds the key (`signatureKeyRef`). */
+  signaturePrivateKey?: string;
   signaturePublicKey: string;
+  /**
+   * base64 random 32 bytes standing for an MLS signature key held by an external signer: what
+   * ts-mls keeps in group state in the key's place (`withExternalSignatureKey`). No secret.
+   */
+  signatureKeyRef?: string;
   registered: boolean;
   /** `pending` until another device of the identity approved this one. */
   status?: 'active' | 'pending';

@@ -5,10 +5,11 @@
  * before the ciphertext leaves the device: a restart never reuses a key, and
  * an interrupted send is resubmitted with the same idempotency key.
  */
-import { MESSAGE_ID_PATTERN, encodeContent, newMessageId, randomBytes, toBase64, toBase64Url } from '@parley/core';
+import { MESSAGE_ID_PATTERN, encodeContent, fromBase64, newMessageId, randomBytes, toBase64, toBase64Url } from '@parley/core';
 import { commitmentHash } from '@parley/core/audit';
 import { encryptApplication } from '@parley/core/mls';
 import type { CommittedMessage } from './audit-sender.js';
+import { sealForEscrow } from './escrow-policy.js';
 import type { ConversationRegistry } from './conversations.js';
 import type { SendOptions, SendResult } from './device-options.js';
 import { InvalidArgumentError } from './errors.js';
@@ -29,7 +30,7 @@ export interface SendContext {
   readonly membership: Pick<Membership, 'dropUntrustedMembers'>;
   now(): Date;
   /** Signs the audit commitment of a business message (`audit-sender.ts`). */
-  signCommitment(message: CommittedMessage): AuditedMessageV1;
+  signCommitment(message: CommittedMessage): Promise<AuditedMessageV1>;
 }
 
 /** @internal Refuses a caller-chosen message id outside `MESSAGE_ID_PATTERN` (`InvalidArgumentError`). */
@@ -58,15 +59,19 @@ export async function sendMessage(ctx: SendContext, conversationId: string, text
     const now = ctx.now();
     const messageClass = options.class ?? 'chat';
     const audited = options.audit
-      ? ctx.signCommitment({
+      ? await ctx.signCommitment({
           messageId,
           conversationId: id,
           recipient: options.audit.recipient,
           class: messageClass,
           text,
           createdAt: now,
+          ...(options.audit.escrow ? { escrowKeyId: options.audit.escrow.keyId } : {}),
         })
       : undefined;
+    // A class under escrow: the opening and text sealed to the escrow key, bound to this commitment.
+    const escrowBlob =
+      audited && options.audit?.escrow ? await sealForEscrow(options.audit.escrow, audited.commitment, fromBase64(audited.opening), text) : undefined;
     const content = encodeContent({
       v: 1,
       id: messageId,
@@ -85,6 +90,7 @@ export async function sendMessage(ctx: SendContext, conversationId: string, text
         conversationId: id,
         message: toBase64(enc.message),
         ...(audited ? { commitment: { body: audited.commitment, signature: audited.signature } } : {}),
+        ...(escrowBlob ? { escrow: toBase64(escrowBlob) } : {}),
       },
       messageId,
       epoch,

@@ -13,7 +13,8 @@ import {
 } from '@parley/core';
 import { Device } from './device.js';
 import type { EnrollOptions, OpenOptions, SendResult } from './device-options.js';
-import { DeviceKindError } from './errors.js';
+import { ApiError, DeviceKindError } from './errors.js';
+import { EscrowPolicyCache } from './escrow-policy.js';
 import { checkMessageId } from './send-message.js';
 import type { KeyStore } from './key-store.js';
 import type { SenderWebOptions, SenderWebResult } from './web-link.js';
@@ -61,20 +62,34 @@ export interface SenderSendResult extends SendResult {
 export class Sender {
   /** The store `enroll` / `open` were given: `close` closes it (a device wrapped by `fromDevice` keeps its host's). */
   readonly #store: KeyStore | undefined;
+  /** The business's classes under escrow, verified against their keys' ids (escrow-policy.ts). */
+  readonly #escrow: EscrowPolicyCache;
 
   private constructor(
     readonly device: Device,
     store?: KeyStore,
   ) {
     this.#store = store;
+    this.#escrow = new EscrowPolicyCache(async () => {
+      try {
+        return await device.api.escrowPolicy();
+      } catch (error) {
+        // A server without escrow (404): no class is under escrow there.
+        if (error instanceof ApiError && error.status === 404) return { classes: [] };
+        throw error;
+      }
+    }, device.businessId);
   }
 
   /**
    * First run of the sending service: enrolls a device of kind `sender` (the enrollment token says so).
+   * With `signers`, its identity key and MLS signature key stay in an HSM (the store keeps only
+   * their public keys and references); `open` then needs the same signers.
    *
    * @example
    * const enrollmentToken = await issueEnrollmentToken(bankKey, 'k1', { businessId: 'acme', subject: 'sender', kind: 'sender', name: 'Acme Bank' })
    * const sender = await Sender.enroll({ serverUrl: 'https://parley.example', enrollmentToken, store, ...nodeRuntime })
+   * // or, keys in an HSM: { ..., signers: { identity: hsmIdentityKey, mls: hsmMlsKey } }
    */
   static async enroll(options: EnrollOptions): Promise<Sender> {
     return new Sender(await Device.enroll(options), options.store);
@@ -156,9 +171,10 @@ export class Sender {
     } else {
       await this.device.reconcileIdentity(conversationId, identityId);
     }
+    const escrow = options.audit === false ? undefined : await this.#escrow.forClass(options.class);
     const result = await this.device.send(conversationId, content, {
       class: options.class,
-      ...(options.audit === false ? {} : { audit: { recipient: identityId } }),
+      ...(options.audit === false ? {} : { audit: { recipient: identityId, ...(escrow ? { escrow } : {}) } }),
       ...(options.idempotencyKey ? { idempotencyKey: options.idempotencyKey } : {}),
       ...(options.messageId !== undefined ? { messageId: options.messageId } : {}),
     });
@@ -185,8 +201,9 @@ export class Sender {
    * const deliver = smsDeliver(new TwilioChannel(bankTwilio), 'Example Bank') // from @parley/server, or any SMS API
    * const { path, state, audit } = await sender.sendToWeb('c-1001', '+15550100123', 'Your card was charged $12', { class: 'alert', deliver })
    */
-  sendToWeb(customerId: string, phone: string, content: string, options: SenderWebOptions): Promise<SenderWebResult> {
-    return this.device.sendWebLink(identityIdOf(this.device.businessId, customerId), customerId, phone, content, options);
+  async sendToWeb(customerId: string, phone: string, content: string, options: SenderWebOptions): Promise<SenderWebResult> {
+    const escrow = options.audit === false ? undefined : await this.#escrow.forClass(options.class);
+    return this.device.sendWebLink(identityIdOf(this.device.businessId, customerId), customerId, phone, content, { ...options, ...(escrow ? { escrow } : {}) });
   }
 
   /**

@@ -3,7 +3,7 @@
  * signature by the device identity key, caches the token until shortly before
  * it expires. No password or long-lived shared secret is ever involved.
  */
-import { fromBase64, sessionProofMessage, signEd25519, toBase64 } from '@parley/core';
+import { fromBase64, signSessionProof, toBase64, type Ed25519Signer } from '@parley/core';
 import type { ApiClient } from './api-client.js';
 
 export class SessionManager {
@@ -14,7 +14,7 @@ export class SessionManager {
   constructor(
     private readonly api: ApiClient,
     private readonly deviceId: string,
-    private readonly identityPrivateKey: Uint8Array,
+    private readonly identity: Ed25519Signer,
     private readonly now: () => number = Date.now,
   ) {}
 
@@ -27,7 +27,7 @@ export class SessionManager {
 
   private async open(): Promise<string> {
     const { challenge } = await this.api.challenge(this.deviceId);
-    const signature = signEd25519(this.identityPrivateKey, sessionProofMessage({ deviceId: this.deviceId, challenge: fromBase64(challenge, 'challenge') }));
+    const signature = await signSessionProof(this.identity, { deviceId: this.deviceId, challenge: fromBase64(challenge, 'challenge') });
     const session = await this.api.openSession({ deviceId: this.deviceId, challenge, signature: toBase64(signature) });
     this.token = session.token;
     this.expiresAt = Date.parse(session.expiresAt);

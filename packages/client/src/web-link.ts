@@ -12,10 +12,11 @@
  * and text BEFORE anything is sent, so `exportEvidence(messageId, { reveal: true })` works;
  * a repeat with the same message id (a crash before the SMS) reuses that commitment.
  */
-import { MESSAGE_ID_PATTERN, randomBytes, toBase64, toBase64Url } from '@parley/core';
+import { MESSAGE_ID_PATTERN, fromBase64, randomBytes, toBase64, toBase64Url } from '@parley/core';
 import { sealWebMessage } from '@parley/core/web-message';
 import type { ApiClient } from './api-client.js';
 import type { CommittedMessage } from './audit-sender.js';
+import { sealForEscrow, type EscrowTarget } from './escrow-policy.js';
 import { AuditError, InvalidArgumentError } from './errors.js';
 import type { KeyStore } from './key-store.js';
 import { RECORDS, getJson, putJson, type AuditedMessageV1 } from './records.js';
@@ -60,6 +61,8 @@ export interface SenderWebOptions {
   readonly audit?: boolean;
   /** Sends the SMS through the business's own provider; called only when a web link is due. A throw is reported as `deliver_failed` and rethrown. */
   readonly deliver: (sms: WebLinkSms) => Promise<WebLinkHandoff>;
+  /** @internal The class is under escrow (`Sender.sendToWeb` learns it from the verified policy). */
+  readonly escrow?: EscrowTarget;
 }
 
 /**
@@ -83,7 +86,7 @@ export interface WebLinkContext {
   readonly api: Pick<ApiClient, 'webMessage' | 'webHandoff'>;
   readonly store: KeyStore;
   now(): Date;
-  signCommitment(message: CommittedMessage): AuditedMessageV1;
+  signCommitment(message: CommittedMessage): Promise<AuditedMessageV1>;
 }
 
 /** @internal The web-link send (`Sender.sendToWeb`); `recipient` is the customer's identity id. */
@@ -97,7 +100,20 @@ export async function sendWebLink(
 ): Promise<SenderWebResult> {
   const messageId = options.messageId ?? toBase64Url(randomBytes(16));
   if (!MESSAGE_ID.test(messageId)) throw new InvalidArgumentError('messageId', `must match ${MESSAGE_ID_PATTERN}`);
-  const audited = options.audit === false ? undefined : await commitmentFor(ctx, { messageId, conversationId: `web_${messageId}`, recipient, class: options.class, text: content, createdAt: ctx.now() });
+  const audited =
+    options.audit === false
+      ? undefined
+      : await commitmentFor(ctx, {
+          messageId,
+          conversationId: `web_${messageId}`,
+          recipient,
+          class: options.class,
+          text: content,
+          createdAt: ctx.now(),
+          ...(options.escrow ? { escrowKeyId: options.escrow.keyId } : {}),
+        });
+  // A class under escrow: the opening and text sealed to the escrow key, bound to this commitment.
+  const escrowBlob = audited && options.escrow ? await sealForEscrow(options.escrow, audited.commitment, fromBase64(audited.opening), content) : undefined;
   // The format's one definition (core/src/web/web-message.js): the retrieval page runs the same file.
   const { ciphertext, key } = await sealWebMessage(content);
   try {
@@ -108,6 +124,7 @@ export async function sendWebLink(
       class: options.class,
       ciphertext: toBase64(ciphertext),
       ...(audited ? { commitment: { body: audited.commitment, signature: audited.signature } } : {}),
+      ...(escrowBlob ? { escrow: toBase64(escrowBlob) } : {}),
     });
     if (!delivery) return state;
     const link = `${delivery.url}#${toBase64Url(key)}`;
@@ -142,11 +159,12 @@ async function commitmentFor(ctx: WebLinkContext, message: CommittedMessage): Pr
       earlier.conversationId === message.conversationId &&
       earlier.commitment.recipient === message.recipient &&
       earlier.commitment.class === message.class &&
+      earlier.commitment.escrow?.keyId === message.escrowKeyId &&
       earlier.text === message.text;
     if (!same) throw new AuditError(`message ${message.messageId} already has another audited message on this device`);
     return earlier;
   }
-  const audited = ctx.signCommitment(message);
+  const audited = await ctx.signCommitment(message);
   await ctx.store.write([putJson(RECORDS.audited(message.messageId), audited)]);
   return audited;
 }

@@ -115,11 +115,11 @@ describe('audit evidence', () => {
     const log = new EventLog(phone);
     await Promise.all([sender.connect(), phone.connect()]);
     // A faulty (or malicious) sender commits to one amount and encrypts another.
-    type Sign = (message: { text: string }) => { text: string };
+    type Sign = (message: { text: string }) => Promise<{ text: string }>;
     // The device's sending context signs commitments (device-parts.ts): swap its signer.
     const device = (sender.device as unknown as { parts: { sending: { signCommitment: Sign } } }).parts.sending;
     const honest: Sign = device.signCommitment;
-    device.signCommitment = (message) => ({ ...honest({ ...message, text: 'EUR 9,999.00' }), text: message.text });
+    device.signCommitment = async (message) => ({ ...(await honest({ ...message, text: 'EUR 9,999.00' })), text: message.text });
     const sent = await sender.send('cust-c', 'EUR 1.00', { class: 'alert' });
     device.signCommitment = honest;
 

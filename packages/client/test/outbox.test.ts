@@ -3,7 +3,7 @@
  * and a message interrupted by a failure or a restart is resubmitted, not re-encrypted.
  */
 import { describe, expect, it } from 'vitest';
-import { decodeContent, fromBase64, randomBytes, toBase64Url } from '@parley/core';
+import { decodeContent, fromBase64, localEd25519Signer, randomBytes, toBase64Url } from '@parley/core';
 import { processIncoming } from '@parley/core/mls';
 import { signCommitment } from '../src/audit-sender.js';
 import { ApiError, TransportError } from '../src/errors.js';
@@ -117,7 +117,7 @@ describe('sending through the outbox', () => {
     outbox: r.outbox,
     membership: { dropUntrustedMembers: async () => {} },
     now: () => new Date(),
-    signCommitment: (message) => signCommitment(r.self.member, randomBytes(32), message),
+    signCommitment: (message) => signCommitment(r.self.member, localEd25519Signer(randomBytes(32)), message),
   });
 
   it('persists the ciphertext before it leaves, and resubmits that same ciphertext after a failure and a restart', async () => {

@@ -10,9 +10,9 @@ describe('@parley/client public API', () => {
     expect(Object.keys(await import('@parley/client')).sort()).toEqual([
       'ApiClient', 'ApiError', 'AuditError', 'CLIENT_ERROR_CODES', 'ClientError', 'Conversation',
       'ConversationError', 'Device', 'DeviceClosedError', 'DeviceKeys', 'DeviceKeysError', 'DeviceKindError',
-      'DeviceRecordError', 'EnrollmentTokenError', 'EvidenceReader', 'InvalidArgumentError', 'KeyLogFollower',
+      'DeviceRecordError', 'EnrollmentTokenError', 'EscrowPolicyError', 'EvidenceReader', 'InvalidArgumentError', 'KeyLogFollower',
       'KeyLogVerifier', 'KeyPackageError', 'KeyStoreError', 'KeyTransparencyError', 'MemoryKeyStore',
-      'RetrievalLinkError', 'RuntimeMissingError', 'Sender', 'TransportError', 'approvalShortCode',
+      'RetrievalLinkError', 'RuntimeMissingError', 'Sender', 'SignerError', 'TransportError', 'approvalShortCode',
       'isClientError', 'isRetryable', 'issueEnrollmentToken',
     ]);
   });

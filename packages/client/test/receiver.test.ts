@@ -3,7 +3,7 @@
  * persisted is not acknowledged, and is processed when it comes again.
  */
 import { describe, expect, it } from 'vitest';
-import { randomBytes, toBase64, type Envelope } from '@parley/core';
+import { localEd25519Signer, randomBytes, toBase64, type Envelope } from '@parley/core';
 import type { DeviceEvent } from '../src/events.js';
 import { ReceiptOutbox } from '../src/receipts.js';
 import { Receiver } from '../src/receiver.js';
@@ -25,7 +25,7 @@ describe('Receiver', () => {
       conversations: r.conversations,
       api: { ack: unused, groupInfo: unused },
       hub: r.hub,
-      receipts: new ReceiptOutbox({ postReceipt: unused }, store, randomBytes(32), r.self.member, () => {}),
+      receipts: new ReceiptOutbox({ postReceipt: unused }, store, localEd25519Signer(randomBytes(32)), r.self.member, () => {}),
       recoveryDelayMs: 60_000,
       now: () => new Date(),
       submit: unused,

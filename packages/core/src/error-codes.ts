@@ -26,6 +26,7 @@ export const CORE_ERROR_CODES = {
   invalid_device_id: 'not a device id',
   invalid_conversation_id: 'not a conversation id',
   invalid_content: 'the decrypted application payload is not a Parley message',
+  signer_failed: 'an Ed25519 signer (HSM, KMS) answered with something that is not a 64-byte signature',
 
   // MLS (mls/)
   unsupported_suite: 'a cipher suite Parley does not offer',
@@ -57,6 +58,15 @@ export const CORE_ERROR_CODES = {
   invalid_bundle: 'not an evidence bundle (v1 schema)',
   vrf_invalid_proof: 'an ECVRF proof that does not decode (RFC 9381 §5.4.4)',
 
+  // Escrow (escrow/)
+  invalid_escrow_officer: 'not an escrow officer record or key file, or its id is not its keys\' id',
+  invalid_escrow_key: 'not an escrow key record, or its key id is not the hash of its key, threshold and officers',
+  invalid_escrow_request: 'not an escrow request',
+  invalid_escrow_approval: 'not an escrow approval',
+  escrow_key_invalid: 'bytes that are not an X25519 key',
+  escrow_decrypt_failed: 'an HPKE-sealed escrow value does not open with this key and context',
+  escrow_shares_invalid: 'the shares do not reassemble the escrow key (too few, or not its shares)',
+
   // Contact verification (verification/)
   invalid_iterations: 'a safety-number iteration count that is not a positive integer',
   invalid_fingerprint_version: 'a scannable-fingerprint version out of range',
@@ -75,6 +85,10 @@ export const CORE_ERROR_CODES = {
   tlog_bad_note: 'text that is not a well-formed signed note',
   tlog_note_bad_signature: 'a signed note with a signature by a known key that does not verify',
   tlog_note_unverified: 'a signed note with no signature by any known key',
+  tlog_rotation_malformed: 'text or a note that is not a well-formed log-key rotation announcement',
+  tlog_rotation_wrong_origin: 'a log-key rotation announcement for another log origin',
+  tlog_rotation_untrusted: 'a log-key rotation announcement whose old key is not a trusted key',
+  tlog_rotation_unsigned: 'a log-key rotation announcement without valid signatures by both its old and its new key',
 } as const satisfies Readonly<Record<string, string>>;
 
 /**

@@ -47,11 +47,17 @@ export {
 } from './ids.js';
 export {
   type IdentityKeyPair,
+  type Ed25519Signer,
   generateIdentityKeyPair,
   signEd25519,
   verifyEd25519,
+  localEd25519Signer,
+  signWith,
+  signerHoldsKey,
   registrationProofMessage,
   sessionProofMessage,
+  signRegistrationProof,
+  signSessionProof,
   keyFingerprint,
 } from './identity-keys.js';
 export {
@@ -198,6 +204,32 @@ export {
   WebOpenRequestSchema,
   WebOpenResponseSchema,
 } from './wire/routing.js';
+export {
+  EscrowBlobSchema,
+  EscrowKeyRegisteredSchema,
+  type EscrowKeyRegistered,
+  EscrowPolicyEntrySchema,
+  type EscrowPolicyEntry,
+  EscrowPolicyResponseSchema,
+  type EscrowPolicyResponse,
+  EscrowRequestCreateSchema,
+  type EscrowRequestCreate,
+  EscrowRequestParamsSchema,
+  EscrowListQuerySchema,
+  EscrowApprovalViewSchema,
+  EscrowRequestViewSchema,
+  type EscrowRequestView,
+  EscrowRequestListSchema,
+  type EscrowRequestList,
+  EscrowRequestDetailSchema,
+  type EscrowRequestDetail,
+  EscrowApprovalSubmitSchema,
+  type EscrowApprovalSubmit,
+  EscrowApprovalResultSchema,
+  type EscrowApprovalResult,
+  EscrowOpenResponseSchema,
+  type EscrowOpenResponse,
+} from './wire/escrow.js';
 export {
   LogNameSchema,
   LogDescriptorSchema,

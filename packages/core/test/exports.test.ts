@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import * as audit from '../src/audit/index.js';
+import * as escrow from '../src/escrow/index.js';
 import * as mls from '../src/mls/index.js';
 import * as tlog from '../src/tlog/index.js';
 import type {
@@ -70,6 +71,7 @@ describe('public exports', () => {
     expect(Object.keys(mls).sort()).toEqual(
       [
         'DEFAULT_SUITE',
+        'EXTERNAL_KEY_REF_LENGTH',
         'MlsGroup',
         'SUITES',
         'commitChanges',
@@ -90,6 +92,7 @@ describe('public exports', () => {
         'memberFromCredentialIdentity',
         'processIncoming',
         'rejoinExternally',
+        'withExternalSignatureKey',
       ].sort(),
     );
   });
@@ -98,6 +101,7 @@ describe('public exports', () => {
     expect(Object.keys(tlog).sort()).toEqual(
       [
         'HASH_SIZE',
+        'KEY_ROTATION_HEADER',
         'MAX_ENTRY_SIZE',
         'MAX_TILE_LEVEL',
         'NOTE_ALG_ED25519',
@@ -110,22 +114,28 @@ describe('public exports', () => {
         'emptyRoot',
         'encodeEntryBundle',
         'entryBundlePath',
+        'followKeyRotations',
         'formatCheckpoint',
+        'formatKeyRotation',
         'generateSignerKey',
         'hashFromTile',
         'leafHash',
         'newTiles',
         'nodeHash',
         'noteKeyHash',
+        'openKeyRotation',
         'openNote',
         'parseCheckpoint',
+        'parseKeyRotation',
         'parseSignerKey',
         'parseTilePath',
         'parseVerifierKey',
         'proveRecord',
         'proveTree',
         'rootOfLeaves',
+        'signKeyRotation',
         'signNote',
+        'splitKeyRotations',
         'splitStoredHashIndex',
         'storedHashCount',
         'storedHashIndex',
@@ -162,6 +172,10 @@ describe('public exports', () => {
         'contentCommitment',
         'decodeAuditEntry',
         'encodeAuditEntry',
+        'escrowApprovalEntry',
+        'escrowKeyEntry',
+        'escrowOpenEntry',
+        'escrowRequestEntry',
         'newOpening',
         'opensCommitment',
         'parseCommitment',
@@ -172,10 +186,59 @@ describe('public exports', () => {
         'receiptHash',
         'receiptSigningMessage',
         'signCommitment',
+        'signCommitmentWith',
         'signReceipt',
+        'signReceiptWith',
         'verifyCommitmentSignature',
         'verifyEvidenceBundle',
         'verifyReceiptSignature',
+      ].sort(),
+    );
+  });
+
+  it('@parley/core/escrow', () => {
+    expect(Object.keys(escrow).sort()).toEqual(
+      [
+        'ESCROW_BLOB_MAX_BYTES',
+        'ESCROW_HPKE_SUITE',
+        'ESCROW_KEY_ID_PATTERN',
+        'ESCROW_MAX_OFFICERS',
+        'ESCROW_REASON_PATTERN',
+        'ESCROW_REQUEST_ID_PATTERN',
+        'EscrowApprovalSchema',
+        'EscrowKeyRecordSchema',
+        'EscrowOfficerKeyFileSchema',
+        'EscrowOfficerSchema',
+        'EscrowRequestSchema',
+        'EscrowSealedShareSchema',
+        'Key32Schema',
+        'OFFICER_ID_PATTERN',
+        'combineEscrowShares',
+        'createEscrowKey',
+        'createEscrowOfficer',
+        'escrowApprovalHash',
+        'escrowApprovalSigningMessage',
+        'escrowKeyId',
+        'escrowKeyRecordHash',
+        'escrowOfficerId',
+        'escrowRequestHash',
+        'generateHpkeKeyPair',
+        'hpkeInfo',
+        'hpkeOpen',
+        'hpkePublicKeyOf',
+        'hpkeSeal',
+        'openEscrowPayload',
+        'openOfficerShare',
+        'openReleasedShare',
+        'parseEscrowApproval',
+        'parseEscrowKeyRecord',
+        'parseEscrowOfficer',
+        'parseEscrowOfficerKeyFile',
+        'parseEscrowRequest',
+        'releaseEscrowShare',
+        'sealEscrowPayload',
+        'signEscrowApproval',
+        'verifyEscrowApproval',
       ].sort(),
     );
   });

@@ -16,7 +16,7 @@ describe('@parley/core public API', () => {
       'DEVICE_ID_PATTERN', 'DeliveryPathSchema', 'DeviceIdSchema', 'DeviceRecordSchema', 'ECVRF_LENGTHS',
       'ENVELOPE_ID_PATTERN', 'EnrollmentKeyIdSchema', 'EnrollmentKeyParamsSchema',
       'EnrollmentKeyRequestSchema', 'EnrollmentKeyViewSchema', 'EnvelopeIdSchema', 'EnvelopeSchema',
-      'ErrorBodySchema', 'ForbiddenError', 'GroupInfoResponseSchema', 'IDENTITY_ID_PATTERN',
+      'ErrorBodySchema', 'EscrowApprovalResultSchema', 'EscrowApprovalSubmitSchema', 'EscrowApprovalViewSchema', 'EscrowBlobSchema', 'EscrowKeyRegisteredSchema', 'EscrowListQuerySchema', 'EscrowOpenResponseSchema', 'EscrowPolicyEntrySchema', 'EscrowPolicyResponseSchema', 'EscrowRequestCreateSchema', 'EscrowRequestDetailSchema', 'EscrowRequestListSchema', 'EscrowRequestParamsSchema', 'EscrowRequestViewSchema', 'ForbiddenError', 'GroupInfoResponseSchema', 'IDENTITY_ID_PATTERN',
       'IdentityDevicesResponseSchema', 'IdentityIdSchema', 'IdentityKindSchema', 'InclusionQuerySchema',
       'InvalidInputError', 'KeyDirectoryInfoSchema', 'KeyLogChangeResponseSchema', 'KeyLookupResponseSchema',
       'KeyPackageStockSchema', 'LIMITS', 'ListBusinessesQuerySchema', 'ListBusinessesResponseSchema',
@@ -36,9 +36,9 @@ describe('@parley/core public API', () => {
       'WebOpenResponseSchema', 'assertBytes', 'businessOf', 'concatBytes', 'decodeContent',
       'ecvrfProofToHash', 'ecvrfProve', 'ecvrfPublicKey', 'ecvrfVerify', 'encodeContent', 'equalBytes',
       'fromBase64', 'fromHex', 'fromUtf8', 'generateIdentityKeyPair', 'identityIdOf', 'isCoreErrorCode',
-      'isParleyError', 'keyFingerprint', 'newDeviceId', 'newMessageId', 'parseBusinessId',
+      'isParleyError', 'keyFingerprint', 'localEd25519Signer', 'newDeviceId', 'newMessageId', 'parseBusinessId',
       'parseConversationId', 'parseDeviceId', 'parseIdentityId', 'randomBytes', 'registrationProofMessage',
-      'sessionProofMessage', 'signEd25519', 'toBase64', 'toBase64Url', 'toHex', 'utf8', 'verifyEd25519',
+      'sessionProofMessage', 'signEd25519', 'signRegistrationProof', 'signSessionProof', 'signWith', 'signerHoldsKey', 'toBase64', 'toBase64Url', 'toHex', 'utf8', 'verifyEd25519',
     ]);
   });
 });

@@ -9,7 +9,7 @@ import Fastify, { LogController, type FastifyBaseLogger } from 'fastify';
 import swagger from '@fastify/swagger';
 import { importJWK } from 'jose';
 import { pino, type Logger } from 'pino';
-import { EvidenceReader, Sender, issueEnrollmentToken } from '@parley/client';
+import { EvidenceReader, Sender, issueEnrollmentToken, type DeviceSigners } from '@parley/client';
 import { nodeRuntime } from '@parley/client/node';
 import { clientErrorHandler, frameworkErrors, installErrorHandling, installJsonBodyParser, type Channel, type Database } from '@parley/server';
 import type { KeyWrapper } from './custody/key-wrapper.js';
@@ -48,6 +48,12 @@ export interface GatewayOptions {
   readonly fetch?: typeof fetch;
   /** Refuse to start unless the database was initialized for this Parley server (`--server`). */
   readonly expectServerUrl?: string;
+  /**
+   * The external signers the sender was enrolled with (`initGateway`'s `senderSigners`): the
+   * elected leader opens the sender with them and evidence sessions sign with the identity
+   * one. Missing or different ones fail when the sender opens (`signer_required`, `signer_mismatch`).
+   */
+  readonly senderSigners?: DeviceSigners;
 }
 
 /** A running gateway instance. */
@@ -78,6 +84,13 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   }
   const brand = (await getSetting(db, 'business_name')) ?? businessId;
   const readStore = new DbKeyStore(db, dataKey);
+  // Opened now: a sender identity key held by an external signer is checked at start
+  // (`signer_required` / `signer_mismatch`), not first at the leader's election.
+  const evidenceReader = await EvidenceReader.open({
+    store: readStore,
+    ...(options.fetch ? { fetch: options.fetch } : {}),
+    ...(options.senderSigners?.identity ? { signers: { identity: options.senderSigners.identity } } : {}),
+  });
   const enrollmentKey = await readEnrollmentKey(readStore);
   const signingKey = await importJWK(enrollmentKey.privateJwk, 'EdDSA');
   // Re-read every few seconds: `parley gateway secrets rotate` on any instance reaches every instance.
@@ -89,7 +102,6 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     );
   }, 5000);
   secretsTimer.unref();
-  let evidenceReader: EvidenceReader | undefined;
   let worker: SendWorker | undefined;
   const dispatcher: WebhookDispatcher = new WebhookDispatcher({
     db,
@@ -109,7 +121,12 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     onElected: async (token) => {
       const store = new DbKeyStore(db, dataKey);
       store.fence(token);
-      const sender = await Sender.open({ store, ...nodeRuntime, ...(options.fetch ? { fetch: options.fetch } : {}) });
+      const sender = await Sender.open({
+        store,
+        ...nodeRuntime,
+        ...(options.fetch ? { fetch: options.fetch } : {}),
+        ...(options.senderSigners ? { signers: options.senderSigners } : {}),
+      });
       await sender.connect().catch(() => false);
       await messages.releaseClaims(db);
       const sending = new SendWorker({ db, messages, sender, brand, log, ...(options.sms ? { sms: options.sms } : {}) });
@@ -159,7 +176,6 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       return { token, expiresAt: new Date(Date.now() + lifetimeSeconds * 1000).toISOString(), serverUrl };
     },
     evidence: async (messageId, reveal) => {
-      evidenceReader ??= await EvidenceReader.open({ store: readStore, ...(options.fetch ? { fetch: options.fetch } : {}) });
       try {
         return await evidenceReader.exportEvidence(messageId, { reveal });
       } catch (error) {

@@ -3,11 +3,12 @@
  * the business with the Parley server (or attaches to an existing one by adding a key),
  * creates the business's enrollment key and the data key (wrapped by the business's key),
  * enrolls the sender identity — whose private keys are created here and never leave the
- * gateway's database, sealed — and makes the first webhook signing secret.
+ * gateway's database, sealed, unless `senderSigners` hold them in an HSM (then the database
+ * keeps only their public keys and references) — and makes the first webhook signing secret.
  */
 import { exportJWK, generateKeyPair } from 'jose';
 import { randomBytes } from 'node:crypto';
-import { Sender, issueEnrollmentToken } from '@parley/client';
+import { Sender, issueEnrollmentToken, type DeviceSigners } from '@parley/client';
 import { nodeRuntime } from '@parley/client/node';
 import type { Database } from '@parley/server';
 import type { KeyWrapper } from './custody/key-wrapper.js';
@@ -29,6 +30,11 @@ export interface InitOptions {
   /** The Parley operator's admin token: registers the business or adds this gateway's key to it. */
   readonly adminToken: string;
   readonly fetch?: typeof fetch;
+  /**
+   * External signers (e.g. PKCS#11 keys from `@parley/custody`) for the sender's identity key
+   * and MLS signature key; every `startGateway` on this database must then pass the same ones.
+   */
+  readonly senderSigners?: DeviceSigners;
 }
 
 export interface InitResult {
@@ -71,7 +77,15 @@ export async function initGateway(options: InitOptions): Promise<InitResult> {
   await putSettings(db, { business_id: options.businessId, business_name: name, server_url: options.serverUrl, enrollment_kid: kid });
 
   const enrollmentToken = await issueEnrollmentToken(privateKey, kid, { businessId: options.businessId, subject: 'gateway', kind: 'sender', name });
-  const sender = await Sender.enroll({ serverUrl: options.serverUrl, enrollmentToken, store, label: 'gateway', ...nodeRuntime, ...(options.fetch ? { fetch: options.fetch } : {}) });
+  const sender = await Sender.enroll({
+    serverUrl: options.serverUrl,
+    enrollmentToken,
+    store,
+    label: 'gateway',
+    ...nodeRuntime,
+    ...(options.fetch ? { fetch: options.fetch } : {}),
+    ...(options.senderSigners ? { signers: options.senderSigners } : {}),
+  });
   const senderDeviceId = sender.device.deviceId;
   await sender.close();
   await putSettings(db, { sender_device_id: senderDeviceId, initialized_at: new Date().toISOString() });

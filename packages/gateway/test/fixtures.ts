@@ -7,7 +7,7 @@ import { createServer, type Server } from 'node:http';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Device, MemoryKeyStore } from '@parley/client';
+import { Device, MemoryKeyStore, type DeviceSigners } from '@parley/client';
 import { nodeRuntime } from '@parley/client/node';
 import { KeyFileWrapper, createApiKey, initGateway, startGateway, type GatewayOptions, type RunningGateway } from '@parley/gateway';
 import { verifyWebhook } from '@parley/gateway/webhooks';
@@ -107,13 +107,21 @@ export interface GatewayWorld {
  * @example
  * const world = await gatewayWorld(); const gw = await world.start()
  */
-export async function gatewayWorld(options: { server?: TestServer; businessId?: string } = {}): Promise<GatewayWorld> {
+export async function gatewayWorld(options: { server?: TestServer; businessId?: string; senderSigners?: DeviceSigners } = {}): Promise<GatewayWorld> {
   const server = options.server ?? (await startTestServer());
   const dir = await mkdtemp(join(tmpdir(), 'parley-gw-'));
   const { db, schema, close: closeDb } = await openGatewayTestDatabase();
   const keyWrapper = await KeyFileWrapper.create(join(dir, 'gateway.key'));
   const businessId = options.businessId ?? `bank-${Math.random().toString(36).slice(2, 8)}`;
-  const { webhookSecret } = await initGateway({ db, keyWrapper, serverUrl: server.url, businessId, businessName: 'Example Bank', adminToken: ADMIN_TOKEN });
+  const { webhookSecret } = await initGateway({
+    db,
+    keyWrapper,
+    serverUrl: server.url,
+    businessId,
+    businessName: 'Example Bank',
+    adminToken: ADMIN_TOKEN,
+    ...(options.senderSigners ? { senderSigners: options.senderSigners } : {}),
+  });
   const { key: apiKey } = await createApiKey(db, 'test-service');
   const receiver = new WebhookReceiver();
   await receiver.start([webhookSecret]);

@@ -35,6 +35,8 @@ import { BusinessStatusCache } from './business-status.js';
 import { registerDirectoryRoutes } from './http/routes/directory.js';
 import { KeyDirectory } from './directory/directory.js';
 import { loadVrfKey } from './directory/vrf-key.js';
+import { loadWrappedVrfKey } from './directory/vrf-key-wrapped.js';
+import { closeHsmKeys } from './tlog/hsm-keys.js';
 import { registerRegistryRoutes } from './http/routes/registry.js';
 import { registerAdminRoutes } from './http/routes/admin.js';
 import { registerKeyPackageRoutes } from './http/routes/key-packages.js';
@@ -50,6 +52,9 @@ import { businessRouting } from './routing/routing-config.js';
 import { Retrieval } from './routing/retrieval.js';
 import { RoutingMetrics, policyClasses, serveMetrics } from './routing/metrics.js';
 import { registerRoutingRoutes } from './http/routes/routing.js';
+import { registerEscrowRoutes } from './http/routes/escrow.js';
+import { EscrowGate } from './escrow/escrow-gate.js';
+import { EscrowService } from './escrow/escrow-service.js';
 
 export interface ParleyServer {
   /** Base URL, e.g. `http://127.0.0.1:8080`. */
@@ -142,9 +147,14 @@ export async function startServer(input: ServerConfigInput = {}): Promise<Parley
     const names = await resolveDeploymentNames(db, config);
     const opened = await openKeyLog(db, config, names.keyLogOrigin, log);
     keyLog = opened.keyLog;
-    const directory = new KeyDirectory(db, keyLog, await loadVrfKey(config.keys.dir, log), opened.signer, log);
+    // With keys.signer the VRF key is kept wrapped by the token (vrf-key-wrapped.ts).
+    const vrfKey = config.keys.signer === undefined ? await loadVrfKey(config.keys.dir, log) : await loadWrappedVrfKey({ dir: config.keys.dir, signer: config.keys.signer, migrate: config.keys.migrateVrfKey === true, log });
+    const directory = new KeyDirectory(db, keyLog, vrfKey, opened.signer, log);
     auditLog = await openAuditLog(db, config, names.auditLogOrigin, log);
-    const audit = new AuditService(db, auditLog, directory, log, (id) => businessRouting(config.routing, id).senderKinds ?? ['sender']);
+    // Escrow: policies naming a registered key are checked against it before serving.
+    const escrowGate = new EscrowGate(db, config.routing);
+    await escrowGate.checkConfiguredKeys();
+    const audit = new AuditService(db, auditLog, directory, log, (id) => businessRouting(config.routing, id).senderKinds ?? ['sender'], escrowGate);
 
     // Class labels: only the classes the policy configuration names (others are `other`).
     const metrics = new RoutingMetrics(config.nodeId, policyClasses(config.routing));
@@ -226,6 +236,7 @@ export async function startServer(input: ServerConfigInput = {}): Promise<Parley
       deviceStatus: new DeviceStatusCache(db),
       businessStatus,
       routing: { router, retrieval, metrics },
+      escrow: { gate: escrowGate, service: new EscrowService(db, auditLog, log) },
       relay,
       sessions: new SessionIssuer(secrets.derive('session-mac-key'), config.auth.sessionTtlSeconds),
       suite,
@@ -240,6 +251,7 @@ export async function startServer(input: ServerConfigInput = {}): Promise<Parley
     registerDirectoryRoutes(app, ctx);
     registerAuditRoutes(app, ctx);
     registerRoutingRoutes(app, ctx);
+    registerEscrowRoutes(app, ctx);
     registerGateway(app, ctx, registry);
 
     // Liveness: the process answers. Readiness: it can do its work (load balancers route by it).
@@ -335,6 +347,7 @@ export async function startServer(input: ServerConfigInput = {}): Promise<Parley
           await metricsListener?.close();
           await keyLog!.stop();
           await auditLog!.stop();
+          await closeHsmKeys(config);
           await nats?.close();
           await db.close();
           await lock?.release();
@@ -349,6 +362,7 @@ export async function startServer(input: ServerConfigInput = {}): Promise<Parley
     await metricsListener?.close().catch(() => {});
     await keyLog?.stop().catch(() => {});
     await auditLog?.stop().catch(() => {});
+    await closeHsmKeys(config);
     await db.close().catch(() => {});
     await lock?.release();
     throw error;

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type { DestinationStream, Level } from 'pino';
 import type { RoutingConfig } from './routing/routing-config.js';
 import { normaliseOrigins } from './http/origins.js';
+import { checkSignerUri } from './tlog/hsm-keys.js';
 import { LIMITS } from '@parley/core';
 
 export type DatabaseConfig =
@@ -116,6 +117,16 @@ export interface ServerConfig {
      * an ephemeral key (tests only). Nodes sharing a PostgreSQL must share this.
      */
     readonly dir: string | undefined;
+    /**
+     * A PKCS#11 URI (RFC 7512) naming a token, without `object`: both logs' checkpoint keys
+     * are Ed25519 keys in it (`parley-tlog-keys`, `parley-tlog-audit`, generated there on
+     * first start) and the VRF key is kept wrapped by its AES key `parley-wrap`
+     * (`<dir>/vrf.key.wrapped`). The PIN comes from `pin-source=file:` (mode 0600) or
+     * PARLEY_PKCS11_PIN, never from the URI. Unset: key files in `dir`.
+     */
+    readonly signer?: string | undefined;
+    /** With `signer`: wrap an existing plain `<dir>/vrf.key` into the token once, then delete it. */
+    readonly migrateVrfKey?: boolean | undefined;
   };
   /** Capability-aware routing: channels (provider adapters), per-business policies and templates. */
   readonly routing: RoutingConfig;
@@ -204,7 +215,11 @@ export function resolveConfig(input: ServerConfigInput = {}): ServerConfig {
     batching: { maxBatch: 500, ...input.batching },
     log: { level: 'info', ...input.log },
     // --- transparency logs (tlog engine)
-    keys: { dir: input.keys?.dir ?? (database.kind === 'pglite' && database.dataDir ? join(database.dataDir, 'keys') : undefined) },
+    keys: {
+      dir: input.keys?.dir ?? (database.kind === 'pglite' && database.dataDir ? join(database.dataDir, 'keys') : undefined),
+      signer: input.keys?.signer === undefined ? undefined : checkSignerUri(input.keys.signer),
+      migrateVrfKey: input.keys?.migrateVrfKey,
+    },
     routing: { channels: {}, businesses: {}, tokenTtlSeconds: 900, maxTokenAttempts: 5, tickMs: 250, ...input.routing },
     metrics: {
       token: input.metrics?.token,

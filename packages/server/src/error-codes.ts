@@ -136,6 +136,27 @@ export const SERVER_ERROR_CODE_GROUPS = {
     'webhook_invalid',
     'invalid_routing_policy',
   ],
+  /** Escrow (escrow/, docs/escrow.md): at submission, key registration, requests, approvals, openings. */
+  escrow: [
+    'escrow_required',
+    'escrow_not_allowed',
+    'escrow_wrong_key',
+    'escrow_key_unknown',
+    'escrow_blob_invalid',
+    'escrow_too_large',
+    'escrow_business_mismatch',
+    'escrow_key_exists',
+    'escrow_not_escrowed',
+    'unknown_escrow_request',
+    'escrow_approval_mismatch',
+    'escrow_not_an_officer',
+    'escrow_approval_signature_invalid',
+    'escrow_share_invalid',
+    'escrow_already_opened',
+    'escrow_already_approved',
+    'escrow_not_enough_approvals',
+    'escrow_open_unrecorded',
+  ],
   /** Transparency logs (tlog-tiles, proofs, sequencing). */
   tlog: [
     'tlog_invalid_input',
@@ -161,6 +182,13 @@ export const SERVER_ERROR_CODE_GROUPS = {
     'tlog_key_origin_mismatch',
     'tlog_key_mismatch',
     'tlog_origin_mismatch',
+    /** keys.signer (PKCS#11): the VRF key wrapped by the token (vrf-key-wrapped.ts). */
+    'vrf_key_plain_with_signer',
+    'vrf_key_wrapped_without_signer',
+    'vrf_key_wrapped_invalid',
+    'vrf_key_wrong_wrapper',
+    'tlog_rotation_no_key',
+    'tlog_rotation_not_started',
   ],
   /** Storage found in a state it can never be in (answered as `internal_error`). */
   internal: ['tlog_corrupt'],
@@ -174,6 +202,9 @@ export const SERVER_ERROR_CODE_GROUPS = {
     'invalid_signature_key',
     'invalid_commitment',
     'invalid_receipt',
+    'invalid_escrow_key',
+    'invalid_escrow_request',
+    'invalid_escrow_approval',
   ],
 } as const;
 

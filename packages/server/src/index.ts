@@ -9,6 +9,8 @@ export { mapError, installErrorHandling, frameworkErrors, clientErrorHandler } f
 export { installJsonBodyParser } from './http/json-body.js';
 export { SERVER_ERROR_CODES, SERVER_ERROR_CODE_GROUPS, isServerErrorCode, type ServerErrorCode, type HttpStatusErrorCode } from './error-codes.js';
 export { ENROLLMENT_AUDIENCE } from './http/business-tokens.js';
+// --- transparency-log key rotation (offline, run by an operator: parley log rotate-key)
+export { startKeyRotation, finishKeyRotation } from './tlog/key-rotation-files.js';
 // --- delivery channels and routing
 export { ChannelError, type Channel, type ChannelName, type OutboundItem, type OutboundEnvelope, type Recipient, type StatusEvent, type Capabilities } from './channels/channel.js';
 export { FcmChannel, type FcmChannelOptions } from './channels/fcm.js';

@@ -9,10 +9,10 @@ describe('@parley/server public API', () => {
     expect(Object.keys(await import('@parley/server')).sort()).toEqual([
       'ApnsChannel', 'ChannelError', 'DEFAULT_POLICIES', 'DatabaseError', 'ENROLLMENT_AUDIENCE', 'FcmChannel',
       'PARLEY_ENVELOPE_TYPE', 'PgliteDatabase', 'PostgresDatabase', 'RbmChannel', 'SERVER_ERROR_CODES',
-      'SERVER_ERROR_CODE_GROUPS', 'SmppChannel', 'TwilioChannel', 'clientErrorHandler', 'frameworkErrors',
-      'installErrorHandling', 'installJsonBodyParser', 'isServerErrorCode', 'isTransientError',
+      'SERVER_ERROR_CODE_GROUPS', 'SmppChannel', 'TwilioChannel', 'clientErrorHandler', 'finishKeyRotation',
+      'frameworkErrors', 'installErrorHandling', 'installJsonBodyParser', 'isServerErrorCode', 'isTransientError',
       'isUniqueViolation', 'mapError', 'migrate', 'resolveConfig', 'retryTransient', 'smsDeliver',
-      'startServer', 'validatePolicy',
+      'startKeyRotation', 'startServer', 'validatePolicy',
     ]);
   });
 });

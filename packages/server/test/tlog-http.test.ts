@@ -65,8 +65,14 @@ describe('key log over HTTP (C2SP tlog-tiles)', () => {
     expect(res.status).toBe(200);
     expect(res.body).toEqual({
       logs: [
-        { name: 'keys', origin: 'parley.test/logs/keys', prefix: '/logs/keys', verifierKey: t.server.keyLog.verifierKey },
-        { name: 'audit', origin: expect.stringMatching(/^parley-[a-z0-9]{12}\.localhost\/logs\/audit$/), prefix: '/logs/audit', verifierKey: t.server.auditLog.verifierKey },
+        { name: 'keys', origin: 'parley.test/logs/keys', prefix: '/logs/keys', verifierKey: t.server.keyLog.verifierKey, verifierKeys: [t.server.keyLog.verifierKey] },
+        {
+          name: 'audit',
+          origin: expect.stringMatching(/^parley-[a-z0-9]{12}\.localhost\/logs\/audit$/),
+          prefix: '/logs/audit',
+          verifierKey: t.server.auditLog.verifierKey,
+          verifierKeys: [t.server.auditLog.verifierKey],
+        },
       ],
     });
     expect(parseVerifierKey(res.body.logs[0].verifierKey).name).toBe('parley.test/logs/keys');

@@ -99,7 +99,7 @@ describe(`transparency log engine on ${ENGINE}`, () => {
     expect(toHex(cp.rootHash)).toBe(toHex(emptyRoot()));
     const parsed = parseCheckpoint(openNote(cp.note, [parseVerifierKey(signer.verifierKey)]).text);
     expect(parsed).toMatchObject({ origin, treeSize: 0 });
-    expect(log.describe()).toEqual({ name: log.name, origin, prefix: `/logs/${log.name}`, verifierKey: signer.verifierKey });
+    expect(log.describe()).toEqual({ name: log.name, origin, prefix: `/logs/${log.name}`, verifierKey: signer.verifierKey, verifierKeys: [signer.verifierKey] });
   });
 
   it('computes the frontier of a tree', () => {

@@ -15,14 +15,21 @@
  * this monitor's: the same root at the same size, else an RFC 9162 consistency
  * proof (§2.1.4) from the smaller tree to the larger one. A server that signed two
  * histories cannot produce that proof: `fork`.
+ *
+ * Key rotation (docs/log-key-rotation.md): each log follows an announced rotation as
+ * `parley log verify` does (`key rotated (announced by …)`); a key change without an
+ * announcement by the trusted key fails the round with `unannounced_key_change` (an
+ * `ALERT:` line, exit 1). A peer a rotation ahead or behind is compared under the key it
+ * saw, if this monitor trusts it (followed from, or announced by, its trusted key).
  */
 import { readFile } from 'node:fs/promises';
 import { fromBase64, isParleyError, toBase64 } from '@parley/core';
-import { openNote, parseCheckpoint, parseVerifierKey, verifyConsistency, type Checkpoint } from '@parley/core/tlog';
+import { followKeyRotations, openNote, parseCheckpoint, parseVerifierKey, verifyConsistency, type Checkpoint } from '@parley/core/tlog';
 import { parseFlags } from '../args.js';
 import { UsageError, type ExitCode } from '../errors.js';
 import { defaultStateFile, stateEntries, stateUrl, verifyLog, type LogState, type VerifyFailureReason, type VerifyResult } from './log.js';
 import type { AuditIo } from './audit-verify.js';
+import { fetchKeyRotations } from './log-key-follow.js';
 
 /**
  * Usage lines of `parley audit monitor`.
@@ -89,6 +96,7 @@ export async function monitorRound(options: {
       if (result.pinned) say(`✔ ${what}`);
       else say(`! ${what}; verifier key NOT verified (taken from the server on first use): pass --log-key for both logs`);
       for (const c of result.checks.filter((c) => c.warning === true && /another key|new log/.test(c.detail))) say(`  ! ${log}: ${c.detail}`);
+      for (const c of result.checks.filter((c) => c.warning !== true && /^key rotat/.test(c.detail))) say(`  ✔ ${log}: ${c.detail}`);
     } else {
       say(`✘ ${log}: ${result.failure!.reason.toUpperCase()} — ${result.failure!.message}`);
     }
@@ -129,19 +137,30 @@ async function compareWithPeer(url: string, peerFile: string, mine: VerifyResult
   const fail = (reason: PeerFailureReason, detail: string): PeerComparison => ({ peer: peerFile, log, ok: false, reason, detail });
   const peerLogs = await readStateLogs(peerFile);
   if (!peerLogs) return fail('bad_peer_state', 'not a monitor state file');
-  const theirs = peerLogs[mine.verifierKey!];
+  const myLogs = await readStateLogs(stateFile);
+  const myState = myLogs?.[mine.verifierKey!];
+  if (!myLogs || !myState) return fail('bad_peer_state', 'this monitor has no verified state to compare');
+  // The log's keys this monitor trusts: the current one, those it followed a rotation from,
+  // and those the trusted key announced since (the peer may be a rotation ahead or behind).
+  const logKeys = new Set<string>();
+  for (let k: string | undefined = myState.verifierKey; k !== undefined && !logKeys.has(k); k = myLogs[k]?.rotatedFrom) logKeys.add(k);
+  const base = url.replace(/\/+$/, '');
+  const peerKeys = Object.values(peerLogs).filter((s) => s.origin === mine.origin).map((s) => s.verifierKey);
+  if (peerKeys.some((k) => !logKeys.has(k))) {
+    const notes = await fetchKeyRotations(`${base}/logs/${encodeURIComponent(log)}`).catch(() => []);
+    for (const k of followKeyRotations(notes, { origin: mine.origin!, trusted: [myState.verifierKey] }).keys) logKeys.add(k);
+  }
+  const theirs = peerLogs[mine.verifierKey!] ?? [...logKeys].map((k) => peerLogs[k]).find((s) => s !== undefined);
   if (!theirs) {
     // The peer watched this log's origin at this URL under another key: the server showed it another log.
     const here = stateUrl(url);
     const other = Object.values(peerLogs).find((s) => s.origin === mine.origin && s.urls?.includes(here));
-    return other ? fail('fork', `the peer was shown another verifier key for ${mine.origin} at ${here} (${other.verifierKey})`) : undefined;
+    return other ? fail('fork', `the peer was shown another verifier key for ${mine.origin} at ${here} (${other.verifierKey}), not announced by the key this monitor trusts`) : undefined;
   }
-  const myState = (await readStateLogs(stateFile))?.[mine.verifierKey!];
-  if (!myState) return fail('bad_peer_state', 'this monitor has no verified state to compare');
-  // The peer's checkpoint must carry the log's signature (the key this monitor pinned).
+  // The peer's checkpoint must carry the log's signature (a key this monitor trusts for the log).
   let peerCheckpoint: Checkpoint;
   try {
-    peerCheckpoint = parseCheckpoint(openNote(theirs.checkpoint, [parseVerifierKey(myState.verifierKey)]).text);
+    peerCheckpoint = parseCheckpoint(openNote(theirs.checkpoint, [parseVerifierKey(theirs.verifierKey)]).text);
   } catch (error) {
     const code = isParleyError(error) ? error.code : '';
     return fail('bad_signature', `the peer's checkpoint is not signed by this log's key (${code || 'malformed'})`);

@@ -21,6 +21,7 @@ import {
   startGateway,
   type KeyWrapper,
 } from '@parley/gateway';
+import { Pkcs11KeyWrapper, Pkcs11Signer, parsePkcs11Uri } from '@parley/custody';
 import type { Database } from '@parley/server';
 import { parseFlags, parsePort } from '../args.js';
 import { UsageError, type ExitCode } from '../errors.js';
@@ -32,8 +33,25 @@ const STORAGE_FLAGS = {
   'database-schema': { type: 'string' },
   'data-dir': { type: 'string' },
   'key-file': { type: 'string' },
+  signer: { type: 'string' },
   json: { type: 'boolean', default: false },
 } as const;
+
+/** Label of the AES key in the business's token that wraps the data key (unless the URI names an object). */
+export const GATEWAY_WRAP_KEY_LABEL = 'parley-gateway-wrap';
+
+/** Labels of the sender's Ed25519 keys in the token with `--signer`: its identity key and its MLS signature key. */
+export const GATEWAY_SENDER_KEY_LABELS = { identity: 'parley-gateway-identity', mls: 'parley-gateway-mls' } as const;
+
+/** The sender's two keys in the token (`create`: generated there when absent, at init); closed with `close`. */
+async function openSenderSigners(uri: string, create: boolean): Promise<{ identity: Pkcs11Signer; mls: Pkcs11Signer; close(): Promise<void> }> {
+  const identity = await Pkcs11Signer.open(uri, { object: GATEWAY_SENDER_KEY_LABELS.identity, create });
+  const mls = await Pkcs11Signer.open(uri, { object: GATEWAY_SENDER_KEY_LABELS.mls, create }).catch(async (error: unknown) => {
+    await identity.close();
+    throw error;
+  });
+  return { identity, mls, close: async () => void (await Promise.allSettled([identity.close(), mls.close()])) };
+}
 
 /**
  * @example
@@ -59,21 +77,40 @@ export async function runGateway(argv: readonly string[]): Promise<ExitCode> {
 
 interface Storage {
   db: Database;
+  /** The key file wrapping the data key, unless `signer` names a key in a PKCS#11 token. */
   keyFile: string;
+  /** A PKCS#11 URI (RFC 7512): the data key is wrapped by an AES key in that token. */
+  signer: string | undefined;
   where: string;
 }
 
-async function openStorage(flags: { 'database-url'?: string; 'database-schema'?: string; 'data-dir'?: string; 'key-file'?: string }): Promise<Storage> {
+async function openStorage(flags: { 'database-url'?: string; 'database-schema'?: string; 'data-dir'?: string; 'key-file'?: string; signer?: string }): Promise<Storage> {
   const schema = flags['database-schema'];
   if (schema !== undefined && !/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) throw new UsageError('--database-schema must be a lower-case SQL identifier');
   const databaseUrl = flags['database-url'] ?? process.env['PARLEY_GATEWAY_DATABASE_URL'];
   if (flags['database-url'] && flags['data-dir']) throw new UsageError('use either --database-url or --data-dir');
+  // Exactly one custody of the wrapping key: a key file, or a key in the business's HSM (the PIN from pin-source=file: or PARLEY_PKCS11_PIN).
+  const signer = flags.signer ?? (process.env['PARLEY_GATEWAY_SIGNER'] || undefined);
+  if (flags.signer !== undefined && flags['key-file'] !== undefined) throw new UsageError('use either --key-file FILE or --signer PKCS11_URI (the key that wraps the gateway’s data key), not both');
   if (databaseUrl) {
-    if (!flags['key-file']) throw new UsageError('with --database-url, pass --key-file FILE (the key that wraps the gateway’s data key; every instance needs it)');
-    return { db: await openGatewayDatabase({ databaseUrl, ...(schema ? { schema } : {}) }), keyFile: resolve(flags['key-file']), where: 'PostgreSQL' };
+    if (!flags['key-file'] && signer === undefined) {
+      throw new UsageError('with --database-url, pass --key-file FILE or --signer PKCS11_URI (the key that wraps the gateway’s data key; every instance needs it)');
+    }
+    return { db: await openGatewayDatabase({ databaseUrl, ...(schema ? { schema } : {}) }), keyFile: resolve(flags['key-file'] ?? ''), signer: flags['key-file'] ? undefined : signer, where: 'PostgreSQL' };
   }
   const dataDir = resolve(flags['data-dir'] ?? '.parley/gateway');
-  return { db: await openGatewayDatabase({ dataDir }), keyFile: resolve(flags['key-file'] ?? join(dataDir, 'gateway.key')), where: `embedded PGlite at ${dataDir}` };
+  return { db: await openGatewayDatabase({ dataDir }), keyFile: resolve(flags['key-file'] ?? join(dataDir, 'gateway.key')), signer: flags['key-file'] ? undefined : signer, where: `embedded PGlite at ${dataDir}` };
+}
+
+/** The wrapping key: the key file, or the token's AES key (`create`: generated in the token when absent, at init). */
+async function openKeyWrapper(storage: Storage, create: boolean): Promise<KeyWrapper & { close?(): Promise<void> }> {
+  if (storage.signer === undefined) return KeyFileWrapper.load(storage.keyFile);
+  return Pkcs11KeyWrapper.open(storage.signer, { create, ...objectOption(storage.signer) });
+}
+
+/** The URI's `object` names the business's own key (BYOK); otherwise the gateway's label. */
+function objectOption(uri: string): { object?: string } {
+  return parsePkcs11Uri(uri).object !== undefined ? {} : { object: GATEWAY_WRAP_KEY_LABEL };
 }
 
 async function init(argv: readonly string[]): Promise<ExitCode> {
@@ -93,15 +130,23 @@ async function init(argv: readonly string[]): Promise<ExitCode> {
   const admin = { token: adminToken };
   const storage = await openStorage(flags);
   try {
-    let keyWrapper: KeyWrapper;
+    let keyWrapper: KeyWrapper & { close?(): Promise<void> };
     let createdKey = false;
-    try {
-      keyWrapper = await KeyFileWrapper.load(storage.keyFile);
-    } catch (error) {
-      if ((error as { code?: string }).code !== 'key_file_missing') throw error;
-      keyWrapper = await KeyFileWrapper.create(storage.keyFile);
-      createdKey = true;
+    if (storage.signer !== undefined) {
+      const wrapper = await Pkcs11KeyWrapper.open(storage.signer, { create: true, ...objectOption(storage.signer) });
+      keyWrapper = wrapper;
+      createdKey = wrapper.created;
+    } else {
+      try {
+        keyWrapper = await KeyFileWrapper.load(storage.keyFile);
+      } catch (error) {
+        if ((error as { code?: string }).code !== 'key_file_missing') throw error;
+        keyWrapper = await KeyFileWrapper.create(storage.keyFile);
+        createdKey = true;
+      }
     }
+    // With a token, the sender's identity and MLS signature keys are generated and kept in it too.
+    const signers = storage.signer !== undefined ? await openSenderSigners(storage.signer, true) : undefined;
     const result = await initGateway({
       db: storage.db,
       keyWrapper,
@@ -109,16 +154,26 @@ async function init(argv: readonly string[]): Promise<ExitCode> {
       businessId: flags.business,
       adminToken: admin.token,
       ...(flags.name ? { businessName: flags.name } : {}),
+      ...(signers ? { senderSigners: { identity: signers.identity, mls: signers.mls } } : {}),
+    }).finally(async () => {
+      await keyWrapper.close?.();
+      await signers?.close();
     });
+    const custody =
+      storage.signer !== undefined
+        ? { wrapKey: (keyWrapper as Pkcs11KeyWrapper).description, wrapKeyId: keyWrapper.id, wrapKeyCreated: createdKey }
+        : { keyFile: storage.keyFile, keyFileCreated: createdKey };
     if (flags.json) {
-      process.stdout.write(`${JSON.stringify({ ...result, keyFile: storage.keyFile, keyFileCreated: createdKey })}\n`);
+      process.stdout.write(`${JSON.stringify({ ...result, ...custody })}\n`);
     } else {
       process.stdout.write(
         [
           `gateway initialized for ${result.businessId} (${result.attached ? 'attached to the existing business' : 'business registered'}; ${storage.where})`,
           `  enrollment key: ${result.kid}`,
           `  sender device:  ${result.senderDeviceId}`,
-          `  key file:       ${storage.keyFile}${createdKey ? ' (created: back it up; without it the gateway’s data cannot be opened)' : ''}`,
+          storage.signer !== undefined
+            ? `  wrapping key:   ${(keyWrapper as Pkcs11KeyWrapper).description} (${keyWrapper.id}${createdKey ? '; generated in the token: it never leaves it — back the token up' : ''})`
+            : `  key file:       ${storage.keyFile}${createdKey ? ' (created: back it up; without it the gateway’s data cannot be opened)' : ''}`,
           `  webhook secret: ${result.webhookSecret}   (shown once: give it to your webhook receiver)`,
           `next: parley gateway keys create --label my-service …, then parley gateway --port 8090 …`,
           '',
@@ -175,7 +230,8 @@ async function webhookSecrets(argv: readonly string[]): Promise<ExitCode> {
   const flags = parseFlags(rest, STORAGE_FLAGS);
   const storage = await openStorage(flags);
   try {
-    const store = new DbKeyStore(storage.db, await loadDataKey(storage.db, await KeyFileWrapper.load(storage.keyFile)));
+    const wrapper = await openKeyWrapper(storage, false);
+    const store = new DbKeyStore(storage.db, await loadDataKey(storage.db, wrapper).finally(() => wrapper.close?.()));
     switch (action) {
       case 'rotate': {
         const secret = await rotateWebhookSecret(store);
@@ -225,9 +281,22 @@ async function serve(argv: readonly string[]): Promise<ExitCode> {
   if (leaseTtl !== undefined && !/^[1-9][0-9]{2,5}$/.test(leaseTtl)) throw new UsageError('PARLEY_GATEWAY_LEASE_TTL_MS: milliseconds (100–999999)');
   const storage = await openStorage(flags);
   const { pino } = await import('pino');
+  const keyWrapper = await openKeyWrapper(storage, false).catch(async (error: unknown) => {
+    await storage.db.close();
+    throw error;
+  });
+  // The sender's keys stay in the token and sign there for as long as the instance runs.
+  const signers = storage.signer !== undefined
+    ? await openSenderSigners(storage.signer, false).catch(async (error: unknown) => {
+        await keyWrapper.close?.();
+        await storage.db.close();
+        throw error;
+      })
+    : undefined;
   const gateway = await startGateway({
     db: storage.db,
-    keyWrapper: await KeyFileWrapper.load(storage.keyFile),
+    keyWrapper,
+    ...(signers ? { senderSigners: { identity: signers.identity, mls: signers.mls } } : {}),
     host: flags.host ?? '127.0.0.1',
     port: parsePort(flags.port ?? process.env['PORT'], 8090),
     logger: pino({ level: flags['log-level'] ?? 'info', base: { component: 'parley-gateway' } }),
@@ -237,10 +306,14 @@ async function serve(argv: readonly string[]): Promise<ExitCode> {
     ...(schedule ? { webhookSchedule: schedule } : {}),
     ...(leaseTtl ? { leaseTtlMs: Number(leaseTtl) } : {}),
     ...(flags.server ? { expectServerUrl: flags.server.replace(/\/+$/, '') } : {}),
-  }).catch(async (error: unknown) => {
-    await storage.db.close();
-    throw error;
-  });
+  })
+    .catch(async (error: unknown) => {
+      await signers?.close();
+      await storage.db.close();
+      throw error;
+    })
+    // The data key is unwrapped once, at start: the token session is not needed after that.
+    .finally(() => keyWrapper.close?.());
   process.stdout.write(`parley gateway listening on ${gateway.url} (${storage.where}; instance ${gateway.instanceId})\n`);
   await new Promise<void>((resolveStop) => {
     const stop = (signal: string) => {
@@ -249,6 +322,7 @@ async function serve(argv: readonly string[]): Promise<ExitCode> {
       process.off('SIGTERM', onTerm);
       gateway
         .close()
+        .then(() => signers?.close())
         .then(() => storage.db.close())
         .then(resolveStop, resolveStop);
     };

@@ -14,7 +14,7 @@ export type VerifyFailureReason =
   | 'unreachable'
   | 'bad_response'
   | 'unknown_log'
-  | 'key_changed'
+  | 'unannounced_key_change'
   | 'bad_signature'
   | 'bad_checkpoint'
   | 'wrong_origin'

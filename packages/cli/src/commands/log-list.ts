@@ -12,17 +12,21 @@ export interface ListedLog {
   readonly origin: string;
   readonly prefix: string;
   readonly verifierKey: string;
+  /** Every key signing checkpoints now (the current key, then the next key during a rotation); absent from older servers. */
+  readonly verifierKeys?: readonly string[];
 }
 
-/** Strict shape check of the `/v1/logs` body (exactly the four fields per log). */
+/** Strict shape check of the `/v1/logs` body (exactly these fields per log; `verifierKeys` from servers that rotate keys). */
 function parseLogList(body: unknown): ListedLog[] {
-  const bad = () => new VerifyError('bad_response', 'GET /v1/logs did not return { logs: [{ name, origin, prefix, verifierKey }] }');
+  const bad = () => new VerifyError('bad_response', 'GET /v1/logs did not return { logs: [{ name, origin, prefix, verifierKey, verifierKeys }] }');
   if (!isRecord(body) || !Array.isArray(body['logs']) || Object.keys(body).length !== 1) throw bad();
   return body['logs'].map((l: unknown) => {
-    if (!isRecord(l) || Object.keys(l).length !== 4) throw bad();
-    const { name, origin, prefix, verifierKey } = l;
+    if (!isRecord(l) || Object.keys(l).length !== (l['verifierKeys'] === undefined ? 4 : 5)) throw bad();
+    const { name, origin, prefix, verifierKey, verifierKeys } = l;
     if (!isString(name) || !isString(origin) || !isString(prefix) || !isString(verifierKey) || !prefix.startsWith('/')) throw bad();
-    return { name, origin, prefix, verifierKey };
+    if (verifierKeys === undefined) return { name, origin, prefix, verifierKey };
+    if (!Array.isArray(verifierKeys) || verifierKeys.length < 1 || verifierKeys.length > 2 || !verifierKeys.every(isString) || verifierKeys[0] !== verifierKey) throw bad();
+    return { name, origin, prefix, verifierKey, verifierKeys: verifierKeys as string[] };
   });
 }
 

@@ -30,6 +30,8 @@ export interface LogState {
   readonly urls?: readonly string[];
   /** The key was given with `--key` (obtained out of band), not taken from the server. */
   readonly pinned: boolean;
+  /** The trusted key this one was followed from, through an announced key rotation (docs/log-key-rotation.md). */
+  readonly rotatedFrom?: string;
 }
 
 /**
@@ -76,7 +78,8 @@ export function stateEntries(json: unknown): Record<string, LogState> | undefine
       !isString(s['rootHash']) ||
       typeof s['checkpoint'] !== 'string' ||
       typeof s['verifiedAt'] !== 'string' ||
-      (s['urls'] !== undefined && !(Array.isArray(s['urls']) && s['urls'].every(isString)))
+      (s['urls'] !== undefined && !(Array.isArray(s['urls']) && s['urls'].every(isString))) ||
+      (s['rotatedFrom'] !== undefined && !isString(s['rotatedFrom']))
     ) {
       throw new Error(key);
     }
@@ -91,6 +94,7 @@ export function stateEntries(json: unknown): Record<string, LogState> | undefine
       verifiedAt: s['verifiedAt'],
       ...(Array.isArray(s['urls']) ? { urls: s['urls'] as string[] } : {}),
       pinned: s['pinned'] === true,
+      ...(isString(s['rotatedFrom']) ? { rotatedFrom: s['rotatedFrom'] } : {}),
     };
   }
   return logs;

@@ -9,14 +9,21 @@
  * and every entry bundle against the checkpoint's root, and proves the new checkpoint
  * consistent with the last one it verified. Any failure exits non-zero with a named
  * reason: `fork`, `rollback`, `bad_signature`, `bad_tile`, `bad_entry_bundle`,
- * `key_changed`, `wrong_origin`, …
+ * `unannounced_key_change`, `wrong_origin`, …
  *
  * The state file keeps one entry per log, keyed by its verifier key (whose name is the
  * log's origin), with the server URLs it was verified at. Deployments left at the same
  * default origin have different keys, so they never share an entry: a new one is a new
- * trust anchor. A server URL that once served origin O under key K and now lists another
- * key for O is `key_changed`. A key taken from the server (trust on first use) stays
- * marked as not verified (`!`, `pinned: false`) until one is given with `--key`.
+ * trust anchor. A key taken from the server (trust on first use) stays marked as not
+ * verified (`!`, `pinned: false`) until one is given with `--key`.
+ *
+ * Key rotation (docs/log-key-rotation.md, log-key-follow.ts): a checkpoint that the trusted
+ * key (`--key`, or the key verified at this URL before) does not sign is accepted only when
+ * the log's announcements chain the trusted key to a key that signs it; the new key is then
+ * recorded with the trust of the old one (pinned stays pinned, `rotatedFrom` names the old
+ * key) and the check says `key rotated (announced by …)`. Any other change of key — also a
+ * server at a known URL now listing another key — is `unannounced_key_change`. During a
+ * transition (checkpoints signed by both keys) nothing changes for a monitor.
  */
 import { resolve } from 'node:path';
 import { fromBase64, isParleyError, toBase64 } from '@parley/core';
@@ -26,6 +33,7 @@ import {
   TileHashReader,
   decodeEntryBundle,
   entryBundlePath,
+  followKeyRotations,
   leafHash,
   openNote,
   parseCheckpoint,
@@ -40,6 +48,7 @@ import {
   type Tile,
 } from '@parley/core/tlog';
 import { UsageError } from '../errors.js';
+import { fetchKeyRotations, followToSigner, keyId } from './log-key-follow.js';
 import { VerifyError, httpGet, isRecord, type VerifyFailureReason } from './log-http.js';
 import { fetchLogList } from './log-list.js';
 import { MAX_URLS, StateFileError, defaultStateFile, readStateFile, stateUrl, writeStateFile, type LogState, type StateFile } from './log-state.js';
@@ -129,6 +138,11 @@ function pickKey(keys: readonly string[] | undefined, origin: string): string | 
   return key;
 }
 
+/** The state entry followed (through an announced rotation) from `key`, if any. */
+function followedEntry(state: StateFile, key: Ed25519NoteVerifier): LogState | undefined {
+  return Object.values(state.logs).find((s) => s.rotatedFrom === key.verifierKey && s.origin === key.name);
+}
+
 /** Runs `fn` over `items`, `limit` at a time; stops starting new ones after the first failure (which it rethrows). */
 async function inParallel<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
@@ -186,7 +200,7 @@ export async function verifyLog(options: VerifyOptions): Promise<VerifyResult> {
   });
 
   try {
-    // 1. Which log, and which key.
+    // 1. Which log, and which key we trust (the anchor).
     const listed = (await fetchLogList(base)).find((l) => l.name === name);
     if (listed === undefined) throw new VerifyError('unknown_log', `the server lists no log named '${name}'`);
     origin = listed.origin;
@@ -204,17 +218,21 @@ export async function verifyLog(options: VerifyOptions): Promise<VerifyResult> {
       const given = verifier.verifierKey;
       previous = state.logs[given];
       pinned = true;
-      check({ name: 'key', ok: true, detail: `verifier key given with --key (${verifier.name}+${verifier.keyHash.toString(16).padStart(8, '0')})` });
-      if (listed.verifierKey !== givenKey) check({ name: 'key', ok: true, warning: true, detail: 'the server lists a different verifier key; the checkpoint must verify under --key' });
-      const before = seenHere.find((s) => s.verifierKey !== given);
+      check({ name: 'key', ok: true, detail: `verifier key given with --key (${keyId(verifier)})` });
+      // A key this monitor already followed a rotation from: the newest key of that chain signs now
+      // (the old key alone is no longer enough: it may be retired because it leaked).
+      for (let hops = 0, next = followedEntry(state, verifier); next !== undefined && hops < 64; hops++, next = followedEntry(state, verifier)) {
+        verifier = parseVerifierKey(next.verifierKey);
+        previous = next;
+        check({ name: 'key', ok: true, detail: `followed before to the announced key ${keyId(verifier)} (${statePath})` });
+      }
+      if (listed.verifierKey !== givenKey) check({ name: 'key', ok: true, warning: true, detail: 'the server lists a different verifier key; the checkpoint must verify under --key or a key it announced' });
+      const before = seenHere.find((s) => s.verifierKey !== given && s.rotatedFrom === undefined);
       if (before !== undefined) check({ name: 'key', ok: true, warning: true, detail: `${here} was verified before under another key for ${listed.origin} (${before.verifierKey}); --key replaces it` });
     } else {
-      // Same URL, same origin, another key: the server changed its key (or was replaced).
-      const before = seenHere.find((s) => s.verifierKey !== listed.verifierKey);
-      if (before !== undefined) {
-        throw new VerifyError('key_changed', `the server at ${here} now lists another verifier key for ${listed.origin} than the one verified there before (${statePath})`);
-      }
-      previous = state.logs[listed.verifierKey];
+      // The key verified at this URL before (the newest), else the key this state knows, else the listed one.
+      const before = [...seenHere].sort((x, y) => x.verifiedAt.localeCompare(y.verifiedAt)).at(-1) ?? state.logs[listed.verifierKey];
+      previous = before;
       if (previous !== undefined) {
         verifier = parseVerifierKey(previous.verifierKey);
         pinned = previous.pinned;
@@ -250,19 +268,49 @@ export async function verifyLog(options: VerifyOptions): Promise<VerifyResult> {
     }
     if (verifier.name !== listed.origin) throw new VerifyError('wrong_origin', `the verifier key is named ${verifier.name}, not the log origin ${listed.origin}`);
     const prefix = `${base}${listed.prefix.replace(/\/+$/, '')}`;
+    const anchor = verifier;
 
-    // 2. The checkpoint: signature, then origin.
+    // 2. The checkpoint: signature (by the trusted key, or by a key it announced), then origin.
     const res = await httpGet(`${prefix}/checkpoint`, NOTE_MAX_BYTES);
     if (res.status !== 200) throw new VerifyError('bad_response', `GET checkpoint answered ${res.status}`);
     let text: string;
+    let rotatedFrom: string | undefined;
     try {
-      text = openNote(res.body, [verifier]).text;
+      text = openNote(res.body, [anchor]).text;
     } catch (error) {
       const code = isParleyError(error) ? error.code : '';
-      if (code === 'tlog_note_bad_signature' || code === 'tlog_note_unverified') throw new VerifyError('bad_signature', 'the checkpoint is not signed by the log key');
-      throw new VerifyError('bad_checkpoint', 'the checkpoint is not a well-formed signed note');
+      if (code === 'tlog_note_bad_signature' || (code === 'tlog_note_unverified' && tofu)) throw new VerifyError('bad_signature', 'the checkpoint is not signed by the log key');
+      if (code !== 'tlog_note_unverified') throw new VerifyError('bad_checkpoint', 'the checkpoint is not a well-formed signed note');
+      // Not signed by the key this monitor trusts: only an announced rotation explains that.
+      let followed: ReturnType<typeof followToSigner>;
+      try {
+        followed = followToSigner(res.body, { origin: listed.origin, trusted: anchor, notes: await fetchKeyRotations(prefix) });
+      } catch (failure) {
+        // Never verified under this key before: a wrong key, not a change of key.
+        if (failure instanceof VerifyError && failure.reason === 'unannounced_key_change' && previous === undefined) throw new VerifyError('bad_signature', 'the checkpoint is signed neither by the given log key nor by a key it announced');
+        throw failure;
+      }
+      text = followed.text;
+      verifier = followed.signer;
+      rotatedFrom = anchor.verifierKey;
+      const announcedBy = parseVerifierKey(followed.step.rotation.oldKey);
+      check({ name: 'key', ok: true, detail: `key rotated (announced by ${keyId(announcedBy)}): the checkpoint is signed by ${keyId(verifier)}; trust carries over${pinned ? ' (pinned)' : ' (still NOT verified)'}` });
+      // This monitor may have followed the rotation before: compare with the newest state.
+      const followedBefore = state.logs[verifier.verifierKey];
+      if (followedBefore !== undefined && (previous === undefined || followedBefore.treeSize >= previous.treeSize)) previous = followedBefore;
     }
-    check({ name: 'signature', ok: true, detail: `checkpoint signed by ${verifier.name}+${verifier.keyHash.toString(16).padStart(8, '0')}` });
+    if (rotatedFrom === undefined && listed.verifierKeys !== undefined && listed.verifierKeys.some((k) => k !== anchor.verifierKey)) {
+      // A rotation in progress: the server names a next key. Say whether it is announced.
+      const notes = await fetchKeyRotations(prefix);
+      const chain = followKeyRotations(notes, { origin: listed.origin, trusted: [anchor.verifierKey] });
+      const next = listed.verifierKeys.filter((k) => k !== anchor.verifierKey);
+      check(
+        next.every((k) => chain.keys.includes(k))
+          ? { name: 'key', ok: true, detail: `key rotation in progress: the next key ${next.join(', ')} is announced by the trusted key` }
+          : { name: 'key', ok: true, warning: true, detail: `the server lists a next key (${next.join(', ')}) that no announcement by the trusted key names` },
+      );
+    }
+    check({ name: 'signature', ok: true, detail: `checkpoint signed by ${keyId(verifier)}` });
     try {
       cp = parseCheckpoint(text);
     } catch {
@@ -357,11 +405,17 @@ export async function verifyLog(options: VerifyOptions): Promise<VerifyResult> {
 
     // 6. Remember this checkpoint, under its key, with the URL it was verified at.
     const key = verifier.verifierKey;
+    if (rotatedFrom !== undefined) {
+      // The key rotated: this URL is now watched under the new key (the old entry stays, as evidence).
+      for (const s of Object.values(state.logs)) if (s.origin === checkpoint.origin && s.verifierKey !== key && s.urls?.includes(here)) state.logs[s.verifierKey] = { ...s, urls: (s.urls ?? []).filter((u) => u !== here) };
+    }
     if (givenKey !== undefined) {
       // --key re-pinned this URL: the other keys of this origin are no longer expected here.
       for (const s of seenHere) if (s.verifierKey !== key) state.logs[s.verifierKey] = { ...s, urls: (s.urls ?? []).filter((u) => u !== here) };
     }
+    const followedFrom = rotatedFrom ?? (previous?.verifierKey === key ? previous.rotatedFrom : undefined);
     state.logs[key] = {
+      ...(followedFrom === undefined ? {} : { rotatedFrom: followedFrom }),
       origin: checkpoint.origin,
       urls: [...(previous?.urls ?? []).filter((u) => u !== here), here].slice(-MAX_URLS),
       pinned,

@@ -9,6 +9,7 @@ import { EXIT, UsageError, type ExitCode } from '../errors.js';
 import { VerifyError } from './log-http.js';
 import { fetchLogList, type ListedLog } from './log-list.js';
 import { verifyLog } from './log-verify.js';
+import { ROTATE_KEY_USAGE, runRotateKey } from './log-rotate-key.js';
 
 export { defaultStateFile, stateEntries, stateUrl, type LogState } from './log-state.js';
 export type { VerifyFailureReason } from './log-http.js';
@@ -29,12 +30,20 @@ const processIo: LogIo = {
 const USAGE = `Usage:
   parley log list   --url URL [--json]
   parley log verify --url URL [--log keys] [--key VERIFIER_KEY] [--state FILE] [--json]
+${ROTATE_KEY_USAGE.trimStart()}
 
 verify checks the log's signed checkpoint, every tile and entry bundle against it, and its
 consistency with the checkpoint verified last time (state: ~/.parley/log-state.json, one
 entry per log origin and verifier key, with the URLs it was verified at).
 Pass --key (the log's verifier key, obtained out of band): without it the key is the one
-the server lists, and the result says it is NOT verified ('!', "pinned": false).`;
+the server lists, and the result says it is NOT verified ('!', "pinned": false).
+A checkpoint signed by a key verify does not trust yet is accepted only when an announcement
+at <prefix>/key-rotations, signed by a trusted key and the new key, names it ("key rotated");
+otherwise the check fails with unannounced_key_change.
+
+rotate-key (offline, on the key directory the nodes share) creates the log's next key; every
+node restarted with it signs checkpoints with both keys and announces the next key. --finish
+makes it current and keeps the old key file as tlog-<log>.retired-<id>.key; restart again.`;
 
 /** `parley log list`: one line per log (name, origin, prefix, verifier key), or JSON. */
 async function runList(argv: readonly string[], io: LogIo): Promise<ExitCode> {
@@ -102,6 +111,7 @@ export async function runLog(argv: readonly string[], io: LogIo = processIo): Pr
   const [sub, ...rest] = argv;
   if (sub === 'list') return runList(rest, io);
   if (sub === 'verify') return runVerify(rest, io);
+  if (sub === 'rotate-key') return runRotateKey(rest, io);
   if (sub === undefined || sub === 'help' || sub === '--help') {
     io.out(USAGE);
     return sub === undefined ? EXIT.usage : EXIT.ok;

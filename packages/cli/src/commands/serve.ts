@@ -35,6 +35,8 @@ export async function runServe(argv: readonly string[]): Promise<ExitCode> {
     'metrics-listen': { type: 'string' },
     'metrics-token-file': { type: 'string' },
     'allowed-origins': { type: 'string' },
+    signer: { type: 'string' },
+    'migrate-vrf-key': { type: 'boolean', default: false },
   });
   // Checked first: a bad origin list stops before anything is created on disk.
   const allowedOrigins = parseAllowedOrigins(flags['allowed-origins'] ?? process.env['PARLEY_ALLOWED_ORIGINS']);
@@ -56,6 +58,9 @@ export async function runServe(argv: readonly string[]): Promise<ExitCode> {
     database = { kind: 'pglite', dataDir };
     keyDir = resolve(flags['key-dir'] ?? join(dataDir, 'keys'));
   }
+  // Keys in a PKCS#11 token (RFC 7512 URI naming the token; the PIN from pin-source=file: or PARLEY_PKCS11_PIN, never a flag).
+  const signer = flags.signer ?? (process.env['PARLEY_SIGNER'] || undefined);
+  if (flags['migrate-vrf-key'] && signer === undefined) throw new UsageError('--migrate-vrf-key needs --signer (it wraps vrf.key by the token)');
   const origin = flags['log-origin'];
   // tlog-checkpoint: the origin is the log's URL prefix without the scheme, and it names the signing key.
   if (origin !== undefined && (!/^[^\s+]+$/.test(origin) || /^[a-z][a-z0-9+.-]*:\/\//i.test(origin) || origin.endsWith('/'))) {
@@ -109,7 +114,7 @@ export async function runServe(argv: readonly string[]): Promise<ExitCode> {
     allowedOrigins,
     ...(natsUrl ? { nats: { url: natsUrl, ...(natsPrefix ? { subjectPrefix: natsPrefix } : {}) } } : {}),
     log: { level },
-    keys: { dir: keyDir },
+    keys: { dir: keyDir, ...(signer !== undefined ? { signer, migrateVrfKey: flags['migrate-vrf-key'] } : {}) },
     ...(origin ? { tlog: { origin } } : {}),
     ...(routing ? { routing } : {}),
     ...(metricsListen || metricsToken ? { metrics: { ...(metricsToken ? { token: metricsToken } : {}), ...(metricsListen ? { listen: metricsListen } : {}) } } : {}),

@@ -13,12 +13,14 @@ import { Compile } from 'typebox/compile';
 import { InvalidInputError } from '../errors.js';
 import { assertBytes, concatBytes, equalBytes, fromBase64, randomBytes, utf8 } from '../bytes.js';
 import { CONVERSATION_ID_PATTERN, DEVICE_ID_PATTERN, IDENTITY_ID_PATTERN, MESSAGE_CLASS_PATTERN } from '../ids.js';
-import { signEd25519, verifyEd25519 } from '../identity-keys.js';
+import { signEd25519, signWith, verifyEd25519, type Ed25519Signer } from '../identity-keys.js';
 import { canonicalJson } from '../keylog/entry.js';
 import { MESSAGE_ID_PATTERN } from '../ids.js';
 
 export const RFC3339_UTC = '^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}(\\.\\d{1,9})?Z$';
 const Hash32 = Type.String({ pattern: '^[A-Za-z0-9_-]{43}$', description: 'base64url of 32 bytes' });
+/** An escrow key's self-certifying id (`@parley/core/escrow` `escrowKeyId`). */
+export const ESCROW_KEY_ID_PATTERN = '^esk_[A-Za-z0-9_-]{43}$';
 
 export const CommitmentSchema = Type.Object(
   {
@@ -34,6 +36,11 @@ export const CommitmentSchema = Type.Object(
     createdAt: Type.String({ pattern: RFC3339_UTC }),
     /** base64url HMAC-SHA-256(opening, UTF-8 plaintext). */
     contentCommitment: Hash32,
+    /**
+     * Present when the message's class is under escrow: the escrow key the sender sealed the
+     * opening and plaintext to. Signed, so the recipient and any auditor see it.
+     */
+    escrow: Type.Optional(Type.Object({ keyId: Type.String({ pattern: ESCROW_KEY_ID_PATTERN }) }, { additionalProperties: false })),
   },
   { additionalProperties: false },
 );
@@ -84,6 +91,17 @@ export function commitmentSigningMessage(commitment: Commitment): Uint8Array {
 
 export function signCommitment(identityPrivateKey: Uint8Array, commitment: Commitment): Uint8Array {
   return signEd25519(identityPrivateKey, commitmentSigningMessage(commitment));
+}
+
+/**
+ * {@link signCommitment} by the sending device's identity key wherever it lives (a key in
+ * memory, an HSM): Ed25519 (RFC 8032) over {@link commitmentSigningMessage}.
+ *
+ * @example
+ * const signature = await signCommitmentWith(identitySigner, commitment);
+ */
+export function signCommitmentWith(signer: Ed25519Signer, commitment: Commitment): Promise<Uint8Array> {
+  return signWith(signer, commitmentSigningMessage(commitment));
 }
 
 export function verifyCommitmentSignature(identityKey: Uint8Array, commitment: Commitment, signature: Uint8Array): boolean {

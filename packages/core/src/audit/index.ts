@@ -10,6 +10,7 @@ export {
   commitmentHash,
   commitmentSigningMessage,
   signCommitment,
+  signCommitmentWith,
   verifyCommitmentSignature,
 } from './commitment.js';
 export {
@@ -22,9 +23,21 @@ export {
   receiptHash,
   receiptSigningMessage,
   signReceipt,
+  signReceiptWith,
   verifyReceiptSignature,
 } from './receipt.js';
-export { type AuditEntry, AuditEntrySchema, commitmentEntry, receiptEntry, encodeAuditEntry, decodeAuditEntry } from './entry.js';
+export {
+  type AuditEntry,
+  AuditEntrySchema,
+  commitmentEntry,
+  receiptEntry,
+  escrowKeyEntry,
+  escrowRequestEntry,
+  escrowApprovalEntry,
+  escrowOpenEntry,
+  encodeAuditEntry,
+  decodeAuditEntry,
+} from './entry.js';
 export { type EvidenceBundle, type AuditInclusion, EvidenceBundleSchema, AuditInclusionSchema, parseEvidenceBundle } from './bundle.js';
 export {
   type EvidenceTrust,

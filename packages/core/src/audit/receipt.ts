@@ -10,7 +10,7 @@ import { Compile } from 'typebox/compile';
 import { InvalidInputError } from '../errors.js';
 import { concatBytes, utf8 } from '../bytes.js';
 import { DEVICE_ID_PATTERN, IDENTITY_ID_PATTERN } from '../ids.js';
-import { signEd25519, verifyEd25519 } from '../identity-keys.js';
+import { signEd25519, signWith, verifyEd25519, type Ed25519Signer } from '../identity-keys.js';
 import { canonicalJson } from '../keylog/entry.js';
 import { RFC3339_UTC } from './commitment.js';
 import { MESSAGE_ID_PATTERN } from '../ids.js';
@@ -56,6 +56,17 @@ export function receiptSigningMessage(receipt: Receipt): Uint8Array {
 
 export function signReceipt(identityPrivateKey: Uint8Array, receipt: Receipt): Uint8Array {
   return signEd25519(identityPrivateKey, receiptSigningMessage(receipt));
+}
+
+/**
+ * {@link signReceipt} by the receiving device's identity key wherever it lives: Ed25519
+ * (RFC 8032) over {@link receiptSigningMessage}.
+ *
+ * @example
+ * const signature = await signReceiptWith(identitySigner, receipt);
+ */
+export function signReceiptWith(signer: Ed25519Signer, receipt: Receipt): Promise<Uint8Array> {
+  return signWith(signer, receiptSigningMessage(receipt));
 }
 
 export function verifyReceiptSignature(identityKey: Uint8Array, receipt: Receipt, signature: Uint8Array): boolean {

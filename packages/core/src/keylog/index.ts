@@ -12,4 +12,4 @@ export {
   revocationMessage,
   labelInput,
 } from './entry.js';
-export { type DeviceKeyStatus, type DeviceKeyState, type LoggedEntry, replayIdentity } from './state.js';
+export { type DeviceKeyStatus, type DeviceKeyState, type LoggedEntry, type AttestationKey, replayIdentity } from './state.js';

@@ -37,18 +37,38 @@ function fail(message: string, index: number): never {
 }
 
 /**
- * Replays one label's entries (ascending index). `attestationKey` is the
- * directory's Ed25519 public key. Throws `key_log_inconsistent` on any entry
- * that is not properly attested, signed, or in sequence.
+ * One key of the directory's attestation-key chain (docs/log-key-rotation.md): it attests
+ * entries at log index `fromIndex` (the `start` of the announcement that introduced it; 0 for
+ * the first key) and later.
+ *
+ * @example
+ * const keys: AttestationKey[] = [{ publicKey: pinned, fromIndex: 0 }, { publicKey: announced, fromIndex: 1200 }];
  */
-export function replayIdentity(label: string, entries: readonly LoggedEntry[], attestationKey: Uint8Array): Map<string, DeviceKeyState> {
+export interface AttestationKey {
+  readonly publicKey: Uint8Array;
+  readonly fromIndex: number;
+}
+
+/**
+ * Replays one label's entries (ascending index). `attestationKey` is the
+ * directory's Ed25519 public key, or the chain of its keys across log-key rotations (an
+ * entry at index i must be attested by a key with `fromIndex` ≤ i). Throws
+ * `key_log_inconsistent` on any entry that is not properly attested, signed, or in sequence.
+ *
+ * @example
+ * const devices = replayIdentity(label, logged, [{ publicKey: oldKey, fromIndex: 0 }, { publicKey: newKey, fromIndex: 1200 }]);
+ */
+export function replayIdentity(label: string, entries: readonly LoggedEntry[], attestationKey: Uint8Array | readonly AttestationKey[]): Map<string, DeviceKeyState> {
+  const keys: readonly AttestationKey[] = attestationKey instanceof Uint8Array ? [{ publicKey: attestationKey, fromIndex: 0 }] : attestationKey;
   const devices = new Map<string, DeviceKeyState>();
   let last = -1;
   for (const { index, entry } of entries) {
     if (index <= last) fail('entries out of order', index);
     last = index;
     if (entry.label !== label) fail('entry belongs to another label', index);
-    if (!verifyEd25519(attestationKey, attestationMessage(entry), fromBase64(entry.attestation))) fail('entry attestation does not verify', index);
+    const attested = attestationMessage(entry);
+    const attestation = fromBase64(entry.attestation);
+    if (!keys.some((k) => index >= k.fromIndex && verifyEd25519(k.publicKey, attested, attestation))) fail('entry attestation does not verify', index);
     switch (entry.type) {
       case 'device-added': {
         if (devices.has(entry.deviceId)) fail('device added twice', index);

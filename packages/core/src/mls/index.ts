@@ -11,6 +11,7 @@
  * commit.ts        commits, GroupInfo, external-commit resync
  * process.ts       encrypting application data, processing incoming messages
  * state-codec.ts   persisting group state
+ * external-signature-key.ts  the signature hook for a key outside the process (HSM, KMS)
  * ts-mls-internals.ts  every import from ts-mls beyond its public entry
  */
 export {
@@ -36,3 +37,4 @@ export { type GroupMember, MlsGroup, createGroup, joinFromWelcome } from './grou
 export { type CommitOutput, commitChanges, exportGroupInfo, rejoinExternally } from './commit.js';
 export { encryptApplication, type ProcessResult, processIncoming } from './process.js';
 export { encodeGroup, decodeGroup, encodeGroupParts, decodeGroupParts } from './state-codec.js';
+export { EXTERNAL_KEY_REF_LENGTH, withExternalSignatureKey } from './external-signature-key.js';

@@ -13,6 +13,7 @@
  * tile-reader.ts     TileHashReader: authenticated stored hashes read from tiles
  * checkpoint.ts      tlog-checkpoint text
  * note.ts            signed-note keys, signing and verification
+ * key-rotation.ts    log-key rotation announcements (signed by the old and the new key)
  */
 export { HASH_SIZE, leafHash, nodeHash, emptyRoot, rootOfLeaves } from './merkle.js';
 export { verifyInclusion, verifyConsistency } from './verify-proofs.js';
@@ -65,3 +66,15 @@ export {
   signNote,
   openNote,
 } from './note.js';
+export {
+  KEY_ROTATION_HEADER,
+  type KeyRotation,
+  type VerifiedKeyRotation,
+  type KeyRotationStep,
+  formatKeyRotation,
+  parseKeyRotation,
+  signKeyRotation,
+  openKeyRotation,
+  splitKeyRotations,
+  followKeyRotations,
+} from './key-rotation.js';

@@ -14,7 +14,13 @@ export const LogDescriptorSchema = Type.Object(
     name: Type.String({ description: 'short name, e.g. `keys`' }),
     origin: Type.String({ description: 'checkpoint origin line (C2SP tlog-checkpoint)' }),
     prefix: Type.String({ description: 'URL path prefix of the C2SP tlog-tiles resources' }),
-    verifierKey: Type.String({ description: 'signed-note verifier key of the checkpoints (Ed25519)' }),
+    verifierKey: Type.String({ description: 'signed-note verifier key of the checkpoints (Ed25519): the key monitors trust today' }),
+    verifierKeys: Type.Array(Type.String(), {
+      minItems: 1,
+      maxItems: 2,
+      description:
+        'every key signing checkpoints now: the current key, then the next key while a key rotation is in progress (its announcement is at <prefix>/key-rotations; docs/log-key-rotation.md)',
+    }),
   },
   { additionalProperties: false },
 );

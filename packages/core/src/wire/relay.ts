@@ -4,6 +4,7 @@ import { CommitmentSchema } from '../audit/commitment.js';
 import { ReceiptSchema } from '../audit/receipt.js';
 import { Base64, ConversationIdSchema, DeviceIdSchema, EnvelopeIdSchema, IdentityIdSchema, LIMITS } from './common.js';
 import { ENVELOPE_ID_PATTERN } from '../ids.js';
+import { EscrowBlobSchema } from './escrow.js';
 
 // --- Relay ---------------------------------------------------------------------
 
@@ -27,6 +28,7 @@ export const SubmitRequestSchema = Type.Object(
         { additionalProperties: false, description: 'for business messages: the signed commitment recorded in the audit log' },
       ),
     ),
+    escrow: Type.Optional(EscrowBlobSchema),
   },
   { additionalProperties: false },
 );

@@ -4,6 +4,7 @@ import { CommitmentSchema } from '../audit/commitment.js';
 import { Base64 } from './common.js';
 import { EnvelopeSchema } from './relay.js';
 import { MESSAGE_ID_PATTERN } from '../ids.js';
+import { EscrowBlobSchema } from './escrow.js';
 
 // --- capability-aware routing ------------------------------------------------------
 
@@ -69,6 +70,7 @@ export const WebMessageRequestSchema = Type.Object(
         },
       ),
     ),
+    escrow: Type.Optional(EscrowBlobSchema),
   },
   { additionalProperties: false },
 );

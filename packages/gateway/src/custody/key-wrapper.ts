@@ -1,26 +1,17 @@
 /**
  * The seam through which the business's own key protects the gateway's state: a
- * `KeyWrapper` wraps and unwraps the data key that seals every record at rest. Today a
- * key file (AES-256-GCM, node:crypto); the HSM issue plugs a PKCS#11 key in behind the
- * same interface, so the data key never sits unwrapped on disk or in the database.
+ * `KeyWrapper` wraps and unwraps the data key that seals every record at rest: a key file
+ * (this module; AES-256-GCM, node:crypto), or an AES key inside the business's HSM
+ * (`Pkcs11KeyWrapper` from `@parley/custody`, chosen by `--signer`), so the data key never
+ * sits unwrapped on disk or in the database.
  */
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
 import { chmod, readFile, stat, writeFile } from 'node:fs/promises';
+import type { KeyWrapper } from '@parley/custody';
 import { GatewayError } from '../errors.js';
 
-/**
- * Wraps and unwraps data keys under a key the business controls.
- *
- * @example
- * const wrapper: KeyWrapper = await KeyFileWrapper.load('/etc/parley/gateway.key')
- * const wrapped = await wrapper.wrap(dataKey, 'gateway/data-key')
- */
-export interface KeyWrapper {
-  /** Names the wrapping key (kept next to what it wrapped: the wrong key is recognised before any decryption). */
-  readonly id: string;
-  wrap(key: Uint8Array, context: string): Promise<Uint8Array>;
-  unwrap(wrapped: Uint8Array, context: string): Promise<Uint8Array>;
-}
+/** The seam itself lives in `@parley/custody` (a key file here, or `Pkcs11KeyWrapper` for a key in an HSM). */
+export type { KeyWrapper };
 
 const FILE_PREFIX = 'parley-gateway-key-v1:';
 const VERSION = 1;

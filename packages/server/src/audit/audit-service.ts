@@ -46,6 +46,8 @@ import type { AuthDevice } from '../auth-device.js';
 import { getDevice } from '../repos/devices.js';
 import { verifyEd25519Fast } from '../crypto/ed25519.js';
 import { getCommitment, insertCommitments, insertReceipt, receiptsOf, type CommitmentRow } from '../repos/audit.js';
+import { insertEscrowBlobs } from '../repos/escrow.js';
+import type { EscrowAttachment, EscrowGate } from '../escrow/escrow-gate.js';
 
 /** A checked commitment, ready to be stored with its message. */
 export interface PreparedCommitment {
@@ -54,6 +56,8 @@ export interface PreparedCommitment {
   readonly hash: Uint8Array;
   /** Set by {@link AuditService.store} when this commitment's entry was appended (not a repeat). */
   pendingId?: string;
+  /** An escrowed message's sealed copy (escrow/escrow-gate.ts), stored with a new commitment. */
+  escrow?: EscrowAttachment;
 }
 
 function safeDecode(bytes: Uint8Array): AuditEntry | undefined {
@@ -75,7 +79,24 @@ export class AuditService {
     private readonly logger: Logger,
     /** Identity kinds of a business allowed to send business messages (default: `sender` only). */
     private readonly senderKinds: (businessId: string) => readonly string[] = () => ['sender'],
+    /** Escrow policy at the door (absent: no class is under escrow, and no blob is accepted). */
+    private readonly escrow?: EscrowGate,
   ) {}
+
+  /**
+   * The escrow check of a business message: an escrow class needs its blob and the key in
+   * the signed commitment; any other class neither (escrow/escrow-gate.ts).
+   */
+  private async escrowOf(sender: AuthDevice, commitment: Commitment | undefined, blob: string | undefined, messageClass?: string): Promise<EscrowAttachment | undefined> {
+    if (this.escrow) return this.escrow.check(sender.businessId, commitment, blob, messageClass ?? commitment?.class);
+    if (blob !== undefined || commitment?.escrow !== undefined) throw new InvalidInputError('no message class is under escrow here', { code: 'escrow_not_allowed' });
+    return undefined;
+  }
+
+  /** A web message without a commitment: refused when its class is under escrow (or when it carries a blob). */
+  async checkUncommitted(sender: AuthDevice, messageClass: string, blob: string | undefined): Promise<void> {
+    await this.escrowOf(sender, undefined, blob, messageClass);
+  }
 
   /** Validates the commitment of a submitted business message (before anything is stored). */
   async prepare(sender: AuthDevice, request: SubmitRequest): Promise<PreparedCommitment> {
@@ -84,8 +105,9 @@ export class AuditService {
     if (commitment.conversationId !== request.conversationId) {
       throw new InvalidInputError('the commitment names another conversation', { code: 'commitment_mismatch' });
     }
+    const escrow = await this.escrowOf(sender, commitment, request.escrow);
     try {
-      return this.checked(sender, commitment, signed.signature, await this.authorize(sender, commitment));
+      return { ...this.checked(sender, commitment, signed.signature, await this.authorize(sender, commitment)), ...(escrow ? { escrow } : {}) };
     } catch (error) {
       // A valid commitment of this device, but the message id already holds another one.
       if (error instanceof ConflictError && error.code === 'commitment_exists' && (await this.isRepeat(sender, commitment, request.idempotencyKey))) {
@@ -143,7 +165,10 @@ export class AuditService {
    * identity in the sender's business. No conversation membership: the customer has no
    * device (the web page holds no key, so such a message never gets receipts).
    */
-  async prepareWeb(sender: AuthDevice, web: { messageId: string; customerId: string; commitment: { body: unknown; signature: string } }): Promise<PreparedCommitment> {
+  async prepareWeb(
+    sender: AuthDevice,
+    web: { messageId: string; customerId: string; class?: string; commitment: { body: unknown; signature: string }; escrow?: string },
+  ): Promise<PreparedCommitment> {
     const commitment: Commitment = parseCommitment(web.commitment.body);
     if (commitment.messageId !== web.messageId || commitment.conversationId !== `web_${web.messageId}`) {
       throw new InvalidInputError('the commitment names another message or conversation', { code: 'commitment_mismatch' });
@@ -151,7 +176,11 @@ export class AuditService {
     if (commitment.recipient !== identityIdOf(sender.businessId, web.customerId)) {
       throw new InvalidInputError('the commitment names another recipient', { code: 'commitment_mismatch' });
     }
-    return this.checked(sender, commitment, web.commitment.signature, await this.authorize(sender, commitment, 'web'));
+    if (web.class !== undefined && commitment.class !== web.class) {
+      throw new InvalidInputError('the commitment names another class', { code: 'commitment_mismatch' });
+    }
+    const escrow = await this.escrowOf(sender, commitment, web.escrow);
+    return { ...this.checked(sender, commitment, web.commitment.signature, await this.authorize(sender, commitment, 'web')), ...(escrow ? { escrow } : {}) };
   }
 
   /** The checks every commitment passes: its sender is this device, its time is now, its signature verifies, no other commitment holds its id. */
@@ -241,6 +270,8 @@ export class AuditService {
     const appended = prepared.filter((p, i) => fresh.has(p.row.message_id) && prepared.findIndex((q) => q.row.message_id === p.row.message_id) === i);
     for (const p of prepared) delete p.pendingId;
     if (appended.length === 0) return;
+    // An escrowed message's sealed copy is stored with its commitment, in the same transaction.
+    await insertEscrowBlobs(tx, appended.flatMap((p) => (p.escrow ? [{ message_id: p.row.message_id, key_id: p.escrow.keyId, blob: p.escrow.blob }] : [])));
     const ids = await this.log.appendMany(tx, appended.map((p) => ({ entry: p.entry, label: p.hash })));
     appended.forEach((p, i) => (p.pendingId = ids[i]));
   }

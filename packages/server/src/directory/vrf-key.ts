@@ -3,9 +3,10 @@
  * identity id to the label under which its key-log entries appear. Kept in a
  * file next to the log key (never in the database); several nodes share it.
  */
+import { access } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { ecvrfPublicKey, fromBase64, randomBytes, toBase64 } from '@parley/core';
+import { ParleyError, ecvrfPublicKey, fromBase64, randomBytes, toBase64 } from '@parley/core';
 import { ensurePrivateDir, readOrCreateSecretFile } from '../storage/private-dir.js';
 
 export interface VrfKey {
@@ -24,6 +25,13 @@ export async function loadVrfKey(dir: string | undefined, log: Logger): Promise<
   }
   await ensurePrivateDir(dir, 'key directory');
   const path = join(dir, FILE);
+  // A key wrapped by a token (vrf-key-wrapped.ts) without --signer: never make a second key beside it.
+  const wrapped = join(dir, 'vrf.key.wrapped');
+  if (await access(wrapped).then(() => true, () => false)) {
+    await access(path).catch(() => {
+      throw new ParleyError('vrf_key_wrapped_without_signer', `${wrapped} is wrapped by a key in a PKCS#11 token: start with --signer (keys.signer) naming that token`, { status: 500, details: { path: wrapped } });
+    });
+  }
   // Created once ('wx': never overwriting a key another node just made); refused when others can read it.
   const { text, created } = await readOrCreateSecretFile(path, 'VRF key file', () => `${toBase64(randomBytes(32))}\n`);
   if (created) log.info({ path }, 'created the directory VRF key');

@@ -16,6 +16,8 @@ import type { AuditService } from '../audit/audit-service.js';
 import type { Router } from '../routing/router.js';
 import type { Retrieval } from '../routing/retrieval.js';
 import type { RoutingMetrics } from '../routing/metrics.js';
+import type { EscrowGate } from '../escrow/escrow-gate.js';
+import type { EscrowService } from '../escrow/escrow-service.js';
 import { bearerToken, type SessionIssuer } from './sessions.js';
 import { acceptsAuth } from './openapi.js';
 
@@ -35,6 +37,8 @@ export interface RouteContext {
   /** Disabled businesses (admin API): new sessions and submissions of their devices are refused. */
   readonly businessStatus: BusinessStatusCache;
   readonly routing: { readonly router: Router; readonly retrieval: Retrieval; readonly metrics: RoutingMetrics };
+  /** Escrow: the policy gate and the keys, requests, approvals and openings (escrow/). */
+  readonly escrow: { readonly gate: EscrowGate; readonly service: EscrowService };
   readonly log: Logger;
 }
 

@@ -93,6 +93,10 @@ export class Relay {
     if (info.groupId === undefined || toBase64Url(info.groupId) !== request.conversationId) {
       throw new InvalidInputError('message belongs to another conversation', { code: 'conversation_mismatch' });
     }
+    // An escrow blob rides only with a business message's commitment (audit-service checks its class).
+    if (request.escrow !== undefined && request.commitment === undefined) {
+      throw new InvalidInputError('an escrow blob comes only with a business message commitment', { code: 'escrow_not_allowed' });
+    }
     if (info.contentType === 'commit') return this.commits.submit(sender, request, payload, info);
     if (request.members !== undefined || request.welcome !== undefined || request.groupInfo !== undefined) {
       throw new InvalidInputError('only commits carry members, welcome or groupInfo', { code: 'invalid_request' });

@@ -20,6 +20,7 @@
  * - `warn`: the same, recorded and counted as a policy warning.
  */
 import { InvalidInputError } from '@parley/core';
+import { ESCROW_KEY_ID_PATTERN } from '@parley/core/escrow';
 
 export type StepName = 'app' | 'push' | 'rcs' | 'sms-token';
 export type OtherwiseAction = 'block' | 'warn' | 'require-consent' | 'fallback-with-token' | 'invite-to-app';
@@ -33,9 +34,19 @@ export interface RouteStep {
   readonly timeoutMs: number;
 }
 
+/** Escrow of a class (docs/escrow.md): the registered escrow key's id and the approvals that open a message. */
+export interface EscrowPolicy {
+  /** The escrow key's self-certifying id (`esk_…`, printed by `parley escrow init`). */
+  readonly key: string;
+  /** Officers' approvals needed to open a message: the key's threshold. */
+  readonly approvals: number;
+}
+
 export interface RoutingPolicy {
   readonly chain: readonly RouteStep[];
   readonly otherwise: OtherwiseAction;
+  /** The class is under escrow: every message carries its opening and plaintext sealed to this key. */
+  readonly escrow?: EscrowPolicy;
 }
 
 export const STEP_PATH: Readonly<Record<StepName, DeliveryPath>> = {
@@ -93,7 +104,7 @@ export function validatePolicy(where: string, value: unknown): RoutingPolicy {
     throw new InvalidInputError(`routing policy ${where}: ${why}`, { code: 'invalid_routing_policy' });
   };
   if (typeof value !== 'object' || value === null) return fail('not an object');
-  const { chain, otherwise } = value as { chain?: unknown; otherwise?: unknown };
+  const { chain, otherwise, escrow } = value as { chain?: unknown; otherwise?: unknown; escrow?: unknown };
   if (!Array.isArray(chain)) return fail('chain must be a list of steps');
   const steps = chain.map((s: unknown, i): RouteStep => {
     const { step, timeoutMs } = (s ?? {}) as { step?: unknown; timeoutMs?: unknown };
@@ -103,5 +114,18 @@ export function validatePolicy(where: string, value: unknown): RoutingPolicy {
   });
   if (new Set(steps.map((s) => s.step)).size !== steps.length) fail('a step appears twice');
   if (typeof otherwise !== 'string' || !ACTIONS.includes(otherwise as OtherwiseAction)) fail(`otherwise must be one of ${ACTIONS.join(', ')}`);
-  return { chain: steps, otherwise: otherwise as OtherwiseAction };
+  const escrowPolicy = escrow === undefined ? undefined : validateEscrowPolicy(escrow, fail);
+  return { chain: steps, otherwise: otherwise as OtherwiseAction, ...(escrowPolicy ? { escrow: escrowPolicy } : {}) };
+}
+
+const ESCROW_KEY_ID = new RegExp(ESCROW_KEY_ID_PATTERN);
+
+/** `escrow: { key, approvals }` of a policy: a key id and 2 … 16 approvals. */
+export function validateEscrowPolicy(value: unknown, fail: (why: string) => never): EscrowPolicy {
+  if (typeof value !== 'object' || value === null) return fail('escrow must be { key, approvals }');
+  const { key, approvals, ...rest } = value as { key?: unknown; approvals?: unknown };
+  if (Object.keys(rest).length > 0) fail(`escrow takes only key and approvals (not ${Object.keys(rest).join(', ')})`);
+  if (typeof key !== 'string' || !ESCROW_KEY_ID.test(key)) fail('escrow.key must be an escrow key id (esk_…, from parley escrow init)');
+  if (typeof approvals !== 'number' || !Number.isInteger(approvals) || approvals < 2 || approvals > 16) fail('escrow.approvals must be an integer 2 … 16');
+  return { key: key as string, approvals: approvals as number };
 }

@@ -48,6 +48,8 @@ export interface WebMessageRequest {
   /** AES-256-GCM: 12-byte IV ‖ ciphertext ‖ tag. Its key stays with the sender. */
   readonly ciphertext: Uint8Array;
   readonly commitment?: { readonly body: unknown; readonly signature: string };
+  /** For a class under escrow: the opening and plaintext HPKE-sealed to the escrow key (base64). */
+  readonly escrow?: string;
 }
 
 type Result = WebMessageResponse & { path: DeliveryPath | 'pending' };
@@ -223,8 +225,17 @@ export class WebMessages {
 
   /** The request's commitment, checked (nothing stored yet); undefined without one. */
   private async prepareCommitment(sender: AuthDevice, request: WebMessageRequest): Promise<PreparedCommitment | undefined> {
-    if (!request.commitment) return undefined;
-    return this.audit.prepareWeb(sender, { messageId: request.messageId, customerId: request.customerId, commitment: request.commitment });
+    if (!request.commitment) {
+      await this.audit.checkUncommitted(sender, request.class, request.escrow);
+      return undefined;
+    }
+    return this.audit.prepareWeb(sender, {
+      messageId: request.messageId,
+      customerId: request.customerId,
+      class: request.class,
+      commitment: request.commitment,
+      ...(request.escrow !== undefined ? { escrow: request.escrow } : {}),
+    });
   }
 
   /** The commitment's audit-log index once sequenced (`{}` without a commitment). */

@@ -3,3 +3,5 @@ export { TransparencyLog, type TransparencyLogOptions, type LogSigner, type LogD
 export { TransparencyLogReader, MAX_ENTRIES_READ, type LatestCheckpoint } from './log-reader.js';
 export { loadLogSigner, keyFilePaths } from './keys.js';
 export { openKeyLog, openAuditLog, KEY_LOG_NAME, AUDIT_LOG_NAME } from './key-log.js';
+export { startKeyRotation, finishKeyRotation, loadRotationKeys, rotationFilePaths } from './key-rotation-files.js';
+export { announceKey, listKeyRotations } from './rotation.js';

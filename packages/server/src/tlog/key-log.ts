@@ -7,6 +7,8 @@ import type { Logger } from 'pino';
 import type { ServerConfig } from '../config.js';
 import type { Database } from '../storage/database.js';
 import { loadLogSigner } from './keys.js';
+import { openHsmLogSigner } from './hsm-keys.js';
+import { loadRotationKeys } from './key-rotation-files.js';
 import { TransparencyLog, type LogSigner } from './transparency-log.js';
 
 /** Name (and URL segment) of the key log. */
@@ -21,11 +23,19 @@ export const KEY_LOG_NAME = 'keys';
  * keyLog.start();
  */
 export async function openKeyLog(db: Database, config: ServerConfig, origin: string, log: Logger): Promise<{ keyLog: TransparencyLog; signer: LogSigner }> {
-  const signer = await loadLogSigner({ dir: config.keys.dir, logName: KEY_LOG_NAME, origin, log });
+  // Key files in keys.dir, or keys inside the PKCS#11 token keys.signer names (hsm-keys.ts).
+  const signer =
+    config.keys.signer === undefined
+      ? await loadLogSigner({ dir: config.keys.dir, logName: KEY_LOG_NAME, origin, log })
+      : await openHsmLogSigner({ uri: config.keys.signer, dir: config.keys.dir, logName: KEY_LOG_NAME, origin, log, owner: config });
+  // A key rotation in progress (next key) or finished (retired keys): docs/log-key-rotation.md.
+  const rotation = await loadRotationKeys({ dir: config.keys.dir, logName: KEY_LOG_NAME, origin, log });
   const keyLog = await TransparencyLog.open(db, {
     name: KEY_LOG_NAME,
     origin,
     signer,
+    ...(rotation.next === undefined ? {} : { nextSigner: rotation.next }),
+    retiredSigners: rotation.retired,
     batchSize: config.tlog.batchSize,
     heartbeatMs: config.tlog.heartbeatMs,
     log,
@@ -45,11 +55,18 @@ export const AUDIT_LOG_NAME = 'audit';
  * auditLog.start();
  */
 export async function openAuditLog(db: Database, config: ServerConfig, origin: string, log: Logger): Promise<TransparencyLog> {
-  const signer = await loadLogSigner({ dir: config.keys.dir, logName: AUDIT_LOG_NAME, origin, log });
+  // Key files in keys.dir, or keys inside the PKCS#11 token keys.signer names (hsm-keys.ts).
+  const signer =
+    config.keys.signer === undefined
+      ? await loadLogSigner({ dir: config.keys.dir, logName: AUDIT_LOG_NAME, origin, log })
+      : await openHsmLogSigner({ uri: config.keys.signer, dir: config.keys.dir, logName: AUDIT_LOG_NAME, origin, log, owner: config });
+  const rotation = await loadRotationKeys({ dir: config.keys.dir, logName: AUDIT_LOG_NAME, origin, log });
   return TransparencyLog.open(db, {
     name: AUDIT_LOG_NAME,
     origin,
     signer,
+    ...(rotation.next === undefined ? {} : { nextSigner: rotation.next }),
+    retiredSigners: rotation.retired,
     batchSize: config.tlog.batchSize,
     heartbeatMs: config.tlog.heartbeatMs,
     log,

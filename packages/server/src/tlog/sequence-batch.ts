@@ -38,7 +38,8 @@ export function frontierIndexes(size: number): number[] {
 export interface BatchParams {
   readonly log: string;
   readonly origin: string;
-  readonly signer: Signer;
+  /** Every checkpoint is signed by these, in order: the current key, then the next key during a rotation. */
+  readonly signers: readonly Signer[];
   readonly batchSize: number;
   readonly heartbeatMs: number;
 }
@@ -96,7 +97,7 @@ export async function sequenceBatch(tx: Sql, p: BatchParams): Promise<BatchResul
   }
   const treeSize = size + taken.length;
   const rootHash = await treeHash(treeSize, read);
-  const checkpoint = await signNote(formatCheckpoint({ origin: p.origin, treeSize, rootHash }), [p.signer]);
+  const checkpoint = await signNote(formatCheckpoint({ origin: p.origin, treeSize, rootHash }), p.signers);
   await storeBatchHead(tx, { log: p.log, firstHashIndex, hashes, treeSize, rootHash, checkpoint });
   return { count: taken.length, treeSize, indexes };
 }
@@ -112,7 +113,7 @@ export async function sequenceBatch(tx: Sql, p: BatchParams): Promise<BatchResul
 export async function publishHeartbeat(tx: Sql, p: BatchParams): Promise<boolean> {
   const head = await lockLog(tx, p.log, p.heartbeatMs);
   if (!head.heartbeatDue) return false;
-  const checkpoint = await signNote(formatCheckpoint({ origin: p.origin, treeSize: head.treeSize, rootHash: head.rootHash }), [p.signer]);
+  const checkpoint = await signNote(formatCheckpoint({ origin: p.origin, treeSize: head.treeSize, rootHash: head.rootHash }), p.signers);
   await storeHeartbeat(tx, p.log, head.treeSize, checkpoint);
   return true;
 }

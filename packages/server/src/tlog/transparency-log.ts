@@ -20,6 +20,7 @@ import { publishHeartbeat, sequenceBatch, type BatchParams, type BatchResult } f
 import { SequenceWaiters } from './sequence-waiters.js';
 import { SequencerLoop } from './sequencer-loop.js';
 import { createLogIfAbsent, hasPending, insertPending } from './store.js';
+import { acceptStoredKey, announceKey, listKeyRotations } from './rotation.js';
 
 /**
  * A {@link Signer} that also knows its public verifier key (signed-note format), which
@@ -42,6 +43,14 @@ export interface TransparencyLogOptions {
   /** Checkpoint origin line; must equal the signer's key name. Fixed for the log's lifetime. */
   readonly origin: string;
   readonly signer: LogSigner;
+  /**
+   * The next key while a key rotation is in progress (docs/log-key-rotation.md): every
+   * checkpoint is signed by `signer` and then by this key, and the announcement (signed by
+   * both) is stored at open. Any `LogSigner`: a key file or a key in an HSM.
+   */
+  readonly nextSigner?: LogSigner;
+  /** Former keys of this log this node still holds, to announce a rotation finished before any node signed with both keys. */
+  readonly retiredSigners?: readonly LogSigner[];
   /** Most entries per sequencing batch (default 1000). */
   readonly batchSize?: number;
   /** Re-sign the unchanged tree head this often (default 60 s). */
@@ -57,13 +66,16 @@ export interface TransparencyLogOptions {
  * The log's public description, as `GET /v1/logs` lists it.
  *
  * @example
- * const d: LogDescriptor = { name: 'keys', origin: 'parley.localhost/logs/keys', prefix: '/logs/keys', verifierKey: 'parley.localhost/logs/keys+1a2b3c4d+A…' };
+ * const d: LogDescriptor = { name: 'keys', origin: 'parley.localhost/logs/keys', prefix: '/logs/keys', verifierKey: 'parley.localhost/logs/keys+1a2b3c4d+A…', verifierKeys: ['parley.localhost/logs/keys+1a2b3c4d+A…'] };
  */
 export interface LogDescriptor {
   readonly name: string;
   readonly origin: string;
   readonly prefix: string;
+  /** The key monitors trust today (the current key; during a rotation still the old one). */
   readonly verifierKey: string;
+  /** Every key that signs checkpoints now: the current key, then the next key during a rotation. */
+  readonly verifierKeys: readonly string[];
 }
 
 const NAME = /^[a-z][a-z0-9-]{0,31}$/;
@@ -80,8 +92,10 @@ const PENDING_ID = /^[1-9][0-9]{0,18}$/;
  */
 export class TransparencyLog extends TransparencyLogReader {
   readonly origin: string;
-  /** Signed-note verifier key of the log's checkpoints. */
+  /** Signed-note verifier key of the log's checkpoints (the current key). */
   readonly verifierKey: string;
+  /** The next key's verifier key while a rotation is in progress. */
+  readonly nextVerifierKey: string | undefined;
   /** URL path prefix of the tlog-tiles resources (`/logs/<name>`). */
   readonly prefix: string;
   readonly batchSize: number;
@@ -98,11 +112,12 @@ export class TransparencyLog extends TransparencyLogReader {
     this.#db = db;
     this.origin = opts.origin;
     this.verifierKey = opts.signer.verifierKey;
+    this.nextVerifierKey = opts.nextSigner?.verifierKey;
     this.prefix = `/logs/${opts.name}`;
     this.batchSize = batchSize;
     this.heartbeatMs = heartbeatMs;
     this.#log = opts.log.child({ tlog: opts.name });
-    this.#params = { log: opts.name, origin: opts.origin, signer: opts.signer, batchSize, heartbeatMs };
+    this.#params = { log: opts.name, origin: opts.origin, signers: opts.nextSigner === undefined ? [opts.signer] : [opts.signer, opts.nextSigner], batchSize, heartbeatMs };
     this.#loop = new SequencerLoop({
       sequence: async () => (await this.#batch()).count,
       heartbeat: () => this.#db.transaction((tx) => publishHeartbeat(tx, this.#params)),
@@ -119,8 +134,9 @@ export class TransparencyLog extends TransparencyLogReader {
   /**
    * Opens the log, creating it (empty tree, signed size-0 checkpoint) on first use. Throws
    * `tlog_origin_mismatch` when the stored log has another origin and `tlog_key_mismatch`
-   * when its latest checkpoint does not verify under this signer's key: a log's identity
-   * and key never change silently.
+   * when its latest checkpoint verifies neither under this signer's key nor under a key
+   * the stored rotation announcements chain to it: a log's identity and key never change
+   * silently. With `nextSigner`, stores the announcement of the next key (once).
    *
    * @example
    * const keyLog = await TransparencyLog.open(db, { name: 'keys', origin: 'parley.example.com/logs/keys', signer, log });
@@ -132,12 +148,19 @@ export class TransparencyLog extends TransparencyLogReader {
     if (opts.signer.name !== opts.origin || verifier.name !== opts.origin || verifier.keyHash !== opts.signer.keyHash) {
       throw new InvalidInputError('the signer key must be named after the log origin and match its verifier key', { code: 'tlog_key_mismatch', details: { origin: opts.origin } });
     }
+    const next = opts.nextSigner;
+    if (next !== undefined) {
+      const nextVerifier = parseVerifierKey(next.verifierKey);
+      if (next.name !== opts.origin || nextVerifier.name !== opts.origin || nextVerifier.keyHash !== next.keyHash || next.keyHash === opts.signer.keyHash) {
+        throw new InvalidInputError('the next key must be another key named after the log origin', { code: 'tlog_key_mismatch', details: { origin: opts.origin } });
+      }
+    }
     const batchSize = positiveInt(opts.batchSize, 1000, 'batchSize');
     const heartbeatMs = positiveInt(opts.heartbeatMs, 60_000, 'heartbeatMs');
     const tlog = new TransparencyLog(db, opts, batchSize, heartbeatMs);
 
     const rootHash = emptyRoot();
-    const initial = await signNote(formatCheckpoint({ origin: opts.origin, treeSize: 0, rootHash }), [opts.signer]);
+    const initial = await signNote(formatCheckpoint({ origin: opts.origin, treeSize: 0, rootHash }), tlog.#params.signers);
     const row = await createLogIfAbsent(db, { name: opts.name, origin: opts.origin, rootHash, checkpoint: initial });
     if (row.origin !== opts.origin) {
       throw new ParleyError('tlog_origin_mismatch', 'the stored log has another origin; a log keeps its origin for life', {
@@ -145,24 +168,40 @@ export class TransparencyLog extends TransparencyLogReader {
         details: { log: opts.name, storedOrigin: row.origin, configuredOrigin: opts.origin },
       });
     }
-    let cp;
-    try {
-      cp = parseCheckpoint(openNote(row.checkpoint, [verifier]).text);
-    } catch (error) {
-      throw new ParleyError('tlog_key_mismatch', 'the stored checkpoint is not signed by the configured log key (wrong or lost key file?)', {
-        status: 500,
-        cause: error,
-        details: { log: opts.name, verifierKey: opts.signer.verifierKey },
-      });
-    }
+    // The stored checkpoint: by this key, or by an earlier one the announcements chain to it.
+    const storedKey = await acceptStoredKey(db, {
+      log: opts.name,
+      origin: opts.origin,
+      signer: opts.signer,
+      retired: opts.retiredSigners ?? [],
+      checkpoint: row.checkpoint,
+      treeSize: row.treeSize,
+      logger: tlog.#log,
+    });
+    const cp = parseCheckpoint(openNote(row.checkpoint, [parseVerifierKey(storedKey)]).text);
     if (cp.origin !== opts.origin || cp.treeSize !== row.treeSize) throw new ParleyError('tlog_corrupt', 'the stored checkpoint does not match the stored tree head', { status: 500 });
+    if (next !== undefined && (await announceKey(db, { log: opts.name, origin: opts.origin, current: opts.signer, next, startSize: row.treeSize }))) {
+      tlog.#log.info({ verifierKey: opts.signer.verifierKey, nextVerifierKey: next.verifierKey, startSize: row.treeSize }, 'announced the next log key');
+    }
     tlog.#log.info({ origin: opts.origin, treeSize: row.treeSize, verifierKey: tlog.verifierKey }, 'transparency log open');
     return tlog;
   }
 
   /** The log's public description (`GET /v1/logs`). */
   describe(): LogDescriptor {
-    return { name: this.name, origin: this.origin, prefix: this.prefix, verifierKey: this.verifierKey };
+    const verifierKeys = this.nextVerifierKey === undefined ? [this.verifierKey] : [this.verifierKey, this.nextVerifierKey];
+    return { name: this.name, origin: this.origin, prefix: this.prefix, verifierKey: this.verifierKey, verifierKeys };
+  }
+
+  /**
+   * The log's key-rotation announcements (signed notes), oldest first, as
+   * `GET <prefix>/key-rotations` serves them.
+   *
+   * @example
+   * const notes = await auditLog.keyRotations();
+   */
+  async keyRotations(): Promise<string[]> {
+    return listKeyRotations(this.#db, this.name);
   }
 
   // ------------------------------------------------------------------------- writing

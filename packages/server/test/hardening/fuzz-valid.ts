@@ -17,6 +17,7 @@ import {
   toBase64Url,
 } from '@parley/core';
 import { signReceipt } from '@parley/core/audit';
+import { createEscrowKey, createEscrowOfficer } from '@parley/core/escrow';
 import { approvalMessage, revocationMessage } from '@parley/core/keylog';
 import { commitChanges, createKeyPackage, generateSignatureKeyPair } from '@parley/core/mls';
 import { ADMIN_TOKEN, api, suite, type RawDevice } from '@parley/test-kit/server';
@@ -324,6 +325,36 @@ export function validRequests(world: World): Record<string, Builder[]> {
       async () => ({ auth: sender.token, params: { messageId: (await world.webMessage()).messageId }, body: { ok: false, reason: 'not_capable' } }),
     ],
     'POST /v1/consents': [async () => ({ auth: sender.token, body: { customerId: 'carol' } })],
+    // Escrow: the world's bank has no class under escrow, so requests for its messages are refused
+    // (`escrow_not_escrowed`) and unknown requests are 404s; registration takes a fresh key each time.
+    'POST /v1/admin/businesses/{businessId}/escrow-keys': [
+      async () => {
+        const officers = await Promise.all(['a', 'b'].map(async (n) => (await createEscrowOfficer(n)).officer));
+        return { auth: ADMIN_TOKEN, expect: [201], params: { businessId: bank.id }, body: await createEscrowKey({ businessId: bank.id, officers, threshold: 2 }) };
+      },
+    ],
+    'GET /v1/escrow/policy': [async () => ({ auth: sender.token })],
+    'POST /v1/escrow/requests': [
+      async () => ({ auth: ADMIN_TOKEN, expect: [409], body: { messageId: world.messageId, reason: 'fuzz', requesterKey: toBase64Url(randomBytes(32)) } }),
+    ],
+    'GET /v1/escrow/requests': [async () => ({ auth: ADMIN_TOKEN, query: { messageId: world.messageId } })],
+    'GET /v1/escrow/requests/{requestId}': [async () => ({ auth: ADMIN_TOKEN, expect: [404], params: { requestId: `esr_${toBase64Url(randomBytes(16))}` } })],
+    'POST /v1/escrow/requests/{requestId}/approvals': [
+      async () => {
+        const requestId = `esr_${toBase64Url(randomBytes(16))}`;
+        const approval = {
+          v: 1,
+          requestId,
+          requestHash: toBase64Url(randomBytes(32)),
+          messageId: world.messageId,
+          keyId: `esk_${toBase64Url(randomBytes(32))}`,
+          officerId: `off_${toBase64Url(randomBytes(16))}`,
+          approvedAt: new Date().toISOString(),
+        };
+        return { auth: ADMIN_TOKEN, expect: [404], params: { requestId }, body: { approval, signature: toBase64(randomBytes(64)), released: toBase64(randomBytes(81)) } };
+      },
+    ],
+    'POST /v1/escrow/requests/{requestId}/open': [async () => ({ auth: ADMIN_TOKEN, expect: [404], params: { requestId: `esr_${toBase64Url(randomBytes(16))}` } })],
     'GET /v1/routes/{messageId}': [async () => ({ auth: sender.token, params: { messageId: world.messageId } })],
     'POST /v1/routes/status': [async () => ({ auth: sender.token, body: { messageIds: [world.messageId, newMessageId()] } })],
     'POST /v1/web/describe': [async () => ({ body: { token: world.webToken } })],

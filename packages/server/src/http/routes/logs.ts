@@ -4,6 +4,8 @@
  * - the C2SP tlog-tiles layout under each log's prefix (`/logs/<name>/checkpoint`,
  *   `/logs/<name>/tile/<L>/<N>[.p/<W>]`, `/logs/<name>/tile/entries/<N>[.p/<W>]`), so any
  *   standard tlog client can verify the log without Parley code;
+ * - `/logs/<name>/key-rotations`: the log's key-rotation announcements, signed notes
+ *   concatenated oldest first (text/plain; empty when the key never changed);
  * - `GET /v1/logs`, the list of logs with their origins and verifier keys;
  * - two JSON helpers for Parley clients: consistency and inclusion proofs.
  */
@@ -73,7 +75,7 @@ export function registerLogRoutes(app: FastifyInstance, ctx: RouteContext): void
   r.get(
     '/v1/logs',
     { schema: { tags: ['transparency logs'], operationId: 'listLogs', summary: 'The transparency logs this server publishes, with their verifier keys', response: { 200: LogListSchema } } },
-    async () => ({ logs: [...logs.values()].map((l) => l.describe()) }),
+    async () => ({ logs: [...logs.values()].map((l) => ({ ...l.describe(), verifierKeys: [...l.describe().verifierKeys] })) }),
   );
 
   r.get(
@@ -124,6 +126,17 @@ export function registerLogRoutes(app: FastifyInstance, ctx: RouteContext): void
       .header('cache-control', CHECKPOINT_CACHE)
       .header('x-content-type-options', 'nosniff')
       .send(note);
+  });
+
+  // Log-key rotation announcements (docs/log-key-rotation.md): public, like the checkpoint.
+  r.get('/logs/:name/key-rotations', { schema: { hide: true, params: LogNameParamsSchema } }, async (request, reply) => {
+    const log = logNamed(request.params.name);
+    const notes = await log.keyRotations();
+    return reply
+      .header('content-type', 'text/plain; charset=utf-8')
+      .header('cache-control', CHECKPOINT_CACHE)
+      .header('x-content-type-options', 'nosniff')
+      .send(notes.join(''));
   });
 
   app.get('/logs/:name/tile/*', { schema: { hide: true } }, async (request: FastifyRequest, reply: FastifyReply) => {
