@@ -8,7 +8,8 @@
 import { equalBytes, type IdentityId } from '@parley/core';
 import type { AuthenticateMember, MemberRef } from '@parley/core/mls';
 import type { DeviceKeyState } from '@parley/core/keylog';
-import type { KeyLogFollower, KeyLogVerifier, VerifiedIdentity } from './key-transparency.js';
+import type { KeyLogFollower } from './key-log-follower.js';
+import type { KeyLogVerifier, VerifiedIdentity } from './key-transparency.js';
 
 export interface IdentityKeys {
   readonly identity: VerifiedIdentity;

@@ -45,12 +45,10 @@ export class Device {
   readonly api: ApiClient;
   /** Keys as people handle them: safety numbers, approvals, revocation, monitoring. */
   readonly keys: DeviceKeys;
-  private readonly parts: DeviceParts;
   private readonly store: KeyStore;
   private closed = false;
 
-  private constructor(parts: DeviceParts) {
-    this.parts = parts;
+  private constructor(private readonly parts: DeviceParts) {
     this.store = parts.store;
     this.deviceId = parts.record.deviceId;
     this.identityId = parts.record.identityId;
@@ -429,8 +427,7 @@ export class Device {
   }
 
   /**
-   * Opens a retrieval link from an SMS or RCS card (`https://…/r/<token>`): fetches the ciphertext it points at (once; only a
-   * device of the recipient can) and decrypts it like any other message. Returns how many envelopes it carried.
+   * Opens a retrieval link from an SMS or RCS card (`https://…/r/<token>`): fetches its ciphertext (once; only the recipient's devices can), decrypts it, returns the envelope count.
    *
    * @example
    * await phone.openRetrievalLink('https://parley.example/r/k3J9x2mQ7vT0pL5nW8rYbA') // the message arrives as a `message` event

@@ -43,9 +43,9 @@ export {
 export { type WebSocketLike, type WebSocketFactory } from './realtime.js';
 export { issueEnrollmentToken, type EnrollmentTokenClaims } from './enrollment.js';
 export { EvidenceReader } from './evidence-reader.js';
+export { KeyLogFollower } from './key-log-follower.js';
 export {
   KeyLogVerifier,
-  KeyLogFollower,
   KeyTransparencyError,
   type KeyDirectoryAnchors,
   type VerifiedCheckpoint,

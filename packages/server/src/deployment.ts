@@ -2,7 +2,7 @@
  * What makes one deployment distinguishable from every other: the checkpoint origins
  * of its two transparency logs and the first token of its NATS subjects. Deployments
  * that shared the old fixed defaults confused each other (a monitor of one reported
- * `key_changed` against the next; a node on a shared NATS took another deployment's
+ * `unannounced_key_change` against the next; a node on a shared NATS took another deployment's
  * node for a dead peer). So a value the operator did not set is derived from a random
  * deployment id, made once at first start and kept in the database, which every node
  * of the deployment shares. A log keeps the origin it was created with for life.

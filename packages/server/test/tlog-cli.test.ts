@@ -192,7 +192,7 @@ describe('parley log', () => {
 
   it('takes another server with the same origin and its own key for another log (a new anchor, not verified), not for this one', async () => {
     // Another deployment left at the same origin: its own entry in the state, never "pinned".
-    // (A changed key at the same URL is key_changed: cli/test/monitor-state.test.ts.)
+    // (A changed key at the same URL is unannounced_key_change: cli/test/monitor-state.test.ts.)
     const other = await startTestServer({ tlog: { origin: ORIGIN } });
     try {
       const r = await verifyLog({ url: other.url, stateFile: join(dir, 'c.json') });
