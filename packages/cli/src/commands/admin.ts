@@ -6,7 +6,8 @@
  * Only public keys are ever sent: a JWK file holding a private key (`d`) is refused.
  */
 import { readFile } from 'node:fs/promises';
-import { ApiError, TransportError } from '@parley/client';
+import { TransportError } from '@parley/client';
+import { callAdminApi } from '../admin-http.js';
 import { BUSINESS_ID_PATTERN, type BusinessSummary, type BusinessView, type EnrollmentKeyView } from '@parley/core';
 import { parseFlags } from '../args.js';
 import { UsageError, type ExitCode } from '../errors.js';
@@ -43,29 +44,7 @@ class AdminApi {
   ) {}
 
   async call(method: string, path: string, body?: unknown): Promise<unknown> {
-    let res: Response;
-    try {
-      res = await fetch(this.server + path, {
-        method,
-        headers: { authorization: `Bearer ${this.token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-        signal: AbortSignal.timeout(30_000),
-      });
-    } catch (cause) {
-      throw new TransportError(`cannot reach ${this.server}`, { cause });
-    }
-    let json: unknown;
-    try {
-      json = await res.json();
-    } catch (cause) {
-      throw new TransportError(`server answered ${res.status} without JSON`, { cause });
-    }
-    if (!res.ok) {
-      const error = isRecord(json) && isRecord(json['error']) ? json['error'] : undefined;
-      if (!error || typeof error['code'] !== 'string' || typeof error['message'] !== 'string') throw new TransportError(`server answered ${res.status} with an unknown error body`);
-      throw new ApiError(res.status, error['code'], error['message']);
-    }
-    return json;
+    return callAdminApi(this.server, this.token, method, path, body, 30_000);
   }
 
   async business(id: string): Promise<BusinessView> {

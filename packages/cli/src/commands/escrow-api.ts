@@ -2,7 +2,8 @@
  * The escrow endpoints of one server, as `parley escrow` calls them: the admin token as
  * the transport credential, every answer checked against its wire schema before use.
  */
-import { ApiError, TransportError } from '@parley/client';
+import { TransportError } from '@parley/client';
+import { callAdminApi } from '../admin-http.js';
 import type {
   EscrowApprovalResult,
   EscrowApprovalSubmit,
@@ -52,29 +53,7 @@ export class EscrowApi {
   ) {}
 
   private async call(method: string, path: string, body?: unknown): Promise<unknown> {
-    let res: Response;
-    try {
-      res = await fetch(this.server + path, {
-        method,
-        headers: { authorization: `Bearer ${this.token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-        signal: AbortSignal.timeout(60_000),
-      });
-    } catch (cause) {
-      throw new TransportError(`cannot reach ${this.server}`, { cause });
-    }
-    let json: unknown;
-    try {
-      json = await res.json();
-    } catch (cause) {
-      throw new TransportError(`server answered ${res.status} without JSON`, { cause });
-    }
-    if (!res.ok) {
-      const error = isRecord(json) && isRecord(json['error']) ? json['error'] : undefined;
-      if (!error || typeof error['code'] !== 'string' || typeof error['message'] !== 'string') throw new TransportError(`server answered ${res.status} with an unknown error body`);
-      throw new ApiError(res.status, error['code'], error['message']);
-    }
-    return json;
+    return callAdminApi(this.server, this.token, method, path, body, 60_000);
   }
 
   async registerKey(businessId: string, record: EscrowKeyRecord): Promise<EscrowKeyRegistered> {
