@@ -82,12 +82,14 @@ function portOpen(port: number): Promise<boolean> {
   });
 }
 
-async function startServer(command: string, args: string[]): Promise<{ child: ChildProcess; port: number; output: () => string }> {
+async function startServer(command: string, args: string[]): Promise<{ child: ChildProcess; port: number; output: () => string; drained: () => Promise<void> }> {
   const dataDir = await mkdtemp(join(tmpdir(), 'parley-signals-'));
   dirs.push(dataDir);
   const child = spawn(command, [...args, '--port', '0', '--data-dir', dataDir, '--log-level', 'warn'], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
   started.push(child.pid!);
   let out = '';
+  // Closed once both pipes are drained: a process tree can be gone while its last lines are still in the pipe.
+  const closed = new Promise<void>((resolve) => child.once('close', () => resolve()));
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
   const port = await new Promise<number>((resolve, reject) => {
@@ -105,7 +107,8 @@ async function startServer(command: string, args: string[]): Promise<{ child: Ch
       reject(new Error(`exited (${code ?? signal}) before listening: ${out}`));
     });
   });
-  return { child, port, output: () => out };
+  const drained = () => Promise.race([closed, new Promise<void>((resolve) => setTimeout(resolve, 10_000))]);
+  return { child, port, output: () => out, drained };
 }
 
 /**
@@ -137,6 +140,7 @@ describe.skipIf(process.platform !== 'linux')('stopping `parley serve` with a si
     const s = await startServer(join(REPO, bin!), args);
     const r = await stopWith(s.child, s.port, signal);
     expect(r.left, `still running: ${r.left.join(', ')} of ${r.before.join(', ')}\n${s.output()}`).toEqual([]);
+    await s.drained();
     expect(s.output()).toContain(`parley: ${signal} received, draining and stopping`);
     expect(s.output()).toContain('parley stopped');
   }, 120_000);
@@ -147,6 +151,7 @@ describe.skipIf(process.platform !== 'linux')('stopping `parley serve` with a si
     // npm, sh -c, node and esbuild: the server is a grandchild of the process signalled.
     expect(r.before.length).toBeGreaterThanOrEqual(3);
     expect(r.left, `still running: ${r.left.join(', ')} of ${r.before.join(', ')}\n${s.output()}`).toEqual([]);
+    await s.drained();
     expect(s.output()).toContain('parley: SIGTERM received, draining and stopping');
   }, 120_000);
 });
