@@ -120,17 +120,9 @@ export async function runServe(argv: readonly string[]): Promise<ExitCode> {
     ...(metricsListen || metricsToken ? { metrics: { ...(metricsToken ? { token: metricsToken } : {}), ...(metricsListen ? { listen: metricsListen } : {}) } } : {}),
   });
   const where = database.kind === 'pglite' ? `embedded PGlite at ${database.dataDir}` : `PostgreSQL${natsUrl ? ', NATS notices' : ''}`;
-  process.stdout.write(`parley listening on ${server.url} (${where}; node ${nodeId})\n`);
-  if (routing) {
-    const channels = Object.entries(routing.channels ?? {}).map(([k, c]) => (c ? `${k}=${c.name}` : k));
-    process.stdout.write(`routing: channels ${channels.join(', ') || 'none'}; ${Object.keys(routing.businesses ?? {}).length} business policies\n`);
-  }
-  if (server.metricsUrl) process.stdout.write(`metrics on ${server.metricsUrl}/metrics (not on the main port)\n`);
-  process.stderr.write(`${admin.source}\n`);
-  // The same document as GET /v1/logs: what verifiers need (`parley log verify --key …`).
-  process.stdout.write(`transparency logs: ${JSON.stringify({ logs: [server.keyLog.describe(), server.auditLog.describe()] })}\n`);
-
-  await new Promise<void>((resolveStop) => {
+  // The handlers are in place before anyone can learn the URL: a signal right after the
+  // "listening" line drains and stops, instead of killing the process by default.
+  const stopped = new Promise<void>((resolveStop) => {
     const stop = (signal: string) => {
       process.stdout.write(`parley: ${signal} received, draining and stopping…\n`);
       process.off('SIGINT', onInt);
@@ -142,6 +134,17 @@ export async function runServe(argv: readonly string[]): Promise<ExitCode> {
     process.on('SIGINT', onInt);
     process.on('SIGTERM', onTerm);
   });
+  process.stdout.write(`parley listening on ${server.url} (${where}; node ${nodeId})\n`);
+  if (routing) {
+    const channels = Object.entries(routing.channels ?? {}).map(([k, c]) => (c ? `${k}=${c.name}` : k));
+    process.stdout.write(`routing: channels ${channels.join(', ') || 'none'}; ${Object.keys(routing.businesses ?? {}).length} business policies\n`);
+  }
+  if (server.metricsUrl) process.stdout.write(`metrics on ${server.metricsUrl}/metrics (not on the main port)\n`);
+  process.stderr.write(`${admin.source}\n`);
+  // The same document as GET /v1/logs: what verifiers need (`parley log verify --key …`).
+  process.stdout.write(`transparency logs: ${JSON.stringify({ logs: [server.keyLog.describe(), server.auditLog.describe()] })}\n`);
+
+  await stopped;
   process.stdout.write('parley stopped\n');
   return 0;
 }
