@@ -314,8 +314,8 @@ async function serve(argv: readonly string[]): Promise<ExitCode> {
     })
     // The data key is unwrapped once, at start: the token session is not needed after that.
     .finally(() => keyWrapper.close?.());
-  process.stdout.write(`parley gateway listening on ${gateway.url} (${storage.where}; instance ${gateway.instanceId})\n`);
-  await new Promise<void>((resolveStop) => {
+  // Handlers first: a signal right after the "listening" line drains and stops.
+  const stopped = new Promise<void>((resolveStop) => {
     const stop = (signal: string) => {
       process.stdout.write(`parley gateway: ${signal} received, stopping…\n`);
       process.off('SIGINT', onInt);
@@ -331,6 +331,8 @@ async function serve(argv: readonly string[]): Promise<ExitCode> {
     process.on('SIGINT', onInt);
     process.on('SIGTERM', onTerm);
   });
+  process.stdout.write(`parley gateway listening on ${gateway.url} (${storage.where}; instance ${gateway.instanceId})\n`);
+  await stopped;
   process.stdout.write('parley gateway stopped\n');
   return 0;
 }
