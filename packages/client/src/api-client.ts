@@ -6,8 +6,6 @@
 import type { TSchema, Static } from 'typebox';
 import { Compile } from 'typebox/compile';
 import {
-  EscrowPolicyResponseSchema,
-  type EscrowPolicyResponse,
   AckResponseSchema,
   ChallengeResponseSchema,
   ClaimKeyPackagesResponseSchema,
@@ -44,25 +42,13 @@ import {
   ReceiptResponseSchema,
   type ReceiptRequest,
   type ReceiptResponse,
+  EscrowPolicyResponseSchema,
+  type EscrowPolicyResponse,
 } from '@parley/core';
 import { EvidenceBundleSchema, type EvidenceBundle } from '@parley/core/audit';
-import {
-  OkResponseSchema,
-  ProofResponseSchema,
-  RetrieveResponseSchema,
-  RouteViewSchema,
-  RouteStatusResponseSchema,
-  WebMessageResponseSchema,
-  WebHandoffResponseSchema,
-  type WebHandoffRequest,
-  type WebHandoffResponse,
-  type PushRegistration,
-  type RouteStatusResponse,
-  type RetrieveResponse,
-  type RouteViewResponse,
-  type WebMessageRequest,
-  type WebMessageResponse,
-} from '@parley/core';
+// The routing and web-link part of the wire contract.
+import { OkResponseSchema, ProofResponseSchema, RetrieveResponseSchema, RouteViewSchema, RouteStatusResponseSchema, WebMessageResponseSchema, WebHandoffResponseSchema } from '@parley/core';
+import type { WebHandoffRequest, WebHandoffResponse, PushRegistration, RouteStatusResponse, RetrieveResponse, RouteViewResponse, WebMessageRequest, WebMessageResponse } from '@parley/core';
 import { ApiError, TransportError } from './errors.js';
 
 const validators = new Map<TSchema, ReturnType<typeof Compile>>();

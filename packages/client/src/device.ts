@@ -1,14 +1,10 @@
 /**
- * A device: its identity, its KeyPackages, its conversations and its mailbox.
- * A façade: the modules doing the work are put together in `device-parts.ts`.
- *
- * Invariants:
+ * A device: its identity, KeyPackages, conversations and mailbox. A façade over `device-parts.ts`. Invariants:
  * - private keys and group secrets live only in the KeyStore and in memory;
  * - state is persisted before anything that depends on it leaves the device
  *   (a ratcheted group state before the ciphertext is submitted; a new epoch
  *   only once the delivery service accepted the commit);
- * - an envelope is acknowledged only after its effect is persisted, so a crash
- *   means redelivery, and redelivery is recognised by envelope and message id.
+ * - an envelope is acknowledged only after its effect is persisted: a crash means redelivery, recognised by envelope and message id.
  */
 import { businessOf, fromBase64, type BusinessId, type ConversationId, type DeviceId, type Envelope, type IdentityId } from '@parley/core';
 import type { EvidenceBundle } from '@parley/core/audit';
