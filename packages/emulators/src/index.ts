@@ -6,3 +6,4 @@ export { TwilioEmulator, twilioRequestSignature } from './twilio.js';
 export type { CallbackOrderMode, CallbackRecord, CallbackSignatureMode, HandsetSms as TwilioHandsetSms, TwilioEmulatorOptions, TwilioMessage, TwilioMessageStatus } from './twilio.js';
 export { SmppEmulator } from './smpp.js';
 export type { HandsetSms as SmppHandsetSms, ReceiptStat, SmppEmulatorOptions, SmppSubmission } from './smpp.js';
+export { freePort } from './ports.js';

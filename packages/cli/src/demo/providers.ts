@@ -10,7 +10,7 @@
  */
 import { createHmac, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { createServer as createHttpServer } from 'node:http';
-import { createServer, type AddressInfo } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { ApnsEmulator, FcmEmulator, RBM_DEFAULT_UPLOAD_TYPES, RbmEmulator, SmppEmulator, TwilioEmulator, type RbmPhoneCapability } from '@parley/emulators';
 import { PARLEY_ENVELOPE_TYPE } from '@parley/server';
 import { ApnsChannel, FcmChannel, RbmChannel, SmppChannel, TwilioChannel, type BusinessRouting, type Channel, type ChannelSet } from '@parley/server';
@@ -32,13 +32,7 @@ const APNS_TOPIC = 'com.examplebank.app';
 const TWILIO_FROM = '+15005550006';
 
 /** A free loopback port (for a server whose URL must be known before it starts). */
-export async function freePort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', () => resolve()));
-  const { port } = probe.address() as AddressInfo;
-  await new Promise<void>((resolve) => probe.close(() => resolve()));
-  return port;
-}
+export { freePort } from '@parley/emulators';
 
 /**
  * The loopback provider emulators and the production channel adapters that reach them.

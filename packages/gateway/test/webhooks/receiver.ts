@@ -6,6 +6,7 @@ import { createServer, type IncomingHttpHeaders, type Server, type ServerRespons
 import type { AddressInfo } from 'node:net';
 import { Webhook } from 'standardwebhooks';
 import { verifyWebhook } from '../../src/webhooks/index.js';
+export { freePort } from '@parley/emulators';
 
 export interface Received {
   id: string;
@@ -98,14 +99,6 @@ export async function startReceiver(secret: string, respond: Respond = () => 200
   return receiver;
 }
 
-/** A loopback port nothing listens on (now). */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 /** Polls `check` until it is true (or fails after `timeoutMs`). */
 export async function until(check: () => boolean | Promise<boolean>, timeoutMs = 15_000, what = 'condition'): Promise<void> {

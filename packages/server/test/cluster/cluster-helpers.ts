@@ -7,7 +7,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chownSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer, Socket } from 'node:net';
+import { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes, toBase64Url } from '@parley/core';
@@ -15,6 +15,8 @@ import { leafHash, openNote, parseCheckpoint, parseVerifierKey, rootOfLeaves } f
 import { PostgresDatabase } from '../../src/storage/postgres.js';
 import { ADMIN_TOKEN } from '@parley/test-kit/server';
 import { spawnListening } from '@parley/test-kit/process';
+import { freePort } from '@parley/emulators';
+export { freePort };
 
 export const BIN = new URL('../../../cli/bin/parley.js', import.meta.url).pathname;
 export const MACHINE_PG = process.env['PARLEY_TEST_DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -57,17 +59,6 @@ export async function machineServices(): Promise<{ ok: boolean; note: string }> 
   return { ok: false, note: `cluster tests skipped: ${!p ? `PostgreSQL at ${pg.host}` : ''}${!p && !n ? ' and ' : ''}${!n ? `NATS at ${nats.host}` : ''} unreachable` };
 }
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const address = srv.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 export function tempDir(prefix: string): string {
   const dir = mkdtempSync(join(tmpdir(), prefix));

@@ -7,8 +7,8 @@
  */
 import { generateKeyPairSync, randomBytes as nodeRandomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
-import { createServer as createNetServer, type AddressInfo } from 'node:net';
-import { TwilioEmulator } from '@parley/emulators';
+import type { AddressInfo } from 'node:net';
+import { freePort, TwilioEmulator } from '@parley/emulators';
 import { fromBase64, randomBytes, toBase64, toBase64Url, utf8 } from '@parley/core';
 import { commitmentHash, signCommitment, type Commitment } from '@parley/core/audit';
 import { commitChanges, createGroup, encryptApplication, type AuthenticateMember, type MlsGroup } from '@parley/core/mls';
@@ -63,13 +63,6 @@ export interface World {
   stop(): Promise<void>;
 }
 
-async function freePort(): Promise<number> {
-  const probe = createNetServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', () => resolve()));
-  const { port } = probe.address() as AddressInfo;
-  await new Promise<void>((resolve) => probe.close(() => resolve()));
-  return port;
-}
 
 /** The business's own backend endpoint for second-factor codes. */
 async function secondFactorInbox(codes: string[]): Promise<Server> {
