@@ -33,6 +33,7 @@ import {
   type SubmitRequest,
   type SubmitResponse,
   type UploadKeyPackagesRequest,
+  type RotateDeviceKeysRequest,
   KeyDirectoryInfoSchema,
   KeyLookupResponseSchema,
   KeyLogChangeResponseSchema,
@@ -404,6 +405,11 @@ export class ApiClient {
    */
   revokeDevice(deviceId: string, signature: string): Promise<KeyLogChangeResponse> {
     return this.request('POST', `/v1/devices/${encodeURIComponent(deviceId)}/revoke`, KeyLogChangeResponseSchema, { signature }, true);
+  }
+
+  /** Replaces this device's keys (`DeviceKeys.rotate` builds and signs the request). */
+  rotateKeys(deviceId: string, body: RotateDeviceKeysRequest): Promise<KeyLogChangeResponse> {
+    return this.request('POST', `/v1/devices/${encodeURIComponent(deviceId)}/rotate-keys`, KeyLogChangeResponseSchema, body, true);
   }
 
   /**

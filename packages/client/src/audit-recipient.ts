@@ -7,8 +7,12 @@ import { fromBase64, toBase64Url, type MessageContent } from '@parley/core';
 import { commitmentHash, opensCommitment, verifyCommitmentSignature } from '@parley/core/audit';
 import type { MemberRef } from '@parley/core/mls';
 
-/** A device's identity key from the verified key log (undefined if the log does not show it). */
-export type IdentityKeyLookup = (identityId: string, deviceId: string) => Promise<Uint8Array | undefined>;
+/**
+ * The identity keys the verified key log shows a device held at `time` (the key then and any
+ * later one; empty if the log does not show the device). `fresh`: look the identity up again
+ * instead of a cached view (a key rotated a moment ago).
+ */
+export type IdentityKeyLookup = (identityId: string, deviceId: string, time: string, fresh: boolean) => Promise<readonly Uint8Array[]>;
 
 /** @internal The outcome of `checkCommitment`: `reason` is empty when `ok`; `commitmentHash` is base64url (empty if unparseable). */
 export interface CommitmentCheck {
@@ -45,8 +49,10 @@ export async function checkCommitment(
   if (commitment.sender.identityId !== sender.identityId || commitment.sender.deviceId !== sender.deviceId) {
     return fail('the commitment is not by the device that sent the message');
   }
-  const key = await identityKeyOf(sender.identityId, sender.deviceId);
-  if (!key || !verifyCommitmentSignature(key, commitment, fromBase64(audit.signature))) return fail('the commitment signature does not verify');
+  const signature = fromBase64(audit.signature);
+  const verifies = async (fresh: boolean) =>
+    (await identityKeyOf(sender.identityId, sender.deviceId, commitment.createdAt, fresh)).some((key) => verifyCommitmentSignature(key, commitment, signature));
+  if (!(await verifies(false)) && !(await verifies(true))) return fail('the commitment signature does not verify');
   if (!opensCommitment(commitment, fromBase64(audit.opening), content.text)) return fail('the text does not open the commitment');
   return { ok: true, reason: '', commitmentHash: commitmentHashText };
 }

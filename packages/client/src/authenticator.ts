@@ -7,7 +7,7 @@
  */
 import { equalBytes, type IdentityId } from '@parley/core';
 import type { AuthenticateMember, MemberRef } from '@parley/core/mls';
-import type { DeviceKeyState } from '@parley/core/keylog';
+import { holdsSignatureKey, type DeviceKeyState } from '@parley/core/keylog';
 import type { KeyLogFollower } from './key-log-follower.js';
 import type { KeyLogVerifier, VerifiedIdentity } from './key-transparency.js';
 
@@ -24,7 +24,8 @@ export class KeyLogAuthenticator {
   constructor(
     private readonly verifier: KeyLogVerifier,
     private readonly follower: () => KeyLogFollower | undefined,
-    private readonly self: { deviceId: string; identityId: string; signatureKey: Uint8Array },
+    /** This device; `signatureKeys` are its current MLS key and the ones its rotations replaced. */
+    private readonly self: { deviceId: string; identityId: string; signatureKeys: () => readonly Uint8Array[] },
     /** Called when a lookup fails verification: the app must hear about a lying server. */
     private readonly onError: (identityId: IdentityId, error: unknown) => void,
     private readonly ttlMs = 30_000,
@@ -32,11 +33,11 @@ export class KeyLogAuthenticator {
 
   readonly authenticate: AuthenticateMember = async (member: MemberRef, signatureKey: Uint8Array) => {
     if (member.deviceId === this.self.deviceId) {
-      return member.identityId === this.self.identityId && equalBytes(signatureKey, this.self.signatureKey);
+      return member.identityId === this.self.identityId && this.self.signatureKeys().some((k) => equalBytes(k, signatureKey));
     }
     const accepts = (keys: IdentityKeys) => {
       const device = keys.devices.get(member.deviceId);
-      return device !== undefined && device.status === 'approved' && equalBytes(device.signatureKey, signatureKey);
+      return device !== undefined && device.status === 'approved' && holdsSignatureKey(device, signatureKey);
     };
     try {
       // A cached view may predate a device that was just approved: look again before saying no.

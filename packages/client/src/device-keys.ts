@@ -1,8 +1,9 @@
 /**
  * What a person does with keys, on top of the verified key log: see a
  * contact's safety number and verify it by scanning a QR code; approve a new
- * device of their own from an existing one; revoke a lost device; and be told
- * when the log shows a key for their identity that they did not add.
+ * device of their own from an existing one; revoke a lost device; rotate this
+ * device's keys; and be told when the log shows a key for their identity that
+ * they did not add.
  */
 import { sha256 } from '@noble/hashes/sha2.js';
 import {
@@ -32,6 +33,8 @@ import { DeviceKeysError } from './errors.js';
 import type { EventHub } from './event-hub.js';
 import type { DeviceEvent } from './events.js';
 import type { KeyLogVerifier } from './key-transparency.js';
+import type { DeviceSigners } from './device-signers.js';
+import type { KeyRotationOptions, KeyRotationResult, ResumedRotation } from './key-rotation.js';
 import type { KeyStore } from './key-store.js';
 import { getJson, putJson } from './records.js';
 
@@ -47,6 +50,10 @@ export interface DeviceKeysContext {
   /** Signs approvals and revocations with this device's identity key. */
   readonly identity: Ed25519Signer;
   readonly signatureKey: Uint8Array;
+  /** Rotates this device's keys (key-rotation.ts). */
+  rotate(options?: KeyRotationOptions): Promise<KeyRotationResult>;
+  /** Finishes an interrupted rotation and re-keys what still has an old key. */
+  resumeRotation(signers?: DeviceSigners): Promise<ResumedRotation>;
 }
 
 /**
@@ -246,6 +253,33 @@ export class DeviceKeys {
     await this.ctx.store.write([putJson(KNOWN, known)]);
   }
 
+  /**
+   * Replaces this device's identity and MLS signature keys: the key log records the change signed
+   * by the old key and the new one, and every conversation is re-keyed. Contacts who verified this
+   * device stay verified. Keys held by an external signer need `signers` for their successors.
+   * For a device that may be compromised, revoke it instead (`revokeDevice`).
+   *
+   * @example
+   * const { index, rekeyed, failed } = await phone.keys.rotate()
+   */
+  async rotate(options: KeyRotationOptions = {}): Promise<KeyRotationResult> {
+    // A rotation whose answer was lost but which the log shows is the one asked for again.
+    const resumed = await this.ctx.resumeRotation(options.signers);
+    if (resumed.adopted !== undefined) return { index: resumed.adopted, rekeyed: resumed.rekeyed, failed: resumed.failed };
+    return this.ctx.rotate(options);
+  }
+
+  /**
+   * Finishes an interrupted rotation (the answer was lost, or the device stopped before every
+   * conversation was re-keyed). `connect()` calls it; an app that passes new external signers calls it with them.
+   *
+   * @example
+   * await sender.device.keys.resumeRotation({ identity: nextHsmIdentity, mls: nextHsmMls })
+   */
+  resumeRotation(signers?: DeviceSigners): Promise<ResumedRotation> {
+    return this.ctx.resumeRotation(signers);
+  }
+
   // --- Verifying contacts ---------------------------------------------------------
 
   private async contactDevice(identityId: string, deviceId?: string): Promise<DeviceKeyState> {
@@ -315,9 +349,10 @@ export class DeviceKeys {
   }
 
   /**
-   * `verified` once a QR scan matched; `changed` when a verified contact's
-   * keys have changed since (a verified device revoked or re-keyed, or a new
-   * device added); `unverified` otherwise.
+   * `verified` once a QR scan matched (and still when a verified device has
+   * since rotated its keys: each step signed by the key it replaced);
+   * `changed` when a verified contact's keys have changed otherwise (a
+   * verified device revoked, or a new device added); `unverified` otherwise.
    *
    * @example
    * const state = await phone.keys.verificationState('acme:agent-7') // 'unverified' | 'verified' | 'changed'
@@ -328,7 +363,9 @@ export class DeviceKeys {
     const approved = (await this.devicesOf(identityId)).filter((d) => d.status === 'approved');
     for (const [deviceId, key] of Object.entries(verified)) {
       const d = approved.find((x) => x.deviceId === deviceId);
-      if (!d || !equalBytes(d.identityKey, fromBase64(key))) return 'changed';
+      // A verified key that a signed rotation chain leads from is still the contact's.
+      const verifiedKey = fromBase64(key);
+      if (!d || !(equalBytes(d.identityKey, verifiedKey) || d.previousKeys.some((k) => equalBytes(k.identityKey, verifiedKey)))) return 'changed';
     }
     return approved.every((d) => verified[d.deviceId] !== undefined) ? 'verified' : 'changed';
   }

@@ -4,7 +4,8 @@
  * envelopes a commit unblocked; a conflicting commit waits for the receiver to
  * catch up) are joined here by callbacks.
  */
-import { fromBase64, isParleyError, type Ed25519Signer, type Envelope } from '@parley/core';
+import { isParleyError, type Ed25519Signer, type Envelope } from '@parley/core';
+import { identityKeysAt } from '@parley/core/keylog';
 import { ApiClient } from './api-client.js';
 import { KeyLogAuthenticator } from './authenticator.js';
 import { Committer } from './commits.js';
@@ -20,6 +21,8 @@ import { KeyPackageStock } from './key-packages.js';
 import type { KeyStore } from './key-store.js';
 import { KeyLogFollower } from './key-log-follower.js';
 import { KeyLogVerifier } from './key-transparency.js';
+import { resumeRotation, rotateKeys, type KeyRotationContext } from './key-rotation.js';
+import { LiveKeyring } from './live-keyring.js';
 import { Membership } from './membership.js';
 import type { MlsSelf } from './mls-self.js';
 import { Outbox } from './outbox.js';
@@ -64,7 +67,9 @@ export function assembleDevice(record: DeviceRecordV1, keyring: DeviceKeyring, o
   const conversations = new ConversationRegistry();
   const self = { identityId: record.identityId, deviceId: record.deviceId };
   // For an external MLS key, `privateKey` is its reference and `suite` sends its signatures to the signer.
-  const { suite, signatureKeys, identity } = keyring;
+  // The keys live in `ring`: a rotation replaces them while the device runs (key-rotation.ts).
+  const ring = new LiveKeyring(keyring);
+  const identity = ring.identity;
   const api = new ApiClient({ serverUrl, ...(options.fetch ? { fetch: options.fetch } : {}) });
   const session = new SessionManager(api, record.deviceId, identity);
   api.useSession((refresh) => session.get(refresh));
@@ -75,10 +80,12 @@ export function assembleDevice(record: DeviceRecordV1, keyring: DeviceKeyring, o
     verifier,
     // A business sender follows the whole key log (so no revocation can be hidden from it); other devices verify lookups.
     () => (record.kind === 'sender' ? (follower ??= new KeyLogFollower(api, store, verifier)) : undefined),
-    { ...self, signatureKey: signatureKeys.publicKey },
+    { ...self, signatureKeys: () => ring.signatureKeys() },
     (identityId, error) => hub.emit({ type: 'key-transparency-error', identityId, code: isParleyError(error) ? error.code : 'key_log_unavailable' }),
   );
-  const mls: MlsSelf = { suite, member: self, signatureKeys, authenticate: authenticator.authenticate };
+  const mls: MlsSelf = ring.mlsSelf(self, authenticator.authenticate);
+  // Joined below: a rotation needs the receiver and the outboxes.
+  let rotation: KeyRotationContext | undefined;
   const keys = new DeviceKeys({
     api,
     store,
@@ -86,9 +93,15 @@ export function assembleDevice(record: DeviceRecordV1, keyring: DeviceKeyring, o
     authenticator,
     hub,
     ...self,
-    identityKey: fromBase64(record.identityPublicKey),
+    get identityKey() {
+      return ring.current.identity.publicKey;
+    },
     identity,
-    signatureKey: signatureKeys.publicKey,
+    get signatureKey() {
+      return ring.current.signatureKeys.publicKey;
+    },
+    rotate: (rotateOptions) => rotateKeys(rotation!, rotateOptions),
+    resumeRotation: (signers) => resumeRotation(rotation!, signers),
   });
   const receipts = new ReceiptOutbox(api, store, identity, self, (receipt, code) =>
     hub.emit({ type: 'receipt-rejected', messageId: receipt.messageId, status: receipt.status, code }),
@@ -147,9 +160,9 @@ export function assembleDevice(record: DeviceRecordV1, keyring: DeviceKeyring, o
     now,
     submit: (request) => outbox.submit(request),
     ackOverSocket: (ids) => connection.ack(ids),
-    identityKeyOf: async (identityId, deviceId) => {
-      const known = (await authenticator.keysOf(identityId)).devices.get(deviceId);
-      return (known ?? (await authenticator.keysOf(identityId, true)).devices.get(deviceId))?.identityKey;
+    identityKeyOf: async (identityId, deviceId, time, fresh) => {
+      const device = (await authenticator.keysOf(identityId, fresh)).devices.get(deviceId);
+      return device ? identityKeysAt(device, time) : [];
     },
   });
   keyPackages = new KeyPackageStock({
@@ -160,6 +173,23 @@ export function assembleDevice(record: DeviceRecordV1, keyring: DeviceKeyring, o
     now,
     ...(options.keyPackageBatch === undefined ? {} : { batchSize: options.keyPackageBatch }),
   });
+  rotation = {
+    record,
+    ring,
+    store,
+    api,
+    authenticator,
+    hub,
+    conversations,
+    receiver,
+    drain: async () => {
+      await outbox.flush();
+      await receipts.flush();
+    },
+    sync,
+    keyPackageBatch: options.keyPackageBatch ?? 50,
+    now,
+  };
   const sending: SendContext = {
     store,
     mls,

@@ -164,6 +164,7 @@ export class Device {
       })().catch(() => {});
       void this.replenishKeyPackages(false).catch(() => {});
       void this.keys.checkOwnKeys().catch(() => {});
+      void this.keys.resumeRotation().catch(() => {});
       this.parts.receipts.kick();
     }
     return ok;

@@ -45,6 +45,7 @@ export const CLIENT_ERROR_CODES = [
   'no_matching_device',
   'unknown_device',
   'already_revoked',
+  'device_not_active',
   'key_store_invalid_name',
   'key_store_invalid_op',
   'key_store_invalid_value',
@@ -108,7 +109,7 @@ export type KeyPackageErrorCode = 'key_package_missing' | 'key_package_substitut
  * @example
  * if (e instanceof DeviceKeysError && e.code === 'no_matching_device') showError('scan the QR code again')
  */
-export type DeviceKeysErrorCode = 'no_matching_device' | 'unknown_device' | 'already_revoked';
+export type DeviceKeysErrorCode = 'no_matching_device' | 'unknown_device' | 'already_revoked' | 'device_not_active';
 /**
  * Codes of `KeyStoreError`.
  *

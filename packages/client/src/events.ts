@@ -81,6 +81,13 @@ export type DeviceEvent =
       readonly by: MemberRef | undefined;
       readonly epoch: string;
     }
+  /**
+   * A member's device re-keyed its leaf after rotating its keys (docs/key-rotation.md): the same
+   * device, now with the keys its `device-rotated` key-log entry names. Not a join or a leave.
+   */
+  | { readonly type: 'member-rekeyed'; readonly conversationId: ConversationId; readonly member: MemberRef; readonly epoch: string }
+  /** This device's keys were rotated (`device.keys.rotate()`): logged at key-log `index`. */
+  | { readonly type: 'keys-rotated'; readonly deviceId: string; readonly index: number }
   | { readonly type: 'removed-from-conversation'; readonly conversationId: ConversationId; readonly epoch: string }
   | { readonly type: 'resynced'; readonly conversationId: ConversationId; readonly epoch: string; readonly missedFrom: string }
   | { readonly type: 'connection'; readonly online: boolean }

@@ -5,7 +5,8 @@
  * server is never taken on its word: a claimed KeyPackage must be the named
  * device's, with the signature key the log shows.
  */
-import { equalBytes, fromBase64, parseDeviceId, randomBytes, type ConversationId, type DeviceId, type IdentityId } from '@parley/core';
+import { fromBase64, parseDeviceId, randomBytes, type ConversationId, type DeviceId, type IdentityId } from '@parley/core';
+import { holdsSignatureKey } from '@parley/core/keylog';
 import { createGroup, inspectKeyPackage } from '@parley/core/mls';
 import type { ApiClient } from './api-client.js';
 import type { KeyLogAuthenticator } from './authenticator.js';
@@ -175,7 +176,7 @@ export class Membership {
       for (const m of members) {
         if (m.member.identityId !== identityId) continue;
         const d = keys.devices.get(m.member.deviceId);
-        if (!d || d.status !== 'approved' || !equalBytes(d.signatureKey, m.signaturePublicKey)) untrusted.push(m.member.deviceId);
+        if (!d || d.status !== 'approved' || !holdsSignatureKey(d, m.signaturePublicKey)) untrusted.push(m.member.deviceId);
       }
     }
     if (untrusted.length > 0) await this.removeDevices(conversationId, untrusted);

@@ -11,6 +11,7 @@
  */
 import {
   decodeContent,
+  equalBytes,
   fromBase64,
   isParleyError,
   randomBytes,
@@ -259,14 +260,15 @@ export class Receiver {
         if (result.selfRemoved) {
           this.ctx.hub.emit({ type: 'removed-from-conversation', conversationId: id, epoch });
         } else {
-          this.ctx.hub.emit({
-            type: 'membership-changed',
-            conversationId: id,
-            added: result.added.map((m) => m.member),
-            removed: result.removed.map((m) => m.member),
-            by: result.committer?.member,
-            epoch,
-          });
+          // The same device leaving with one key and joining with another re-keyed (a key rotation): not a membership change.
+          const device = (m: { member: { deviceId: string } }) => m.member.deviceId;
+          const rekeyed = result.added.filter((a) => result.removed.some((r) => device(r) === device(a)));
+          const added = result.added.filter((a) => !rekeyed.some((k) => device(k) === device(a)));
+          const removed = result.removed.filter((r) => !rekeyed.some((k) => device(k) === device(r)));
+          for (const m of rekeyed) this.ctx.hub.emit({ type: 'member-rekeyed', conversationId: id, member: m.member, epoch });
+          if (added.length > 0 || removed.length > 0 || rekeyed.length === 0) {
+            this.ctx.hub.emit({ type: 'membership-changed', conversationId: id, added: added.map((m) => m.member), removed: removed.map((m) => m.member), by: result.committer?.member, epoch });
+          }
         }
         this.releaseHeld(id);
         return 'ack';
@@ -387,20 +389,46 @@ export class Receiver {
       if (!conversation.meta.active) return;
       const info = await this.ctx.api.groupInfo(conversationId);
       if (BigInt(info.epoch) <= conversation.group.epoch) return; // the commit is merely late
-      const missedFrom = conversation.group.epoch.toString();
-      const { suite, member, signatureKeys, authenticate } = this.ctx.mls;
-      const rejoin = await rejoinExternally(suite, fromBase64(info.groupInfo), member, signatureKeys, authenticate);
-      await this.ctx.submit({
-        idempotencyKey: `r-${toBase64Url(randomBytes(12))}`,
-        conversationId,
-        message: toBase64(rejoin.commit),
-        members: rejoin.group.members().map((m) => m.member.deviceId),
-        groupInfo: toBase64(rejoin.groupInfo),
-      });
-      await this.ctx.store.write(conversation.stateOps(rejoin.group));
-      conversation.adopt(rejoin.group);
-      this.ctx.hub.emit({ type: 'resynced', conversationId: conversation.id, epoch: rejoin.group.epoch.toString(), missedFrom });
+      await this.rejoin(conversation, info.groupInfo);
     });
     this.releaseHeld(conversationId);
+  }
+
+  /**
+   * After a key rotation: rejoins the conversation by external commit with this device's new
+   * leaf (new credential key; RFC 9420 §12.4.3.2), unless its leaf already carries the current
+   * key. Returns false when there was nothing to do.
+   */
+  async rekey(conversationId: string): Promise<boolean> {
+    const conversation = this.ctx.conversations.get(conversationId);
+    if (!conversation) return false;
+    let done = false;
+    await this.ctx.conversations.run(conversationId, async () => {
+      if (!conversation.meta.active) return;
+      const self = conversation.group.members().find((m) => m.member.deviceId === this.ctx.mls.member.deviceId);
+      if (self && equalBytes(self.signaturePublicKey, this.ctx.mls.signatureKeys.publicKey)) return;
+      await this.rejoin(conversation, (await this.ctx.api.groupInfo(conversationId)).groupInfo);
+      done = true;
+    });
+    this.releaseHeld(conversationId);
+    return done;
+  }
+
+  /** Rejoins from a GroupInfo (base64) with this device's current keys, submits the external commit, adopts the group. */
+  private async rejoin(conversation: ConversationState, groupInfo: string): Promise<void> {
+    const missedFrom = conversation.group.epoch.toString();
+    const { suite, member, signatureKeys, authenticate } = this.ctx.mls;
+    const rejoin = await rejoinExternally(suite, fromBase64(groupInfo), member, signatureKeys, authenticate);
+    await this.ctx.submit({
+      idempotencyKey: `r-${toBase64Url(randomBytes(12))}`,
+      conversationId: conversation.id,
+      message: toBase64(rejoin.commit),
+      members: rejoin.group.members().map((m) => m.member.deviceId),
+      groupInfo: toBase64(rejoin.groupInfo),
+    });
+    await this.ctx.store.write(conversation.stateOps(rejoin.group));
+    conversation.adopt(rejoin.group);
+    const epoch = rejoin.group.epoch.toString();
+    if (BigInt(missedFrom) + 1n < rejoin.group.epoch) this.ctx.hub.emit({ type: 'resynced', conversationId: conversation.id, epoch, missedFrom });
   }
 }

@@ -24,6 +24,8 @@ export const RECORDS = {
   conversationTag: (tag: string) => `tag/${tag}`,
   /** A business message's commitment, signature, opening and text, by message id (for disputes). */
   audited: (messageId: string) => `audited/${messageId}`,
+  /** New keys persisted before the server logged their rotation (key-rotation.ts). */
+  rotationPending: 'keys/rotation-pending',
 } as const;
 
 /** The device's own identity as persisted (secret). */

@@ -37,6 +37,7 @@ class Directory {
         kind: 'customer',
         identityKey: new Uint8Array(32),
         signatureKey: keys.publicKey,
+        previousKeys: [],
         suite: s.name,
         status,
         addedAt: this.devices.size,

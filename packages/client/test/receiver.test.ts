@@ -30,7 +30,7 @@ describe('Receiver', () => {
       now: () => new Date(),
       submit: unused,
       ackOverSocket: (ids) => (acked.push(...ids), true),
-      identityKeyOf: async () => undefined,
+      identityKeyOf: async () => [],
     });
     const envelope: Envelope = {
       id: '42',

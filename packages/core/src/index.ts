@@ -130,11 +130,13 @@ export {
   type KeyLookupResponse,
   type ApproveDeviceRequest,
   type RevokeDeviceRequest,
+  type RotateDeviceKeysRequest,
   type KeyLogChangeResponse,
   KeyDirectoryInfoSchema,
   KeyLookupResponseSchema,
   ApproveDeviceRequestSchema,
   RevokeDeviceRequestSchema,
+  RotateDeviceKeysRequestSchema,
   KeyLogChangeResponseSchema,
 } from './wire/registry.js';
 export {

@@ -26,7 +26,7 @@ describe('@parley/core public API', () => {
       'ParleyError', 'ProofResponseSchema', 'PushRegistrationSchema', 'RateLimitedError',
       'ReceiptRequestSchema', 'ReceiptResponseSchema', 'RegisterDeviceRequestSchema',
       'RegisterDeviceResponseSchema', 'RetrievalTokenSchema', 'RetrieveRequestSchema',
-      'RetrieveResponseSchema', 'RevokeDeviceRequestSchema', 'RouteStatusRequestSchema',
+      'RetrieveResponseSchema', 'RevokeDeviceRequestSchema', 'RotateDeviceKeysRequestSchema', 'RouteStatusRequestSchema',
       'RouteStatusResponseSchema', 'RouteStatusSchema', 'RouteViewSchema', 'SUBJECT_PATTERN',
       'ServerFrameSchema', 'SessionRequestSchema', 'SessionResponseSchema', 'SubmitRequestSchema',
       'SubmitResponseSchema', 'UnauthorizedError', 'UploadKeyPackagesRequestSchema',

@@ -33,6 +33,7 @@ import { OriginPolicy, installCors } from './http/cors.js';
 import { DeviceStatusCache, type RouteContext } from './http/context.js';
 import { BusinessStatusCache } from './business-status.js';
 import { registerDirectoryRoutes } from './http/routes/directory.js';
+import { registerKeyRotationRoutes } from './http/routes/key-rotation.js';
 import { KeyDirectory } from './directory/directory.js';
 import { loadVrfKey } from './directory/vrf-key.js';
 import { loadWrappedVrfKey } from './directory/vrf-key-wrapped.js';
@@ -249,6 +250,7 @@ export async function startServer(input: ServerConfigInput = {}): Promise<Parley
     registerMessageRoutes(app, ctx);
     registerLogRoutes(app, ctx);
     registerDirectoryRoutes(app, ctx);
+    registerKeyRotationRoutes(app, ctx);
     registerAuditRoutes(app, ctx);
     registerRoutingRoutes(app, ctx);
     registerEscrowRoutes(app, ctx);

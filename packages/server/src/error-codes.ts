@@ -75,9 +75,15 @@ export const SERVER_ERROR_CODE_GROUPS = {
     'key_package_expired',
     'no_key_package',
   ],
-  /** The key directory: approvals and revocations. */
+  /** The key directory: approvals, key rotations and revocations. */
   directory: [
     'not_pending',
+    /** Key rotation (`POST /v1/devices/{id}/rotate-keys`): another device's keys, a key kept, a signature missing, a race lost. */
+    'not_your_device',
+    'rotation_same_key',
+    'rotation_signature_invalid',
+    'rotation_proof_invalid',
+    'rotation_conflict',
     'approval_signature_invalid',
     'revocation_unauthorized',
     'revocation_signature_invalid',

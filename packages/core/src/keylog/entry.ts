@@ -1,7 +1,7 @@
 /**
  * Entries of the key directory's transparency log. Every change to a device's
  * keys is one entry: added, approved by another device of the same identity,
- * revoked. Entries are canonical JSON (RFC 8785, JCS) so that any verifier can
+ * rotated (new keys, signed by the old identity key), revoked. Entries are canonical JSON (RFC 8785, JCS) so that any verifier can
  * re-encode and check them byte for byte; they carry the identity's VRF label,
  * never its id or phone number.
  */
@@ -67,10 +67,32 @@ export const DeviceRevokedEntrySchema = Type.Object(
   { additionalProperties: false },
 );
 
-export const KeyLogEntrySchema = Type.Union([DeviceAddedEntrySchema, DeviceApprovedEntrySchema, DeviceRevokedEntrySchema]);
+/**
+ * A device replaced its own keys (docs/key-rotation.md): `signature` is its previous identity
+ * key's signature over `rotationMessage`, `proof` the new identity key's over the same message
+ * (it holds the new key). The device id, its kind and suite stay; contacts follow the chain.
+ */
+export const DeviceRotatedEntrySchema = Type.Object(
+  {
+    v: Type.Literal(1),
+    type: Type.Literal('device-rotated'),
+    label: Label,
+    deviceId: DeviceId,
+    time: Time,
+    identityKey: B64URL(32),
+    signatureKey: Type.String({ pattern: '^[A-Za-z0-9_-]{1,2800}$' }),
+    signature: Signature,
+    proof: Signature,
+    attestation: Signature,
+  },
+  { additionalProperties: false },
+);
+
+export const KeyLogEntrySchema = Type.Union([DeviceAddedEntrySchema, DeviceApprovedEntrySchema, DeviceRotatedEntrySchema, DeviceRevokedEntrySchema]);
 export type DeviceAddedEntry = Static<typeof DeviceAddedEntrySchema>;
 export type DeviceApprovedEntry = Static<typeof DeviceApprovedEntrySchema>;
 export type DeviceRevokedEntry = Static<typeof DeviceRevokedEntrySchema>;
+export type DeviceRotatedEntry = Static<typeof DeviceRotatedEntrySchema>;
 export type KeyLogEntry = Static<typeof KeyLogEntrySchema>;
 
 const checkEntry = Compile(KeyLogEntrySchema);
@@ -126,6 +148,23 @@ export function attestationMessage(entry: KeyLogEntry): Uint8Array {
 /** What an existing device signs to approve a new device of the same identity. */
 export function approvalMessage(input: { label: string; deviceId: string; identityKey: string; signatureKey: string }): Uint8Array {
   return framed('parley/v1/approve-device', [utf8(input.label), utf8(input.deviceId), utf8(input.identityKey), utf8(input.signatureKey)]);
+}
+
+/**
+ * What a device signs to replace its keys: with its previous identity key (authority) and with
+ * the new one (possession). Binds the label, the device, the key being replaced and both new keys.
+ *
+ * @example
+ * const message = rotationMessage({ label, deviceId, previousIdentityKey, identityKey, signatureKey }) // all base64url
+ */
+export function rotationMessage(input: { label: string; deviceId: string; previousIdentityKey: string; identityKey: string; signatureKey: string }): Uint8Array {
+  return framed('parley/v1/rotate-device-keys', [
+    utf8(input.label),
+    utf8(input.deviceId),
+    utf8(input.previousIdentityKey),
+    utf8(input.identityKey),
+    utf8(input.signatureKey),
+  ]);
 }
 
 /** What a device of the identity signs to revoke another (or itself). */

@@ -3,6 +3,7 @@ export {
   type DeviceAddedEntry,
   type DeviceApprovedEntry,
   type DeviceRevokedEntry,
+  type DeviceRotatedEntry,
   KeyLogEntrySchema,
   canonicalJson,
   encodeKeyLogEntry,
@@ -10,6 +11,7 @@ export {
   attestationMessage,
   approvalMessage,
   revocationMessage,
+  rotationMessage,
   labelInput,
 } from './entry.js';
-export { type DeviceKeyStatus, type DeviceKeyState, type LoggedEntry, type AttestationKey, replayIdentity } from './state.js';
+export { type DeviceKeyStatus, type DeviceKeyState, type LoggedEntry, type AttestationKey, type RotatedKeys, replayIdentity, identityKeysAt, holdsSignatureKey, compareLogTimes } from './state.js';

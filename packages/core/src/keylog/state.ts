@@ -1,23 +1,42 @@
 /**
  * An identity's devices as its key-log entries say, replayed in log order with
  * every signature checked: the directory's attestation on each entry, the
- * approving device's signature on each approval, the owner's signature on each
- * owner revocation. A log that breaks these rules for an identity is an attack
+ * approving device's signature on each approval, the previous and the new identity
+ * key's signatures on each rotation, the owner's signature on each owner revocation. A log that breaks these rules for an identity is an attack
  * or a bug, and is reported as such, never papered over.
  */
 import { CryptoError } from '../errors.js';
-import { fromBase64, toBase64Url } from '../bytes.js';
+import { equalBytes, fromBase64, toBase64Url } from '../bytes.js';
 import { verifyEd25519 } from '../identity-keys.js';
 import type { IdentityKind } from '../wire/common.js';
-import { approvalMessage, attestationMessage, revocationMessage, type KeyLogEntry } from './entry.js';
+import { approvalMessage, attestationMessage, revocationMessage, rotationMessage, type KeyLogEntry } from './entry.js';
 
 export type DeviceKeyStatus = 'approved' | 'pending' | 'revoked';
+
+/**
+ * Keys a device held before a rotation replaced them (`DeviceKeyState.previousKeys`).
+ *
+ * @example
+ * for (const old of device.previousKeys) console.log(`replaced at key-log #${old.rotatedAt} (${old.rotatedTime})`)
+ */
+export interface RotatedKeys {
+  readonly identityKey: Uint8Array;
+  readonly signatureKey: Uint8Array;
+  /** Log index of the `device-rotated` entry that replaced them. */
+  readonly rotatedAt: number;
+  /** That entry's time (RFC 3339, the directory's clock). */
+  readonly rotatedTime: string;
+}
 
 export interface DeviceKeyState {
   readonly deviceId: string;
   readonly kind: IdentityKind;
-  readonly identityKey: Uint8Array;
-  readonly signatureKey: Uint8Array;
+  /** The current identity key (after every rotation). */
+  identityKey: Uint8Array;
+  /** The current MLS signature key. */
+  signatureKey: Uint8Array;
+  /** Keys replaced by rotations, oldest first: each step was signed by the key it replaced. */
+  readonly previousKeys: RotatedKeys[];
   readonly suite: string;
   status: DeviceKeyStatus;
   /** Log index of the `device-added` entry. */
@@ -79,6 +98,7 @@ export function replayIdentity(label: string, entries: readonly LoggedEntry[], a
           signatureKey: fromBase64(entry.signatureKey),
           suite: entry.suite,
           status: entry.approval === 'enrollment' ? 'approved' : 'pending',
+          previousKeys: [],
           addedAt: index,
           approvedBy: undefined,
           revokedBy: undefined,
@@ -101,6 +121,27 @@ export function replayIdentity(label: string, entries: readonly LoggedEntry[], a
         device.approvedBy = approver.deviceId;
         break;
       }
+      case 'device-rotated': {
+        const device = devices.get(entry.deviceId);
+        if (!device || device.status !== 'approved') fail('rotation of a device that is not approved', index);
+        const identityKey = fromBase64(entry.identityKey);
+        const signatureKey = fromBase64(entry.signatureKey);
+        const used = [device.identityKey, ...device.previousKeys.map((k) => k.identityKey)];
+        if (used.some((k) => equalBytes(k, identityKey))) fail('rotation to an identity key the device held before', index);
+        const message = rotationMessage({
+          label,
+          deviceId: device.deviceId,
+          previousIdentityKey: toBase64Url(device.identityKey),
+          identityKey: toBase64Url(identityKey),
+          signatureKey: toBase64Url(signatureKey),
+        });
+        if (!verifyEd25519(device.identityKey, message, fromBase64(entry.signature))) fail('rotation not signed by the previous identity key', index);
+        if (!verifyEd25519(identityKey, message, fromBase64(entry.proof))) fail('rotation not signed by the new identity key', index);
+        device.previousKeys.push({ identityKey: device.identityKey, signatureKey: device.signatureKey, rotatedAt: index, rotatedTime: entry.time });
+        device.identityKey = identityKey;
+        device.signatureKey = signatureKey;
+        break;
+      }
       case 'device-revoked': {
         const device = devices.get(entry.deviceId);
         if (!device || device.status === 'revoked') fail('revocation of an unknown or revoked device', index);
@@ -117,4 +158,43 @@ export function replayIdentity(label: string, entries: readonly LoggedEntry[], a
     }
   }
   return devices;
+}
+
+/**
+ * Orders two RFC 3339 UTC times as key-log entries, commitments and receipts write them
+ * (optional 1–9 fraction digits): negative, zero or positive.
+ *
+ * @example
+ * compareLogTimes('2026-12-06T10:00:00Z', '2026-12-06T10:00:00.5Z') // < 0
+ */
+export function compareLogTimes(a: string, b: string): number {
+  const split = (t: string): [string, string] => [t.slice(0, 19), (t[19] === '.' ? t.slice(20, -1) : '').padEnd(9, '0')];
+  const [sa, fa] = split(a);
+  const [sb, fb] = split(b);
+  if (sa !== sb) return sa < sb ? -1 : 1;
+  return fa === fb ? 0 : fa < fb ? -1 : 1;
+}
+
+/**
+ * The identity keys that may have signed a statement the device dated `time`: the key in
+ * effect then and every later one (a newer key dating a statement a little early, clocks being
+ * what they are, is still the device's own), never a key a rotation had replaced by `time`.
+ *
+ * @example
+ * const ok = identityKeysAt(device, commitment.createdAt).some((key) => verifyCommitmentSignature(key, commitment, sig))
+ */
+export function identityKeysAt(device: DeviceKeyState, time: string): Uint8Array[] {
+  return [...device.previousKeys.filter((k) => compareLogTimes(time, k.rotatedTime) < 0).map((k) => k.identityKey), device.identityKey];
+}
+
+/**
+ * Whether an MLS leaf's signature key is one the log gave this device: its current key, or one a
+ * signed rotation replaced (a leaf keeps the old key until the device re-keys that conversation;
+ * revocation, not rotation, is what takes a device out).
+ *
+ * @example
+ * if (!holdsSignatureKey(device, leaf.signaturePublicKey)) removeFromConversation(leaf)
+ */
+export function holdsSignatureKey(device: DeviceKeyState, signatureKey: Uint8Array): boolean {
+  return equalBytes(device.signatureKey, signatureKey) || device.previousKeys.some((k) => equalBytes(k.signatureKey, signatureKey));
 }

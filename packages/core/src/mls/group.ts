@@ -120,10 +120,27 @@ export function mapMlsError(cause: unknown, code: CoreErrorCode, message: string
   return new CryptoError(code, message, { cause });
 }
 
+/**
+ * Two leaves are the same client when they carry the same signature key or the same device
+ * credential (identity and device id). ts-mls's default compares signature keys only, so a
+ * device that rotated its key (docs/key-rotation.md) would not find its old leaf in a resync
+ * (RFC 9420 §12.4.3.2) — and ts-mls 1.6 then loops on the index it did not find.
+ */
+function sameClient(a: LeafNode, b: LeafNode): boolean {
+  if (equalBytes(a.signaturePublicKey, b.signaturePublicKey)) return true;
+  const ma = memberFromCredential(a.credential);
+  const mb = memberFromCredential(b.credential);
+  return ma !== undefined && mb !== undefined && ma.identityId === mb.identityId && ma.deviceId === mb.deviceId;
+}
+
 /** @internal The ts-mls client configuration of every Parley group. */
 export function clientConfigFor(authenticate: AuthenticateMember): ClientConfig {
   return {
     ...defaultClientConfig,
+    keyPackageEqualityConfig: {
+      compareKeyPackages: (a, b) => sameClient(a.leafNode, b.leafNode),
+      compareKeyPackageToLeafNode: (a, b) => sameClient(a.leafNode, b),
+    },
     // Pad every application message to at least 256 bytes so the length of short
     // secrets (one-time codes) does not show through (RFC 9420 §6.3.1 padding).
     paddingConfig: { kind: 'padUntilLength', padUntilLength: 256 },

@@ -221,6 +221,24 @@ export const RevokeDeviceRequestSchema = Type.Object(
 );
 export type RevokeDeviceRequest = Static<typeof RevokeDeviceRequestSchema>;
 
+/**
+ * A device replaces its own keys (`POST /v1/devices/{deviceId}/rotate-keys`): both new public
+ * keys, the rotation message signed by the current identity key (`signature`) and by the new one
+ * (`proof`), and KeyPackages under the new signature key (the old ones are withdrawn).
+ */
+export const RotateDeviceKeysRequestSchema = Type.Object(
+  {
+    identityKey: Base64(32, 'the new Ed25519 identity public key'),
+    signatureKey: Base64(2048, 'the new MLS signature public key'),
+    signature: Base64(64, 'the current identity key over the rotation message'),
+    proof: Base64(64, 'the new identity key over the rotation message'),
+    keyPackages: Type.Array(Base64(LIMITS.keyPackageBytes), { minItems: 1, maxItems: LIMITS.keyPackagesPerUpload }),
+    lastResortKeyPackage: Base64(LIMITS.keyPackageBytes),
+  },
+  { additionalProperties: false },
+);
+export type RotateDeviceKeysRequest = Static<typeof RotateDeviceKeysRequestSchema>;
+
 export const KeyLogChangeResponseSchema = Type.Object({ deviceId: DeviceIdSchema, index: Type.Integer({ minimum: 0 }), status: Type.String() });
 export type KeyLogChangeResponse = Static<typeof KeyLogChangeResponseSchema>;
 

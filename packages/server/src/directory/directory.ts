@@ -129,6 +129,24 @@ export class KeyDirectory {
     });
   }
 
+  async deviceRotated(
+    tx: Sql,
+    input: { identityId: string; deviceId: string; identityKey: Uint8Array; signatureKey: Uint8Array; signature: Uint8Array; proof: Uint8Array },
+  ): Promise<string> {
+    const { label } = await this.labelOf(tx, input.identityId);
+    return this.append(tx, label, {
+      v: 1,
+      type: 'device-rotated',
+      label: toBase64Url(label),
+      deviceId: input.deviceId,
+      time: new Date().toISOString(),
+      identityKey: toBase64Url(input.identityKey),
+      signatureKey: toBase64Url(input.signatureKey),
+      signature: toBase64Url(input.signature),
+      proof: toBase64Url(input.proof),
+    });
+  }
+
   async deviceRevoked(
     tx: Sql,
     input: { identityId: string; deviceId: string; by: 'owner' | 'business' | 'reset'; byDevice?: string; signature?: Uint8Array },

@@ -50,6 +50,21 @@ export async function setDeviceStatus(sql: Sql, id: string, status: 'active' | '
   );
 }
 
+/**
+ * Replaces an active device's keys if they are still `previousIdentityKey` (a concurrent
+ * rotation of the same device loses: false), inside the caller's transaction.
+ */
+export async function rotateDeviceKeys(
+  sql: Sql,
+  input: { id: string; previousIdentityKey: Uint8Array; identityKey: Uint8Array; signatureKey: Uint8Array },
+): Promise<boolean> {
+  const rows = await sql.query<{ id: string }>(
+    "UPDATE devices SET identity_key = $3, signature_key = $4 WHERE id = $1 AND identity_key = $2 AND status = 'active' RETURNING id",
+    [input.id, input.previousIdentityKey, input.identityKey, input.signatureKey],
+  );
+  return rows.length === 1;
+}
+
 export async function getDevices(sql: Sql, ids: readonly string[]): Promise<DeviceRow[]> {
   if (ids.length === 0) return [];
   return sql.query<DeviceRow>(`SELECT ${COLUMNS} FROM devices WHERE id = ANY($1::text[])`, [ids]);

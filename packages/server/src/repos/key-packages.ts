@@ -42,6 +42,11 @@ export async function insertKeyPackages(
   }
 }
 
+/** Withdraws every KeyPackage of a device (its signature key was rotated: they carry the old one). */
+export async function deleteKeyPackagesOf(sql: Sql, deviceId: string): Promise<void> {
+  await sql.query('DELETE FROM key_packages WHERE device_id = $1', [deviceId]);
+}
+
 export interface Stock {
   oneTime: number;
   lastResort: boolean;

@@ -6,6 +6,7 @@ import type { Commitment } from '../commitment.js';
 import { opensCommitment, verifyCommitmentSignature } from '../commitment.js';
 import { commitmentEntry } from '../entry.js';
 import { decode64, fail, type Context } from './check.js';
+import { identityKeysAt } from '../../keylog/state.js';
 import { deviceAt, type VerifiedIdentity } from './identity.js';
 import { checkAuditEntry, included } from './logs.js';
 
@@ -18,8 +19,9 @@ export function checkCommitmentSignature(ctx: Context, sender: VerifiedIdentity 
     pending: 'sender_device_pending',
     revoked: 'sender_device_revoked',
   });
-  if (!verifyCommitmentSignature(device.identityKey, commitment, signature)) {
-    fail('bad_commitment_signature', `the commitment signature does not verify with ${device.deviceId}'s identity key`);
+  // The key in effect when the commitment was made (or a later one): a rotation does not void what came before it.
+  if (!identityKeysAt(device, commitment.createdAt).some((key) => verifyCommitmentSignature(key, commitment, signature))) {
+    fail('bad_commitment_signature', `the commitment signature does not verify with ${device.deviceId}'s identity key at ${commitment.createdAt}`);
   }
   return `signed by ${commitment.sender.identityId} device ${device.deviceId}${note}`;
 }

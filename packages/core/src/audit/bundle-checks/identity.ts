@@ -6,22 +6,13 @@
 import { equalBytes, toBase64Url } from '../../bytes.js';
 import { isParleyError } from '../../errors.js';
 import { decodeKeyLogEntry, labelInput, type DeviceRevokedEntry } from '../../keylog/entry.js';
-import { replayIdentity, type DeviceKeyState, type LoggedEntry } from '../../keylog/state.js';
+import { compareLogTimes, replayIdentity, type DeviceKeyState, type LoggedEntry } from '../../keylog/state.js';
 import type { Checkpoint } from '../../tlog/checkpoint.js';
 import { ecvrfVerify } from '../../vrf/ecvrf.js';
 import type { KeyLookupResponse } from '../../wire/registry.js';
 import type { EvidenceFailureCode } from '../evidence-report.js';
 import { decode64, describe, fail, type Context } from './check.js';
 import { included, openCheckpoint } from './logs.js';
-
-/** Orders two RFC 3339 UTC times of the commitment/receipt schema (optional 1–9 fraction digits). */
-function compareTimes(a: string, b: string): number {
-  const split = (t: string): [string, string] => [t.slice(0, 19), (t[19] === '.' ? t.slice(20, -1) : '').padEnd(9, '0')];
-  const [sa, fa] = split(a);
-  const [sb, fb] = split(b);
-  if (sa !== sb) return sa < sb ? -1 : 1;
-  return fa === fb ? 0 : fa < fb ? -1 : 1;
-}
 
 /** An identity whose key-log entries verified: its devices as replayed, and each revocation's entry. */
 export interface VerifiedIdentity {
@@ -102,7 +93,7 @@ export function deviceAt(
   if (device.status === 'revoked' && revocation !== undefined) {
     // Times: the signer's claim against the directory's log entry. A statement dated after
     // the key was revoked is not one its owner can be held to.
-    if (compareTimes(time, revocation.entry.time) >= 0) {
+    if (compareLogTimes(time, revocation.entry.time) >= 0) {
       return fail(codes.revoked, `${deviceId} was revoked (${revocation.entry.by}, key-log #${revocation.index}) at ${revocation.entry.time}, before ${time}`);
     }
     return { device, note: `; the device was revoked later (${revocation.entry.by}, key-log #${revocation.index}, ${revocation.entry.time})` };

@@ -6,6 +6,7 @@ import type { EvidenceBundle } from '../bundle.js';
 import { receiptEntry } from '../entry.js';
 import { verifyReceiptSignature, type Receipt } from '../receipt.js';
 import { decode64, fail, type Context } from './check.js';
+import { identityKeysAt } from '../../keylog/state.js';
 import { deviceAt, type VerifiedIdentity } from './identity.js';
 import { checkAuditEntry, included } from './logs.js';
 
@@ -29,8 +30,8 @@ export function checkReceipt(
     pending: 'recipient_device_pending',
     revoked: 'recipient_device_revoked',
   });
-  if (!verifyReceiptSignature(device.identityKey, receipt, signature)) {
-    fail('receipt_bad_signature', `the receipt signature does not verify with ${device.deviceId}'s identity key`);
+  if (!identityKeysAt(device, receipt.time).some((key) => verifyReceiptSignature(key, receipt, signature))) {
+    fail('receipt_bad_signature', `the receipt signature does not verify with ${device.deviceId}'s identity key at ${receipt.time}`);
   }
   const checkpoint = ctx.auditCheckpoint;
   if (checkpoint === undefined) return fail('checkpoint_unverified', 'the audit checkpoint did not verify');
