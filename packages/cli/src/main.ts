@@ -35,6 +35,7 @@ ${ESCROW_USAGE}
   parley gateway [--data-dir DIR | --database-url URL] [--key-file F | --signer PKCS11_URI] [--port N] [--host H] [--webhook-url URL] [--sms-config FILE] [--instance-id ID]
   parley gateway keys create --label NAME | list | revoke ID   [--data-dir DIR | --database-url URL --key-file F] [--json]
   parley gateway secrets rotate | retire-old | list            (webhook signing secrets; same storage flags)
+  parley gateway rotate-sender-keys [--timeout S]               (the leading instance rotates the sender's keys; same storage flags)
   parley help
 
 Environment: PARLEY_ADMIN_TOKEN, PARLEY_STORE_PASSPHRASE, DATABASE_URL, PARLEY_NATS_URL, NODE_ID, PORT, PARLEY_ROUTING_CONFIG, PARLEY_ALLOWED_ORIGINS,

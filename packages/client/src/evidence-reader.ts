@@ -4,6 +4,7 @@
  * runs several gateway instances serves evidence from every instance while only one of
  * them operates the device.
  */
+import type { Ed25519Signer } from '@parley/core';
 import type { EvidenceBundle } from '@parley/core/audit';
 import { ApiClient } from './api-client.js';
 import type { ExportEvidenceOptions } from './device-options.js';
@@ -39,10 +40,26 @@ export class EvidenceReader {
    * const reader = await EvidenceReader.open({ store, fetch, signers: { identity: hsmIdentity } })
    */
   static async open(options: { store: KeyStore; fetch?: typeof fetch; signers?: Pick<DeviceSigners, 'identity'> }): Promise<EvidenceReader> {
-    const record = await getJson<DeviceRecordV1>(options.store, RECORDS.device);
-    if (!record) throw new DeviceRecordError('device_not_enrolled', 'this store holds no device');
+    const read = async (): Promise<DeviceRecordV1> => {
+      const record = await getJson<DeviceRecordV1>(options.store, RECORDS.device);
+      if (!record) throw new DeviceRecordError('device_not_enrolled', 'this store holds no device');
+      return record;
+    };
+    const record = await read();
     const api = new ApiClient({ serverUrl: record.serverUrl, ...(options.fetch ? { fetch: options.fetch } : {}) });
-    const session = new SessionManager(api, record.deviceId, await openIdentity(record, options.signers));
+    // The device that runs elsewhere may rotate its keys (docs/key-rotation.md): each new session
+    // is signed with the identity key the stored record names then.
+    let identity = await openIdentity(record, options.signers);
+    const current: Ed25519Signer = {
+      get publicKey() {
+        return identity.publicKey;
+      },
+      sign: async (message) => {
+        identity = await openIdentity(await read(), options.signers);
+        return identity.sign(message);
+      },
+    };
+    const session = new SessionManager(api, record.deviceId, current);
     api.useSession((refresh) => session.get(refresh));
     return new EvidenceReader(api, options.store);
   }

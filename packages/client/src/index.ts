@@ -52,3 +52,4 @@ export {
   type VerifiedIdentity,
 } from './key-transparency.js';
 export { DeviceKeys, approvalShortCode, type VerificationState, type PendingDevice } from './device-keys.js';
+export type { KeyRotationOptions, KeyRotationResult, ResumedRotation } from './key-rotation.js';

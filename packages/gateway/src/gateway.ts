@@ -20,6 +20,7 @@ import { gatewayOpenApi } from './http/openapi.js';
 import { Leadership } from './leadership/leadership.js';
 import { MessageStore } from './messages/message-store.js';
 import { SendWorker } from './messages/send-worker.js';
+import { SenderRotationFollower } from './custody/sender-rotation.js';
 import { StatusFollower } from './messages/status-follower.js';
 import { readEnrollmentKey, readWebhookSecrets } from './secrets.js';
 import { DbKeyStore } from './storage/db-key-store.js';
@@ -131,12 +132,30 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       await messages.releaseClaims(db);
       const sending = new SendWorker({ db, messages, sender, brand, log, ...(options.sms ? { sms: options.sms } : {}) });
       const follower = new StatusFollower({ db, messages, sender, log });
+      let stopping = false;
+      const rotation = new SenderRotationFollower({
+        db,
+        sender,
+        log,
+        // Sending pauses while the keys change: nothing is signed with a key the server just replaced.
+        pause: async (work) => {
+          await sending.stop();
+          try {
+            return await work();
+          } finally {
+            if (!stopping) sending.start();
+          }
+        },
+      });
       sending.start();
       follower.start();
+      rotation.start();
       worker = sending;
       return {
         stop: async () => {
+          stopping = true;
           worker = undefined;
+          await rotation.stop();
           await sending.stop();
           await follower.stop();
           await sender.close();

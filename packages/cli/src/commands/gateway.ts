@@ -3,6 +3,7 @@
  *   init   registers the business (or attaches to it), makes its keys, enrolls the sender identity
  *   (none) runs one gateway instance (several may share one PostgreSQL)
  *   keys   create | list | revoke the bank services' API keys
+ *   rotate-sender-keys   has the leading instance rotate the sender's keys (docs/key-rotation.md)
  */
 import { createHash } from 'node:crypto';
 import { join, resolve } from 'node:path';
@@ -17,7 +18,9 @@ import {
   readWebhookSecrets,
   retireOldWebhookSecrets,
   revokeApiKey,
+  requestSenderRotation,
   rotateWebhookSecret,
+  senderRotationOutcome,
   startGateway,
   type KeyWrapper,
 } from '@parley/gateway';
@@ -68,10 +71,12 @@ export async function runGateway(argv: readonly string[]): Promise<ExitCode> {
       return webhookSecrets(rest);
     case 'serve':
       return serve(rest);
+    case 'rotate-sender-keys':
+      return rotateSenderKeys(rest);
     default:
       // `parley gateway --database-url …` runs an instance.
       if (sub === undefined || sub.startsWith('--')) return serve(argv);
-      throw new UsageError(`unknown gateway command '${sub}' (init, keys, or flags to run an instance)`);
+      throw new UsageError(`unknown gateway command '${sub}' (init, keys, secrets, rotate-sender-keys, or flags to run an instance)`);
   }
 }
 
@@ -251,6 +256,43 @@ async function webhookSecrets(argv: readonly string[]): Promise<ExitCode> {
       }
       default:
         throw new UsageError('parley gateway secrets rotate | retire-old | list');
+    }
+  } finally {
+    await storage.db.close();
+  }
+}
+
+/**
+ * `parley gateway rotate-sender-keys [--timeout S]`: files the request; the instance holding the
+ * sender lease rotates (sending paused meanwhile) and files the outcome, which this prints.
+ */
+async function rotateSenderKeys(argv: readonly string[]): Promise<ExitCode> {
+  const flags = parseFlags(argv, { ...STORAGE_FLAGS, timeout: { type: 'string' } });
+  const timeoutS = Number(flags.timeout ?? 120);
+  if (!Number.isInteger(timeoutS) || timeoutS < 1 || timeoutS > 3600) throw new UsageError('--timeout: whole seconds (1–3600)');
+  const storage = await openStorage(flags);
+  try {
+    const id = await requestSenderRotation(storage.db);
+    if (!flags.json) process.stderr.write('waiting for the instance that runs the sender to rotate its keys');
+    const deadline = Date.now() + timeoutS * 1000;
+    for (;;) {
+      const outcome = await senderRotationOutcome(storage.db, id);
+      if (outcome) {
+        if (!flags.json) process.stderr.write('\n');
+        if (flags.json) process.stdout.write(`${JSON.stringify(outcome)}\n`);
+        else if (outcome.ok) process.stdout.write(`sender keys rotated: key-log entry #${outcome.index}; ${outcome.rekeyed} conversation(s) re-keyed${outcome.failed.length > 0 ? `, ${outcome.failed.length} to retry at the next start` : ''}\n`);
+        else if (outcome.code === 'signer_required') process.stdout.write('the sender keys live in the HSM (--signer): the gateway does not rotate HSM-held sender keys yet\n');
+        else process.stdout.write(`rotation failed: [${outcome.code}] ${outcome.message}\n`);
+        return outcome.ok ? 0 : 1;
+      }
+      if (Date.now() > deadline) {
+        if (!flags.json) process.stderr.write('\n');
+        const message = 'no gateway instance answered: start one (the request stays filed and runs when it leads)';
+        process.stdout.write(flags.json ? `${JSON.stringify({ id, ok: false, code: 'no_leader', message })}\n` : `${message}\n`);
+        return 1;
+      }
+      if (!flags.json) process.stderr.write('.');
+      await new Promise((r) => setTimeout(r, 500));
     }
   } finally {
     await storage.db.close();

@@ -2,7 +2,18 @@
 import type { Sql } from '@parley/server';
 
 /** Setting names: one place, so a typo is a type error. */
-export type SettingName = 'business_id' | 'business_name' | 'server_url' | 'sender_device_id' | 'data_key' | 'data_key_wrapper' | 'enrollment_kid' | 'initialized_at';
+export type SettingName =
+  | 'business_id'
+  | 'business_name'
+  | 'server_url'
+  | 'sender_device_id'
+  | 'data_key'
+  | 'data_key_wrapper'
+  | 'enrollment_kid'
+  | 'initialized_at'
+  /** A request to rotate the sender's keys, and the leader's outcome (custody/sender-rotation.ts). */
+  | 'sender_rotation_request'
+  | 'sender_rotation_result';
 
 /**
  * @example
