@@ -98,6 +98,10 @@ describe('parley gateway', () => {
       expect(types).toEqual(['message.queued', 'message.failed']);
       const revoked = await run(['gateway', 'keys', 'revoke', id, '--data-dir', join(dir, 'nowhere')]);
       expect(revoked.code).toBe(1);
+      // A second process on the instance's PGlite directory is refused before it opens the database.
+      const meanwhile = await run(['gateway', 'keys', 'list', '--data-dir', dataDir, '--json']);
+      expect(meanwhile.code).toBe(1);
+      expect(meanwhile.err).toContain('data_dir_locked');
     } finally {
       child.kill('SIGTERM');
       await new Promise((r) => child.once('exit', r));

@@ -6,45 +6,16 @@
 import type { TSchema, Static } from 'typebox';
 import { Compile } from 'typebox/compile';
 import {
-  AckResponseSchema,
-  ChallengeResponseSchema,
-  ClaimKeyPackagesResponseSchema,
-  DeviceRecordSchema,
-  ErrorBodySchema,
-  GroupInfoResponseSchema,
-  IdentityDevicesResponseSchema,
-  KeyPackageStockSchema,
-  MailboxResponseSchema,
-  RegisterDeviceResponseSchema,
-  SessionResponseSchema,
-  SubmitResponseSchema,
-  type AckResponse,
-  type ClaimKeyPackagesResponse,
-  type DeviceRecord,
-  type GroupInfoResponse,
-  type IdentityDevicesResponse,
-  type KeyPackageStock,
-  type MailboxResponse,
-  type RegisterDeviceRequest,
-  type RegisterDeviceResponse,
-  type SessionRequest,
-  type SessionResponse,
-  type ChallengeResponse,
-  type SubmitRequest,
-  type SubmitResponse,
-  type UploadKeyPackagesRequest,
-  type RotateDeviceKeysRequest,
-  KeyDirectoryInfoSchema,
-  KeyLookupResponseSchema,
-  KeyLogChangeResponseSchema,
-  type KeyDirectoryInfo,
-  type KeyLookupResponse,
-  type KeyLogChangeResponse,
-  ReceiptResponseSchema,
-  type ReceiptRequest,
-  type ReceiptResponse,
-  EscrowPolicyResponseSchema,
-  type EscrowPolicyResponse,
+  AckResponseSchema, ChallengeResponseSchema, ClaimKeyPackagesResponseSchema, DeviceRecordSchema, ErrorBodySchema,
+  GroupInfoResponseSchema, IdentityDevicesResponseSchema, KeyPackageStockSchema, MailboxResponseSchema,
+  RegisterDeviceResponseSchema, SessionResponseSchema, SubmitResponseSchema, KeyDirectoryInfoSchema,
+  KeyLookupResponseSchema, KeyLogChangeResponseSchema, ReceiptResponseSchema, EscrowPolicyResponseSchema,
+} from '@parley/core';
+import type {
+  AckResponse, ClaimKeyPackagesResponse, DeviceRecord, GroupInfoResponse, IdentityDevicesResponse, KeyPackageStock,
+  MailboxResponse, RegisterDeviceRequest, RegisterDeviceResponse, SessionRequest, SessionResponse, ChallengeResponse,
+  SubmitRequest, SubmitResponse, UploadKeyPackagesRequest, RotateDeviceKeysRequest, KeyDirectoryInfo, KeyLookupResponse,
+  KeyLogChangeResponse, ReceiptRequest, ReceiptResponse, EscrowPolicyResponse,
 } from '@parley/core';
 import { EvidenceBundleSchema, type EvidenceBundle } from '@parley/core/audit';
 // The routing and web-link part of the wire contract.
@@ -407,7 +378,12 @@ export class ApiClient {
     return this.request('POST', `/v1/devices/${encodeURIComponent(deviceId)}/revoke`, KeyLogChangeResponseSchema, { signature }, true);
   }
 
-  /** Replaces this device's keys (`DeviceKeys.rotate` builds and signs the request). */
+  /**
+   * Replaces this device's keys (`DeviceKeys.rotate` builds and signs the request).
+   *
+   * @example
+   * const { index } = await phone.api.rotateKeys(phone.deviceId, signedRotation)
+   */
   rotateKeys(deviceId: string, body: RotateDeviceKeysRequest): Promise<KeyLogChangeResponse> {
     return this.request('POST', `/v1/devices/${encodeURIComponent(deviceId)}/rotate-keys`, KeyLogChangeResponseSchema, body, true);
   }

@@ -39,7 +39,12 @@ export class EvidenceReader {
    * @example
    * const reader = await EvidenceReader.open({ store, fetch, signers: { identity: hsmIdentity } })
    */
-  static async open(options: { store: KeyStore; fetch?: typeof fetch; signers?: Pick<DeviceSigners, 'identity'> }): Promise<EvidenceReader> {
+  static async open(options: {
+    store: KeyStore;
+    fetch?: typeof fetch;
+    /** The identity signer, or where to get the one that holds the key the record names now (after a rotation). */
+    signers?: Pick<DeviceSigners, 'identity'> | (() => Promise<Pick<DeviceSigners, 'identity'>>);
+  }): Promise<EvidenceReader> {
     const read = async (): Promise<DeviceRecordV1> => {
       const record = await getJson<DeviceRecordV1>(options.store, RECORDS.device);
       if (!record) throw new DeviceRecordError('device_not_enrolled', 'this store holds no device');
@@ -49,13 +54,14 @@ export class EvidenceReader {
     const api = new ApiClient({ serverUrl: record.serverUrl, ...(options.fetch ? { fetch: options.fetch } : {}) });
     // The device that runs elsewhere may rotate its keys (docs/key-rotation.md): each new session
     // is signed with the identity key the stored record names then.
-    let identity = await openIdentity(record, options.signers);
+    const signers = async () => (typeof options.signers === 'function' ? await options.signers() : options.signers);
+    let identity = await openIdentity(record, await signers());
     const current: Ed25519Signer = {
       get publicKey() {
         return identity.publicKey;
       },
       sign: async (message) => {
-        identity = await openIdentity(await read(), options.signers);
+        identity = await openIdentity(await read(), await signers());
         return identity.sign(message);
       },
     };

@@ -20,6 +20,7 @@ import { gatewayOpenApi } from './http/openapi.js';
 import { Leadership } from './leadership/leadership.js';
 import { MessageStore } from './messages/message-store.js';
 import { SendWorker } from './messages/send-worker.js';
+import { SenderKeyRing, type SenderKeySource } from './custody/sender-keys.js';
 import { SenderRotationFollower } from './custody/sender-rotation.js';
 import { StatusFollower } from './messages/status-follower.js';
 import { readEnrollmentKey, readWebhookSecrets } from './secrets.js';
@@ -55,6 +56,12 @@ export interface GatewayOptions {
    * one. Missing or different ones fail when the sender opens (`signer_required`, `signer_mismatch`).
    */
   readonly senderSigners?: DeviceSigners;
+  /**
+   * Instead of `senderSigners`: the token holding the sender's keys by label (`--signer`), so
+   * that `parley gateway rotate-sender-keys --signer` can move the sender to a new pair while
+   * instances run; every instance opens the pair the sender's record names.
+   */
+  readonly senderKeys?: SenderKeySource;
 }
 
 /** A running gateway instance. */
@@ -87,10 +94,12 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   const readStore = new DbKeyStore(db, dataKey);
   // Opened now: a sender identity key held by an external signer is checked at start
   // (`signer_required` / `signer_mismatch`), not first at the leader's election.
+  const keyRing = options.senderKeys ? new SenderKeyRing(db, options.senderKeys) : undefined;
+  const senderSigners = async (): Promise<DeviceSigners | undefined> => (keyRing ? keyRing.signersFor(readStore) : options.senderSigners);
   const evidenceReader = await EvidenceReader.open({
     store: readStore,
     ...(options.fetch ? { fetch: options.fetch } : {}),
-    ...(options.senderSigners?.identity ? { signers: { identity: options.senderSigners.identity } } : {}),
+    ...(keyRing || options.senderSigners?.identity ? { signers: async () => ({ identity: (await senderSigners())?.identity }) } : {}),
   });
   const enrollmentKey = await readEnrollmentKey(readStore);
   const signingKey = await importJWK(enrollmentKey.privateJwk, 'EdDSA');
@@ -122,11 +131,12 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     onElected: async (token) => {
       const store = new DbKeyStore(db, dataKey);
       store.fence(token);
+      const signers = await senderSigners();
       const sender = await Sender.open({
         store,
         ...nodeRuntime,
         ...(options.fetch ? { fetch: options.fetch } : {}),
-        ...(options.senderSigners ? { signers: options.senderSigners } : {}),
+        ...(signers ? { signers } : {}),
       });
       await sender.connect().catch(() => false);
       await messages.releaseClaims(db);
@@ -137,6 +147,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
         db,
         sender,
         log,
+        ...(keyRing ? { keyRing } : {}),
         // Sending pauses while the keys change: nothing is signed with a key the server just replaced.
         pause: async (work) => {
           await sending.stop();
@@ -221,6 +232,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
         await app.close();
         await leadership.stop();
         await dispatcher.stop();
+        await keyRing?.close();
       })()),
   };
 }

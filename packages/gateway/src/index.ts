@@ -11,6 +11,7 @@ export { KeyFileWrapper, type KeyWrapper } from './custody/key-wrapper.js';
 export { createApiKey, listApiKeys, revokeApiKey, type ApiKeyInfo } from './api-keys.js';
 export { readWebhookSecrets, writeWebhookSecrets, rotateWebhookSecret, retireOldWebhookSecrets } from './secrets.js';
 export { loadDataKey } from './custody/data-key.js';
+export type { SenderKeyLabels, SenderKeySource, OpenedSenderKeys } from './custody/sender-keys.js';
 export { requestSenderRotation, senderRotationOutcome, type SenderRotationOutcome } from './custody/sender-rotation.js';
 export { GatewayError, GATEWAY_ERROR_CODES, type GatewayErrorCode } from './errors.js';
 export { DbKeyStore } from './storage/db-key-store.js';

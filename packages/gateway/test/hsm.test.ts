@@ -15,7 +15,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_TOKEN, startTestServer, type TestServer } from '@parley/test-kit/server';
 import { EventLog } from '@parley/test-kit/sdk';
 import { softHsmStatus, startSoftHsm, type SoftHsm } from '@parley/test-kit/softhsm';
+import { equalBytes } from '@parley/core';
 import { Pkcs11Signer } from '@parley/custody';
+import { openGatewayDatabase } from '../src/index.js';
 import { call, enrollCustomer } from './fixtures.js';
 import { BIN, spawnGateway, type GatewayProcess } from './gateway-process.js';
 
@@ -105,5 +107,54 @@ describe.skipIf(!hsm.ok)('gateway with its wrapping key in a PKCS#11 token (Soft
     }
     expect((await readdir(dataDir)).filter((f) => f.endsWith('.key'))).toEqual([]);
     expect(gateway.output()).not.toContain(token.pin);
+
+    // Rotation: a new pair is generated in the token and the request filed; PGlite is one process
+    // at a time, so the instance stops first and performs it when it starts again (with PostgreSQL
+    // the running leader does it at once: gateway/test/sender-rotation.test.ts).
+    await gateway.kill('SIGTERM');
+    gateway = undefined;
+    const rotated = await parley(['gateway', 'rotate-sender-keys', '--data-dir', dataDir, '--signer', token.uri(), '--json']);
+    expect(rotated.code, rotated.stderr + rotated.stdout).toBe(0);
+    expect(JSON.parse(rotated.stdout)).toMatchObject({ filed: true });
+    gateway = await spawnGateway(['--data-dir', dataDir, '--signer', token.uri(), '--port', '0', '--log-level', 'warn']);
+    const publishedKeys = async () =>
+      (await server.server.db.query<{ identity_key: Uint8Array; signature_key: Uint8Array }>('SELECT identity_key, signature_key FROM devices WHERE id = $1', [result.senderDeviceId]))[0]!;
+    for (let i = 0; i < 300 && equalBytes(new Uint8Array((await publishedKeys()).identity_key), new Uint8Array(device!.identity_key)); i++) await new Promise((r) => setTimeout(r, 100));
+    const after = await publishedKeys();
+    expect(new Uint8Array(after.identity_key)).not.toEqual(new Uint8Array(device!.identity_key));
+    // Messages still flow, signed in the token with the new keys, and the customer checks the commitment.
+    const phone2 = await enrollCustomer(gateway, apiKey, 'c-hsm-2');
+    const events2 = new EventLog(phone2);
+    await phone2.connect();
+    let rotatedId: string;
+    try {
+      const sent = await call(gateway, apiKey, 'POST', '/v1/messages', { to: 'c-hsm-2', class: 'alert', body: 'Card charged $13 (rotated keys)' });
+      expect(sent.status).toBe(202);
+      rotatedId = sent.body.id as string;
+      const received = await events2.waitFor((e) => e.type === 'message' && e.messageId === rotatedId, 30_000);
+      expect(received.type === 'message' && received.audit?.verified).toBe(true);
+    } finally {
+      await phone2.close();
+    }
+    // The new pair is in the token under the labels the gateway now records.
+    await gateway.kill('SIGTERM');
+    gateway = undefined;
+    const gwDb = await openGatewayDatabase({ dataDir });
+    const [row] = await gwDb.query<{ value: string }>("SELECT value FROM gateway_settings WHERE name = 'sender_key_labels'");
+    await gwDb.close();
+    const labels = JSON.parse(row!.value) as { identity: string; mls: string };
+    expect(labels.identity).toMatch(/^parley-gateway-identity-/);
+    for (const [label, published] of [[labels.identity, after.identity_key], [labels.mls, after.signature_key]] as const) {
+      const inToken = await Pkcs11Signer.open(token.uri(), { object: label });
+      try {
+        expect(inToken.publicKey).toEqual(new Uint8Array(published));
+      } finally {
+        await inToken.close();
+      }
+    }
+    // A restarted instance opens the pair the sender's record names: its evidence sessions sign with it.
+    gateway = await spawnGateway(['--data-dir', dataDir, '--signer', token.uri(), '--port', '0', '--log-level', 'warn']);
+    const evidence = await call(gateway, apiKey, 'GET', `/v1/messages/${rotatedId!}/evidence`);
+    expect(evidence.status).toBe(200);
   }, 300_000);
 });

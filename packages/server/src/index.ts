@@ -2,6 +2,7 @@ export { startServer, type ParleyServer } from './app.js';
 export { resolveConfig, type ServerConfig, type ServerConfigInput, type DatabaseConfig } from './config.js';
 export { type Database, type Sql, type Engine, DatabaseError } from './storage/database.js';
 export { PgliteDatabase } from './storage/pglite.js';
+export { lockDataDir, type DataDirLock } from './storage/private-dir.js';
 export { PostgresDatabase } from './storage/postgres.js';
 export { migrate, type MigrationSet } from './storage/migrate.js';
 export { isUniqueViolation, isTransientError, retryTransient } from './storage/database.js';

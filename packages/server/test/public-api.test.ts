@@ -11,7 +11,7 @@ describe('@parley/server public API', () => {
       'PARLEY_ENVELOPE_TYPE', 'PgliteDatabase', 'PostgresDatabase', 'RbmChannel', 'SERVER_ERROR_CODES',
       'SERVER_ERROR_CODE_GROUPS', 'SmppChannel', 'TwilioChannel', 'clientErrorHandler', 'finishKeyRotation',
       'frameworkErrors', 'installErrorHandling', 'installJsonBodyParser', 'isServerErrorCode', 'isTransientError',
-      'isUniqueViolation', 'mapError', 'migrate', 'resolveConfig', 'retryTransient', 'smsDeliver',
+      'isUniqueViolation', 'lockDataDir', 'mapError', 'migrate', 'resolveConfig', 'retryTransient', 'smsDeliver',
       'startKeyRotation', 'startServer', 'validatePolicy',
     ]);
   });

@@ -5,7 +5,8 @@
  *   keys   create | list | revoke the bank services' API keys
  *   rotate-sender-keys   has the leading instance rotate the sender's keys (docs/key-rotation.md)
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import {
   DbKeyStore,
@@ -23,9 +24,10 @@ import {
   senderRotationOutcome,
   startGateway,
   type KeyWrapper,
+  type SenderKeyLabels,
 } from '@parley/gateway';
 import { Pkcs11KeyWrapper, Pkcs11Signer, parsePkcs11Uri } from '@parley/custody';
-import type { Database } from '@parley/server';
+import { lockDataDir, type Database, type DataDirLock } from '@parley/server';
 import { parseFlags, parsePort } from '../args.js';
 import { UsageError, type ExitCode } from '../errors.js';
 import { loadRoutingConfig } from '../routing-config.js';
@@ -46,10 +48,17 @@ export const GATEWAY_WRAP_KEY_LABEL = 'parley-gateway-wrap';
 /** Labels of the sender's Ed25519 keys in the token with `--signer`: its identity key and its MLS signature key. */
 export const GATEWAY_SENDER_KEY_LABELS = { identity: 'parley-gateway-identity', mls: 'parley-gateway-mls' } as const;
 
-/** The sender's two keys in the token (`create`: generated there when absent, at init); closed with `close`. */
-async function openSenderSigners(uri: string, create: boolean): Promise<{ identity: Pkcs11Signer; mls: Pkcs11Signer; close(): Promise<void> }> {
-  const identity = await Pkcs11Signer.open(uri, { object: GATEWAY_SENDER_KEY_LABELS.identity, create });
-  const mls = await Pkcs11Signer.open(uri, { object: GATEWAY_SENDER_KEY_LABELS.mls, create }).catch(async (error: unknown) => {
+/**
+ * The sender's two keys in the token (`create`: generated there when absent, at init and at a
+ * rotation); `labels`: which pair (the initial one unless a rotation moved the sender). Closed with `close`.
+ */
+async function openSenderSigners(
+  uri: string,
+  create: boolean,
+  labels: SenderKeyLabels = GATEWAY_SENDER_KEY_LABELS,
+): Promise<{ identity: Pkcs11Signer; mls: Pkcs11Signer; close(): Promise<void> }> {
+  const identity = await Pkcs11Signer.open(uri, { object: labels.identity, create });
+  const mls = await Pkcs11Signer.open(uri, { object: labels.mls, create }).catch(async (error: unknown) => {
     await identity.close();
     throw error;
   });
@@ -87,6 +96,8 @@ interface Storage {
   /** A PKCS#11 URI (RFC 7512): the data key is wrapped by an AES key in that token. */
   signer: string | undefined;
   where: string;
+  /** Embedded PGlite: no other process can use the database while this one holds it. */
+  embedded: boolean;
 }
 
 async function openStorage(flags: { 'database-url'?: string; 'database-schema'?: string; 'data-dir'?: string; 'key-file'?: string; signer?: string }): Promise<Storage> {
@@ -101,10 +112,29 @@ async function openStorage(flags: { 'database-url'?: string; 'database-schema'?:
     if (!flags['key-file'] && signer === undefined) {
       throw new UsageError('with --database-url, pass --key-file FILE or --signer PKCS11_URI (the key that wraps the gateway’s data key; every instance needs it)');
     }
-    return { db: await openGatewayDatabase({ databaseUrl, ...(schema ? { schema } : {}) }), keyFile: resolve(flags['key-file'] ?? ''), signer: flags['key-file'] ? undefined : signer, where: 'PostgreSQL' };
+    return { db: await openGatewayDatabase({ databaseUrl, ...(schema ? { schema } : {}) }), keyFile: resolve(flags['key-file'] ?? ''), signer: flags['key-file'] ? undefined : signer, where: 'PostgreSQL', embedded: false };
   }
   const dataDir = resolve(flags['data-dir'] ?? '.parley/gateway');
-  return { db: await openGatewayDatabase({ dataDir }), keyFile: resolve(flags['key-file'] ?? join(dataDir, 'gateway.key')), signer: flags['key-file'] ? undefined : signer, where: `embedded PGlite at ${dataDir}` };
+  // Embedded PGlite is one process at a time: a second `parley gateway …` on the same directory
+  // (an instance running, a `keys create` meanwhile) is refused with `data_dir_locked`.
+  await mkdir(dataDir, { recursive: true, mode: 0o700 });
+  const lock = await lockDataDir(dataDir);
+  const db = await openGatewayDatabase({ dataDir }).catch(async (error: unknown) => {
+    await lock.release();
+    throw error;
+  });
+  return { db: releasingOnClose(db, lock), keyFile: resolve(flags['key-file'] ?? join(dataDir, 'gateway.key')), signer: flags['key-file'] ? undefined : signer, where: `embedded PGlite at ${dataDir}`, embedded: true };
+}
+
+/** The database, whose `close()` also releases the data-directory lock. */
+function releasingOnClose(db: Database, lock: DataDirLock): Database {
+  return new Proxy(db, {
+    get(target, prop) {
+      if (prop === 'close') return async () => target.close().finally(() => lock.release());
+      const value: unknown = Reflect.get(target, prop, target);
+      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+    },
+  });
 }
 
 /** The wrapping key: the key file, or the token's AES key (`create`: generated in the token when absent, at init). */
@@ -272,7 +302,20 @@ async function rotateSenderKeys(argv: readonly string[]): Promise<ExitCode> {
   if (!Number.isInteger(timeoutS) || timeoutS < 1 || timeoutS > 3600) throw new UsageError('--timeout: whole seconds (1–3600)');
   const storage = await openStorage(flags);
   try {
-    const id = await requestSenderRotation(storage.db);
+    // Keys in the token: the new pair is generated there first, under fresh labels; the leader moves the sender to it.
+    let labels: SenderKeyLabels | undefined;
+    if (storage.signer !== undefined) {
+      const suffix = `${new Date().toISOString().replace(/[-:.]/g, '').slice(0, 15)}-${randomBytes(3).toString('hex')}`;
+      labels = { identity: `${GATEWAY_SENDER_KEY_LABELS.identity}-${suffix}`, mls: `${GATEWAY_SENDER_KEY_LABELS.mls}-${suffix}` };
+      await (await openSenderSigners(storage.signer, true, labels)).close();
+    }
+    const id = await requestSenderRotation(storage.db, labels);
+    if (storage.embedded) {
+      // Embedded PGlite: no instance runs now (it would hold the directory); the next one to start performs it.
+      const message = 'rotation filed: the gateway performs it when it next starts on this directory';
+      process.stdout.write(flags.json ? `${JSON.stringify({ id, filed: true, message })}\n` : `${message} (request ${id})\n`);
+      return 0;
+    }
     if (!flags.json) process.stderr.write('waiting for the instance that runs the sender to rotate its keys');
     const deadline = Date.now() + timeoutS * 1000;
     for (;;) {
@@ -281,7 +324,7 @@ async function rotateSenderKeys(argv: readonly string[]): Promise<ExitCode> {
         if (!flags.json) process.stderr.write('\n');
         if (flags.json) process.stdout.write(`${JSON.stringify(outcome)}\n`);
         else if (outcome.ok) process.stdout.write(`sender keys rotated: key-log entry #${outcome.index}; ${outcome.rekeyed} conversation(s) re-keyed${outcome.failed.length > 0 ? `, ${outcome.failed.length} to retry at the next start` : ''}\n`);
-        else if (outcome.code === 'signer_required') process.stdout.write('the sender keys live in the HSM (--signer): the gateway does not rotate HSM-held sender keys yet\n');
+        else if (outcome.code === 'signer_required') process.stdout.write('the sender keys live in a token: run this command with --signer (the new pair is made there)\n');
         else process.stdout.write(`rotation failed: [${outcome.code}] ${outcome.message}\n`);
         return outcome.ok ? 0 : 1;
       }
@@ -327,18 +370,13 @@ async function serve(argv: readonly string[]): Promise<ExitCode> {
     await storage.db.close();
     throw error;
   });
-  // The sender's keys stay in the token and sign there for as long as the instance runs.
-  const signers = storage.signer !== undefined
-    ? await openSenderSigners(storage.signer, false).catch(async (error: unknown) => {
-        await keyWrapper.close?.();
-        await storage.db.close();
-        throw error;
-      })
-    : undefined;
+  // The sender's keys stay in the token and sign there; the instance opens the pair (by label)
+  // that the sender's record names, also after `rotate-sender-keys` moved it to a new one.
+  const signerUri = storage.signer;
   const gateway = await startGateway({
     db: storage.db,
     keyWrapper,
-    ...(signers ? { senderSigners: { identity: signers.identity, mls: signers.mls } } : {}),
+    ...(signerUri !== undefined ? { senderKeys: { initialLabels: GATEWAY_SENDER_KEY_LABELS, open: (labels) => openSenderSigners(signerUri, false, labels) } } : {}),
     host: flags.host ?? '127.0.0.1',
     port: parsePort(flags.port ?? process.env['PORT'], 8090),
     logger: pino({ level: flags['log-level'] ?? 'info', base: { component: 'parley-gateway' } }),
@@ -350,7 +388,6 @@ async function serve(argv: readonly string[]): Promise<ExitCode> {
     ...(flags.server ? { expectServerUrl: flags.server.replace(/\/+$/, '') } : {}),
   })
     .catch(async (error: unknown) => {
-      await signers?.close();
       await storage.db.close();
       throw error;
     })
@@ -364,7 +401,6 @@ async function serve(argv: readonly string[]): Promise<ExitCode> {
       process.off('SIGTERM', onTerm);
       gateway
         .close()
-        .then(() => signers?.close())
         .then(() => storage.db.close())
         .then(resolveStop, resolveStop);
     };

@@ -12,6 +12,7 @@ import type { Sender } from '@parley/client';
 import { isParleyError } from '@parley/core';
 import type { Sql } from '@parley/server';
 import { getSetting, putSettings } from '../storage/settings.js';
+import type { SenderKeyLabels, SenderKeyRing } from './sender-keys.js';
 
 /**
  * What became of a rotation request: where the key log recorded it and how many conversations
@@ -25,14 +26,16 @@ export type SenderRotationOutcome =
   | { readonly id: string; readonly ok: false; readonly code: string; readonly message: string; readonly at: string };
 
 /**
- * Files a request for the leading instance to rotate the sender's keys; returns its id.
+ * Files a request for the leading instance to rotate the sender's keys; returns its id. With
+ * `labels`, the new keys are that pair in the token (made beforehand: `parley gateway
+ * rotate-sender-keys --signer` does it); without, they are generated and sealed in the database.
  *
  * @example
  * const id = await requestSenderRotation(db)
  */
-export async function requestSenderRotation(db: Sql): Promise<string> {
+export async function requestSenderRotation(db: Sql, labels?: SenderKeyLabels): Promise<string> {
   const id = randomUUID();
-  await putSettings(db, { sender_rotation_request: JSON.stringify({ id, requestedAt: new Date().toISOString() }) });
+  await putSettings(db, { sender_rotation_request: JSON.stringify({ id, requestedAt: new Date().toISOString(), ...(labels ? { labels } : {}) }) });
   return id;
 }
 
@@ -54,6 +57,8 @@ export interface SenderRotationFollowerOptions {
   /** Stops sending for the rotation (commitments signed by the key being replaced would be refused) and resumes it. */
   readonly pause: <T>(work: () => Promise<T>) => Promise<T>;
   readonly log: { info(o: object, m: string): void; warn(o: object, m: string): void };
+  /** The token's key pairs by label (`--signer`): a request naming labels rotates to that pair. */
+  readonly keyRing?: SenderKeyRing;
   readonly intervalMs?: number;
 }
 
@@ -95,12 +100,15 @@ export class SenderRotationFollower {
   async pollOnce(): Promise<SenderRotationOutcome | undefined> {
     const text = await getSetting(this.#o.db, 'sender_rotation_request');
     if (!text) return undefined;
-    const { id } = JSON.parse(text) as { id: string };
+    const { id, labels } = JSON.parse(text) as { id: string; labels?: SenderKeyLabels };
     if (await senderRotationOutcome(this.#o.db, id)) return undefined;
     const at = () => new Date().toISOString();
     let outcome: SenderRotationOutcome;
     try {
-      const result = await this.#o.pause(() => this.#o.sender.device.keys.rotate());
+      const { keyRing } = this.#o;
+      const next = labels && keyRing ? await keyRing.open(labels) : undefined;
+      const result = await this.#o.pause(() => this.#o.sender.device.keys.rotate(next ? { signers: { identity: next.identity, mls: next.mls } } : {}));
+      if (labels && keyRing) await keyRing.adopt(labels);
       outcome = { id, ok: true, index: result.index, rekeyed: result.rekeyed, failed: result.failed, at: at() };
       this.#o.log.info({ keyLogIndex: result.index, rekeyed: result.rekeyed, failed: result.failed.length }, 'gateway: sender keys rotated');
     } catch (error) {

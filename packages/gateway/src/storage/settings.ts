@@ -13,7 +13,9 @@ export type SettingName =
   | 'initialized_at'
   /** A request to rotate the sender's keys, and the leader's outcome (custody/sender-rotation.ts). */
   | 'sender_rotation_request'
-  | 'sender_rotation_result';
+  | 'sender_rotation_result'
+  /** The token labels of the sender's keys in use, once a rotation moved them (custody/sender-keys.ts). */
+  | 'sender_key_labels';
 
 /**
  * @example
