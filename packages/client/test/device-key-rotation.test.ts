@@ -155,6 +155,10 @@ describe('device key rotation', () => {
     const done = await external.keys.rotate({ signers: { identity: next } });
     expect(done.index).toBeGreaterThan(0);
     expect(external.identityKey).toEqual(next.publicKey);
+    // Each rotation is a key-log entry every contact replays: five a day per device, then 429.
+    for (let i = 1; i < 5; i++) await external.keys.rotate({ signers: { identity: localEd25519Signer(generateIdentityKeyPair().privateKey) } });
+    await expect(external.keys.rotate({ signers: { identity: localEd25519Signer(generateIdentityKeyPair().privateKey) } })).rejects.toMatchObject({ status: 429, code: 'rate_limited' });
+    expect((await external.keys.devicesOf(external.identityId))[0]!.previousKeys).toHaveLength(5);
     await Promise.all([phone.close(), other.close(), external.close()]);
   }, 60_000);
 });

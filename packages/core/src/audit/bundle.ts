@@ -3,7 +3,8 @@
  * without trusting the server, that a business sent exactly this message to
  * this customer at this time and which of the customer's devices received it.
  * Only the two logs' verifier keys (and the directory's VRF key) come from
- * outside the bundle.
+ * outside the bundle: after a log-key rotation the bundle carries the logs'
+ * announcements, which lead from the key the auditor trusts to the key that signs now.
  */
 import { Type, type Static } from 'typebox';
 import { Compile } from 'typebox/compile';
@@ -25,6 +26,14 @@ export const AuditInclusionSchema = Type.Object(
 );
 export type AuditInclusion = Static<typeof AuditInclusionSchema>;
 
+/**
+ * A log's key-rotation announcements (docs/log-key-rotation.md) as `GET /logs/<name>/key-rotations`
+ * serves them, one signed note per item, oldest first. Optional in a bundle (absent: the log's key
+ * never changed, or the bundle predates the field); the verifier follows them from the key the
+ * auditor trusts and ignores any that does not open.
+ */
+const KeyRotationsSchema = Type.Array(Type.String({ minLength: 1, maxLength: 4096 }), { maxItems: 64 });
+
 export const EvidenceBundleSchema = Type.Object(
   {
     v: Type.Literal(1),
@@ -41,6 +50,8 @@ export const EvidenceBundleSchema = Type.Object(
     ),
     /** Signed checkpoint (C2SP signed note) of the audit log the inclusion proofs refer to. */
     auditCheckpoint: Type.String(),
+    /** The audit log's key-rotation announcements, oldest first (omitted when there are none). */
+    auditRotations: Type.Optional(KeyRotationsSchema),
     keyLog: Type.Object(
       {
         /** Signed checkpoint of the key log the identities' proofs refer to. */
@@ -49,6 +60,8 @@ export const EvidenceBundleSchema = Type.Object(
         vrfPublicKey: Type.String(),
         /** Lookups of the sender's and the recipient's identities, as the directory answers them. */
         identities: Type.Array(KeyLookupResponseSchema, { minItems: 1, maxItems: 2 }),
+        /** The key log's key-rotation announcements, oldest first (omitted when there are none). */
+        rotations: Type.Optional(KeyRotationsSchema),
       },
       { additionalProperties: false },
     ),

@@ -16,9 +16,16 @@ import type { ReceiptStatus } from './receipt.js';
  * };
  */
 export interface EvidenceTrust {
-  /** Signed-note verifier key of the audit log; its name must be the audit checkpoint's origin. */
+  /**
+   * Signed-note verifier key of the audit log; its name must be the audit checkpoint's origin.
+   * After a rotation the key pinned before it still works: the bundle's `auditRotations` lead
+   * from it to the key that signs now.
+   */
   readonly auditLogKey: string;
-  /** Signed-note verifier key of the key log; its Ed25519 key also attests the key-log entries. */
+  /**
+   * Signed-note verifier key of the key log; its Ed25519 key also attests the key-log entries
+   * (with the keys the bundle's `keyLog.rotations` announce from it, or that preceded it).
+   */
   readonly keyLogKey: string;
   /** base64 ECVRF public key of the key directory. When absent the bundle's own key is used, and the `vrf-key` check says so. */
   readonly vrfPublicKey?: string;

@@ -1,7 +1,9 @@
 /**
  * The offline evidence verifier: checks an evidence bundle (bundle.ts) against
  * nothing but the two logs' signed-note verifier keys (and, ideally, the key
- * directory's VRF key). It makes the same checks as the SDK's key lookup
+ * directory's VRF key). After a log-key rotation the bundle's announcements
+ * (`auditRotations`, `keyLog.rotations`) lead from the trusted key to the key
+ * that signs now (`bundle-checks/rotations.ts`, docs/log-key-rotation.md). It makes the same checks as the SDK's key lookup
  * (`KeyLogVerifier.lookup`) for the sender's and the recipient's identities,
  * then checks the commitment, its receipts and their audit-log inclusion.
  * This file runs the checks in report order; they live in `bundle-checks/`, by kind
@@ -35,6 +37,7 @@ import { checkCommitmentInLog, checkCommitmentSignature, checkReveal } from './b
 import { verifyIdentity, type VerifiedIdentity } from './bundle-checks/identity.js';
 import { openCheckpoint, parseTrustKey } from './bundle-checks/logs.js';
 import { checkReceipt } from './bundle-checks/receipt.js';
+import { describeKeys, logKeys } from './bundle-checks/rotations.js';
 
 function parseInput(input: unknown): unknown {
   let text: string;
@@ -92,6 +95,13 @@ function trustField(trust: unknown, field: keyof EvidenceTrust): unknown {
  * identity) fails with `checkpoint_unverified` / `identity_unverified`; `internal_error`
  * would mean a bug here. The key-log key's Ed25519 key is the entries' attestation key.
  *
+ * Log-key rotations: a checkpoint verifies when signed by the trusted key or by a key the
+ * trusted key announced, through a chain of the bundle's announcements of that log (each
+ * signed by the old and the new key; origin = the trusted key's name). Key-log attestations
+ * are accepted under the trusted key and its announced predecessors (from index 0) and each
+ * followed key (from its announcement's `start`). Announcements that do not open are
+ * ignored: they add no key. The checkpoint checks' details name the rotations followed.
+ *
  * @example
  * const report = verifyEvidenceBundle(await file.text(), { auditLogKey, keyLogKey, vrfPublicKey });
  * for (const c of report.checks) console.log(c.ok ? '✔' : '✘', c.name, c.code ?? '');
@@ -124,12 +134,14 @@ export function verifyEvidenceBundle(bundle: unknown, trust: EvidenceTrust, reve
     const { commitment } = b;
 
     const auditCheckpoint = step('audit-checkpoint-signature', 'malformed_checkpoint', () => {
-      const cp = openCheckpoint(b.auditCheckpoint, parseTrustKey(trustField(trust, 'auditLogKey'), 'audit log'), 'audit');
-      return { value: cp, detail: `signed by ${cp.origin}, tree size ${cp.treeSize}` };
+      const keys = logKeys(parseTrustKey(trustField(trust, 'auditLogKey'), 'audit log'), b.auditRotations);
+      const cp = openCheckpoint(b.auditCheckpoint, keys, 'audit');
+      return { value: cp, detail: `signed by ${cp.origin}, tree size ${cp.treeSize}${describeKeys(keys, cp.signedBy, false)}` };
     });
     const keyLogCheckpoint = step('key-log-checkpoint-signature', 'malformed_checkpoint', () => {
-      const cp = openCheckpoint(b.keyLog.checkpoint, parseTrustKey(trustField(trust, 'keyLogKey'), 'key log'), 'key-log');
-      return { value: cp, detail: `signed by ${cp.origin}, tree size ${cp.treeSize}` };
+      const keys = logKeys(parseTrustKey(trustField(trust, 'keyLogKey'), 'key log'), b.keyLog.rotations);
+      const cp = openCheckpoint(b.keyLog.checkpoint, keys, 'key-log');
+      return { value: cp, detail: `signed by ${cp.origin}, tree size ${cp.treeSize}${describeKeys(keys, cp.signedBy, true)}` };
     });
 
     const pinned = trustField(trust, 'vrfPublicKey');

@@ -393,6 +393,9 @@ export class AuditService {
       proof: (await this.log.inclusionProof(index, auditCheckpoint.size)).map(toBase64),
     });
     const keyCheckpoint = await this.directory.keyLog.latestCheckpoint();
+    // Both logs' key-rotation announcements: they lead an auditor from the key it pinned to
+    // the key that signs these checkpoints (docs/log-key-rotation.md, "Evidence bundles").
+    const [auditRotations, keyRotations] = await Promise.all([this.log.keyRotations(), this.directory.keyLog.keyRotations?.() ?? []]);
     const identityIds = [...new Set([row.sender_identity_id, row.recipient_identity_id])];
     const bundle: EvidenceBundle = {
       v: 1,
@@ -403,10 +406,12 @@ export class AuditService {
         receipts.map(async (r, i) => ({ receipt: r.receipt, signature: toBase64(r.signature), audit: await inclusion(logged[i + 1]!.entry, logged[i + 1]!.index) })),
       ),
       auditCheckpoint: auditCheckpoint.note,
+      ...(auditRotations.length > 0 ? { auditRotations } : {}),
       keyLog: {
         checkpoint: keyCheckpoint.note,
         vrfPublicKey: toBase64(this.directory.vrfPublicKey),
         identities: await Promise.all(identityIds.map((id) => this.directory.lookup(id, keyCheckpoint))),
+        ...(keyRotations.length > 0 ? { rotations: keyRotations } : {}),
       },
     };
     this.logger.debug({ message: messageId, receipts: receipts.length }, 'evidence bundle assembled');

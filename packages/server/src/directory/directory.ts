@@ -31,6 +31,8 @@ export interface KeyLogWriter {
   latestCheckpoint(): Promise<{ size: number; rootHash: Uint8Array; note: string }>;
   entriesByLabel(label: Uint8Array): Promise<{ index: number; entry: Uint8Array }[]>;
   inclusionProof(index: number, treeSize: number): Promise<Uint8Array[]>;
+  /** The log's key-rotation announcements, oldest first (evidence bundles carry them). */
+  keyRotations?(): Promise<string[]>;
 }
 
 /** A key-log entry before the directory attests it. */

@@ -6,9 +6,10 @@
 import { fromBase64 } from '../../bytes.js';
 import { isParleyError } from '../../errors.js';
 import type { Checkpoint } from '../../tlog/checkpoint.js';
-import type { Ed25519NoteVerifier } from '../../tlog/note.js';
+import type { VerifiedSignature } from '../../tlog/note.js';
 import type { EvidenceBundle } from '../bundle.js';
 import type { EvidenceCheck, EvidenceFailureCode } from '../evidence-report.js';
+import type { LogKeys } from './rotations.js';
 
 /** A failed check, thrown inside a check and turned into its report line. */
 export class CheckFailure {
@@ -52,9 +53,10 @@ export function decode64(text: string, code: EvidenceFailureCode, what: string):
   }
 }
 
-/** A checkpoint whose signature verified with a trusted key, and that key. */
+/** A checkpoint whose signature verified with a key of the log's chain, the chain, and the keys that signed it. */
 export interface OpenedCheckpoint extends Checkpoint {
-  readonly verifier: Ed25519NoteVerifier;
+  readonly keys: LogKeys;
+  readonly signedBy: readonly VerifiedSignature[];
 }
 
 /** What the checks of one bundle share: the bundle and what the first checks established. */

@@ -1,7 +1,8 @@
 /**
  * Identity checks: the checks of the SDK's `KeyLogVerifier.lookup`, offline, for one key-log
  * lookup in the bundle (RFC 9381 VRF label, inclusion of every entry in the key-log tree,
- * replay with every signature), and the device-status rules commitments and receipts share.
+ * replay with every signature, attestations under the key-log keys the bundle's announcements
+ * establish: rotations.ts), and the device-status rules commitments and receipts share.
  */
 import { equalBytes, toBase64Url } from '../../bytes.js';
 import { isParleyError } from '../../errors.js';
@@ -37,7 +38,7 @@ export function verifyIdentity(lookup: KeyLookupResponse, ctx: Context, out: { i
     // Two signed views of one log of the same size with different roots: a fork, provably.
     let other: Checkpoint | undefined;
     try {
-      other = openCheckpoint(lookup.checkpoint, checkpoint.verifier, 'key-log');
+      other = openCheckpoint(lookup.checkpoint, checkpoint.keys, 'key-log');
     } catch {
       other = undefined;
     }
@@ -65,7 +66,7 @@ export function verifyIdentity(lookup: KeyLookupResponse, ctx: Context, out: { i
   logged.sort((a, b) => a.index - b.index);
   let devices: Map<string, DeviceKeyState>;
   try {
-    devices = replayIdentity(toBase64Url(label), logged, checkpoint.verifier.publicKey);
+    devices = replayIdentity(toBase64Url(label), logged, checkpoint.keys.attestationKeys);
   } catch (error) {
     const index = isParleyError(error) ? error.details?.['index'] : undefined;
     return fail('key_log_inconsistent', `the key-log entries do not replay: ${error instanceof Error ? error.message : 'error'}${typeof index === 'number' ? ` (#${index})` : ''}`);
@@ -74,7 +75,9 @@ export function verifyIdentity(lookup: KeyLookupResponse, ctx: Context, out: { i
   for (const { index, entry } of logged) if (entry.type === 'device-revoked') revocations.set(entry.deviceId, { index, entry });
   out.identity = { devices, revocations };
   const list = [...devices.values()].map((d) => `${d.deviceId} (${d.kind}, ${d.status})`).join(', ');
-  return `label proven by the ${ctx.vrfPinned ? 'pinned' : "bundle's own"} VRF key; ${logged.length} ${logged.length === 1 ? 'entry' : 'entries'} included in the key-log tree of size ${checkpoint.treeSize}; devices: ${list || 'none'}`;
+  const chain = checkpoint.keys.attestationKeys.length;
+  const attested = chain > 1 ? `; attestations checked under the ${chain} keys of the announced chain` : '';
+  return `label proven by the ${ctx.vrfPinned ? 'pinned' : "bundle's own"} VRF key; ${logged.length} ${logged.length === 1 ? 'entry' : 'entries'} included in the key-log tree of size ${checkpoint.treeSize}${attested}; devices: ${list || 'none'}`;
 }
 
 /** Looks a device up in a verified identity and applies the status rules shared by commitments and receipts. */

@@ -7,11 +7,12 @@ import { equalBytes, fromBase64 } from '../../bytes.js';
 import { isParleyError } from '../../errors.js';
 import { parseCheckpoint, type Checkpoint } from '../../tlog/checkpoint.js';
 import { leafHash } from '../../tlog/merkle.js';
-import { openNote, parseVerifierKey, type Ed25519NoteVerifier } from '../../tlog/note.js';
+import { openNote, parseVerifierKey, type Ed25519NoteVerifier, type OpenedNote } from '../../tlog/note.js';
 import { verifyInclusion } from '../../tlog/verify-proofs.js';
 import type { AuditInclusion } from '../bundle.js';
 import { decodeAuditEntry, encodeAuditEntry, type AuditEntry } from '../entry.js';
 import { decode64, describe, fail, type OpenedCheckpoint } from './check.js';
+import type { LogKeys } from './rotations.js';
 
 /** Parses a trusted signed-note verifier key; fails with `bad_trust_key`. */
 export function parseTrustKey(key: unknown, which: string): Ed25519NoteVerifier {
@@ -22,14 +23,21 @@ export function parseTrustKey(key: unknown, which: string): Ed25519NoteVerifier 
   }
 }
 
-/** Opens a checkpoint note with one trusted key and checks its origin is the key's name. */
-export function openCheckpoint(note: string, verifier: Ed25519NoteVerifier, which: string): OpenedCheckpoint {
+/**
+ * Opens a checkpoint note with the log's keys (the trusted key and the keys followed from it
+ * through the bundle's announcements, rotations.ts): any of them may sign it. Checks its
+ * origin is the trusted key's name.
+ */
+export function openCheckpoint(note: string, keys: LogKeys, which: string): OpenedCheckpoint {
+  const verifier = keys.trusted;
   let text: string;
+  let signedBy: OpenedNote['verified'];
   try {
-    text = openNote(note, [verifier]).text;
+    ({ text, verified: signedBy } = openNote(note, keys.signers));
   } catch (error) {
     if (isParleyError(error) && (error.code === 'tlog_note_bad_signature' || error.code === 'tlog_note_unverified')) {
-      return fail('bad_checkpoint_signature', `the ${which} checkpoint is not signed by ${verifier.name}`);
+      const announced = keys.signers.length > 1 ? ` (nor by a key it announced, ${keys.signers.length - 1} followed)` : '';
+      return fail('bad_checkpoint_signature', `the ${which} checkpoint is not signed by the trusted key of ${verifier.name}${announced}`);
     }
     return fail('malformed_checkpoint', `the ${which} checkpoint is not a signed note (${describe(error)})`);
   }
@@ -42,7 +50,7 @@ export function openCheckpoint(note: string, verifier: Ed25519NoteVerifier, whic
   if (checkpoint.origin !== verifier.name) {
     return fail('wrong_origin', `the ${which} checkpoint is for origin ${checkpoint.origin}, the trusted key for ${verifier.name}`);
   }
-  return { ...checkpoint, verifier };
+  return { ...checkpoint, keys, signedBy };
 }
 
 /** RFC 9162 §2.1.3.2 inclusion of `entry` at `inclusion.index` in the checkpoint's tree. */

@@ -15,6 +15,7 @@ import {
   ForbiddenError,
   InvalidInputError,
   KeyLogChangeResponseSchema,
+  RateLimitedError,
   RotateDeviceKeysRequestSchema,
   UnauthorizedError,
   equalBytes,
@@ -25,10 +26,14 @@ import {
 import { rotationMessage } from '@parley/core/keylog';
 import { getDevice, rotateDeviceKeys } from '../../repos/devices.js';
 import { deleteKeyPackagesOf, insertKeyPackages } from '../../repos/key-packages.js';
+import { takeToken } from '../../repos/rate-limits.js';
 import { deviceOf, requireDevice, type RouteContext } from '../context.js';
 import { validateKeyPackages } from './key-packages.js';
 
-const errors = { 400: ErrorBodySchema, 401: ErrorBodySchema, 403: ErrorBodySchema, 404: ErrorBodySchema, 409: ErrorBodySchema };
+/** Rotations a device may make per day (a burst of as many, refilled over 24 h). */
+const ROTATIONS_PER_DAY = 5;
+
+const errors = { 400: ErrorBodySchema, 401: ErrorBodySchema, 403: ErrorBodySchema, 404: ErrorBodySchema, 409: ErrorBodySchema, 429: ErrorBodySchema };
 
 export function registerKeyRotationRoutes(app: FastifyInstance, ctx: RouteContext): void {
   const r = app.withTypeProvider<TypeBoxTypeProvider>();
@@ -77,6 +82,9 @@ export function registerKeyRotationRoutes(app: FastifyInstance, ctx: RouteContex
       if (!verifyEd25519(identityKey, message, proof)) {
         throw new UnauthorizedError('rotation_proof_invalid', 'the rotation is not signed by the new identity key');
       }
+      // Every rotation is a key-log entry contacts replay: a device cannot flood its identity's history.
+      const take = await takeToken(ctx.db, `rotate:${device.id}`, ROTATIONS_PER_DAY, ROTATIONS_PER_DAY / 86_400);
+      if (!take.allowed) throw new RateLimitedError('too many key rotations for this device; retry later', take.retryAfterMs);
       const owner = { identityId: device.identity_id, deviceId: device.id, signatureKey };
       const oneTime = await validateKeyPackages(ctx, body.keyPackages, owner);
       const [lastResort] = await validateKeyPackages(ctx, [body.lastResortKeyPackage], owner);
