@@ -28,6 +28,7 @@ describe('parley keys lookup', () => {
     const phone = await enroll(t.url, bank, 'c-7', 'customer');
     const tablet = await enrollApproved(t.url, bank, 'c-7', phone);
     await phone.keys.revokeDevice(tablet.deviceId);
+    const { index: rotatedAt } = await phone.keys.rotate();
     const { code, out } = await run(['keys', 'lookup', 'cli-bank:c-7', '--url', t.url, '--admin-token', ADMIN_TOKEN, '--json']);
     expect(code).toBe(0);
     const result = JSON.parse(out);
@@ -35,9 +36,11 @@ describe('parley keys lookup', () => {
       [phone.deviceId, 'approved'],
       [tablet.deviceId, 'revoked'],
     ]);
+    expect(result.devices[0].rotatedAt).toEqual([rotatedAt]);
     const text = await run(['keys', 'lookup', 'cli-bank:c-7', '--url', t.url, '--admin-token', ADMIN_TOKEN]);
     expect(text.out).toContain('VRF proof');
     expect(text.out).toContain('revoked (owner)');
+    expect(text.out).toContain(`keys rotated at log #${rotatedAt} (signed by the previous key)`);
     const wrong = await run(['keys', 'lookup', 'cli-bank:c-7', '--url', t.url, '--admin-token', 'nope']);
     expect(wrong.code).toBe(1);
   });

@@ -209,6 +209,9 @@ export class Receiver {
     });
     this.ctx.hub.emit({ type: 'conversation-joined', conversationId: joinedId, members: group.members().map((m) => m.member), epoch: group.epoch.toString() });
     this.releaseHeld(id);
+    // Added with a KeyPackage claimed before this device rotated its keys: re-key the new leaf at once (best effort; `connect` retries).
+    const self = group.members().find((m) => m.member.deviceId === this.ctx.mls.member.deviceId);
+    if (self && !equalBytes(self.signaturePublicKey, this.ctx.mls.signatureKeys.publicKey)) setTimeout(() => void this.rekey(joinedId).catch(() => {}), 0);
     return 'ack';
   }
 

@@ -57,6 +57,8 @@ export async function runKeys(argv: readonly string[]): Promise<ExitCode> {
     addedAt: d.addedAt,
     ...(d.approvedBy ? { approvedBy: d.approvedBy } : {}),
     ...(d.revokedBy ? { revokedBy: d.revokedBy } : {}),
+    // Signed key rotations (docs/key-rotation.md): where each replaced key was retired.
+    ...(d.previousKeys.length > 0 ? { rotatedAt: d.previousKeys.map((k) => k.rotatedAt) } : {}),
   }));
   if (flags.json) {
     // `keysVerified: false`: the checks ran against the keys the server itself listed.
@@ -76,7 +78,8 @@ export async function runKeys(argv: readonly string[]): Promise<ExitCode> {
   // Inclusion and the entries' attestations rest on the log key: verified only when it is pinned.
   say(`${pinned ? '✔' : '!'} every entry is included in the signed tree; ${devices.length} device(s) replayed with every signature checked${pinned ? '' : ' (against the unpinned log key)'}`);
   for (const d of devices) {
-    say(`  ${d.deviceId}  ${d.kind.padEnd(8)} ${d.status.padEnd(8)} log #${d.addedAt}${d.approvedBy ? ` approved by ${d.approvedBy}` : ''}${d.revokedBy ? ` revoked (${d.revokedBy})` : ''}`);
+    const rotated = d.rotatedAt ? ` keys rotated at log #${d.rotatedAt.join(', #')} (signed by the previous key)` : '';
+    say(`  ${d.deviceId}  ${d.kind.padEnd(8)} ${d.status.padEnd(8)} log #${d.addedAt}${d.approvedBy ? ` approved by ${d.approvedBy}` : ''}${rotated}${d.revokedBy ? ` revoked (${d.revokedBy})` : ''}`);
   }
   return 0;
 }
