@@ -66,6 +66,11 @@ export const CLIENT_ERROR_CODES = [
   'key_log_lookup_mismatch',
   'invalid_argument',
   'escrow_key_mismatch',
+  'backup_wrong_key',
+  'backup_corrupt',
+  'backup_truncated',
+  'backup_unsupported',
+  'backup_invalid_secret',
 ] as const;
 
 /**
@@ -89,6 +94,13 @@ export type DeviceRecordErrorCode = 'device_exists' | 'device_not_enrolled' | 'd
  * if (e instanceof SignerError && e.code === 'signer_required') await Sender.open({ store, signers: { identity, mls }, ...nodeRuntime })
  */
 export type SignerErrorCode = 'signer_required' | 'signer_mismatch';
+/**
+ * Codes of `BackupError`.
+ *
+ * @example
+ * if (e instanceof BackupError && e.code === 'backup_wrong_key') askForTheRecoveryKeyAgain()
+ */
+export type BackupErrorCode = Extract<ClientErrorCode, `backup_${string}`>;
 /**
  * Codes of `ConversationError`.
  *
@@ -221,6 +233,24 @@ export class EnrollmentTokenError extends ClientError {
   constructor(message: string) {
     super('invalid_enrollment_token', message);
     this.name = 'EnrollmentTokenError';
+  }
+}
+
+/**
+ * An encrypted backup could not be opened (docs/backup-format.md): the key is not the backup's
+ * (`backup_wrong_key`), a chunk was changed, moved or taken from another backup
+ * (`backup_corrupt`), the backup ends before its final chunk (`backup_truncated`), its format
+ * version is unknown (`backup_unsupported`), or the secret given is unusable (`backup_invalid_secret`).
+ *
+ * @example
+ * await expect(consume(decryptBackup(lines, { recoveryKey: other }))).rejects.toMatchObject({ code: 'backup_wrong_key' })
+ */
+export class BackupError extends ClientError {
+  declare readonly code: BackupErrorCode;
+
+  constructor(code: BackupErrorCode, message: string, options: ErrorOptions = {}) {
+    super(code, message, options);
+    this.name = 'BackupError';
   }
 }
 

@@ -18,6 +18,7 @@ export {
   type DeviceKeysErrorCode,
   type DeviceRecordErrorCode,
   type SignerErrorCode,
+  type BackupErrorCode,
   type KeyPackageErrorCode,
   type KeyStoreErrorCode,
   type KeyTransparencyErrorCode,
@@ -29,6 +30,7 @@ export {
   EnrollmentTokenError,
   DeviceRecordError,
   SignerError,
+  BackupError,
   DeviceClosedError,
   ConversationError,
   KeyPackageError,
@@ -53,3 +55,5 @@ export {
 } from './key-transparency.js';
 export { DeviceKeys, approvalShortCode, type VerificationState, type PendingDevice } from './device-keys.js';
 export type { KeyRotationOptions, KeyRotationResult, ResumedRotation } from './key-rotation.js';
+export { BackupWriter, decryptBackup, deriveBackupKeys, type BackupSecret, type BackupItem, type BackupKdf, type BackupKeys } from './backup-format.js';
+export { generateRecoveryKey, normalizeRecoveryKey } from './recovery-key.js';

@@ -8,12 +8,12 @@ import { describe, expect, it } from 'vitest';
 describe('@parley/client public API', () => {
   it('@parley/client', async () => {
     expect(Object.keys(await import('@parley/client')).sort()).toEqual([
-      'ApiClient', 'ApiError', 'AuditError', 'CLIENT_ERROR_CODES', 'ClientError', 'Conversation',
+      'ApiClient', 'ApiError', 'AuditError', 'BackupError', 'BackupWriter', 'CLIENT_ERROR_CODES', 'ClientError', 'Conversation',
       'ConversationError', 'Device', 'DeviceClosedError', 'DeviceKeys', 'DeviceKeysError', 'DeviceKindError',
       'DeviceRecordError', 'EnrollmentTokenError', 'EscrowPolicyError', 'EvidenceReader', 'InvalidArgumentError', 'KeyLogFollower',
       'KeyLogVerifier', 'KeyPackageError', 'KeyStoreError', 'KeyTransparencyError', 'MemoryKeyStore',
       'RetrievalLinkError', 'RuntimeMissingError', 'Sender', 'SignerError', 'TransportError', 'approvalShortCode',
-      'isClientError', 'isRetryable', 'issueEnrollmentToken',
+      'decryptBackup', 'deriveBackupKeys', 'generateRecoveryKey', 'isClientError', 'isRetryable', 'issueEnrollmentToken', 'normalizeRecoveryKey',
     ]);
   });
 
