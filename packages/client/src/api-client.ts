@@ -78,16 +78,29 @@ export class ApiClient {
     this.session = provider;
   }
 
-  private async request<S extends TSchema>(
-    method: string,
-    path: string,
-    schema: S,
-    body: unknown,
-    auth: boolean,
-  ): Promise<Static<S>> {
+  private async request<S extends TSchema>(method: string, path: string, schema: S, body: unknown, auth: boolean): Promise<Static<S>> {
+    const init = body === undefined ? {} : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) };
+    const res = await this.send(method, path, init, auth);
+    let json: unknown;
+    try {
+      json = await res.json();
+    } catch (cause) {
+      throw new TransportError(`server answered ${res.status} without JSON`, { cause });
+    }
+    if (!validator(schema).Check(json)) throw new TransportError(`server response to ${method} ${path} does not match the API schema`);
+    return json as Static<S>;
+  }
+
+  /**
+   * One call (with the session when `auth`, renewed once if it expired); a non-2xx answer
+   * becomes an `ApiError` with the server's code. The caller reads the body.
+   *
+   * @example
+   * const res = await api.send('GET', '/v1/backups/latest', { headers: { 'parley-backup-key': key } }, true)
+   */
+  async send(method: string, path: string, init: { headers?: Record<string, string>; body?: string | Uint8Array }, auth: boolean): Promise<Response> {
     for (let attempt = 0; ; attempt++) {
-      const headers: Record<string, string> = {};
-      if (body !== undefined) headers['content-type'] = 'application/json';
+      const headers: Record<string, string> = { ...init.headers };
       if (auth) {
         if (!this.session) throw new ApiError(401, 'session_required', 'no session provider');
         headers['authorization'] = `Bearer ${await this.session(attempt > 0)}`;
@@ -97,32 +110,27 @@ export class ApiClient {
         res = await this.fetchImpl(this.serverUrl + path, {
           method,
           headers,
-          ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+          ...(init.body !== undefined ? { body: init.body as BodyInit } : {}),
           signal: AbortSignal.timeout(this.timeoutMs),
         });
       } catch (cause) {
         throw new TransportError(`cannot reach ${this.serverUrl}`, { cause });
       }
+      if (res.ok) return res;
       let json: unknown;
       try {
         json = await res.json();
       } catch (cause) {
         throw new TransportError(`server answered ${res.status} without JSON`, { cause });
       }
-      if (!res.ok) {
-        if (!errorBody.Check(json)) throw new TransportError(`server answered ${res.status} with an unknown error body`);
-        const { code, message, details } = json.error;
-        if (auth && res.status === 401 && attempt === 0 && (code === 'session_expired' || code === 'session_invalid')) continue;
-        const retryAfter = res.headers.get('retry-after');
-        throw new ApiError(res.status, code, message, {
-          ...(details ?? {}),
-          ...(retryAfter ? { retryAfterMs: Number(retryAfter) * 1000 } : {}),
-        });
-      }
-      if (!validator(schema).Check(json)) throw new TransportError(`server response to ${method} ${path} does not match the API schema`);
-      return json as Static<S>;
+      if (!errorBody.Check(json)) throw new TransportError(`server answered ${res.status} with an unknown error body`);
+      const { code, message, details } = json.error;
+      if (auth && res.status === 401 && attempt === 0 && (code === 'session_expired' || code === 'session_invalid')) continue;
+      const retryAfter = res.headers.get('retry-after');
+      throw new ApiError(res.status, code, message, { ...(details ?? {}), ...(retryAfter ? { retryAfterMs: Number(retryAfter) * 1000 } : {}) });
     }
   }
+
 
   /**
    * `POST /v1/devices`: registers an enrolling device's public keys (what `Device.enroll` sends).

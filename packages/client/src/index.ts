@@ -57,3 +57,4 @@ export { DeviceKeys, approvalShortCode, type VerificationState, type PendingDevi
 export type { KeyRotationOptions, KeyRotationResult, ResumedRotation } from './key-rotation.js';
 export { BackupWriter, decryptBackup, deriveBackupKeys, type BackupSecret, type BackupItem, type BackupKdf, type BackupKeys } from './backup-format.js';
 export { generateRecoveryKey, normalizeRecoveryKey } from './recovery-key.js';
+export { uploadBackup, listBackups, restoreBackup, type StoredBackup } from './backup-store.js';

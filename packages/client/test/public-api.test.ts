@@ -13,7 +13,7 @@ describe('@parley/client public API', () => {
       'DeviceRecordError', 'EnrollmentTokenError', 'EscrowPolicyError', 'EvidenceReader', 'InvalidArgumentError', 'KeyLogFollower',
       'KeyLogVerifier', 'KeyPackageError', 'KeyStoreError', 'KeyTransparencyError', 'MemoryKeyStore',
       'RetrievalLinkError', 'RuntimeMissingError', 'Sender', 'SignerError', 'TransportError', 'approvalShortCode',
-      'decryptBackup', 'deriveBackupKeys', 'generateRecoveryKey', 'isClientError', 'isRetryable', 'issueEnrollmentToken', 'normalizeRecoveryKey',
+      'decryptBackup', 'deriveBackupKeys', 'generateRecoveryKey', 'isClientError', 'isRetryable', 'issueEnrollmentToken', 'listBackups', 'normalizeRecoveryKey', 'restoreBackup', 'uploadBackup',
     ]);
   });
 

@@ -34,6 +34,7 @@ import { DeviceStatusCache, type RouteContext } from './http/context.js';
 import { BusinessStatusCache } from './business-status.js';
 import { registerDirectoryRoutes } from './http/routes/directory.js';
 import { registerKeyRotationRoutes } from './http/routes/key-rotation.js';
+import { registerBackupRoutes } from './http/routes/backups.js';
 import { KeyDirectory } from './directory/directory.js';
 import { loadVrfKey } from './directory/vrf-key.js';
 import { loadWrappedVrfKey } from './directory/vrf-key-wrapped.js';
@@ -251,6 +252,7 @@ export async function startServer(input: ServerConfigInput = {}): Promise<Parley
     registerLogRoutes(app, ctx);
     registerDirectoryRoutes(app, ctx);
     registerKeyRotationRoutes(app, ctx);
+    registerBackupRoutes(app, ctx);
     registerAuditRoutes(app, ctx);
     registerRoutingRoutes(app, ctx);
     registerEscrowRoutes(app, ctx);

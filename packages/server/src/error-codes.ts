@@ -84,6 +84,11 @@ export const SERVER_ERROR_CODE_GROUPS = {
     'rotation_signature_invalid',
     'rotation_proof_invalid',
     'rotation_conflict',
+    /** Encrypted backups (`/v1/backups`): an empty body, a missing or malformed key header, a wrong key, none stored. */
+    'invalid_backup',
+    'invalid_backup_key',
+    'backup_key_invalid',
+    'no_backup',
     'approval_signature_invalid',
     'revocation_unauthorized',
     'revocation_signature_invalid',

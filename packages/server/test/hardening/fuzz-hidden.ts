@@ -152,7 +152,33 @@ export function hiddenCases(world: World): FuzzRequest[] {
   }
   for (const path of ['/healthz', '/readyz', '/openapi.json', '/metrics', '/metrics?name[]=x', '/', '/v1', '/v1/', '//v1//mailbox', '/v1/mailbox/', '/nope', `/${'a'.repeat(8000)}`]) get(path, `GET ${path.slice(0, 40)}`);
   for (const method of ['PATCH', 'OPTIONS', 'HEAD', 'PUT', 'DELETE']) get('/v1/mailbox', `${method} on a GET route`, {}, method);
+  backupCases(world, out);
   return out;
+}
+
+/** `/v1/backups` (raw ciphertext bodies, keys in headers): bad keys, KDF headers, bodies, versions; no session, another's. */
+function backupCases(world: World, out: FuzzRequest[]): void {
+  const auth = { authorization: `Bearer ${world.alice.token}` };
+  const goodHash = 'A'.repeat(43);
+  const kdf = Buffer.from(JSON.stringify({ name: 'recovery-key', salt: 'AAAAAAAAAAAAAAAAAAAAAA' })).toString('base64url');
+  const put = (what: string, headers: Record<string, string>, body?: string | Buffer) =>
+    out.push({ method: 'PUT', path: '/v1/backups', what: `backup upload: ${what}`, headers: { 'content-type': 'application/octet-stream', ...headers }, ...(body !== undefined ? { body } : {}) });
+  put('no session', { 'parley-backup-access-hash': goodHash, 'parley-backup-kdf': kdf }, 'x');
+  put('no key hash', { ...auth, 'parley-backup-kdf': kdf }, 'x');
+  for (const hash of ['', 'x', 'A'.repeat(42), 'A'.repeat(44), '%%%', 'A'.repeat(5000)]) put(`key hash of ${hash.length} characters`, { ...auth, 'parley-backup-access-hash': hash, 'parley-backup-kdf': kdf }, 'x');
+  for (const k of ['', 'x', Buffer.from('[]').toString('base64url'), Buffer.from('{"name":1}').toString('base64url'), Buffer.from('null').toString('base64url'), 'A'.repeat(600)]) {
+    put(`KDF header ${JSON.stringify(k.slice(0, 20))}`, { ...auth, 'parley-backup-access-hash': goodHash, 'parley-backup-kdf': k }, 'x');
+  }
+  put('empty body', { ...auth, 'parley-backup-access-hash': goodHash, 'parley-backup-kdf': kdf }, '');
+  put('a JSON body', { ...auth, 'content-type': 'application/json', 'parley-backup-access-hash': goodHash, 'parley-backup-kdf': kdf }, '{"a":1}');
+  put('a body over the limit (33 MiB)', { ...auth, 'parley-backup-access-hash': goodHash, 'parley-backup-kdf': kdf }, Buffer.alloc(33 * 1024 * 1024, 1));
+  for (const v of ['0', '-1', 'x', '1.5', '99999999999999999999', '%00', '1e3']) {
+    out.push({ method: 'GET', path: `/v1/backups/${v}`, what: `backup version ${v}`, headers: { ...auth, 'parley-backup-key': goodHash } });
+  }
+  out.push({ method: 'GET', path: '/v1/backups/1', what: 'backup fetch without a key', headers: auth });
+  out.push({ method: 'GET', path: '/v1/backups/1', what: 'backup fetch without a session', headers: { 'parley-backup-key': goodHash } });
+  out.push({ method: 'GET', path: '/v1/backups', what: 'backup list without a session' });
+  out.push({ method: 'DELETE', path: '/v1/backups', what: 'DELETE on the backups', headers: auth });
 }
 
 /** Raw-socket requests: what fetch cannot send. Answers are judged like any other. */

@@ -18,7 +18,7 @@ import {
 } from '@parley/core';
 import { signReceipt } from '@parley/core/audit';
 import { createEscrowKey, createEscrowOfficer } from '@parley/core/escrow';
-import { approvalMessage, revocationMessage } from '@parley/core/keylog';
+import { approvalMessage, revocationMessage, rotationMessage } from '@parley/core/keylog';
 import { commitChanges, createKeyPackage, generateSignatureKeyPair } from '@parley/core/mls';
 import { ADMIN_TOKEN, api, suite, type RawDevice } from '@parley/test-kit/server';
 import { jws, jwtVariants, mlsGarbage, privateMessage, withGroupInfoEpoch, EPOCHS } from './fuzz-crafted.js';
@@ -266,6 +266,35 @@ export function validRequests(world: World): Record<string, Builder[]> {
           signatureKey: toBase64Url(aliceTablet.signature.publicKey),
         });
         return { auth: alice.token, params: { deviceId: aliceTablet.deviceId }, body: { signature: toBase64(signEd25519(alice.identity.privateKey, message)) } };
+      },
+    ],
+    'POST /v1/devices/{deviceId}/rotate-keys': [
+      // A fresh device replaces its own keys: signed by its identity key and by the new one.
+      async () => {
+        const device = await world.newDevice('rotator');
+        const label = await labelOf(world, device.identityId);
+        const identity = generateIdentityKeyPair();
+        const signature = await generateSignatureKeyPair(await suite());
+        const next = { identityId: device.identityId, deviceId: device.deviceId, signature };
+        const message = rotationMessage({
+          label,
+          deviceId: device.deviceId,
+          previousIdentityKey: toBase64Url(device.identity.publicKey),
+          identityKey: toBase64Url(identity.publicKey),
+          signatureKey: toBase64Url(signature.publicKey),
+        });
+        return {
+          auth: device.token,
+          params: { deviceId: device.deviceId },
+          body: {
+            identityKey: toBase64(identity.publicKey),
+            signatureKey: toBase64(signature.publicKey),
+            signature: toBase64(signEd25519(device.identity.privateKey, message)),
+            proof: toBase64(signEd25519(identity.privateKey, message)),
+            keyPackages: [toBase64(await keyPackage(next))],
+            lastResortKeyPackage: toBase64(await keyPackage(next)),
+          },
+        };
       },
     ],
     'POST /v1/devices/{deviceId}/revoke': [

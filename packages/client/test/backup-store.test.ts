@@ -1,0 +1,93 @@
+/**
+ * Backups on a real server: a customer's phone backs its history up under a 64-digit recovery
+ * key, the phone is lost, the bank re-enrolls the customer (reset) and the new phone restores
+ * the history; a wrong key is refused by the server and by the SDK; another identity sees no
+ * backup; fetch attempts are limited; the server holds ciphertext only.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Device, MemoryKeyStore, generateRecoveryKey, issueEnrollmentToken, listBackups, restoreBackup, uploadBackup, type BackupItem, type DeviceEvent } from '../src/index.js';
+import { nodeRuntime } from '../src/index.node.js';
+import { EventLog, createBusiness, enroll, enrollSender, startTestServer, type Business, type TestServer } from '@parley/test-kit/sdk';
+
+let t: TestServer;
+let bank: Business;
+
+beforeAll(async () => {
+  t = await startTestServer();
+  bank = await createBusiness(t.url, 'backup-bank');
+}, 60_000);
+afterAll(async () => t?.stop());
+
+async function collect(items: AsyncIterable<BackupItem>): Promise<BackupItem[]> {
+  const out: BackupItem[] = [];
+  for await (const item of items) out.push(item);
+  return out;
+}
+
+describe('backups on the server', () => {
+  it('a lost phone: the new one restores the history with the recovery key', async () => {
+    const sender = await enrollSender(t.url, bank);
+    const phone = await enroll(t.url, bank, 'bk-1', 'customer');
+    const log = new EventLog(phone);
+    await Promise.all([sender.connect(), phone.connect()]);
+    const texts = ['Example Bank: statement ready (backup test).', 'Example Bank: card ending 7781 charged EUR 3.20.'];
+    let conversationId = '';
+    for (const text of texts) {
+      const sent = await sender.send('bk-1', text, { class: 'alert' });
+      conversationId = sent.conversationId;
+      await log.waitFor((e: DeviceEvent) => e.type === 'message' && e.messageId === sent.messageId);
+    }
+    const history = (await phone.history(conversationId)).map((m) => ({ kind: 'message', conversationId, ...(m as object) }) as BackupItem);
+    expect(history).toHaveLength(2);
+    const recoveryKey = generateRecoveryKey();
+    const { version } = await uploadBackup(phone.api, { recoveryKey }, history);
+    expect(version).toBe(1);
+    // The server holds ciphertext: no text, no key.
+    const rows = await t.server.db.query<{ blob: Uint8Array; kdf: string }>('SELECT blob, kdf FROM backups');
+    for (const row of rows) {
+      const stored = new TextDecoder().decode(row.blob) + row.kdf;
+      for (const text of texts) expect(stored).not.toContain(text.slice(0, 20));
+      expect(stored).not.toContain(recoveryKey.replaceAll(' ', ''));
+    }
+    await phone.close();
+
+    // The phone is lost: the bank re-enrolls the customer on a new phone (the old device is revoked).
+    const newPhone = await Device.enroll({
+      serverUrl: t.url,
+      enrollmentToken: await issueEnrollmentToken(bank.privateKey, 'k1', { businessId: bank.id, subject: 'bk-1', kind: 'customer', reset: true }),
+      store: new MemoryKeyStore(),
+      keyPackageBatch: 3,
+      ...nodeRuntime,
+    });
+    expect((await listBackups(newPhone.api)).map((b) => [b.version, b.kdf.name])).toEqual([[1, 'recovery-key']]);
+    await expect(collect(restoreBackup(newPhone.api, { recoveryKey: generateRecoveryKey() }))).rejects.toMatchObject({ code: 'backup_wrong_key' });
+    expect(await collect(restoreBackup(newPhone.api, { recoveryKey }))).toEqual(history);
+
+    // Another customer has no backup, and cannot name this one.
+    const stranger = await enroll(t.url, bank, 'bk-2', 'customer');
+    expect(await listBackups(stranger.api)).toEqual([]);
+    await expect(collect(restoreBackup(stranger.api, { recoveryKey }))).rejects.toMatchObject({ code: 'backup_truncated' });
+    await expect(stranger.api.send('GET', '/v1/backups/1', { headers: { 'parley-backup-key': 'A'.repeat(43) } }, true)).rejects.toMatchObject({ status: 404, code: 'no_backup' });
+
+    // Fetches are counted per identity: guessing is slow.
+    let limited: unknown;
+    for (let i = 0; i < 12 && !limited; i++) {
+      await newPhone.api.send('GET', '/v1/backups/1', { headers: { 'parley-backup-key': 'A'.repeat(43) } }, true).catch((e: { code?: string }) => {
+        if (e.code === 'rate_limited') limited = e;
+        else expect(e.code).toBe('backup_key_invalid');
+      });
+    }
+    expect(limited).toMatchObject({ status: 429 });
+    await Promise.all([newPhone.close(), stranger.close(), sender.close()]);
+  }, 60_000);
+
+  it('keeps the last three versions and refuses malformed uploads', async () => {
+    const phone = await enroll(t.url, bank, 'bk-3', 'customer');
+    const recoveryKey = generateRecoveryKey();
+    for (let i = 0; i < 5; i++) await uploadBackup(phone.api, { recoveryKey }, [{ kind: 'label', label: `v${i}` }]);
+    expect((await listBackups(phone.api)).map((b) => b.version)).toEqual([5, 4, 3]);
+    expect(await collect(restoreBackup(phone.api, { recoveryKey }, 4))).toEqual([{ kind: 'label', label: 'v3' }]);
+    await expect(phone.api.send('PUT', '/v1/backups', { headers: { 'content-type': 'application/octet-stream' }, body: new Uint8Array([1]) }, true)).rejects.toMatchObject({ status: 400, code: 'invalid_backup_key' });
+    await phone.close();
+  }, 60_000);
+});
