@@ -19,7 +19,7 @@ import {
 } from '@parley/core/audit';
 import { type Device, type DeviceEvent } from '../src/index.js';
 import { TransportError } from '../src/errors.js';
-import { EventLog, createBusiness, enroll, enrollApproved, enrollSender, startTestServer, type Business, type TestServer } from '@parley/test-kit/sdk';
+import { EventLog, createBusiness, enroll, enrollApproved, enrollSender, startTestServer, type Business, type TestServer, serverTrust } from '@parley/test-kit/sdk';
 
 let t: TestServer;
 let bank: Business;
@@ -28,13 +28,7 @@ let trust: EvidenceTrust;
 beforeAll(async () => {
   t = await startTestServer();
   bank = await createBusiness(t.url, 'audit-bank');
-  const logs = (await (await fetch(`${t.url}/v1/logs`)).json()) as { logs: { name: string; verifierKey: string }[] };
-  const keys = (await (await fetch(`${t.url}/v1/keys`)).json()) as { vrfPublicKey: string };
-  trust = {
-    auditLogKey: logs.logs.find((l) => l.name === 'audit')!.verifierKey,
-    keyLogKey: logs.logs.find((l) => l.name === 'keys')!.verifierKey,
-    vrfPublicKey: keys.vrfPublicKey,
-  };
+  trust = await serverTrust(t.url);
 });
 afterAll(async () => t?.stop());
 

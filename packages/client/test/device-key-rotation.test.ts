@@ -9,7 +9,7 @@ import { generateIdentityKeyPair, localEd25519Signer, toBase64 } from '@parley/c
 import { verifyEvidenceBundle, type EvidenceTrust } from '@parley/core/audit';
 import { Device, MemoryKeyStore, type DeviceEvent } from '../src/index.js';
 import { nodeRuntime } from '../src/index.node.js';
-import { EventLog, createBusiness, enroll, enrollSender, startTestServer, type Business, type TestServer } from '@parley/test-kit/sdk';
+import { EventLog, createBusiness, enroll, enrollSender, startTestServer, type Business, type TestServer, serverTrust } from '@parley/test-kit/sdk';
 
 let t: TestServer;
 let bank: Business;
@@ -18,13 +18,7 @@ let trust: EvidenceTrust;
 beforeAll(async () => {
   t = await startTestServer();
   bank = await createBusiness(t.url, 'rotate-bank');
-  const logs = (await (await fetch(`${t.url}/v1/logs`)).json()) as { logs: { name: string; verifierKey: string }[] };
-  const keys = (await (await fetch(`${t.url}/v1/keys`)).json()) as { vrfPublicKey: string };
-  trust = {
-    auditLogKey: logs.logs.find((l) => l.name === 'audit')!.verifierKey,
-    keyLogKey: logs.logs.find((l) => l.name === 'keys')!.verifierKey,
-    vrfPublicKey: keys.vrfPublicKey,
-  };
+  trust = await serverTrust(t.url);
 }, 60_000);
 afterAll(async () => t?.stop());
 

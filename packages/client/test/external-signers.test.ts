@@ -12,7 +12,7 @@ import { fromUtf8, toBase64, toBase64Url, toHex, utf8, type Ed25519Signer } from
 import { verifyEvidenceBundle, type EvidenceTrust } from '@parley/core/audit';
 import { nodeRuntime } from '@parley/client/node';
 import { Device, MemoryKeyStore, Sender, SignerError, type DeviceEvent, type KeyStore } from '../src/index.js';
-import { EventLog, createBusiness, enroll, startTestServer, type Business, type TestServer } from '@parley/test-kit/sdk';
+import { EventLog, createBusiness, enroll, startTestServer, type Business, type TestServer, serverTrust } from '@parley/test-kit/sdk';
 
 let t: TestServer;
 let bank: Business;
@@ -21,13 +21,7 @@ let trust: EvidenceTrust;
 beforeAll(async () => {
   t = await startTestServer();
   bank = await createBusiness(t.url, 'hsm-bank');
-  const logs = (await (await fetch(`${t.url}/v1/logs`)).json()) as { logs: { name: string; verifierKey: string }[] };
-  const keys = (await (await fetch(`${t.url}/v1/keys`)).json()) as { vrfPublicKey: string };
-  trust = {
-    auditLogKey: logs.logs.find((l) => l.name === 'audit')!.verifierKey,
-    keyLogKey: logs.logs.find((l) => l.name === 'keys')!.verifierKey,
-    vrfPublicKey: keys.vrfPublicKey,
-  };
+  trust = await serverTrust(t.url);
 });
 afterAll(async () => t?.stop());
 

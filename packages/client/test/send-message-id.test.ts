@@ -13,7 +13,7 @@ import { fromBase64, newMessageId, type Envelope } from '@parley/core';
 import { verifyEvidenceBundle, type EvidenceTrust } from '@parley/core/audit';
 import { nodeRuntime } from '@parley/client/node';
 import { InvalidArgumentError, MemoryKeyStore, Sender, type Device, type DeviceEvent } from '../src/index.js';
-import { EventLog, createBusiness, enroll, enrollSender, startTestServer, type Business, type TestServer } from '@parley/test-kit/sdk';
+import { EventLog, createBusiness, enroll, enrollSender, startTestServer, type Business, type TestServer, serverTrust } from '@parley/test-kit/sdk';
 
 let t: TestServer;
 let bank: Business;
@@ -23,13 +23,7 @@ const closers: (() => Promise<void>)[] = [];
 beforeAll(async () => {
   t = await startTestServer();
   bank = await createBusiness(t.url, 'msgid-bank');
-  const logs = (await (await fetch(`${t.url}/v1/logs`)).json()) as { logs: { name: string; verifierKey: string }[] };
-  const keys = (await (await fetch(`${t.url}/v1/keys`)).json()) as { vrfPublicKey: string };
-  trust = {
-    auditLogKey: logs.logs.find((l) => l.name === 'audit')!.verifierKey,
-    keyLogKey: logs.logs.find((l) => l.name === 'keys')!.verifierKey,
-    vrfPublicKey: keys.vrfPublicKey,
-  };
+  trust = await serverTrust(t.url);
 });
 
 afterAll(async () => {

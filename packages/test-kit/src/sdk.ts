@@ -1,10 +1,25 @@
 /** SDK test fixture: a real server on loopback and helpers to enroll devices through the SDK. */
+import type { EvidenceTrust } from '@parley/core/audit';
 import { exportJWK, generateKeyPair } from 'jose';
 import { Device, MemoryKeyStore, Sender, issueEnrollmentToken, type DeviceEvent, type KeyStore } from '@parley/client';
 import { nodeRuntime } from '@parley/client/node';
 import { api, startTestServer, ADMIN_TOKEN, type TestServer } from './server.js';
 
 export { startTestServer, type TestServer };
+
+/**
+ * The keys an auditor pins for a running server's evidence: both logs' verifier keys and the
+ * VRF key, as the server lists them now (a test's stand-in for keys obtained out of band).
+ */
+export async function serverTrust(url: string): Promise<EvidenceTrust> {
+  const logs = (await (await fetch(`${url}/v1/logs`)).json()) as { logs: { name: string; verifierKey: string }[] };
+  const keys = (await (await fetch(`${url}/v1/keys`)).json()) as { vrfPublicKey: string };
+  return {
+    auditLogKey: logs.logs.find((l) => l.name === 'audit')!.verifierKey,
+    keyLogKey: logs.logs.find((l) => l.name === 'keys')!.verifierKey,
+    vrfPublicKey: keys.vrfPublicKey,
+  };
+}
 
 export interface Business {
   id: string;
