@@ -1,7 +1,8 @@
 /**
- * `npm run bench -- [relay|tlog|audit|routing|mls|sdk|gateway|signer|all] [--quick] [--engine pglite|postgres|both]`
+ * `npm run bench -- [relay|tlog|audit|routing|mls|sdk|gateway|signer|backup|all] [--quick] [--engine pglite|postgres|both]`
  * (`gateway`: bench/gateway.ts, PostgreSQL only: 1 and 2 `parley gateway` instances end to end; not part of `all`)
- * (`signer`: bench/signer.ts, Ed25519 checkpoint signing with the key-file vs the PKCS#11 signer on SoftHSM2; not part of `all`)
+ * (`signer`: bench/signer.ts, Ed25519 checkpoint signing with the key-file vs the PKCS#11 signer on SoftHSM2; `backup`:
+ * bench/backup.ts, encrypted backups of 10,000 messages; neither is part of `all`)
  *
  * Runs the relay throughput benchmark (bench/relay.ts) on PGlite and on
  * PostgreSQL (skipped with a note when 127.0.0.1:5432 does not answer), the MLS
@@ -148,7 +149,7 @@ function printReport(relayResults: readonly RelayBenchResult[], outcomes: readon
     else if (o.name === 'audit' && o.result !== undefined) printAudit(o.result as AuditBenchResult);
     else if (o.name === 'routing' && o.result !== undefined) printRouting(o.result as RoutingBenchResult);
     else if (o.name === 'cluster' && o.result !== undefined) printCluster(o.result as ClusterBenchResult);
-    else if (o.status === 'ok' && !o.name.startsWith('relay/')) printGeneric(o.name === 'mls' ? 'MLS crypto (bench/mls-crypto.ts)' : o.name === 'bundle-size' ? 'Browser bundle (bench/bundle-size.ts)' : o.name === 'gateway' ? 'Gateway end to end (bench/gateway.ts)' : o.name === 'signer' ? 'Checkpoint signing: key file vs PKCS#11 (bench/signer.ts)' : 'SDK (bench/sdk.ts)', o.result);
+    else if (o.status === 'ok' && !o.name.startsWith('relay/')) printGeneric(o.name === 'mls' ? 'MLS crypto (bench/mls-crypto.ts)' : o.name === 'bundle-size' ? 'Browser bundle (bench/bundle-size.ts)' : o.name === 'gateway' ? 'Gateway end to end (bench/gateway.ts)' : o.name === 'signer' ? 'Checkpoint signing: key file vs PKCS#11 (bench/signer.ts)' : o.name === 'backup' ? 'Encrypted backups (bench/backup.ts)' : 'SDK (bench/sdk.ts)', o.result);
   }
   const notOk = outcomes.filter((o) => o.status !== 'ok');
   if (notOk.length > 0) {
@@ -230,6 +231,10 @@ async function main(): Promise<number> {
   if (args.sections.includes('signer')) {
     const { runSignerBench } = await import('./signer.js');
     await runSection('signer', outcomes, () => runSignerBench({ quick: args.quick, onProgress: progress, ...(args.messages !== undefined ? { signatures: args.messages } : {}) }));
+  }
+  if (args.sections.includes('backup')) {
+    const { runBackupBench } = await import('./backup.js');
+    await runSection('backup', outcomes, () => runBackupBench({ quick: args.quick, onProgress: progress, ...(args.messages !== undefined ? { messages: args.messages } : {}) }));
   }
   for (const section of ['mls', 'sdk'] as const) {
     if (args.sections.includes(section)) await runLibrarySection(args, section, outcomes);

@@ -3,7 +3,7 @@ import type { SystemKind } from '../cluster-clients.js';
 import { DEFAULT_POSTGRES_URL, enginesOf, type Engine, type EngineChoice } from './engines.js';
 
 /** A section of `npm run bench`. */
-export type Section = 'relay' | 'tlog' | 'audit' | 'routing' | 'mls' | 'sdk' | 'cluster' | 'bundle-size' | 'gateway' | 'signer';
+export type Section = 'relay' | 'tlog' | 'audit' | 'routing' | 'mls' | 'sdk' | 'cluster' | 'bundle-size' | 'gateway' | 'signer' | 'backup';
 
 /** The parsed `npm run bench` command line. */
 export interface Args {
@@ -28,7 +28,7 @@ export interface Args {
 
 /** `npm run bench -- --help`. */
 export const USAGE =
-  'usage: npm run bench -- [relay|tlog|audit|routing|mls|sdk|bundle-size|gateway|signer|all] [--quick] [--engine pglite|postgres|both] [--clients child|inline] [--instrument] [--pairs N] [--messages N] [--postgres-url URL] [--wait-quiet SECONDS] [--profile] [--tick-ms N]' +
+  'usage: npm run bench -- [relay|tlog|audit|routing|mls|sdk|bundle-size|gateway|signer|backup|all] [--quick] [--engine pglite|postgres|both] [--clients child|inline] [--instrument] [--pairs N] [--messages N] [--postgres-url URL] [--wait-quiet SECONDS] [--profile] [--tick-ms N]' +
   '\n       npm run bench -- cluster [--quick] [--devices N] [--nodes 1,2,3] [--systems nats,jetstream,mqtt,parley] [--in-flight N] [--seconds S] [--client-procs N] [--broker-clients raw|lib] [--postgres-url URL] [--wait-quiet SECONDS]';
 
 /**
@@ -76,6 +76,7 @@ export function parseArgs(argv: readonly string[]): Args {
       case 'bundle-size':
       case 'gateway':
       case 'signer':
+      case 'backup':
       case 'all':
         name = flag;
         break;

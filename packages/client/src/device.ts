@@ -1,9 +1,8 @@
 /**
  * A device: its identity, KeyPackages, conversations and mailbox. A façade over `device-parts.ts`. Invariants:
  * - private keys and group secrets live only in the KeyStore and in memory;
- * - state is persisted before anything that depends on it leaves the device
- *   (a ratcheted group state before the ciphertext is submitted; a new epoch
- *   only once the delivery service accepted the commit);
+ * - state is persisted before anything that depends on it leaves the device (a ratcheted group state
+ *   before the ciphertext is submitted; a new epoch only once the delivery service accepted the commit);
  * - an envelope is acknowledged only after its effect is persisted: a crash means redelivery, recognised by envelope and message id.
  */
 import { businessOf, fromBase64, type BusinessId, type ConversationId, type DeviceId, type Envelope, type IdentityId } from '@parley/core';
@@ -11,6 +10,7 @@ import type { EvidenceBundle } from '@parley/core/audit';
 import type { MemberRef } from '@parley/core/mls';
 import type { ApiClient } from './api-client.js';
 import type { ConversationSummary } from './conversations.js';
+import { DeviceBackups } from './device-backups.js';
 import type { DeviceKeys } from './device-keys.js';
 import type { EnrollOptions, ExportEvidenceOptions, OpenOptions, SendOptions, SendResult } from './device-options.js';
 import { closeParts, type DeviceParts } from './device-parts.js';
@@ -39,17 +39,18 @@ export class Device {
   readonly identityId: IdentityId;
   /** The HTTP client of this device's session (for the CLI and tests; apps use the methods here). */
   readonly api: ApiClient;
-  /** Keys as people handle them: safety numbers, approvals, revocation, monitoring. */
+  /** Keys as people handle them: safety numbers, approvals, revocation, rotation, monitoring. */
   readonly keys: DeviceKeys;
+  /** Encrypted backups of the history, conversations and verifications (docs/backup-format.md). */
+  readonly backups: DeviceBackups;
   private readonly store: KeyStore;
   private closed = false;
 
   private constructor(private readonly parts: DeviceParts) {
     this.store = parts.store;
-    this.deviceId = parts.record.deviceId;
-    this.identityId = parts.record.identityId;
-    this.api = parts.api;
-    this.keys = parts.keys;
+    ({ deviceId: this.deviceId, identityId: this.identityId } = parts.record);
+    ({ api: this.api, keys: this.keys } = parts);
+    this.backups = new DeviceBackups({ store: parts.store, api: parts.api, record: parts.record });
   }
 
   /**

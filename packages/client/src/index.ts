@@ -58,3 +58,4 @@ export type { KeyRotationOptions, KeyRotationResult, ResumedRotation } from './k
 export { BackupWriter, decryptBackup, deriveBackupKeys, type BackupSecret, type BackupItem, type BackupKdf, type BackupKeys } from './backup-format.js';
 export { generateRecoveryKey, normalizeRecoveryKey } from './recovery-key.js';
 export { uploadBackup, listBackups, restoreBackup, type StoredBackup } from './backup-store.js';
+export type { DeviceBackups, RestoreSummary } from './device-backups.js';

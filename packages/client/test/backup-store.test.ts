@@ -81,6 +81,51 @@ describe('backups on the server', () => {
     await Promise.all([newPhone.close(), stranger.close(), sender.close()]);
   }, 60_000);
 
+  it('device.backups: history, tags and verifications come back on the new phone, which the bank then re-adds', async () => {
+    // A business of its own: one sender device, so verifying it covers the whole identity.
+    const bank4 = await createBusiness(t.url, 'backup-bank-4');
+    const sender = await enrollSender(t.url, bank4);
+    const phone = await enroll(t.url, bank4, 'bk-4', 'customer', new MemoryKeyStore(), 'Pixel');
+    const log = new EventLog(phone);
+    await Promise.all([sender.connect(), phone.connect()]);
+    const first = await sender.send('bk-4', 'Example Bank: welcome (device backups).', { class: 'alert' });
+    await log.waitFor((e: DeviceEvent) => e.type === 'message' && e.messageId === first.messageId);
+    await phone.setConversationTag('bank/main', first.conversationId);
+    expect(await phone.keys.verifyScanned(sender.device.identityId, await sender.device.keys.verificationQr(phone.identityId))).toBe('match');
+    const recoveryKey = generateRecoveryKey();
+    await phone.backups.upload({ recoveryKey });
+    const exported: string[] = [];
+    for await (const line of phone.backups.export({ recoveryKey })) exported.push(line);
+    await phone.close();
+
+    const newPhone = await Device.enroll({
+      serverUrl: t.url,
+      enrollmentToken: await issueEnrollmentToken(bank4.privateKey, 'k1', { businessId: bank4.id, subject: 'bk-4', kind: 'customer', reset: true }),
+      store: new MemoryKeyStore(),
+      keyPackageBatch: 3,
+      ...nodeRuntime,
+    });
+    expect(await newPhone.backups.restore({ recoveryKey })).toEqual({ conversations: 1, messages: 1, tags: 1, verifications: 1 });
+    expect((await newPhone.history(first.conversationId)).map((m) => (m as { text?: string }).text)).toEqual(['Example Bank: welcome (device backups).']);
+    expect(await newPhone.conversationTag('bank/main')).toBe(first.conversationId);
+    // Whom the customer verified, still checked against the log: the bank's keys did not change.
+    expect(await newPhone.keys.verificationState(sender.device.identityId)).toBe('verified');
+    // The bank's next message re-adds the new phone to the same conversation: old and new history together.
+    const newLog = new EventLog(newPhone);
+    await newPhone.connect();
+    const next = await sender.send('bk-4', 'Example Bank: your new phone is set up.', { class: 'alert' });
+    await newLog.waitFor((e: DeviceEvent) => e.type === 'message' && e.messageId === next.messageId, 30_000);
+    expect(next.conversationId).toBe(first.conversationId);
+    expect((await newPhone.history(first.conversationId)).map((m) => (m as { text?: string }).text)).toEqual([
+      'Example Bank: welcome (device backups).',
+      'Example Bank: your new phone is set up.',
+    ]);
+    // The exported file opens too, and a wrong key leaves the device as it was.
+    await expect(newPhone.backups.import(exported, { recoveryKey: generateRecoveryKey() })).rejects.toMatchObject({ code: 'backup_wrong_key' });
+    expect((await newPhone.backups.import(exported, { recoveryKey })).messages).toBe(1);
+    await Promise.all([newPhone.close(), sender.close()]);
+  }, 60_000);
+
   it('keeps the last three versions and refuses malformed uploads', async () => {
     const phone = await enroll(t.url, bank, 'bk-3', 'customer');
     const recoveryKey = generateRecoveryKey();
