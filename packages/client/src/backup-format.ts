@@ -14,7 +14,7 @@ import { compactDecrypt, CompactEncrypt, decodeProtectedHeader } from 'jose';
 import { argon2id } from 'hash-wasm';
 import { fromBase64, fromUtf8, randomBytes, toBase64Url, utf8 } from '@parley/core';
 import { BackupError } from './errors.js';
-import { DEFAULT_ARGON2_PARAMS, validArgon2, type Argon2Params } from './key-store-webcrypto-seal.js';
+import { DEFAULT_ARGON2_PARAMS, validArgon2, type Argon2Params } from './argon2-params.js';
 import { normalizeRecoveryKey } from './recovery-key.js';
 
 /**

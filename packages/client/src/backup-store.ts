@@ -82,7 +82,7 @@ export async function listBackups(api: ApiClient): Promise<StoredBackup[]> {
 export async function* restoreBackup(api: ApiClient, secret: BackupSecret, version?: number): AsyncGenerator<BackupItem> {
   const stored = await listBackups(api);
   const chosen = version === undefined ? stored[0] : stored.find((b) => b.version === version);
-  if (!chosen) throw new BackupError('backup_truncated', version === undefined ? 'this identity has no backup' : `no backup version ${version}`);
+  if (!chosen) throw new BackupError('backup_not_found', version === undefined ? 'this identity has no backup' : `no backup version ${version}`);
   const { accessKey } = await deriveBackupKeys(secret, chosen.kdf);
   const res = await api.send('GET', `/v1/backups/${chosen.version}`, { headers: { 'parley-backup-key': toBase64Url(accessKey) } }, true).catch((error: unknown) => {
     if ((error as { code?: string }).code === 'backup_key_invalid') throw new BackupError('backup_wrong_key', 'the backup does not open with this key', { cause: error });

@@ -71,6 +71,7 @@ export const CLIENT_ERROR_CODES = [
   'backup_truncated',
   'backup_unsupported',
   'backup_invalid_secret',
+  'backup_not_found',
 ] as const;
 
 /**
@@ -240,7 +241,8 @@ export class EnrollmentTokenError extends ClientError {
  * An encrypted backup could not be opened (docs/backup-format.md): the key is not the backup's
  * (`backup_wrong_key`), a chunk was changed, moved or taken from another backup
  * (`backup_corrupt`), the backup ends before its final chunk (`backup_truncated`), its format
- * version is unknown (`backup_unsupported`), or the secret given is unusable (`backup_invalid_secret`).
+ * version is unknown (`backup_unsupported`), the secret given is unusable (`backup_invalid_secret`), or
+ * the identity has no such backup (`backup_not_found`).
  *
  * @example
  * await expect(consume(decryptBackup(lines, { recoveryKey: other }))).rejects.toMatchObject({ code: 'backup_wrong_key' })

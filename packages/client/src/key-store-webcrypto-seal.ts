@@ -18,29 +18,7 @@ import { concatBytes, randomBytes, utf8 } from '@parley/core';
 import { KeyStoreError } from './key-store.js';
 import type { IdbKdf } from './key-store-idb.js';
 
-/**
- * Argon2id cost parameters (RFC 9106 §3.1), as for `FileKeyStore`.
- *
- * @example
- * const params: Argon2Params = { memoryKiB: 19 * 1024, iterations: 2, parallelism: 1 };
- */
-export interface Argon2Params {
-  /** Memory in KiB (`m`). */
-  readonly memoryKiB: number;
-  /** Passes over memory (`t`). */
-  readonly iterations: number;
-  /** Lanes (`p`). */
-  readonly parallelism: number;
-}
-
-/**
- * The defaults of `FileKeyStore` (OWASP's first Argon2id configuration:
- * m = 19 MiB, t = 2, p = 1), for a browser store created with a passphrase.
- *
- * @example
- * await IndexedDbKeyStore.open('phone', { passphrase, argon2: { ...DEFAULT_ARGON2_PARAMS, iterations: 3 } });
- */
-export const DEFAULT_ARGON2_PARAMS: Argon2Params = Object.freeze({ memoryKiB: 19 * 1024, iterations: 2, parallelism: 1 });
+export { DEFAULT_ARGON2_PARAMS, validArgon2, type Argon2Params } from './argon2-params.js';
 
 const SEAL_VERSION = 1;
 const NONCE_BYTES = 12;
@@ -56,8 +34,6 @@ const AAD_CHECK = utf8('parley idb key-store v1 key check\0');
 /** @internal The key check's plaintext. */
 export const CHECK_PLAINTEXT = utf8('parley idb key-store key check');
 
-// hash-wasm needs m >= 8p; the upper bounds stop a planted header from asking for absurd work.
-const ARGON2_LIMITS = { maxMemoryKiB: 4 * 1024 * 1024, maxIterations: 64, maxParallelism: 16 } as const;
 
 function subtle(): SubtleCrypto {
   const s = (globalThis as { crypto?: Crypto }).crypto?.subtle;
@@ -69,14 +45,6 @@ function source(bytes: Uint8Array): Uint8Array<ArrayBuffer> {
   return bytes.buffer instanceof ArrayBuffer ? (bytes as Uint8Array<ArrayBuffer>) : bytes.slice();
 }
 
-/** @internal Argon2id parameters hash-wasm accepts, within bounds a planted header cannot exceed. */
-export function validArgon2(p: unknown): p is Argon2Params {
-  if (typeof p !== 'object' || p === null) return false;
-  const { memoryKiB, iterations, parallelism } = p as Record<string, unknown>;
-  if (!Number.isSafeInteger(memoryKiB) || !Number.isSafeInteger(iterations) || !Number.isSafeInteger(parallelism)) return false;
-  const [m, t, par] = [memoryKiB as number, iterations as number, parallelism as number];
-  return par >= 1 && par <= ARGON2_LIMITS.maxParallelism && t >= 1 && t <= ARGON2_LIMITS.maxIterations && m >= 8 * par && m <= ARGON2_LIMITS.maxMemoryKiB;
-}
 
 /** @internal A fresh AES-256-GCM data key; extractable only when it is about to be wrapped. */
 export function generateDataKey(extractable: boolean): Promise<CryptoKey> {

@@ -66,7 +66,7 @@ describe('backups on the server', () => {
     // Another customer has no backup, and cannot name this one.
     const stranger = await enroll(t.url, bank, 'bk-2', 'customer');
     expect(await listBackups(stranger.api)).toEqual([]);
-    await expect(collect(restoreBackup(stranger.api, { recoveryKey }))).rejects.toMatchObject({ code: 'backup_truncated' });
+    await expect(collect(restoreBackup(stranger.api, { recoveryKey }))).rejects.toMatchObject({ code: 'backup_not_found' });
     await expect(stranger.api.send('GET', '/v1/backups/1', { headers: { 'parley-backup-key': 'A'.repeat(43) } }, true)).rejects.toMatchObject({ status: 404, code: 'no_backup' });
 
     // Fetches are counted per identity: guessing is slow.
