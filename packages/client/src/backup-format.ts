@@ -216,6 +216,14 @@ function headerOf(line: string): ChunkHeader {
 }
 
 /**
+ * @internal The key-derivation parameters a chunk line's protected header states (checked like
+ * the reader checks them).
+ */
+export function chunkKdf(line: string): BackupKdf {
+  return headerOf(line).kdf;
+}
+
+/**
  * Reads a backup: checks every chunk (AES-GCM over the chunk and its header; order, backup id,
  * the final chunk present and last) and yields its items. `backup_wrong_key` when the first
  * chunk does not open, `backup_corrupt` or `backup_truncated` otherwise.

@@ -6,9 +6,9 @@
  * listed parameters, fetches, and decrypts chunk by chunk. The server never sees a key.
  */
 import { sha256 } from '@noble/hashes/sha2.js';
-import { concatBytes, fromBase64, fromUtf8, toBase64Url, utf8 } from '@parley/core';
+import { concatBytes, fromUtf8, toBase64Url, utf8 } from '@parley/core';
 import type { ApiClient } from './api-client.js';
-import { BackupWriter, decryptBackup, deriveBackupKeys, type BackupItem, type BackupKdf, type BackupSecret } from './backup-format.js';
+import { BackupWriter, chunkKdf, decryptBackup, deriveBackupKeys, type BackupItem, type BackupKdf, type BackupSecret } from './backup-format.js';
 import { BackupError } from './errors.js';
 
 /**
@@ -36,7 +36,7 @@ export async function uploadBackup(api: ApiClient, secret: BackupSecret, items: 
   const parts: Uint8Array[] = [];
   let kdf: string | undefined;
   for await (const line of writer.encrypt(items)) {
-    kdf ??= kdfOf(line);
+    kdf ??= JSON.stringify(chunkKdf(line));
     parts.push(utf8(`${line}\n`));
   }
   const res = await api.send(
@@ -53,12 +53,6 @@ export async function uploadBackup(api: ApiClient, secret: BackupSecret, items: 
     true,
   );
   return (await res.json()) as { version: number; size: number };
-}
-
-/** The `pbk.kdf` of a chunk line's protected header, as JSON text. */
-function kdfOf(line: string): string {
-  const header = JSON.parse(fromUtf8(fromBase64(line.split('.')[0]!))) as { pbk: { kdf: unknown } };
-  return JSON.stringify(header.pbk.kdf);
 }
 
 /**

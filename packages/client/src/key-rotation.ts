@@ -91,6 +91,8 @@ interface PendingRotationV1 {
 }
 
 const PENDING = RECORDS.rotationPending;
+/** Set with the new keys, cleared once every conversation carries them: `connect` has nothing to do without it. */
+const REKEY = RECORDS.rekeyPending;
 const REKEY_ATTEMPTS = 3;
 
 /** @internal Rotates the device's keys and re-keys its conversations (see the module comment). */
@@ -151,7 +153,7 @@ async function adopt(ctx: KeyRotationContext, fields: PendingRotationV1['fields'
   for (const key of ['identityPrivateKey', 'identityKeyRef', 'signaturePrivateKey', 'signatureKeyRef'] as const) delete next[key];
   Object.assign(next, fields);
   const keyring = await openKeyring(next, ctx.ring.current.suite, signers);
-  await ctx.store.write([putJson(RECORDS.device, next), { op: 'delete', name: PENDING }]);
+  await ctx.store.write([putJson(RECORDS.device, next), putJson(REKEY, { v: 1 }), { op: 'delete', name: PENDING }]);
   Object.assign(ctx.record, next);
   for (const key of ['identityPrivateKey', 'identityKeyRef', 'signaturePrivateKey', 'signatureKeyRef'] as const) {
     if (next[key] === undefined) delete ctx.record[key];
@@ -180,6 +182,8 @@ export async function resumeRotation(ctx: KeyRotationContext, signers: DeviceSig
       await ctx.store.write([{ op: 'delete', name: PENDING }]);
     }
   }
+  // Nothing pending and no conversation left on an old key: no need to look at every conversation.
+  if (adopted === undefined && (await ctx.store.get(REKEY)) === undefined) return { adopted, rekeyed: 0, failed: [] };
   return { adopted, ...(await rekeyConversations(ctx)) };
 }
 
@@ -207,5 +211,6 @@ async function rekeyConversations(ctx: KeyRotationContext): Promise<{ rekeyed: n
       }
     }
   }
+  if (failed.length === 0) await ctx.store.write([{ op: 'delete', name: REKEY }]);
   return { rekeyed, failed };
 }

@@ -211,7 +211,10 @@ export class Receiver {
     this.releaseHeld(id);
     // Added with a KeyPackage claimed before this device rotated its keys: re-key the new leaf at once (best effort; `connect` retries).
     const self = group.members().find((m) => m.member.deviceId === this.ctx.mls.member.deviceId);
-    if (self && !equalBytes(self.signaturePublicKey, this.ctx.mls.signatureKeys.publicKey)) setTimeout(() => void this.rekey(joinedId).catch(() => {}), 0);
+    if (self && !equalBytes(self.signaturePublicKey, this.ctx.mls.signatureKeys.publicKey)) {
+      await this.ctx.store.write([putJson(RECORDS.rekeyPending, { v: 1 })]);
+      setTimeout(() => void this.rekey(joinedId).catch(() => {}), 0);
+    }
     return 'ack';
   }
 

@@ -26,6 +26,8 @@ export const RECORDS = {
   audited: (messageId: string) => `audited/${messageId}`,
   /** New keys persisted before the server logged their rotation (key-rotation.ts). */
   rotationPending: 'keys/rotation-pending',
+  /** Present while a conversation may still carry this device's replaced keys (key-rotation.ts). */
+  rekeyPending: 'keys/rekey-pending',
 } as const;
 
 /** The device's own identity as persisted (secret). */
