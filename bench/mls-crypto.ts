@@ -12,9 +12,13 @@
  *     adding N-1 KeyPackages (reported as `setupMs`); only the creator's and one
  *     joiner's states are kept.
  *
+ * (c) Suites: the classic suite against X-Wing (MLS_256_XWING_AES256GCM_SHA512_Ed25519) on the
+ *     node provider through Parley's MLS layer: sizes, KeyPackages/s, 1:1 pairs/s, commit
+ *     times (bench/mls-suites.ts; its result is the `suites` field).
+ *
  * Providers take turns run by run, so load from other processes hits them alike.
  *
- * Run: `npx tsx bench/mls-crypto.ts [--quick] [--providers=node,web] [--sizes=10,100]`
+ * Run: `npx tsx bench/mls-crypto.ts [--quick] [--providers=node,web] [--sizes=10,100] [--no-suites]`
  * (prints JSON). Quick mode: N = 10, 100.
  */
 import { cpus, loadavg } from 'node:os';
@@ -41,6 +45,7 @@ import { nodeCryptoProvider } from '../packages/core/src/mls/crypto-provider.nod
 import { createWebCryptoProvider, webCryptoProvider } from '../packages/core/src/mls/crypto-provider.web.js';
 import { runStandalone } from './lib/entry.js';
 import { quantile } from './lib/stats.js';
+import { runMlsSuitesBench, type MlsSuitesBenchResult } from './mls-suites.js';
 
 /** A crypto provider the benchmark compares. */
 export type MlsProviderName = 'ts-mls default' | 'node' | 'web' | 'web (noble digest)';
@@ -104,6 +109,8 @@ export interface MlsCryptoBenchResult {
   readonly speedupVsDefault: Readonly<
     Record<string, { readonly pairsPerSecond: number; readonly createCommit: Record<string, number>; readonly processCommit: Record<string, number> }>
   >;
+  /** Classic vs X-Wing suite on the node provider (bench/mls-suites.ts); absent with `suites: false`. */
+  readonly suites?: MlsSuitesBenchResult;
   /** The product owner's targets for the node provider. */
   readonly targets: {
     readonly nodePairsPerSecond: { readonly target: number; readonly measured: number; readonly met: boolean };
@@ -228,7 +235,7 @@ async function interleaved<T>(items: readonly T[], runs: number, step: (item: T,
  * console.log(result.targets)
  */
 export async function runMlsCryptoBench(
-  opts: { quick?: boolean; providers?: readonly MlsProviderName[]; sizes?: readonly number[] } = {},
+  opts: { quick?: boolean; providers?: readonly MlsProviderName[]; sizes?: readonly number[]; suites?: boolean } = {},
 ): Promise<MlsCryptoBenchResult> {
   const quick = opts.quick === true;
   const loadAverageStart = roundTo(loadavg()[0] ?? 0);
@@ -323,6 +330,9 @@ export async function runMlsCryptoBench(
     };
   }
 
+  // (c) Classic vs X-Wing.
+  const suites = opts.suites === false ? undefined : await runMlsSuitesBench({ quick });
+
   const nodeResult = providers.find((p) => p.provider === 'node');
   const nodePairs = nodeResult?.messages.pairsPerSecond ?? 0;
   const nodeProcess100 = nodeResult?.commits.find((c) => c.members === 100)?.processCommitMs;
@@ -341,6 +351,7 @@ export async function runMlsCryptoBench(
         met: nodeProcess100 !== undefined && nodeProcess100 < 20,
       },
     },
+    ...(suites === undefined ? {} : { suites }),
   };
 }
 
@@ -349,6 +360,7 @@ runStandalone(import.meta.url, (a) => {
   const sizes = a.argv.find((x) => x.startsWith('--sizes='))?.slice('--sizes='.length).split(',').map(Number);
   return runMlsCryptoBench({
     quick: a.quick,
+    suites: !a.has('--no-suites'),
     ...(only === undefined ? {} : { providers: only as MlsProviderName[] }),
     ...(sizes === undefined ? {} : { sizes }),
   });

@@ -21,6 +21,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
+import { CLASSIC_SUITE, type SuiteName } from '@parley/core/mls';
 import { PostgresDatabase, startServer, type ParleyServer, type ServerConfigInput } from '@parley/server';
 import { ADMIN_TOKEN, createBusiness, registerRawDevice, type TestBusiness } from '@parley/test-kit/server';
 import { startProfiling, summarizeProfile, type ProfileSummary } from './cpu-profile.js';
@@ -73,6 +74,8 @@ export interface RelayBenchOptions {
   server?: Omit<ServerConfigInput, 'database' | 'adminToken'>;
   /** PostgreSQL URL (default postgres://postgres@127.0.0.1:5432/test). */
   databaseUrl?: string;
+  /** The pairs' conversations' suite (default classic); with another, devices state both and the groups use it. */
+  suite?: SuiteName;
 }
 
 /** CPU over the measured phase, split by who used it. */
@@ -117,6 +120,8 @@ export interface RelayBenchResult {
   readonly quick: boolean;
   readonly durable: string;
   readonly clients: 'child' | 'inline';
+  /** The suite of the pairs' conversations. */
+  readonly suite: SuiteName;
   readonly config: {
     readonly pairs: number;
     readonly windowPerSender: number;
@@ -175,6 +180,7 @@ export async function runRelayBench(opts: RelayBenchOptions): Promise<RelayBench
   const warmup = Math.max(pairCount * window * 2, Math.round(measured * 0.2));
   const uniquePerPair = quick ? 64 : 256;
   const clientsMode = opts.clients ?? 'child';
+  const suiteName = opts.suite ?? CLASSIC_SUITE;
   const log = (line: string) => opts.onProgress?.(`relay[${opts.engine}] ${line}`);
   const databaseUrl = opts.databaseUrl ?? DEFAULT_POSTGRES_URL;
   const notes: string[] = [];
@@ -204,18 +210,19 @@ export async function runRelayBench(opts: RelayBenchOptions): Promise<RelayBench
       registerRawDevice(url, business, i % 2 === 0 ? `bench-sender-${i >> 1}` : `bench-customer-${i >> 1}`, {
         kind: i % 2 === 0 ? 'sender' : 'customer',
         keyPackages: 1,
+        ...(suiteName !== CLASSIC_SUITE ? { suites: [CLASSIC_SUITE, suiteName] } : {}),
       }),
     );
 
-    log(`creating ${pairCount} MLS groups and pre-encrypting ${uniquePerPair} messages per pair`);
+    log(`creating ${pairCount} MLS groups (${suiteName}) and pre-encrypting ${uniquePerPair} messages per pair`);
     let plaintextBytes = 0;
     const allSizes: number[] = [];
     const pairs: ClientPairSpec[] = await inPool(Array.from({ length: pairCount }, (_, i) => i), 4, async (i) => {
       const sender = devices[2 * i]!;
       const receiver = devices[2 * i + 1]!;
-      const group = await createPairGroup(url, sender, receiver);
-      if (plaintextBytes === 0) plaintextBytes = await plaintextLengthFor(group, payloadTarget);
-      const { messages, sizes } = await preEncrypt(group, uniquePerPair, plaintextBytes);
+      const group = await createPairGroup(url, sender, receiver, suiteName);
+      if (plaintextBytes === 0) plaintextBytes = await plaintextLengthFor(group, payloadTarget, suiteName);
+      const { messages, sizes } = await preEncrypt(group, uniquePerPair, plaintextBytes, suiteName);
       allSizes.push(...sizes);
       return { senderToken: sender.token, receiverToken: receiver.token, conversationId: group.conversationId, messages };
     });
@@ -350,6 +357,7 @@ export async function runRelayBench(opts: RelayBenchOptions): Promise<RelayBench
       quick,
       durable: opts.engine === 'pglite' ? 'pglite data dir' : 'postgresql',
       clients: clientsMode,
+      suite: suiteName,
       config: {
         pairs: pairCount,
         windowPerSender: window,

@@ -1,8 +1,10 @@
 /**
- * `npm run bench -- [relay|tlog|audit|routing|mls|sdk|gateway|signer|backup|all] [--quick] [--engine pglite|postgres|both]`
+ * `npm run bench -- [relay|tlog|audit|routing|mls|sdk|gateway|signer|backup|media|all] [--quick] [--engine pglite|postgres|both] [--suite classic|xwing]`
+ * (`--suite`: the relay pairs' conversations' MLS suite, default classic; relay only)
  * (`gateway`: bench/gateway.ts, PostgreSQL only: 1 and 2 `parley gateway` instances end to end; not part of `all`)
  * (`signer`: bench/signer.ts, Ed25519 checkpoint signing with the key-file vs the PKCS#11 signer on SoftHSM2; `backup`:
- * bench/backup.ts, encrypted backups of 10,000 messages; neither is part of `all`)
+ * bench/backup.ts, encrypted backups of 10,000 messages; `media`: bench/media.ts, encrypted attachments: crypto MB/s vs raw
+ * AES-GCM, upload/download MB/s through `parley serve` on each engine, peak RSS; none of them is part of `all`)
  *
  * Runs the relay throughput benchmark (bench/relay.ts) on PGlite and on
  * PostgreSQL (skipped with a note when 127.0.0.1:5432 does not answer), the MLS
@@ -34,6 +36,8 @@ import { runAuditBench, type AuditBenchResult } from './audit.js';
 import { runRoutingBench, type RoutingBenchResult } from './routing.js';
 // `cluster` (bench/cluster.ts) is not part of `all`: its full run takes about 6 minutes.
 import { runClusterBench, type ClusterBenchResult } from './cluster.js';
+import type { MlsCryptoBenchResult } from './mls-crypto.js';
+import type { MediaBenchResult } from './media.js';
 import { postgresReachable, type Engine } from './lib/engines.js';
 import { gitInfo, machineInfo, waitForQuiet } from './lib/machine.js';
 import { parseArgs, type Args } from './lib/options.js';
@@ -41,6 +45,8 @@ import { PERCENTILE_DEFINITION } from './lib/stats.js';
 import { printAudit } from './printers/audit.js';
 import { printCluster } from './printers/cluster.js';
 import { printGeneric } from './printers/generic.js';
+import { printMedia } from './printers/media.js';
+import { printMlsSuites } from './printers/mls-suites.js';
 import { printRelay } from './printers/relay.js';
 import { printRouting } from './printers/routing.js';
 import { printTlog } from './printers/tlog.js';
@@ -113,6 +119,7 @@ async function runRelaySection(args: Args, resultsDir: string, stamp: string, ou
       const result = await runRelayBench({
         engine,
         quick: args.quick,
+        suite: args.suite,
         onProgress: progress,
         clients: args.clients,
         instrument: args.instrument,
@@ -149,7 +156,12 @@ function printReport(relayResults: readonly RelayBenchResult[], outcomes: readon
     else if (o.name === 'audit' && o.result !== undefined) printAudit(o.result as AuditBenchResult);
     else if (o.name === 'routing' && o.result !== undefined) printRouting(o.result as RoutingBenchResult);
     else if (o.name === 'cluster' && o.result !== undefined) printCluster(o.result as ClusterBenchResult);
+    else if (o.name === 'media' && o.status === 'ok') printMedia(o.result as MediaBenchResult);
     else if (o.status === 'ok' && !o.name.startsWith('relay/')) printGeneric(o.name === 'mls' ? 'MLS crypto (bench/mls-crypto.ts)' : o.name === 'bundle-size' ? 'Browser bundle (bench/bundle-size.ts)' : o.name === 'gateway' ? 'Gateway end to end (bench/gateway.ts)' : o.name === 'signer' ? 'Checkpoint signing: key file vs PKCS#11 (bench/signer.ts)' : o.name === 'backup' ? 'Encrypted backups (bench/backup.ts)' : 'SDK (bench/sdk.ts)', o.result);
+    if (o.status === 'ok' && o.name === 'mls' && o.result !== undefined) {
+      const suites = (o.result as MlsCryptoBenchResult).suites;
+      if (suites !== undefined) printMlsSuites(suites);
+    }
   }
   const notOk = outcomes.filter((o) => o.status !== 'ok');
   if (notOk.length > 0) {
@@ -235,6 +247,10 @@ async function main(): Promise<number> {
   if (args.sections.includes('backup')) {
     const { runBackupBench } = await import('./backup.js');
     await runSection('backup', outcomes, () => runBackupBench({ quick: args.quick, onProgress: progress, ...(args.messages !== undefined ? { messages: args.messages } : {}) }));
+  }
+  if (args.sections.includes('media')) {
+    const { runMediaBench } = await import('./media.js');
+    await runSection('media', outcomes, () => runMediaBench({ quick: args.quick, engines: args.engines, databaseUrl: args.postgresUrl, waitQuietMs: args.waitQuietMs, onProgress: progress }));
   }
   for (const section of ['mls', 'sdk'] as const) {
     if (args.sections.includes(section)) await runLibrarySection(args, section, outcomes);

@@ -1,6 +1,7 @@
 // Part of `npm run build` (before `tsc -b`, which type-checks against the copied .d.ts): copies the runtime files that are not TypeScript,
 // which the compiled code reads next to itself (relative to import.meta.url) or exports:
-//   core:   src/web/web-message.js and its hand-written .d.ts (`@parley/core/web-message`)
+//   core:   src/web/web-message.js and its hand-written .d.ts (`@parley/core/web-message`), the same for
+//           src/web/attachment-stream.js (`@parley/core/attachment-stream`)
 //   server: src/storage/migrations/*.sql (migrate.ts), src/routing/web/retrieve.{html,js}
 //           (http/routes/routing.ts)
 //   gateway: src/storage/migrations/*.sql (storage/migrations.ts)
@@ -15,6 +16,8 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const ASSETS = [
   ['core', 'web/web-message.js'],
   ['core', 'web/web-message.d.ts'],
+  ['core', 'web/attachment-stream.js'],
+  ['core', 'web/attachment-stream.d.ts'],
   ['server', 'routing/web/retrieve.html'],
   ['server', 'routing/web/retrieve.js'],
   ['server', { dir: 'storage/migrations', suffix: '.sql' }],

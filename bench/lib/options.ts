@@ -1,9 +1,10 @@
 /** The command line of `npm run bench -- …` (bench/run.ts); the sections' own entry points are in lib/entry.ts. */
 import type { SystemKind } from '../cluster-clients.js';
+import { CLASSIC_SUITE, XWING_SUITE, type SuiteName } from '@parley/core/mls';
 import { DEFAULT_POSTGRES_URL, enginesOf, type Engine, type EngineChoice } from './engines.js';
 
 /** A section of `npm run bench`. */
-export type Section = 'relay' | 'tlog' | 'audit' | 'routing' | 'mls' | 'sdk' | 'cluster' | 'bundle-size' | 'gateway' | 'signer' | 'backup';
+export type Section = 'relay' | 'tlog' | 'audit' | 'routing' | 'mls' | 'sdk' | 'cluster' | 'bundle-size' | 'gateway' | 'signer' | 'backup' | 'media';
 
 /** The parsed `npm run bench` command line. */
 export interface Args {
@@ -24,11 +25,13 @@ export interface Args {
   cluster: { devices?: number; nodeCounts?: number[]; systems?: SystemKind[]; inFlight?: number; measureSeconds?: number; clientProcesses?: number; brokerClients?: 'raw' | 'lib' };
   /** Router tick of the routing section's server (default: the server's default). */
   tickMs: number | undefined;
+  /** The relay pairs' conversations' MLS suite (`--suite classic|xwing`, default classic). */
+  suite: SuiteName;
 }
 
 /** `npm run bench -- --help`. */
 export const USAGE =
-  'usage: npm run bench -- [relay|tlog|audit|routing|mls|sdk|bundle-size|gateway|signer|backup|all] [--quick] [--engine pglite|postgres|both] [--clients child|inline] [--instrument] [--pairs N] [--messages N] [--postgres-url URL] [--wait-quiet SECONDS] [--profile] [--tick-ms N]' +
+  'usage: npm run bench -- [relay|tlog|audit|routing|mls|sdk|bundle-size|gateway|signer|backup|media|all] [--quick] [--engine pglite|postgres|both] [--clients child|inline] [--instrument] [--pairs N] [--messages N] [--postgres-url URL] [--wait-quiet SECONDS] [--profile] [--tick-ms N] [--suite classic|xwing]' +
   '\n       npm run bench -- cluster [--quick] [--devices N] [--nodes 1,2,3] [--systems nats,jetstream,mqtt,parley] [--in-flight N] [--seconds S] [--client-procs N] [--broker-clients raw|lib] [--postgres-url URL] [--wait-quiet SECONDS]';
 
 /**
@@ -50,6 +53,7 @@ export function parseArgs(argv: readonly string[]): Args {
   let messages: number | undefined;
   const cluster: Args['cluster'] = {};
   let tickMs: number | undefined;
+  let suite: SuiteName = CLASSIC_SUITE;
   let postgresUrl = process.env['PARLEY_BENCH_DATABASE_URL'] ?? DEFAULT_POSTGRES_URL;
   const value = (i: number, flag: string): string => {
     const v = argv[i + 1];
@@ -77,6 +81,7 @@ export function parseArgs(argv: readonly string[]): Args {
       case 'gateway':
       case 'signer':
       case 'backup':
+      case 'media':
       case 'all':
         name = flag;
         break;
@@ -111,6 +116,12 @@ export function parseArgs(argv: readonly string[]): Args {
       case '--quick':
         quick = true;
         break;
+      case '--suite': {
+        const v = take();
+        if (v !== 'classic' && v !== 'xwing') throw new Error(`--suite must be classic or xwing\n${USAGE}`);
+        suite = v === 'xwing' ? XWING_SUITE : CLASSIC_SUITE;
+        break;
+      }
       case '--engine': {
         const v = take();
         if (v !== 'pglite' && v !== 'postgres' && v !== 'both') throw new Error(`--engine must be pglite, postgres or both\n${USAGE}`);
@@ -155,5 +166,5 @@ export function parseArgs(argv: readonly string[]): Args {
     }
   }
   const sections: Section[] = name === 'all' ? ['relay', 'tlog', 'audit', 'routing', 'mls', 'sdk'] : [name as Section];
-  return { sections, name, quick, engines: enginesOf(engine), clients, instrument, pairs, messages, postgresUrl, waitQuietMs, profile, tickMs, cluster };
+  return { sections, name, quick, engines: enginesOf(engine), clients, instrument, pairs, messages, postgresUrl, waitQuietMs, profile, tickMs, cluster, suite };
 }

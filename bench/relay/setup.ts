@@ -4,21 +4,23 @@
  * application messages of a target size.
  */
 import { fromBase64, randomBytes, toBase64 } from '@parley/core';
-import { commitChanges, createGroup, encryptApplication, type AuthenticateMember, type MlsGroup } from '@parley/core/mls';
-import { api, suite, type RawDevice } from '@parley/test-kit/server';
+import { CLASSIC_SUITE, commitChanges, createGroup, encryptApplication, type AuthenticateMember, type MlsGroup, type SuiteName } from '@parley/core/mls';
+import { api, suiteNamed, type RawDevice } from '@parley/test-kit/server';
 
 const acceptRegistered: AuthenticateMember = async () => true;
 
 /**
- * Creates the pair's 2-member group exactly like a device does and returns the sender's group state.
+ * Creates the pair's 2-member group in `suiteName` (default classic; both devices must have
+ * stated it) exactly like a device does and returns the sender's group state.
  *
  * @example
- * const group = await createPairGroup(url, devices[0], devices[1]);
+ * const group = await createPairGroup(url, devices[0], devices[1], XWING_SUITE);
  */
-export async function createPairGroup(url: string, sender: RawDevice, receiver: RawDevice): Promise<MlsGroup> {
-  const s = await suite();
+export async function createPairGroup(url: string, sender: RawDevice, receiver: RawDevice, suiteName: SuiteName = CLASSIC_SUITE): Promise<MlsGroup> {
+  const s = await suiteNamed(suiteName);
   const group = await createGroup(s, randomBytes(32), { identityId: sender.identityId, deviceId: sender.deviceId }, sender.signature, acceptRegistered);
-  const claim = await api(url, 'POST', '/v1/key-packages/claim', { deviceIds: [receiver.deviceId] }, sender.token);
+  const claimBody = { deviceIds: [receiver.deviceId], ...(suiteName !== CLASSIC_SUITE ? { suite: suiteName } : {}) };
+  const claim = await api(url, 'POST', '/v1/key-packages/claim', claimBody, sender.token);
   if (claim.status !== 200) throw new Error(`claim: ${claim.status} ${JSON.stringify(claim.body)}`);
   const keyPackages = (claim.body as { keyPackages: { keyPackage: string }[] }).keyPackages;
   const out = await commitChanges(s, group, { add: keyPackages.map((k) => fromBase64(k.keyPackage)) });
@@ -41,13 +43,14 @@ export async function createPairGroup(url: string, sender: RawDevice, receiver: 
 }
 
 /**
- * Plaintext length that makes the encoded PrivateMessage `target` bytes (the framing overhead is constant).
+ * Plaintext length that makes the encoded PrivateMessage `target` bytes (the framing overhead is
+ * constant); `suiteName` is the group's (default classic).
  *
  * @example
  * const plaintextBytes = await plaintextLengthFor(group, 1024);
  */
-export async function plaintextLengthFor(group: MlsGroup, target: number): Promise<number> {
-  const s = await suite();
+export async function plaintextLengthFor(group: MlsGroup, target: number, suiteName: SuiteName = CLASSIC_SUITE): Promise<number> {
+  const s = await suiteNamed(suiteName);
   const probe = 512;
   const { message } = await encryptApplication(s, group, new Uint8Array(probe));
   return Math.max(1, target - (message.length - probe));
@@ -55,13 +58,13 @@ export async function plaintextLengthFor(group: MlsGroup, target: number): Promi
 
 /**
  * `count` application messages of `plaintextBytes` random bytes each, encrypted in order
- * (base64 MLSMessages) with their encoded sizes.
+ * (base64 MLSMessages) with their encoded sizes; `suiteName` is the group's (default classic).
  *
  * @example
  * const { messages, sizes } = await preEncrypt(group, 64, plaintextBytes);
  */
-export async function preEncrypt(group: MlsGroup, count: number, plaintextBytes: number): Promise<{ messages: string[]; sizes: number[] }> {
-  const s = await suite();
+export async function preEncrypt(group: MlsGroup, count: number, plaintextBytes: number, suiteName: SuiteName = CLASSIC_SUITE): Promise<{ messages: string[]; sizes: number[] }> {
+  const s = await suiteNamed(suiteName);
   const messages: string[] = [];
   const sizes: number[] = [];
   let g = group;

@@ -1,10 +1,12 @@
 /**
  * The inbox: every message this device decrypted, newest first, each with who sent it
  * ("Encrypted · Verified: Example Bank"), its class (a one-time code is shown big, with a
- * copy button) and its time. A message shown on a visible page gets a signed `read`
- * receipt. Messages that could not be decrypted appear as such, never silently dropped.
+ * copy button), its files (attachments.ts) and its time. A message shown on a visible page
+ * gets a signed `read` receipt. Messages that could not be decrypted appear as such, never
+ * silently dropped.
  */
-import type { Device, DeviceEvent, ReceivedMessage, UndecryptableReason } from '@parley/client';
+import { CLASSIC_SUITE, isPostQuantum, type Device, type DeviceEvent, type ReceivedMessage, type UndecryptableReason } from '@parley/client';
+import { renderAttachments } from './attachments.js';
 import type { Contact, Contacts } from './contacts.js';
 import { addBanner, byId, copyButton, el, errorCode, formatTime } from './view.js';
 
@@ -27,6 +29,8 @@ const UNDECRYPTABLE_TEXT: Readonly<Record<UndecryptableReason, string>> = {
 
 /** Messages read in this browser (ids only), so a reload does not sign the same receipt again. */
 const READ_KEY = 'parley-customer-web/read';
+/** Conversations whose history came from a backup (ids only): shown before the bank re-adds this device. */
+const RESTORED_KEY = 'parley-customer-web/restored-conversations';
 
 /**
  * The one-time code inside an OTP text: the first run of 4 to 8 digits.
@@ -36,6 +40,14 @@ const READ_KEY = 'parley-customer-web/read';
  */
 export function otpCode(text: string): string | undefined {
   return /(?<!\d)(\d{4,8})(?!\d)/.exec(text)?.[1];
+}
+
+/** Puts a message card into `#inbox`, newest first: before the first card received earlier. */
+function place(item: HTMLElement, receivedAt: string): void {
+  const inbox = byId('inbox');
+  const later = [...inbox.children].find((c) => ((c as HTMLElement).dataset['at'] ?? '') < receivedAt);
+  if (later) later.before(item);
+  else inbox.append(item);
 }
 
 /** A message class as a safe CSS token (`data-class`). */
@@ -73,6 +85,7 @@ export function senderLine(contact: Contact, message: Pick<ReceivedMessage, 'aud
 export class Inbox {
   private readonly shown = new Set<string>();
   private readonly read = new Set<string>(JSON.parse(localStorage.getItem(READ_KEY) ?? '[]') as string[]);
+  private readonly restored = new Set<string>(JSON.parse(localStorage.getItem(RESTORED_KEY) ?? '[]') as string[]);
   private readonly unread: string[] = [];
 
   constructor(
@@ -90,9 +103,27 @@ export class Inbox {
    */
   async start(): Promise<void> {
     this.device.subscribe((event) => void this.onEvent(event));
+    await this.showHistory([...this.device.listConversations().map((c) => c.conversationId), ...this.restored]);
+  }
+
+  /**
+   * Shows the history restored from a backup for these conversations, and keeps showing it after
+   * a reload (the device is in them again once the bank's next message re-adds it).
+   *
+   * @example
+   * await inbox.addRestored((await device.backups.restore({ recoveryKey })).conversationIds)
+   */
+  async addRestored(conversationIds: readonly string[]): Promise<void> {
+    for (const id of conversationIds) this.restored.add(id);
+    localStorage.setItem(RESTORED_KEY, JSON.stringify([...this.restored]));
+    await this.showHistory(conversationIds);
+  }
+
+  /** Shows the stored messages of these conversations, each in its place by time (already shown ones once). */
+  private async showHistory(conversationIds: readonly string[]): Promise<void> {
     const stored: ReceivedMessage[] = [];
-    for (const c of this.device.listConversations()) {
-      for (const record of await this.device.history(c.conversationId)) if (isReceived(record)) stored.push(record);
+    for (const id of new Set(conversationIds)) {
+      for (const record of await this.device.history(id)) if (isReceived(record)) stored.push(record);
     }
     stored.sort((a, b) => a.receivedAt.localeCompare(b.receivedAt));
     for (const m of stored) await this.showMessage(m);
@@ -101,6 +132,7 @@ export class Inbox {
 
   private async onEvent(event: DeviceEvent): Promise<void> {
     if (event.type === 'message') await this.showMessage(event);
+    else if (event.type === 'conversation-joined') await this.showHistory([event.conversationId]);
     else if (event.type === 'undecryptable') this.showUndecryptable(event.envelopeId, event.reason);
     else if (event.type === 'commitment-mismatch') addBanner(`mismatch-${event.messageId}`, "A message did not match the bank's signed record. Do not act on it; contact your bank.", 'error');
     this.updateEmpty();
@@ -117,12 +149,20 @@ export class Inbox {
     const header = el('header', {}, [
       el('span', { class: `badge ${who.kind}`, text: who.text, attrs: { 'data-role': 'sender' } }),
       el('span', { class: 'class-label', text: CLASS_LABELS[message.class] ?? message.class }),
+      // Which MLS suite protected it (docs/post-quantum.md): hybrid post-quantum X-Wing, or classic.
+      el('span', {
+        class: 'suite-label',
+        text: message.suite !== undefined && isPostQuantum(message.suite) ? 'Post-quantum' : 'Classic encryption',
+        attrs: { 'data-role': 'suite', title: message.suite ?? CLASSIC_SUITE },
+      }),
       el('time', { text: formatTime(message.sentAt), attrs: { datetime: message.sentAt } }),
     ]);
     const body: Node[] = [];
     const code = message.class === 'otp' ? otpCode(message.text) : undefined;
     if (code) body.push(el('div', { class: 'otp' }, [el('span', { class: 'otp-code', text: code, attrs: { 'data-role': 'otp-code' } }), copyButton(code, 'Copy code')]));
-    body.push(el('p', { class: 'text', text: message.text }));
+    if (message.text !== '' || !message.attachments?.length) body.push(el('p', { class: 'text', text: message.text }));
+    // Files: listed at once; images decrypted and shown inline, other files on request (attachments.ts).
+    if (message.attachments?.length) body.push(renderAttachments(this.device, message.attachments));
     if (contact.verification === 'changed') body.push(el('p', { class: 'warn-line', text: `${contact.name}'s keys changed since you verified them: check the safety number again.` }));
     // The signed commitment says this class is under escrow: say so plainly (no silent backdoor).
     if (message.escrow) {
@@ -135,8 +175,8 @@ export class Inbox {
       );
     }
     const footer = el('footer', { attrs: { 'data-role': 'receipt' } });
-    const item = el('article', { class: 'message', attrs: { 'data-class': token, 'data-message-id': message.messageId } }, [header, ...body, footer]);
-    byId('inbox').prepend(item);
+    const item = el('article', { class: 'message', attrs: { 'data-class': token, 'data-message-id': message.messageId, 'data-at': message.receivedAt } }, [header, ...body, footer]);
+    place(item, message.receivedAt);
     if (message.audit?.verified) {
       if (this.read.has(message.messageId)) footer.textContent = 'Read receipt sent';
       else this.unread.push(message.messageId);
@@ -145,7 +185,7 @@ export class Inbox {
   }
 
   private showUndecryptable(envelopeId: string, reason: UndecryptableReason): void {
-    const item = el('article', { class: 'message undecryptable', attrs: { 'data-class': 'undecryptable', 'data-envelope-id': envelopeId } }, [
+    const item = el('article', { class: 'message undecryptable', attrs: { 'data-class': 'undecryptable', 'data-envelope-id': envelopeId, 'data-at': new Date().toISOString() } }, [
       el('header', {}, [el('span', { class: 'badge warning', text: 'Could not decrypt' }), el('time', { text: formatTime(new Date().toISOString()) })]),
       el('p', { class: 'text', text: `A message arrived that this device cannot read: ${UNDECRYPTABLE_TEXT[reason]}. Ask the sender to send it again.` }),
     ]);
@@ -164,7 +204,8 @@ export class Inbox {
           if (footer) footer.textContent = 'Read receipt sent';
         },
         (error: unknown) => {
-          if (footer) footer.textContent = `Read receipt not sent (${errorCode(error)})`;
+          // A message restored from a backup was received (and read) on an earlier device: this one holds no opening to sign for.
+          if (footer) footer.textContent = errorCode(error) === 'not_an_audited_message' ? 'Restored from your backup' : `Read receipt not sent (${errorCode(error)})`;
         },
       );
     }

@@ -1,8 +1,11 @@
 /**
  * The customer app: enroll (or reopen) this browser's device, wait for approval if it is
- * a second device, go online, and show the inbox, the bank's verification and the devices.
+ * a second device, go online, and show the inbox (with its files), the support composer, the
+ * bank's verification, the devices and the backups.
  */
 import type { Device, DeviceEvent } from '@parley/client';
+import { wireBackup } from './backup.js';
+import { Composer } from './compose.js';
 import { Contacts } from './contacts.js';
 import { renderDevices, waitForApproval, wireApproval } from './devices.js';
 import { forgetEnrollmentLink, readEnrollmentLink, startDevice } from './enroll.js';
@@ -17,6 +20,7 @@ const ALERT_TEXT: Readonly<Record<Extract<DeviceEvent, { type: 'key-change-alert
   'added-without-approval': 'A device was added to your account without your approval. If it was not you, contact your bank now.',
   'this-device-revoked': 'This browser was removed from your account. It no longer receives your messages.',
   'this-device-not-logged': "This browser's keys are not in the public key log as expected. Contact your bank before trusting messages here.",
+  'this-device-suites-not-logged': "The public key log does not show this browser's encryption suites as it stated them. Contact your bank.",
 };
 
 function onDeviceEvent(event: DeviceEvent, refresh: () => void): void {
@@ -37,6 +41,15 @@ function onDeviceEvent(event: DeviceEvent, refresh: () => void): void {
     case 'removed-from-conversation':
       addBanner(`removed-${event.conversationId}`, 'This browser was removed from a conversation.', 'info');
       break;
+    case 'device-revoked':
+      // The device checked the revocation against the key log and wiped its keys and history.
+      addBanner('device-revoked', 'This browser was removed from your account and has erased its keys and messages. To use it again, enroll it anew from your bank.', 'error');
+      setStatus('Removed from your account', 'error');
+      byId('app').hidden = true;
+      break;
+    case 'outbox-discarded':
+      addBanner('outbox-discarded', `${event.messageIds.length} message(s) you wrote were not sent: this browser was removed from your account.`, 'warn');
+      break;
     case 'conversation-joined':
     case 'membership-changed':
       refresh();
@@ -50,6 +63,7 @@ async function run(device: Device): Promise<void> {
   byId('whoami').textContent = device.identityId;
   document.body.dataset['deviceId'] = device.deviceId;
   const contacts = new Contacts(device);
+  const composer = new Composer(device, contacts);
   let refreshing = false;
   const refresh = () => {
     if (refreshing) return;
@@ -59,6 +73,10 @@ async function run(device: Device): Promise<void> {
       .finally(() => (refreshing = false));
   };
   device.subscribe((event) => onDeviceEvent(event, refresh));
+  // The conversations the customer can write in change when staff open or change one.
+  device.subscribe((event) => {
+    if (event.type === 'conversation-joined' || event.type === 'membership-changed' || event.type === 'removed-from-conversation') void composer.refresh();
+  });
   if ((await device.status()) === 'pending') {
     setStatus('Waiting for approval from one of your devices', 'busy');
     await waitForApproval(device);
@@ -66,10 +84,11 @@ async function run(device: Device): Promise<void> {
   const inbox = new Inbox(device, contacts);
   await inbox.start();
   wireApproval(device);
+  composer.wire();
   byId('app').hidden = false;
   const online = await device.connect();
   setStatus(online ? 'Connected · end-to-end encrypted' : 'Offline: reconnecting…', online ? 'ok' : 'busy');
-  await Promise.all([renderDevices(device), renderVerification(device, contacts)]);
+  await Promise.all([renderDevices(device), renderVerification(device, contacts), wireBackup(device, inbox), composer.refresh()]);
   setInterval(() => {
     device.keys.checkOwnKeys().then(refresh, () => {});
   }, KEY_CHECK_INTERVAL_MS);

@@ -32,7 +32,7 @@ Usage:
 ${ADMIN_USAGE}
 ${ESCROW_USAGE}
   parley gateway init --server URL --business ID [--name BRAND] [--admin-token-file F] (--data-dir DIR | --database-url URL [--database-schema S]) [--key-file F | --signer PKCS11_URI] [--json]
-  parley gateway [--data-dir DIR | --database-url URL] [--key-file F | --signer PKCS11_URI] [--port N] [--host H] [--webhook-url URL] [--sms-config FILE] [--instance-id ID]
+  parley gateway [--data-dir DIR | --database-url URL] [--key-file F | --signer PKCS11_URI] [--port N] [--host H] [--webhook-url URL] [--sms-config FILE] [--instance-id ID] [--pq CLASS=required|preferred|off[:block|invite-to-app]]… [--dlp CLASS=card|iban|email|phone[+…]:block|redact]…
   parley gateway keys create --label NAME | list | revoke ID   [--data-dir DIR | --database-url URL --key-file F] [--json]
   parley gateway secrets rotate | retire-old | list            (webhook signing secrets; same storage flags)
   parley gateway rotate-sender-keys [--timeout S]               (the leading instance rotates the sender's keys; same storage flags)

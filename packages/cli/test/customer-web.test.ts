@@ -7,17 +7,17 @@
  * revocation, and the device surviving a reload (IndexedDB).
  */
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { MemoryKeyStore, Sender } from '@parley/client';
 import { nodeRuntime } from '@parley/client/node';
-import { createBusiness, type Business } from '@parley/test-kit/sdk';
-import { startTestServer, type TestServer } from '@parley/test-kit/server';
-import { CUSTOMER_WEB_DIR, buildCustomerWeb, enrollmentLink, serveCustomerWeb, type CustomerWebServer } from '../src/demo/customer-web.js';
+import type { Business } from '@parley/test-kit/sdk';
+import type { TestServer } from '@parley/test-kit/server';
+import { enrollmentLink, type CustomerWebServer } from '../src/demo/customer-web.js';
+import { startCustomerWebFixture, type CustomerWebFixture } from './customer-web-fixture.js';
 import { encode as encodeQr } from 'uqr';
 
 const CHROMIUM = process.env['PARLEY_CHROMIUM'] ?? '/usr/bin/chromium';
@@ -29,6 +29,7 @@ const CUSTOMER = 'c-web-1';
 const DOCS_SCREENSHOT = fileURLToPath(new URL('../../../docs/customer-web.png', import.meta.url));
 
 describe.skipIf(!available)('customer web app in headless Chromium', () => {
+  let fx: CustomerWebFixture;
   let t: TestServer;
   let app: CustomerWebServer;
   let bank: Business;
@@ -38,30 +39,13 @@ describe.skipIf(!available)('customer web app in headless Chromium', () => {
   const contexts: BrowserContext[] = [];
 
   beforeAll(async () => {
-    shots = await mkdtemp(join(tmpdir(), 'parley-customer-web-'));
-    // Built fresh from the sources (never a stale dist/).
-    const built = await buildCustomerWeb(CUSTOMER_WEB_DIR, join(shots, 'dist'));
-    if ('reason' in built) throw new Error(built.reason);
-    app = await serveCustomerWeb(built.dist);
-    t = await startTestServer({ allowedOrigins: [app.origin] });
-    app.allowServer(t.url);
-    bank = await createBusiness(t.url, 'web-app-bank');
-    sender = await Sender.enroll({ serverUrl: t.url, enrollmentToken: await bank.issue('notifications', 'sender', { name: BRAND }), store: new MemoryKeyStore(), keyPackageBatch: 5, ...nodeRuntime });
-    await sender.connect();
-    const { chromium } = await import('playwright-core');
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    fx = await startCustomerWebFixture('web-app-bank', BRAND);
+    ({ t, app, bank, sender, browser, dir: shots } = fx);
   }, 180_000);
 
   afterAll(async () => {
-    await browser?.close();
-    await sender?.close();
-    await t?.stop();
-    await app?.close();
-    if (shots) await rm(shots, { recursive: true, force: true }).catch(() => {});
+    for (const c of contexts) await c.close().catch(() => undefined);
+    await fx?.close();
   });
 
   /** A new browser profile (its own IndexedDB: another device), with page errors collected. */
@@ -107,6 +91,9 @@ describe.skipIf(!available)('customer web app in headless Chromium', () => {
     expect(await otp.getAttribute('data-class')).toBe('otp');
     expect(await otp.locator('[data-role="otp-code"]').textContent()).toBe('482913');
     expect(await otp.locator('[data-role="sender"]').textContent()).toBe(`Encrypted · Verified: ${BRAND}`);
+    // The browser runs X-Wing (ML-KEM-768 + X25519) on WebCrypto and the bank's conversation uses it.
+    expect(sent.suite).toBe('MLS_256_XWING_AES256GCM_SHA512_Ed25519');
+    expect(await otp.locator('[data-role="suite"]').textContent()).toBe('Post-quantum');
     await expect.poll(() => otp.locator('[data-role="receipt"]').textContent(), { timeout: 20_000 }).toBe('Read receipt sent');
     // The bank's evidence for the message holds the browser's signed `read` receipt.
     await expect
@@ -220,10 +207,13 @@ describe.skipIf(!available)('customer web app in headless Chromium', () => {
     }
   }, 60_000);
 
-  it('revokes the second browser from the first; the bank stops sending to it', async () => {
+  it('revokes the second browser from the first: it erases itself, and the bank stops sending to it', async () => {
     const tabletId = await deviceIdOf(tablet);
     await phone.locator(`#device-list [data-device-id="${tabletId}"] [data-role="revoke"]`).click();
     await phone.waitForSelector(`#device-list [data-device-id="${tabletId}"][data-status="revoked"]`, { timeout: 20_000 });
+    // The tablet, still open, checks the revocation against the key log, erases itself and says so.
+    await tablet.waitForSelector('[data-banner="device-revoked"]', { timeout: 30_000 });
+    expect(await tablet.locator('#app').isHidden()).toBe(true);
     // Markup in a message stays text.
     const after = await sender.send(CUSTOMER, `${BRAND}: a new card is on its way. <img src=x onerror="document.title='owned'">`, { class: 'support' });
     expect(after.customerDevices).toEqual([phoneId]);

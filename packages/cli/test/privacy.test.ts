@@ -1,10 +1,11 @@
 /**
  * Zero-knowledge check: run the demo scenario with a random marker in every
- * plaintext, then search every table of the server's database and every line
- * the server logged for the marker and for every device's private keys (raw,
- * hex, base64, base64url). Runs on the engine selected by PARLEY_TEST_ENGINE.
+ * plaintext (the attached PDF and photo included), then search every table of the server's
+ * database, every file of its blob store and every line the server logged for the marker and
+ * for every device's private keys (raw, hex, base64, base64url). Runs on the engine selected by
+ * PARLEY_TEST_ENGINE (PostgreSQL: blobs in `blob_chunks`; PGlite: blob files).
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -64,6 +65,14 @@ async function dumpDatabase(db: Database): Promise<{ table: string; bytes: Uint8
   return out;
 }
 
+/** The blob store's files (the `fs` store) as one more "table" of raw bytes. */
+async function dumpBlobFiles(server: TestServer['server']): Promise<{ table: string; bytes: Uint8Array[]; texts: string[] }[]> {
+  const dir = server.blobs.store.dir;
+  if (dir === undefined) return [];
+  const files = await readdir(dir);
+  return [{ table: 'blob files', bytes: await Promise.all(files.map(async (f) => new Uint8Array(await readFile(join(dir, f))))), texts: [] }];
+}
+
 function findings(dump: Awaited<ReturnType<typeof dumpDatabase>>, logs: readonly string[], needles: readonly Needle[]): string[] {
   const found: string[] = [];
   for (const n of needles) {
@@ -84,6 +93,7 @@ describe('privacy: the server never holds plaintext or a private key', () => {
     const markerNeedles: Needle[] = [{ what: 'plaintext marker', bytes: utf8(marker) }];
     const secrets: Needle[] = [];
     const openings: Needle[] = [];
+    const wiped: string[] = [];
     let midRunCiphertextBytes = 0;
     let midRunFindings: string[] = [];
 
@@ -101,7 +111,14 @@ describe('privacy: the server never holds plaintext or a private key', () => {
         midRunFindings = findings(dump, t.logs, markerNeedles);
       },
       inspectStore: async (label: string, store: KeyStore) => {
-        const device = JSON.parse(Buffer.from((await store.get('device'))!).toString('utf8'));
+        const record = await store.get('device');
+        if (!record) {
+          // A revoked device wiped itself (its keys were collected when it enrolled): nothing is left.
+          expect(await store.list('')).toEqual([]);
+          wiped.push(label);
+          return;
+        }
+        const device = JSON.parse(Buffer.from(record).toString('utf8'));
         secrets.push({ what: `${label} identity private key`, bytes: fromBase64(device.identityPrivateKey) });
         secrets.push({ what: `${label} MLS signature private key`, bytes: fromBase64(device.signaturePrivateKey) });
         // The openings of business messages are as secret as the text: they prove it.
@@ -117,6 +134,7 @@ describe('privacy: the server never holds plaintext or a private key', () => {
     });
     expect(result.steps.filter((s) => !s.ok)).toEqual([]);
     expect(result.ok).toBe(true);
+    expect(wiped.sort()).toEqual(["Alice's lost phone", "Alice's tablet"]);
     expect(result.messages.length).toBeGreaterThanOrEqual(7);
     // Every message the customers read carries the marker (the invitation and the blocked notice were never delivered).
     for (const m of result.messages.filter((m) => m.path !== 'invited' && m.path !== 'blocked')) expect(m.text).toContain(marker);
@@ -134,8 +152,12 @@ describe('privacy: the server never holds plaintext or a private key', () => {
 
     expect(midRunCiphertextBytes).toBeGreaterThan(0);
     expect(midRunFindings).toEqual([]);
-    const dump = await dumpDatabase(t.server.db);
+    const dump = [...(await dumpDatabase(t.server.db)), ...(await dumpBlobFiles(t.server))];
     expect(dump.map((d) => d.table)).toEqual(expect.arrayContaining(['envelopes', 'devices', 'key_packages', 'groups', 'audit_commitments', 'audit_receipts']));
+    // The statement and the photo are in the blob store, as ciphertext only.
+    const blobBytes = dump.filter((d) => d.table === 'blob files' || d.table === 'blob_chunks').flatMap((d) => d.bytes).reduce((n, b) => n + b.length, 0);
+    expect(blobBytes).toBeGreaterThan(1000);
+    expect(result.messages.filter((m) => m.attachments?.length).map((m) => m.attachments![0]!.mime)).toEqual(['application/pdf', 'image/png']);
     expect(dump.find((d) => d.table === 'audit_commitments')!.texts.length).toBeGreaterThan(0);
     expect(t.logs.length).toBeGreaterThan(0);
     expect(findings(dump, t.logs, [...markerNeedles, ...secrets, ...openings])).toEqual([]);

@@ -21,6 +21,7 @@ import { EvidenceBundleSchema, type EvidenceBundle } from '@parley/core/audit';
 // The routing and web-link part of the wire contract.
 import { OkResponseSchema, ProofResponseSchema, RetrieveResponseSchema, RouteViewSchema, RouteStatusResponseSchema, WebMessageResponseSchema, WebHandoffResponseSchema } from '@parley/core';
 import type { WebHandoffRequest, WebHandoffResponse, PushRegistration, RouteStatusResponse, RetrieveResponse, RouteViewResponse, WebMessageRequest, WebMessageResponse } from '@parley/core';
+import { AnnounceSuitesResponseSchema, type AnnounceSuitesRequest, type AnnounceSuitesResponse } from '@parley/core';
 import { ApiError, TransportError } from './errors.js';
 
 const validators = new Map<TSchema, ReturnType<typeof Compile>>();
@@ -93,12 +94,13 @@ export class ApiClient {
 
   /**
    * One call (with the session when `auth`, renewed once if it expired); a non-2xx answer
-   * becomes an `ApiError` with the server's code. The caller reads the body.
+   * becomes an `ApiError` with the server's code. The caller reads the body. `init.signal`
+   * replaces the default timeout: the caller's own deadline and cancellation (a streamed blob).
    *
    * @example
    * const res = await api.send('GET', '/v1/backups/latest', { headers: { 'parley-backup-key': key } }, true)
    */
-  async send(method: string, path: string, init: { headers?: Record<string, string>; body?: string | Uint8Array }, auth: boolean): Promise<Response> {
+  async send(method: string, path: string, init: { headers?: Record<string, string>; body?: string | Uint8Array; signal?: AbortSignal }, auth: boolean): Promise<Response> {
     for (let attempt = 0; ; attempt++) {
       const headers: Record<string, string> = { ...init.headers };
       if (auth) {
@@ -111,7 +113,7 @@ export class ApiClient {
           method,
           headers,
           ...(init.body !== undefined ? { body: init.body as BodyInit } : {}),
-          signal: AbortSignal.timeout(this.timeoutMs),
+          signal: init.signal ?? AbortSignal.timeout(this.timeoutMs),
         });
       } catch (cause) {
         throw new TransportError(`cannot reach ${this.serverUrl}`, { cause });
@@ -125,7 +127,8 @@ export class ApiClient {
       }
       if (!errorBody.Check(json)) throw new TransportError(`server answered ${res.status} with an unknown error body`);
       const { code, message, details } = json.error;
-      if (auth && res.status === 401 && attempt === 0 && (code === 'session_expired' || code === 'session_invalid')) continue;
+      // A revoked device's session is refused when renewed, with the notice its device verifies (revocation.ts).
+      if (auth && res.status === 401 && attempt === 0 && (code === 'session_expired' || code === 'session_invalid' || code === 'device_revoked')) continue;
       const retryAfter = res.headers.get('retry-after');
       throw new ApiError(res.status, code, message, { ...(details ?? {}), ...(retryAfter ? { retryAfterMs: Number(retryAfter) * 1000 } : {}) });
     }
@@ -199,8 +202,20 @@ export class ApiClient {
    * const { oneTime, low } = await phone.api.keyPackageStock()
    * if (low) await phone.replenishKeyPackages(true)
    */
-  keyPackageStock(): Promise<KeyPackageStock> {
-    return this.request('GET', '/v1/key-packages/stock', KeyPackageStockSchema, undefined, true);
+  keyPackageStock(suite?: string): Promise<KeyPackageStock> {
+    const query = suite === undefined ? '' : `?suite=${encodeURIComponent(suite)}`;
+    return this.request('GET', `/v1/key-packages/stock${query}`, KeyPackageStockSchema, undefined, true);
+  }
+
+  /**
+   * States the suites this device supports, signed, with KeyPackages of the new ones (what
+   * maintenance does after an app update brought a suite; docs/post-quantum.md).
+   *
+   * @example
+   * const { keyLog } = await phone.api.announceSuites({ suites, seq, signature, keyPackages, lastResortKeyPackages })
+   */
+  announceSuites(body: AnnounceSuitesRequest): Promise<AnnounceSuitesResponse> {
+    return this.request('POST', '/v1/devices/me/suites', AnnounceSuitesResponseSchema, body, true);
   }
 
   /**
@@ -209,8 +224,8 @@ export class ApiClient {
    * @example
    * const { keyPackages } = await agent.api.claimKeyPackages(deviceIds)
    */
-  claimKeyPackages(deviceIds: readonly string[]): Promise<ClaimKeyPackagesResponse> {
-    return this.request('POST', '/v1/key-packages/claim', ClaimKeyPackagesResponseSchema, { deviceIds }, true);
+  claimKeyPackages(deviceIds: readonly string[], suite?: string): Promise<ClaimKeyPackagesResponse> {
+    return this.request('POST', '/v1/key-packages/claim', ClaimKeyPackagesResponseSchema, { deviceIds, ...(suite === undefined ? {} : { suite }) }, true);
   }
 
   /**

@@ -28,6 +28,16 @@ export interface Argon2Params {
  */
 export const DEFAULT_ARGON2_PARAMS: Argon2Params = Object.freeze({ memoryKiB: 19 * 1024, iterations: 2, parallelism: 1 });
 
+/**
+ * The defaults for a passphrase-protected backup: RFC 9106 §4's second recommended option
+ * (m = 64 MiB, t = 3, p = 4). Stronger than the key store's: a server holding the backup can
+ * guess offline, so each guess should cost as much as a restore can bear (about 0.5 s here).
+ *
+ * @example
+ * await phone.backups.upload({ passphrase, argon2: BACKUP_ARGON2_PARAMS })
+ */
+export const BACKUP_ARGON2_PARAMS: Argon2Params = Object.freeze({ memoryKiB: 64 * 1024, iterations: 3, parallelism: 4 });
+
 // hash-wasm needs m >= 8p; the upper bounds stop a planted header from asking for absurd work.
 const ARGON2_LIMITS = { maxMemoryKiB: 4 * 1024 * 1024, maxIterations: 64, maxParallelism: 16 } as const;
 

@@ -46,6 +46,9 @@ export async function checkCommitment(
     return fail('the commitment describes another message');
   }
   if (commitment.recipient !== recipient) return fail('the commitment names another recipient');
+  // The files and the policies are part of what was sent: the commitment must name exactly these.
+  if (!sameList(commitment.attachments ?? [], (content.attachments ?? []).map((a) => a.sha256))) return fail('the commitment names other attachments');
+  if (!sameList((commitment.dlp ?? []).map(dlpKey), (content.dlp ?? []).map(dlpKey))) return fail('the commitment names other content policies');
   if (commitment.sender.identityId !== sender.identityId || commitment.sender.deviceId !== sender.deviceId) {
     return fail('the commitment is not by the device that sent the message');
   }
@@ -55,4 +58,12 @@ export async function checkCommitment(
   if (!(await verifies(false)) && !(await verifies(true))) return fail('the commitment signature does not verify');
   if (!opensCommitment(commitment, fromBase64(audit.opening), content.text)) return fail('the text does not open the commitment');
   return { ok: true, reason: '', commitmentHash: commitmentHashText };
+}
+
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+function dlpKey(outcome: { readonly policy: string; readonly action: string }): string {
+  return `${outcome.policy}\u0000${outcome.action}`;
 }

@@ -8,7 +8,7 @@
  *
  * Not to be confused with an MLS commit (`commits.ts`).
  */
-import { toBase64, toBase64Url, type Ed25519Signer } from '@parley/core';
+import { toBase64, toBase64Url, type DlpOutcome, type Ed25519Signer } from '@parley/core';
 import {
   contentCommitment,
   newOpening,
@@ -30,6 +30,10 @@ export interface CommittedMessage {
   readonly createdAt: Date;
   /** The class is under escrow: the commitment names this escrow key (signed, so the recipient sees it). */
   readonly escrowKeyId?: string;
+  /** SHA-256 (base64url) of each attachment's ciphertext, in the message's order. */
+  readonly attachments?: readonly string[];
+  /** Content policies that changed the text on this device (policy id and action only). */
+  readonly dlp?: readonly DlpOutcome[];
 }
 
 /**
@@ -48,6 +52,8 @@ export async function signCommitment(sender: MemberRef, identity: Ed25519Signer,
     createdAt: message.createdAt.toISOString(),
     contentCommitment: toBase64Url(contentCommitment(opening, message.text)),
     ...(message.escrowKeyId !== undefined ? { escrow: { keyId: message.escrowKeyId } } : {}),
+    ...(message.attachments !== undefined && message.attachments.length > 0 ? { attachments: [...message.attachments] } : {}),
+    ...(message.dlp !== undefined && message.dlp.length > 0 ? { dlp: message.dlp.map((d) => ({ ...d })) } : {}),
   };
   // The identity key signs wherever it lives: in the store, or in an external signer (an HSM).
   const signature = toBase64(await signCommitmentWith(identity, parseCommitment(commitment)));

@@ -14,7 +14,7 @@ import { compactDecrypt, CompactEncrypt, decodeProtectedHeader } from 'jose';
 import { argon2id } from 'hash-wasm';
 import { fromBase64, fromUtf8, randomBytes, toBase64Url, utf8 } from '@parley/core';
 import { BackupError } from './errors.js';
-import { DEFAULT_ARGON2_PARAMS, validArgon2, type Argon2Params } from './argon2-params.js';
+import { BACKUP_ARGON2_PARAMS, validArgon2, type Argon2Params } from './argon2-params.js';
 import { normalizeRecoveryKey } from './recovery-key.js';
 
 /**
@@ -54,6 +54,19 @@ interface ChunkHeader {
   readonly seq: number;
   readonly final: boolean;
   readonly kdf: BackupKdf;
+  /** An increment: the id of the backup it builds on (absent in a full backup). */
+  readonly base?: string;
+}
+
+/**
+ * Which backup a reader opened: its id and, for an increment, the id of the backup it builds on.
+ *
+ * @example
+ * decryptBackup(lines, secret, { onOpen: ({ id, base }) => console.log(id, base ?? 'full') })
+ */
+export interface OpenedBackup {
+  readonly id: string;
+  readonly base?: string;
 }
 
 /**
@@ -107,6 +120,16 @@ export async function deriveBackupKeys(secret: BackupSecret, kdf: BackupKdf): Pr
   return { contentKey: bits.slice(0, 32), accessKey: bits.slice(32) };
 }
 
+/**
+ * A fresh random backup id (16 bytes, base64url).
+ *
+ * @example
+ * const id = newBackupId()
+ */
+export function newBackupId(): string {
+  return toBase64Url(randomBytes(ID_BYTES));
+}
+
 /** New KDF parameters for `secret` (fresh salt). */
 function newKdf(secret: BackupSecret): BackupKdf {
   const salt = toBase64Url(randomBytes(SALT_BYTES));
@@ -114,7 +137,7 @@ function newKdf(secret: BackupSecret): BackupKdf {
     normalizeRecoveryKey(secret.recoveryKey);
     return { name: 'recovery-key', salt };
   }
-  const params = secret.argon2 ?? DEFAULT_ARGON2_PARAMS;
+  const params = secret.argon2 ?? BACKUP_ARGON2_PARAMS;
   if (!validArgon2(params)) throw new BackupError('backup_invalid_secret', 'Argon2id parameters out of bounds');
   return { name: 'argon2id', m: params.memoryKiB, t: params.iterations, p: params.parallelism, salt };
 }
@@ -141,9 +164,41 @@ export class BackupWriter {
    */
   static async create(secret: BackupSecret, options: { chunkBytes?: number } = {}): Promise<BackupWriter> {
     const kdf = newKdf(secret);
+    return BackupWriter.withKeys(kdf, await deriveBackupKeys(secret, kdf), options);
+  }
+
+  /**
+   * A writer for keys derived before (automatic backups keep them in the device's store, so a
+   * scheduled backup needs neither the recovery key nor another Argon2id run).
+   *
+   * @example
+   * const writer = BackupWriter.withKeys(saved.kdf, saved.keys)
+   */
+  static withKeys(kdf: BackupKdf, keys: BackupKeys, options: { chunkBytes?: number } = {}): BackupWriter {
     const chunkBytes = options.chunkBytes ?? DEFAULT_CHUNK_BYTES;
     if (!Number.isSafeInteger(chunkBytes) || chunkBytes < 1 || chunkBytes > MAX_LINE_CHARS / 2) throw new BackupError('backup_invalid_secret', 'chunkBytes out of range');
-    return new BackupWriter(kdf, await deriveBackupKeys(secret, kdf), chunkBytes);
+    if (keys.contentKey.length !== 32 || keys.accessKey.length !== 32) throw new BackupError('backup_invalid_secret', 'backup keys are 32 bytes each');
+    return new BackupWriter(kdf, { contentKey: keys.contentKey.slice(), accessKey: keys.accessKey.slice() }, chunkBytes);
+  }
+
+  /**
+   * The key-derivation parameters every chunk states (public: salt and costs).
+   *
+   * @example
+   * const { name } = writer.kdfParams // 'recovery-key' | 'argon2id'
+   */
+  get kdfParams(): BackupKdf {
+    return this.kdf;
+  }
+
+  /**
+   * Copies of the derived keys, for a store that keeps them for automatic backups.
+   *
+   * @example
+   * await store.write([putJson('backup/auto', { kdf: writer.kdfParams, ...encode(writer.derivedKeys) })])
+   */
+  get derivedKeys(): BackupKeys {
+    return { contentKey: this.keys.contentKey.slice(), accessKey: this.keys.accessKey.slice() };
   }
 
   /**
@@ -162,13 +217,14 @@ export class BackupWriter {
    * @example
    * const lines: string[] = []; for await (const line of writer.encrypt(items)) lines.push(line)
    */
-  async *encrypt(items: AsyncIterable<BackupItem> | Iterable<BackupItem>): AsyncGenerator<string> {
-    const id = toBase64Url(randomBytes(ID_BYTES));
+  async *encrypt(items: AsyncIterable<BackupItem> | Iterable<BackupItem>, options: { id?: string; base?: string } = {}): AsyncGenerator<string> {
+    const id = options.id ?? newBackupId();
+    const base = options.base;
     let seq = 0;
     let pending: string[] | undefined;
     let batch: string[] = [];
     let size = 0;
-    const seal = (lines: string[], final: boolean) => this.sealChunk({ v: 1, id, seq: seq++, final, kdf: this.kdf }, lines);
+    const seal = (lines: string[], final: boolean) => this.sealChunk({ v: 1, id, seq: seq++, final, kdf: this.kdf, ...(base === undefined ? {} : { base }) }, lines);
     for await (const item of items) {
       if (typeof item !== 'object' || item === null || typeof item.kind !== 'string') throw new BackupError('backup_invalid_secret', 'every backup item needs a string kind');
       const json = JSON.stringify(item);
@@ -211,7 +267,9 @@ function headerOf(line: string): ChunkHeader {
   const kdfOk =
     typeof kdf?.salt === 'string' &&
     (kdf.name === 'recovery-key' || (kdf.name === 'argon2id' && validArgon2({ memoryKiB: (kdf as { m?: unknown }).m, iterations: (kdf as { t?: unknown }).t, parallelism: (kdf as { p?: unknown }).p })));
-  if (!kdfOk || typeof pbk.id !== 'string' || !Number.isSafeInteger(pbk.seq) || typeof pbk.final !== 'boolean') throw new BackupError('backup_corrupt', 'a backup chunk header is malformed');
+  if (!kdfOk || typeof pbk.id !== 'string' || !Number.isSafeInteger(pbk.seq) || typeof pbk.final !== 'boolean' || (pbk.base !== undefined && typeof pbk.base !== 'string')) {
+    throw new BackupError('backup_corrupt', 'a backup chunk header is malformed');
+  }
   return pbk as ChunkHeader;
 }
 
@@ -231,7 +289,11 @@ export function chunkKdf(line: string): BackupKdf {
  * @example
  * for await (const item of decryptBackup(lines, { recoveryKey })) restore(item)
  */
-export async function* decryptBackup(lines: AsyncIterable<string> | Iterable<string>, secret: BackupSecret): AsyncGenerator<BackupItem> {
+export async function* decryptBackup(
+  lines: AsyncIterable<string> | Iterable<string>,
+  secret: BackupSecret,
+  options: { onOpen?: (backup: OpenedBackup) => void; derive?: (kdf: BackupKdf) => Promise<BackupKeys> } = {},
+): AsyncGenerator<BackupItem> {
   let first: ChunkHeader | undefined;
   let keys: BackupKeys | undefined;
   let next = 0;
@@ -244,8 +306,8 @@ export async function* decryptBackup(lines: AsyncIterable<string> | Iterable<str
     const header = headerOf(line);
     if (!first) {
       first = header;
-      keys = await deriveBackupKeys(secret, header.kdf);
-    } else if (header.id !== first.id || JSON.stringify(header.kdf) !== JSON.stringify(first.kdf)) {
+      keys = await (options.derive ?? ((kdf: BackupKdf) => deriveBackupKeys(secret, kdf)))(header.kdf);
+    } else if (header.id !== first.id || header.base !== first.base || JSON.stringify(header.kdf) !== JSON.stringify(first.kdf)) {
       throw new BackupError('backup_corrupt', 'a chunk of another backup');
     }
     if (header.seq !== next) throw new BackupError('backup_corrupt', `chunk ${header.seq} where ${next} was expected`);
@@ -256,6 +318,8 @@ export async function* decryptBackup(lines: AsyncIterable<string> | Iterable<str
       if (next === 0) throw new BackupError('backup_wrong_key', 'the backup does not open with this key', { cause });
       throw new BackupError('backup_corrupt', `chunk ${next} does not decrypt`, { cause });
     }
+    // The first chunk opened: its header (the AES-GCM additional data) is authentic.
+    if (next === 0) options.onOpen?.({ id: header.id, ...(header.base === undefined ? {} : { base: header.base }) });
     next++;
     ended = header.final;
     let parsed: { items?: unknown };

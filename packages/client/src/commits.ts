@@ -22,6 +22,7 @@ import type { DeviceEvent } from './events.js';
 import type { KeyStore } from './key-store.js';
 import type { MlsSelf } from './mls-self.js';
 import { RECORDS, getJson, putJson, type PendingCommitV1 } from './records.js';
+import { suiteOf } from './mls-self.js';
 
 /** Proposals of one commit: KeyPackages to add, leaf indexes to remove (both may be empty: an update). */
 export interface CommitChanges {
@@ -79,7 +80,7 @@ export class Committer {
   /** Creates, persists as pending, submits and adopts one commit. Caller holds the lock. */
   async commitLocked(state: ConversationState, changes: CommitChanges): Promise<void> {
     const id = state.id;
-    const out = await commitChanges(this.ctx.mls.suite, state.group, changes);
+    const out = await commitChanges(suiteOf(this.ctx.mls, state.group.suite), state.group, changes);
     const request: SubmitRequest = {
       idempotencyKey: `c-${toBase64Url(randomBytes(12))}`,
       conversationId: id,

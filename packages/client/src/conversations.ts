@@ -27,6 +27,12 @@ export interface ConversationSummary {
   /** False after this device was removed. */
   active: boolean;
   members: MemberRef[];
+  /** The MLS cipher suite (`MLS_256_XWING_…`: post-quantum; docs/post-quantum.md). */
+  suite: string;
+}
+
+function summaryOf(c: ConversationState): ConversationSummary {
+  return { conversationId: c.meta.conversationId, epoch: c.group.epoch.toString(), active: c.meta.active, members: c.group.members().map((m) => m.member), suite: c.group.suite };
 }
 
 /** @internal The device's conversations and their locks; not part of the SDK's API. */
@@ -68,12 +74,13 @@ export class ConversationRegistry {
 
   /** What `Device.listConversations` shows of each conversation. */
   summaries(): ConversationSummary[] {
-    return [...this.#states.values()].map((c) => ({
-      conversationId: c.meta.conversationId,
-      epoch: c.group.epoch.toString(),
-      active: c.meta.active,
-      members: c.group.members().map((m) => m.member),
-    }));
+    return [...this.#states.values()].map(summaryOf);
+  }
+
+  /** What `Device.conversation` shows of one conversation (undefined: not on this device). */
+  summary(conversationId: string): ConversationSummary | undefined {
+    const state = this.#states.get(conversationId);
+    return state === undefined ? undefined : summaryOf(state);
   }
 
   /** Runs `fn` holding the conversation's lock. */

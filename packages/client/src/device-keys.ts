@@ -50,6 +50,8 @@ export interface DeviceKeysContext {
   /** Signs approvals and revocations with this device's identity key. */
   readonly identity: Ed25519Signer;
   readonly signatureKey: Uint8Array;
+  /** The suites this device stated (its record): the log must show exactly these. */
+  statedSuites?(): readonly string[];
   /** Rotates this device's keys (key-rotation.ts). */
   rotate(options?: KeyRotationOptions): Promise<KeyRotationResult>;
   /** Finishes an interrupted rotation and re-keys what still has an old key. */
@@ -65,6 +67,10 @@ export interface DeviceKeysContext {
  */
 export type VerificationState = 'unverified' | 'verified' | 'changed';
 type KeyChange = Extract<DeviceEvent, { type: 'key-change-alert' }>['change'];
+
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((name, i) => name === b[i]);
+}
 
 /**
  * A device of this identity waiting for approval, with the short code its screen shows.
@@ -151,6 +157,10 @@ export class DeviceKeys {
       alert(this.ctx.deviceId, 'this-device-not-logged');
     } else if (self.status === 'revoked' && known[self.deviceId] !== 'revoked') {
       alert(self.deviceId, 'this-device-revoked');
+    } else if (this.ctx.statedSuites && !sameList(self.suites, this.ctx.statedSuites())) {
+      // The server logged other suites than this device signed (it cannot forge the signature,
+      // but it could log an older statement): contacts would not see its post-quantum support.
+      alert(this.ctx.deviceId, 'this-device-suites-not-logged');
     }
     for (const d of devices) {
       if (d.deviceId === this.ctx.deviceId || known[d.deviceId] === d.status) continue;

@@ -1,7 +1,9 @@
 /** Options and results of `Device` (and, through it, `Sender` and `Conversation`). */
 import type { EscrowTarget } from './escrow-policy.js';
-import type { ConversationId } from '@parley/core';
-import type { CryptoProvider } from '@parley/core/mls';
+import type { ContentPolicyConfig } from './dlp/index.js';
+import type { AttachmentRef, ConversationId, DlpOutcome } from '@parley/core';
+import type { StreamCrypto } from '@parley/core/media';
+import type { CryptoProvider, SuiteName } from '@parley/core/mls';
 import type { DeviceSigners } from './device-signers.js';
 import type { KeyDirectoryAnchors } from './key-transparency.js';
 import type { KeyStore } from './key-store.js';
@@ -16,6 +18,8 @@ import type { WebSocketFactory } from './realtime.js';
 export interface DeviceOptions {
   /** Where every secret and all state is kept. */
   readonly store: KeyStore;
+  /** AES-256-GCM and SHA-256 for attachments (default WebCrypto + @noble/hashes; Node: `nodeRuntime.mediaCrypto`, node:crypto). */
+  readonly mediaCrypto?: StreamCrypto;
   /** Crypto backing ts-mls (default: ts-mls's WebCrypto provider; Node: `nodeRuntime.crypto`; browser: `browserRuntime.crypto`). */
   readonly crypto?: CryptoProvider;
   /**
@@ -25,6 +29,25 @@ export interface DeviceOptions {
   readonly webSocket?: WebSocketFactory;
   /** One-time KeyPackages generated per batch (default 50). */
   readonly keyPackageBatch?: number;
+  /** Lifetime of this device's KeyPackages, one-time and last-resort (RFC 9420 §7.2; default 30 days; docs/maintenance.md). */
+  readonly keyPackageLifetimeMs?: number;
+  /** Age of the oldest published KeyPackage at which the device replaces its whole stock on the server (default: half the lifetime). */
+  readonly keyPackageRotationMs?: number;
+  /** How long a private half is kept after its KeyPackage expired, for Welcomes still in flight (default 7 days). */
+  readonly keyPackageGraceMs?: number;
+  /**
+   * How old this device's own leaf in a conversation may get before the device commits an update
+   * with fresh keys (post-compromise security, RFC 9420 §12.4), checked on connect and while
+   * connected (default 7 days; `0` or `false`: never).
+   */
+  readonly selfUpdateIntervalMs?: number | false;
+  /**
+   * Content policies (DLP) run on this device: before encryption on send, after decryption on
+   * receive (docs/content-policies.md). A block on send throws `ContentBlockedError` and sends
+   * nothing; a redaction changes the text and is recorded (policy id and action only; signed in a
+   * business message's commitment). Change them later with `device.setContentPolicies`.
+   */
+  readonly contentPolicies?: ContentPolicyConfig;
   /** How long a message from a future epoch may wait for its commit before the device resyncs (default 3 s). */
   readonly recoveryDelayMs?: number;
   /** Clock (tests). */
@@ -46,6 +69,14 @@ export interface DeviceOptions {
    * `signer_mismatch`). Without them the keys are generated and kept in `store`.
    */
   readonly signers?: DeviceSigners;
+  /**
+   * The MLS cipher suites this app supports (docs/post-quantum.md). Default: every suite Parley offers (`SUITES`: the classic
+   * suite and the hybrid post-quantum X-Wing suite). The classic suite is always included. A
+   * device opened with a suite its record does not list yet states it in the key log (signed)
+   * and publishes KeyPackages of it at its next maintenance run: this is how an app update
+   * brings post-quantum support to an enrolled device.
+   */
+  readonly suites?: readonly SuiteName[];
 }
 
 /**
@@ -101,6 +132,15 @@ export interface SendOptions {
     /** @internal The class is under escrow (`Sender` learns it): seal the opening and text to this key too. */
     readonly escrow?: EscrowTarget;
   };
+  /**
+   * Files sent with the message (`text` is their caption): references that
+   * `device.attachments.upload` returned. The files themselves went to the blob store as
+   * ciphertext; the references (with their keys) travel encrypted in this message, and a
+   * business message's commitment names each file's ciphertext hash. At most 10.
+   */
+  readonly attachments?: readonly AttachmentRef[];
+  /** @internal The text already went through this device's content policies (`Sender.send`): their outcomes. */
+  readonly screened?: { readonly dlp: readonly DlpOutcome[] };
 }
 
 /**

@@ -21,6 +21,7 @@ import {
   generateSignatureKeyPair,
   withExternalSignatureKey,
   type MlsSuite,
+  type SuiteName,
   type SignatureKeyPair,
 } from '@parley/core/mls';
 import { DeviceRecordError, SignerError } from './errors.js';
@@ -43,8 +44,10 @@ export interface DeviceSigners {
 export interface DeviceKeyring {
   /** Signs with the identity key (local or external). */
   readonly identity: Ed25519Signer;
-  /** The suite, wrapped to send signatures by an external MLS key to its signer. */
+  /** The device's first suite, wrapped to send signatures by an external MLS key to its signer. */
   readonly suite: MlsSuite;
+  /** Every suite the device runs, each wrapped the same way (one Ed25519 MLS key serves them all). */
+  readonly suites: ReadonlyMap<SuiteName, MlsSuite>;
   /** The MLS signature key pair ts-mls holds; for an external key, `privateKey` is its key reference. */
   readonly signatureKeys: SignatureKeyPair;
 }
@@ -65,7 +68,8 @@ async function checkHolds(signer: Ed25519Signer, key: 'identity' | 'mls'): Promi
  * @internal A new device's keys: from the signers where given (checked: each must sign under
  * its public key), generated otherwise. Returns the record fields that describe them.
  */
-export async function newKeyring(suite: MlsSuite, signers: DeviceSigners = {}): Promise<{ keyring: DeviceKeyring; fields: KeyFields }> {
+export async function newKeyring(suites: readonly MlsSuite[], signers: DeviceSigners = {}): Promise<{ keyring: DeviceKeyring; fields: KeyFields }> {
+  const suite = suites[0]!;
   let identity: Ed25519Signer;
   let identityFields: Pick<KeyFields, 'identityPublicKey' | 'identityPrivateKey' | 'identityKeyRef'>;
   if (signers.identity) {
@@ -81,15 +85,21 @@ export async function newKeyring(suite: MlsSuite, signers: DeviceSigners = {}): 
     await checkHolds(signers.mls, 'mls');
     const keyRef = randomBytes(EXTERNAL_KEY_REF_LENGTH);
     return {
-      keyring: { identity, suite: withExternalSignatureKey(suite, keyRef, signers.mls), signatureKeys: { publicKey: signers.mls.publicKey, privateKey: keyRef } },
+      keyring: { identity, ...wrapSuites(suites, keyRef, signers.mls), signatureKeys: { publicKey: signers.mls.publicKey, privateKey: keyRef } },
       fields: { ...identityFields, signaturePublicKey: toBase64(signers.mls.publicKey), signatureKeyRef: toBase64(keyRef) },
     };
   }
   const signature = await generateSignatureKeyPair(suite);
   return {
-    keyring: { identity, suite, signatureKeys: signature },
+    keyring: { identity, ...wrapSuites(suites), signatureKeys: signature },
     fields: { ...identityFields, signaturePublicKey: toBase64(signature.publicKey), signaturePrivateKey: toBase64(signature.privateKey) },
   };
+}
+
+/** The suites by name, each wrapped for an external MLS key when there is one; the first is the device's own. */
+function wrapSuites(suites: readonly MlsSuite[], keyRef?: Uint8Array, signer?: Ed25519Signer): Pick<DeviceKeyring, 'suite' | 'suites'> {
+  const wrapped = suites.map((suite) => (keyRef && signer ? withExternalSignatureKey(suite, keyRef, signer) : suite));
+  return { suite: wrapped[0]!, suites: new Map(wrapped.map((suite) => [suite.name, suite])) };
 }
 
 function invalid(): never {
@@ -138,13 +148,13 @@ export async function openIdentity(record: KeyFields, signers: DeviceSigners = {
 }
 
 /** @internal The keys of a stored device, with the signers its record requires (see {@link signerFor}). */
-export async function openKeyring(record: KeyFields, suite: MlsSuite, signers: DeviceSigners = {}): Promise<DeviceKeyring> {
+export async function openKeyring(record: KeyFields, suites: readonly MlsSuite[], signers: DeviceSigners = {}): Promise<DeviceKeyring> {
   const identity = await openIdentity(record, signers);
   const external = await signerFor('mls', record.signaturePublicKey, record.signaturePrivateKey, record.signatureKeyRef, signers.mls);
   const publicKey = decode(record.signaturePublicKey);
   if (external) {
     const keyRef = decode(record.signatureKeyRef!, EXTERNAL_KEY_REF_LENGTH);
-    return { identity, suite: withExternalSignatureKey(suite, keyRef, external), signatureKeys: { publicKey, privateKey: keyRef } };
+    return { identity, ...wrapSuites(suites, keyRef, external), signatureKeys: { publicKey, privateKey: keyRef } };
   }
-  return { identity, suite, signatureKeys: { publicKey, privateKey: decode(record.signaturePrivateKey!) } };
+  return { identity, ...wrapSuites(suites), signatureKeys: { publicKey, privateKey: decode(record.signaturePrivateKey!) } };
 }

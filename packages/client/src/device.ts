@@ -5,24 +5,29 @@
  *   before the ciphertext is submitted; a new epoch only once the delivery service accepted the commit);
  * - an envelope is acknowledged only after its effect is persisted: a crash means redelivery, recognised by envelope and message id.
  */
-import { businessOf, fromBase64, type BusinessId, type ConversationId, type DeviceId, type Envelope, type IdentityId } from '@parley/core';
+import { businessOf, fromBase64, type BusinessId, type ConversationId, type DeviceId, type DlpOutcome, type Envelope, type IdentityId } from '@parley/core';
 import type { EvidenceBundle } from '@parley/core/audit';
 import type { MemberRef } from '@parley/core/mls';
 import type { ApiClient } from './api-client.js';
 import type { ConversationSummary } from './conversations.js';
-import { DeviceBackups } from './device-backups.js';
+import type { DeviceBackups } from './device-backups.js';
 import type { DeviceKeys } from './device-keys.js';
 import type { EnrollOptions, ExportEvidenceOptions, OpenOptions, SendOptions, SendResult } from './device-options.js';
-import { closeParts, type DeviceParts } from './device-parts.js';
+import { closeParts, startConnectedWork, type DeviceParts } from './device-parts.js';
 import { enrollParts, openParts } from './enroll.js';
 import { DeviceClosedError } from './errors.js';
 import type { DeviceEvent } from './events.js';
 import { exportEvidence, markRead } from './evidence.js';
 import { conversationTag, readHistory, setConversationTag } from './history.js';
-import type { KeyStore } from './key-store.js';
-import type { DeviceRef } from './membership.js';
+import type { MaintenanceReport } from './maintenance.js';
 import { openRetrievalLink } from './retrieval.js';
 import { sendMessage } from './send-message.js';
+import { moveConversation } from './conversation-upgrade.js';
+import type { DeviceRef, PostQuantumMode } from './membership.js';
+import { statedSuites } from './records.js';
+import { DeviceRecovery } from './social-recovery.js';
+import { DeviceAttachments } from './device-attachments.js';
+import type { ContentPolicyConfig } from './dlp/index.js';
 import { sendWebLink, type SenderWebOptions, type SenderWebResult } from './web-link.js';
 
 /**
@@ -43,14 +48,17 @@ export class Device {
   readonly keys: DeviceKeys;
   /** Encrypted backups of the history, conversations and verifications (docs/backup-format.md). */
   readonly backups: DeviceBackups;
-  private readonly store: KeyStore;
+  /** Social recovery of the backup recovery key: k-of-n shares with own devices and trusted contacts (docs/social-recovery.md). */
+  readonly recovery: DeviceRecovery;
+  /** Encrypted files: upload before `send(…, { attachments })`, download what arrives (docs/attachments.md). */
+  readonly attachments: DeviceAttachments;
   private closed = false;
 
   private constructor(private readonly parts: DeviceParts) {
-    this.store = parts.store;
     ({ deviceId: this.deviceId, identityId: this.identityId } = parts.record);
-    ({ api: this.api, keys: this.keys } = parts);
-    this.backups = new DeviceBackups({ store: parts.store, api: parts.api, record: parts.record });
+    ({ api: this.api, keys: this.keys, backups: this.backups } = parts);
+    this.recovery = new DeviceRecovery(parts);
+    this.attachments = new DeviceAttachments(parts.api, parts.mediaCrypto);
   }
 
   /**
@@ -94,12 +102,7 @@ export class Device {
     return this.parts.verifier.compareWithPeer(note);
   }
 
-  /**
-   * `active`, or `pending` until another device of the identity approves this one.
-   *
-   * @example
-   * if ((await tablet.status()) === 'pending') showQr(tablet.keys.approvalRequest().qr)
-   */
+  /** `active`, or `pending` until another device approves it. @example if ((await tablet.status()) === 'pending') showQr(tablet.keys.approvalRequest().qr) */
   async status(): Promise<'active' | 'pending' | 'revoked'> {
     const self = (await this.keys.devicesOf(this.identityId)).find((d) => d.deviceId === this.deviceId);
     return self?.status === 'approved' ? 'active' : (self?.status ?? 'pending');
@@ -140,16 +143,14 @@ export class Device {
    * Async iterator over events from now until the device closes (or `signal` aborts).
    *
    * @example
-   * const stop = new AbortController()
-   * for await (const e of phone.events(stop.signal)) if (e.type === 'message') console.log(e.text)
+   * for await (const e of phone.events(new AbortController().signal)) if (e.type === 'message') console.log(e.text)
    */
   events(signal?: AbortSignal): AsyncIterableIterator<DeviceEvent> {
     return this.parts.hub.iterate(signal);
   }
 
   /**
-   * Goes online: opens the WebSocket (deliveries arrive as they are stored), resubmits anything left in the outbox and
-   * tops up KeyPackages. Resolves once connected, or after `timeoutMs` (default 10 s) with false.
+   * Goes online: opens the WebSocket, resubmits the outbox, tops up KeyPackages; true once connected, false after `timeoutMs` (default 10 s).
    *
    * @example
    * if (!(await phone.connect(5_000))) await phone.sync() // offline: catch up over HTTP instead
@@ -157,27 +158,12 @@ export class Device {
   async connect(timeoutMs = 10_000): Promise<boolean> {
     if (this.closed) throw new DeviceClosedError();
     const ok = await this.parts.connection.open(timeoutMs);
-    if (ok) {
-      // Interrupted sends, then interrupted commits (idempotent on the server).
-      void (async () => {
-        await this.parts.outbox.flush();
-        await this.parts.committer.recoverPending();
-      })().catch(() => {});
-      void this.replenishKeyPackages(false).catch(() => {});
-      void this.keys.checkOwnKeys().catch(() => {});
-      void this.keys.resumeRotation().catch(() => {});
-      this.parts.receipts.kick();
-    }
+    await this.parts.revocation.assertActive();
+    if (ok) startConnectedWork(this.parts);
     return ok;
   }
 
-  /**
-   * Goes offline (the device can reconnect later).
-   *
-   * @example
-   * await phone.disconnect()
-   * await phone.connect()
-   */
+  /** Goes offline (the device can reconnect later). @example await phone.disconnect() */
   async disconnect(): Promise<void> {
     await this.parts.connection.close();
   }
@@ -193,13 +179,7 @@ export class Device {
     return this.parts.sync();
   }
 
-  /**
-   * Resolves when every queued envelope has been processed.
-   *
-   * @example
-   * await phone.idle()
-   * const received = await phone.history(conversationId)
-   */
+  /** Resolves when every queued envelope has been processed. @example await phone.idle() */
   idle(): Promise<void> {
     return this.parts.receiver.idle();
   }
@@ -217,24 +197,29 @@ export class Device {
     await closeParts(this.parts, () => this.disconnect());
   }
 
-  /**
-   * Uploads fresh KeyPackages when the server's stock is low (or always, with `force`).
-   *
-   * @example
-   * await phone.replenishKeyPackages(false)
-   */
+  /** Uploads fresh KeyPackages when the server's stock is low (or always, with `force`). @example await phone.replenishKeyPackages(false) */
   replenishKeyPackages(force: boolean): Promise<void> {
     return this.parts.keyPackages.replenish(force);
   }
 
   /**
-   * Conversations this device is in.
+   * Runs the periodic upkeep now (it also runs on connect and on a timer while connected): due self-updates, KeyPackage rotation, expired private halves deleted (docs/maintenance.md).
    *
    * @example
-   * for (const c of phone.listConversations()) console.log(c.conversationId, c.active)
+   * const { selfUpdated, keyPackagesRotated } = await phone.maintain()
    */
+  maintain(): Promise<MaintenanceReport> {
+    return this.parts.maintenance.run();
+  }
+
+  /** Conversations this device is in. @example for (const c of phone.listConversations()) console.log(c.conversationId, c.active) */
   listConversations(): ConversationSummary[] {
     return this.parts.conversations.summaries();
+  }
+
+  /** One conversation as `listConversations` shows it, undefined if not here. @example phone.conversation(id)?.suite */
+  conversation(conversationId: string): ConversationSummary | undefined {
+    return this.parts.conversations.summary(conversationId);
   }
 
   /**
@@ -247,12 +232,7 @@ export class Device {
     return this.parts.conversations.require(conversationId).group.members().map((m) => m.member);
   }
 
-  /**
-   * Current MLS epoch of a conversation.
-   *
-   * @example
-   * console.log(`epoch ${phone.epoch(conversationId)}`) // a bigint
-   */
+  /** Current MLS epoch of a conversation (a bigint). @example console.log(`epoch ${phone.epoch(conversationId)}`) */
   epoch(conversationId: string): bigint {
     return this.parts.conversations.require(conversationId).group.epoch;
   }
@@ -269,42 +249,43 @@ export class Device {
   }
 
   /**
-   * Creates a conversation with every active device of the identities (and this identity's other devices): one commit adds them all.
-   *
+   * Creates a conversation with every active device of the identities (and this identity's other
+   * devices), `only` narrowing the others' devices, in one commit; on X-Wing per `pq` (default
+   * `preferred`: when every device supports it; docs/post-quantum.md).
    * @example
-   * const conversationId = await agent.createConversation(['acme:c-1001'])
-   * await agent.send(conversationId, 'How can we help?', { class: 'support' })
+   * const conversationId = await agent.createConversation(['acme:c-1001'], { pq: 'preferred' })
    */
-  createConversation(identityIds: readonly string[]): Promise<ConversationId> {
-    return this.parts.membership.createConversation(identityIds);
+  createConversation(identityIds: readonly string[], options: { readonly pq?: PostQuantumMode; readonly only?: (device: DeviceRef) => boolean } = {}): Promise<ConversationId> {
+    return this.parts.membership.createConversation(identityIds, options.pq, options.only);
   }
 
   /**
-   * Adds every active device of the given identities that is not yet a member.
-   *
+   * Moves a conversation to the suite its devices call for (X-Wing when all support it; with
+   * `upgradeOnly: false`, classic when one does not): a new group linked from the old one by an
+   * MLS-authenticated notice (docs/post-quantum.md); undefined when the suite is already right.
    * @example
-   * await agent.addMembers(conversationId, ['acme:agent-2'])
+   * const next = await agent.upgradeConversation(conversationId)
    */
+  upgradeConversation(conversationId: string, options: { readonly upgradeOnly?: boolean } = {}): Promise<ConversationId | undefined> {
+    return moveConversation(this.parts, conversationId, options.upgradeOnly ?? true);
+  }
+
+  /** The MLS suites this device states in the key log (docs/post-quantum.md). */
+  get suites(): readonly string[] {
+    return statedSuites(this.parts.record);
+  }
+
+  /** Adds every active device of the given identities that is not yet a member. @example await agent.addMembers(conversationId, ['acme:agent-2']) */
   addMembers(conversationId: string, identityIds: readonly string[]): Promise<void> {
     return this.parts.membership.addMembers(conversationId, identityIds);
   }
 
-  /**
-   * Removes devices (by id) from the conversation.
-   *
-   * @example
-   * await agent.removeDevices(conversationId, [lostPhoneDeviceId])
-   */
+  /** Removes devices (by id). @example await agent.removeDevices(conversationId, [lostPhoneDeviceId]) */
   removeDevices(conversationId: string, deviceIds: readonly string[]): Promise<void> {
     return this.parts.membership.removeDevices(conversationId, deviceIds);
   }
 
-  /**
-   * Removes every device of the given identities.
-   *
-   * @example
-   * await agent.removeMembers(conversationId, ['acme:agent-2'])
-   */
+  /** Removes every device of the given identities. @example await agent.removeMembers(conversationId, ['acme:agent-2']) */
   removeMembers(conversationId: string, identityIds: readonly string[]): Promise<void> {
     return this.parts.membership.removeMembers(conversationId, identityIds);
   }
@@ -332,12 +313,37 @@ export class Device {
   /**
    * Encrypts and sends a text message to a conversation. The ratcheted group state and the ciphertext are persisted
    * before submission; an interrupted send is resubmitted on the next `connect` with the same idempotency key.
+   * Content policies run first (`ContentBlockedError`: nothing was sent).
    *
    * @example
    * const { messageId, recipients } = await phone.send(conversationId, 'Thanks!', { class: 'support' })
    */
-  send(conversationId: string, text: string, options: SendOptions = {}): Promise<SendResult> {
-    return sendMessage(this.parts.sending, conversationId, text, options);
+  async send(conversationId: string, text: string, options: SendOptions = {}): Promise<SendResult> {
+    const checked = options.screened
+      ? { text, dlp: options.screened.dlp }
+      : await this.parts.contentPolicy.onSend(conversationId, text, options.class ?? 'chat', options.attachments);
+    return sendMessage(this.parts.sending, conversationId, checked.text, { ...options, dlp: checked.dlp });
+  }
+
+  /**
+   * @internal Runs this device's send-side content policies on a business message before any
+   * conversation is touched (`Sender.send`): the text to send and the outcomes, or `ContentBlockedError`.
+   *
+   * @example
+   * const screened = await sender.device.screenBusinessMessage('Your code is 123456', 'otp', undefined)
+   */
+  screenBusinessMessage(text: string, messageClass: string, attachments: SendOptions['attachments']): Promise<{ text: string; dlp: readonly DlpOutcome[] }> {
+    return this.parts.contentPolicy.onSend({ kind: 'business' }, text, messageClass, attachments);
+  }
+
+  /**
+   * Replaces this device's content policies (DLP; validated first); `undefined` turns them off.
+   *
+   * @example
+   * sender.device.setContentPolicies({ rules: [{ policy: cardNumberPolicy({ action: 'block' }), classes: ['alert'] }] })
+   */
+  setContentPolicies(config: ContentPolicyConfig | undefined): void {
+    this.parts.contentPolicy.set(config);
   }
 
   /**
@@ -346,8 +352,9 @@ export class Device {
    * @example
    * await sender.sendToWeb('c-1001', '+15550100123', 'Your card was charged', { class: 'alert', deliver })
    */
-  sendWebLink(recipient: string, customerId: string, phone: string, content: string, options: SenderWebOptions): Promise<SenderWebResult> {
-    return sendWebLink({ ...this.parts.sending, api: this.api }, recipient, customerId, phone, content, options);
+  async sendWebLink(recipient: string, customerId: string, phone: string, content: string, options: SenderWebOptions): Promise<SenderWebResult> {
+    const checked = await this.parts.contentPolicy.onSend({ kind: 'business' }, content, options.class, options.attachments);
+    return sendWebLink({ ...this.parts.sending, api: this.api }, recipient, customerId, phone, checked.text, { ...options, dlp: checked.dlp });
   }
 
   /**
@@ -357,7 +364,7 @@ export class Device {
    * phone.subscribe((e) => { if (e.type === 'message' && e.audit) void phone.markRead(e.messageId) })
    */
   markRead(messageId: string): Promise<void> {
-    return markRead(this.store, this.parts.receipts, messageId, this.parts.now());
+    return markRead(this.parts.store, this.parts.receipts, messageId, this.parts.now());
   }
 
   /**
@@ -381,7 +388,7 @@ export class Device {
    * await writeFile('evidence.json', JSON.stringify(bundle)) // then: parley audit verify evidence.json
    */
   exportEvidence(messageId: string, options: ExportEvidenceOptions = {}): Promise<EvidenceBundle> {
-    return exportEvidence(this.api, this.store, messageId, options);
+    return exportEvidence(this.api, this.parts.store, messageId, options);
   }
 
   /**
@@ -391,27 +398,17 @@ export class Device {
    * const conversationId = await agent.conversationTag('ticket/4711')
    */
   conversationTag(tag: string): Promise<ConversationId | undefined> {
-    return conversationTag(this.store, tag);
+    return conversationTag(this.parts.store, tag);
   }
 
-  /**
-   * Points an app-chosen tag at a conversation.
-   *
-   * @example
-   * await agent.setConversationTag('ticket/4711', conversationId)
-   */
+  /** Points an app-chosen tag at a conversation. @example await agent.setConversationTag('ticket/4711', conversationId) */
   setConversationTag(tag: string, conversationId: string): Promise<void> {
-    return setConversationTag(this.store, tag, conversationId);
+    return setConversationTag(this.parts.store, tag, conversationId);
   }
 
-  /**
-   * Locally stored messages of a conversation (sent and received), oldest first.
-   *
-   * @example
-   * const last20 = await phone.history(conversationId, 20)
-   */
+  /** Locally stored messages of a conversation (sent and received), oldest first. @example const last20 = await phone.history(conversationId, 20) */
   history(conversationId: string, limit = 100): Promise<unknown[]> {
-    return readHistory(this.store, conversationId, limit);
+    return readHistory(this.parts.store, conversationId, limit);
   }
 
   /**

@@ -39,6 +39,9 @@ export const CLIENT_ERROR_CODES = [
   'key_package_missing',
   'key_package_substituted',
   'key_package_unverified',
+  'key_package_withheld',
+  'unsupported_suite',
+  'post_quantum_unavailable',
   'not_an_audited_message',
   'invalid_link',
   'not_a_sender',
@@ -72,6 +75,11 @@ export const CLIENT_ERROR_CODES = [
   'backup_unsupported',
   'backup_invalid_secret',
   'backup_not_found',
+  'device_revoked',
+  'revocation_unverified',
+  'recovery_threshold_invalid', 'recovery_holder_invalid', 'recovery_holder_unavailable', 'recovery_holder_unverified', 'recovery_set_unverified',
+  'recovery_requester_unverified', 'recovery_request_unknown', 'recovery_not_enough_shares', 'recovery_share_invalid', // RecoveryError (recovery-error.ts)
+  'content_blocked',
 ] as const;
 
 /**
@@ -81,61 +89,21 @@ export const CLIENT_ERROR_CODES = [
  * const code: ClientErrorCode | undefined = isClientError(e) ? e.code : undefined
  */
 export type ClientErrorCode = (typeof CLIENT_ERROR_CODES)[number];
-/**
- * Codes of `DeviceRecordError`.
- *
- * @example
- * if (e instanceof DeviceRecordError && e.code === 'device_not_enrolled') await Device.enroll(enrollOptions)
- */
+/** Codes of `DeviceRecordError`. @example if (e instanceof DeviceRecordError && e.code === 'device_not_enrolled') await Device.enroll(enrollOptions) */
 export type DeviceRecordErrorCode = 'device_exists' | 'device_not_enrolled' | 'device_record_invalid';
-/**
- * Codes of `SignerError`.
- *
- * @example
- * if (e instanceof SignerError && e.code === 'signer_required') await Sender.open({ store, signers: { identity, mls }, ...nodeRuntime })
- */
+/** Codes of `SignerError`. @example if (e instanceof SignerError && e.code === 'signer_required') await Sender.open({ store, signers: { identity, mls }, ...nodeRuntime }) */
 export type SignerErrorCode = 'signer_required' | 'signer_mismatch';
-/**
- * Codes of `BackupError`.
- *
- * @example
- * if (e instanceof BackupError && e.code === 'backup_wrong_key') askForTheRecoveryKeyAgain()
- */
+/** Codes of `BackupError`. @example if (e instanceof BackupError && e.code === 'backup_wrong_key') askForTheRecoveryKeyAgain() */
 export type BackupErrorCode = Extract<ClientErrorCode, `backup_${string}`>;
-/**
- * Codes of `ConversationError`.
- *
- * @example
- * if (e instanceof ConversationError && e.code === 'not_a_member') forget(conversationId)
- */
+/** Codes of `ConversationError`. @example if (e instanceof ConversationError && e.code === 'not_a_member') forget(conversationId) */
 export type ConversationErrorCode = 'unknown_conversation' | 'not_a_member';
-/**
- * Codes of `KeyPackageError`.
- *
- * @example
- * if (e instanceof KeyPackageError && e.code === 'key_package_substituted') reportToSecurity(e)
- */
-export type KeyPackageErrorCode = 'key_package_missing' | 'key_package_substituted' | 'key_package_unverified';
-/**
- * Codes of `DeviceKeysError`.
- *
- * @example
- * if (e instanceof DeviceKeysError && e.code === 'no_matching_device') showError('scan the QR code again')
- */
+/** Codes of `KeyPackageError`. @example if (e instanceof KeyPackageError && e.code === 'key_package_substituted') reportToSecurity(e) */
+export type KeyPackageErrorCode = 'key_package_missing' | 'key_package_substituted' | 'key_package_unverified' | 'key_package_withheld';
+/** Codes of `DeviceKeysError`. @example if (e instanceof DeviceKeysError && e.code === 'no_matching_device') showError('scan the QR code again') */
 export type DeviceKeysErrorCode = 'no_matching_device' | 'unknown_device' | 'already_revoked' | 'device_not_active';
-/**
- * Codes of `KeyStoreError`.
- *
- * @example
- * if (e instanceof KeyStoreError && e.code === 'key_store_wrong_key') askForPassphraseAgain()
- */
+/** Codes of `KeyStoreError`. @example if (e instanceof KeyStoreError && e.code === 'key_store_wrong_key') askForPassphraseAgain() */
 export type KeyStoreErrorCode = Extract<ClientErrorCode, `key_store_${string}`>;
-/**
- * Codes of `KeyTransparencyError`.
- *
- * @example
- * if (e instanceof KeyTransparencyError && e.code === 'key_log_fork') warnUser('the server shows different keys to different people')
- */
+/** Codes of `KeyTransparencyError`. @example if (e instanceof KeyTransparencyError && e.code === 'key_log_fork') warnUser('the server shows different keys to different people') */
 export type KeyTransparencyErrorCode = Extract<ClientErrorCode, `key_log_${string}`>;
 
 type ErrorOptions = { readonly cause?: unknown; readonly details?: Record<string, unknown> };
@@ -339,6 +307,24 @@ export class KeyPackageError extends ClientError {
 }
 
 /**
+ * A cipher-suite problem (docs/post-quantum.md): `unsupported_suite` (this device does not run
+ * the suite of a group, Welcome or KeyPackage), `post_quantum_unavailable` (a conversation must be
+ * post-quantum and `details.devices` cannot take part: they do not support X-Wing).
+ *
+ * @example
+ * if (e instanceof SuiteError && e.code === 'post_quantum_unavailable') askToUpdateApp(e.details.devices)
+ */
+export class SuiteError extends ClientError {
+  declare readonly code: 'unsupported_suite' | 'post_quantum_unavailable';
+  declare readonly details: { suite?: string; devices?: readonly string[]; invited?: boolean };
+
+  constructor(code: 'unsupported_suite' | 'post_quantum_unavailable', message: string, details: { suite?: string; devices?: readonly string[]; invited?: boolean }) {
+    super(code, message, { details });
+    this.name = 'SuiteError';
+  }
+}
+
+/**
  * This device holds no audited message (commitment and opening) with that id.
  *
  * @example
@@ -428,6 +414,26 @@ export class EscrowPolicyError extends ClientError {
   constructor(message: string) {
     super('escrow_key_mismatch', message);
     this.name = 'EscrowPolicyError';
+  }
+}
+
+/**
+ * A content policy (DLP on the device, `dlp/`) blocked a message before encryption (`send`) or
+ * after decryption (`receive`). `details` carries the policy id, the policy's fixed reason and the
+ * direction — never the text the policy matched.
+ *
+ * @example
+ * try { await sender.send('c-1001', text, { class: 'statement' }) } catch (e) { if (e instanceof ContentBlockedError) showError(e.details.reason) }
+ */
+export class ContentBlockedError extends ClientError {
+  declare readonly code: 'content_blocked';
+  declare readonly details: { readonly policy: string; readonly reason: string; readonly direction: 'send' | 'receive' };
+
+  constructor(details: { readonly policy: string; readonly reason: string; readonly direction: 'send' | 'receive' }) {
+    super('content_blocked', `content blocked by policy ${details.policy} (${details.direction}): ${details.reason}`, {
+      details: { policy: details.policy, reason: details.reason, direction: details.direction },
+    });
+    this.name = 'ContentBlockedError';
   }
 }
 

@@ -1,5 +1,5 @@
 /** What a device reports to the app. */
-import type { ConversationId, IdentityId } from '@parley/core';
+import type { AttachmentRef, ConversationId, DlpOutcome, IdentityId } from '@parley/core';
 import type { MemberRef } from '@parley/core/mls';
 
 /**
@@ -26,6 +26,9 @@ export interface ReceivedMessage {
   readonly receivedAt: string;
   /** MLS epoch the message was encrypted in. */
   readonly epoch: string;
+  /** The conversation's MLS cipher suite (`MLS_256_XWING_…`: post-quantum; docs/post-quantum.md). */
+  readonly suite: string;
+
   /**
    * For business messages: the signed commitment checked against this text
    * (`verified`), and its hash, which the device's signed receipt refers to.
@@ -37,6 +40,14 @@ export interface ReceivedMessage {
    * (M of N approvals, each one in the audit log). Show the customer a notice.
    */
   readonly escrow?: { readonly keyId: string };
+  /** Files sent with the message: fetch and decrypt one with `device.attachments.download(ref)`. */
+  readonly attachments?: readonly AttachmentRef[];
+  /**
+   * Content policies that changed the text: on the sender's device before encryption (signed in
+   * a business message's commitment), or on this device after decryption. Policy ids and
+   * actions only, never what they matched.
+   */
+  readonly dlp?: readonly DlpOutcome[];
 }
 
 /**
@@ -92,6 +103,18 @@ export type DeviceEvent =
   | { readonly type: 'resynced'; readonly conversationId: ConversationId; readonly epoch: string; readonly missedFrom: string }
   | { readonly type: 'connection'; readonly online: boolean }
   /**
+   * This device was revoked (by its owner, its business, or a reset after a lost phone), as the
+   * verified key log shows at `checkpointSize` (revocation.ts). Its keys and records are wiped;
+   * every further call throws `DeviceRevokedError` (`device_revoked`). The app signs out.
+   */
+  | { readonly type: 'device-revoked'; readonly deviceId: string; readonly revokedBy: string; readonly checkpointSize: number }
+  /** A backup was stored (`automatic`: by the schedule of `device.backups.enableAutomatic`). */
+  | { readonly type: 'backup-stored'; readonly automatic: boolean; readonly version: number; readonly size: number; readonly incremental: boolean; readonly messages: number }
+  /** An automatic backup failed (`code`: the error's); it is tried again at the next check. */
+  | { readonly type: 'backup-failed'; readonly code: string }
+  /** Messages in the outbox that were discarded, never sent (`reason`: the device was revoked). */
+  | { readonly type: 'outbox-discarded'; readonly reason: 'device-revoked'; readonly messageIds: readonly string[] }
+  /**
    * The key log shows something about this identity's keys that its owner did
    * not do: a device waiting for approval, a device added without any of the
    * owner's devices approving it, this device revoked, or this device's keys
@@ -101,16 +124,37 @@ export type DeviceEvent =
       readonly type: 'key-change-alert';
       readonly identityId: IdentityId;
       readonly deviceId: string;
-      readonly change: 'pending-device' | 'added-without-approval' | 'this-device-revoked' | 'this-device-not-logged';
+      readonly change: 'pending-device' | 'added-without-approval' | 'this-device-revoked' | 'this-device-not-logged' | 'this-device-suites-not-logged';
     }
   /**
    * A business message whose content does not match the sender's signed
    * commitment (or whose commitment is not the sender's): the device signed a
    * `commitment-mismatch` receipt instead of `delivered`.
    */
+  /**
+   * This device's content policies blocked a received message after decryption
+   * (`contentPolicies`): the app gets no `message` and the history keeps nothing of its text.
+   * The policy's id and its fixed reason only, never what it matched.
+   */
+  | { readonly type: 'message-blocked'; readonly conversationId: ConversationId; readonly messageId: string; readonly sender: MemberRef; readonly policy: string; readonly reason: string }
   | { readonly type: 'commitment-mismatch'; readonly conversationId: ConversationId; readonly messageId: string; readonly reason: string }
   /** The server refused one of this device's receipts (not retried). */
   | { readonly type: 'receipt-rejected'; readonly messageId: string; readonly status: string; readonly code: string }
   /** A key-log check failed while authenticating a member: the server may be lying. */
   | { readonly type: 'key-transparency-error'; readonly identityId: IdentityId; readonly code: string }
-  | { readonly type: 'key-packages-replenished'; readonly uploaded: number };
+  | { readonly type: 'key-packages-replenished'; readonly uploaded: number }
+  /** This device replaced its published KeyPackages with `uploaded` fresh ones (rotation, docs/maintenance.md). */
+  | { readonly type: 'key-packages-rotated'; readonly uploaded: number }
+  /** This device stated in the key log that it now supports `suites` (an app update; docs/post-quantum.md). */
+  | { readonly type: 'suites-stated'; readonly suites: readonly string[]; readonly index: number }
+  /** A conversation moved to a new group on another suite (`from` → `to`, linked by an MLS-authenticated notice). */
+  | { readonly type: 'conversation-upgraded'; readonly from: ConversationId; readonly to: ConversationId; readonly suite: string }
+  /** This device committed an update of its own leaf (fresh keys: post-compromise security), leading to `epoch`. */
+  | { readonly type: 'self-updated'; readonly conversationId: ConversationId; readonly epoch: string }
+  /** A maintenance task failed (it is tried again on the next run); `code` is the error's. */
+  | {
+      readonly type: 'maintenance-failed';
+      readonly task: 'self-update' | 'key-package-rotation' | 'key-package-cleanup' | 'suites-statement';
+      readonly conversationId?: ConversationId;
+      readonly code: string;
+    };

@@ -2,8 +2,12 @@ export { Device } from './device.js';
 export { type DeviceOptions, type EnrollOptions, type OpenOptions, type SendOptions, type SendResult, type ExportEvidenceOptions } from './device-options.js';
 export { type DeviceSigners } from './device-signers.js';
 export { type Ed25519Signer } from '@parley/core';
+// The suite names an app passes as `suites` and reads back as `suite` (docs/post-quantum.md).
+export { CLASSIC_SUITE, XWING_SUITE, isPostQuantum, type SuiteName } from '@parley/core/mls';
 export { type ConversationSummary } from './conversations.js';
-export { type DeviceRef } from './membership.js';
+export { type DeviceRef, type PostQuantumMode } from './membership.js';
+export { type PostQuantumRule } from './sender-pq.js';
+export { type MaintenanceReport } from './maintenance.js';
 export { Conversation } from './conversation.js';
 export { Sender, type SenderSendOptions, type SenderSendResult } from './sender.js';
 export { type SenderWebOptions, type SenderWebResult, type WebLinkHandoff, type WebLinkSms } from './web-link.js';
@@ -34,6 +38,7 @@ export {
   DeviceClosedError,
   ConversationError,
   KeyPackageError,
+  SuiteError,
   AuditError,
   RetrievalLinkError,
   DeviceKindError,
@@ -59,3 +64,14 @@ export { BackupWriter, decryptBackup, deriveBackupKeys, type BackupSecret, type 
 export { generateRecoveryKey, normalizeRecoveryKey } from './recovery-key.js';
 export { uploadBackup, listBackups, restoreBackup, type StoredBackup } from './backup-store.js';
 export type { DeviceBackups, RestoreSummary } from './device-backups.js';
+export { DeviceRevokedError } from './revocation.js';
+export type { DeviceRecovery, RecoverySetSummary, RecoverySplitOptions, PendingRecoveryRequest } from './social-recovery.js';
+export type { RecoveryHolder } from './recovery-holders.js';
+export type { RecoveryRequestStarted, RecoveryProgress } from './recovery-requester.js';
+export { RecoveryError, type RecoveryErrorCode } from './recovery-error.js';
+export { AttachmentError, type AttachmentErrorCode, type AttachmentRef, type EncryptedBlobRef, type DlpOutcome } from '@parley/core';
+export type { DeviceAttachments } from './device-attachments.js';
+export type { AttachmentInput, TransferOptions, UploadAttachmentOptions } from './attachments.js';
+export { ContentBlockedError } from './errors.js';
+export * from './dlp/index.js';
+export type { ConversationKind } from './content-policy-gate.js';

@@ -24,10 +24,10 @@ import { DeviceKeysError, SignerError } from './errors.js';
 import type { EventHub } from './event-hub.js';
 import type { DeviceEvent } from './events.js';
 import type { KeyStore } from './key-store.js';
-import { generateKeyPackages } from './key-packages.js';
+import { generateKeyPackages, type GeneratedBatch } from './key-packages.js';
 import type { LiveKeyring } from './live-keyring.js';
 import type { Receiver } from './receiver.js';
-import { RECORDS, getJson, putJson, type DeviceRecordV1 } from './records.js';
+import { RECORDS, getJson, putJson, statedSuites, type DeviceRecordV1 } from './records.js';
 
 /**
  * What `device.keys.rotate()` may be given: new external signers for keys an HSM or KMS holds
@@ -81,6 +81,8 @@ export interface KeyRotationContext {
   /** Fetches and processes the whole mailbox (after losing an epoch race). */
   sync(): Promise<void>;
   readonly keyPackageBatch: number;
+  /** Lifetime of the new KeyPackages (default: key-packages.ts). */
+  readonly keyPackageLifetimeMs?: number;
   now(): Date;
 }
 
@@ -110,9 +112,15 @@ export async function rotateKeys(ctx: KeyRotationContext, options: KeyRotationOp
 
   const current = ctx.ring.current;
   // The new keyring wraps the current suite: groups not yet re-keyed keep signing with the old key.
-  const { keyring, fields } = await newKeyring(current.suite, signers);
+  const { keyring, fields } = await newKeyring([...current.suites.values()], signers);
   const member = { identityId, deviceId: record.deviceId };
-  const batch = await generateKeyPackages(keyring.suite, member, keyring.signatureKeys, ctx.keyPackageBatch, true, ctx.now());
+  // KeyPackages under the new key for every suite the log states for this device (the server withdraws the old ones).
+  const stated = statedSuites(record);
+  const batches: GeneratedBatch[] = [];
+  for (const suite of keyring.suites.values()) {
+    if (stated.includes(suite.name)) batches.push(await generateKeyPackages(suite, member, keyring.signatureKeys, ctx.keyPackageBatch, true, ctx.now(), ctx.keyPackageLifetimeMs));
+  }
+  const [batch, ...others] = batches as [GeneratedBatch, ...GeneratedBatch[]];
   const message = rotationMessage({
     label: toBase64Url(keys.identity.label),
     deviceId: record.deviceId,
@@ -123,7 +131,7 @@ export async function rotateKeys(ctx: KeyRotationContext, options: KeyRotationOp
   const signature = await current.identity.sign(message);
   const proof = await keyring.identity.sign(message);
   const pending: PendingRotationV1 = { v: 1, fields };
-  await ctx.store.write([putJson(PENDING, pending), ...batch.ops]);
+  await ctx.store.write([putJson(PENDING, pending), ...batches.flatMap((b) => b.ops)]);
   let index: number;
   try {
     ({ index } = await ctx.api.rotateKeys(record.deviceId, {
@@ -131,8 +139,9 @@ export async function rotateKeys(ctx: KeyRotationContext, options: KeyRotationOp
       signatureKey: toBase64(keyring.signatureKeys.publicKey),
       signature: toBase64(signature),
       proof: toBase64(proof),
-      keyPackages: batch.oneTime,
+      keyPackages: batches.flatMap((b) => b.oneTime),
       lastResortKeyPackage: batch.lastResort!,
+      ...(others.length > 0 ? { lastResortKeyPackages: others.map((b) => b.lastResort!) } : {}),
     }));
   } catch (error) {
     // Refused: nothing changed on the server, the pending keys are void. Any other failure
@@ -152,7 +161,7 @@ async function adopt(ctx: KeyRotationContext, fields: PendingRotationV1['fields'
   const next: DeviceRecordV1 = { ...ctx.record };
   for (const key of ['identityPrivateKey', 'identityKeyRef', 'signaturePrivateKey', 'signatureKeyRef'] as const) delete next[key];
   Object.assign(next, fields);
-  const keyring = await openKeyring(next, ctx.ring.current.suite, signers);
+  const keyring = await openKeyring(next, [...ctx.ring.current.suites.values()], signers);
   await ctx.store.write([putJson(RECORDS.device, next), putJson(REKEY, { v: 1 }), { op: 'delete', name: PENDING }]);
   Object.assign(ctx.record, next);
   for (const key of ['identityPrivateKey', 'identityKeyRef', 'signaturePrivateKey', 'signatureKeyRef'] as const) {

@@ -32,6 +32,7 @@ import {
   toBase64,
   toBase64Url,
   type IdentityId,
+  type KeyLookupResponse,
 } from '@parley/core';
 import { decodeKeyLogEntry, labelInput, replayIdentity, type AttestationKey, type DeviceKeyState, type LoggedEntry } from '@parley/core/keylog';
 import {
@@ -365,7 +366,17 @@ export class KeyLogVerifier {
    * for (const [deviceId, state] of devices) console.log(deviceId, state.status)
    */
   async lookup(identityId: string): Promise<VerifiedIdentity> {
-    const res = await this.api.keyLookup(identityId);
+    return this.verifyLookup(identityId, await this.api.keyLookup(identityId));
+  }
+
+  /**
+   * Verifies a lookup answer obtained some other way (a revocation notice carries one):
+   * VRF label, checkpoint signature and consistency, inclusion proofs and the replay.
+   *
+   * @example
+   * const { devices } = await verifier.verifyLookup(identityId, notice)
+   */
+  async verifyLookup(identityId: string, res: KeyLookupResponse): Promise<VerifiedIdentity> {
     if (res.identityId !== identityId) throw new KeyTransparencyError('key_log_bad_vrf', 'the lookup answered for another identity');
     const label = fromBase64(res.label, 'label');
     const vrf = ecvrfVerify(this.vrfPublicKey, fromBase64(res.vrfProof, 'vrfProof'), labelInput(identityId));

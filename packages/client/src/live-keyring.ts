@@ -4,7 +4,7 @@
  * the MLS signature key pair from here each time they sign.
  */
 import type { Ed25519Signer } from '@parley/core';
-import type { AuthenticateMember, MemberRef, MlsSuite, SignatureKeyPair } from '@parley/core/mls';
+import type { AuthenticateMember, MemberRef, MlsSuite, SignatureKeyPair, SuiteName } from '@parley/core/mls';
 import type { DeviceKeyring } from './device-signers.js';
 import type { MlsSelf } from './mls-self.js';
 
@@ -44,6 +44,9 @@ export class LiveKeyring {
       authenticate,
       get suite(): MlsSuite {
         return live().suite;
+      },
+      get suites(): ReadonlyMap<SuiteName, MlsSuite> {
+        return live().suites;
       },
       get signatureKeys(): SignatureKeyPair {
         return live().signatureKeys;

@@ -128,7 +128,8 @@ export class RealtimeChannel {
       this.socket = undefined;
       this.setReady(false);
       this.failPending(new TransportError('connection lost'));
-      if (event.code === 4001 || event.code === 4002) this.refreshToken = true;
+      // Session expired or refused, or the device revoked (its next session request learns how, with proof).
+      if (event.code === 4001 || event.code === 4002 || event.code === 4004) this.refreshToken = true;
       this.scheduleReconnect();
     };
   }

@@ -10,7 +10,6 @@
  * does not come, the conversation is resynced from the latest GroupInfo.
  */
 import {
-  decodeContent,
   equalBytes,
   fromBase64,
   isParleyError,
@@ -21,18 +20,21 @@ import {
   type SubmitRequest,
   type SubmitResponse,
 } from '@parley/core';
-import { joinFromWelcome, processIncoming, rejoinExternally } from '@parley/core/mls';
+import { joinFromWelcome, processIncoming, rejoinExternally, welcomeSuite } from '@parley/core/mls';
 import type { ApiClient } from './api-client.js';
-import { checkCommitment, type IdentityKeyLookup } from './audit-recipient.js';
+import type { IdentityKeyLookup } from './audit-recipient.js';
 import { ConversationState } from './conversation-state.js';
 import type { ConversationRegistry } from './conversations.js';
 import { isRetryable } from './errors.js';
 import type { EventHub } from './event-hub.js';
-import type { DeviceEvent, ReceivedMessage, UndecryptableReason } from './events.js';
+import type { DeviceEvent, UndecryptableReason } from './events.js';
 import type { KeyStore, KeyStoreOp } from './key-store.js';
 import type { MlsSelf } from './mls-self.js';
 import type { ReceiptOutbox } from './receipts.js';
-import { RECORDS, getJson, putJson, timeSortKey, type AuditedMessageV1, type KeyPackageRecordV1 } from './records.js';
+import { RECORDS, getJson, putJson, type KeyPackageRecordV1 } from './records.js';
+import { suiteOf } from './mls-self.js';
+import type { ContentPolicyGate } from './content-policy-gate.js';
+import { receiveApplication } from './receive-application.js';
 
 /** @internal What the receiver needs from its device. */
 export interface ReceiverContext {
@@ -51,6 +53,8 @@ export interface ReceiverContext {
   ackOverSocket(ids: readonly string[]): boolean;
   /** A device's identity key from the verified key log. */
   readonly identityKeyOf: IdentityKeyLookup;
+  /** This device's content policies (DLP), run after decryption. */
+  readonly contentPolicy: Pick<ContentPolicyGate, 'onReceive'>;
 }
 
 type Outcome = 'ack' | 'hold' | 'retry';
@@ -172,9 +176,10 @@ export class Receiver {
     if (this.ctx.conversations.get(envelope.conversationId)?.seen.has(`e:${envelope.id}`)) return 'ack';
     let joined;
     try {
+      const welcome = fromBase64(envelope.payload);
       joined = await joinFromWelcome(
-        this.ctx.mls.suite,
-        fromBase64(envelope.payload),
+        suiteOf(this.ctx.mls, welcomeSuite(welcome)),
+        welcome,
         this.ctx.mls.signatureKeys.privateKey,
         async (ref) => {
           const rec = await getJson<KeyPackageRecordV1>(this.ctx.store, RECORDS.keyPackage(ref));
@@ -233,7 +238,7 @@ export class Receiver {
     };
     let result;
     try {
-      result = await processIncoming(this.ctx.mls.suite, conversation.group, fromBase64(envelope.payload));
+      result = await processIncoming(suiteOf(this.ctx.mls, conversation.group.suite), conversation.group, fromBase64(envelope.payload));
     } catch (error) {
       if (isRetryable(error)) return 'retry';
       const code = isParleyError(error) ? error.code : undefined;
@@ -279,67 +284,8 @@ export class Receiver {
         this.releaseHeld(id);
         return 'ack';
       }
-      case 'application': {
-        let content;
-        try {
-          content = decodeContent(result.plaintext);
-        } catch (error) {
-          await remember(conversation.stateOps(result.group));
-          conversation.adopt(result.group);
-          this.undecryptable(envelope, 'invalid-content', isParleyError(error) ? error.code : undefined);
-          return 'ack';
-        }
-        const messageKey = `m:${content.id}`;
-        const duplicate = conversation.seen.has(messageKey);
-        const receivedAt = this.ctx.now();
-        const message: ReceivedMessage = {
-          conversationId: id,
-          messageId: content.id,
-          envelopeId: envelope.id,
-          sender: result.sender.member,
-          text: content.text,
-          class: content.class,
-          sentAt: content.sentAt,
-          storedAt: envelope.createdAt,
-          receivedAt: receivedAt.toISOString(),
-          epoch: result.epoch.toString(),
-        };
-        // A business message carries its signed commitment: check it, and sign a receipt.
-        const check =
-          content.audit && !duplicate ? await checkCommitment(id, content, result.sender.member, this.ctx.mls.member.identityId, this.ctx.identityKeyOf) : undefined;
-        const escrowKey = check?.ok ? content.audit?.commitment.escrow?.keyId : undefined;
-        const audited: ReceivedMessage = check
-          ? { ...message, audit: { commitmentHash: check.commitmentHash, verified: check.ok }, ...(escrowKey !== undefined ? { escrow: { keyId: escrowKey } } : {}) }
-          : message;
-        const receipt = check ? [await this.ctx.receipts.prepare(content.id, check.commitmentHash, check.ok ? 'delivered' : 'commitment-mismatch', receivedAt)] : [];
-        const history = duplicate
-          ? []
-          : [
-              putJson(RECORDS.message(id, timeSortKey(receivedAt, content.id)), { v: 1, direction: 'in', ...audited }),
-              // Kept on the device only, for a dispute: the opening proves the text.
-              ...(content.audit
-                ? [
-                    putJson(RECORDS.audited(content.id), {
-                      v: 1,
-                      direction: 'in',
-                      conversationId: id,
-                      commitment: content.audit.commitment,
-                      signature: content.audit.signature,
-                      opening: content.audit.opening,
-                      text: content.text,
-                    } satisfies AuditedMessageV1),
-                  ]
-                : []),
-            ];
-        await remember([...conversation.stateOps(result.group), ...history, ...receipt], [messageKey]);
-        conversation.adopt(result.group);
-        if (!duplicate) {
-          this.ctx.hub.emit({ type: 'message', ...audited });
-          if (check && !check.ok) this.ctx.hub.emit({ type: 'commitment-mismatch', conversationId: id, messageId: content.id, reason: check.reason });
-          if (check) this.ctx.receipts.kick();
-        }
-        return 'ack';
-      }
+      case 'application':
+        return receiveApplication(this.ctx, conversation, envelope, result, remember, (reason, code) => this.undecryptable(envelope, reason, code));
     }
   }
 
@@ -423,8 +369,8 @@ export class Receiver {
   /** Rejoins from a GroupInfo (base64) with this device's current keys, submits the external commit, adopts the group. */
   private async rejoin(conversation: ConversationState, groupInfo: string): Promise<void> {
     const missedFrom = conversation.group.epoch.toString();
-    const { suite, member, signatureKeys, authenticate } = this.ctx.mls;
-    const rejoin = await rejoinExternally(suite, fromBase64(groupInfo), member, signatureKeys, authenticate);
+    const { member, signatureKeys, authenticate } = this.ctx.mls;
+    const rejoin = await rejoinExternally(suiteOf(this.ctx.mls, conversation.group.suite), fromBase64(groupInfo), member, signatureKeys, authenticate);
     await this.ctx.submit({
       idempotencyKey: `r-${toBase64Url(randomBytes(12))}`,
       conversationId: conversation.id,

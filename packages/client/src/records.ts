@@ -16,6 +16,8 @@ export const RECORDS = {
   conversationMeta: (id: string) => `conv/${id}/meta`,
   conversationSeenPrefix: (id: string) => `conv/${id}/seen/`,
   pendingCommit: (id: string) => `conv/${id}/pending-commit`,
+  /** When this device last committed an update of its own leaf in the conversation (maintenance.ts). */
+  selfUpdate: (id: string) => `conv/${id}/self-update`,
   message: (id: string, sortKey: string) => `conv/${id}/msg/${sortKey}`,
   messagePrefix: (id: string) => `conv/${id}/msg/`,
   conversationPrefix: 'conv/',
@@ -39,6 +41,9 @@ export interface DeviceRecordV1 {
   label: string | undefined;
   serverUrl: string;
   suite: string;
+  /** Every suite the device stated in the key log (absent: `[suite]`), and the statement's seq. */
+  suites?: string[];
+  suitesSeq?: number;
   /** base64 Ed25519 seed; absent when an external signer holds the key (`identityKeyRef`). */
   identityPrivateKey?: string;
   identityPublicKey: string;
@@ -59,12 +64,28 @@ export interface DeviceRecordV1 {
   anchors?: KeyDirectoryAnchors;
 }
 
+/** The suites a device record states (`[suite]` for a device enrolled before suites were stated). */
+export function statedSuites(record: Pick<DeviceRecordV1, 'suite' | 'suites'>): readonly string[] {
+  return record.suites ?? [record.suite];
+}
+
 export interface KeyPackageRecordV1 {
   v: 1;
   keyPackage: string;
   privateKey: string;
   lastResort: boolean;
   createdAt: string;
+  /** End of the KeyPackage's lifetime (RFC 3339). Absent in records written before lifetimes were configurable: createdAt + 28 days. */
+  notAfter?: string;
+}
+
+/** The last update of this device's own leaf in a conversation (post-compromise security, maintenance.ts). */
+export interface SelfUpdateRecordV1 {
+  v: 1;
+  /** This device's clock when the update commit was accepted (RFC 3339). */
+  at: string;
+  /** The epoch the update commit led to (decimal). */
+  epoch: string;
 }
 
 export interface ConversationMeta {
@@ -73,6 +94,8 @@ export interface ConversationMeta {
   createdAt: string;
   /** False after this device was removed. */
   active: boolean;
+  /** Created for chosen devices only (`createConversation` `only`): new devices are not added by themselves. */
+  chosenDevices?: boolean;
 }
 
 export function putJson(name: string, value: unknown): KeyStoreOp {

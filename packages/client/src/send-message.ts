@@ -5,8 +5,10 @@
  * before the ciphertext leaves the device: a restart never reuses a key, and
  * an interrupted send is resubmitted with the same idempotency key.
  */
-import { MESSAGE_ID_PATTERN, encodeContent, fromBase64, newMessageId, randomBytes, toBase64, toBase64Url } from '@parley/core';
+import { MESSAGE_ID_PATTERN, encodeContent, fromBase64, newMessageId, randomBytes, toBase64, toBase64Url, type AttachmentRef, type DlpOutcome } from '@parley/core';
 import { commitmentHash } from '@parley/core/audit';
+import { AttachmentRefSchema, MAX_ATTACHMENTS } from '@parley/core';
+import { Compile } from 'typebox/compile';
 import { encryptApplication } from '@parley/core/mls';
 import type { CommittedMessage } from './audit-sender.js';
 import { sealForEscrow } from './escrow-policy.js';
@@ -18,6 +20,7 @@ import type { Membership } from './membership.js';
 import type { MlsSelf } from './mls-self.js';
 import type { Outbox } from './outbox.js';
 import { RECORDS, getJson, putJson, timeSortKey, type AuditedMessageV1, type OutboxRecordV1 } from './records.js';
+import { suiteOf } from './mls-self.js';
 
 const MESSAGE_ID = new RegExp(MESSAGE_ID_PATTERN);
 
@@ -40,9 +43,39 @@ export function checkMessageId(messageId: string | undefined): void {
   }
 }
 
+const checkRef = Compile(AttachmentRefSchema);
+
+/** @internal The attachments of a send, checked (`InvalidArgumentError`); undefined when there are none. */
+export function checkAttachments(attachments: readonly AttachmentRef[] | undefined): AttachmentRef[] | undefined {
+  if (attachments === undefined || attachments.length === 0) return undefined;
+  if (attachments.length > MAX_ATTACHMENTS) throw new InvalidArgumentError('attachments', `at most ${MAX_ATTACHMENTS} attachments per message`);
+  for (const ref of attachments) {
+    if (!checkRef.Check(ref)) throw new InvalidArgumentError('attachments', 'an attachment is a reference that `device.attachments.upload` returned');
+  }
+  if (new Set(blobIdsOf(attachments)).size !== attachments.length + attachments.filter((a) => a.thumbnail).length) {
+    throw new InvalidArgumentError('attachments', 'the same blob twice in one message');
+  }
+  return attachments.map((a) => ({ ...a }));
+}
+
+function blobIdsOf(attachments: readonly AttachmentRef[]): string[] {
+  return attachments.flatMap((a) => (a.thumbnail ? [a.blobId, a.thumbnail.blobId] : [a.blobId]));
+}
+
 /** @internal Encrypts, persists and delivers one text message (`Device.send`). */
-export async function sendMessage(ctx: SendContext, conversationId: string, text: string, options: SendOptions = {}): Promise<SendResult> {
+export async function sendMessage(
+  ctx: SendContext,
+  conversationId: string,
+  text: string,
+  options: SendOptions & {
+    readonly successor?: { readonly conversationId: string; readonly suite: string };
+    /** Content policies that redacted `text` before it got here (dlp/engine.ts): recorded, signed for business messages. */
+    readonly dlp?: readonly DlpOutcome[];
+  } = {},
+): Promise<SendResult> {
   checkMessageId(options.messageId);
+  const attachments = checkAttachments(options.attachments);
+  const dlp = options.dlp !== undefined && options.dlp.length > 0 ? [...options.dlp] : undefined;
   const idempotencyKey = options.idempotencyKey ?? `m-${toBase64Url(randomBytes(12))}`;
   // The same key again: the earlier message, not a second one.
   const earlier = await ctx.outbox.pending(idempotencyKey);
@@ -67,6 +100,8 @@ export async function sendMessage(ctx: SendContext, conversationId: string, text
           text,
           createdAt: now,
           ...(options.audit.escrow ? { escrowKeyId: options.audit.escrow.keyId } : {}),
+          ...(attachments ? { attachments: attachments.map((a) => a.sha256) } : {}),
+          ...(dlp ? { dlp } : {}),
         })
       : undefined;
     // A class under escrow: the opening and text sealed to the escrow key, bound to this commitment.
@@ -80,9 +115,12 @@ export async function sendMessage(ctx: SendContext, conversationId: string, text
       class: messageClass,
       sentAt: now.toISOString(),
       ...(audited ? { audit: { commitment: audited.commitment, signature: audited.signature, opening: audited.opening } } : {}),
+      ...(options.successor ? { successor: options.successor } : {}),
+      ...(attachments ? { attachments } : {}),
+      ...(dlp ? { dlp } : {}),
     });
     const epoch = state.group.epoch.toString();
-    const enc = await encryptApplication(ctx.mls.suite, state.group, content);
+    const enc = await encryptApplication(suiteOf(ctx.mls, state.group.suite), state.group, content);
     const outbox: OutboxRecordV1 = {
       v: 1,
       request: {
@@ -91,6 +129,8 @@ export async function sendMessage(ctx: SendContext, conversationId: string, text
         message: toBase64(enc.message),
         ...(audited ? { commitment: { body: audited.commitment, signature: audited.signature } } : {}),
         ...(escrowBlob ? { escrow: toBase64(escrowBlob) } : {}),
+        // The blobs the other members may now fetch (their thumbnails too); the keys stay inside `message`.
+        ...(attachments ? { blobs: blobIdsOf(attachments) } : {}),
       },
       messageId,
       epoch,
@@ -100,7 +140,8 @@ export async function sendMessage(ctx: SendContext, conversationId: string, text
       await ctx.store.write([
         ...state.stateOps(enc.group),
         ctx.outbox.putOp(outbox),
-        ...(sentBefore
+        // A successor notice (conversation-upgrade.ts) is no message of the history.
+        ...(sentBefore || options.successor
           ? []
           : [
               putJson(RECORDS.message(id, timeSortKey(now, messageId)), {
@@ -110,6 +151,8 @@ export async function sendMessage(ctx: SendContext, conversationId: string, text
                 text,
                 class: messageClass,
                 sentAt: now.toISOString(),
+                ...(attachments ? { attachments } : {}),
+                ...(dlp ? { dlp } : {}),
               }),
               ...(audited ? [putJson(RECORDS.audited(messageId), audited)] : []),
             ]),

@@ -6,6 +6,7 @@
  */
 import {
   identityIdOf,
+  type AttachmentRef,
   type ConversationId,
   type DeviceId,
   type RouteStatus,
@@ -13,11 +14,13 @@ import {
 } from '@parley/core';
 import { Device } from './device.js';
 import type { EnrollOptions, OpenOptions, SendResult } from './device-options.js';
-import { ApiError, DeviceKindError } from './errors.js';
+import { ApiError, DeviceKindError, SuiteError } from './errors.js';
 import { EscrowPolicyCache } from './escrow-policy.js';
 import { checkMessageId } from './send-message.js';
 import type { KeyStore } from './key-store.js';
 import type { SenderWebOptions, SenderWebResult } from './web-link.js';
+import { UPDATE_APP_CLASS, UPDATE_APP_NOTICE, customerTarget, type PostQuantumRule } from './sender-pq.js';
+import { XWING_SUITE } from '@parley/core/mls';
 
 /**
  * Options of `Sender.send`.
@@ -37,6 +40,10 @@ export interface SenderSendOptions {
   readonly messageId?: string;
   /** Sign a commitment for the audit log (default true: business messages carry evidence). */
   readonly audit?: boolean;
+  /** Overrides the class's post-quantum rule (`setPostQuantumPolicy`) for this message. */
+  readonly postQuantum?: PostQuantumRule;
+  /** Files sent with the message (`sender.device.attachments.upload`); `content` is their caption. */
+  readonly attachments?: readonly AttachmentRef[];
 }
 
 /**
@@ -49,6 +56,12 @@ export interface SenderSendResult extends SendResult {
   readonly customerId: string;
   /** Devices of the customer the conversation holds after reconciliation. */
   readonly customerDevices: readonly DeviceId[];
+  /** The conversation's MLS suite (`MLS_256_XWING_…`: post-quantum). */
+  readonly suite: string;
+  /** Devices of the customer that did not get the message: the class requires X-Wing and they lack it. */
+  readonly withheldFrom: readonly string[];
+  /** With `otherwise: 'invite-to-app'`: those devices got an update notice instead (nothing of the message). */
+  readonly invitedToUpdate?: readonly string[];
 }
 
 /**
@@ -64,6 +77,8 @@ export class Sender {
   readonly #store: KeyStore | undefined;
   /** The business's classes under escrow, verified against their keys' ids (escrow-policy.ts). */
   readonly #escrow: EscrowPolicyCache;
+  /** Post-quantum rules by message class (sender-pq.ts); a class not listed is `preferred`. */
+  #pq: Readonly<Record<string, PostQuantumRule>> = {};
 
   private constructor(
     readonly device: Device,
@@ -117,6 +132,17 @@ export class Sender {
   }
 
   /**
+   * Sets the post-quantum rule of each message class (docs/post-quantum.md): `required` (X-Wing
+   * or the class's `otherwise`: `block` or `invite-to-app`), `preferred` (the default), `off`.
+   *
+   * @example
+   * sender.setPostQuantumPolicy({ statement: { pq: 'required', otherwise: 'invite-to-app' } })
+   */
+  setPostQuantumPolicy(policy: Readonly<Record<string, PostQuantumRule>>): void {
+    this.#pq = { ...policy };
+  }
+
+  /**
    * Opens the WebSocket (replies and membership changes arrive there).
    *
    * @example
@@ -162,27 +188,36 @@ export class Sender {
   async send(customerId: string, content: string, options: SenderSendOptions): Promise<SenderSendResult> {
     // Before any conversation is created or changed for it.
     checkMessageId(options.messageId);
+    // Content policies first: a blocked message changes no conversation (ContentBlockedError).
+    const screened = await this.device.screenBusinessMessage(content, options.class, options.attachments);
     const identityId = identityIdOf(this.device.businessId, customerId);
-    const tag = `customer/${customerId}`;
-    let conversationId = await this.device.conversationTag(tag);
-    if (conversationId === undefined || !this.device.listConversations().some((c) => c.conversationId === conversationId && c.active)) {
-      conversationId = await this.device.createConversation([identityId]);
-      await this.device.setConversationTag(tag, conversationId);
-    } else {
-      await this.device.reconcileIdentity(conversationId, identityId);
+    const rule = options.postQuantum ?? this.#pq[options.class] ?? { pq: 'preferred' };
+    const { conversationId, withheldFrom, inviteConversationId } = await customerTarget(this.device, customerId, identityId, rule);
+    // Devices without X-Wing under a `required` class: the update notice, nothing of the message.
+    if (inviteConversationId !== undefined) await this.device.send(inviteConversationId, UPDATE_APP_NOTICE, { class: UPDATE_APP_CLASS });
+    const invited = inviteConversationId === undefined ? {} : { invitedToUpdate: withheldFrom };
+    if (conversationId === undefined) {
+      throw new SuiteError('post_quantum_unavailable', 'this class must be post-quantum and no device of the customer supports it: nothing was sent but the update notice', {
+        suite: XWING_SUITE,
+        devices: withheldFrom,
+        invited: true,
+      });
     }
+    const suite = this.device.conversation(conversationId)!.suite;
     const escrow = options.audit === false ? undefined : await this.#escrow.forClass(options.class);
-    const result = await this.device.send(conversationId, content, {
+    const result = await this.device.send(conversationId, screened.text, {
       class: options.class,
+      screened: { dlp: screened.dlp },
       ...(options.audit === false ? {} : { audit: { recipient: identityId, ...(escrow ? { escrow } : {}) } }),
       ...(options.idempotencyKey ? { idempotencyKey: options.idempotencyKey } : {}),
       ...(options.messageId !== undefined ? { messageId: options.messageId } : {}),
+      ...(options.attachments !== undefined ? { attachments: options.attachments } : {}),
     });
     const customerDevices = this.device
       .members(conversationId)
       .filter((m) => m.identityId === identityId)
       .map((m) => m.deviceId);
-    return { ...result, customerId, customerDevices };
+    return { ...result, customerId, customerDevices, suite, withheldFrom, ...invited };
   }
 
   /**

@@ -16,6 +16,8 @@ export class SessionManager {
     private readonly deviceId: string,
     private readonly identity: Ed25519Signer,
     private readonly now: () => number = Date.now,
+    /** Sees every refusal of a new session first (a revoked device ends there: revocation.ts); rethrows what it does not handle. */
+    private readonly onRefused: (error: unknown) => Promise<never> = (error) => Promise.reject(error),
   ) {}
 
   /** A valid token; `refresh` forces a new session. */
@@ -28,7 +30,9 @@ export class SessionManager {
   private async open(): Promise<string> {
     const { challenge } = await this.api.challenge(this.deviceId);
     const signature = await signSessionProof(this.identity, { deviceId: this.deviceId, challenge: fromBase64(challenge, 'challenge') });
-    const session = await this.api.openSession({ deviceId: this.deviceId, challenge, signature: toBase64(signature) });
+    const session = await this.api
+      .openSession({ deviceId: this.deviceId, challenge, signature: toBase64(signature) })
+      .catch((error: unknown) => this.onRefused(error));
     this.token = session.token;
     this.expiresAt = Date.parse(session.expiresAt);
     return session.token;

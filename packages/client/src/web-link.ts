@@ -11,15 +11,22 @@
  * `web_<messageId>`, recipient the customer's identity) and persists it with its opening
  * and text BEFORE anything is sent, so `exportEvidence(messageId, { reveal: true })` works;
  * a repeat with the same message id (a crash before the SMS) reuses that commitment.
+ *
+ * Attachments (`options.attachments`, uploaded with `device.attachments.upload`): their
+ * references, keys included, are sealed as a second part under the SAME link key (a fresh
+ * IV and its own AAD: `sealWebMessageWithKey(…, WEB_ATTACHMENTS_AAD)`) and only that manifest and the blob ids go to Parley; the
+ * commitment lists their ciphertext SHA-256s like an app message's. Thumbnails are not
+ * sent by link (the page shows the file itself).
  */
-import { MESSAGE_ID_PATTERN, fromBase64, randomBytes, toBase64, toBase64Url } from '@parley/core';
-import { sealWebMessage } from '@parley/core/web-message';
+import { MESSAGE_ID_PATTERN, fromBase64, randomBytes, toBase64, toBase64Url, type AttachmentRef, type DlpOutcome } from '@parley/core';
+import { WEB_ATTACHMENTS_AAD, sealWebMessage, sealWebMessageWithKey } from '@parley/core/web-message';
 import type { ApiClient } from './api-client.js';
 import type { CommittedMessage } from './audit-sender.js';
 import { sealForEscrow, type EscrowTarget } from './escrow-policy.js';
 import { AuditError, InvalidArgumentError } from './errors.js';
 import type { KeyStore } from './key-store.js';
 import { RECORDS, getJson, putJson, type AuditedMessageV1 } from './records.js';
+import { checkAttachments } from './send-message.js';
 
 const MESSAGE_ID = new RegExp(MESSAGE_ID_PATTERN);
 
@@ -61,6 +68,8 @@ export interface SenderWebOptions {
   readonly audit?: boolean;
   /** Sends the SMS through the business's own provider; called only when a web link is due. A throw is reported as `deliver_failed` and rethrown. */
   readonly deliver: (sms: WebLinkSms) => Promise<WebLinkHandoff>;
+  /** Files sent with the link (`sender.device.attachments.upload`, at most 10); the page decrypts them in the browser (32 MiB of ciphertext at most each). */
+  readonly attachments?: readonly AttachmentRef[];
   /** @internal The class is under escrow (`Sender.sendToWeb` learns it from the verified policy). */
   readonly escrow?: EscrowTarget;
 }
@@ -96,10 +105,12 @@ export async function sendWebLink(
   customerId: string,
   phone: string,
   content: string,
-  options: SenderWebOptions,
+  options: SenderWebOptions & { readonly dlp?: readonly DlpOutcome[] },
 ): Promise<SenderWebResult> {
   const messageId = options.messageId ?? toBase64Url(randomBytes(16));
   if (!MESSAGE_ID.test(messageId)) throw new InvalidArgumentError('messageId', `must match ${MESSAGE_ID_PATTERN}`);
+  // The page fetches and decrypts the files themselves: thumbnails stay out of the manifest.
+  const attachments = checkAttachments(options.attachments)?.map(({ thumbnail: _thumbnail, ...ref }) => ref);
   const audited =
     options.audit === false
       ? undefined
@@ -111,12 +122,15 @@ export async function sendWebLink(
           text: content,
           createdAt: ctx.now(),
           ...(options.escrow ? { escrowKeyId: options.escrow.keyId } : {}),
+          ...(options.dlp !== undefined && options.dlp.length > 0 ? { dlp: options.dlp } : {}),
+          ...(attachments ? { attachments: attachments.map((a) => a.sha256) } : {}),
         });
   // A class under escrow: the opening and text sealed to the escrow key, bound to this commitment.
   const escrowBlob = audited && options.escrow ? await sealForEscrow(options.escrow, audited.commitment, fromBase64(audited.opening), content) : undefined;
   // The format's one definition (core/src/web/web-message.js): the retrieval page runs the same file.
   const { ciphertext, key } = await sealWebMessage(content);
   try {
+    const manifest = attachments ? await sealWebMessageWithKey(JSON.stringify(attachments), key, WEB_ATTACHMENTS_AAD) : undefined;
     const { delivery, ...state } = await ctx.api.webMessage({
       messageId,
       customerId,
@@ -125,6 +139,7 @@ export async function sendWebLink(
       ciphertext: toBase64(ciphertext),
       ...(audited ? { commitment: { body: audited.commitment, signature: audited.signature } } : {}),
       ...(escrowBlob ? { escrow: toBase64(escrowBlob) } : {}),
+      ...(attachments && manifest ? { attachments: { manifest: toBase64(manifest), blobs: attachments.map((a) => a.blobId) } } : {}),
     });
     if (!delivery) return state;
     const link = `${delivery.url}#${toBase64Url(key)}`;
@@ -160,6 +175,7 @@ async function commitmentFor(ctx: WebLinkContext, message: CommittedMessage): Pr
       earlier.commitment.recipient === message.recipient &&
       earlier.commitment.class === message.class &&
       earlier.commitment.escrow?.keyId === message.escrowKeyId &&
+      (earlier.commitment.attachments ?? []).join() === (message.attachments ?? []).join() &&
       earlier.text === message.text;
     if (!same) throw new AuditError(`message ${message.messageId} already has another audited message on this device`);
     return earlier;

@@ -46,7 +46,7 @@ async function receiptsArrive(device: Device, messageId: string, count: number) 
 
 /** The private identity key a device keeps in its store (test-only access, to play a malicious party). */
 async function identityPrivateKey(device: Device): Promise<Uint8Array> {
-  const store = (device as unknown as { store: { get(name: string): Promise<Uint8Array | undefined> } }).store;
+  const { store } = (device as unknown as { parts: { store: { get(name: string): Promise<Uint8Array | undefined> } } }).parts;
   const record = JSON.parse(new TextDecoder().decode((await store.get('device'))!)) as { identityPrivateKey: string };
   return fromBase64(record.identityPrivateKey);
 }

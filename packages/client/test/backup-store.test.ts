@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Device, MemoryKeyStore, generateRecoveryKey, issueEnrollmentToken, listBackups, restoreBackup, uploadBackup, type BackupItem, type DeviceEvent } from '../src/index.js';
 import { nodeRuntime } from '../src/index.node.js';
-import { EventLog, createBusiness, enroll, enrollSender, startTestServer, type Business, type TestServer } from '@parley/test-kit/sdk';
+import { EventLog, createBusiness, enroll, enrollSender, reenroll, startTestServer, type Business, type TestServer } from '@parley/test-kit/sdk';
 
 let t: TestServer;
 let bank: Business;
@@ -98,14 +98,8 @@ describe('backups on the server', () => {
     for await (const line of phone.backups.export({ recoveryKey })) exported.push(line);
     await phone.close();
 
-    const newPhone = await Device.enroll({
-      serverUrl: t.url,
-      enrollmentToken: await issueEnrollmentToken(bank4.privateKey, 'k1', { businessId: bank4.id, subject: 'bk-4', kind: 'customer', reset: true }),
-      store: new MemoryKeyStore(),
-      keyPackageBatch: 3,
-      ...nodeRuntime,
-    });
-    expect(await newPhone.backups.restore({ recoveryKey })).toEqual({ conversations: 1, messages: 1, tags: 1, verifications: 1 });
+    const newPhone = await reenroll(t.url, bank4, 'bk-4');
+    expect(await newPhone.backups.restore({ recoveryKey })).toEqual({ conversations: 1, messages: 1, tags: 1, verifications: 1, conversationIds: [first.conversationId] });
     expect((await newPhone.history(first.conversationId)).map((m) => (m as { text?: string }).text)).toEqual(['Example Bank: welcome (device backups).']);
     expect(await newPhone.conversationTag('bank/main')).toBe(first.conversationId);
     // Whom the customer verified, still checked against the log: the bank's keys did not change.
@@ -126,6 +120,36 @@ describe('backups on the server', () => {
     await Promise.all([newPhone.close(), sender.close()]);
   }, 60_000);
 
+  it("the bank's agent re-adds the restored phone to its support thread at its next message, epochs after the backup", async () => {
+    const bank5 = await createBusiness(t.url, 'backup-bank-5');
+    // Members are re-checked against the key log at every message here (default: every 30 s).
+    const agent = await Device.enroll({ serverUrl: t.url, enrollmentToken: await bank5.issue('agent-1', 'agent'), store: new MemoryKeyStore(), keyPackageBatch: 3, trustCheckIntervalMs: 0, ...nodeRuntime });
+    const phone = await enroll(t.url, bank5, 'bk-5', 'customer');
+    const log = new EventLog(phone);
+    await Promise.all([agent.connect(), phone.connect()]);
+    const thread = await agent.createConversation([phone.identityId]);
+    const hello = await agent.send(thread, 'Dana: how can I help? (support thread)', { class: 'support' });
+    await log.waitFor((e: DeviceEvent) => e.type === 'message' && e.messageId === hello.messageId);
+    const recoveryKey = generateRecoveryKey();
+    await phone.backups.upload({ recoveryKey });
+    await phone.close();
+    // The thread moves on several epochs after the backup: the restore does not depend on them.
+    const epochAtBackup = agent.epoch(thread);
+    for (let i = 0; i < 3; i++) await agent.updateKeys(thread);
+    expect(agent.epoch(thread)).toBe(epochAtBackup + 3n);
+
+    const newPhone = await reenroll(t.url, bank5, 'bk-5');
+    const newLog = new EventLog(newPhone);
+    await newPhone.connect();
+    expect((await newPhone.backups.restore({ recoveryKey })).conversationIds).toEqual([thread]);
+    // The agent's next message: the lost phone leaves the thread and the new one joins it, in the same conversation.
+    const next = await agent.send(thread, 'Dana: I see your new phone. Anything else?', { class: 'support' });
+    await newLog.waitFor((e: DeviceEvent) => e.type === 'message' && e.messageId === next.messageId, 30_000);
+    expect(agent.members(thread).filter((m) => m.identityId === phone.identityId).map((m) => m.deviceId)).toEqual([newPhone.deviceId]);
+    expect((await newPhone.history(thread)).map((m) => (m as { text?: string }).text)).toEqual(['Dana: how can I help? (support thread)', 'Dana: I see your new phone. Anything else?']);
+    await Promise.all([newPhone.close(), agent.close()]);
+  }, 60_000);
+
   it('keeps the last three versions and refuses malformed uploads', async () => {
     const phone = await enroll(t.url, bank, 'bk-3', 'customer');
     const recoveryKey = generateRecoveryKey();
@@ -133,6 +157,10 @@ describe('backups on the server', () => {
     expect((await listBackups(phone.api)).map((b) => b.version)).toEqual([5, 4, 3]);
     expect(await collect(restoreBackup(phone.api, { recoveryKey }, 4))).toEqual([{ kind: 'label', label: 'v3' }]);
     await expect(phone.api.send('PUT', '/v1/backups', { headers: { 'content-type': 'application/octet-stream' }, body: new Uint8Array([1]) }, true)).rejects.toMatchObject({ status: 400, code: 'invalid_backup_key' });
+    // Version numbers past the database's integer range are a 400, not a database error.
+    await expect(phone.api.send('GET', '/v1/backups/99999999999', { headers: { 'parley-backup-key': 'A'.repeat(43) } }, true)).rejects.toMatchObject({ status: 400, code: 'invalid_backup' });
+    const hash = { 'parley-backup-access-hash': 'A'.repeat(43), 'parley-backup-kdf': 'eyJuYW1lIjoicmVjb3Zlcnkta2V5In0' };
+    await expect(phone.api.send('PUT', '/v1/backups', { headers: { 'content-type': 'application/octet-stream', ...hash, 'parley-backup-base': '9999999999' }, body: new Uint8Array([1]) }, true)).rejects.toMatchObject({ status: 400, code: 'invalid_backup' });
     await phone.close();
   }, 60_000);
 });

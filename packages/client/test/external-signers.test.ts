@@ -97,7 +97,8 @@ describe('a sender with its keys in external signers', () => {
     const sender = await enrollHsmSender(store, { identity, mls });
     // Enrollment: the registration proof by the identity signer; KeyPackages signed in MLS by the other.
     expect(identity.count('parley/v1/register-device')).toBe(1);
-    expect(mls.count('MLS 1.0 KeyPackageTBS')).toBe(4);
+    // 3 one-time and 1 last-resort KeyPackage per suite (classic and X-Wing), all signed by the external MLS key.
+    expect(mls.count('MLS 1.0 KeyPackageTBS')).toBe(8);
     expect(mls.count('parley/')).toBe(1); // its possession check, nothing else of Parley's
     expect(sender.device.identityKey).toEqual(identity.publicKey);
 

@@ -39,6 +39,8 @@ class Directory {
         signatureKey: keys.publicKey,
         previousKeys: [],
         suite: s.name,
+        suites: [s.name],
+        suitesSeq: 0,
         status,
         addedAt: this.devices.size,
         approvedBy: undefined,
@@ -98,7 +100,7 @@ describe('Membership', () => {
     expect(r.api.requests).toHaveLength(1);
     expect(r.api.requests[0]!.welcome).toBeDefined();
     expect(r.conversations.require(id).group.epoch).toBe(1n);
-    expect(await membership.activeDevices(['bank:cust'])).toEqual([{ identityId: 'bank:cust', deviceId: phone.deviceId }]);
+    expect(await membership.activeDevices(['bank:cust'])).toEqual([{ identityId: 'bank:cust', deviceId: phone.deviceId, suites: [(await suite()).name] }]);
   });
 
   it('adds only devices not yet in the conversation, and commits nothing when there are none', async () => {

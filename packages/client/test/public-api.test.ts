@@ -8,12 +8,12 @@ import { describe, expect, it } from 'vitest';
 describe('@parley/client public API', () => {
   it('@parley/client', async () => {
     expect(Object.keys(await import('@parley/client')).sort()).toEqual([
-      'ApiClient', 'ApiError', 'AuditError', 'BackupError', 'BackupWriter', 'CLIENT_ERROR_CODES', 'ClientError', 'Conversation',
-      'ConversationError', 'Device', 'DeviceClosedError', 'DeviceKeys', 'DeviceKeysError', 'DeviceKindError',
-      'DeviceRecordError', 'EnrollmentTokenError', 'EscrowPolicyError', 'EvidenceReader', 'InvalidArgumentError', 'KeyLogFollower',
+      'ApiClient', 'ApiError', 'AttachmentError', 'AuditError', 'BackupError', 'BackupWriter', 'CLASSIC_SUITE', 'CLIENT_ERROR_CODES', 'ClientError', 'ContentBlockedError', 'Conversation',
+      'ConversationError', 'DEFAULT_POLICY_BUDGET_MS', 'Device', 'DeviceClosedError', 'DeviceKeys', 'DeviceKeysError', 'DeviceKindError',
+      'DeviceRecordError', 'DeviceRevokedError', 'EnrollmentTokenError', 'EscrowPolicyError', 'EvidenceReader', 'InvalidArgumentError', 'KeyLogFollower',
       'KeyLogVerifier', 'KeyPackageError', 'KeyStoreError', 'KeyTransparencyError', 'MemoryKeyStore',
-      'RetrievalLinkError', 'RuntimeMissingError', 'Sender', 'SignerError', 'TransportError', 'approvalShortCode',
-      'decryptBackup', 'deriveBackupKeys', 'generateRecoveryKey', 'isClientError', 'isRetryable', 'issueEnrollmentToken', 'listBackups', 'normalizeRecoveryKey', 'restoreBackup', 'uploadBackup',
+      'POLICY_FAILED', 'POLICY_TIMED_OUT', 'RecoveryError', 'RetrievalLinkError', 'RuntimeMissingError', 'Sender', 'SignerError', 'SuiteError', 'TransportError', 'XWING_SUITE', 'applyContentPolicies', 'approvalShortCode', 'assertAllowed', 'cardNumberPolicy',
+      'decryptBackup', 'deriveBackupKeys', 'emailPolicy', 'generateRecoveryKey', 'ibanPolicy', 'isClientError', 'isPostQuantum', 'isRetryable', 'issueEnrollmentToken', 'keywordPolicy', 'listBackups', 'normalizeRecoveryKey', 'phonePolicy', 'restoreBackup', 'spanPolicy', 'uploadBackup', 'validateContentPolicyConfig',
     ]);
   });
 

@@ -31,6 +31,7 @@ describe('Receiver', () => {
       submit: unused,
       ackOverSocket: (ids) => (acked.push(...ids), true),
       identityKeyOf: async () => [],
+      contentPolicy: { onReceive: async () => undefined },
     });
     const envelope: Envelope = {
       id: '42',

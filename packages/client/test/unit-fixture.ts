@@ -56,7 +56,7 @@ export function memberRef(identity: string, device: string): MemberRef {
 
 export async function mlsSelf(member: MemberRef, authenticate: AuthenticateMember = acceptAll): Promise<MlsSelf> {
   const s = await suite();
-  return { suite: s, member, signatureKeys: await generateSignatureKeyPair(s), authenticate };
+  return { suite: s, suites: new Map([[s.name, s]]), member, signatureKeys: await generateSignatureKeyPair(s), authenticate };
 }
 
 /** A KeyPackage of another device (public half only, as a claim returns it). */

@@ -7,6 +7,8 @@ import { Compile } from 'typebox/compile';
 import { InvalidInputError } from './errors.js';
 import { CommitmentSchema } from './audit/commitment.js';
 import { fromUtf8, randomBytes, toBase64Url, utf8 } from './bytes.js';
+import { AttachmentRefSchema, MAX_ATTACHMENTS } from './media/attachment-ref.js';
+import { DlpOutcomeSchema, MAX_DLP_OUTCOMES } from './dlp-outcome.js';
 
 import { MESSAGE_CLASS_PATTERN } from './ids.js';
 import { MESSAGE_ID_PATTERN } from './ids.js';
@@ -22,6 +24,17 @@ export const MessageContentSchema = Type.Object({
   class: Type.String({ pattern: MESSAGE_CLASS_PATTERN }),
   /** RFC 3339 time at the sender. */
   sentAt: Type.String({ maxLength: 40 }),
+  /** Encrypted files: references to ciphertext in the blob store (media/attachment-ref.ts); `text` is their caption. */
+  attachments: Type.Optional(Type.Array(AttachmentRefSchema, { minItems: 1, maxItems: MAX_ATTACHMENTS })),
+  /** Content policies that changed this message on the sender's device (policy id and action only). */
+  dlp: Type.Optional(Type.Array(DlpOutcomeSchema, { minItems: 1, maxItems: MAX_DLP_OUTCOMES })),
+  /**
+   * The conversation moved to a new group (another suite: docs/post-quantum.md). Sent in the
+   * old group, so MLS authenticates the link: this member names the group that follows.
+   */
+  successor: Type.Optional(
+    Type.Object({ conversationId: Type.String({ pattern: '^[A-Za-z0-9_-]{16,128}$' }), suite: Type.String({ minLength: 1, maxLength: 80 }) }, { additionalProperties: false }),
+  ),
   /**
    * For business messages: the signed commitment the audit log records, and the
    * opening that ties it to this text. The opening travels only here, encrypted.

@@ -30,6 +30,7 @@ export const CORE_ERROR_CODES = {
 
   // MLS (mls/)
   unsupported_suite: 'a cipher suite Parley does not offer',
+  suite_code_point_mismatch: 'the MLS library encodes a suite with another value than SUITE_CODE_POINTS',
   invalid_key_package: 'a KeyPackage that is malformed, of another suite, not a device credential, or badly signed',
   invalid_private_key_package: 'the stored private half of a KeyPackage is malformed',
   invalid_mls_message: 'bytes that are not the MLS message expected here',
@@ -47,6 +48,12 @@ export const CORE_ERROR_CODES = {
   mls_wrong_group: 'the message belongs to another group',
   mls_unknown_sender: 'the sender of the message is not a Parley member of the group',
   mls_external_join_rejected: 'an external commit that is not a resync of a member by its own device',
+
+  // Attachments: parley-stream-v1 decryption (media/, AttachmentError; docs/attachments.md)
+  attachment_tampered: 'an attachment chunk does not authenticate: modified, swapped, reordered, wrong key, or data after the final chunk',
+  attachment_truncated: 'an attachment blob ends before its final chunk',
+  attachment_hash_mismatch: "an attachment blob's SHA-256 is not the one its reference names",
+  attachment_size_mismatch: "an attachment's plaintext or ciphertext length is not the one its reference names",
 
   // Key log, audit formats, VRF (keylog/, audit/, vrf/)
   invalid_canonical_json: 'a value that RFC 8785 cannot canonicalize',

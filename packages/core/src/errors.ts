@@ -51,7 +51,7 @@ export class InvalidInputError extends ParleyError {
  * throw new UnauthorizedError('invalid_session', 'the session token has expired');
  */
 export class UnauthorizedError extends ParleyError {
-  constructor(code: string, message: string, options: { cause?: unknown } = {}) {
+  constructor(code: string, message: string, options: { cause?: unknown; details?: Record<string, unknown> } = {}) {
     super(code, message, { status: 401, ...options });
     this.name = 'UnauthorizedError';
   }

@@ -10,6 +10,7 @@ export {
   isParleyError,
 } from './errors.js';
 export { CORE_ERROR_CODES, type CoreErrorCode, isCoreErrorCode } from './error-codes.js';
+export { callDeadline } from './deadline.js';
 export {
   toBase64,
   toBase64Url,
@@ -94,6 +95,8 @@ export {
   type IdentityDevicesResponse,
   type UploadKeyPackagesRequest,
   type ClaimKeyPackagesRequest,
+  type AnnounceSuitesRequest,
+  type AnnounceSuitesResponse,
   type ClaimKeyPackagesResponse,
   CreateBusinessRequestSchema,
   BusinessSchema,
@@ -126,6 +129,8 @@ export {
   UploadKeyPackagesRequestSchema,
   ClaimKeyPackagesRequestSchema,
   ClaimKeyPackagesResponseSchema,
+  AnnounceSuitesRequestSchema,
+  AnnounceSuitesResponseSchema,
   type KeyDirectoryInfo,
   type KeyLookupResponse,
   type ApproveDeviceRequest,
@@ -233,6 +238,54 @@ export {
   type EscrowOpenResponse,
 } from './wire/escrow.js';
 export {
+  RECOVERY_SET_ID_PATTERN,
+  RECOVERY_REQUEST_ID_PATTERN,
+  RECOVERY_MAX_HOLDERS,
+  RECOVERY_MAX_SEALED,
+  RECOVERY_REQUEST_TTL_MS,
+  RecoveryHolderKeyPutSchema,
+  type RecoveryHolderKeyPut,
+  RecoveryHolderKeySchema,
+  type RecoveryHolderKey,
+  RecoveryHolderKeyListSchema,
+  type RecoveryHolderKeyList,
+  RecoveryIdentityParamsSchema,
+  RecoveryShareEntrySchema,
+  type RecoveryShareEntry,
+  RecoveryManifestSchema,
+  type RecoveryManifest,
+  RecoverySealedShareSchema,
+  type RecoverySealedShare,
+  RecoverySetPutSchema,
+  type RecoverySetPut,
+  RecoverySetSchema,
+  type RecoverySet,
+  RecoveryRequestBindingSchema,
+  type RecoveryRequestBinding,
+  RecoveryRequestCreateSchema,
+  type RecoveryRequestCreate,
+  RecoveryRequestParamsSchema,
+  RecoveryReleasedShareSchema,
+  type RecoveryReleasedShare,
+  RecoveryRequestViewSchema,
+  type RecoveryRequestView,
+  RecoveryRequestListSchema,
+  type RecoveryRequestList,
+  RecoveryReleaseSchema,
+  type RecoveryRelease,
+} from './wire/recovery.js';
+export {
+  recoveryHolderKeyMessage,
+  recoverySetMessage,
+  recoveryRequestMessage,
+  recoveryShareHash,
+  recoveryShareContext,
+  recoveryReleaseContext,
+  recoveryConfirmationCode,
+  splitRecoverySecret,
+  combineRecoveryShares,
+} from './social-recovery.js';
+export {
   LogNameSchema,
   LogDescriptorSchema,
   type LogDescriptorResponse,
@@ -252,3 +305,7 @@ export {
   ecvrfProofToHash,
   ecvrfVerify,
 } from './vrf/ecvrf.js';
+export { BLOB_ID_PATTERN, MAX_ATTACHMENTS, MEDIA_TYPE_PATTERN, EncryptedBlobRefSchema, AttachmentRefSchema, type EncryptedBlobRef, type AttachmentRef } from './media/attachment-ref.js';
+export { AttachmentError, type AttachmentErrorCode } from './media/attachment-error.js';
+export * from './wire/blobs.js';
+export { DLP_POLICY_ID_PATTERN, DlpOutcomeSchema, MAX_DLP_OUTCOMES, type DlpOutcome } from './dlp-outcome.js';

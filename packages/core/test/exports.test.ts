@@ -1,5 +1,5 @@
 /**
- * The public surface of the subpaths whose modules were split by concern: `@parley/core/mls`,
+ * The public surface of the subpaths whose modules were split by concern: `@parley/core/mls`, `/media`,
  * `/tlog` and `/audit` export exactly these values (and, checked by the compiler, these types).
  * A change here is a change of the package API.
  */
@@ -8,6 +8,7 @@ import * as audit from '../src/audit/index.js';
 import * as escrow from '../src/escrow/index.js';
 import * as mls from '../src/mls/index.js';
 import * as tlog from '../src/tlog/index.js';
+import * as media from '../src/media/index.js';
 import type {
   AuthenticateMember,
   CommitOutput,
@@ -70,8 +71,15 @@ describe('public exports', () => {
   it('@parley/core/mls', () => {
     expect(Object.keys(mls).sort()).toEqual(
       [
+        'CLASSIC_SUITE',
         'DEFAULT_SUITE',
         'EXTERNAL_KEY_REF_LENGTH',
+        'SUITE_CODE_POINTS',
+        'XWING_SUITE',
+        'isPostQuantum',
+        'keyPackageSuite',
+        'parseSuiteName',
+        'welcomeSuite',
         'MlsGroup',
         'SUITES',
         'commitChanges',
@@ -194,6 +202,14 @@ describe('public exports', () => {
         'verifyReceiptSignature',
       ].sort(),
     );
+  });
+
+  it('@parley/core/media', () => {
+    expect(Object.keys(media).sort()).toEqual([
+      'AttachmentError', 'AttachmentRefSchema', 'BLOB_ID_PATTERN', 'EncryptedBlobRefSchema', 'MAX_ATTACHMENTS', 'MEDIA_TYPE_PATTERN',
+      'STREAM_AAD_LABEL', 'STREAM_CHUNK_SIZE', 'STREAM_KEY_SIZE', 'STREAM_NONCE_SIZE', 'STREAM_TAG_SIZE', 'decodeSealedBlob', 'decryptStream',
+      'encodeSealedBlob', 'encryptStream', 'streamCipherSize', 'streamNonce', 'webChunkCipher', 'webStreamCrypto',
+    ]);
   });
 
   it('@parley/core/escrow', () => {

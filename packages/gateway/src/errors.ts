@@ -25,6 +25,7 @@ export const GATEWAY_ERROR_CODES = [
   'server_unreachable',
   'business_registration_failed',
   'payload_too_large',
+  'content_blocked',
   'rate_limited',
   'internal_error',
 ] as const;
@@ -32,6 +33,7 @@ export type GatewayErrorCode = (typeof GATEWAY_ERROR_CODES)[number];
 
 const STATUS: Partial<Record<GatewayErrorCode, number>> = {
   unauthorized: 401,
+  content_blocked: 422,
   invalid_request: 400,
   idempotency_key_reused: 409,
   unknown_message: 404,

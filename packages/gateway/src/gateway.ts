@@ -9,7 +9,7 @@ import Fastify, { LogController, type FastifyBaseLogger } from 'fastify';
 import swagger from '@fastify/swagger';
 import { importJWK } from 'jose';
 import { pino, type Logger } from 'pino';
-import { EvidenceReader, Sender, issueEnrollmentToken, type DeviceSigners } from '@parley/client';
+import { EvidenceReader, Sender, applyContentPolicies, issueEnrollmentToken, type ContentPolicyConfig, type DeviceSigners, type PostQuantumRule } from '@parley/client';
 import { nodeRuntime } from '@parley/client/node';
 import { clientErrorHandler, frameworkErrors, installErrorHandling, installJsonBodyParser, type Channel, type Database } from '@parley/server';
 import type { KeyWrapper } from './custody/key-wrapper.js';
@@ -62,6 +62,14 @@ export interface GatewayOptions {
    * instances run; every instance opens the pair the sender's record names.
    */
   readonly senderKeys?: SenderKeySource;
+  /**
+   * Content policies (`--dlp`; docs/content-policies.md): checked when the REST API accepts a
+   * message (a block is a 422 `content_blocked`; nothing is stored) and again by the sender before
+   * it encrypts (a redaction is applied there and recorded in the signed commitment).
+   */
+  readonly contentPolicies?: ContentPolicyConfig;
+  /** Post-quantum rule per message class (`--pq`; docs/post-quantum.md); a class not listed is `preferred`. */
+  readonly postQuantum?: Readonly<Record<string, PostQuantumRule>>;
 }
 
 /** A running gateway instance. */
@@ -138,6 +146,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
         ...(options.fetch ? { fetch: options.fetch } : {}),
         ...(signers ? { signers } : {}),
       });
+      if (options.postQuantum) sender.setPostQuantumPolicy(options.postQuantum);
+      if (options.contentPolicies) sender.device.setContentPolicies(options.contentPolicies);
       await sender.connect().catch(() => false);
       await messages.releaseClaims(db);
       const sending = new SendWorker({ db, messages, sender, brand, log, ...(options.sms ? { sms: options.sms } : {}) });
@@ -192,6 +202,13 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     db,
     messages,
     poke: () => worker?.poke(),
+    screen: async (message) => {
+      if (!options.contentPolicies) return;
+      const result = await applyContentPolicies(options.contentPolicies, { text: message.body, class: message.class, conversationKind: 'business', direction: 'send', attachments: [] });
+      if (result.action === 'block') {
+        throw new GatewayError('content_blocked', `content policy ${result.blocked.policy} refused this message: ${result.blocked.reason}`, { details: { policy: result.blocked.policy, reason: result.blocked.reason } });
+      }
+    },
     leading: () => leadership.leading,
     enroll: async (request) => {
       const lifetimeSeconds = 600;

@@ -45,6 +45,8 @@ describe('gateway: send an OTP with one call', () => {
     for (const w of hooks) expect(() => official.verify(w.raw, w.headers)).not.toThrow();
     expect(hooks.map((w) => w.type)).toEqual(['message.queued', 'message.sent', 'message.delivered', 'message.read']);
     expect(hooks.find((w) => w.type === 'message.delivered')!.data['path']).toBe('app');
+    // Both ends run X-Wing: the conversation is post-quantum, and the webhook says so.
+    expect(hooks.find((w) => w.type === 'message.sent')!.data['suite']).toBe('MLS_256_XWING_AES256GCM_SHA512_Ed25519');
 
     const view = await call(gateway, world.apiKey, 'GET', `/v1/messages/${id}`);
     expect(view.status).toBe(200);

@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import websocket from '@fastify/websocket';
 import type { Logger } from 'pino';
-import { DEFAULT_SUITE, loadSuite, type MlsSuite } from '@parley/core/mls';
+import { SUITES, loadSuite, type MlsSuite, type SuiteName } from '@parley/core/mls';
 import { nodeCryptoProvider } from '@parley/core/mls/node';
 import { resolveConfig, type ServerConfig, type ServerConfigInput } from './config.js';
 import { createLogger } from './logger.js';
@@ -19,6 +19,7 @@ import { claimJob, finishJob } from './storage/cluster-jobs.js';
 import { ServerSecrets } from './crypto/server-secrets.js';
 import { resolveDeploymentNames } from './deployment.js';
 import { sweepEnvelopes } from './repos/mailbox.js';
+import { sweepExpiredKeyPackages } from './repos/key-packages.js';
 import { Relay } from './relay/relay.js';
 import { InProcessNotifier, type MailNotifier } from './relay/notifier.js';
 import { NatsNotifier } from './relay/nats-notifier.js';
@@ -34,7 +35,11 @@ import { DeviceStatusCache, type RouteContext } from './http/context.js';
 import { BusinessStatusCache } from './business-status.js';
 import { registerDirectoryRoutes } from './http/routes/directory.js';
 import { registerKeyRotationRoutes } from './http/routes/key-rotation.js';
+import { registerDeviceSuitesRoutes } from './http/routes/device-suites.js';
 import { registerBackupRoutes } from './http/routes/backups.js';
+import { registerRecoveryRoutes } from './http/routes/recovery.js';
+import { registerBlobRoutes } from './http/routes/blobs.js';
+import { Blobs } from './blobs/blobs.js';
 import { KeyDirectory } from './directory/directory.js';
 import { loadVrfKey } from './directory/vrf-key.js';
 import { loadWrappedVrfKey } from './directory/vrf-key-wrapped.js';
@@ -73,6 +78,8 @@ export interface ParleyServer {
   socketCount(): number;
   /** Base URL of the separate metrics listener (`config.metrics.listen`), when there is one. */
   readonly metricsUrl?: string;
+  /** The blob store's service (`/v1/blobs`); its `sweep` also runs with the retention sweep. */
+  readonly blobs: Blobs;
   /** Stops accepting work, drains WebSockets and queued writes, closes storage. */
   stop(): Promise<void>;
 }
@@ -139,10 +146,12 @@ export async function startServer(input: ServerConfigInput = {}): Promise<Parley
   let router: Router | undefined;
   let metricsListener: { url: string; close(): Promise<void> } | undefined;
   let nats: NatsNotifier | undefined;
+  let blobs: Blobs | undefined;
   try {
     const applied = await migrate(db);
     if (applied.length > 0) log.info({ versions: applied, engine: db.engine }, 'migrations applied');
-    const suite: MlsSuite = await loadSuite(DEFAULT_SUITE, nodeCryptoProvider);
+    // Every suite Parley offers: the server verifies KeyPackages of each (docs/post-quantum.md).
+    const suites = new Map<SuiteName, MlsSuite>(await Promise.all(SUITES.map(async (name) => [name, await loadSuite(name, nodeCryptoProvider)] as const)));
     const secrets = await ServerSecrets.load(config.keys.dir, log);
     const latest = await latestMigrationVersion();
     // --- transparency logs (tlog engine): open after migrations, loop started below
@@ -192,6 +201,7 @@ export async function startServer(input: ServerConfigInput = {}): Promise<Parley
     } else {
       notifier = new InProcessNotifier(registry);
     }
+    const blobService = (blobs = await Blobs.open(config, db, log));
     const businessStatus = new BusinessStatusCache(db);
     const relay = new Relay(db, config, notifier, log, audit, config.routing.enabled === false ? undefined : router, businessStatus);
 
@@ -241,8 +251,9 @@ export async function startServer(input: ServerConfigInput = {}): Promise<Parley
       escrow: { gate: escrowGate, service: new EscrowService(db, auditLog, log) },
       relay,
       sessions: new SessionIssuer(secrets.derive('session-mac-key'), config.auth.sessionTtlSeconds),
-      suite,
+      suites,
       notifier,
+      blobs: blobService,
       log,
     };
     registerRegistryRoutes(app, ctx);
@@ -252,7 +263,10 @@ export async function startServer(input: ServerConfigInput = {}): Promise<Parley
     registerLogRoutes(app, ctx);
     registerDirectoryRoutes(app, ctx);
     registerKeyRotationRoutes(app, ctx);
+    registerDeviceSuitesRoutes(app, ctx);
     registerBackupRoutes(app, ctx);
+    registerRecoveryRoutes(app, ctx);
+    registerBlobRoutes(app, ctx);
     registerAuditRoutes(app, ctx);
     registerRoutingRoutes(app, ctx);
     registerEscrowRoutes(app, ctx);
@@ -286,8 +300,8 @@ export async function startServer(input: ServerConfigInput = {}): Promise<Parley
       // (90 %: timers of different nodes drift; the claim compares on the database clock.)
       const claim = await claimJob(db, 'retention-sweep', config.retention.sweepIntervalMs * 0.9, config.nodeId);
       if (!claim) return;
-      const counts = await sweepEnvelopes(db, config.retention.idempotencyWindowSeconds);
-      if (counts.expired + counts.forgotten > 0) log.info({ ...counts, run: claim.fence }, 'retention sweep');
+      const counts = { ...(await sweepEnvelopes(db, config.retention.idempotencyWindowSeconds)), keyPackages: await sweepExpiredKeyPackages(db), blobs: (await blobService.sweep()).ended };
+      if (counts.expired + counts.forgotten + counts.keyPackages + counts.blobs > 0) log.info({ ...counts, run: claim.fence }, 'retention sweep');
       // PostgreSQL's autovacuum reclaims acknowledged deliveries; PGlite has no autovacuum.
       if (db.engine === 'pglite') {
         // One statement per exec: several in one script run as one transaction block, where VACUUM is refused.
@@ -321,6 +335,7 @@ export async function startServer(input: ServerConfigInput = {}): Promise<Parley
       auditLog,
       http: app,
       socketCount: () => registry.size,
+      blobs: blobService,
       ...(metricsListener ? { metricsUrl: metricsListener.url } : {}),
       stop() {
         // Order: not ready at once; sockets get their queued frames and a 1001 (clients
@@ -353,6 +368,7 @@ export async function startServer(input: ServerConfigInput = {}): Promise<Parley
           await auditLog!.stop();
           await closeHsmKeys(config);
           await nats?.close();
+          await blobService.close();
           await db.close();
           await lock?.release();
           log.info('parley server stopped');
@@ -367,6 +383,7 @@ export async function startServer(input: ServerConfigInput = {}): Promise<Parley
     await keyLog?.stop().catch(() => {});
     await auditLog?.stop().catch(() => {});
     await closeHsmKeys(config);
+    await blobs?.close().catch(() => {});
     await db.close().catch(() => {});
     await lock?.release();
     throw error;

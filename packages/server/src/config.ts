@@ -137,6 +137,40 @@ export interface ServerConfig {
     /** Serve `/metrics` only on this separate listener (no authentication there; keep it private), not on the main port. */
     readonly listen: { readonly host: string; readonly port: number } | undefined;
   };
+  /**
+   * The blob store (`/v1/blobs`): attachment ciphertext, uploaded in pieces (blobs/).
+   * Usage per business counts every blob's declared size from creation until deletion.
+   */
+  readonly blobs: {
+    /**
+     * Where blob bytes live: `fs` (one file per blob in `dir`, fsync'd) or `database` (256 KiB
+     * rows in `blob_chunks`). Default: `fs` with embedded PGlite, `database` with PostgreSQL
+     * (nodes sharing a PostgreSQL then share the blobs; `fs` there needs a `dir` all nodes share).
+     */
+    readonly store: 'fs' | 'database';
+    /**
+     * The `fs` store's directory (0700; files 0600). Default: `<dataDir>/blobs` with PGlite on
+     * disk; with in-memory PGlite a private temporary directory removed at stop; with
+     * PostgreSQL it must be set to use `fs`.
+     */
+    readonly dir: string | undefined;
+    /** Largest blob, in bytes of ciphertext (413 `blob_too_large` above). Default 128 MiB. */
+    readonly maxBlobBytes: number;
+    /** Bytes of blobs (declared sizes, complete or uploading) per business (413 `blob_quota_exceeded` beyond). Default 10 GiB. */
+    readonly businessQuotaBytes: number;
+    /** Bytes of blobs per customer identity (413 `blob_quota_exceeded` with details.quota `identity`), so one customer cannot use up the business's quota; the business's own identities answer to its quota alone. Default 1 GiB. */
+    readonly identityQuotaBytes: number;
+    /** An upload not completed this long after its creation is dropped. Default 24 h. */
+    readonly uploadTtlSeconds: number;
+    /** A complete blob is kept at least this long after completion, then deleted once every recipient device fetched it (or if never shared). Default 7 days. */
+    readonly retentionSeconds: number;
+    /** No blob is kept longer than this after its creation, fetched or not. Default 30 days. */
+    readonly maxAgeSeconds: number;
+    /** Blob creations per customer identity and minute (a burst of as many; 429 `rate_limited` beyond). Default 60. */
+    readonly createsPerMinute: number;
+    /** Blob creations per minute by a business's own identities together (its sender, agents, bots: statements for many customers). Default 6000. */
+    readonly businessCreatesPerMinute: number;
+  };
   readonly tlog: {
     /**
      * Checkpoint origin (and key name) of the key log: its URL prefix without scheme.
@@ -152,7 +186,7 @@ export interface ServerConfig {
   };
 }
 
-export type ServerConfigInput = Partial<Omit<ServerConfig, 'limits' | 'http' | 'retention' | 'auth' | 'keyPackages' | 'batching' | 'log' | 'keys' | 'tlog' | 'routing' | 'nats' | 'metrics'>> & {
+export type ServerConfigInput = Partial<Omit<ServerConfig, 'limits' | 'http' | 'retention' | 'auth' | 'keyPackages' | 'batching' | 'log' | 'keys' | 'tlog' | 'routing' | 'nats' | 'metrics' | 'blobs'>> & {
   /** Enables cross-node notices; only `url` is required. */
   nats?: Partial<NatsConfig> & { url: string };
   routing?: Partial<RoutingConfig>;
@@ -167,6 +201,7 @@ export type ServerConfigInput = Partial<Omit<ServerConfig, 'limits' | 'http' | '
   log?: Partial<ServerConfig['log']>;
   keys?: Partial<ServerConfig['keys']>;
   tlog?: Partial<ServerConfig['tlog']>;
+  blobs?: Partial<ServerConfig['blobs']>;
 };
 
 export function resolveConfig(input: ServerConfigInput = {}): ServerConfig {
@@ -226,5 +261,18 @@ export function resolveConfig(input: ServerConfigInput = {}): ServerConfig {
       listen: input.metrics?.listen ? { host: input.metrics.listen.host ?? '127.0.0.1', port: input.metrics.listen.port } : undefined,
     },
     tlog: { origin: undefined, auditOrigin: undefined, batchSize: 1000, heartbeatMs: 60_000, ...input.tlog },
+    blobs: {
+      maxBlobBytes: 128 * 1024 * 1024,
+      businessQuotaBytes: 10 * 1024 * 1024 * 1024,
+      identityQuotaBytes: 1024 * 1024 * 1024,
+      uploadTtlSeconds: 24 * 3600,
+      retentionSeconds: 7 * 24 * 3600,
+      maxAgeSeconds: 30 * 24 * 3600,
+      createsPerMinute: 60,
+      businessCreatesPerMinute: 6000,
+      ...input.blobs,
+      store: input.blobs?.store ?? (database.kind === 'postgres' ? 'database' : 'fs'),
+      dir: input.blobs?.dir ?? (database.kind === 'pglite' && database.dataDir ? join(database.dataDir, 'blobs') : undefined),
+    },
   };
 }

@@ -68,6 +68,8 @@ export const SERVER_ERROR_CODE_GROUPS = {
     'device_exists',
     'invalid_key',
     'unsupported_suite',
+    'suites_stale',
+    'suites_signature_invalid',
     'unknown_identity',
     'unknown_device',
     'key_package_exists',
@@ -89,6 +91,8 @@ export const SERVER_ERROR_CODE_GROUPS = {
     'invalid_backup_key',
     'backup_key_invalid',
     'no_backup',
+    'backup_base_missing',
+    'backup_chain_too_long',
     'approval_signature_invalid',
     'revocation_unauthorized',
     'revocation_signature_invalid',
@@ -111,6 +115,23 @@ export const SERVER_ERROR_CODE_GROUPS = {
     'welcome_required',
     'epoch_conflict',
     'ack_forbidden',
+  ],
+  /**
+   * The blob store (`/v1/blobs`): a bad size or header, limits, an offset not the server's, an
+   * upload complete or not yet, a blob shared or not the caller's (also at submission:
+   * `unknown_blob`, `blob_incomplete`), a range outside the blob.
+   */
+  blobs: [
+    'invalid_blob',
+    'no_blob',
+    'unknown_blob',
+    'blob_too_large',
+    'blob_quota_exceeded',
+    'blob_offset_mismatch',
+    'blob_complete',
+    'blob_incomplete',
+    'blob_shared',
+    'range_not_satisfiable',
   ],
   /** Audit: commitments, receipts, evidence. */
   audit: [
@@ -146,6 +167,8 @@ export const SERVER_ERROR_CODE_GROUPS = {
     'webhook_signature_invalid',
     'webhook_invalid',
     'invalid_routing_policy',
+    /** A web message's commitment lists other attachment hashes than its blobs' (routing/web-blobs.ts). */
+    'web_attachments_mismatch',
   ],
   /** Escrow (escrow/, docs/escrow.md): at submission, key registration, requests, approvals, openings. */
   escrow: [
@@ -167,6 +190,17 @@ export const SERVER_ERROR_CODE_GROUPS = {
     'escrow_already_approved',
     'escrow_not_enough_approvals',
     'escrow_open_unrecorded',
+  ],
+  /** Social recovery (`/v1/recovery`, docs/social-recovery.md): holder keys, sets, requests, holders' answers. */
+  recovery: [
+    'invalid_recovery_holder_key',
+    'invalid_recovery_set',
+    'unknown_recovery_set',
+    'invalid_recovery_request',
+    'unknown_recovery_request',
+    'recovery_request_exists',
+    'recovery_request_expired',
+    'recovery_already_answered',
   ],
   /** Transparency logs (tlog-tiles, proofs, sequencing). */
   tlog: [

@@ -45,6 +45,8 @@ async function serve(dataDir: string): Promise<{ child: ChildProcess; url: strin
   return { child, url };
 }
 
+// A SIGKILLed embedded server and its PGlite data directory: nothing to test on PostgreSQL (the PGlite leg runs it).
+if (ENGINE !== 'pglite') console.log('durability.test.ts: skipped on PostgreSQL (it kills an embedded PGlite server; the PGlite leg runs it)');
 describe.skipIf(ENGINE !== 'pglite')('embedded durability (PGlite data directory)', () => {
   it('loses no acknowledged message when the process is SIGKILLed mid-burst', async () => {
     dir = await mkdtemp(join(tmpdir(), 'parley-kill-'));

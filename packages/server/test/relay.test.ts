@@ -10,7 +10,7 @@ import {
   type AuthenticateMember,
   type MlsGroup,
 } from '@parley/core/mls';
-import { api, createBusiness, registerRawDevice, startTestServer, suite, type RawDevice, type TestBusiness, type TestServer } from '@parley/test-kit/server';
+import { api, createBusiness, createRawGroup, registerRawDevice, startTestServer, suite, type RawDevice, type TestBusiness, type TestServer } from '@parley/test-kit/server';
 
 let t: TestServer;
 let bank: TestBusiness;
@@ -23,29 +23,10 @@ beforeAll(async () => {
 afterAll(async () => t?.stop());
 
 /** Creates a group of `owner` with `members`, submits the commit + Welcome, returns the owner's group. */
-async function newGroup(owner: RawDevice, members: RawDevice[]): Promise<{ group: MlsGroup; res: any }> {
-  const s = await suite();
-  let group = await createGroup(s, randomBytes(32), { identityId: owner.identityId, deviceId: owner.deviceId }, owner.signature, acceptRegistered);
-  const claim = await api(t.url, 'POST', '/v1/key-packages/claim', { deviceIds: members.map((m) => m.deviceId) }, owner.token);
-  expect(claim.status).toBe(200);
-  const out = await commitChanges(s, group, { add: claim.body.keyPackages.map((k: any) => fromBase64(k.keyPackage)) });
-  const res = await api(
-    t.url,
-    'POST',
-    '/v1/messages',
-    {
-      idempotencyKey: 'create',
-      conversationId: group.conversationId,
-      message: toBase64(out.commit),
-      members: [owner.deviceId, ...members.map((m) => m.deviceId)],
-      welcome: toBase64(out.welcome!),
-      groupInfo: toBase64(out.groupInfo),
-    },
-    owner.token,
-  );
-  expect(res.status).toBe(201);
-  group = out.group;
-  return { group, res };
+async function newGroup(owner: RawDevice, members: RawDevice[]): Promise<{ group: MlsGroup; res: { status: number; body: any } }> {
+  const created = await createRawGroup(t.url, owner, members);
+  expect(created.res.status).toBe(201);
+  return created;
 }
 
 async function joinAs(device: RawDevice, welcomeB64: string): Promise<MlsGroup> {
@@ -181,7 +162,7 @@ describe('relay', () => {
     expect(oneTime.length).toBe(6);
     expect(ok.filter((k) => k.lastResort).length).toBe(ok.length - 6);
     const stock = await api(t.url, 'GET', '/v1/key-packages/stock', undefined, target.token);
-    expect(stock.body).toEqual({ oneTime: 0, lastResort: true, low: true, lowWatermark: 2 });
+    expect(stock.body).toEqual({ suite: 'MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519', oneTime: 0, lastResort: true, low: true, lowWatermark: 2, oldestNotAfter: expect.any(String) });
   });
 
   it('rate-limits claims per requester and target with 429 and Retry-After', async () => {

@@ -173,16 +173,21 @@ describe(`storage on ${ENGINE}`, () => {
 
   it('claims every one-time KeyPackage exactly once under concurrency', async () => {
     const device = 'dev-alice-11111111';
-    const oneTime = Array.from({ length: 10 }, () => ({ ref: randomBytes(32), keyPackage: randomBytes(200), notAfter: new Date(Date.now() + 3600_000) }));
-    const lastResort = { ref: randomBytes(32), keyPackage: randomBytes(200), notAfter: new Date(Date.now() + 3600_000) };
-    await insertKeyPackages(db, device, oneTime, lastResort);
-    expect(await keyPackageStock(db, device)).toEqual({ oneTime: 10, lastResort: true });
-    const claims = await Promise.all(Array.from({ length: 25 }, () => db.transaction((tx) => claimKeyPackage(tx, device))));
+    const suite = 'MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519';
+    const oneTime = Array.from({ length: 10 }, () => ({ suite, ref: randomBytes(32), keyPackage: randomBytes(200), notAfter: new Date(Date.now() + 3600_000) }));
+    const lastResort = { suite, ref: randomBytes(32), keyPackage: randomBytes(200), notAfter: new Date(Date.now() + 3600_000) };
+    await insertKeyPackages(db, device, oneTime, [lastResort]);
+    // Another suite's stock is apart: never handed out for this one.
+    const other = 'MLS_256_XWING_AES256GCM_SHA512_Ed25519';
+    await insertKeyPackages(db, device, [{ suite: other, ref: randomBytes(32), keyPackage: randomBytes(200), notAfter: new Date(Date.now() + 3600_000) }], []);
+    expect(await keyPackageStock(db, device, other)).toMatchObject({ suite: other, oneTime: 1, lastResort: false });
+    expect(await keyPackageStock(db, device, suite)).toEqual({ suite, oneTime: 10, lastResort: true, oldestNotAfter: oneTime[0]!.notAfter });
+    const claims = await Promise.all(Array.from({ length: 25 }, () => db.transaction((tx) => claimKeyPackage(tx, device, suite))));
     const one = claims.filter((c) => c && !c.lastResort).map((c) => Buffer.from(c!.keyPackage).toString('hex'));
     expect(one).toHaveLength(10);
     expect(new Set(one).size).toBe(10);
     expect(claims.filter((c) => c?.lastResort)).toHaveLength(15);
-    expect(await keyPackageStock(db, device)).toEqual({ oneTime: 0, lastResort: true });
+    expect(await keyPackageStock(db, device, suite)).toEqual({ suite, oneTime: 0, lastResort: true, oldestNotAfter: lastResort.notAfter });
   });
 
   it('enforces token buckets shared through the database', async () => {

@@ -4,7 +4,7 @@
  * through `page.evaluate(() => window.parley.…)`. Every function resolves with a
  * plain result; SDK errors come back as `{ ok: false, code, name, message }`.
  */
-import { Device, isClientError, type DeviceEvent } from '@parley/client';
+import { Device, generateRecoveryKey, isClientError, type BackupSecret, type DeviceEvent } from '@parley/client';
 import { IndexedDbKeyStore, browserRuntime, type IndexedDbKeyStoreOptions } from '@parley/client/browser';
 import { fromWire, toWire, type Wire } from './browser-wire.js';
 
@@ -96,6 +96,20 @@ const parley = {
       device = undefined;
       store = undefined;
     }),
+  /** Texts of the stored history of a conversation (`device.history`), oldest first. */
+  history: (conversationId: string) =>
+    run(async () => (await device!.history(conversationId)).map((r) => String((r as { text?: unknown }).text))),
+
+  // --- backups (`device.backups`) --------------------------------------------
+  /** A new recovery key, generated in the page. */
+  newRecoveryKey: () => generateRecoveryKey(),
+  /** Uploads this device's backup under a recovery key or a passphrase. */
+  backupUpload: (secret: BackupSecret) => run(() => device!.backups.upload(secret)),
+  /** Restores the newest backup (or `version`) into this device; the restore summary. */
+  backupRestore: (secret: BackupSecret, version?: number) => run(() => device!.backups.restore(secret, version)),
+  /** The identity's stored backups, newest first. */
+  backupList: () => run(() => device!.backups.list()),
+
   /** Enrolls with no runtime and no WebSocket (the set-up check must refuse before any request). */
   enrollWithoutWebSocket: (serverUrl: string, enrollmentToken: string) =>
     run(async () => {

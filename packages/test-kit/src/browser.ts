@@ -21,6 +21,15 @@ export { fromWire, toWire, type Wire } from './browser-wire.js';
 export const CHROMIUM = process.env['PARLEY_CHROMIUM'] ?? '/usr/bin/chromium';
 export const chromiumAvailable = existsSync(CHROMIUM);
 
+/** Debian's Chromium, headless, without the background traffic a test does not want. */
+export function launchChromium(): Promise<Browser> {
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+}
+
 const here = dirname(fileURLToPath(import.meta.url));
 
 /** Logs the one-line skip note (once per file) and says whether to skip. */
@@ -85,11 +94,7 @@ export async function startBrowserFixture(options: BrowserFixtureOptions = {}): 
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
   const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  const browser = await launchChromium();
   return {
     browser,
     origin,

@@ -25,7 +25,7 @@ export interface Business {
   id: string;
   /** The business's enrollment signing key (kid `k1`). */
   privateKey: CryptoKey;
-  issue(subject: string, kind: 'customer' | 'sender' | 'agent' | 'bot', extra?: { phone?: string; name?: string }): Promise<string>;
+  issue(subject: string, kind: 'customer' | 'sender' | 'agent' | 'bot', extra?: { phone?: string; name?: string; reset?: boolean }): Promise<string>;
 }
 
 export async function createBusiness(url: string, id: string): Promise<Business> {
@@ -49,6 +49,11 @@ export async function enroll(url: string, business: Business, subject: string, k
     ...(label ? { label } : {}),
     ...nodeRuntime,
   });
+}
+
+/** The bank re-enrolls a customer who lost every device (a reset token): the old devices are revoked in the key log. */
+export async function reenroll(url: string, business: Business, subject: string, store: KeyStore = new MemoryKeyStore()): Promise<Device> {
+  return Device.enroll({ serverUrl: url, enrollmentToken: await business.issue(subject, 'customer', { reset: true }), store, keyPackageBatch: 3, recoveryDelayMs: 500, ...nodeRuntime });
 }
 
 /** Enrolls another device of an identity and has `approver` (an approved device of it) approve it by "scanning" its QR code. */
@@ -82,7 +87,8 @@ export class EventLog {
     const found = this.events.find(match);
     if (found) return Promise.resolve(found);
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error('timed out waiting for event')), timeoutMs);
+      const seen = () => this.events.map((e) => ('code' in e && e.code ? `${e.type}(${String(e.code)})` : e.type)).join(', ') || 'none';
+      const timer = setTimeout(() => reject(new Error(`timed out waiting for event; events seen: ${seen()}`)), timeoutMs);
       this.waiters.push({ match, resolve: (e) => (clearTimeout(timer), resolve(e)) });
     });
   }

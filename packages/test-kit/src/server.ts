@@ -7,14 +7,21 @@
 import { Writable } from 'node:stream';
 import { SignJWT, exportJWK, generateKeyPair } from 'jose';
 import {
+  CLASSIC_SUITE,
+  commitChanges,
+  createGroup,
   createKeyPackage,
   generateSignatureKeyPair,
   loadSuite,
+  type AuthenticateMember,
   type KeyPackageBundle,
+  type MlsGroup,
   type MlsSuite,
   type SignatureKeyPair,
+  type SuiteName,
 } from '@parley/core/mls';
 import { nodeCryptoProvider } from '@parley/core/mls/node';
+import { suitesMessage } from '@parley/core/keylog';
 import {
   generateIdentityKeyPair,
   newDeviceId,
@@ -177,49 +184,92 @@ export function suite(): Promise<MlsSuite> {
   return suitePromise;
 }
 
+const namedSuites = new Map<SuiteName, Promise<MlsSuite>>();
+/**
+ * The named suite on node:crypto, loaded once (the classic one is {@link suite}'s).
+ *
+ * @example
+ * const xwing = await suiteNamed(XWING_SUITE);
+ */
+export function suiteNamed(name: SuiteName): Promise<MlsSuite> {
+  if (name === CLASSIC_SUITE) return suite();
+  let loaded = namedSuites.get(name);
+  if (!loaded) namedSuites.set(name, (loaded = loadSuite(name, nodeCryptoProvider)));
+  return loaded;
+}
+
 /** A device registered through the raw HTTP API, with a session. */
 export interface RawDevice {
   deviceId: DeviceId;
   identityId: IdentityId;
   identity: IdentityKeyPair;
   signature: SignatureKeyPair;
+  /** Private halves of every KeyPackage uploaded: per suite, the one-time ones then the last-resort one. */
   keyPackages: KeyPackageBundle[];
   token: string;
+  /** The suites the device stated (`options.suites`); absent: the classic suite only. */
+  suites?: readonly SuiteName[];
 }
 
+/**
+ * Registers a device over the raw HTTP API and opens its session. With `options.suites`
+ * (classic first), it states them with their proof and uploads `keyPackages` one-time
+ * KeyPackages and a last-resort one per suite; without, the classic suite only.
+ *
+ * @example
+ * const alice = await registerRawDevice(url, business, 'alice', { suites: [CLASSIC_SUITE, XWING_SUITE] });
+ */
 export async function registerRawDevice(
   url: string,
   business: TestBusiness,
   subject: string,
-  options: { kind?: string; keyPackages?: number } = {},
+  options: { kind?: string; keyPackages?: number; suites?: readonly SuiteName[] } = {},
 ): Promise<RawDevice> {
   const s = await suite();
+  if (options.suites !== undefined && options.suites[0] !== s.name) throw new Error(`registerRawDevice: suites must start with ${s.name}`);
   const deviceId = newDeviceId();
   const identityId = `${business.id}:${subject}` as IdentityId;
   const identity = generateIdentityKeyPair();
   const signature = await generateSignatureKeyPair(s);
   const member = { identityId, deviceId };
-  const keyPackages: KeyPackageBundle[] = [];
-  for (let i = 0; i < (options.keyPackages ?? 3); i++) keyPackages.push(await createKeyPackage(s, member, signature));
-  const lastResort = await createKeyPackage(s, member, signature);
+  // One batch per suite: its one-time KeyPackages, then its last-resort one.
+  const batches: { oneTime: KeyPackageBundle[]; lastResort: KeyPackageBundle }[] = [];
+  for (const name of options.suites ?? [s.name]) {
+    const loaded = await suiteNamed(name);
+    const oneTime: KeyPackageBundle[] = [];
+    for (let i = 0; i < (options.keyPackages ?? 3); i++) oneTime.push(await createKeyPackage(loaded, member, signature));
+    batches.push({ oneTime, lastResort: await createKeyPackage(loaded, member, signature) });
+  }
+  const [first, ...others] = batches;
   const enrollmentToken = await business.token(subject, { kind: options.kind ?? 'customer' });
   const proof = signEd25519(
     identity.privateKey,
     registrationProofMessage({ enrollmentToken, deviceId, identityKey: identity.publicKey, signatureKey: signature.publicKey }),
   );
+  const stated = options.suites
+    ? {
+        suites: options.suites,
+        suitesProof: toBase64(
+          signEd25519(identity.privateKey, suitesMessage({ deviceId, identityKey: toBase64Url(identity.publicKey), seq: 0, suites: options.suites })),
+        ),
+      }
+    : {};
   const res = await api(url, 'POST', '/v1/devices', {
     enrollmentToken,
     deviceId,
     identityKey: toBase64(identity.publicKey),
     signatureKey: toBase64(signature.publicKey),
     suite: s.name,
-    keyPackages: keyPackages.map((k) => toBase64(k.keyPackage)),
-    lastResortKeyPackage: toBase64(lastResort.keyPackage),
+    ...stated,
+    keyPackages: batches.flatMap((b) => b.oneTime).map((k) => toBase64(k.keyPackage)),
+    lastResortKeyPackage: toBase64(first!.lastResort.keyPackage),
+    ...(others.length > 0 ? { lastResortKeyPackages: others.map((b) => toBase64(b.lastResort.keyPackage)) } : {}),
     proof: toBase64(proof),
   });
   if (res.status !== 201) throw new Error(`register: ${res.status} ${JSON.stringify(res.body)}`);
   const token = await openSession(url, deviceId, identity);
-  return { deviceId, identityId, identity, signature, keyPackages: [...keyPackages, lastResort], token };
+  const keyPackages = batches.flatMap((b) => [...b.oneTime, b.lastResort]);
+  return { deviceId, identityId, identity, signature, keyPackages, token, ...(options.suites ? { suites: options.suites } : {}) };
 }
 
 export async function openSession(url: string, deviceId: string, identity: IdentityKeyPair): Promise<string> {
@@ -230,4 +280,34 @@ export async function openSession(url: string, deviceId: string, identity: Ident
   const s = await api(url, 'POST', '/v1/auth/session', { deviceId, challenge: ch.body.challenge, signature: toBase64(signature) });
   if (s.status !== 200) throw new Error(`session: ${s.status} ${JSON.stringify(s.body)}`);
   return s.body.token as string;
+}
+
+const acceptAllMembers: AuthenticateMember = async () => true;
+
+/**
+ * A conversation of `owner` with one claimed KeyPackage of each of `members`: the commit and
+ * Welcome submitted (idempotency key `create`). The owner's group and the submission's answer.
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- the answer is `api`'s, see there
+export async function createRawGroup(url: string, owner: RawDevice, members: readonly RawDevice[]): Promise<{ group: MlsGroup; res: { status: number; body: any } }> {
+  const s = await suite();
+  const group = await createGroup(s, randomBytes(32), { identityId: owner.identityId, deviceId: owner.deviceId }, owner.signature, acceptAllMembers);
+  const claim = await api(url, 'POST', '/v1/key-packages/claim', { deviceIds: members.map((m) => m.deviceId) }, owner.token);
+  if (claim.status !== 200) throw new Error(`claiming KeyPackages: ${claim.status}`);
+  const out = await commitChanges(s, group, { add: (claim.body.keyPackages as { keyPackage: string }[]).map((k) => fromBase64(k.keyPackage)) });
+  const res = await api(
+    url,
+    'POST',
+    '/v1/messages',
+    {
+      idempotencyKey: 'create',
+      conversationId: group.conversationId,
+      message: toBase64(out.commit),
+      members: [owner.deviceId, ...members.map((m) => m.deviceId)],
+      welcome: toBase64(out.welcome!),
+      groupInfo: toBase64(out.groupInfo),
+    },
+    owner.token,
+  );
+  return { group: out.group, res };
 }

@@ -10,6 +10,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { randomBytes, toBase64Url } from '@parley/core';
+import { isPostQuantum } from '@parley/core/mls';
 import { startServer, type ParleyServer } from '@parley/server';
 import { ensureCustomerWebBuilt, serveCustomerWeb, type CustomerWebServer } from '../demo/customer-web.js';
 import { demoRouting, freePort, startLocalProviders, startSecondFactorInbox, type LocalProviders, type SecondFactorInbox } from '../demo/providers.js';
@@ -76,7 +77,8 @@ export async function runDemo(argv: readonly string[]): Promise<ExitCode> {
         port,
         database: { kind: 'pglite', dataDir },
         adminToken,
-        log: { level: 'warn' },
+        // Warnings (e.g. the scenario's mistyped recovery key) to stderr: stdout is the transcript, or JSON with --json.
+        log: { level: 'warn', destination: process.stderr },
         routing: { channels: providers.channels, defaultBusiness: demoRouting(secondFactor) },
       });
       serverUrl = server.url;
@@ -110,7 +112,18 @@ export async function runDemo(argv: readonly string[]): Promise<ExitCode> {
         ok: result.ok,
         server: serverUrl,
         ...(serverUrls.length > 1 ? { servers: serverUrls, devices: result.devices.map((d) => ({ label: d.label, server: d.server })) } : {}),
-        messages: result.messages.map((m) => ({ id: m.id, conversation: m.conversation, from: m.from, class: m.class, text: m.text, deliveredTo: m.deliveredTo, path: m.path, route: m.route })),
+        messages: result.messages.map((m) => ({
+          id: m.id,
+          conversation: m.conversation,
+          from: m.from,
+          class: m.class,
+          text: m.text,
+          deliveredTo: m.deliveredTo,
+          path: m.path,
+          route: m.route,
+          suite: m.suite,
+          ...(m.attachments ? { attachments: m.attachments } : {}),
+        })),
         ...(result.evidence
           ? {
               evidence: {
@@ -157,6 +170,11 @@ export function verifyCommand(e: ScenarioEvidence): string {
   return `parley audit verify ${quote(e.path)} --log-key ${quote(e.trust.auditLogKey)} --key-log-key ${quote(e.trust.keyLogKey)} --vrf-key ${quote(e.trust.vrfPublicKey ?? '')}`;
 }
 
+/** The suite as a reader wants it: post-quantum or classic, then its name. */
+function suiteLabel(suite: string): string {
+  return isPostQuantum(suite) ? `post-quantum (${suite})` : `classic (${suite})`;
+}
+
 function renderMessage(m: ScenarioMessage): string {
   if (m.conversation === '') {
     return [
@@ -166,9 +184,12 @@ function renderMessage(m: ScenarioMessage): string {
     ].join('\n');
   }
   return [
-    `  • [${m.class}] ${m.conversationLabel} (${m.conversation.slice(0, 10)}…), MLS epoch ${m.epoch}`,
+    `  • [${m.class}] ${m.conversationLabel} (${m.conversation.slice(0, 10)}…), MLS epoch ${m.epoch}, ${suiteLabel(m.suite)}`,
     `    from ${m.fromLabel} (${m.from}): "${m.text}"`,
     `    delivered to ${m.deliveredToLabels.join(', ') || 'nobody'}; server stored ${m.storedBytes} bytes of ciphertext`,
+    ...(m.attachments ?? []).map(
+      (a) => `    attachment ${a.name} (${a.mime}, ${a.size} bytes; ${a.cipherSize} bytes of ciphertext in the blob store, SHA-256 ${a.sha256.slice(0, 12)}…), decrypted by ${a.decryptedBy.join(', ') || 'nobody'}`,
+    ),
     `    path: ${m.path} — ${m.route}`,
   ].join('\n');
 }

@@ -29,6 +29,8 @@ import {
 import { Pkcs11KeyWrapper, Pkcs11Signer, parsePkcs11Uri } from '@parley/custody';
 import { lockDataDir, type Database, type DataDirLock } from '@parley/server';
 import { parseFlags, parsePort } from '../args.js';
+import { parsePostQuantumFlags } from '../post-quantum-flag.js';
+import { parseContentPolicyFlags } from '../content-policy-flag.js';
 import { UsageError, type ExitCode } from '../errors.js';
 import { loadRoutingConfig } from '../routing-config.js';
 import { readSecretFile } from '../private-files.js';
@@ -352,7 +354,11 @@ async function serve(argv: readonly string[]): Promise<ExitCode> {
     'sms-config': { type: 'string' },
     'instance-id': { type: 'string' },
     'log-level': { type: 'string' },
+    pq: { type: 'string', multiple: true },
+    dlp: { type: 'string', multiple: true },
   });
+  const postQuantum = parsePostQuantumFlags([...(flags.pq ?? []), ...(process.env['PARLEY_GATEWAY_PQ']?.split(',').filter((v) => v.trim() !== '') ?? [])]);
+  const contentPolicies = parseContentPolicyFlags([...(flags.dlp ?? []), ...(process.env['PARLEY_GATEWAY_DLP']?.split(',').filter((v) => v.trim() !== '') ?? [])]);
   const webhookUrl = flags['webhook-url'] ?? process.env['PARLEY_GATEWAY_WEBHOOK_URL'];
   if (webhookUrl !== undefined && !/^https?:\/\/[^\s]+$/.test(webhookUrl)) throw new UsageError('--webhook-url must be an http(s) URL');
   // The business's SMS provider for web links: the `channels` part of a routing config file (twilio or smpp).
@@ -381,6 +387,8 @@ async function serve(argv: readonly string[]): Promise<ExitCode> {
     port: parsePort(flags.port ?? process.env['PORT'], 8090),
     logger: pino({ level: flags['log-level'] ?? 'info', base: { component: 'parley-gateway' } }),
     ...(webhookUrl ? { webhookUrl } : {}),
+    ...(Object.keys(postQuantum).length > 0 ? { postQuantum } : {}),
+    ...(contentPolicies ? { contentPolicies } : {}),
     ...(sms ? { sms } : {}),
     ...(flags['instance-id'] ? { instanceId: flags['instance-id'] } : {}),
     ...(schedule ? { webhookSchedule: schedule } : {}),

@@ -91,8 +91,8 @@ export interface CustomerWebServer {
 
 /**
  * Serves the files of `dist` (flat: index.html, app.js, styles.css, maps) on loopback, with a
- * strict Content-Security-Policy: scripts and styles from the app's origin only, network
- * access to the allowed Parley servers only.
+ * strict Content-Security-Policy: scripts and styles from the app's origin only, images from it
+ * and from the page's own decrypted Blobs, network access to the allowed Parley servers only.
  *
  * @example
  * const app = await serveCustomerWeb('/path/to/apps/customer-web/dist')
@@ -122,6 +122,8 @@ export async function serveCustomerWeb(dist: string, serverUrls: readonly string
             "default-src 'none'",
             "script-src 'self' 'wasm-unsafe-eval'",
             "style-src 'self'",
+            // Received images, decrypted in the page into Blobs (apps/customer-web/src/attachments.ts).
+            "img-src 'self' blob:",
             `connect-src ${[...connect].join(' ') || "'none'"}`,
             "base-uri 'none'",
             "form-action 'none'",

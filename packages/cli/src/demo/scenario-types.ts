@@ -63,6 +63,20 @@ export interface ScenarioStep {
  * @example
  * for (const m of result.messages) console.log(m.fromLabel, m.path, m.deliveredToLabels);
  */
+/** One attachment of a transcript message. */
+export interface ScenarioAttachment {
+  readonly name: string;
+  readonly mime: string;
+  /** Plaintext bytes. */
+  readonly size: number;
+  /** Ciphertext bytes in the server's blob store. */
+  readonly cipherSize: number;
+  /** base64url SHA-256 of the ciphertext (a business message's commitment names it). */
+  readonly sha256: string;
+  /** Labels of the devices that decrypted it. */
+  readonly decryptedBy: string[];
+}
+
 export interface ScenarioMessage {
   readonly id: string;
   readonly conversation: string;
@@ -76,7 +90,18 @@ export interface ScenarioMessage {
   readonly expectedTo: string[];
   readonly deliveredToLabels: string[];
   readonly epoch: string;
+  /**
+   * The conversation's MLS cipher suite: `MLS_256_XWING_AES256GCM_SHA512_Ed25519` (hybrid
+   * post-quantum) or `MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519` (classic); `-` off the app.
+   */
+  readonly suite: string;
   readonly storedBytes: number;
+  /**
+   * Files sent with the message: what the reference says (the server holds only their
+   * ciphertext) and the devices that downloaded and decrypted each one, every chunk and the
+   * ciphertext's SHA-256 checked.
+   */
+  readonly attachments?: ScenarioAttachment[];
   /** How it reached the customer: app, push-app, rcs, sms-token-app, sms-token-web, blocked, invited. */
   path: string;
   /** The routing decisions, in order (metadata only). */

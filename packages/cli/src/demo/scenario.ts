@@ -14,12 +14,15 @@ import { exportJWK, generateKeyPair } from 'jose';
 import { Device, Sender, issueEnrollmentToken } from '@parley/client';
 import { FileKeyStore, nodeRuntime } from '@parley/client/node';
 import { randomBytes, toBase64Url } from '@parley/core';
+import { CLASSIC_SUITE, XWING_SUITE, type SuiteName } from '@parley/core/mls';
 import { runCustomerWebStep } from './customer-web.js';
 import { otpCode, runDeliveryPaths } from './delivery-paths.js';
 import { runGatewayStep } from './gateway-step.js';
+import { nextEvent, runLostPhoneStep } from './lost-phone.js';
 import { pinTrust, proveAlert } from './evidence.js';
 import type { ScenarioOptions, ScenarioResult } from './scenario-types.js';
 import { Transcript } from './transcript.js';
+import { photoPng, statementPdf } from './sample-files.js';
 
 export type { ScenarioEvidence, ScenarioMessage, ScenarioOptions, ScenarioResult, ScenarioStep } from './scenario-types.js';
 export { summarizeRoute } from './transcript.js';
@@ -90,19 +93,22 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
     };
     const nodes = options.serverUrls && options.serverUrls.length > 0 ? options.serverUrls : [options.serverUrl];
     let enrolled = 0;
-    const enroll = async (name: string, label: string, enrollmentToken: string) => {
+    const enroll = async (name: string, label: string, enrollmentToken: string, suites?: readonly SuiteName[]) => {
       const store = await openStore(name);
       // Round-robin over the nodes; a device keeps its node (Device.open reuses the stored URL).
       const serverUrl = nodes[enrolled++ % nodes.length]!;
-      const device = await Device.enroll({ serverUrl, enrollmentToken, store, label, keyPackageBatch: 10, ...nodeRuntime });
+      const device = await Device.enroll({ serverUrl, enrollmentToken, store, label, keyPackageBatch: 10, ...(suites ? { suites } : {}), ...nodeRuntime });
       if (nodes.length > 1) nodeOf.set(device.deviceId, serverUrl);
+      // Seen at enrollment too: a device that is revoked later wipes its store before the end.
+      if (options.inspectStore) await options.inspectStore(label, store);
       return adopt(device, store, label);
     };
 
     // --- Enrollment: every device makes its own keys; only public keys reach the server ---
     const sender = Sender.fromDevice(await enroll('bank-sender', 'Example Bank', await token('notifications', 'sender', 'Example Bank')));
     const agent = await enroll('bank-agent', 'Dana (agent)', await token('agent-dana', 'agent', 'Dana'));
-    const bot = await enroll('bank-bot', 'Assistant (bot)', await token('assistant', 'bot', 'Example Bank Assistant'));
+    // The bot runs an older build without X-Wing: conversations that include it stay classic.
+    const bot = await enroll('bank-bot', 'Assistant (bot)', await token('assistant', 'bot', 'Example Bank Assistant'), [CLASSIC_SUITE]);
     const phone = await enroll('alice-phone', "Alice's phone", await token('c-1001', 'customer', 'Alice', '+15555550100'));
     step('enroll the bank sender, agent, bot and Alice\'s phone (each key logged in the key transparency log)', true);
 
@@ -145,15 +151,31 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
       await runCustomerWebStep({ transcript, appUrl: options.customerWeb.appUrl, serverUrl: nodes[0]!, sender, brand: 'Example Bank', customer, timeoutMs });
     }
 
+    // --- A PDF statement: encrypted on the bank's side, only ciphertext in the blob store -------
+    const pdf = statementPdf(['Example Bank', 'Statement, November 2026', 'Card ending 4821', 'ACME GmbH  EUR -1,250.00', `Balance  EUR 3,402.17${marker}`]);
+    const pdfRef = await sender.device.attachments.upload({ data: pdf, size: pdf.length, mime: 'application/pdf', name: 'statement-2026-11.pdf' });
+    const statement = await sender.send('c-1001', `Example Bank: your November statement is attached.${marker}`, { class: 'statement', attachments: [pdfRef] });
+    await record(statement, sender.device, 'Example Bank ↔ Alice', 'statement', [phone, tablet], 'a PDF statement (the message carries its key and hash; the file is a separate encrypted blob)');
+    step("Alice's phone and tablet download and decrypt the statement (every chunk and its SHA-256 checked; the commitment names the hash)", await transcript.decryptAttachments(statement.messageId, [phone, tablet], [pdf]));
+
     // --- Support thread: customer, agent, bot ----------------------------------------------
     const support = await agent.createConversation([phone.identityId, bot.identityId]);
     step('agent opens a support conversation with Alice and the bot (one MLS group, 4 devices)', agent.members(support).length === 4);
+    step(
+      'negotiated suites: Example Bank ↔ Alice is post-quantum (X-Wing: every device supports it); the support thread stays classic (the bot does not)',
+      sender.device.conversation(alert.conversationId)?.suite === XWING_SUITE && agent.conversation(support)?.suite === CLASSIC_SUITE,
+    );
     const s1 = await agent.send(support, `Hi Alice, Dana from Example Bank here. I see a question about the ACME payment.${marker}`, { class: 'support' });
     await record(s1, agent, 'Support thread', 'support', [phone, tablet, bot], 'agent greets');
     const s2 = await bot.send(support, `Assistant: 3 card payments today, the largest EUR 1,250.00 to ACME GmbH.${marker}`, { class: 'support' });
     await record(s2, bot, 'Support thread', 'support', [phone, tablet, agent], 'bot answers');
     const s3 = await phone.send(support, `That one is mine, thank you!${marker}`, { class: 'support' });
     await record(s3, phone, 'Support thread', 'support', [tablet, agent, bot], 'Alice replies');
+    const photo = photoPng(96, 64, `receipt ACME GmbH${marker}`);
+    const photoRef = await phone.attachments.upload({ data: photo, size: photo.length, mime: 'image/png', name: 'receipt.png' });
+    const s4 = await phone.send(support, `Here is the receipt.${marker}`, { class: 'support', attachments: [photoRef] });
+    await record(s4, phone, 'Support thread', 'support', [tablet, agent, bot], 'Alice sends a photo of the receipt');
+    step('the agent downloads and decrypts the photo', await transcript.decryptAttachments(s4.messageId, [agent], [photo]));
 
     // --- The tablet goes offline and misses messages -------------------------------------
     const tabletName = 'alice-tablet';
@@ -179,8 +201,10 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
     step("Alice's tablet reads the 2 messages it missed", caughtUp);
 
     // --- Revocation: the tablet is lost; the phone revokes it -------------------------------
+    const tabletEnd = nextEvent(tablet, 'device-revoked', timeoutMs);
     await phone.keys.revokeDevice(tablet.deviceId);
     step("Alice loses her tablet: her phone revokes it (signed into the log)", (await phone.keys.devicesOf(phone.identityId)).some((d) => d.deviceId === tablet.deviceId && d.status === 'revoked'));
+    step('the tablet, still online, checks the revocation against the key log, wipes its keys and history, and stops', (await tabletEnd) !== undefined);
     const afterLoss = await sender.send('c-1001', `Example Bank: a new card is on its way to you.${marker}`, { class: 'alert' });
     await record(afterLoss, sender.device, 'Example Bank ↔ Alice', 'alert', [phone], 'the next alert reaches only the devices still trusted');
     step('the revoked tablet is no longer in the conversation', !afterLoss.customerDevices.includes(tablet.deviceId) && afterLoss.customerDevices.includes(phone.deviceId));
@@ -199,6 +223,32 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
     // --- Audit evidence: what was sent to Alice, which devices received and read it ---------
     const path = options.evidencePath ?? join(options.workDir, 'payment-alert.evidence.json');
     const evidence = await proveAlert({ transcript, sender, phone, alert: { messageId: alert.messageId, text: alertText }, trust, timeoutMs, path });
+
+    // --- Alice loses her phone: backup, re-enrollment, restore; the old phone ends cleanly ----
+    const forget = async (device: Device) => {
+      await device.close();
+      const store = stores.get(device);
+      if (store && options.inspectStore) await options.inspectStore(labels.get(device.deviceId) ?? device.deviceId, store);
+      await stores.get(device)?.close();
+      stores.delete(device);
+      devices.splice(devices.indexOf(device), 1);
+    };
+    await runLostPhoneStep({
+      transcript,
+      sender,
+      phone,
+      customerId: 'c-1001',
+      conversationId: alert.conversationId,
+      marker,
+      timeoutMs,
+      losePhone: () => forget(phone),
+      enrollNewPhone: async () =>
+        enroll('alice-new-phone', "Alice's new phone", await issueEnrollmentToken(privateKey, 'k1', { businessId, subject: 'c-1001', kind: 'customer', name: 'Alice', phone: '+15555550100', reset: true })),
+      reopenLostPhone: async () => {
+        const store = await openStore('alice-phone');
+        return { device: adopt(await Device.open({ store, ...nodeRuntime }), store, "Alice's lost phone"), store };
+      },
+    });
 
     return { ok: true, businessId, messages, steps, devices: transcript.describe(devices), evidence };
   } catch (error) {

@@ -4,7 +4,7 @@
  * business message's delivery path and routing decisions.
  */
 import { Sender, type Device, type DeviceEvent, type SendResult } from '@parley/client';
-import type { RouteViewResponse } from '@parley/core';
+import type { AttachmentRef, RouteViewResponse } from '@parley/core';
 import { CliError } from '../errors.js';
 import type { ScenarioMessage, ScenarioResult, ScenarioStep } from './scenario-types.js';
 
@@ -23,6 +23,7 @@ export class ScenarioFailure extends CliError {
 
 interface Delivery {
   text: string;
+  attachments: readonly AttachmentRef[];
   deviceIds: Set<string>;
   waiters: (() => void)[];
 }
@@ -64,7 +65,7 @@ export class Transcript {
 
   private delivery(messageId: string): Delivery {
     let d = this.deliveries.get(messageId);
-    if (!d) this.deliveries.set(messageId, (d = { text: '', deviceIds: new Set(), waiters: [] }));
+    if (!d) this.deliveries.set(messageId, (d = { text: '', attachments: [], deviceIds: new Set(), waiters: [] }));
     return d;
   }
 
@@ -74,6 +75,7 @@ export class Transcript {
       if (event.type !== 'message') return;
       const d = this.delivery(event.messageId);
       d.text = event.text;
+      d.attachments = event.attachments ?? [];
       d.deviceIds.add(device.deviceId);
       d.waiters.splice(0).forEach((w) => w());
     });
@@ -121,13 +123,33 @@ export class Transcript {
       expectedTo: expected.map((e) => e.deviceId),
       deliveredToLabels: deliveredTo.map((id) => labels.get(id) ?? id),
       epoch: sent.epoch,
+      suite: from.conversation(sent.conversationId)?.suite ?? '-',
       storedBytes: sent.storedBytes,
+      ...(d.attachments.length > 0 ? { attachments: d.attachments.map((a) => ({ name: a.name ?? '-', mime: a.mime, size: a.size, cipherSize: a.cipherSize, sha256: a.sha256, decryptedBy: [] })) } : {}),
     });
     this.step(
       `${what} (${labels.get(from.deviceId)} → ${expected.map((e) => labels.get(e.deviceId)).join(', ')})`,
       ok,
       ok ? undefined : `delivered to ${deliveredTo.length} of ${expected.length} devices within ${this.o.timeoutMs} ms`,
     );
+  }
+
+  /**
+   * The devices download and decrypt every attachment of a recorded message (each chunk and the
+   * ciphertext's hash checked by the SDK) and compare it with what was sent; true when all match.
+   */
+  async decryptAttachments(messageId: string, devices: readonly Device[], sent: readonly Uint8Array[]): Promise<boolean> {
+    const m = this.messages.find((x) => x.id === messageId);
+    const refs = this.delivery(messageId).attachments;
+    if (!m?.attachments || refs.length !== sent.length) return false;
+    for (const device of devices) {
+      for (const [i, ref] of refs.entries()) {
+        const bytes = await device.attachments.downloadBytes(ref);
+        if (Buffer.compare(Buffer.from(bytes), Buffer.from(sent[i]!)) !== 0) return false;
+        m.attachments[i]!.decryptedBy.push(this.labels.get(device.deviceId) ?? device.deviceId);
+      }
+    }
+    return true;
   }
 
   /** A device caught up on messages it missed: they now list it as delivered to and expected at. */
@@ -198,6 +220,7 @@ export function webMessage(id: string, businessId: string, label: string, cls: s
     expectedTo: [],
     deliveredToLabels: route.path === 'sms-token-web' ? ['a web browser (one-time link)'] : [],
     epoch: '-',
+    suite: '-',
     storedBytes: 0,
     path: route.path ?? route.state,
     route: summarizeRoute(route),

@@ -16,6 +16,8 @@ import { CONVERSATION_ID_PATTERN, DEVICE_ID_PATTERN, IDENTITY_ID_PATTERN, MESSAG
 import { signEd25519, signWith, verifyEd25519, type Ed25519Signer } from '../identity-keys.js';
 import { canonicalJson } from '../keylog/entry.js';
 import { MESSAGE_ID_PATTERN } from '../ids.js';
+import { MAX_ATTACHMENTS } from '../media/attachment-ref.js';
+import { DlpOutcomeSchema, MAX_DLP_OUTCOMES } from '../dlp-outcome.js';
 
 export const RFC3339_UTC = '^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}(\\.\\d{1,9})?Z$';
 const Hash32 = Type.String({ pattern: '^[A-Za-z0-9_-]{43}$', description: 'base64url of 32 bytes' });
@@ -41,6 +43,13 @@ export const CommitmentSchema = Type.Object(
      * opening and plaintext to. Signed, so the recipient and any auditor see it.
      */
     escrow: Type.Optional(Type.Object({ keyId: Type.String({ pattern: ESCROW_KEY_ID_PATTERN }) }, { additionalProperties: false })),
+    /**
+     * The message's attachments: SHA-256 of each one's ciphertext as stored in the blob store, in
+     * the message's order, so the audit trail covers the files too (the recipient checks them).
+     */
+    attachments: Type.Optional(Type.Array(Hash32, { minItems: 1, maxItems: MAX_ATTACHMENTS })),
+    /** Content policies that changed the message before it was sent (policy id and action, never the matched text). */
+    dlp: Type.Optional(Type.Array(DlpOutcomeSchema, { minItems: 1, maxItems: MAX_DLP_OUTCOMES })),
   },
   { additionalProperties: false },
 );

@@ -11,6 +11,7 @@ import { Compile } from 'typebox/compile';
 import { InvalidInputError } from '../errors.js';
 import { concatBytes, fromUtf8, utf8 } from '../bytes.js';
 import { DEVICE_ID_PATTERN } from '../ids.js';
+import { SuiteNamesSchema } from '../wire/common.js';
 
 const B64URL = (bytes: number) => Type.String({ pattern: `^[A-Za-z0-9_-]{${Math.ceil((bytes * 4) / 3)}}$` });
 const Label = B64URL(32);
@@ -29,6 +30,13 @@ export const DeviceAddedEntrySchema = Type.Object(
     identityKey: B64URL(32),
     signatureKey: Type.String({ pattern: '^[A-Za-z0-9_-]{1,2800}$' }),
     suite: Type.String({ maxLength: 80 }),
+    /**
+     * Every suite the device supports (docs/post-quantum.md), signed by its identity key in
+     * `suitesProof` over `suitesMessage` with seq 0. Absent: `[suite]` only (devices enrolled
+     * before suites were negotiated).
+     */
+    suites: Type.Optional(SuiteNamesSchema),
+    suitesProof: Type.Optional(Signature),
     /** `enrollment`: approved by the business's enrollment token (first device, or a reset). `pending`: waits for an existing device. */
     approval: Type.Union([Type.Literal('enrollment'), Type.Literal('pending')]),
     attestation: Signature,
@@ -88,7 +96,34 @@ export const DeviceRotatedEntrySchema = Type.Object(
   { additionalProperties: false },
 );
 
-export const KeyLogEntrySchema = Type.Union([DeviceAddedEntrySchema, DeviceApprovedEntrySchema, DeviceRotatedEntrySchema, DeviceRevokedEntrySchema]);
+/**
+ * A device changed the suites it supports (an app update brought X-Wing): `signature` is its
+ * identity key's over `suitesMessage`; `seq` grows with every announcement, so an older list
+ * cannot be replayed over a newer one.
+ */
+export const DeviceSuitesEntrySchema = Type.Object(
+  {
+    v: Type.Literal(1),
+    type: Type.Literal('device-suites'),
+    label: Label,
+    deviceId: DeviceId,
+    time: Time,
+    seq: Type.Integer({ minimum: 1, maximum: 2 ** 31 - 1 }),
+    suites: SuiteNamesSchema,
+    signature: Signature,
+    attestation: Signature,
+  },
+  { additionalProperties: false },
+);
+
+export const KeyLogEntrySchema = Type.Union([
+  DeviceAddedEntrySchema,
+  DeviceApprovedEntrySchema,
+  DeviceRotatedEntrySchema,
+  DeviceRevokedEntrySchema,
+  DeviceSuitesEntrySchema,
+]);
+export type DeviceSuitesEntry = Static<typeof DeviceSuitesEntrySchema>;
 export type DeviceAddedEntry = Static<typeof DeviceAddedEntrySchema>;
 export type DeviceApprovedEntry = Static<typeof DeviceApprovedEntrySchema>;
 export type DeviceRevokedEntry = Static<typeof DeviceRevokedEntrySchema>;
@@ -165,6 +200,17 @@ export function rotationMessage(input: { label: string; deviceId: string; previo
     utf8(input.identityKey),
     utf8(input.signatureKey),
   ]);
+}
+
+/**
+ * What a device signs to state the MLS suites it supports: its id, its identity key, the
+ * announcement's sequence number (0 at enrollment) and the suite names in order.
+ *
+ * @example
+ * const proof = await signer.sign(suitesMessage({ deviceId, identityKey, seq: 0, suites }))
+ */
+export function suitesMessage(input: { deviceId: string; identityKey: string; seq: number; suites: readonly string[] }): Uint8Array {
+  return framed('parley/v1/device-suites', [utf8(input.deviceId), utf8(input.identityKey), utf8(String(input.seq)), ...input.suites.map((name) => utf8(name))]);
 }
 
 /** What a device of the identity signs to revoke another (or itself). */

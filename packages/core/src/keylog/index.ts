@@ -4,6 +4,7 @@ export {
   type DeviceApprovedEntry,
   type DeviceRevokedEntry,
   type DeviceRotatedEntry,
+  type DeviceSuitesEntry,
   KeyLogEntrySchema,
   canonicalJson,
   encodeKeyLogEntry,
@@ -12,6 +13,7 @@ export {
   approvalMessage,
   revocationMessage,
   rotationMessage,
+  suitesMessage,
   labelInput,
 } from './entry.js';
 export { type DeviceKeyStatus, type DeviceKeyState, type LoggedEntry, type AttestationKey, type RotatedKeys, replayIdentity, identityKeysAt, holdsSignatureKey, compareLogTimes } from './state.js';

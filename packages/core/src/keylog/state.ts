@@ -9,7 +9,7 @@ import { CryptoError } from '../errors.js';
 import { equalBytes, fromBase64, toBase64Url } from '../bytes.js';
 import { verifyEd25519 } from '../identity-keys.js';
 import type { IdentityKind } from '../wire/common.js';
-import { approvalMessage, attestationMessage, revocationMessage, rotationMessage, type KeyLogEntry } from './entry.js';
+import { approvalMessage, attestationMessage, revocationMessage, rotationMessage, suitesMessage, type KeyLogEntry } from './entry.js';
 
 export type DeviceKeyStatus = 'approved' | 'pending' | 'revoked';
 
@@ -38,6 +38,10 @@ export interface DeviceKeyState {
   /** Keys replaced by rotations, oldest first: each step was signed by the key it replaced. */
   readonly previousKeys: RotatedKeys[];
   readonly suite: string;
+  /** The suites the device supports, as it signed them (`[suite]` for a device that never did). */
+  suites: readonly string[];
+  /** The sequence number of the device's last suites statement (0: the one at enrollment, or none). */
+  suitesSeq: number;
   status: DeviceKeyStatus;
   /** Log index of the `device-added` entry. */
   readonly addedAt: number;
@@ -91,12 +95,20 @@ export function replayIdentity(label: string, entries: readonly LoggedEntry[], a
     switch (entry.type) {
       case 'device-added': {
         if (devices.has(entry.deviceId)) fail('device added twice', index);
+        if ((entry.suites === undefined) !== (entry.suitesProof === undefined)) fail('suites without their proof', index);
+        if (entry.suites !== undefined) {
+          if (!entry.suites.includes(entry.suite)) fail('suites do not include the device suite', index);
+          const message = suitesMessage({ deviceId: entry.deviceId, identityKey: entry.identityKey, seq: 0, suites: entry.suites });
+          if (!verifyEd25519(fromBase64(entry.identityKey), message, fromBase64(entry.suitesProof!))) fail('suites not signed by the device', index);
+        }
         devices.set(entry.deviceId, {
           deviceId: entry.deviceId,
           kind: entry.kind,
           identityKey: fromBase64(entry.identityKey),
           signatureKey: fromBase64(entry.signatureKey),
           suite: entry.suite,
+          suites: entry.suites ?? [entry.suite],
+          suitesSeq: 0,
           status: entry.approval === 'enrollment' ? 'approved' : 'pending',
           previousKeys: [],
           addedAt: index,
@@ -140,6 +152,16 @@ export function replayIdentity(label: string, entries: readonly LoggedEntry[], a
         device.previousKeys.push({ identityKey: device.identityKey, signatureKey: device.signatureKey, rotatedAt: index, rotatedTime: entry.time });
         device.identityKey = identityKey;
         device.signatureKey = signatureKey;
+        break;
+      }
+      case 'device-suites': {
+        const device = devices.get(entry.deviceId);
+        if (!device || device.status === 'revoked') fail('suites of an unknown or revoked device', index);
+        if (entry.seq <= device.suitesSeq) fail('suites statement replayed or out of order', index);
+        const message = suitesMessage({ deviceId: device.deviceId, identityKey: toBase64Url(device.identityKey), seq: entry.seq, suites: entry.suites });
+        if (!verifyEd25519(device.identityKey, message, fromBase64(entry.signature))) fail('suites not signed by the device', index);
+        device.suites = entry.suites;
+        device.suitesSeq = entry.seq;
         break;
       }
       case 'device-revoked': {

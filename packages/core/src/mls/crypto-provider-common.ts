@@ -13,11 +13,14 @@
  * - HPKE (RFC 9180): `@hpke/core` wrapped by ts-mls's own `makeGenericHpke`, built the
  *   way ts-mls's default provider builds it, except that `encryptAead`/`decryptAead`
  *   (MLS message protection, RFC 9420 §6.3) use the runtime's fast AEAD.
+ * - X-Wing (the KEM of MLS_256_XWING_AES256GCM_SHA512_Ed25519): {@link xwingKem}, the same
+ *   instance type for both runtimes.
  * - Anything a runtime cannot do natively (e.g. ChaCha20-Poly1305 in WebCrypto,
  *   ML-KEM, ML-DSA) comes from ts-mls's default implementation of that one component,
  *   so every suite ts-mls supports keeps working.
  */
 import { CipherSuite, type AeadInterface, type KemInterface } from '@hpke/core';
+import { XWing } from '@hpke/hybridkem-x-wing';
 import { expand, extract } from '@noble/hashes/hkdf.js';
 import { sha256, sha384, sha512 } from '@noble/hashes/sha2.js';
 import type {
@@ -51,7 +54,7 @@ export interface RuntimeCrypto {
   aead(alg: AeadAlgorithm): Aead | undefined;
   /** AEAD inside HPKE for algorithms `@hpke/core` lacks; `undefined` keeps @hpke/core's AES-GCM. */
   hpkeAead(alg: AeadAlgorithm): AeadInterface | undefined;
-  /** KEMs `@hpke/core` has but ts-mls's default does not load from it. */
+  /** KEMs the runtime supplies itself (ts-mls's default would load them from optional packages). */
   kem(alg: KemAlgorithm): KemInterface | undefined;
   signature(alg: SignatureAlgorithm): Signature | undefined;
   rng: Rng;
@@ -83,6 +86,22 @@ export function makeNobleKdf(alg: KdfAlgorithm): Kdf {
     },
     size: hash.outputLen,
   };
+}
+
+/**
+ * The X-Wing hybrid KEM (ML-KEM-768 + X25519, draft-connolly-cfrg-xwing-kem) for HPKE: the
+ * KEM of MLS_256_XWING_AES256GCM_SHA512_Ed25519 in both Parley providers. The library is
+ * `@hpke/hybridkem-x-wing` (0.7), which implements draft-06; the draft's test vectors are
+ * identical from draft-06 to draft-10 (checked in test/xwing-vectors.test.ts). Pure
+ * JavaScript (`mlkem`, noble-based X25519), so it runs the same in Node and browsers.
+ * Stateless apart from a lazily loaded `crypto` handle: a fresh instance per suite is cheap.
+ *
+ * @example
+ * const kem = xwingKem();
+ * const { publicKey } = await kem.generateKeyPair(); // 1216-byte public key
+ */
+export function xwingKem(): KemInterface {
+  return new XWing();
 }
 
 /**

@@ -9,7 +9,8 @@
  * AES-128/256-GCM and ChaCha20-Poly1305 (`createCipheriv`), Ed25519, Ed448 and
  * ECDSA P-256/P-384/P-521 (`sign`/`verify`), i.e. all of RFC 9420's suites 1–7.
  * HKDF and HPKE: see `crypto-provider-common.ts` (`@noble/hashes` HKDF; `@hpke/core`
- * HPKE with OpenSSL-backed WebCrypto X25519/X448/ECDH). Post-quantum suites fall back to
+ * HPKE with OpenSSL-backed WebCrypto X25519/X448/ECDH). X-Wing comes from
+ * `xwingKem()` (crypto-provider-common.ts); other post-quantum suites fall back to
  * ts-mls's default components for the KEM and ML-DSA while keeping the fast AEAD,
  * hash and Ed25519.
  *
@@ -60,6 +61,7 @@ import {
   eddsaPkcs8,
   eddsaSeed,
   memoizeSuites,
+  xwingKem,
   type CachingCryptoProvider,
   type EdDsaCurve,
   type RuntimeCrypto,
@@ -383,8 +385,9 @@ export function createNodeCryptoProvider(options: NodeCryptoProviderOptions = {}
     },
     kem(alg: KemAlgorithm): KemInterface | undefined {
       // ts-mls's default loads X448 from the optional @hpke/dhkem-x448; @hpke/core has it
-      // too, on top of Node's (OpenSSL) WebCrypto X448.
-      return alg === 'DHKEM-X448-HKDF-SHA512' ? new DhkemX448HkdfSha512() : undefined;
+      // too, on top of Node's (OpenSSL) WebCrypto X448. X-Wing: see xwingKem.
+      if (alg === 'DHKEM-X448-HKDF-SHA512') return new DhkemX448HkdfSha512();
+      return alg === 'X-Wing' ? xwingKem() : undefined;
     },
     signature(alg: SignatureAlgorithm): Signature | undefined {
       switch (alg) {

@@ -10,8 +10,9 @@
  * Natively (WebCrypto): SHA-2 digests, HMAC, AES-128/256-GCM and Ed25519; HPKE through
  * `@hpke/core` (WebCrypto X25519/ECDH). HKDF: `@noble/hashes` (WebCrypto cannot do
  * HKDF-Expand alone; see `crypto-provider-common.ts`); digests can come from it too
- * (`digest: 'noble'`), which is much faster for MLS's short inputs. ECDSA, Ed448, ChaCha20-Poly1305
- * and post-quantum suites use ts-mls's default components.
+ * (`digest: 'noble'`), which is much faster for MLS's short inputs. X-Wing: `xwingKem()`
+ * (crypto-provider-common.ts, pure JavaScript). ECDSA, Ed448, ChaCha20-Poly1305 and the
+ * other post-quantum suites use ts-mls's default components.
  *
  * Key formats are those of `crypto-provider.node.ts`: Ed25519 signature private keys are
  * 32-byte RFC 8032 seeds (PKCS#8 from ts-mls's default keygen is accepted too), public
@@ -29,6 +30,7 @@ import type {
   Ciphersuite,
   Hash,
   HashAlgorithm,
+  KemAlgorithm,
   Rng,
   Signature,
   SignatureAlgorithm,
@@ -44,6 +46,7 @@ import {
   checkLength,
   eddsaSeed,
   memoizeSuites,
+  xwingKem,
   type CachingCryptoProvider,
   type RuntimeCrypto,
 } from './crypto-provider-common.js';
@@ -223,7 +226,7 @@ export function createWebCryptoProvider(options: WebCryptoProviderOptions = {}):
     hash: (alg) => webHash(subtle, alg, caches, options.digest ?? 'webcrypto'),
     aead: (alg: AeadAlgorithm) => (alg === 'AES128GCM' || alg === 'AES256GCM' ? webAesGcm(subtle, alg, caches) : undefined),
     hpkeAead: () => undefined,
-    kem: () => undefined,
+    kem: (alg: KemAlgorithm) => (alg === 'X-Wing' ? xwingKem() : undefined),
     signature: (alg: SignatureAlgorithm) => (alg === 'Ed25519' ? webEd25519(subtle, caches) : undefined),
     rng: webRng(crypto),
   };

@@ -12,7 +12,7 @@ import type { CoreErrorCode } from '../error-codes.js';
 import { CryptoError, InvalidInputError, ParleyError } from '../errors.js';
 import { authServiceFor, memberFromCredential, type AuthenticateMember, type MemberRef } from './credential.js';
 import { decodeKeyPackageMessage, decodePrivateKeyPackage, leafFor, type KeyPackageSecret, type SignatureKeyPair } from './key-package.js';
-import type { MlsSuite } from './suite.js';
+import { parseSuiteName, type MlsSuite, type SuiteName } from './suite.js';
 import { defaultClientConfig } from './ts-mls-internals.js';
 import { decodeMessage } from './wire-inspect.js';
 
@@ -52,6 +52,11 @@ export class MlsGroup {
   /** base64url of the group id: the conversation id used on the wire. */
   get conversationId(): string {
     return toBase64Url(this.state.groupContext.groupId);
+  }
+
+  /** The group's cipher suite (RFC 9420 §8.1 GroupContext.cipher_suite), by name. */
+  get suite(): SuiteName {
+    return this.state.groupContext.cipherSuite as SuiteName;
   }
 
   get epoch(): bigint {
@@ -164,6 +169,21 @@ export async function createGroup(
   const { publicPackage, privatePackage } = await leafFor(suite, member, signatureKeys);
   const state = await tsCreateGroup(groupId, publicPackage, privatePackage, [], suite.impl, clientConfigFor(authenticate));
   return new MlsGroup(state);
+}
+
+/**
+ * The suite a Welcome is for (RFC 9420 §12.4.3.1 `cipher_suite`), read before joining with it.
+ * Throws `invalid_mls_message` when malformed, `unsupported_suite` for a suite Parley does not offer.
+ *
+ * @example
+ * const { group } = await joinFromWelcome(suites.get(welcomeSuite(bytes))!, bytes, key, find, authenticate);
+ */
+export function welcomeSuite(welcomeBytes: Uint8Array): SuiteName {
+  const message = decodeMessage(welcomeBytes, 'invalid_mls_message', 'Welcome');
+  if (message.wireformat !== 'mls_welcome') throw new InvalidInputError('expected a Welcome', { code: 'invalid_mls_message' });
+  const name = parseSuiteName(message.welcome.cipherSuite);
+  if (name === undefined) throw new InvalidInputError('Welcome uses a cipher suite Parley does not offer', { code: 'unsupported_suite' });
+  return name;
 }
 
 /**

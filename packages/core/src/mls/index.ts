@@ -17,6 +17,11 @@
 export {
   SUITES,
   DEFAULT_SUITE,
+  CLASSIC_SUITE,
+  XWING_SUITE,
+  SUITE_CODE_POINTS,
+  isPostQuantum,
+  parseSuiteName,
   type SuiteName,
   type MlsSuite,
   type CryptoProvider,
@@ -30,10 +35,11 @@ export {
   createKeyPackage,
   type KeyPackageInfo,
   inspectKeyPackage,
+  keyPackageSuite,
   type KeyPackageSecret,
 } from './key-package.js';
 export { type WireKind, type WireInfo, inspectMessage } from './wire-inspect.js';
-export { type GroupMember, MlsGroup, createGroup, joinFromWelcome } from './group.js';
+export { type GroupMember, MlsGroup, createGroup, joinFromWelcome, welcomeSuite } from './group.js';
 export { type CommitOutput, commitChanges, exportGroupInfo, rejoinExternally } from './commit.js';
 export { encryptApplication, type ProcessResult, processIncoming } from './process.js';
 export { encodeGroup, decodeGroup, encodeGroupParts, decodeGroupParts } from './state-codec.js';

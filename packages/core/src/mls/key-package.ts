@@ -6,7 +6,7 @@
 import { defaultCapabilities, generateKeyPackageWithKey, encodeMlsMessage, type KeyPackage, type Lifetime, type PrivateKeyPackage } from 'ts-mls';
 import { CryptoError, InvalidInputError } from '../errors.js';
 import { credentialOf, memberFromCredential, type MemberRef } from './credential.js';
-import type { MlsSuite } from './suite.js';
+import { parseSuiteName, type MlsSuite, type SuiteName } from './suite.js';
 import { makeKeyPackageRef, verifyKeyPackage } from './ts-mls-internals.js';
 import { decodeMessage } from './wire-inspect.js';
 
@@ -45,6 +45,8 @@ export interface KeyPackageBundle {
   readonly ref: Uint8Array;
   /** Encoded init and HPKE private keys. Secret. */
   readonly privateKey: Uint8Array;
+  /** End of its lifetime (RFC 9420 §7.2), seconds since the epoch: after it, no one may use it. */
+  readonly notAfter: bigint;
 }
 
 /** A lifetime that never ends, for leaves that are never published as KeyPackages. */
@@ -93,6 +95,7 @@ export async function createKeyPackage(
     keyPackage: encodeMlsMessage({ version: 'mls10', wireformat: 'mls_key_package', keyPackage: publicPackage }),
     ref,
     privateKey: encodePrivateKeyPackage(privatePackage),
+    notAfter: lifetime.notAfter,
   };
 }
 
@@ -159,6 +162,20 @@ export function decodeKeyPackageMessage(bytes: Uint8Array): KeyPackage {
     throw new InvalidInputError('expected an MLS KeyPackage', { code: 'invalid_key_package' });
   }
   return message.keyPackage;
+}
+
+/**
+ * The suite a published KeyPackage is for (RFC 9420 §10 `cipher_suite`), read before verifying
+ * it with that suite. Throws `invalid_key_package` when malformed, `unsupported_suite` when the
+ * suite is not one Parley offers.
+ *
+ * @example
+ * const info = await inspectKeyPackage(suites.get(keyPackageSuite(bytes))!, bytes);
+ */
+export function keyPackageSuite(bytes: Uint8Array): SuiteName {
+  const name = parseSuiteName(decodeKeyPackageMessage(bytes).cipherSuite);
+  if (name === undefined) throw new InvalidInputError('KeyPackage uses a cipher suite Parley does not offer', { code: 'unsupported_suite' });
+  return name;
 }
 
 /**

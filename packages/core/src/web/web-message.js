@@ -16,7 +16,13 @@ export const WEB_MESSAGE_IV_BYTES = 12;
 /** Bytes of the AES-256 key. */
 export const WEB_MESSAGE_KEY_BYTES = 32;
 
-const aad = () => new TextEncoder().encode(WEB_MESSAGE_AAD);
+/**
+ * Additional authenticated data of a web message's attachments manifest (the second part under
+ * the same key): a server cannot pass the manifest off as the text, or the text as the manifest.
+ */
+export const WEB_ATTACHMENTS_AAD = 'parley/v1/web-attachments';
+
+const encodeAad = (label) => new TextEncoder().encode(label);
 
 /**
  * Seals `text` under a fresh random key.
@@ -24,29 +30,46 @@ const aad = () => new TextEncoder().encode(WEB_MESSAGE_AAD);
  * @returns {Promise<{ ciphertext: Uint8Array, key: Uint8Array }>}
  */
 export async function sealWebMessage(text) {
-  const subtle = globalThis.crypto.subtle;
   const key = globalThis.crypto.getRandomValues(new Uint8Array(WEB_MESSAGE_KEY_BYTES));
-  const iv = globalThis.crypto.getRandomValues(new Uint8Array(WEB_MESSAGE_IV_BYTES));
-  const cryptoKey = await subtle.importKey('raw', key, { name: 'AES-GCM' }, false, ['encrypt']);
-  const sealed = new Uint8Array(await subtle.encrypt({ name: 'AES-GCM', iv, additionalData: aad() }, cryptoKey, new TextEncoder().encode(text)));
-  const ciphertext = new Uint8Array(iv.length + sealed.length);
-  ciphertext.set(iv);
-  ciphertext.set(sealed, iv.length);
-  return { ciphertext, key };
+  return { ciphertext: await sealWebMessageWithKey(text, key), key };
 }
 
 /**
- * Opens a sealed web message; rejects when the key is wrong or a byte was changed.
+ * Seals `text` under a given key (a second part of one web message, e.g. its attachments'
+ * manifest, under the link's key, with that part's own `aadLabel`): a fresh random 96-bit IV
+ * per seal, so one key seals a few parts safely (NIST SP 800-38D §8.3 bounds random IVs at 2^32
+ * seals per key).
+ * @param {string} text
+ * @param {Uint8Array} key
+ * @param {string} [aadLabel]
+ * @returns {Promise<Uint8Array>}
+ */
+export async function sealWebMessageWithKey(text, key, aadLabel = WEB_MESSAGE_AAD) {
+  if (key.length !== WEB_MESSAGE_KEY_BYTES) throw new Error('the key must be 32 bytes');
+  const subtle = globalThis.crypto.subtle;
+  const iv = globalThis.crypto.getRandomValues(new Uint8Array(WEB_MESSAGE_IV_BYTES));
+  const cryptoKey = await subtle.importKey('raw', key, { name: 'AES-GCM' }, false, ['encrypt']);
+  const sealed = new Uint8Array(await subtle.encrypt({ name: 'AES-GCM', iv, additionalData: encodeAad(aadLabel) }, cryptoKey, new TextEncoder().encode(text)));
+  const ciphertext = new Uint8Array(iv.length + sealed.length);
+  ciphertext.set(iv);
+  ciphertext.set(sealed, iv.length);
+  return ciphertext;
+}
+
+/**
+ * Opens a sealed web message (or another part, by its `aadLabel`); rejects when the key or the
+ * part is wrong or a byte was changed.
  * @param {Uint8Array} ciphertext
  * @param {Uint8Array} key
+ * @param {string} [aadLabel]
  * @returns {Promise<string>}
  */
-export async function openWebMessage(ciphertext, key) {
+export async function openWebMessage(ciphertext, key, aadLabel = WEB_MESSAGE_AAD) {
   if (key.length !== WEB_MESSAGE_KEY_BYTES) throw new Error('the key must be 32 bytes');
   if (ciphertext.length < WEB_MESSAGE_IV_BYTES + 16) throw new Error('the ciphertext is too short');
   const cryptoKey = await globalThis.crypto.subtle.importKey('raw', key, { name: 'AES-GCM' }, false, ['decrypt']);
   const plain = await globalThis.crypto.subtle.decrypt(
-    { name: 'AES-GCM', iv: ciphertext.slice(0, WEB_MESSAGE_IV_BYTES), additionalData: aad() },
+    { name: 'AES-GCM', iv: ciphertext.slice(0, WEB_MESSAGE_IV_BYTES), additionalData: encodeAad(aadLabel) },
     cryptoKey,
     ciphertext.slice(WEB_MESSAGE_IV_BYTES),
   );

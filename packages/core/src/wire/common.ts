@@ -35,6 +35,12 @@ export const IdentityKindSchema = Type.Union([
 ]);
 export type IdentityKind = Static<typeof IdentityKindSchema>;
 
+/**
+ * A device's MLS cipher suites, by name (core `mls/suite.ts`; never by wire value), at most 8,
+ * no repeats: in registrations, suites statements and key-log entries alike.
+ */
+export const SuiteNamesSchema = Type.Array(Type.String({ minLength: 1, maxLength: 80 }), { minItems: 1, maxItems: 8, uniqueItems: true });
+
 /** Upper bounds that keep every request small and every handler bounded. */
 export const LIMITS = {
   keyPackageBytes: 16 * 1024,

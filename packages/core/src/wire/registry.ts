@@ -1,7 +1,7 @@
 /** Businesses, device registration, sessions, the device directory, key transparency and KeyPackages. */
 import { Type, type Static } from 'typebox';
 import { BUSINESS_ID_PATTERN } from '../ids.js';
-import { Base64, BusinessIdSchema, DeviceIdSchema, IdentityIdSchema, IdentityKindSchema, LIMITS } from './common.js';
+import { Base64, BusinessIdSchema, DeviceIdSchema, IdentityIdSchema, IdentityKindSchema, LIMITS, SuiteNamesSchema } from './common.js';
 
 // --- Admin -----------------------------------------------------------------
 
@@ -99,10 +99,15 @@ export const EnrollmentKeyParamsSchema = Type.Object({ businessId: BusinessIdSch
 // --- Registration and sessions ----------------------------------------------
 
 export const KeyPackageStockSchema = Type.Object({
+  /** The cipher suite this stock is of (a device keeps one stock per suite it supports). */
+  suite: Type.Optional(Type.String()),
   oneTime: Type.Integer({ minimum: 0 }),
   lastResort: Type.Boolean(),
   low: Type.Boolean({ description: 'true when the device should upload more' }),
   lowWatermark: Type.Integer({ minimum: 0, description: 'below this many one-time KeyPackages the stock is low' }),
+  oldestNotAfter: Type.Optional(
+    Type.String({ description: 'end of the lifetime (RFC 3339) of the first of these KeyPackages to expire; absent when there is none (the device rotates its stock before this)' }),
+  ),
 });
 export type KeyPackageStock = Static<typeof KeyPackageStockSchema>;
 
@@ -113,9 +118,15 @@ export const RegisterDeviceRequestSchema = Type.Object(
     identityKey: Base64(32, 'Ed25519 identity public key'),
     signatureKey: Base64(2048, 'MLS signature public key'),
     suite: Type.String({ maxLength: 80 }),
+    /** Every suite the device supports, `suite` among them (docs/post-quantum.md); absent: `[suite]`. */
+    suites: Type.Optional(SuiteNamesSchema),
+    /** The identity key's signature over `suitesMessage` (seq 0); required with `suites`. */
+    suitesProof: Type.Optional(Base64(64, 'Ed25519 signature over the suites message')),
     label: Type.Optional(Type.String({ maxLength: 64 })),
     keyPackages: Type.Array(Base64(LIMITS.keyPackageBytes), { minItems: 1, maxItems: LIMITS.keyPackagesPerUpload }),
     lastResortKeyPackage: Base64(LIMITS.keyPackageBytes),
+    /** The last-resort KeyPackages of the device's other suites (one per suite). */
+    lastResortKeyPackages: Type.Optional(Type.Array(Base64(LIMITS.keyPackageBytes), { maxItems: 7 })),
     proof: Base64(64, 'Ed25519 signature over the registration proof message'),
   },
   { additionalProperties: false },
@@ -159,6 +170,8 @@ export const DeviceRecordSchema = Type.Object({
   identityKey: Type.String(),
   signatureKey: Type.String(),
   suite: Type.String(),
+  /** Every suite the device supports (as its key-log entries state it). */
+  suites: Type.Optional(Type.Array(Type.String())),
   label: Type.Optional(Type.String()),
   status: Type.Union([Type.Literal('active'), Type.Literal('pending'), Type.Literal('revoked')]),
   createdAt: Type.String(),
@@ -234,6 +247,8 @@ export const RotateDeviceKeysRequestSchema = Type.Object(
     proof: Base64(64, 'the new identity key over the rotation message'),
     keyPackages: Type.Array(Base64(LIMITS.keyPackageBytes), { minItems: 1, maxItems: LIMITS.keyPackagesPerUpload }),
     lastResortKeyPackage: Base64(LIMITS.keyPackageBytes),
+    /** The last-resort KeyPackages of the device's other suites, under the new signature key. */
+    lastResortKeyPackages: Type.Optional(Type.Array(Base64(LIMITS.keyPackageBytes), { maxItems: 7 })),
   },
   { additionalProperties: false },
 );
@@ -248,13 +263,23 @@ export const UploadKeyPackagesRequestSchema = Type.Object(
   {
     keyPackages: Type.Array(Base64(LIMITS.keyPackageBytes), { maxItems: LIMITS.keyPackagesPerUpload }),
     lastResortKeyPackage: Type.Optional(Base64(LIMITS.keyPackageBytes)),
+    replace: Type.Optional(
+      Type.Boolean({
+        description:
+          "true: these KeyPackages replace the device's stock (rotation): every one-time KeyPackage uploaded before is withdrawn in the same transaction (and the last-resort one when a new one is given)",
+      }),
+    ),
   },
   { additionalProperties: false },
 );
 export type UploadKeyPackagesRequest = Static<typeof UploadKeyPackagesRequestSchema>;
 
 export const ClaimKeyPackagesRequestSchema = Type.Object(
-  { deviceIds: Type.Array(DeviceIdSchema, { minItems: 1, maxItems: LIMITS.claimDevices, uniqueItems: true }) },
+  {
+    deviceIds: Type.Array(DeviceIdSchema, { minItems: 1, maxItems: LIMITS.claimDevices, uniqueItems: true }),
+    /** The suite of the KeyPackages wanted (default: the classic suite). */
+    suite: Type.Optional(Type.String({ minLength: 1, maxLength: 80 })),
+  },
   { additionalProperties: false },
 );
 export type ClaimKeyPackagesRequest = Static<typeof ClaimKeyPackagesRequestSchema>;
@@ -266,3 +291,20 @@ export const ClaimedKeyPackageSchema = Type.Object({
 });
 export const ClaimKeyPackagesResponseSchema = Type.Object({ keyPackages: Type.Array(ClaimedKeyPackageSchema) });
 export type ClaimKeyPackagesResponse = Static<typeof ClaimKeyPackagesResponseSchema>;
+
+/** `POST /v1/devices/me/suites`: the device now supports these suites (an app update). */
+export const AnnounceSuitesRequestSchema = Type.Object(
+  {
+    suites: SuiteNamesSchema,
+    seq: Type.Integer({ minimum: 1, maximum: 2 ** 31 - 1 }),
+    /** The identity key's signature over `suitesMessage`. */
+    signature: Base64(64, 'Ed25519 signature over the suites message'),
+    /** KeyPackages of the newly supported suites, uploaded in the same transaction. */
+    keyPackages: Type.Array(Base64(LIMITS.keyPackageBytes), { maxItems: LIMITS.keyPackagesPerUpload }),
+    lastResortKeyPackages: Type.Array(Base64(LIMITS.keyPackageBytes), { maxItems: 8 }),
+  },
+  { additionalProperties: false },
+);
+export type AnnounceSuitesRequest = Static<typeof AnnounceSuitesRequestSchema>;
+export const AnnounceSuitesResponseSchema = Type.Object({ suites: Type.Array(Type.String()), keyLog: Type.Object({ index: Type.Integer({ minimum: 0 }) }) });
+export type AnnounceSuitesResponse = Static<typeof AnnounceSuitesResponseSchema>;

@@ -5,6 +5,7 @@ import { ReceiptSchema } from '../audit/receipt.js';
 import { Base64, ConversationIdSchema, DeviceIdSchema, EnvelopeIdSchema, IdentityIdSchema, LIMITS } from './common.js';
 import { ENVELOPE_ID_PATTERN } from '../ids.js';
 import { EscrowBlobSchema } from './escrow.js';
+import { BLOB_ID_PATTERN, MAX_ATTACHMENTS } from '../media/attachment-ref.js';
 
 // --- Relay ---------------------------------------------------------------------
 
@@ -29,6 +30,14 @@ export const SubmitRequestSchema = Type.Object(
       ),
     ),
     escrow: Type.Optional(EscrowBlobSchema),
+    blobs: Type.Optional(
+      Type.Array(Type.String({ pattern: BLOB_ID_PATTERN }), {
+        minItems: 1,
+        maxItems: MAX_ATTACHMENTS,
+        uniqueItems: true,
+        description: "blobs this message refers to (uploaded by the sender's identity, complete): the conversation's other devices may then fetch them",
+      }),
+    ),
   },
   { additionalProperties: false },
 );

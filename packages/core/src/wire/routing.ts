@@ -5,6 +5,7 @@ import { Base64 } from './common.js';
 import { EnvelopeSchema } from './relay.js';
 import { MESSAGE_ID_PATTERN } from '../ids.js';
 import { EscrowBlobSchema } from './escrow.js';
+import { BLOB_ID_PATTERN, MAX_ATTACHMENTS } from '../media/attachment-ref.js';
 
 // --- capability-aware routing ------------------------------------------------------
 
@@ -49,7 +50,28 @@ export const WebDescribeResponseSchema = Type.Object({ brand: Type.String(), kin
 export const WebChallengeRequestSchema = Type.Object({ token: RetrievalTokenSchema }, { additionalProperties: false });
 export const WebChallengeResponseSchema = Type.Object({ brand: Type.String(), expiresAt: Type.String() });
 export const WebOpenRequestSchema = Type.Object({ token: RetrievalTokenSchema, code: Type.String({ maxLength: 16 }), consent: Type.Boolean() }, { additionalProperties: false });
-export const WebOpenResponseSchema = Type.Object({ brand: Type.String(), ciphertext: Type.String() });
+/** What `/v1/web/open` adds for a web message with attachments: the sealed manifest and a short-lived capability to fetch exactly its blobs. */
+export const WebOpenAttachmentsSchema = Type.Object({
+  manifest: Type.String({ description: 'base64: the JSON array of attachment references, sealed like the text under the fragment key' }),
+  capability: Type.String({ description: 'bearer capability for GET /v1/web/blobs/:blobId (256 bits, base64url): only this message\'s blobs, short-lived' }),
+  expiresAt: Type.String({ description: 'when the capability ends' }),
+});
+export type WebOpenAttachments = Static<typeof WebOpenAttachmentsSchema>;
+export const WebOpenResponseSchema = Type.Object({ brand: Type.String(), ciphertext: Type.String(), attachments: Type.Optional(WebOpenAttachmentsSchema) });
+
+/** A web message's attachments: their references sealed under the link's key, and the blob ids the page may fetch. */
+export const WebMessageAttachmentsSchema = Type.Object(
+  {
+    manifest: Type.String({
+      minLength: 40,
+      maxLength: 24_000,
+      description: 'base64: 12-byte IV ‖ AES-256-GCM(JSON array of AttachmentRef) ‖ tag, under the same key as the text (never sent to the server)',
+    }),
+    blobs: Type.Array(Type.String({ pattern: BLOB_ID_PATTERN }), { minItems: 1, maxItems: MAX_ATTACHMENTS, uniqueItems: true, description: "the references' blob ids (the sender's own, complete)" }),
+  },
+  { additionalProperties: false },
+);
+export type WebMessageAttachments = Static<typeof WebMessageAttachmentsSchema>;
 
 export const RetrieveResponseSchema = Type.Object({ envelopes: Type.Array(EnvelopeSchema) });
 export type RetrieveResponse = Static<typeof RetrieveResponseSchema>;
@@ -71,6 +93,7 @@ export const WebMessageRequestSchema = Type.Object(
       ),
     ),
     escrow: Type.Optional(EscrowBlobSchema),
+    attachments: Type.Optional(WebMessageAttachmentsSchema),
   },
   { additionalProperties: false },
 );

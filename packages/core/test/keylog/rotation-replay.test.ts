@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { generateIdentityKeyPair, signEd25519, toBase64Url } from '../../src/index.js';
+import { directoryAttester, type Pair } from './attest.js';
 import {
   attestationMessage,
   compareLogTimes,
@@ -16,17 +17,9 @@ import {
   type LoggedEntry,
 } from '../../src/keylog/index.js';
 
-const directory = generateIdentityKeyPair();
+const { directory, attest } = directoryAttester();
 const label = toBase64Url(new Uint8Array(32).fill(7));
 const deviceId = 'dev_' + 'A'.repeat(22);
-type Pair = ReturnType<typeof generateIdentityKeyPair>;
-/** An entry before the directory attests it (Omit, distributed over the union). */
-type Unattested = KeyLogEntry extends infer E ? (E extends KeyLogEntry ? Omit<E, 'attestation'> : never) : never;
-
-function attest(entry: Unattested): KeyLogEntry {
-  const draft = { ...entry, attestation: 'A'.repeat(86) } as KeyLogEntry;
-  return { ...draft, attestation: toBase64Url(signEd25519(directory.privateKey, attestationMessage(draft))) } as KeyLogEntry;
-}
 
 function added(identity: Pair, mls: Pair, approval: 'enrollment' | 'pending' = 'enrollment'): KeyLogEntry {
   return attest({

@@ -258,6 +258,12 @@ export async function destroyObject(token: TokenSession, handle: Handle): Promis
   }
 }
 
+function isTransientCreateFailure(error: unknown): boolean {
+  if (!(error instanceof CustodyError) || error.code !== 'pkcs11_failed') return false;
+  const ckr = (error.details as { ckr?: string } | undefined)?.ckr;
+  return ckr === 'CKR_GENERAL_ERROR' || ckr === 'CKR_DEVICE_ERROR' || ckr === 'CKR_SESSION_HANDLE_INVALID';
+}
+
 /** An object {@link findOrCreate} made: its handle and how to take it back. */
 export interface CreatedObject {
   readonly handle: Handle;
@@ -286,7 +292,17 @@ export async function findOrCreate(
   let ours: CreatedObject | undefined;
   for (let attempt = 0; attempt < 12; attempt++) {
     const first = await find();
-    if (first.length === 0 && ours === undefined) ours = await create();
+    if (first.length === 0 && ours === undefined) {
+      try {
+        ours = await create();
+      } catch (error) {
+        // A token busy with another racer's write (SoftHSM2 answers CKR_GENERAL_ERROR when
+        // several sessions generate at once) is no reason to fail: look again after a pause.
+        if (!isTransientCreateFailure(error) || attempt === 11) throw error;
+        await pause(attempt);
+        continue;
+      }
+    }
     await pause(attempt);
     const seen = await find();
     if (seen.length === 1 && (first.length <= 1 || ours !== undefined)) {

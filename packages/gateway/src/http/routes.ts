@@ -38,6 +38,8 @@ export interface RouteDeps {
   /** The evidence bundle of a sent message (JSON), revealed on request. */
   evidence(messageId: string, reveal: boolean): Promise<unknown>;
   leading(): boolean;
+  /** The business's content policies on an accepted body (`--dlp`): a block throws `content_blocked` before anything is stored. */
+  screen(message: { readonly class: string; readonly body: string }): Promise<void>;
 }
 
 declare module 'fastify' {
@@ -47,6 +49,7 @@ declare module 'fastify' {
 }
 
 const errors = { 400: GatewayErrorBodySchema, 401: GatewayErrorBodySchema, 404: GatewayErrorBodySchema, 409: GatewayErrorBodySchema, 413: GatewayErrorBodySchema, 503: GatewayErrorBodySchema };
+const sendErrors = { ...errors, 422: GatewayErrorBodySchema };
 const security = [{ gatewayApiKey: [] }];
 
 /**
@@ -72,7 +75,7 @@ export function registerGatewayRoutes(app: FastifyInstance, deps: RouteDeps): vo
         summary: 'Send a message to a customer (end-to-end encrypted to their devices; web link or invitation when they have no app)',
         security,
         body: SendMessageRequestSchema,
-        response: { 202: SendMessageResponseSchema, ...errors },
+        response: { 202: SendMessageResponseSchema, ...sendErrors },
       },
       onRequest: requireKey,
     },
@@ -81,6 +84,8 @@ export function registerGatewayRoutes(app: FastifyInstance, deps: RouteDeps): vo
       if (body.statusCallback !== undefined && !isWebhookUrl(body.statusCallback)) throw new GatewayError('invalid_request', 'statusCallback must be an http(s) URL');
       // In UTF-8 bytes too: 64 KiB of text and its framing stay well inside the relay's 256 KiB message.
       if (new TextEncoder().encode(body.body).length > MAX_BODY_CHARS) throw new GatewayError('payload_too_large', `the body is over ${MAX_BODY_CHARS} bytes of UTF-8`);
+      // "Never a full card number in class X": refused here, before the bank's text is stored or leaves.
+      await deps.screen(body);
       const { row, replayed } = await deps.messages.accept(deps.db, request.apiKeyId!, body);
       if (!replayed) deps.poke();
       if (replayed) void reply.header('idempotent-replayed', 'true');

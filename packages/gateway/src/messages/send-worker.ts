@@ -116,7 +116,17 @@ export class SendWorker {
         db,
         m.id,
         { status: 'sent', mode: 'app', erase: true },
-        { type: 'message.sent', data: { mode: 'app', devices: sent.customerDevices.length, ...(sent.audit ? { auditIndex: String(sent.audit.index) } : {}) } },
+        {
+          type: 'message.sent',
+          data: {
+            mode: 'app',
+            devices: sent.customerDevices.length,
+            // The MLS suite (docs/post-quantum.md) and the devices a post-quantum-only class did not reach.
+            suite: sent.suite,
+            ...(sent.withheldFrom.length > 0 ? { withheld: sent.withheldFrom.length } : {}),
+            ...(sent.audit ? { auditIndex: String(sent.audit.index) } : {}),
+          },
+        },
       );
     } catch (error) {
       await this.#failed(m, error);

@@ -14,6 +14,7 @@
  *   same (message_id, url) is still pending (neither delivered nor given up).
  * - Times are the database's (`now()`), so instances with skewed clocks agree.
  */
+import { callDeadline } from '@parley/core';
 import type { Sql } from '@parley/server';
 import { eventFromRow, webhookBody, type GatewayEventRow } from './events.js';
 import { webhookHeaders } from './standard-webhooks.js';
@@ -253,6 +254,8 @@ export class WebhookDispatcher {
     };
     if (signal.aborted) return { ok: 'stopped' };
     let response: Response;
+    // Not AbortSignal.any + AbortSignal.timeout: its timer can be collected and never fire (core deadline.ts).
+    const deadline = callDeadline(this.timeoutMs, [signal]);
     try {
       response = await this.fetch(row.url, {
         method: 'POST',
@@ -260,11 +263,13 @@ export class WebhookDispatcher {
         body,
         // A redirect is a failure (Standard Webhooks: update the URL instead).
         redirect: 'manual',
-        signal: AbortSignal.any([signal, AbortSignal.timeout(this.timeoutMs)]),
+        signal: deadline.signal,
       });
     } catch (error) {
       if (signal.aborted) return { ok: 'stopped' };
       return { ok: false, status: null, error: describe(error, this.timeoutMs), giveUp: false };
+    } finally {
+      deadline.clear();
     }
     // The response body is never read nor stored.
     await response.body?.cancel().catch(() => {});

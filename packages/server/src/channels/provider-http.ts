@@ -8,6 +8,7 @@
  * library's message, which may quote a URL or a header), and whatever provider text
  * reaches an error is passed through `scrub` with every secret the caller holds.
  */
+import { callDeadline } from '@parley/core';
 import { ChannelError, type ChannelName } from './channel.js';
 
 /** A provider's answer: status, headers and the body parsed as JSON (undefined when empty or not JSON). */
@@ -47,7 +48,9 @@ export interface ProviderCall {
 export async function providerFetch(call: ProviderCall): Promise<HttpAnswer> {
   const { channel, what } = call;
   if (call.closing.aborted) throw new ChannelError(channel, 'unavailable', `${channel} ${what}: channel closed`);
-  const signal = AbortSignal.any([AbortSignal.timeout(call.timeoutMs), call.closing]);
+  // Not AbortSignal.any + AbortSignal.timeout: its timer can be collected and never fire (core deadline.ts).
+  const deadline = callDeadline(call.timeoutMs, [call.closing]);
+  const signal = deadline.signal;
   try {
     const response = await fetch(call.url, {
       method: call.method,
@@ -62,6 +65,8 @@ export async function providerFetch(call: ProviderCall): Promise<HttpAnswer> {
     if (call.closing.aborted) throw new ChannelError(channel, 'unavailable', `${channel} ${what}: channel closed`);
     if (isTimeout(error)) throw new ChannelError(channel, 'timeout', `${channel} ${what}: no answer within ${call.timeoutMs} ms`);
     throw new ChannelError(channel, 'unavailable', `${channel} ${what}: ${scrub(describeNetworkError(error), call.secrets ?? [])}`, { cause: error });
+  } finally {
+    deadline.clear();
   }
 }
 

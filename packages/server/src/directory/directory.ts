@@ -100,6 +100,8 @@ export class KeyDirectory {
       identityKey: Uint8Array;
       signatureKey: Uint8Array;
       suite: string;
+      /** The suites the device signed (`suitesProof`), when it stated them. */
+      suites?: { names: readonly string[]; proof: Uint8Array };
       approval: 'enrollment' | 'pending';
     },
   ): Promise<string> {
@@ -114,7 +116,23 @@ export class KeyDirectory {
       identityKey: toBase64Url(device.identityKey),
       signatureKey: toBase64Url(device.signatureKey),
       suite: device.suite,
+      ...(device.suites ? { suites: [...device.suites.names], suitesProof: toBase64Url(device.suites.proof) } : {}),
       approval: device.approval,
+    });
+  }
+
+  /** Logs a device's newer suites statement (signed by its identity key), inside the caller's transaction. */
+  async deviceSuites(tx: Sql, input: { identityId: string; deviceId: string; seq: number; suites: readonly string[]; signature: Uint8Array }): Promise<string> {
+    const { label } = await this.labelOf(tx, input.identityId);
+    return this.append(tx, label, {
+      v: 1,
+      type: 'device-suites',
+      label: toBase64Url(label),
+      deviceId: input.deviceId,
+      time: new Date().toISOString(),
+      seq: input.seq,
+      suites: [...input.suites],
+      signature: toBase64Url(input.signature),
     });
   }
 

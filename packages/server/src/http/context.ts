@@ -3,7 +3,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { ForbiddenError, UnauthorizedError } from '@parley/core';
-import type { MlsSuite } from '@parley/core/mls';
+import type { MlsSuite, SuiteName } from '@parley/core/mls';
 import type { ServerConfig } from '../config.js';
 import type { TransparencyLog } from '../tlog/transparency-log.js';
 import type { Database } from '../storage/database.js';
@@ -18,6 +18,7 @@ import type { Retrieval } from '../routing/retrieval.js';
 import type { RoutingMetrics } from '../routing/metrics.js';
 import type { EscrowGate } from '../escrow/escrow-gate.js';
 import type { EscrowService } from '../escrow/escrow-service.js';
+import type { Blobs } from '../blobs/blobs.js';
 import { bearerToken, type SessionIssuer } from './sessions.js';
 import { acceptsAuth } from './openapi.js';
 
@@ -30,7 +31,8 @@ export interface RouteContext {
   readonly audit: AuditService;
   readonly relay: Relay;
   readonly sessions: SessionIssuer;
-  readonly suite: MlsSuite;
+  /** Every MLS suite Parley offers, loaded (KeyPackages are verified with their own suite). */
+  readonly suites: ReadonlyMap<SuiteName, MlsSuite>;
   readonly notifier: MailNotifier;
   readonly directory: KeyDirectory;
   readonly deviceStatus: DeviceStatusCache;
@@ -39,6 +41,8 @@ export interface RouteContext {
   readonly routing: { readonly router: Router; readonly retrieval: Retrieval; readonly metrics: RoutingMetrics };
   /** Escrow: the policy gate and the keys, requests, approvals and openings (escrow/). */
   readonly escrow: { readonly gate: EscrowGate; readonly service: EscrowService };
+  /** The blob store of attachments (blobs/): device routes and the web link's page. */
+  readonly blobs: Blobs;
   readonly log: Logger;
 }
 

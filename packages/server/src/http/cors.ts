@@ -21,11 +21,15 @@ import { ForbiddenError } from '@parley/core';
 import { requestOrigin } from './origins.js';
 
 /** Methods the API's routes use (HEAD: Fastify answers it for every GET). */
-export const CORS_ALLOW_METHODS = 'GET, HEAD, POST, PUT, DELETE';
-/** Request headers the SDK sends that are not CORS-safelisted (plus `Idempotency-Key`, reserved for clients that send it). */
-export const CORS_ALLOW_HEADERS = 'Authorization, Content-Type, Idempotency-Key';
+export const CORS_ALLOW_METHODS = 'GET, HEAD, POST, PUT, PATCH, DELETE';
+/**
+ * Request headers the SDK sends that are not CORS-safelisted (plus `Idempotency-Key`, reserved for clients that send it):
+ * the backup routes' `Parley-Backup-*` headers included (routes/backups.ts), and the blob routes'
+ * `Upload-Offset` and `Range` (routes/blobs.ts: resumable uploads, ranged downloads).
+ */
+export const CORS_ALLOW_HEADERS = 'Authorization, Content-Type, Idempotency-Key, Parley-Backup-Access-Hash, Parley-Backup-Kdf, Parley-Backup-Key, Range, Upload-Offset';
 /** Response headers the SDK reads that are not CORS-safelisted. */
-export const CORS_EXPOSE_HEADERS = 'Retry-After';
+export const CORS_EXPOSE_HEADERS = 'Retry-After, Upload-Offset, Upload-Length, Parley-Blob-Sha256, Content-Range, Accept-Ranges';
 /** How long a browser may cache a preflight answer, in seconds. */
 export const CORS_MAX_AGE_SECONDS = 600;
 

@@ -4,7 +4,9 @@
  * CTE) stores each one whose sender is a member, addressed to the group's other members,
  * once per idempotency key. Business messages (with a signed commitment) take the same
  * path inside a transaction that also stores their commitments, audit-log entries and
- * delivery routes. After commit, the recipients' connections are told.
+ * delivery routes. A message naming blobs is stored in a transaction that also checks them and
+ * grants them to its recipient devices (blob-grants.ts). After commit, the recipients'
+ * connections are told.
  */
 import {
   ConflictError,
@@ -22,6 +24,7 @@ import type { AuditService, PreparedCommitment } from '../audit/audit-service.js
 import { appendEnvelopes, findSubmissions, groupMembers, submissionKey } from '../repos/mailbox.js';
 import type { Router } from '../routing/router.js';
 import { retryTransient, type Database, type Sql } from '../storage/database.js';
+import { blobRefusals, grantBlobs } from './blob-grants.js';
 import { canonicalBase64 } from './canonical-base64.js';
 import { GroupCommitter, type Batching, type FlushResult } from './group-commit.js';
 import type { MailNotifier } from './notifier.js';
@@ -37,6 +40,8 @@ interface AppendRequest {
   payloadBytes: number;
   /** A business message's checked commitment, stored with it in one transaction. */
   audit?: PreparedCommitment;
+  /** Blobs the message names (application messages only): granted to its recipients. */
+  blobs?: readonly string[];
 }
 
 /** The message class a signed commitment declares (routing policy key). */
@@ -65,7 +70,7 @@ export class ApplicationAppends {
     private readonly audit?: AuditService,
     private readonly router?: Router,
   ) {
-    this.plain = new GroupCommitter((items) => this.storeAppends(this.db, items), batching);
+    this.plain = new GroupCommitter((items) => this.flushPlain(items), batching);
     this.audited = new GroupCommitter((items) => this.flushAudited(items), batching);
   }
 
@@ -82,6 +87,7 @@ export class ApplicationAppends {
       epoch: info.epoch ?? 0n,
       payload: canonicalBase64(request.message, payload),
       payloadBytes: payload.length,
+      ...(request.blobs !== undefined ? { blobs: request.blobs } : {}),
     };
     if (request.commitment === undefined) {
       return this.plain.submit({ ...append, kind: info.contentType === 'proposal' ? 'proposal' : 'application' });
@@ -98,6 +104,17 @@ export class ApplicationAppends {
   /** Waits for queued appends to commit. */
   async drain(): Promise<void> {
     await Promise.all([this.plain.drain(), this.audited.drain()]);
+  }
+
+  /**
+   * Plain messages: one statement; a batch where a message names blobs is one transaction
+   * (blob checks and grants with the envelopes), announced after commit.
+   */
+  private async flushPlain(requests: readonly AppendRequest[]): Promise<FlushResult<SubmitResponse>[]> {
+    if (!requests.some((r) => r.blobs !== undefined)) return this.storeAppends(this.db, requests);
+    const results = await retryTransient(() => this.db.transaction((tx) => this.storeAppends(tx, requests, false)));
+    this.announce(requests, results);
+    return results;
   }
 
   /** Business messages: their envelopes and commitments commit together, audit-log entries included. */
@@ -135,8 +152,11 @@ export class ApplicationAppends {
    */
   private async storeAppends(sql: Sql, requests: readonly AppendRequest[], announce = true): Promise<FlushResult<SubmitResponse>[]> {
     const expiresAt = this.expiry();
+    // Messages naming blobs that are not the sender's complete blobs are refused (alone).
+    const refused = await blobRefusals(sql, requests);
     const unique = new Map<string, AppendRequest>();
     for (const r of requests) {
+      if (refused.has(r)) continue;
       const key = submissionKey(r.sender.deviceId, r.idempotencyKey, 0);
       if (!unique.has(key)) unique.set(key, r);
     }
@@ -158,7 +178,16 @@ export class ApplicationAppends {
     const leftovers = [...unique.values()].filter((r) => !inserted.has(submissionKey(r.sender.deviceId, r.idempotencyKey, 0)));
     const earlier = leftovers.length > 0 ? await findSubmissions(sql, leftovers.map((r) => ({ senderDeviceId: r.sender.deviceId, idempotencyKey: r.idempotencyKey }))) : new Map();
     const members = leftovers.length > 0 ? await groupMembers(sql, [...new Set(leftovers.map((r) => r.groupId))]) : new Map<string, Set<string>>();
+    await grantBlobs(
+      sql,
+      [...unique.values()].flatMap((r) => {
+        const stored = r.blobs ? inserted.get(submissionKey(r.sender.deviceId, r.idempotencyKey, 0)) : undefined;
+        return stored ? [{ blobs: r.blobs!, envelopeId: stored.id, recipients: stored.recipients }] : [];
+      }),
+    );
     const results = requests.map((r): FlushResult<SubmitResponse> => {
+      const refusal = refused.get(r);
+      if (refusal) return { ok: false, error: refusal };
       const key = submissionKey(r.sender.deviceId, r.idempotencyKey, 0);
       const stored = inserted.get(key);
       if (stored) {

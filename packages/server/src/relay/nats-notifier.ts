@@ -33,7 +33,7 @@
 import { connect, Events, type NatsConnection, type Subscription } from 'nats';
 import type { Logger } from 'pino';
 import { ParleyError, type Envelope, type SingleServerFrame } from '@parley/core';
-import type { LocalDelivery, MailNotifier } from './notifier.js';
+import { DEVICE_REVOKED_CLOSE, type LocalDelivery, type MailNotifier } from './notifier.js';
 
 export interface NatsNotifierOptions {
   /** NATS server URL(s), comma-separated (`nats://127.0.0.1:4222`). */
@@ -330,7 +330,7 @@ export class NatsNotifier implements MailNotifier {
       case 'ctl':
         return this.#o.local.control(deviceId, notice.frame);
       case 'revoked':
-        return this.#o.local.disconnect(deviceId, 4003, 'device revoked');
+        return this.#o.local.disconnect(deviceId, DEVICE_REVOKED_CLOSE, 'device revoked');
     }
   }
 
@@ -383,7 +383,7 @@ export class NatsNotifier implements MailNotifier {
   }
 
   notifyRevoked(deviceId: string): void {
-    this.#o.local.disconnect(deviceId, 4003, 'device revoked');
+    this.#o.local.disconnect(deviceId, DEVICE_REVOKED_CLOSE, 'device revoked');
     this.#flush();
     this.#publish(deviceId, { t: 'revoked' });
   }

@@ -7,6 +7,12 @@
  */
 import type { Envelope, SingleServerFrame } from '@parley/core';
 
+/**
+ * The WebSocket close code for a device that was revoked: the SDK opens a new session next
+ * (not the cached one), and the server's refusal carries the notice it verifies.
+ */
+export const DEVICE_REVOKED_CLOSE = 4004;
+
 export interface MailNotifier {
   /** New envelope for these recipient devices (already durable). */
   notifyEnvelope(recipients: readonly string[], envelope: Envelope): void;
@@ -48,6 +54,6 @@ export class InProcessNotifier implements MailNotifier {
   }
 
   notifyRevoked(deviceId: string): void {
-    this.local.disconnect(deviceId, 4003, 'device revoked');
+    this.local.disconnect(deviceId, DEVICE_REVOKED_CLOSE, 'device revoked');
   }
 }

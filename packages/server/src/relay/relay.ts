@@ -97,6 +97,10 @@ export class Relay {
     if (request.escrow !== undefined && request.commitment === undefined) {
       throw new InvalidInputError('an escrow blob comes only with a business message commitment', { code: 'escrow_not_allowed' });
     }
+    // Blobs are granted by application messages only (application-appends.ts, blob-grants.ts).
+    if (request.blobs !== undefined && info.contentType !== 'application') {
+      throw new InvalidInputError('only application messages name blobs', { code: 'invalid_request' });
+    }
     if (info.contentType === 'commit') return this.commits.submit(sender, request, payload, info);
     if (request.members !== undefined || request.welcome !== undefined || request.groupInfo !== undefined) {
       throw new InvalidInputError('only commits carry members, welcome or groupInfo', { code: 'invalid_request' });

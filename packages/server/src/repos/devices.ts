@@ -8,12 +8,15 @@ export interface DeviceRow {
   identity_key: Uint8Array;
   signature_key: Uint8Array;
   suite: string;
+  /** Every suite the device supports (null: only `suite`, a device from before negotiation). */
+  suites: string[] | null;
+  suites_seq: number;
   label: string | null;
   status: 'active' | 'pending' | 'revoked';
   created_at: Date;
 }
 
-const COLUMNS = 'id, identity_id, identity_key, signature_key, suite, label, status, created_at';
+const COLUMNS = 'id, identity_id, identity_key, signature_key, suite, suites, suites_seq, label, status, created_at';
 
 export async function insertDevice(
   sql: Sql,
@@ -23,19 +26,37 @@ export async function insertDevice(
     identityKey: Uint8Array;
     signatureKey: Uint8Array;
     suite: string;
+    suites?: readonly string[];
     status?: 'active' | 'pending';
     label?: string;
   },
 ): Promise<void> {
   try {
     await sql.query(
-      'INSERT INTO devices (id, identity_id, identity_key, signature_key, suite, label, status) VALUES ($1, $2, $3, $4, $5, $6, $7)',
-      [device.id, device.identityId, device.identityKey, device.signatureKey, device.suite, device.label ?? null, device.status ?? 'active'],
+      'INSERT INTO devices (id, identity_id, identity_key, signature_key, suite, label, status, suites) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)',
+      [device.id, device.identityId, device.identityKey, device.signatureKey, device.suite, device.label ?? null, device.status ?? 'active', device.suites ?? null],
     );
   } catch (error) {
     if (isUniqueViolation(error)) throw new ConflictError('device_exists', 'a device with this id is registered');
     throw error;
   }
+}
+
+/** The suites a device supports, most preferred first. */
+export function suitesOf(row: Pick<DeviceRow, 'suite' | 'suites'>): readonly string[] {
+  return row.suites ?? [row.suite];
+}
+
+/**
+ * Records a device's newer suites statement (`seq` above the stored one; a revoked device
+ * cannot), inside the caller's transaction; false when the statement is stale or the device gone.
+ */
+export async function setDeviceSuites(sql: Sql, id: string, suites: readonly string[], seq: number): Promise<boolean> {
+  const rows = await sql.query<{ id: string }>(
+    "UPDATE devices SET suites = $2, suites_seq = $3 WHERE id = $1 AND suites_seq < $3 AND status <> 'revoked' RETURNING id",
+    [id, suites, seq],
+  );
+  return rows.length === 1;
 }
 
 export async function getDevice(sql: Sql, id: string): Promise<DeviceRow | undefined> {
@@ -81,6 +102,7 @@ export function toDeviceRecord(row: DeviceRow): DeviceRecord {
     identityKey: toBase64(row.identity_key),
     signatureKey: toBase64(row.signature_key),
     suite: row.suite,
+    suites: [...suitesOf(row)],
     ...(row.label ? { label: row.label } : {}),
     status: row.status,
     createdAt: new Date(row.created_at).toISOString(),

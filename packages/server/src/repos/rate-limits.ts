@@ -26,3 +26,8 @@ export async function takeToken(sql: Sql, bucket: string, capacity: number, perS
   const tokens = Number(current[0]?.tokens ?? 0);
   return { allowed: false, retryAfterMs: Math.max(1, Math.ceil(((1 - tokens) / perSecond) * 1000)) };
 }
+
+/** Gives one token back to a bucket (up to its capacity): an attempt that turned out legitimate. */
+export async function refundToken(sql: Sql, bucket: string, capacity: number): Promise<void> {
+  await sql.query('UPDATE rate_limits SET tokens = LEAST($2::float8, tokens + 1) WHERE bucket = $1', [bucket, capacity]);
+}

@@ -30,6 +30,8 @@ export interface TokenRow {
   business_id: string;
   envelope_id: string | null;
   ciphertext: Uint8Array | null;
+  /** The attachments' sealed manifest (web links with attachments). */
+  manifest: Uint8Array | null;
   expires_at: Date;
   used_at: Date | null;
   attempts: number;
@@ -40,18 +42,18 @@ export interface TokenRow {
 export async function insertToken(
   sql: Sql,
   token: string,
-  t: { kind: 'app' | 'web'; messageId: string; identityId: string; businessId: string; envelopeId?: string; ciphertext?: Uint8Array; ttlSeconds: number },
+  t: { kind: 'app' | 'web'; messageId: string; identityId: string; businessId: string; envelopeId?: string; ciphertext?: Uint8Array; manifest?: Uint8Array; ttlSeconds: number },
 ): Promise<void> {
   await sql.query(
-    `INSERT INTO retrieval_tokens (token_hash, kind, message_id, identity_id, business_id, envelope_id, ciphertext, expires_at)
-     VALUES ($1, $2, $3, $4, $5, $6::bigint, $7, now() + ($8::integer * interval '1 second'))`,
-    [tokenHash(token), t.kind, t.messageId, t.identityId, t.businessId, t.envelopeId ?? null, t.ciphertext ?? null, t.ttlSeconds],
+    `INSERT INTO retrieval_tokens (token_hash, kind, message_id, identity_id, business_id, envelope_id, ciphertext, expires_at, manifest)
+     VALUES ($1, $2, $3, $4, $5, $6::bigint, $7, now() + ($8::integer * interval '1 second'), $9)`,
+    [tokenHash(token), t.kind, t.messageId, t.identityId, t.businessId, t.envelopeId ?? null, t.ciphertext ?? null, t.ttlSeconds, t.manifest ?? null],
   );
 }
 
 export async function findToken(sql: Sql, token: string, lock = false): Promise<(TokenRow & { expired: boolean }) | undefined> {
   const [row] = await sql.query<TokenRow & { expired: boolean }>(
-    `SELECT kind, message_id, identity_id, business_id, envelope_id, ciphertext, expires_at, used_at, attempts, otp_hash, otp_expires_at,
+    `SELECT kind, message_id, identity_id, business_id, envelope_id, ciphertext, manifest, expires_at, used_at, attempts, otp_hash, otp_expires_at,
             expires_at <= now() AS expired
      FROM retrieval_tokens WHERE token_hash = $1${lock ? ' FOR UPDATE' : ''}`,
     [tokenHash(token)],

@@ -9,7 +9,9 @@
  *   browsers never send to a server, and sends the SMS through its own provider: this
  *   node never holds the key. The page asks for a one-time code sent to a second factor
  *   the business configured and for explicit consent, then receives the ciphertext once
- *   and decrypts it in the browser. README § Security names the residual risks.
+ *   and decrypts it in the browser. With attachments, the same answer carries their sealed
+ *   manifest and a short-lived capability for exactly their blobs (web-blobs.ts).
+ *   README § Security names the residual risks.
  */
 import { createHmac, randomInt, timingSafeEqual } from 'node:crypto';
 import type { Logger } from 'pino';
@@ -34,6 +36,7 @@ import { findToken, isTokenShaped, tokenHash } from './retrieval-tokens.js';
 import { storedEnvelope } from '../repos/mailbox.js';
 import type { Router } from './router.js';
 import { WebMessages, type WebMessageRequest } from './web-messages.js';
+import { issueWebBlobCapability } from './web-blobs.js';
 
 const OTP_TTL_SECONDS = 300;
 
@@ -145,7 +148,7 @@ export class Retrieval {
   }
 
   /** Checks the code and the consent, then hands out the ciphertext once. */
-  async open(token: string, code: string, consent: boolean): Promise<{ brand: string; ciphertext: string }> {
+  async open(token: string, code: string, consent: boolean): Promise<{ brand: string; ciphertext: string; attachments?: { manifest: string; capability: string; expiresAt: string } }> {
     if (!consent) throw new InvalidInputError('explicit consent is required to read this message outside the app', { code: 'consent_required' });
     if (!/^\d{6}$/.test(code)) throw new InvalidInputError('the code has 6 digits', { code: 'invalid_request' });
     const outcome = await this.db.transaction(async (tx) => {
@@ -158,8 +161,9 @@ export class Retrieval {
         await tx.query(`UPDATE retrieval_tokens SET attempts = attempts + 1, used_at = CASE WHEN $2 THEN now() ELSE used_at END WHERE token_hash = $1`, [tokenHash(token), burned]);
         return { ok: false as const, burned };
       }
-      await tx.query('UPDATE retrieval_tokens SET used_at = now(), consented_at = now(), ciphertext = NULL WHERE token_hash = $1', [tokenHash(token)]);
-      return { ok: true as const, row };
+      await tx.query('UPDATE retrieval_tokens SET used_at = now(), consented_at = now(), ciphertext = NULL, manifest = NULL WHERE token_hash = $1', [tokenHash(token)]);
+      const attachments = row.manifest === null ? undefined : { manifest: toBase64(new Uint8Array(row.manifest)), ...(await issueWebBlobCapability(tx, row.message_id)) };
+      return { ok: true as const, row, attachments };
     });
     if (!outcome.ok) {
       this.metrics.tokenRedemptions.inc({ kind: 'web', result: outcome.burned ? 'locked' : 'bad_code' });
@@ -168,7 +172,11 @@ export class Retrieval {
     }
     this.metrics.tokenRedemptions.inc({ kind: 'web', result: 'ok' });
     await this.router.onWebRetrieved(outcome.row.message_id);
-    return { brand: this.router.business(outcome.row.business_id).brand, ciphertext: toBase64(new Uint8Array(outcome.row.ciphertext!)) };
+    return {
+      brand: this.router.business(outcome.row.business_id).brand,
+      ciphertext: toBase64(new Uint8Array(outcome.row.ciphertext!)),
+      ...(outcome.attachments ? { attachments: outcome.attachments } : {}),
+    };
   }
 
   /** The business records a customer's consent to non-end-to-end fallback (require-consent policies). */

@@ -11,7 +11,8 @@
  * a fresh one for the new ciphertext; after the report a repeat returns the state only.
  * If no hand-off arrives, the route expires with the token (router: a due web route).
  * A signed commitment, when the request carries one, is recorded in the audit log in the
- * transaction that issues the link.
+ * transaction that issues the link. Attachments (web-blobs.ts) are checked and granted to
+ * the link in that transaction too; the sealed manifest is stored with the token.
  */
 import {
   ConflictError,
@@ -35,6 +36,7 @@ import { insertToken, newToken } from './retrieval-tokens.js';
 import type { Router } from './router.js';
 import { DEFAULT_WEB_TEMPLATE, fill } from './routing-config.js';
 import { invitation } from './steps/invite.js';
+import { committedAttachments, grantWebBlobs } from './web-blobs.js';
 
 /** The `channel_sends` row of a sender's hand-off (step 0): at most one per message. */
 const HANDOFF_CHANNEL = 'sender-sms';
@@ -50,6 +52,8 @@ export interface WebMessageRequest {
   readonly commitment?: { readonly body: unknown; readonly signature: string };
   /** For a class under escrow: the opening and plaintext HPKE-sealed to the escrow key (base64). */
   readonly escrow?: string;
+  /** Attachments (web-blobs.ts): the references sealed under the link's key, and their blob ids. */
+  readonly attachments?: { readonly manifest: Uint8Array; readonly blobs: readonly string[] };
 }
 
 type Result = WebMessageResponse & { path: DeliveryPath | 'pending' };
@@ -77,6 +81,7 @@ export class WebMessages {
   /** A business message to a customer without the app: the policy's `otherwise` decides. */
   async send(sender: AuthDevice, request: WebMessageRequest): Promise<Result> {
     if (request.ciphertext.length < 12 + 16) throw new InvalidInputError('ciphertext too short for AES-GCM', { code: 'invalid_request' });
+    if (request.attachments && request.attachments.manifest.length < 12 + 16) throw new InvalidInputError('attachment manifest too short for AES-GCM', { code: 'invalid_request' });
     await this.requireSender(sender);
     const identityId = identityIdOf(sender.businessId, request.customerId);
     const [existing] = await this.db.query<{ state: string; path: DeliveryPath | null; identity_id: string; awaiting: boolean }>(
@@ -145,7 +150,8 @@ export class WebMessages {
     const ttl = this.router.config.tokenTtlSeconds;
     await claimed(
       this.db.transaction(async (tx) => {
-        await insertToken(tx, token, { kind: 'web', messageId: request.messageId, identityId, businessId: sender.businessId, ciphertext: request.ciphertext, ttlSeconds: ttl });
+        await this.attach(tx, sender, request);
+        await insertToken(tx, token, { kind: 'web', messageId: request.messageId, identityId, businessId: sender.businessId, ciphertext: request.ciphertext, ...this.manifest(request), ttlSeconds: ttl });
         // Due when the link expires (the router then finishes it as expired); the hand-off is the sender's.
         await tx.query(
           `INSERT INTO routes (message_id, business_id, identity_id, class, mode, state, next_at) VALUES ($1, $2, $3, $4, 'web', 'active', now() + ($5::integer * interval '1 second'))`,
@@ -169,8 +175,9 @@ export class WebMessages {
         [request.messageId],
       );
       if (!route || route.state !== 'active' || (await handedOff(tx, request.messageId))) return route;
-      await tx.query(`UPDATE retrieval_tokens SET used_at = now(), ciphertext = NULL WHERE message_id = $1 AND kind = 'web' AND used_at IS NULL`, [request.messageId]);
-      await insertToken(tx, token, { kind: 'web', messageId: request.messageId, identityId: route.identity_id, businessId: sender.businessId, ciphertext: request.ciphertext, ttlSeconds: ttl });
+      await tx.query(`UPDATE retrieval_tokens SET used_at = now(), ciphertext = NULL, manifest = NULL WHERE message_id = $1 AND kind = 'web' AND used_at IS NULL`, [request.messageId]);
+      await this.attach(tx, sender, request);
+      await insertToken(tx, token, { kind: 'web', messageId: request.messageId, identityId: route.identity_id, businessId: sender.businessId, ciphertext: request.ciphertext, ...this.manifest(request), ttlSeconds: ttl });
       await tx.query(`UPDATE routes SET next_at = now() + ($2::integer * interval '1 second') WHERE message_id = $1`, [request.messageId, ttl]);
       if (prepared) await this.audit.store(tx, [prepared]);
       await recordRouteEvent(tx, request.messageId, 'otherwise', null, 'web-link-reissued', 'repeated before the hand-off: the earlier link is burnt');
@@ -211,7 +218,7 @@ export class WebMessages {
         return { route, changed: true };
       }
       if (route.state !== 'active') return { route, changed: false };
-      await tx.query(`UPDATE retrieval_tokens SET used_at = now(), ciphertext = NULL WHERE message_id = $1 AND kind = 'web' AND used_at IS NULL`, [messageId]);
+      await tx.query(`UPDATE retrieval_tokens SET used_at = now(), ciphertext = NULL, manifest = NULL WHERE message_id = $1 AND kind = 'web' AND used_at IS NULL`, [messageId]);
       await tx.query(`UPDATE routes SET state = 'failed', finished_at = now(), lease_until = NULL WHERE message_id = $1`, [messageId]);
       await recordRouteEvent(tx, messageId, 'otherwise', 'sms', 'failed', report.reason ?? 'the sender did not hand the link over');
       return { route: { ...route, state: 'failed' }, changed: true };
@@ -221,6 +228,18 @@ export class WebMessages {
       if (!report.ok) this.metrics.routes.inc({ class: this.metrics.classLabel(outcome.route.class), outcome: 'failed' });
     }
     return { messageId, state: outcome.route.state, path: outcome.route.path ?? 'pending' };
+  }
+
+  /** The request's blobs checked and granted to the link (web-blobs.ts); nothing without attachments. */
+  private async attach(tx: Sql, sender: AuthDevice, request: WebMessageRequest): Promise<void> {
+    if (request.attachments) await grantWebBlobs(tx, sender, request.messageId, request.attachments.blobs, committedAttachments(request.commitment));
+    else if ((committedAttachments(request.commitment) ?? []).length > 0) {
+      throw new InvalidInputError('the commitment lists attachments the message does not carry', { code: 'web_attachments_mismatch' });
+    }
+  }
+
+  private manifest(request: WebMessageRequest): { manifest?: Uint8Array } {
+    return request.attachments ? { manifest: request.attachments.manifest } : {};
   }
 
   /** The request's commitment, checked (nothing stored yet); undefined without one. */

@@ -32,6 +32,8 @@ export const CLOSE = {
   sessionExpired: 4001,
   authRequired: 4002,
   badFrame: 4003,
+  /** The device was revoked (relay/notifier.ts DEVICE_REVOKED_CLOSE). */
+  revoked: 4004,
   /** The device opened more sockets than `limits.maxSocketsPerDevice`: the oldest goes. */
   tooManySockets: 4008,
   shuttingDown: 1001,

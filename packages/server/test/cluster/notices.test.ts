@@ -70,8 +70,8 @@ describe.skipIf(!services.ok)('NatsNotifier', () => {
       na.notifyRevoked('devB');
       await eventually('every notice on B', () => b.calls.some((x) => x.startsWith('disconnect')));
       // Two envelopes for one device in one turn: one notice.
-      expect(b.calls).toEqual(['wake devB ', 'wake devB 41,42', 'control devB key-packages-low', 'ack devB 41', 'disconnect devB 4003']);
-      expect(a.calls).toEqual(['wake devB ', 'deliver devB 41', 'deliver devOffline 41', 'deliver devB 42', 'control devB key-packages-low', 'ack devB 41', 'disconnect devB 4003']);
+      expect(b.calls).toEqual(['wake devB ', 'wake devB 41,42', 'control devB key-packages-low', 'ack devB 41', 'disconnect devB 4004']);
+      expect(a.calls).toEqual(['wake devB ', 'deliver devB 41', 'deliver devOffline 41', 'deliver devB 42', 'control devB key-packages-low', 'ack devB 41', 'disconnect devB 4004']);
       expect(c.calls).toEqual([]); // no interest, nothing received
       // Unwatched: no more notices.
       nb.unwatch('devB');

@@ -30,6 +30,8 @@ afterAll(async () => {
 
 const mode = async (path: string) => ((await stat(path)).mode & 0o777).toString(8);
 
+// The embedded data directory exists only with PGlite; the PostgreSQL leg has none to check (the PGlite leg runs these).
+if (ENGINE !== 'pglite') console.log('files-and-deployments: the embedded data directory tests skipped on PostgreSQL (no data directory; the PGlite leg runs them)');
 describe.runIf(ENGINE === 'pglite')('the embedded data directory', () => {
   // One directory through its life: two real starts (PGlite is slow to open), the refusals
   // in between cost nothing (they happen before the database opens).

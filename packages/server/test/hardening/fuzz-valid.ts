@@ -18,12 +18,14 @@ import {
 } from '@parley/core';
 import { signReceipt } from '@parley/core/audit';
 import { createEscrowKey, createEscrowOfficer } from '@parley/core/escrow';
-import { approvalMessage, revocationMessage, rotationMessage } from '@parley/core/keylog';
-import { commitChanges, createKeyPackage, generateSignatureKeyPair } from '@parley/core/mls';
+import { approvalMessage, revocationMessage, rotationMessage, suitesMessage } from '@parley/core/keylog';
+import { CLASSIC_SUITE, XWING_SUITE, commitChanges, createKeyPackage, generateSignatureKeyPair, loadSuite } from '@parley/core/mls';
+import { nodeCryptoProvider } from '@parley/core/mls/node';
 import { ADMIN_TOKEN, api, suite, type RawDevice } from '@parley/test-kit/server';
 import { jws, jwtVariants, mlsGarbage, privateMessage, withGroupInfoEpoch, EPOCHS } from './fuzz-crafted.js';
 import type { BadValue, Path } from './fuzz-inputs.js';
 import { applicationMessage, newMessageId, signedCommitment, CAROL_PHONE, WEB_CLASS, type World } from './fuzz-world.js';
+import { recoveryRequests } from './fuzz-recovery.js';
 
 export interface ValidRequest {
   readonly params?: Readonly<Record<string, string>>;
@@ -127,6 +129,7 @@ export function validRequests(world: World): Record<string, Builder[]> {
   const groupId = fromBase64(world.conversationId);
 
   return {
+    ...recoveryRequests(world),
     'POST /v1/admin/businesses': [
       async () => ({
         auth: ADMIN_TOKEN,
@@ -194,6 +197,8 @@ export function validRequests(world: World): Record<string, Builder[]> {
       },
     ],
     'GET /v1/key-packages/stock': [async () => ({ auth: alice.token })],
+    // Each build: a new identity (its own creation rate limit), a small blob.
+    'POST /v1/blobs': [async () => ({ auth: (await world.newDevice('blob-uploader')).token, expect: [201], body: { size: 1000 } })],
     'POST /v1/key-packages/claim': [async () => ({ auth: sender.token, body: { deviceIds: [bob.deviceId] } })],
     'POST /v1/messages': [
       // An audited application message.
@@ -266,6 +271,20 @@ export function validRequests(world: World): Record<string, Builder[]> {
           signatureKey: toBase64Url(aliceTablet.signature.publicKey),
         });
         return { auth: alice.token, params: { deviceId: aliceTablet.deviceId }, body: { signature: toBase64(signEd25519(alice.identity.privateKey, message)) } };
+      },
+    ],
+    'POST /v1/devices/me/suites': [
+      // A fresh classic device states X-Wing too (an app update), with X-Wing KeyPackages.
+      async () => {
+        const device = await world.newDevice('pq-update');
+        const xwing = await loadSuite(XWING_SUITE, nodeCryptoProvider);
+        const kp = async () => toBase64((await createKeyPackage(xwing, { identityId: device.identityId, deviceId: device.deviceId }, device.signature)).keyPackage);
+        const suites = [CLASSIC_SUITE, XWING_SUITE];
+        const message = suitesMessage({ deviceId: device.deviceId, identityKey: toBase64Url(device.identity.publicKey), seq: 1, suites });
+        return {
+          auth: device.token,
+          body: { suites, seq: 1, signature: toBase64(signEd25519(device.identity.privateKey, message)), keyPackages: [await kp()], lastResortKeyPackages: [await kp()] },
+        };
       },
     ],
     'POST /v1/devices/{deviceId}/rotate-keys': [

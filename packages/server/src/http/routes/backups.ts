@@ -8,15 +8,31 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { fromBase64, InvalidInputError, NotFoundError, ParleyError, RateLimitedError } from '@parley/core';
-import { takeToken } from '../../repos/rate-limits.js';
+import { refundToken, takeToken } from '../../repos/rate-limits.js';
+import type { Sql } from '../../storage/database.js';
 import { deviceOf, requireDevice, type RouteContext } from '../context.js';
 
 /** Versions kept per identity (older ones are deleted when a new one is stored). */
 export const BACKUP_VERSIONS_KEPT = 3;
 /** Largest backup accepted (bytes of ciphertext). */
 export const BACKUP_MAX_BYTES = 32 * 1024 * 1024;
-/** Fetch attempts per identity: a burst of as many, refilled over an hour. */
+/** Fetch attempts per identity: a burst of as many, refilled over an hour (a fetch with the right key gives its attempt back). */
 const FETCHES_PER_HOUR = 10;
+/** Uploads per identity: a burst of as many, refilled over an hour (automatic backups run daily). */
+const UPLOADS_PER_HOUR = 20;
+/** Versions are SQL `integer`s: a larger number is a 400, never a database error. */
+const MAX_VERSION = 2 ** 31 - 1;
+/** Increments on one full backup before the device must upload a full one again. */
+export const BACKUP_CHAIN_MAX = 30;
+
+/** The optional Parley-Backup-Base header: the version an increment builds on. */
+function baseHeader(value: string | string[] | undefined): number | undefined {
+  const text = Array.isArray(value) ? value[0] : value;
+  if (text === undefined) return undefined;
+  const base = /^[1-9][0-9]{0,9}$/.test(text) ? Number(text) : NaN;
+  if (!Number.isSafeInteger(base) || base > MAX_VERSION) throw new InvalidInputError('Parley-Backup-Base is a version number', { code: 'invalid_backup' });
+  return base;
+}
 
 function header(value: string | string[] | undefined, name: string): Uint8Array {
   const text = Array.isArray(value) ? value[0] : value;
@@ -42,6 +58,18 @@ function kdfHeader(value: string | string[] | undefined): string {
   return JSON.stringify(kdf);
 }
 
+/** An increment's base must be a stored version of the identity, on a chain not yet at its limit. */
+async function checkBase(tx: Sql, identityId: string, base: number): Promise<void> {
+  let depth = 0;
+  for (let version: number | null = base; version !== null; depth++) {
+    const rows: { base_version: number | null }[] = await tx.query('SELECT base_version FROM backups WHERE identity_id = $1 AND version = $2', [identityId, version]);
+    const row = rows[0];
+    if (!row) throw new ParleyError('backup_base_missing', 'the base of this increment is not stored (upload a full backup)', { status: 409 });
+    if (depth >= BACKUP_CHAIN_MAX) throw new ParleyError('backup_chain_too_long', 'too many increments on one full backup (upload a full backup)', { status: 409 });
+    version = row.base_version === null ? null : Number(row.base_version);
+  }
+}
+
 export function registerBackupRoutes(app: FastifyInstance, ctx: RouteContext): void {
   void app.register(async (scope) => {
     // Raw ciphertext bodies (the backup lines as the device wrote them).
@@ -52,34 +80,60 @@ export function registerBackupRoutes(app: FastifyInstance, ctx: RouteContext): v
       const me = deviceOf(request);
       const accessHash = header(request.headers['parley-backup-access-hash'], 'Parley-Backup-Access-Hash');
       const kdf = kdfHeader(request.headers['parley-backup-kdf']);
+      const base = baseHeader(request.headers['parley-backup-base']);
       const blob = Buffer.isBuffer(request.body) ? new Uint8Array(request.body) : new Uint8Array();
       if (blob.length === 0) throw new InvalidInputError('the backup is empty', { code: 'invalid_backup' });
+      const take = await takeToken(ctx.db, `backup-upload:${me.identityId}`, UPLOADS_PER_HOUR, UPLOADS_PER_HOUR / 3600);
+      if (!take.allowed) throw new RateLimitedError('too many backup uploads for this identity; retry later', take.retryAfterMs);
       const version = await ctx.db.transaction(async (tx) => {
         // One writer per identity at a time: versions stay dense and the oldest go.
         await tx.query('SELECT id FROM identities WHERE id = $1 FOR UPDATE', [me.identityId]);
+        if (base !== undefined) await checkBase(tx, me.identityId, base);
         const [row] = await tx.query<{ v: number | null }>('SELECT max(version) AS v FROM backups WHERE identity_id = $1', [me.identityId]);
         const next = Number(row?.v ?? 0) + 1;
-        await tx.query('INSERT INTO backups (identity_id, version, blob, access_hash, kdf) VALUES ($1, $2, $3, $4, $5)', [me.identityId, next, blob, accessHash, kdf]);
-        await tx.query('DELETE FROM backups WHERE identity_id = $1 AND version <= $2', [me.identityId, next - BACKUP_VERSIONS_KEPT]);
+        await tx.query('INSERT INTO backups (identity_id, version, blob, access_hash, kdf, base_version) VALUES ($1, $2, $3, $4, $5, $6)', [
+          me.identityId,
+          next,
+          blob,
+          accessHash,
+          kdf,
+          base ?? null,
+        ]);
+        // Keep the newest few full backups and every increment built on them (a chain stays whole).
+        const fulls = await tx.query<{ version: number }>(
+          'SELECT version FROM backups WHERE identity_id = $1 AND base_version IS NULL ORDER BY version DESC LIMIT $2',
+          [me.identityId, BACKUP_VERSIONS_KEPT],
+        );
+        if (fulls.length === BACKUP_VERSIONS_KEPT) {
+          await tx.query('DELETE FROM backups WHERE identity_id = $1 AND version < $2', [me.identityId, Number(fulls[fulls.length - 1]!.version)]);
+        }
         return next;
       });
-      ctx.log.info({ identity: me.identityId, version, bytes: blob.length }, 'backup stored');
+      ctx.log.info({ identity: me.identityId, version, base, bytes: blob.length }, 'backup stored');
       return reply.status(201).send({ version, size: blob.length });
     });
 
     scope.get('/v1/backups', { schema: { hide: true }, onRequest: requireDevice(ctx) }, async (request) => {
       const me = deviceOf(request);
-      const rows = await ctx.db.query<{ version: number; size: number; kdf: string; created_at: Date }>(
-        'SELECT version, octet_length(blob) AS size, kdf, created_at FROM backups WHERE identity_id = $1 ORDER BY version DESC',
+      const rows = await ctx.db.query<{ version: number; size: number; kdf: string; created_at: Date; base_version: number | null }>(
+        'SELECT version, octet_length(blob) AS size, kdf, created_at, base_version FROM backups WHERE identity_id = $1 ORDER BY version DESC',
         [me.identityId],
       );
-      return { versions: rows.map((r) => ({ version: Number(r.version), size: Number(r.size), kdf: JSON.parse(r.kdf) as unknown, createdAt: new Date(r.created_at).toISOString() })) };
+      return {
+        versions: rows.map((r) => ({
+          version: Number(r.version),
+          size: Number(r.size),
+          kdf: JSON.parse(r.kdf) as unknown,
+          createdAt: new Date(r.created_at).toISOString(),
+          ...(r.base_version === null ? {} : { base: Number(r.base_version) }),
+        })),
+      };
     });
 
     scope.get('/v1/backups/:version', { schema: { hide: true }, onRequest: requireDevice(ctx) }, async (request, reply) => {
       const me = deviceOf(request);
       const version = Number((request.params as { version: string }).version);
-      if (!Number.isSafeInteger(version) || version < 1) throw new InvalidInputError('a backup version is a positive integer', { code: 'invalid_backup' });
+      if (!Number.isSafeInteger(version) || version < 1 || version > MAX_VERSION) throw new InvalidInputError('a backup version is a positive integer', { code: 'invalid_backup' });
       const accessKey = header(request.headers['parley-backup-key'], 'Parley-Backup-Key');
       // Attempts are counted before the key is looked at: guessing costs the same whether right or wrong.
       const take = await takeToken(ctx.db, `backup-fetch:${me.identityId}`, FETCHES_PER_HOUR, FETCHES_PER_HOUR / 3600);
@@ -94,6 +148,8 @@ export function registerBackupRoutes(app: FastifyInstance, ctx: RouteContext): v
         ctx.log.warn({ identity: me.identityId, device: me.deviceId }, 'backup fetch with a wrong key');
         throw new ParleyError('backup_key_invalid', 'this is not the key of that backup', { status: 403 });
       }
+      // The right key: the attempt is given back (restoring a chain fetches several versions).
+      await refundToken(ctx.db, `backup-fetch:${me.identityId}`, FETCHES_PER_HOUR);
       return reply
         .header('content-type', 'application/octet-stream')
         .header('parley-backup-version', String(row.version))

@@ -24,11 +24,11 @@ import {
   verifyEd25519,
 } from '@parley/core';
 import { rotationMessage } from '@parley/core/keylog';
-import { getDevice, rotateDeviceKeys } from '../../repos/devices.js';
+import { getDevice, rotateDeviceKeys, suitesOf } from '../../repos/devices.js';
 import { deleteKeyPackagesOf, insertKeyPackages } from '../../repos/key-packages.js';
 import { takeToken } from '../../repos/rate-limits.js';
 import { deviceOf, requireDevice, type RouteContext } from '../context.js';
-import { validateKeyPackages } from './key-packages.js';
+import { requireLastResortPerSuite, validateKeyPackages } from './key-packages.js';
 
 /** Rotations a device may make per day (a burst of as many, refilled over 24 h). */
 const ROTATIONS_PER_DAY = 5;
@@ -85,9 +85,11 @@ export function registerKeyRotationRoutes(app: FastifyInstance, ctx: RouteContex
       // Every rotation is a key-log entry contacts replay: a device cannot flood its identity's history.
       const take = await takeToken(ctx.db, `rotate:${device.id}`, ROTATIONS_PER_DAY, ROTATIONS_PER_DAY / 86_400);
       if (!take.allowed) throw new RateLimitedError('too many key rotations for this device; retry later', take.retryAfterMs);
-      const owner = { identityId: device.identity_id, deviceId: device.id, signatureKey };
+      const owner = { identityId: device.identity_id, deviceId: device.id, signatureKey, suites: suitesOf(device) };
       const oneTime = await validateKeyPackages(ctx, body.keyPackages, owner);
-      const [lastResort] = await validateKeyPackages(ctx, [body.lastResortKeyPackage], owner);
+      const lastResort = await validateKeyPackages(ctx, [body.lastResortKeyPackage, ...(body.lastResortKeyPackages ?? [])], owner);
+      // Every KeyPackage is withdrawn below: each stated suite needs its new last-resort one.
+      requireLastResortPerSuite(lastResort, owner.suites);
       const pendingId = await ctx.db.transaction(async (tx) => {
         // Still the key this rotation was signed against (a concurrent rotation, or a revocation, wins).
         if (!(await rotateDeviceKeys(tx, { id: device.id, previousIdentityKey, identityKey, signatureKey }))) {

@@ -27,9 +27,12 @@ import {
   registrationProofMessage,
   sessionProofMessage,
   toBase64,
+  toBase64Url,
   verifyEd25519,
   type IdentityId,
 } from '@parley/core';
+import { suitesMessage } from '@parley/core/keylog';
+import { parseSuiteName } from '@parley/core/mls';
 import { insertBusiness } from '../../repos/businesses.js';
 import { publicJwk } from '../../repos/business-admin.js';
 import { upsertIdentity, getIdentity } from '../../repos/identities.js';
@@ -39,8 +42,20 @@ import { consumeChallenge, insertChallenge } from '../../repos/challenges.js';
 import { insertKeyPackages, keyPackageStock } from '../../repos/key-packages.js';
 import { verifyEnrollmentToken } from '../enrollment.js';
 import { deviceOf, requireAdmin, requireDevice, type RouteContext } from '../context.js';
-import { validateKeyPackages, stockResponse } from './key-packages.js';
+import { requireLastResortPerSuite, validateKeyPackages, stockResponse } from './key-packages.js';
 import { canSeeIdentity } from '../../directory/visibility.js';
+
+/**
+ * The suites a registration states: `suites` (which must hold `suite` and come with its proof)
+ * or `[suite]`; each one Parley offers, else `unsupported_suite`.
+ */
+function registeredSuites(body: { suite: string; suites?: string[] | undefined; suitesProof?: string | undefined }): string[] {
+  const suites = body.suites ?? [body.suite];
+  if (suites.some((name) => parseSuiteName(name) === undefined)) throw new InvalidInputError('unsupported cipher suite', { code: 'unsupported_suite' });
+  if (!suites.includes(body.suite)) throw new InvalidInputError('suites must include suite', { code: 'unsupported_suite' });
+  if ((body.suites === undefined) !== (body.suitesProof === undefined)) throw new InvalidInputError('suites and suitesProof go together', { code: 'invalid_request' });
+  return suites;
+}
 
 /** Stands in for the identity key of a device that does not exist (see /v1/auth/session). */
 const UNKNOWN_DEVICE_KEY = generateIdentityKeyPair().publicKey;
@@ -78,7 +93,7 @@ export function registerRegistryRoutes(app: FastifyInstance, ctx: RouteContext):
     async (request, reply) => {
       const body = request.body;
       const claims = await verifyEnrollmentToken(ctx.db, body.enrollmentToken, ctx.config.auth.maxEnrollmentTokenLifetimeSeconds);
-      if (body.suite !== ctx.suite.name) throw new InvalidInputError('unsupported cipher suite', { code: 'unsupported_suite' });
+      const suites = registeredSuites(body);
       const identityKey = fromBase64(body.identityKey, 'identityKey');
       const signatureKey = fromBase64(body.signatureKey, 'signatureKey');
       const proof = fromBase64(body.proof, 'proof');
@@ -87,11 +102,18 @@ export function registerRegistryRoutes(app: FastifyInstance, ctx: RouteContext):
       if (!verifyEd25519(identityKey, message, proof)) {
         throw new UnauthorizedError('registration_proof_invalid', 'the registration proof does not verify with the identity key');
       }
-      const owner = { identityId: claims.identityId, deviceId: body.deviceId, signatureKey };
+      if (body.suitesProof !== undefined) {
+        const stated = suitesMessage({ deviceId: body.deviceId, identityKey: toBase64Url(identityKey), seq: 0, suites });
+        if (!verifyEd25519(identityKey, stated, fromBase64(body.suitesProof, 'suitesProof'))) {
+          throw new UnauthorizedError('registration_proof_invalid', 'the suites proof does not verify with the identity key');
+        }
+      }
+      const owner = { identityId: claims.identityId, deviceId: body.deviceId, signatureKey, suites };
       const oneTime = await validateKeyPackages(ctx, body.keyPackages, owner);
-      const [lastResort] = await validateKeyPackages(ctx, [body.lastResortKeyPackage], owner);
+      const lastResort = await validateKeyPackages(ctx, [body.lastResortKeyPackage, ...(body.lastResortKeyPackages ?? [])], owner);
+      requireLastResortPerSuite(lastResort, suites);
 
-      const { status, pendingId } = await ctx.db.transaction(async (tx) => {
+      const { status, pendingId, revokedIds } = await ctx.db.transaction(async (tx) => {
         if (!(await markEnrollmentTokenUsed(tx, claims.businessId, claims.jti, claims.expiresAt))) {
           throw new ConflictError('enrollment_token_reused', 'this enrollment token was used before');
         }
@@ -121,6 +143,7 @@ export function registerRegistryRoutes(app: FastifyInstance, ctx: RouteContext):
           identityKey,
           signatureKey,
           suite: body.suite,
+          ...(body.suites ? { suites } : {}),
           status,
           ...(body.label ? { label: body.label } : {}),
         });
@@ -132,14 +155,21 @@ export function registerRegistryRoutes(app: FastifyInstance, ctx: RouteContext):
           identityKey,
           signatureKey,
           suite: body.suite,
+          ...(body.suitesProof ? { suites: { names: suites, proof: fromBase64(body.suitesProof, 'suitesProof') } } : {}),
           approval: status === 'active' ? 'enrollment' : 'pending',
         });
-        return { status, pendingId };
+        return { status, pendingId, revokedIds: claims.reset ? existing.map((d) => d.id) : [] };
       });
       ctx.directory.keyLog.kick?.();
       const { index } = await ctx.directory.keyLog.waitSequenced(pendingId);
+      // A reset's revocations are sequenced before the new device's entry: the old devices'
+      // sockets close now, and at their next session they get the notice (revocation.ts).
+      for (const id of revokedIds) {
+        ctx.deviceStatus.forget(id);
+        ctx.notifier.notifyRevoked(id);
+      }
       ctx.log.info({ device: body.deviceId, identity: claims.identityId, status, keyLogIndex: index }, 'device registered');
-      const stock = await keyPackageStock(ctx.db, body.deviceId);
+      const stock = await keyPackageStock(ctx.db, body.deviceId, body.suite);
       return reply.status(201).send({
         deviceId: body.deviceId,
         identityId: claims.identityId,
@@ -180,8 +210,13 @@ export function registerRegistryRoutes(app: FastifyInstance, ctx: RouteContext):
       if (!verifyEd25519(identityKey, sessionProofMessage({ deviceId, challenge }), signature) || !device) throw invalid();
       // Consumed only after the signature checks out, and exactly once.
       if (!(await consumeChallenge(ctx.db, challenge, deviceId))) throw invalid();
-      // Proven to hold the device's key: it may learn that it was revoked.
-      if (device.status === 'revoked') throw new UnauthorizedError('device_revoked', 'this device was revoked');
+      // Proven to hold the device's key: it may learn that it was revoked, with the proof. The
+      // notice is its identity's key-log lookup (entries, inclusion proofs, signed checkpoint):
+      // the SDK wipes the device only once the verified log shows the revocation (revocation.ts).
+      if (device.status === 'revoked') {
+        const notice = await ctx.directory.lookup(device.identity_id);
+        throw new UnauthorizedError('device_revoked', 'this device was revoked', { details: { notice } });
+      }
       const auth = { deviceId, identityId: device.identity_id, businessId: businessOf(device.identity_id as IdentityId) };
       // A disabled business's devices get no new session (403 business_disabled). Sessions issued
       // before stay valid until they expire (at most auth.sessionTtlSeconds, 15 min), so they are

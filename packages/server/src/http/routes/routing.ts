@@ -5,6 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { sendDownload } from '../blob-reply.js';
 import type { FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import {
@@ -32,9 +33,11 @@ import {
   WebDescribeResponseSchema,
   WebOpenRequestSchema,
   WebOpenResponseSchema,
+  BLOB_ID_PATTERN,
   fromBase64,
   isParleyError,
 } from '@parley/core';
+import { capabilityGrantee } from '../../routing/web-blobs.js';
 import { ChannelError } from '../../channels/channel.js';
 import { takeToken } from '../../repos/rate-limits.js';
 import { routeStatuses } from '../../routing/route-status.js';
@@ -46,9 +49,15 @@ const PAGE = readFileSync(new URL('../../routing/web/retrieve.html', import.meta
 const SCRIPT = readFileSync(new URL('../../routing/web/retrieve.js', import.meta.url), 'utf8');
 /** The web message format's one definition (the Sender seals with the same file), served as is. */
 const FORMAT = readFileSync(createRequire(import.meta.url).resolve('@parley/core/web-message'), 'utf8');
+/** The attachment format opened in the browser (one file, typed by its .d.ts), served as is. */
+const STREAM = readFileSync(createRequire(import.meta.url).resolve('@parley/core/attachment-stream'), 'utf8');
+const BLOB_ID = new RegExp(BLOB_ID_PATTERN);
+/** Web blob fetches per client address (a page fetches at most 10 blobs, and may retry). */
+const WEB_BLOBS_PER_MINUTE = 60;
 /** The page runs only its own script, talks only to this origin, and leaks no referrer. */
 const PAGE_HEADERS = {
-  'content-security-policy': "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+  // `img-src blob:`: the page shows a decrypted image attachment from a blob: URL it made itself.
+  'content-security-policy': "default-src 'none'; script-src 'self'; connect-src 'self'; img-src blob:; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
   'referrer-policy': 'no-referrer',
   'cache-control': 'no-store',
   'x-content-type-options': 'nosniff',
@@ -119,7 +128,12 @@ export function registerRoutingRoutes(app: FastifyInstance, ctx: RouteContext): 
       const sender = deviceOf(request);
       // A message submission like /v1/messages: refused for a disabled business (business-status.ts).
       await ctx.businessStatus.assertActive(sender.businessId);
-      return retrieval.sendWebMessage(sender, { ...request.body, ciphertext: fromBase64(request.body.ciphertext, 'ciphertext') });
+      const { attachments, ...body } = request.body;
+      return retrieval.sendWebMessage(sender, {
+        ...body,
+        ciphertext: fromBase64(body.ciphertext, 'ciphertext'),
+        ...(attachments ? { attachments: { manifest: fromBase64(attachments.manifest, 'manifest'), blobs: attachments.blobs } } : {}),
+      });
     },
   );
 
@@ -219,6 +233,20 @@ export function registerRoutingRoutes(app: FastifyInstance, ctx: RouteContext): 
   app.get('/assets/web-message.js', { schema: { hide: true } }, async (_request, reply) =>
     reply.headers({ 'content-type': 'text/javascript; charset=utf-8', 'cache-control': 'no-cache', 'x-content-type-options': 'nosniff' }).send(FORMAT),
   );
+  app.get('/assets/attachment-stream.js', { schema: { hide: true } }, async (_request, reply) =>
+    reply.headers({ 'content-type': 'text/javascript; charset=utf-8', 'cache-control': 'no-cache', 'x-content-type-options': 'nosniff' }).send(STREAM),
+  );
+
+  // A web message's attachment, for the page that opened it (routing/web-blobs.ts): the capability
+  // `/v1/web/open` returned, as a bearer token. Anything else is 404 `no_blob`, like a blob that does not exist.
+  app.get('/v1/web/blobs/:blobId', { schema: { hide: true }, exposeHeadRoute: false }, async (request, reply) => {
+    const take = await takeToken(ctx.db, `web-blob:${request.ip}`, WEB_BLOBS_PER_MINUTE, WEB_BLOBS_PER_MINUTE / 60);
+    if (!take.allowed) throw new RateLimitedError('too many attachment requests; retry later', take.retryAfterMs);
+    const { blobId } = request.params as { blobId?: unknown };
+    const grantee = await capabilityGrantee(ctx.db, request.headers.authorization);
+    if (typeof blobId !== 'string' || !BLOB_ID.test(blobId) || !grantee) throw new NotFoundError('no_blob', 'no such blob');
+    return sendDownload(reply, () => ctx.blobs.downloadGranted(grantee, blobId, request.headers.range), ctx.log, blobId);
+  });
 
   r.post(
     '/v1/web/describe',
@@ -252,7 +280,8 @@ export function registerRoutingRoutes(app: FastifyInstance, ctx: RouteContext): 
       schema: {
         tags: ['routing'],
         operationId: 'openWebMessage',
-        summary: 'With the code and explicit consent: the ciphertext, once (decrypted in the browser with the fragment key)',
+        summary:
+          'With the code and explicit consent: the ciphertext, once (decrypted in the browser with the fragment key); with attachments, their sealed manifest and a short-lived capability for GET /v1/web/blobs/:blobId',
         body: WebOpenRequestSchema,
         response: { 200: WebOpenResponseSchema, ...errors },
       },
