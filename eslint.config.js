@@ -16,7 +16,7 @@ const TEST_FOLDER_MESSAGE = "shared test helpers live in @parley/test-kit (serve
 export default tseslint.config(
   { ignores: ['**/node_modules/**', '**/dist/**', 'bench/results/**'] },
   {
-    files: ['packages/*/src/**/*.ts', 'bench/**/*.ts', 'apps/*/src/**/*.ts'],
+    files: ['packages/*/src/**/*.ts', 'bench/**/*.ts', 'apps/*/src/**/*.ts', 'apps/*/src/**/*.tsx'],
     languageOptions: {
       parser: tseslint.parser,
       parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
@@ -52,7 +52,7 @@ export default tseslint.config(
   },
   {
     // Core and the SDK are browser-safe; runtime-specific code lives in files that say so (*.node.ts).
-    files: ['packages/core/src/**/*.ts', 'packages/client/src/**/*.ts', 'apps/*/src/**/*.ts'],
+    files: ['packages/core/src/**/*.ts', 'packages/client/src/**/*.ts', 'apps/*/src/**/*.ts', 'apps/*/src/**/*.tsx'],
     ignores: ['**/*.node.ts'],
     rules: {
       'no-restricted-imports': [

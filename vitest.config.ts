@@ -12,7 +12,9 @@ const SOURCE_CONDITION = 'parley-source';
 
 export default defineConfig({
   resolve: { conditions: [SOURCE_CONDITION, ...defaultClientConditions] },
-  ssr: { resolve: { conditions: [SOURCE_CONDITION, ...defaultServerConditions], externalConditions: [SOURCE_CONDITION] } },
+  // Without the bundlers' `module` condition (vitest hands these conditions to Node in the workers):
+  // @opentelemetry/api's `module` build imports without file extensions, which Node refuses.
+  ssr: { resolve: { conditions: [SOURCE_CONDITION, ...defaultServerConditions.filter((c) => c !== 'module')], externalConditions: [SOURCE_CONDITION] } },
   test: {
     include: ['packages/*/test/**/*.test.ts'],
     globalSetup: ['./vitest.global-setup.ts'],

@@ -8,8 +8,10 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-/** Markers tests place in message plaintext (keep in sync with the tests that use them). */
-export const PLAINTEXT_MARKERS = ['PLAINTEXT-MARKER-7d1c0e', 'PARLEY-SECRET-CONTENT'];
+import { PLAINTEXT_MARKERS } from '@parley/test-kit/privacy-markers';
+
+/** Markers tests place in message plaintext: one list, in test-kit (also read by scripts/privacy-scan.mjs). */
+export { PLAINTEXT_MARKERS };
 
 export default function setup(): () => void {
   const dir = mkdtempSync(join(tmpdir(), 'parley-emulator-capture-'));

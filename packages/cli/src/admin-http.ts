@@ -39,3 +39,25 @@ export async function callAdminApi(server: string, token: string, method: string
   }
   return json;
 }
+
+/**
+ * Rethrows `error` from a call made with the admin token to an endpoint that also takes a
+ * device session (key lookup, evidence): there a refused admin token reads as a bad
+ * session (`session_invalid`). On a 401, asks an admin-only endpoint what it thinks of
+ * the token and throws its answer instead (`admin_token_invalid`, `admin_disabled`).
+ *
+ * @example
+ * const bundle = await api.evidence(id).catch((e: unknown) => explainRefusedAdminToken(server, token, e));
+ */
+export async function explainRefusedAdminToken(server: string, token: string, error: unknown): Promise<never> {
+  if (error instanceof ApiError && error.status === 401) {
+    let refusal: ApiError | undefined;
+    try {
+      await callAdminApi(server, token, 'GET', '/v1/admin/businesses?limit=1', undefined, 10_000);
+    } catch (probe) {
+      if (probe instanceof ApiError && (probe.status === 401 || probe.status === 403)) refusal = probe;
+    }
+    if (refusal) throw new ApiError(refusal.status, refusal.code, `the server refused the admin token (${refusal.message})`);
+  }
+  throw error;
+}

@@ -1,5 +1,6 @@
 /** Strict flag parsing shared by the commands (unknown flags are errors). */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { levels } from 'pino';
 import { UsageError } from './errors.js';
 
 /**
@@ -65,4 +66,43 @@ export function parsePort(value: string | undefined, fallback: number): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 0 || n > 65535) throw new UsageError(`invalid port '${value}'`);
   return n;
+}
+
+/**
+ * A server URL given with `flag` (`--url`, `--server`, …): `http://` or `https://` with a
+ * host, returned without trailing slashes. Anything else — notably `127.0.0.1:8080` without
+ * a scheme, which fetch would report as unreachable — is a {@link UsageError} naming the flag.
+ *
+ * @example
+ * const base = parseServerUrl(flags.url, '--url'); // 'http://127.0.0.1:8080'
+ */
+export function parseServerUrl(value: string, flag: string): string {
+  const trimmed = value.trim();
+  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(trimmed)) {
+    throw new UsageError(`${flag} '${value}' has no scheme: write http://${trimmed} (or https://…)`);
+  }
+  if (!/^https?:\/\//i.test(trimmed)) throw new UsageError(`${flag} '${value}' must be an http:// or https:// URL`);
+  let url: URL;
+  try {
+    url = new URL(trimmed);
+  } catch {
+    throw new UsageError(`${flag} '${value}' is not a URL`);
+  }
+  if (url.hostname === '' || /\s/.test(trimmed)) throw new UsageError(`${flag} '${value}' is not a URL`);
+  return trimmed.replace(/\/+$/, '');
+}
+
+/** pino's level names, most verbose first, and `silent`. */
+export const LOG_LEVELS: readonly string[] = [...Object.entries(levels.values).sort((a, b) => a[1] - b[1]).map(([name]) => name), 'silent'];
+
+/**
+ * A log level given with `flag`: one of pino's ({@link LOG_LEVELS}); anything else is a
+ * {@link UsageError} listing them.
+ *
+ * @example
+ * const level = parseLogLevel(flags['log-level'] ?? 'info', '--log-level'); // 'info'
+ */
+export function parseLogLevel(value: string, flag: string): 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent' {
+  if (!LOG_LEVELS.includes(value)) throw new UsageError(`${flag} '${value}' is not a log level: use one of ${LOG_LEVELS.join(', ')}`);
+  return value as 'info';
 }

@@ -51,7 +51,9 @@ describe('parley admin', () => {
     const key = await jwkFile('k1.json');
     const created = await run(['admin', 'businesses', 'create', 'cli-co', '--name', 'CLI Co', '--key-file', key.path, ...common(), '--json']);
     expect(created.code, created.err).toBe(0);
-    const view = JSON.parse(created.out);
+    // The API's own answer, with `ok` (docs/cli.md).
+    const { ok, ...view } = JSON.parse(created.out);
+    expect(ok).toBe(true);
     expect(view).toEqual({
       id: 'cli-co',
       name: 'CLI Co',
@@ -63,7 +65,7 @@ describe('parley admin', () => {
     expect((await api(t.url, 'GET', '/v1/admin/businesses/cli-co', undefined, ADMIN_TOKEN)).body).toEqual(view);
 
     const shown = await run(['admin', 'businesses', 'show', 'cli-co', ...common(), '--json']);
-    expect([shown.code, JSON.parse(shown.out)]).toEqual([0, view]);
+    expect([shown.code, JSON.parse(shown.out)]).toEqual([0, { ok: true, ...view }]);
     const text = await run(['admin', 'businesses', 'show', 'cli-co', ...common()]);
     expect(text.code).toBe(0);
     expect(text.out.split('\n')[0]).toMatch(/^cli-co {2}active {2}created .* {2}name: CLI Co$/);
@@ -92,7 +94,7 @@ describe('parley admin', () => {
     try {
       const added = await run(['admin', 'keys', 'add', 'cli-keys', '--kid', 'second', '--jwk-file', k2.path, '--server', t.url, '--json']);
       expect(added.code, added.err).toBe(0);
-      expect(JSON.parse(added.out)).toEqual({ kid: 'second', createdAt: expect.any(String), jwk: { kty: 'OKP', crv: 'Ed25519', x: k2.x } });
+      expect(JSON.parse(added.out)).toEqual({ ok: true, kid: 'second', createdAt: expect.any(String), jwk: { kty: 'OKP', crv: 'Ed25519', x: k2.x } });
     } finally {
       delete process.env['PARLEY_ADMIN_TOKEN'];
     }
@@ -111,7 +113,8 @@ describe('parley admin', () => {
     const unknownKey = await run(['admin', 'keys', 'retire', 'cli-keys', '--kid', 'nope', ...common()]);
     expect([unknownKey.code, unknownKey.err]).toEqual([1, expect.stringContaining('[unknown_key]')]);
     const unknown = await run(['admin', 'businesses', 'show', 'no-such-co', ...common(), '--json']);
-    expect([unknown.code, unknown.out, unknown.err]).toEqual([1, '', expect.stringContaining('[unknown_business]')]);
+    // Under --json the error is JSON too, on stdout.
+    expect([unknown.code, JSON.parse(unknown.out), unknown.err]).toEqual([1, { ok: false, error: { code: 'unknown_business', message: expect.any(String) } }, '']);
     const wrongToken = await run(['admin', 'businesses', 'list', '--server', t.url, '--admin-token', 'wrong']);
     expect([wrongToken.code, wrongToken.err]).toEqual([1, expect.stringContaining('[admin_token_invalid]')]);
   });

@@ -101,7 +101,8 @@ describe('parley gateway', () => {
       // A second process on the instance's PGlite directory is refused before it opens the database.
       const meanwhile = await run(['gateway', 'keys', 'list', '--data-dir', dataDir, '--json']);
       expect(meanwhile.code).toBe(1);
-      expect(meanwhile.err).toContain('data_dir_locked');
+      // Under --json the error is JSON on stdout (docs/cli.md).
+      expect(JSON.parse(meanwhile.out)).toEqual({ ok: false, error: { code: 'data_dir_locked', message: expect.any(String) } });
     } finally {
       child.kill('SIGTERM');
       await new Promise((r) => child.once('exit', r));

@@ -56,6 +56,8 @@ export interface DeviceKeysContext {
   rotate(options?: KeyRotationOptions): Promise<KeyRotationResult>;
   /** Finishes an interrupted rotation and re-keys what still has an old key. */
   resumeRotation(signers?: DeviceSigners): Promise<ResumedRotation>;
+  /** A contact was verified (diagnostics.ts reports a customer's verification of their business). */
+  onVerified?(identityId: string, method: 'qr'): void;
 }
 
 /**
@@ -351,6 +353,7 @@ export class DeviceKeys {
         const verified = (await getJson<Record<string, string>>(this.ctx.store, verifiedRecord(identityId))) ?? {};
         verified[d.deviceId] = toBase64(d.identityKey);
         await this.ctx.store.write([putJson(verifiedRecord(identityId), verified)]);
+        this.ctx.onVerified?.(identityId, 'qr');
         return 'match';
       }
       if (r === 'version-mismatch') result = r;

@@ -77,6 +77,13 @@ export interface DeviceOptions {
    * brings post-quantum support to an enrolled device.
    */
   readonly suites?: readonly SuiteName[];
+  /**
+   * Metadata-only diagnostics for the operator (default on; `false`: off): how many messages
+   * this device could not decrypt, by reason code, and a customer's verification of their
+   * business, with the SDK version and platform. Never content, ids or error text; at most one
+   * report a minute, failures silent (docs: `POST /v1/diagnostics`).
+   */
+  readonly diagnostics?: boolean;
 }
 
 /**

@@ -14,6 +14,7 @@ import { Committer } from './commits.js';
 import { Connection } from './connection.js';
 import { ConversationRegistry } from './conversations.js';
 import { DeviceBackups } from './device-backups.js';
+import { DiagnosticsReporter } from './diagnostics.js';
 import { DeviceKeys } from './device-keys.js';
 import type { DeviceOptions } from './device-options.js';
 import type { DeviceKeyring } from './device-signers.js';
@@ -70,6 +71,8 @@ export interface DeviceParts {
   readonly backups: DeviceBackups;
   /** What sending a message needs (send-message.ts, web-link.ts), business commitments signed with this device's identity key. */
   readonly sending: SendContext;
+  /** Metadata-only reports for the operator (undefined with `diagnostics: false`). */
+  readonly diagnostics: DiagnosticsReporter | undefined;
   now(): Date;
   /** Fetches and processes the whole mailbox over HTTP. */
   sync(): Promise<void>;
@@ -104,6 +107,7 @@ export function assembleDevice(record: DeviceRecordV1, keyring: DeviceKeyring, o
   const mls: MlsSelf = ring.mlsSelf(self, authenticator.authenticate);
   // Joined below: a rotation needs the receiver and the outboxes.
   let rotation: KeyRotationContext | undefined;
+  const diagnostics = options.diagnostics === false ? undefined : new DiagnosticsReporter({ api, hub, identityId: record.identityId, kind: () => record.kind });
   const keys = new DeviceKeys({
     api,
     store,
@@ -121,6 +125,7 @@ export function assembleDevice(record: DeviceRecordV1, keyring: DeviceKeyring, o
     statedSuites: () => statedSuites(record),
     rotate: (rotateOptions) => rotateKeys(rotation!, rotateOptions),
     resumeRotation: (signers) => resumeRotation(rotation!, signers),
+    onVerified: (identityId, method) => diagnostics?.verified(identityId, method),
   });
   const receipts = new ReceiptOutbox(api, store, identity, self, (receipt, code) =>
     hub.emit({ type: 'receipt-rejected', messageId: receipt.messageId, status: receipt.status, code }),
@@ -146,6 +151,7 @@ export function assembleDevice(record: DeviceRecordV1, keyring: DeviceKeyring, o
     onStateChange: (online) => {
       hub.emit({ type: 'connection', online });
       maintenance?.onConnection(online);
+      diagnostics?.onConnection(online);
     },
   });
   const outbox = new Outbox({ store, api, channel: () => connection.channel });
@@ -260,6 +266,7 @@ export function assembleDevice(record: DeviceRecordV1, keyring: DeviceKeyring, o
     identityKey: () => ring.current.identity.publicKey,
     stop: async () => {
       void maintenance!.stop();
+      diagnostics?.close();
       outbox.close();
       receiver!.close();
       // Not awaited: a pass under way may be waiting for the very session this refusal ends.
@@ -301,6 +308,7 @@ export function assembleDevice(record: DeviceRecordV1, keyring: DeviceKeyring, o
     maintenance,
     revocation,
     backups,
+    diagnostics,
     now,
     sync,
   };
@@ -323,6 +331,7 @@ export async function closeParts(parts: DeviceParts, disconnect: () => Promise<v
   const { receiver, receipts, outbox, hub } = parts;
   // No new run; one under way ends once the outbox (closed next) refuses its retries.
   const maintenance = parts.maintenance.stop();
+  parts.diagnostics?.close();
   outbox.close();
   await receiver.idle().catch(() => {});
   await receiver.flushAcks().catch(() => {});

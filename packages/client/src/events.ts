@@ -1,5 +1,5 @@
 /** What a device reports to the app. */
-import type { AttachmentRef, ConversationId, DlpOutcome, IdentityId } from '@parley/core';
+import type { AttachmentRef, ConversationId, DlpOutcome, IdentityId, UndecryptableReason as CoreUndecryptableReason } from '@parley/core';
 import type { MemberRef } from '@parley/core/mls';
 
 /**
@@ -51,18 +51,13 @@ export interface ReceivedMessage {
 }
 
 /**
- * Why an envelope could not be read (`undecryptable` event).
+ * Why an envelope could not be read (`undecryptable` event): one of core's `UNDECRYPTABLE_REASONS`,
+ * the list the server's diagnostics accept.
  *
  * @example
  * if (e.type === 'undecryptable' && e.reason === 'missed-epoch') console.warn('a message was lost to a resync')
  */
-export type UndecryptableReason =
-  | 'unknown-conversation'
-  | 'missed-epoch'
-  | 'decrypt-failed'
-  | 'invalid-content'
-  | 'invalid-welcome'
-  | 'rejected-commit';
+export type UndecryptableReason = CoreUndecryptableReason;
 
 /**
  * Everything a device reports to the app, discriminated by `type`. Ids from the

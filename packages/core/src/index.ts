@@ -309,3 +309,4 @@ export { BLOB_ID_PATTERN, MAX_ATTACHMENTS, MEDIA_TYPE_PATTERN, EncryptedBlobRefS
 export { AttachmentError, type AttachmentErrorCode } from './media/attachment-error.js';
 export * from './wire/blobs.js';
 export { DLP_POLICY_ID_PATTERN, DlpOutcomeSchema, MAX_DLP_OUTCOMES, type DlpOutcome } from './dlp-outcome.js';
+export * from './wire/diagnostics.js';

@@ -7,3 +7,5 @@ export type { CallbackOrderMode, CallbackRecord, CallbackSignatureMode, HandsetS
 export { SmppEmulator } from './smpp.js';
 export type { HandsetSms as SmppHandsetSms, ReceiptStat, SmppEmulatorOptions, SmppSubmission } from './smpp.js';
 export { freePort } from './ports.js';
+export { OtlpReceiver, startOtlpReceiver, type OtlpExportRecord, type OtlpReceiverOptions } from './otlp.js';
+export type { OtlpValue, ReceivedSpan } from './otlp-schema.js';

@@ -39,6 +39,7 @@ import { registerDeviceSuitesRoutes } from './http/routes/device-suites.js';
 import { registerBackupRoutes } from './http/routes/backups.js';
 import { registerRecoveryRoutes } from './http/routes/recovery.js';
 import { registerBlobRoutes } from './http/routes/blobs.js';
+import { registerDiagnosticsRoutes } from './http/routes/diagnostics.js';
 import { Blobs } from './blobs/blobs.js';
 import { KeyDirectory } from './directory/directory.js';
 import { loadVrfKey } from './directory/vrf-key.js';
@@ -58,10 +59,13 @@ import { Router } from './routing/router.js';
 import { businessRouting } from './routing/routing-config.js';
 import { Retrieval } from './routing/retrieval.js';
 import { RoutingMetrics, policyClasses, serveMetrics } from './routing/metrics.js';
+import { Tracing } from './observability/tracing.js';
+import { installObservability, installWebSocketObservability } from './observability/install-observability.js';
 import { registerRoutingRoutes } from './http/routes/routing.js';
 import { registerEscrowRoutes } from './http/routes/escrow.js';
 import { EscrowGate } from './escrow/escrow-gate.js';
 import { EscrowService } from './escrow/escrow-service.js';
+import { registerConsole } from './console/index.js';
 
 export interface ParleyServer {
   /** Base URL, e.g. `http://127.0.0.1:8080`. */
@@ -80,6 +84,8 @@ export interface ParleyServer {
   readonly metricsUrl?: string;
   /** The blob store's service (`/v1/blobs`); its `sweep` also runs with the retention sweep. */
   readonly blobs: Blobs;
+  /** Spans of the message path ({@link Tracing.off} unless `config.tracing` names an exporter); `stop` flushes them. */
+  readonly tracing: Tracing;
   /** Stops accepting work, drains WebSockets and queued writes, closes storage. */
   stop(): Promise<void>;
 }
@@ -147,6 +153,7 @@ export async function startServer(input: ServerConfigInput = {}): Promise<Parley
   let metricsListener: { url: string; close(): Promise<void> } | undefined;
   let nats: NatsNotifier | undefined;
   let blobs: Blobs | undefined;
+  let tracingForStop: Tracing | undefined;
   try {
     const applied = await migrate(db);
     if (applied.length > 0) log.info({ versions: applied, engine: db.engine }, 'migrations applied');
@@ -169,7 +176,9 @@ export async function startServer(input: ServerConfigInput = {}): Promise<Parley
 
     // Class labels: only the classes the policy configuration names (others are `other`).
     const metrics = new RoutingMetrics(config.nodeId, policyClasses(config.routing));
-    router = new Router(db, config.routing, secrets.derive('recipient-pseudonym-key'), metrics, log);
+    // Traces: off (no-op) unless an OTLP endpoint or a span file is configured (docs/observability.md).
+    const tracing = (tracingForStop = Tracing.create(config.tracing, secrets.derive('trace-pseudonym-key'), config.nodeId));
+    router = new Router(db, config.routing, secrets.derive('recipient-pseudonym-key'), metrics, log, tracing);
     const retrieval = new Retrieval(db, router, metrics, secrets.derive('retrieval-otp-key'), log, audit);
 
     const registry = new ConnectionRegistry(config.limits.mailboxPollIntervalMs);
@@ -203,12 +212,12 @@ export async function startServer(input: ServerConfigInput = {}): Promise<Parley
     }
     const blobService = (blobs = await Blobs.open(config, db, log));
     const businessStatus = new BusinessStatusCache(db);
-    const relay = new Relay(db, config, notifier, log, audit, config.routing.enabled === false ? undefined : router, businessStatus);
+    const relay = new Relay(db, config, notifier, log, audit, config.routing.enabled === false ? undefined : router, businessStatus, tracing);
 
     const app: FastifyInstance = Fastify({
       // pino's Logger is a FastifyBaseLogger; the cast only widens the generic.
       loggerInstance: log as FastifyBaseLogger,
-      // Per-request lines would cost throughput and say little; errors are logged by the error handler.
+      // Not Fastify's two lines per request: one access line, written by observability/http-observability.ts.
       logController: new LogController({ disableRequestLogging: true }),
       bodyLimit: 4 * 1024 * 1024,
       ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
@@ -222,6 +231,8 @@ export async function startServer(input: ServerConfigInput = {}): Promise<Parley
       clientErrorHandler,
     });
     installErrorHandling(app);
+    // Access log line per request, auth-failure lines, HTTP / database / backlog metrics (docs/observability.md).
+    installObservability(app, metrics.registry, db, log);
     installJsonBodyParser(app);
     // Browsers: only listed origins (and the server's own pages) may call the API or open the WebSocket.
     installCors(app, new OriginPolicy(config.allowedOrigins, config.routing.publicUrl));
@@ -267,10 +278,14 @@ export async function startServer(input: ServerConfigInput = {}): Promise<Parley
     registerBackupRoutes(app, ctx);
     registerRecoveryRoutes(app, ctx);
     registerBlobRoutes(app, ctx);
+    registerDiagnosticsRoutes(app, ctx);
     registerAuditRoutes(app, ctx);
     registerRoutingRoutes(app, ctx);
     registerEscrowRoutes(app, ctx);
+    // The operator console: its page under /console/ and its API under /console/api/ (console/).
+    registerConsole(app, ctx);
     registerGateway(app, ctx, registry);
+    installWebSocketObservability(app, metrics.registry, () => registry.size);
 
     // Liveness: the process answers. Readiness: it can do its work (load balancers route by it).
     app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok', node: config.nodeId }));
@@ -336,6 +351,7 @@ export async function startServer(input: ServerConfigInput = {}): Promise<Parley
       http: app,
       socketCount: () => registry.size,
       blobs: blobService,
+      tracing,
       ...(metricsListener ? { metricsUrl: metricsListener.url } : {}),
       stop() {
         // Order: not ready at once; sockets get their queued frames and a 1001 (clients
@@ -364,6 +380,8 @@ export async function startServer(input: ServerConfigInput = {}): Promise<Parley
           await relay.drain();
           await router!.stop();
           await metricsListener?.close();
+          // The spans of the work just drained go out before the exporter stops (bounded).
+          await tracing.shutdown();
           await keyLog!.stop();
           await auditLog!.stop();
           await closeHsmKeys(config);
@@ -380,6 +398,7 @@ export async function startServer(input: ServerConfigInput = {}): Promise<Parley
     await nats?.close().catch(() => {});
     await router?.stop().catch(() => {});
     await metricsListener?.close().catch(() => {});
+    await tracingForStop?.shutdown();
     await keyLog?.stop().catch(() => {});
     await auditLog?.stop().catch(() => {});
     await closeHsmKeys(config);

@@ -5,6 +5,7 @@ import type { RoutingConfig } from './routing/routing-config.js';
 import { normaliseOrigins } from './http/origins.js';
 import { checkSignerUri } from './tlog/hsm-keys.js';
 import { LIMITS } from '@parley/core';
+import type { TracingConfig } from './observability/tracing.js';
 
 export type DatabaseConfig =
   | { readonly kind: 'pglite'; /** omitted: in memory */ readonly dataDir?: string }
@@ -171,6 +172,28 @@ export interface ServerConfig {
     /** Blob creations per minute by a business's own identities together (its sender, agents, bots: statements for many customers). Default 6000. */
     readonly businessCreatesPerMinute: number;
   };
+  /** The operator console (`/console/`: the page and its API under `/console/api/`; console/). */
+  readonly console: {
+    /** Serve the console (default true). */
+    readonly enabled: boolean;
+    /** Directory of the built page (index.html and its assets); absent: `GET /console/` answers 404 `console_not_built`. */
+    readonly assetsDir: string | undefined;
+    /** Mark the session cookie `Secure` on every request (behind a TLS proxy); otherwise only on requests that came over https. */
+    readonly secureCookies: boolean;
+    /** A console session unused this long ends (default 30 min). */
+    readonly sessionIdleSeconds: number;
+    /** A console session ends this long after login, used or not (default 12 h). */
+    readonly sessionMaxSeconds: number;
+    /** Failed logins per operator name and per client address within `loginWindowSeconds` before 429 `login_rate_limited` (default 10). */
+    readonly loginAttempts: number;
+    /** The window of `loginAttempts` (default 15 min; the allowance refills evenly over it). */
+    readonly loginWindowSeconds: number;
+  };
+  /**
+   * OpenTelemetry traces of the message path (docs/observability.md, "Traces"): off (no-op)
+   * unless `otlpEndpoint` or `fileExporterPath` is set.
+   */
+  readonly tracing: TracingConfig;
   readonly tlog: {
     /**
      * Checkpoint origin (and key name) of the key log: its URL prefix without scheme.
@@ -186,7 +209,7 @@ export interface ServerConfig {
   };
 }
 
-export type ServerConfigInput = Partial<Omit<ServerConfig, 'limits' | 'http' | 'retention' | 'auth' | 'keyPackages' | 'batching' | 'log' | 'keys' | 'tlog' | 'routing' | 'nats' | 'metrics' | 'blobs'>> & {
+export type ServerConfigInput = Partial<Omit<ServerConfig, 'limits' | 'http' | 'retention' | 'auth' | 'keyPackages' | 'batching' | 'log' | 'keys' | 'tlog' | 'routing' | 'nats' | 'metrics' | 'blobs' | 'console' | 'tracing'>> & {
   /** Enables cross-node notices; only `url` is required. */
   nats?: Partial<NatsConfig> & { url: string };
   routing?: Partial<RoutingConfig>;
@@ -202,6 +225,8 @@ export type ServerConfigInput = Partial<Omit<ServerConfig, 'limits' | 'http' | '
   keys?: Partial<ServerConfig['keys']>;
   tlog?: Partial<ServerConfig['tlog']>;
   blobs?: Partial<ServerConfig['blobs']>;
+  console?: Partial<ServerConfig['console']>;
+  tracing?: Partial<TracingConfig>;
 };
 
 export function resolveConfig(input: ServerConfigInput = {}): ServerConfig {
@@ -261,6 +286,17 @@ export function resolveConfig(input: ServerConfigInput = {}): ServerConfig {
       listen: input.metrics?.listen ? { host: input.metrics.listen.host ?? '127.0.0.1', port: input.metrics.listen.port } : undefined,
     },
     tlog: { origin: undefined, auditOrigin: undefined, batchSize: 1000, heartbeatMs: 60_000, ...input.tlog },
+    tracing: { otlpEndpoint: input.tracing?.otlpEndpoint, fileExporterPath: input.tracing?.fileExporterPath, serviceName: input.tracing?.serviceName ?? 'parley-server' },
+    console: {
+      enabled: true,
+      assetsDir: undefined,
+      secureCookies: false,
+      sessionIdleSeconds: 30 * 60,
+      sessionMaxSeconds: 12 * 3600,
+      loginAttempts: 10,
+      loginWindowSeconds: 15 * 60,
+      ...input.console,
+    },
     blobs: {
       maxBlobBytes: 128 * 1024 * 1024,
       businessQuotaBytes: 10 * 1024 * 1024 * 1024,

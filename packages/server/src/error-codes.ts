@@ -169,6 +169,8 @@ export const SERVER_ERROR_CODE_GROUPS = {
     'invalid_routing_policy',
     /** A web message's commitment lists other attachment hashes than its blobs' (routing/web-blobs.ts). */
     'web_attachments_mismatch',
+    /** The operator console's route view: no route for this message id (console/read-routes-detail.ts). */
+    'route_not_found',
   ],
   /** Escrow (escrow/, docs/escrow.md): at submission, key registration, requests, approvals, openings. */
   escrow: [
@@ -201,6 +203,24 @@ export const SERVER_ERROR_CODE_GROUPS = {
     'recovery_request_exists',
     'recovery_request_expired',
     'recovery_already_answered',
+  ],
+  /**
+   * The operator console (`/console/`, console/): the page not built, the first admin made
+   * once, logins and their rate limit, console sessions, CSRF, roles, operator accounts.
+   */
+  console: [
+    'console_not_built',
+    'operators_exist',
+    'login_failed',
+    'login_rate_limited',
+    'console_session_required',
+    'console_session_expired',
+    'csrf_failed',
+    'console_forbidden',
+    'operator_exists',
+    'unknown_operator',
+    'weak_password',
+    'cannot_disable_self',
   ],
   /** Transparency logs (tlog-tiles, proofs, sequencing). */
   tlog: [

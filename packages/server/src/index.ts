@@ -22,3 +22,7 @@ export { SmppChannel, type SmppChannelOptions } from './channels/smpp.js';
 export { smsDeliver, type WebLinkSms, type WebLinkSmsResult } from './channels/sender-sms.js';
 export { PARLEY_ENVELOPE_TYPE, type ChannelSet, type RoutingConfig, type BusinessRouting } from './routing/routing-config.js';
 export { type RoutingPolicy, type RouteStep, type StepName, type OtherwiseAction, type DeliveryPath, DEFAULT_POLICIES, validatePolicy } from './routing/policy.js';
+// --- traces of the message path (docs/observability.md)
+export { Tracing, type TracingConfig } from './observability/tracing.js';
+export { otlpTracesEndpoint } from './observability/tracing-endpoint.js';
+export { SPAN_NAMES, ATTRIBUTE_KEYS, type SpanName } from './observability/span-allow-list.js';

@@ -3,6 +3,7 @@
  * once the line `listening on http://…` appears; keeps the last of its output for failures.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { asJsonLines, openTelemetryCapture } from './telemetry.js';
 
 /** A running child and the URL it printed. */
 export interface ListeningProcess {
@@ -12,6 +13,29 @@ export interface ListeningProcess {
   output(): string;
   /** Sends `signal` (default SIGKILL) and waits for the exit; nothing when it already exited. */
   kill(signal?: NodeJS.Signals): Promise<void>;
+}
+
+/**
+ * With `PARLEY_TELEMETRY_DIR` set, the child's output goes to `logs-<child pid>-<n>.jsonl`
+ * there too (telemetry.ts), whole lines only, for the privacy scan.
+ */
+function captureOutput(child: ChildProcess): void {
+  if (child.pid === undefined) return;
+  const capture = openTelemetryCapture(child.pid);
+  if (!capture) return;
+  for (const stream of ['stdout', 'stderr'] as const) {
+    let partial = '';
+    child[stream]!.on('data', (d: Buffer) => {
+      const text = partial + d.toString();
+      const end = text.lastIndexOf('\n');
+      partial = text.slice(end + 1);
+      if (end >= 0) capture.logLines(asJsonLines(stream, text.slice(0, end)));
+    });
+    child[stream]!.on('end', () => {
+      if (partial.length > 0) capture.logLines(asJsonLines(stream, partial));
+      partial = '';
+    });
+  }
 }
 
 /**
@@ -25,6 +49,7 @@ export async function spawnListening(args: readonly string[], o: { what: string;
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-50_000)));
   child.stderr!.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-50_000)));
+  captureOutput(child);
   const kill = async (signal: NodeJS.Signals = 'SIGKILL') => {
     if (child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise((r) => child.once('exit', r));

@@ -4,6 +4,7 @@
  * (PARLEY_TEST_DATABASE_URL, default the machine's `test` database), each
  * server in a fresh schema that is dropped afterwards.
  */
+import { basename, dirname, join } from 'node:path';
 import { Writable } from 'node:stream';
 import { SignJWT, exportJWK, generateKeyPair } from 'jose';
 import {
@@ -37,10 +38,12 @@ import {
   type IdentityKeyPair,
 } from '@parley/core';
 import { PgliteDatabase, PostgresDatabase, migrate, startServer, type Database, type ParleyServer, type ServerConfigInput } from '@parley/server';
+import { TEST_ADMIN_TOKEN } from './privacy-markers.js';
+import { openTelemetryCapture, type TelemetryCapture } from './telemetry.js';
 
 export const ENGINE = (process.env['PARLEY_TEST_ENGINE'] ?? 'pglite') as 'pglite' | 'postgres';
 export const DATABASE_URL = process.env['PARLEY_TEST_DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test';
-export const ADMIN_TOKEN = 'test-admin-token-0123456789';
+export const ADMIN_TOKEN = TEST_ADMIN_TOKEN;
 
 export interface TestServer {
   server: ParleyServer;
@@ -73,11 +76,36 @@ export async function openTestDatabase(migrateWith: (db: Database) => Promise<un
   return { db, schema: undefined, close: () => db.close() };
 }
 
+/** The last `/metrics` scrape of a running server, for the telemetry capture; undefined when it cannot be read. */
+async function finalScrape(server: ParleyServer): Promise<string | undefined> {
+  try {
+    if (server.metricsUrl) return await (await fetch(`${server.metricsUrl}/metrics`)).text();
+    const token = server.config.metrics.token ?? server.config.adminToken;
+    if (token === undefined) return undefined;
+    const res = await server.http.inject({ method: 'GET', url: '/metrics', headers: { authorization: `Bearer ${token}` } });
+    return res.statusCode === 200 ? res.body : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * A server on loopback for a test. With `PARLEY_TELEMETRY_DIR` set, its log lines and a last
+ * metrics scrape go there too (telemetry.ts) for the privacy scan.
+ *
+ * @example
+ * const t = await startTestServer();
+ * await api(t.url, 'GET', '/healthz');
+ * await t.stop();
+ */
 export async function startTestServer(overrides: ServerConfigInput = {}): Promise<TestServer> {
   const logs: string[] = [];
+  const capture: TelemetryCapture | undefined = openTelemetryCapture();
   const destination = new Writable({
     write(chunk: Buffer, _enc, cb) {
-      logs.push(...chunk.toString('utf8').split('\n').filter((l) => l.length > 0));
+      const lines = chunk.toString('utf8').split('\n').filter((l) => l.length > 0);
+      logs.push(...lines);
+      capture?.logLines(lines);
       cb();
     },
   });
@@ -94,17 +122,26 @@ export async function startTestServer(overrides: ServerConfigInput = {}): Promis
       database = { kind: 'pglite' };
     }
   }
+  // Under PARLEY_TELEMETRY_DIR spans go to spans-<pid>-<n>.jsonl beside the log file (tracing on
+  // with the span file exporter); an explicit `tracing.fileExporterPath` override wins.
+  const spanFile = capture ? join(dirname(capture.logFile), basename(capture.logFile).replace(/^logs-/, 'spans-')) : undefined;
+  const tracing = spanFile !== undefined && !(overrides.tracing && 'fileExporterPath' in overrides.tracing) ? { ...overrides.tracing, fileExporterPath: spanFile } : overrides.tracing;
   const server = await startServer({
     adminToken: ADMIN_TOKEN,
     ...overrides,
     database,
     log: { level: 'debug', destination, ...overrides.log },
+    ...(tracing ? { tracing } : {}),
   });
   return {
     server,
     url: server.url,
     logs,
     async stop() {
+      if (capture) {
+        const text = await finalScrape(server);
+        if (text !== undefined) capture.metrics(text);
+      }
       await server.stop();
       if (schema) {
         const admin = new PostgresDatabase({ connectionString: DATABASE_URL });

@@ -1,7 +1,7 @@
 /**
  * `parley admin …`: the operator's business administration over the admin API (admin
  * token): list, show, create, disable and enable businesses; add and retire their
- * enrollment keys. `--json` prints the API's own answer (its field names are stable);
+ * enrollment keys. `--json` prints the API's own answer (its field names are stable) with `ok`;
  * otherwise short lines. A server refusal prints its code and exits 1 (errors.ts).
  * Only public keys are ever sent: a JWK file holding a private key (`d`) is refused.
  */
@@ -9,8 +9,8 @@ import { readFile } from 'node:fs/promises';
 import { TransportError } from '@parley/client';
 import { callAdminApi } from '../admin-http.js';
 import { BUSINESS_ID_PATTERN, type BusinessSummary, type BusinessView, type EnrollmentKeyView } from '@parley/core';
-import { parseFlags } from '../args.js';
-import { UsageError, type ExitCode } from '../errors.js';
+import { parseFlags, parseServerUrl } from '../args.js';
+import { UsageError, jsonResult, type ExitCode } from '../errors.js';
 
 /**
  * Usage lines of `parley admin`.
@@ -111,7 +111,7 @@ export async function runAdmin(argv: readonly string[], io: AdminIo = processIo,
   const needsId = !(group === 'businesses' && action === 'list');
   const known =
     (group === 'businesses' && ['list', 'show', 'create', 'disable', 'enable'].includes(action ?? '')) || (group === 'keys' && ['add', 'retire'].includes(action ?? ''));
-  if (!known) throw new UsageError(USAGE);
+  if (!known) throw new UsageError(`${group === undefined ? 'a subcommand is required' : `unknown subcommand 'admin ${[group, action].filter(Boolean).join(' ')}'`}\n${USAGE}`);
   if (needsId && id === undefined) throw new UsageError(`${group} ${action} needs a business id\n${USAGE}`);
   if (!needsId && id !== undefined) throw new UsageError(`businesses list takes no id\n${USAGE}`);
   if (id !== undefined && !BUSINESS_ID.test(id)) throw new UsageError(`'${id}' is not a business id (${BUSINESS_ID_PATTERN})`);
@@ -123,10 +123,10 @@ export async function runAdmin(argv: readonly string[], io: AdminIo = processIo,
   if (!flags.server) throw new UsageError(`--server is required\n${USAGE}`);
   const token = flags['admin-token'] ?? env['PARLEY_ADMIN_TOKEN'];
   if (!token) throw new UsageError('an admin token is required (--admin-token or PARLEY_ADMIN_TOKEN)');
-  const api = new AdminApi(flags.server.replace(/\/+$/, ''), token);
+  const api = new AdminApi(parseServerUrl(flags.server, '--server'), token);
   const path = id === undefined ? '' : `/v1/admin/businesses/${encodeURIComponent(id)}`;
   const print = (json: unknown, lines: string[]) => {
-    if (flags.json) io.out(JSON.stringify(json));
+    if (flags.json) io.out(jsonResult(json as object));
     else for (const line of lines) io.out(line);
     return 0 as const;
   };

@@ -9,7 +9,8 @@
 import { ApiClient, Device } from '@parley/client';
 import { FileKeyStore, nodeRuntime } from '@parley/client/node';
 import type { EvidenceBundle } from '@parley/core/audit';
-import { parseFlags } from '../args.js';
+import { explainRefusedAdminToken } from '../admin-http.js';
+import { parseFlags, parseServerUrl } from '../args.js';
 import { UsageError, type ExitCode } from '../errors.js';
 import type { AuditIo } from './audit-verify.js';
 import { writePrivateFile } from '../private-files.js';
@@ -42,12 +43,16 @@ export async function runAuditExport(argv: readonly string[], io: AuditIo, env: 
     out: { type: 'string' },
   });
   const messageId = flags.message;
-  if (!messageId || !MESSAGE_ID.test(messageId)) throw new UsageError(`--message needs a message id\n${AUDIT_EXPORT_USAGE}`);
-  const server = (flags.server ?? flags.url)?.replace(/\/+$/, '');
+  if (!messageId) throw new UsageError(`--message ID is required\n${AUDIT_EXPORT_USAGE}`);
+  if (!MESSAGE_ID.test(messageId)) throw new UsageError(`--message '${messageId}' is malformed: a message id is 16–64 characters of A–Z, a–z, 0–9, _ and -`);
+  if (flags.server !== undefined && flags.url !== undefined) throw new UsageError('use either --server or --url');
+  const server = flags.server !== undefined ? parseServerUrl(flags.server, '--server') : flags.url !== undefined ? parseServerUrl(flags.url, '--url') : undefined;
   let bundle: EvidenceBundle;
   if (flags.store !== undefined) {
     const passphrase = env['PARLEY_STORE_PASSPHRASE'];
     if (!passphrase) throw new UsageError('--store needs the store passphrase in PARLEY_STORE_PASSPHRASE');
+    // Progress on stderr: stdout is the bundle.
+    io.err(`opening the device store ${flags.store} and fetching the evidence of ${messageId}…`);
     const store = await FileKeyStore.open(flags.store, { passphrase });
     try {
       const device = await Device.open({ store, ...nodeRuntime, ...(server ? { serverUrl: server } : {}) });
@@ -66,7 +71,8 @@ export async function runAuditExport(argv: readonly string[], io: AuditIo, env: 
     if (!token) throw new UsageError('an admin token is required (--admin-token or PARLEY_ADMIN_TOKEN), or a device --store');
     const api = new ApiClient({ serverUrl: server });
     api.useSession(async () => token);
-    bundle = await api.evidence(messageId);
+    io.err(`fetching the evidence of ${messageId} from ${server}…`);
+    bundle = await api.evidence(messageId).catch((error: unknown) => explainRefusedAdminToken(server, token, error));
   }
   const json = `${JSON.stringify(bundle, null, 2)}\n`;
   if (flags.out !== undefined) {

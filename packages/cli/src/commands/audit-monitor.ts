@@ -25,7 +25,7 @@
 import { readFile } from 'node:fs/promises';
 import { fromBase64, isParleyError, toBase64 } from '@parley/core';
 import { followKeyRotations, openNote, parseCheckpoint, parseVerifierKey, verifyConsistency, type Checkpoint } from '@parley/core/tlog';
-import { parseFlags } from '../args.js';
+import { parseFlags, parseServerUrl } from '../args.js';
 import { UsageError, type ExitCode } from '../errors.js';
 import { defaultStateFile, stateEntries, stateUrl, verifyLog, type LogState, type VerifyFailureReason, type VerifyResult } from './log.js';
 import type { AuditIo } from './audit-verify.js';
@@ -209,8 +209,9 @@ export async function runAuditMonitor(argv: readonly string[], io: AuditIo): Pro
     rounds: { type: 'string' },
     json: { type: 'boolean', default: false },
   });
-  const url = flags.url ?? process.env['PARLEY_URL'];
-  if (!url) throw new UsageError(`--url is required\n${AUDIT_MONITOR_USAGE}`);
+  const given = flags.url ?? process.env['PARLEY_URL'];
+  if (!given) throw new UsageError(`--url is required\n${AUDIT_MONITOR_USAGE}`);
+  const url = parseServerUrl(given, flags.url === undefined ? 'PARLEY_URL' : '--url');
   const intervalSeconds = flags.interval === undefined ? undefined : Number(flags.interval);
   if (intervalSeconds !== undefined && !(Number.isFinite(intervalSeconds) && intervalSeconds > 0)) throw new UsageError('--interval needs a positive number of seconds');
   const rounds = flags.rounds === undefined ? (intervalSeconds === undefined ? 1 : Infinity) : Number(flags.rounds);
@@ -229,14 +230,22 @@ export async function runAuditMonitor(argv: readonly string[], io: AuditIo): Pro
       peers: flags.peer ?? [],
       ...(json ? {} : { onLine: (line: string) => io.out(line) }),
     });
-    if (json) io.out(JSON.stringify(result));
+    const failures = [
+      ...result.logs.filter((l) => !l.ok).map((l) => ({ code: l.failure!.reason as string, what: `${l.log}: ${l.failure!.reason}` })),
+      ...result.peers.filter((p) => !p.ok).map((p) => ({ code: p.reason as string, what: `${p.log} vs ${p.peer}: ${p.reason}` })),
+    ];
+    const alert = `ALERT: the server's logs cannot be trusted (${failures.map((f) => f.what).join('; ')}). Keep ${stateFile} as evidence.`;
+    // On failure, the first failure's reason is the error's code (the round's fields stay as they are).
+    if (json) io.out(JSON.stringify(result.ok ? result : { ...result, error: { code: failures[0]?.code ?? 'monitor_failed', message: alert } }));
     if (!result.ok) {
-      const reasons = [...result.logs.filter((l) => !l.ok).map((l) => `${l.log}: ${l.failure!.reason}`), ...result.peers.filter((p) => !p.ok).map((p) => `${p.log} vs ${p.peer}: ${p.reason}`)];
-      io.err(`ALERT: the server's logs cannot be trusted (${reasons.join('; ')}). Keep ${stateFile} as evidence.`);
+      io.err(alert);
       return 1;
     }
     if (round >= rounds) return 0;
-    await new Promise((r) => setTimeout(r, (intervalSeconds ?? 60) * 1000));
+    const wait = intervalSeconds ?? 60;
+    // Progress on stderr (stdout is one result per round): when the next round starts.
+    io.err(`round ${round}: both logs verified; next round in ${wait} s (${new Date(Date.now() + wait * 1000).toISOString()})`);
+    await new Promise((r) => setTimeout(r, wait * 1000));
   }
 }
 

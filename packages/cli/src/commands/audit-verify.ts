@@ -29,7 +29,13 @@ export const AUDIT_VERIFY_USAGE = `  parley audit verify <bundle.json | -> --log
                       [--plaintext FILE --opening HEX] [--json]
   parley audit verify <bundle.json | -> --log-key VKEY --log-key VKEY --vrf-key B64 …   (each log key matched to its log by name = origin)`;
 
-const USAGE = `Usage:
+/**
+ * The help of `parley audit verify`: its usage and what it checks.
+ *
+ * @example
+ * io.out(AUDIT_VERIFY_HELP);
+ */
+export const AUDIT_VERIFY_HELP = `Usage:
 ${AUDIT_VERIFY_USAGE}
 
 Checks, offline, the bundle's signed checkpoints, the sender's and recipient's key-log
@@ -39,6 +45,8 @@ against the commitment; the file is read as exact UTF-8 bytes (mind a final newl
 --vrf-key is the key directory's VRF key (GET /v1/keys, obtained out of band like the log
 keys): without it the labels would be checked against the bundle's own key, which proves
 nothing, so it is required.`;
+
+const USAGE = AUDIT_VERIFY_HELP;
 
 async function readInput(path: string, io: AuditIo, what: string): Promise<Uint8Array> {
   if (path === '-') return io.readStdin();
@@ -123,7 +131,7 @@ export function summarize(report: EvidenceReport): string {
  */
 export async function runAuditVerify(argv: readonly string[], io: AuditIo): Promise<ExitCode> {
   const [file, ...rest] = argv;
-  if (file === undefined || (file.startsWith('-') && file !== '-')) throw new UsageError(USAGE);
+  if (file === undefined || (file.startsWith('-') && file !== '-')) throw new UsageError(`audit verify needs the bundle file (or - for stdin) first\n${USAGE}`);
   const flags = parseFlags(rest, {
     'log-key': { type: 'string', multiple: true },
     'key-log-key': { type: 'string' },
@@ -159,7 +167,10 @@ export async function runAuditVerify(argv: readonly string[], io: AuditIo): Prom
 
   const report = verifyEvidenceBundle(bundle, trust, reveal);
   if (flags.json) {
-    io.out(JSON.stringify(report));
+    // On failure, the first failed check names the error (the report's fields stay as they are).
+    const failed = report.checks.find((c) => !c.ok);
+    const error = failed ? { code: failed.code ?? 'verification_failed', message: `${failed.name}${failed.detail ? `: ${failed.detail}` : ''}` } : undefined;
+    io.out(JSON.stringify(report.ok ? report : { ...report, error: error ?? { code: 'verification_failed', message: 'the bundle did not verify' } }));
     return report.ok ? 0 : 1;
   }
   for (const c of report.checks) {

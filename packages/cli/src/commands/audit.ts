@@ -2,7 +2,7 @@
  * `parley audit …`: evidence about business messages. Routes each subcommand to its own
  * module; usage errors exit 2, everything else returns the subcommand's code.
  */
-import { EXIT, UsageError, type ExitCode } from '../errors.js';
+import { EXIT, UsageError, reportError, wantsJson, type ExitCode } from '../errors.js';
 import { AUDIT_VERIFY_USAGE, runAuditVerify, type AuditIo } from './audit-verify.js';
 import { AUDIT_EXPORT_USAGE, runAuditExport } from './audit-export.js';
 import { AUDIT_MONITOR_USAGE, runAuditMonitor } from './audit-monitor.js';
@@ -46,15 +46,13 @@ export async function runAudit(argv: readonly string[], io: AuditIo = processIo)
       case '--help':
       case '-h':
         io.out(USAGE);
-        return 0;
+        return EXIT.ok;
       default:
-        throw new UsageError(sub === undefined ? USAGE : `unknown subcommand 'audit ${sub}'\n\n${USAGE}`);
+        throw new UsageError(`${sub === undefined ? 'a subcommand is required' : `unknown subcommand 'audit ${sub}'`}\n\n${USAGE}`);
     }
   } catch (error) {
-    if (error instanceof UsageError) {
-      io.err(`parley audit: ${error.message}`);
-      return EXIT.usage;
-    }
+    // Usage errors are reported here (callers that pass their own io get them); the rest by main.
+    if (error instanceof UsageError) return reportError(error, { json: wantsJson(rest), ...io, prefix: 'parley audit' });
     throw error;
   }
 }

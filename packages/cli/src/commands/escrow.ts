@@ -20,8 +20,8 @@ import {
   parseEscrowOfficerKeyFile,
   type EscrowOfficer,
 } from '@parley/core/escrow';
-import { parseFlags } from '../args.js';
-import { UsageError, type ExitCode } from '../errors.js';
+import { parseFlags, parseServerUrl } from '../args.js';
+import { UsageError, jsonResult, type ExitCode } from '../errors.js';
 import { createPrivateFile, readPrivateText, writePrivateFile } from '../private-files.js';
 import { EscrowApi } from './escrow-api.js';
 import { approveRequest, checkedRequest, EscrowCheckError, openReleased } from './escrow-open.js';
@@ -132,12 +132,12 @@ function viewLines(v: EscrowRequestView): string[] {
  */
 export async function runEscrow(argv: readonly string[], io: EscrowIo = processIo, env: NodeJS.ProcessEnv = process.env): Promise<ExitCode> {
   const [action, ...rest] = argv;
-  if (action === undefined || !(action in ALLOWED)) throw new UsageError(USAGE);
+  if (action === undefined || !(action in ALLOWED)) throw new UsageError(`${action === undefined ? 'a subcommand is required' : `unknown subcommand 'escrow ${action}'`}\n${USAGE}`);
   const flags = parseFlags(rest, FLAGS);
   const extra = (Object.keys(FLAGS) as Flag[]).filter((f) => f !== 'json' && flags[f] !== undefined && !ALLOWED[action]!.includes(f));
   if (extra.length > 0) throw new UsageError(`escrow ${action} takes no --${extra.join(', --')}\n${USAGE}`);
   const print = (json: unknown, lines: string[]) => {
-    if (flags.json) io.out(JSON.stringify(json));
+    if (flags.json) io.out(jsonResult(json as object));
     else lines.forEach((l) => io.out(l));
   };
 
@@ -153,7 +153,7 @@ export async function runEscrow(argv: readonly string[], io: EscrowIo = processI
   if (!flags.server) throw new UsageError(`--server is required\n${USAGE}`);
   const token = flags['admin-token'] ?? env['PARLEY_ADMIN_TOKEN'];
   if (!token) throw new UsageError('an admin token is required (--admin-token or PARLEY_ADMIN_TOKEN)');
-  const api = new EscrowApi(flags.server.replace(/\/+$/, ''), token);
+  const api = new EscrowApi(parseServerUrl(flags.server, '--server'), token);
   const requestId = (): string => {
     if (!flags.request || !REQUEST_ID.test(flags.request)) throw new UsageError(`--request must be a request id (esr_…)\n${USAGE}`);
     return flags.request;
@@ -241,7 +241,7 @@ export async function runEscrow(argv: readonly string[], io: EscrowIo = processI
         const opened = await openReleased(checked, await api.open(id), privateKey);
         if (flags.out) await writePrivateFile(resolve(flags.out), opened.plaintext);
         const summary = { requestId: id, messageId: opened.messageId, approvals: opened.officers, audit: { index: opened.auditIndex } };
-        if (flags.json) io.out(JSON.stringify(flags.out ? summary : { ...summary, plaintext: opened.plaintext }));
+        if (flags.json) io.out(jsonResult(flags.out ? summary : { ...summary, plaintext: opened.plaintext }));
         else if (flags.out) io.out(`opened ${opened.messageId} under ${opened.officers.length} approvals (audit index ${opened.auditIndex}); plaintext written to ${flags.out}`);
         else {
           io.err(`opened ${opened.messageId} under ${opened.officers.length} approvals (audit index ${opened.auditIndex})`);

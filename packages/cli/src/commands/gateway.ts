@@ -28,10 +28,10 @@ import {
 } from '@parley/gateway';
 import { Pkcs11KeyWrapper, Pkcs11Signer, parsePkcs11Uri } from '@parley/custody';
 import { lockDataDir, type Database, type DataDirLock } from '@parley/server';
-import { parseFlags, parsePort } from '../args.js';
+import { parseFlags, parseLogLevel, parsePort, parseServerUrl } from '../args.js';
 import { parsePostQuantumFlags } from '../post-quantum-flag.js';
 import { parseContentPolicyFlags } from '../content-policy-flag.js';
-import { UsageError, type ExitCode } from '../errors.js';
+import { UsageError, jsonResult, type ExitCode } from '../errors.js';
 import { loadRoutingConfig } from '../routing-config.js';
 import { readSecretFile } from '../private-files.js';
 
@@ -160,7 +160,7 @@ async function init(argv: readonly string[]): Promise<ExitCode> {
     'admin-token-file': { type: 'string' },
   });
   if (!flags.server || !flags.business) throw new UsageError('parley gateway init needs --server URL and --business ID');
-  if (!/^https?:\/\/[^\s]+$/.test(flags.server)) throw new UsageError('--server must be the Parley server’s http(s) URL');
+  const server = parseServerUrl(flags.server, '--server');
   if (flags['admin-token'] !== undefined) process.stderr.write('warning: --admin-token on the command line is visible to other users of this machine; prefer --admin-token-file FILE or PARLEY_ADMIN_TOKEN\n');
   const adminToken = flags['admin-token'] ?? (flags['admin-token-file'] ? await readSecretFile(resolve(flags['admin-token-file']), 'admin token file') : process.env['PARLEY_ADMIN_TOKEN']);
   if (!adminToken) throw new UsageError('pass --admin-token-file FILE, --admin-token T or set PARLEY_ADMIN_TOKEN (the Parley operator’s token registers the business)');
@@ -187,7 +187,7 @@ async function init(argv: readonly string[]): Promise<ExitCode> {
     const result = await initGateway({
       db: storage.db,
       keyWrapper,
-      serverUrl: flags.server.replace(/\/+$/, ''),
+      serverUrl: server,
       businessId: flags.business,
       adminToken: admin.token,
       ...(flags.name ? { businessName: flags.name } : {}),
@@ -201,7 +201,7 @@ async function init(argv: readonly string[]): Promise<ExitCode> {
         ? { wrapKey: (keyWrapper as Pkcs11KeyWrapper).description, wrapKeyId: keyWrapper.id, wrapKeyCreated: createdKey }
         : { keyFile: storage.keyFile, keyFileCreated: createdKey };
     if (flags.json) {
-      process.stdout.write(`${JSON.stringify({ ...result, ...custody })}\n`);
+      process.stdout.write(`${jsonResult({ ...result, ...custody })}\n`);
     } else {
       process.stdout.write(
         [
@@ -236,12 +236,12 @@ async function keys(argv: readonly string[]): Promise<ExitCode> {
       case 'create': {
         if (!flags.label) throw new UsageError('parley gateway keys create needs --label NAME (which service uses the key)');
         const { key, info } = await createApiKey(storage.db, flags.label);
-        process.stdout.write(flags.json ? `${JSON.stringify({ ...info, key })}\n` : `API key ${info.id} (${info.label}):\n  ${key}\n(shown once; only its hash is kept)\n`);
+        process.stdout.write(flags.json ? `${jsonResult({ ...info, key })}\n` : `API key ${info.id} (${info.label}):\n  ${key}\n(shown once; only its hash is kept)\n`);
         return 0;
       }
       case 'list': {
         const all = await listApiKeys(storage.db);
-        if (flags.json) process.stdout.write(`${JSON.stringify({ keys: all })}\n`);
+        if (flags.json) process.stdout.write(`${jsonResult({ keys: all })}\n`);
         else for (const k of all) process.stdout.write(`${k.id}  ${k.revokedAt ? 'revoked' : 'active '}  ${k.label}  created ${k.createdAt}${k.lastUsedAt ? `  last used ${k.lastUsedAt}` : ''}\n`);
         return 0;
       }
@@ -249,7 +249,8 @@ async function keys(argv: readonly string[]): Promise<ExitCode> {
         const id = rest[0];
         if (!id || id.startsWith('--')) throw new UsageError('parley gateway keys revoke ID');
         const revoked = await revokeApiKey(storage.db, id);
-        if (flags.json) process.stdout.write(`${JSON.stringify({ id, revoked })}\n`);
+        const failure = { error: { code: 'unknown_api_key', message: `no active API key ${id}` } };
+        if (flags.json) process.stdout.write(`${jsonResult({ id, revoked, ...(revoked ? {} : failure) }, revoked)}\n`);
         else process.stdout.write(revoked ? `API key ${id} revoked\n` : `no active API key ${id}\n`);
         return revoked ? 0 : 1;
       }
@@ -272,18 +273,18 @@ async function webhookSecrets(argv: readonly string[]): Promise<ExitCode> {
     switch (action) {
       case 'rotate': {
         const secret = await rotateWebhookSecret(store);
-        process.stdout.write(flags.json ? `${JSON.stringify({ secret })}\n` : `new webhook secret (shown once; webhooks now carry a signature under it and under the older ones):\n  ${secret}\nwhen every receiver has it: parley gateway secrets retire-old\n`);
+        process.stdout.write(flags.json ? `${jsonResult({ secret })}\n` : `new webhook secret (shown once; webhooks now carry a signature under it and under the older ones):\n  ${secret}\nwhen every receiver has it: parley gateway secrets retire-old\n`);
         return 0;
       }
       case 'retire-old': {
         const dropped = await retireOldWebhookSecrets(store);
-        process.stdout.write(flags.json ? `${JSON.stringify({ dropped })}\n` : `${dropped} older webhook secret(s) retired\n`);
+        process.stdout.write(flags.json ? `${jsonResult({ dropped })}\n` : `${dropped} older webhook secret(s) retired\n`);
         return 0;
       }
       case 'list': {
         // Never the secrets themselves: how many, and a short fingerprint of each.
         const all = (await readWebhookSecrets(store)).map((s, i) => `${i === 0 ? 'newest' : 'older '} sha256:${createHash('sha256').update(s).digest('hex').slice(0, 16)}`);
-        process.stdout.write(flags.json ? `${JSON.stringify({ secrets: all })}\n` : `${all.join('\n')}\n`);
+        process.stdout.write(flags.json ? `${jsonResult({ secrets: all })}\n` : `${all.join('\n')}\n`);
         return 0;
       }
       default:
@@ -315,7 +316,7 @@ async function rotateSenderKeys(argv: readonly string[]): Promise<ExitCode> {
     if (storage.embedded) {
       // Embedded PGlite: no instance runs now (it would hold the directory); the next one to start performs it.
       const message = 'rotation filed: the gateway performs it when it next starts on this directory';
-      process.stdout.write(flags.json ? `${JSON.stringify({ id, filed: true, message })}\n` : `${message} (request ${id})\n`);
+      process.stdout.write(flags.json ? `${jsonResult({ id, filed: true, message })}\n` : `${message} (request ${id})\n`);
       return 0;
     }
     if (!flags.json) process.stderr.write('waiting for the instance that runs the sender to rotate its keys');
@@ -324,7 +325,7 @@ async function rotateSenderKeys(argv: readonly string[]): Promise<ExitCode> {
       const outcome = await senderRotationOutcome(storage.db, id);
       if (outcome) {
         if (!flags.json) process.stderr.write('\n');
-        if (flags.json) process.stdout.write(`${JSON.stringify(outcome)}\n`);
+        if (flags.json) process.stdout.write(`${JSON.stringify(outcome.ok ? outcome : { ...outcome, error: { code: outcome.code, message: outcome.message } })}\n`);
         else if (outcome.ok) process.stdout.write(`sender keys rotated: key-log entry #${outcome.index}; ${outcome.rekeyed} conversation(s) re-keyed${outcome.failed.length > 0 ? `, ${outcome.failed.length} to retry at the next start` : ''}\n`);
         else if (outcome.code === 'signer_required') process.stdout.write('the sender keys live in a token: run this command with --signer (the new pair is made there)\n');
         else process.stdout.write(`rotation failed: [${outcome.code}] ${outcome.message}\n`);
@@ -333,7 +334,7 @@ async function rotateSenderKeys(argv: readonly string[]): Promise<ExitCode> {
       if (Date.now() > deadline) {
         if (!flags.json) process.stderr.write('\n');
         const message = 'no gateway instance answered: start one (the request stays filed and runs when it leads)';
-        process.stdout.write(flags.json ? `${JSON.stringify({ id, ok: false, code: 'no_leader', message })}\n` : `${message}\n`);
+        process.stdout.write(flags.json ? `${JSON.stringify({ id, ok: false, code: 'no_leader', message, error: { code: 'no_leader', message } })}\n` : `${message}\n`);
         return 1;
       }
       if (!flags.json) process.stderr.write('.');
@@ -357,6 +358,8 @@ async function serve(argv: readonly string[]): Promise<ExitCode> {
     pq: { type: 'string', multiple: true },
     dlp: { type: 'string', multiple: true },
   });
+  const logLevel = parseLogLevel(flags['log-level'] ?? 'info', '--log-level');
+  const expectServerUrl = flags.server === undefined ? undefined : parseServerUrl(flags.server, '--server');
   const postQuantum = parsePostQuantumFlags([...(flags.pq ?? []), ...(process.env['PARLEY_GATEWAY_PQ']?.split(',').filter((v) => v.trim() !== '') ?? [])]);
   const contentPolicies = parseContentPolicyFlags([...(flags.dlp ?? []), ...(process.env['PARLEY_GATEWAY_DLP']?.split(',').filter((v) => v.trim() !== '') ?? [])]);
   const webhookUrl = flags['webhook-url'] ?? process.env['PARLEY_GATEWAY_WEBHOOK_URL'];
@@ -385,7 +388,7 @@ async function serve(argv: readonly string[]): Promise<ExitCode> {
     ...(signerUri !== undefined ? { senderKeys: { initialLabels: GATEWAY_SENDER_KEY_LABELS, open: (labels) => openSenderSigners(signerUri, false, labels) } } : {}),
     host: flags.host ?? '127.0.0.1',
     port: parsePort(flags.port ?? process.env['PORT'], 8090),
-    logger: pino({ level: flags['log-level'] ?? 'info', base: { component: 'parley-gateway' } }),
+    logger: pino({ level: logLevel, base: { component: 'parley-gateway' } }),
     ...(webhookUrl ? { webhookUrl } : {}),
     ...(Object.keys(postQuantum).length > 0 ? { postQuantum } : {}),
     ...(contentPolicies ? { contentPolicies } : {}),
@@ -393,7 +396,7 @@ async function serve(argv: readonly string[]): Promise<ExitCode> {
     ...(flags['instance-id'] ? { instanceId: flags['instance-id'] } : {}),
     ...(schedule ? { webhookSchedule: schedule } : {}),
     ...(leaseTtl ? { leaseTtlMs: Number(leaseTtl) } : {}),
-    ...(flags.server ? { expectServerUrl: flags.server.replace(/\/+$/, '') } : {}),
+    ...(expectServerUrl ? { expectServerUrl } : {}),
   })
     .catch(async (error: unknown) => {
       await storage.db.close();

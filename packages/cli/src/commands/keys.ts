@@ -4,13 +4,31 @@
  * the signed checkpoint, every entry's inclusion proof (RFC 9162) and the replay
  * of its entries — then prints its devices. Uses the operator's admin token.
  */
-import { parseIdentityId } from '@parley/core';
+import { isParleyError, parseIdentityId, type IdentityId } from '@parley/core';
 import { ApiClient, KeyLogVerifier, MemoryKeyStore, type KeyDirectoryAnchors } from '@parley/client';
-import { parseFlags } from '../args.js';
-import { UsageError, type ExitCode } from '../errors.js';
+import { explainRefusedAdminToken } from '../admin-http.js';
+import { parseFlags, parseServerUrl } from '../args.js';
+import { UsageError, jsonResult, type ExitCode } from '../errors.js';
 
-const USAGE = `Usage:
-  parley keys lookup <business:customer> --url URL [--admin-token T] [--log-key VKEY --vrf-key B64] [--json]`;
+/**
+ * Usage line of `parley keys`.
+ *
+ * @example
+ * process.stdout.write(`Usage:\n${KEYS_USAGE}\n`);
+ */
+export const KEYS_USAGE = `  parley keys lookup <business:customer> --url URL [--admin-token T] [--log-key VKEY --vrf-key B64] [--json]   (both keys or neither)`;
+
+const USAGE = `Usage:\n${KEYS_USAGE}`;
+
+/** The identity argument; a malformed one is a usage error (it never reaches the server). */
+function identityArgument(value: string): IdentityId {
+  try {
+    return parseIdentityId(value);
+  } catch (error) {
+    if (isParleyError(error)) throw new UsageError(`'${value}' is not an identity id (business:customer): ${error.message}\n${USAGE}`);
+    throw error;
+  }
+}
 
 /**
  * `parley keys lookup <identity> …`: the identity's devices, verified against the key log as a device would; returns the exit code.
@@ -20,9 +38,9 @@ const USAGE = `Usage:
  */
 export async function runKeys(argv: readonly string[]): Promise<ExitCode> {
   const [sub, ...rest] = argv;
-  if (sub !== 'lookup') throw new UsageError(USAGE);
+  if (sub !== 'lookup') throw new UsageError(`${sub === undefined ? 'a subcommand is required' : `unknown subcommand 'keys ${sub}'`}\n${USAGE}`);
   const identity = rest[0];
-  if (identity === undefined || identity.startsWith('--')) throw new UsageError(USAGE);
+  if (identity === undefined || identity.startsWith('--')) throw new UsageError(`keys lookup needs an identity (business:customer)\n${USAGE}`);
   const flags = parseFlags(rest.slice(1), {
     url: { type: 'string' },
     'admin-token': { type: 'string' },
@@ -31,16 +49,18 @@ export async function runKeys(argv: readonly string[]): Promise<ExitCode> {
     json: { type: 'boolean', default: false },
   });
   if (!flags.url) throw new UsageError(`--url is required\n${USAGE}`);
+  const url = parseServerUrl(flags.url, '--url');
   // Half a pin verifies nothing more than none, and would look as if it did.
   if ((flags['log-key'] === undefined) !== (flags['vrf-key'] === undefined)) {
     throw new UsageError(`pass both --log-key and --vrf-key (the key directory's keys, obtained out of band), or neither\n${USAGE}`);
   }
   const token = flags['admin-token'] ?? process.env['PARLEY_ADMIN_TOKEN'];
   if (!token) throw new UsageError('an admin token is required (--admin-token or PARLEY_ADMIN_TOKEN)');
-  const identityId = parseIdentityId(identity);
-  const api = new ApiClient({ serverUrl: flags.url });
+  const identityId = identityArgument(identity);
+  const api = new ApiClient({ serverUrl: url });
   api.useSession(async () => token);
-  const info = await api.keyDirectoryInfo();
+  // The lookup takes the admin token or a device session: a refused token reads as a bad session, so say which it was.
+  const info = await api.keyDirectoryInfo().catch((error: unknown) => explainRefusedAdminToken(url, token, error));
   const pinned = flags['log-key'] !== undefined;
   const anchors: KeyDirectoryAnchors = {
     log: info.log,
@@ -49,7 +69,9 @@ export async function runKeys(argv: readonly string[]): Promise<ExitCode> {
     logVerifierKey: flags['log-key'] ?? info.verifierKey,
     vrfPublicKey: flags['vrf-key'] ?? info.vrfPublicKey,
   };
-  const verified = await new KeyLogVerifier(api, new MemoryKeyStore(), anchors).lookup(identityId);
+  const verified = await new KeyLogVerifier(api, new MemoryKeyStore(), anchors)
+    .lookup(identityId)
+    .catch((error: unknown) => explainRefusedAdminToken(url, token, error));
   const devices = [...verified.devices.values()].map((d) => ({
     deviceId: d.deviceId,
     kind: d.kind,
@@ -62,7 +84,7 @@ export async function runKeys(argv: readonly string[]): Promise<ExitCode> {
   }));
   if (flags.json) {
     // `keysVerified: false`: the checks ran against the keys the server itself listed.
-    process.stdout.write(`${JSON.stringify({ identityId, treeSize: verified.checkpoint.size, pinned, keysVerified: pinned, devices })}\n`);
+    process.stdout.write(`${jsonResult({ identityId, treeSize: verified.checkpoint.size, pinned, keysVerified: pinned, devices })}\n`);
     return 0;
   }
   const say = (line: string) => process.stdout.write(`${line}\n`);

@@ -12,7 +12,7 @@
 import { isParleyError } from '@parley/core';
 import { finishKeyRotation, startKeyRotation } from '@parley/server';
 import { parseFlags } from '../args.js';
-import { EXIT, UsageError, type ExitCode } from '../errors.js';
+import { EXIT, UsageError, jsonResult, reportError, type ExitCode } from '../errors.js';
 
 /**
  * Usage line of `parley log rotate-key`.
@@ -43,7 +43,7 @@ export async function runRotateKey(argv: readonly string[], io: { out(line: stri
   try {
     if (flags.finish === true) {
       const done = await finishKeyRotation(dir, log);
-      if (json) io.out(JSON.stringify({ log, finished: true, ...done }));
+      if (json) io.out(jsonResult({ log, finished: true, ...done }));
       else {
         io.out(`log ${log}: the next key is now current: ${done.current}`);
         io.out(`the old key ${done.previous} is kept in ${done.retired}`);
@@ -51,7 +51,7 @@ export async function runRotateKey(argv: readonly string[], io: { out(line: stri
       }
     } else {
       const started = await startKeyRotation(dir, log);
-      if (json) io.out(JSON.stringify({ log, finished: false, ...started }));
+      if (json) io.out(jsonResult({ log, finished: false, ...started }));
       else {
         io.out(started.created ? `log ${log}: next key created: ${started.next}` : `log ${log}: a rotation is already in progress; next key: ${started.next}`);
         io.out(`current key: ${started.current}`);
@@ -60,10 +60,7 @@ export async function runRotateKey(argv: readonly string[], io: { out(line: stri
     }
     return EXIT.ok;
   } catch (error) {
-    if (isParleyError(error)) {
-      io.err(`parley log rotate-key: [${error.code}] ${error.message}`);
-      return EXIT.failure;
-    }
+    if (isParleyError(error)) return reportError(error, { json, ...io, prefix: 'parley log rotate-key' });
     throw error;
   }
 }

@@ -4,8 +4,8 @@
  * verifier key, is described in log-verify.ts; the state file is log-state.ts.
  */
 import { TILE_WIDTH } from '@parley/core/tlog';
-import { parseFlags } from '../args.js';
-import { EXIT, UsageError, type ExitCode } from '../errors.js';
+import { parseFlags, parseServerUrl } from '../args.js';
+import { EXIT, UsageError, jsonResult, reportError, type ExitCode } from '../errors.js';
 import { VerifyError } from './log-http.js';
 import { fetchLogList, type ListedLog } from './log-list.js';
 import { verifyLog } from './log-verify.js';
@@ -27,8 +27,13 @@ const processIo: LogIo = {
   err: (line) => process.stderr.write(`${line}\n`),
 };
 
-const USAGE = `Usage:
-  parley log list   --url URL [--json]
+/**
+ * Usage lines of `parley log`, with what verify and rotate-key do.
+ *
+ * @example
+ * io.out(`Usage:\n${LOG_USAGE}`);
+ */
+export const LOG_USAGE = `  parley log list   --url URL [--json]
   parley log verify --url URL [--log keys] [--key VERIFIER_KEY] [--state FILE] [--json]
 ${ROTATE_KEY_USAGE.trimStart()}
 
@@ -45,22 +50,30 @@ rotate-key (offline, on the key directory the nodes share) creates the log's nex
 node restarted with it signs checkpoints with both keys and announces the next key. --finish
 makes it current and keeps the old key file as tlog-<log>.retired-<id>.key; restart again.`;
 
+const USAGE = `Usage:\n${LOG_USAGE}`;
+
+/** `--url` (or PARLEY_URL): required, an http(s) URL. */
+function serverUrlOf(flag: string | undefined): string {
+  const url = flag ?? process.env['PARLEY_URL'];
+  if (!url) throw new UsageError(`--url is required\n\n${USAGE}`);
+  return parseServerUrl(url, flag === undefined ? 'PARLEY_URL' : '--url');
+}
+
 /** `parley log list`: one line per log (name, origin, prefix, verifier key), or JSON. */
 async function runList(argv: readonly string[], io: LogIo): Promise<ExitCode> {
   const flags = parseFlags(argv, { url: { type: 'string' }, json: { type: 'boolean', default: false } });
-  const url = flags.url ?? process.env['PARLEY_URL'];
-  if (!url) throw new UsageError(`--url is required\n\n${USAGE}`);
+  const url = serverUrlOf(flags.url);
   let logs: ListedLog[];
   try {
     logs = await fetchLogList(url);
   } catch (error) {
     if (error instanceof VerifyError) {
-      io.err(`parley log list: ${error.reason}: ${error.message}`);
-      return EXIT.failure;
+      // The named reason (unreachable, bad_response) is the error's code.
+      return reportError({ code: error.reason, message: error.message }, { json: flags.json === true, ...io, prefix: 'parley log list' });
     }
     throw error;
   }
-  if (flags.json === true) io.out(JSON.stringify({ logs }));
+  if (flags.json === true) io.out(jsonResult({ logs }));
   else for (const l of logs) io.out(`${l.name}\t${l.origin}\t${l.prefix}\t${l.verifierKey}`);
   return EXIT.ok;
 }
@@ -74,8 +87,7 @@ async function runVerify(argv: readonly string[], io: LogIo): Promise<ExitCode> 
     state: { type: 'string' },
     json: { type: 'boolean', default: false },
   });
-  const url = flags.url ?? process.env['PARLEY_URL'];
-  if (!url) throw new UsageError(`--url is required\n\n${USAGE}`);
+  const url = serverUrlOf(flags.url);
   const json = flags.json === true;
   let lastProgress = 0;
   const result = await verifyLog({
@@ -94,7 +106,8 @@ async function runVerify(argv: readonly string[], io: LogIo): Promise<ExitCode> 
       }
     },
   });
-  if (json) io.out(JSON.stringify(result));
+  // On failure, the named reason is also the error's code (the fields of the result stay as they are).
+  if (json) io.out(JSON.stringify(result.failure ? { ...result, error: { code: result.failure.reason, message: result.failure.message } } : result));
   else if (result.ok) io.out(`OK: log ${result.log} (${result.origin}) verified at size ${result.treeSize}, root ${result.rootHash}${result.pinned ? '' : '; its verifier key is NOT verified (trust on first use)'}`);
   else io.out(`FAILED (${result.failure!.reason}): ${result.failure!.message}`);
   if (result.ok && !result.pinned && !json) io.err('warning: the verifier key was taken from the server (trust on first use); pass --key with a key obtained out of band');
@@ -112,9 +125,10 @@ export async function runLog(argv: readonly string[], io: LogIo = processIo): Pr
   if (sub === 'list') return runList(rest, io);
   if (sub === 'verify') return runVerify(rest, io);
   if (sub === 'rotate-key') return runRotateKey(rest, io);
-  if (sub === undefined || sub === 'help' || sub === '--help') {
+  if (sub === 'help' || sub === '--help' || sub === '-h') {
     io.out(USAGE);
-    return sub === undefined ? EXIT.usage : EXIT.ok;
+    return EXIT.ok;
   }
+  if (sub === undefined) throw new UsageError(`a subcommand is required\n\n${USAGE}`);
   throw new UsageError(`unknown subcommand 'log ${sub}'\n\n${USAGE}`);
 }

@@ -1,12 +1,14 @@
 /** `parley serve`: one server node, embedded PGlite by default or PostgreSQL. */
 import { join, resolve } from 'node:path';
 import { isParleyError } from '@parley/core';
-import { resolveConfig, startServer, type DatabaseConfig } from '@parley/server';
-import { parseFlags, parsePort } from '../args.js';
+import { otlpTracesEndpoint, resolveConfig, startServer, type DatabaseConfig } from '@parley/server';
+import { parseFlags, parseLogLevel, parsePort } from '../args.js';
 import { UsageError, type ExitCode } from '../errors.js';
 import { loadRoutingConfig } from '../routing-config.js';
 import { resolveAdminToken } from '../admin-token.js';
 import { readSecretFile } from '../private-files.js';
+import { serveWarnings } from '../serve-warnings.js';
+import { consoleAssetsDir } from '../console-assets.js';
 
 /**
  * `parley serve …`: runs one server node until SIGTERM or SIGINT, then drains and stops; returns the exit code.
@@ -34,11 +36,13 @@ export async function runServe(argv: readonly string[]): Promise<ExitCode> {
     'request-timeout': { type: 'string' },
     'metrics-listen': { type: 'string' },
     'metrics-token-file': { type: 'string' },
+    'otlp-endpoint': { type: 'string' },
     'allowed-origins': { type: 'string' },
     signer: { type: 'string' },
     'migrate-vrf-key': { type: 'boolean', default: false },
   });
-  // Checked first: a bad origin list stops before anything is created on disk.
+  // Checked first: a bad origin list or log level stops before anything is created on disk.
+  const level = parseLogLevel(flags['log-level'] ?? 'info', '--log-level');
   const allowedOrigins = parseAllowedOrigins(flags['allowed-origins'] ?? process.env['PARLEY_ALLOWED_ORIGINS']);
   const databaseUrl = flags['database-url'] ?? process.env['DATABASE_URL'];
   if (flags['data-dir'] && flags['database-url']) throw new UsageError('use either --data-dir or --database-url');
@@ -75,7 +79,6 @@ export async function runServe(argv: readonly string[]): Promise<ExitCode> {
     warn: (line) => process.stderr.write(`${line}\n`),
   });
   const adminToken = admin.token;
-  const level = (flags['log-level'] ?? 'info') as 'info';
   // Nodes share mail through the database: NATS only makes sense between PostgreSQL nodes
   // (an inherited PARLEY_NATS_URL is ignored by an embedded server).
   if (flags['nats-url'] !== undefined && database.kind !== 'postgres') throw new UsageError('--nats-url needs --database-url (several nodes share one PostgreSQL)');
@@ -99,11 +102,19 @@ export async function runServe(argv: readonly string[]): Promise<ExitCode> {
   if (perIp !== undefined && !/^(0|[1-9][0-9]{0,6})$/.test(perIp)) throw new UsageError(`invalid --max-connections-per-ip '${perIp}'`);
   const requestTimeout = flags['request-timeout'];
   if (requestTimeout !== undefined && !/^[1-9][0-9]{0,4}$/.test(requestTimeout)) throw new UsageError(`invalid --request-timeout '${requestTimeout}' (seconds)`);
+  // Traces over OTLP/HTTP: --otlp-endpoint, else the OTEL_EXPORTER_OTLP_* variables; none: tracing off.
+  let otlpEndpoint: string | undefined;
+  try {
+    otlpEndpoint = otlpTracesEndpoint(flags['otlp-endpoint'], process.env);
+  } catch (error) {
+    throw new UsageError(`invalid --otlp-endpoint / OTEL_EXPORTER_OTLP_ENDPOINT: ${error instanceof Error ? error.message : 'not a URL'} (e.g. --otlp-endpoint http://127.0.0.1:4318/v1/traces)`);
+  }
   const http = {
     ...(perIp !== undefined ? { maxConnectionsPerIp: Number(perIp) } : {}),
     ...(requestTimeout !== undefined ? { requestTimeoutMs: Number(requestTimeout) * 1000 } : {}),
   };
 
+  const metrics = metricsListen || metricsToken ? { ...(metricsToken ? { token: metricsToken } : {}), ...(metricsListen ? { listen: metricsListen } : {}) } : undefined;
   const server = await startServer({
     http,
     host: flags.host ?? '127.0.0.1',
@@ -117,7 +128,14 @@ export async function runServe(argv: readonly string[]): Promise<ExitCode> {
     keys: { dir: keyDir, ...(signer !== undefined ? { signer, migrateVrfKey: flags['migrate-vrf-key'] } : {}) },
     ...(origin ? { tlog: { origin } } : {}),
     ...(routing ? { routing } : {}),
-    ...(metricsListen || metricsToken ? { metrics: { ...(metricsToken ? { token: metricsToken } : {}), ...(metricsListen ? { listen: metricsListen } : {}) } } : {}),
+    ...(metrics ? { metrics } : {}),
+    ...(otlpEndpoint ? { tracing: { otlpEndpoint, ...(process.env['OTEL_SERVICE_NAME'] ? { serviceName: process.env['OTEL_SERVICE_NAME'] } : {}) } } : {}),
+    // The operator console's page (/console/): the CLI's build, or PARLEY_CONSOLE_DIR.
+    console: { assetsDir: await consoleAssetsDir(process.env['PARLEY_CONSOLE_DIR']) },
+  }).catch((error: unknown) => {
+    // A configuration the server refuses (a signer URI naming an object, …) is a usage error.
+    if (isParleyError(error) && error.code === 'invalid_config') throw new UsageError(error.message, { cause: error });
+    throw error;
   });
   const where = database.kind === 'pglite' ? `embedded PGlite at ${database.dataDir}` : `PostgreSQL${natsUrl ? ', NATS notices' : ''}`;
   // The handlers are in place before anyone can learn the URL: a signal right after the
@@ -141,6 +159,11 @@ export async function runServe(argv: readonly string[]): Promise<ExitCode> {
   }
   if (server.metricsUrl) process.stdout.write(`metrics on ${server.metricsUrl}/metrics (not on the main port)\n`);
   process.stderr.write(`${admin.source}\n`);
+  // What this configuration cannot do: on stderr, and in the JSON log stream.
+  for (const w of serveWarnings({ database, adminToken, routing, metrics: metrics ?? {} })) {
+    process.stderr.write(`warning: ${w.message}\n`);
+    server.log.warn({ warning: w.code }, w.message);
+  }
   // The same document as GET /v1/logs: what verifiers need (`parley log verify --key …`).
   process.stdout.write(`transparency logs: ${JSON.stringify({ logs: [server.keyLog.describe(), server.auditLog.describe()] })}\n`);
 

@@ -12,7 +12,7 @@ import { ParleyError, fromBase64, randomBytes, toBase64 } from '@parley/core';
 import { ensurePrivateDir, readOrCreateSecretFile } from '../storage/private-dir.js';
 
 /** The purposes a server secret is derived for (the HKDF `info`). */
-export type ServerSecretName = 'session-mac-key' | 'retrieval-otp-key' | 'recipient-pseudonym-key';
+export type ServerSecretName = 'session-mac-key' | 'retrieval-otp-key' | 'recipient-pseudonym-key' | 'trace-pseudonym-key';
 
 const FILE = 'server.key';
 const SALT = 'parley/v1/server-secrets';

@@ -74,6 +74,14 @@ const WITH_BODY = ['413', '415'] as const;
 const accepted = new WeakMap<object, readonly AuthScheme[]>();
 
 /**
+ * Whether a path belongs to the operator console (`/console/…`: its page and its private
+ * API, cookie sessions; console/): never part of the public API document.
+ */
+export function isConsolePath(url: string): boolean {
+  return url === '/console' || url.startsWith('/console/');
+}
+
+/**
  * Marks an onRequest hook with the credentials it accepts (any one of them), so the OpenAPI
  * document lists them as the `security` of every route that uses the hook.
  *
@@ -209,7 +217,7 @@ export interface RegisteredRoute {
   readonly method: string;
   /** The Fastify path, e.g. `/v1/devices/:deviceId`. */
   readonly url: string;
-  /** `schema.hide`: not an API operation (pages, health, WebSocket, tlog tiles, webhooks). */
+  /** `schema.hide` or a console path: not an API operation (pages, health, WebSocket, tlog tiles, webhooks, the console). */
   readonly hidden: boolean;
 }
 
@@ -247,9 +255,9 @@ export async function installOpenApi(app: FastifyInstance, options: OpenApiOptio
   app.addHook('onRoute', (route) => {
     const schema = route.schema as RouteSchema | undefined;
     for (const method of [route.method].flat()) {
-      if (method !== 'HEAD') routes.push({ method, url: route.url, hidden: schema?.hide === true });
+      if (method !== 'HEAD') routes.push({ method, url: route.url, hidden: schema?.hide === true || isConsolePath(route.url) });
     }
-    if (!schema || schema.hide) return;
+    if (!schema || schema.hide || isConsolePath(route.url)) return;
     const operation = pascal(schema.operationId ?? `${String(route.method)} ${route.url}`);
     if (isSchemaObject(schema.body)) components.ref(schema.body, `${operation}Request`);
     // Error answers are all ErrorBody (the one error mapper): only success bodies get names here.
@@ -268,6 +276,7 @@ export async function installOpenApi(app: FastifyInstance, options: OpenApiOptio
     },
     transform: ({ schema, url, route }) => {
       const s = schema as RouteSchema | undefined;
+      if (isConsolePath(url)) return { schema: { ...s, hide: true }, url };
       if (!s || s.hide) return { schema, url };
       const out: RouteSchema = { ...s };
       const security = s.security ?? securityOf(route);

@@ -28,6 +28,10 @@ import { blobRefusals, grantBlobs } from './blob-grants.js';
 import { canonicalBase64 } from './canonical-base64.js';
 import { GroupCommitter, type Batching, type FlushResult } from './group-commit.js';
 import type { MailNotifier } from './notifier.js';
+import type { Context } from '@opentelemetry/api';
+import { Tracing } from '../observability/tracing.js';
+import { traceRoutes, type TracedRoute } from '../observability/span-routing.js';
+import { envelopeKey } from '../observability/span-message-path.js';
 
 interface AppendRequest {
   sender: AuthDevice;
@@ -42,6 +46,8 @@ interface AppendRequest {
   audit?: PreparedCommitment;
   /** Blobs the message names (application messages only): granted to its recipients. */
   blobs?: readonly string[];
+  /** The span the submission runs in (its route span hangs below it). */
+  trace?: Context | undefined;
 }
 
 /** The message class a signed commitment declares (routing policy key). */
@@ -69,6 +75,7 @@ export class ApplicationAppends {
     private readonly expiry: () => Date,
     private readonly audit?: AuditService,
     private readonly router?: Router,
+    private readonly tracing: Tracing = Tracing.off,
   ) {
     this.plain = new GroupCommitter((items) => this.flushPlain(items), batching);
     this.audited = new GroupCommitter((items) => this.flushAudited(items), batching);
@@ -88,6 +95,7 @@ export class ApplicationAppends {
       payload: canonicalBase64(request.message, payload),
       payloadBytes: payload.length,
       ...(request.blobs !== undefined ? { blobs: request.blobs } : {}),
+      trace: this.tracing.current(),
     };
     if (request.commitment === undefined) {
       return this.plain.submit({ ...append, kind: info.contentType === 'proposal' ? 'proposal' : 'application' });
@@ -120,8 +128,11 @@ export class ApplicationAppends {
   /** Business messages: their envelopes and commitments commit together, audit-log entries included. */
   private async flushAudited(requests: readonly AppendRequest[]): Promise<FlushResult<SubmitResponse>[]> {
     const audit = this.audit!;
+    const routed: TracedRoute[] = [];
+    const enqueuedAt = new Date();
     const results = await retryTransient(() =>
       this.db.transaction(async (tx) => {
+        routed.length = 0;
         const stored = await this.storeAppends(tx, requests, false);
         // Only what the relay accepted (new or repeated) gets its commitment recorded.
         const prepared = requests.filter((_r, i) => stored[i]?.ok).map((r) => r.audit!);
@@ -133,16 +144,25 @@ export class ApplicationAppends {
             const result = stored[i];
             if (!result?.ok || result.value.duplicate) return [];
             const row = r.audit!.row;
-            return [{ messageId: row.message_id, envelopeId: result.value.id, businessId: businessOf(row.recipient_identity_id as IdentityId), identityId: row.recipient_identity_id, class: classOf(row.commitment) }];
+            const route = { messageId: row.message_id, envelopeId: result.value.id, businessId: businessOf(row.recipient_identity_id as IdentityId), identityId: row.recipient_identity_id, class: classOf(row.commitment) };
+            if (this.tracing.enabled && this.router) routed.push(this.traced(this.router, route, r.trace));
+            return [route];
           }),
         );
         return stored;
       }),
     );
+    traceRoutes(this.tracing, routed, enqueuedAt);
     audit.log.kick();
     this.router?.kick();
     this.announce(requests, results);
     return results;
+  }
+
+  /** What the route span of a newly stored business message says (tracing on only). */
+  private traced(router: Router, route: { messageId: string; envelopeId: string; businessId: string; class: string }, parent: Context | undefined): TracedRoute {
+    const metrics = router.metricsRegistry();
+    return { ...route, classLabel: metrics.classLabel(route.class), chain: router.policyFor(route.businessId, route.class).chain.map((s) => s.step), parent };
   }
 
   /**
@@ -214,6 +234,8 @@ export class ApplicationAppends {
       const result = results[i];
       const recipients = this.recipientsOf.get(r);
       if (!result?.ok || result.value.duplicate || !recipients) return;
+      // Before the live push: its deliver span links to the span that stored the envelope.
+      this.tracing.rememberContext(envelopeKey(result.value.id), r.trace);
       this.notifier.notifyEnvelope(recipients, {
         id: result.value.id,
         conversationId: r.groupId,

@@ -36,6 +36,8 @@ import { ApplicationAppends } from './application-appends.js';
 import { CommitWriter } from './commits.js';
 import type { Batching } from './group-commit.js';
 import type { MailNotifier } from './notifier.js';
+import { Tracing } from '../observability/tracing.js';
+import { traceAck, traceDeliver, traceStore, type TracePath } from '../observability/span-message-path.js';
 
 /**
  * @example
@@ -57,11 +59,13 @@ export class Relay {
     private readonly audit?: AuditService,
     router?: Router,
     private readonly businessStatus?: BusinessStatusCache,
+    /** Spans of the message path (observability/); off by default. */
+    readonly tracing: Tracing = Tracing.off,
   ) {
     // A failed batch is split to find the item that fails, unless the database itself is down.
     const batching: Batching = { maxBatch: config.batching.maxBatch, concurrency: db.engine === 'postgres' ? 4 : 1, isolate: (e: unknown) => !isUnavailableError(e) };
     const expiry = () => new Date(Date.now() + config.retention.messageTtlSeconds * 1000);
-    this.appends = new ApplicationAppends(db, notifier, batching, expiry, audit, router);
+    this.appends = new ApplicationAppends(db, notifier, batching, expiry, audit, router, tracing);
     this.commits = new CommitWriter(db, notifier, log, expiry);
     this.acks = new AckWriter(db, batching, log, router);
   }
@@ -101,20 +105,23 @@ export class Relay {
     if (request.blobs !== undefined && info.contentType !== 'application') {
       throw new InvalidInputError('only application messages name blobs', { code: 'invalid_request' });
     }
-    if (info.contentType === 'commit') return this.commits.submit(sender, request, payload, info);
+    if (info.contentType === 'commit') return traceStore(this.tracing, 'commit', payload.length, () => this.commits.submit(sender, request, payload, info));
     if (request.members !== undefined || request.welcome !== undefined || request.groupInfo !== undefined) {
       throw new InvalidInputError('only commits carry members, welcome or groupInfo', { code: 'invalid_request' });
     }
     if (request.commitment !== undefined && (!this.audit || info.contentType !== 'application')) {
       throw new InvalidInputError('only application messages carry a commitment', { code: 'invalid_request' });
     }
-    return this.appends.submit(sender, request, payload, info);
+    return traceStore(this.tracing, info.contentType ?? 'application', payload.length, () => this.appends.submit(sender, request, payload, info));
   }
 
-  /** Up to `limit` pending envelopes of `deviceId` with ids above `after`, oldest first. */
-  async fetch(deviceId: string, limit: number, after = '0'): Promise<MailboxResponse> {
+  /** Up to `limit` pending envelopes of `deviceId` with ids above `after`, oldest first (`via`: an HTTP fetch or a WebSocket page, for the deliver span). */
+  async fetch(deviceId: string, limit: number, after = '0', via: TracePath = 'http'): Promise<MailboxResponse> {
+    const started = new Date();
     const rows = await pendingEnvelopes(this.db, deviceId, after, limit + 1);
-    return { envelopes: rows.slice(0, limit).map(toEnvelope), more: rows.length > limit };
+    const envelopes = rows.slice(0, limit).map(toEnvelope);
+    traceDeliver(this.tracing, via === 'http' ? 'fetch' : 'page', deviceId, envelopes, started);
+    return { envelopes, more: rows.length > limit };
   }
 
   /**
@@ -124,8 +131,8 @@ export class Relay {
    * device are refused with 403 `ack_forbidden`; the device's own ids in the same
    * request are still acknowledged, and nothing of another device changes.
    */
-  ack(deviceId: string, ids: readonly string[]): Promise<AckResponse> {
-    return this.acks.submit(deviceId, ids);
+  ack(deviceId: string, ids: readonly string[], via: TracePath = 'http'): Promise<AckResponse> {
+    return traceAck(this.tracing, via, deviceId, ids, () => this.acks.submit(deviceId, ids));
   }
 
   /** The latest GroupInfo of a conversation, for a member that needs to resync. */

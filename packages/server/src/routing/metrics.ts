@@ -12,6 +12,9 @@ import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client
 import { DEFAULT_POLICIES } from './policy.js';
 import type { RoutingConfig } from './routing-config.js';
 
+/** prom-client default gauges whose names end in `_total` (Prometheus reserves it for counters): not exported. */
+const GAUGES_NAMED_AS_COUNTERS = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'];
+
 /** The label value of a class no policy names. */
 export const OTHER_CLASS = 'other';
 
@@ -36,6 +39,10 @@ export class RoutingMetrics {
   readonly deliveryLatency: Histogram<'class' | 'path'>;
   readonly webhookSignatureFailures: Counter<'channel'>;
   readonly tokenRedemptions: Counter<'kind' | 'result'>;
+  /** Route steps started, by step name (a policy chain's step: app, push, rcs, sms-token). */
+  readonly stepsStarted: Counter<'step'>;
+  /** Route steps finished, by step name and outcome (`waiting`, `skipped`, `error`). */
+  readonly stepsFinished: Counter<'step' | 'outcome'>;
 
   /** @param classes the classes that may appear as label values (`policyClasses`); any other is `other`. */
   constructor(
@@ -43,7 +50,12 @@ export class RoutingMetrics {
     private readonly classes: ReadonlySet<string> = new Set(Object.keys(DEFAULT_POLICIES)),
   ) {
     this.registry.setDefaultLabels({ node: nodeId });
-    collectDefaultMetrics({ register: this.registry, prefix: 'parley_process_' });
+    // Prefix `parley_`: prom-client's names already start with `process_` / `nodejs_`
+    // (`parley_process_cpu_seconds_total`, `parley_nodejs_eventloop_lag_seconds`).
+    collectDefaultMetrics({ register: this.registry, prefix: 'parley_' });
+    // prom-client names three gauges `…_total` (a counter's suffix). Their per-type
+    // companions stay (`parley_nodejs_active_handles` …); the total is their sum in PromQL.
+    for (const name of GAUGES_NAMED_AS_COUNTERS) this.registry.removeSingleMetric(`parley_${name}`);
     const r = [this.registry];
     this.deliveries = new Counter({ name: 'parley_deliveries_total', help: 'Messages delivered, by the channel step that delivered them', labelNames: ['channel', 'class', 'path'], registers: r });
     this.routes = new Counter({ name: 'parley_routes_total', help: 'Routes finished, by outcome', labelNames: ['class', 'outcome'], registers: r });
@@ -67,6 +79,8 @@ export class RoutingMetrics {
     });
     this.webhookSignatureFailures = new Counter({ name: 'parley_webhook_signature_failures_total', help: 'Provider webhooks refused for a bad or missing signature', labelNames: ['channel'], registers: r });
     this.tokenRedemptions = new Counter({ name: 'parley_retrieval_redemptions_total', help: 'Retrieval-token redemptions, by result', labelNames: ['kind', 'result'], registers: r });
+    this.stepsStarted = new Counter({ name: 'parley_route_steps_started_total', help: 'Route steps started, by step', labelNames: ['step'], registers: r });
+    this.stepsFinished = new Counter({ name: 'parley_route_steps_finished_total', help: 'Route steps finished, by step and outcome (waiting, skipped, error)', labelNames: ['step', 'outcome'], registers: r });
   }
 
   /** The label value of a message class: the class if the configuration names it, else `other`. Every class label goes through here. */

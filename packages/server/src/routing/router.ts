@@ -32,6 +32,8 @@ import { RoutingServices } from './routing-services.js';
 import { StatusEvents } from './status-events.js';
 import { rcsCapabilities } from './steps/rcs.js';
 import { runStep } from './steps/run-step.js';
+import { Tracing } from '../observability/tracing.js';
+import { traceRouteStep } from '../observability/span-routing.js';
 
 const LEASE_SECONDS = 60;
 
@@ -63,10 +65,10 @@ export class Router {
   private nextDueMs = Infinity;
   private readonly unsubscribe: (() => void)[] = [];
 
-  constructor(db: Database, readonly config: RoutingConfig, pseudonymKey: Uint8Array, metrics: RoutingMetrics, log: Logger) {
+  constructor(db: Database, readonly config: RoutingConfig, pseudonymKey: Uint8Array, metrics: RoutingMetrics, log: Logger, tracing: Tracing = Tracing.off) {
     this.db = db;
     this.log = log;
-    this.s = new RoutingServices(db, config, pseudonymKey, metrics, log, () => this.kick());
+    this.s = new RoutingServices(db, config, pseudonymKey, metrics, log, () => this.kick(), tracing);
     this.pseudonyms = this.s.pseudonyms;
     this.capabilities = this.s.capabilities;
     this.status = new StatusEvents(this.s);
@@ -270,7 +272,7 @@ export class Router {
     const policy = this.policyFor(route.business_id, route.class);
     const step = policy.chain[route.step];
     if (step === undefined) {
-      await applyOtherwise(this.s, route, policy);
+      await traceRouteStep(this.s.tracing, route, 'otherwise', route.step, this.s.metrics.classLabel(route.class), () => applyOtherwise(this.s, route, policy));
       return;
     }
     const { metrics } = this.s;
@@ -285,7 +287,12 @@ export class Router {
       await finishIfAcked(this.s, route);
       return;
     }
-    const outcome = await runStep(this.s, route, step.step);
+    metrics.stepsStarted.inc({ step: step.step });
+    const outcome = await traceRouteStep(this.s.tracing, route, step.step, route.step, metrics.classLabel(route.class), () => runStep(this.s, route, step.step)).catch((error: unknown) => {
+      metrics.stepsFinished.inc({ step: step.step, outcome: 'error' });
+      throw error;
+    });
+    metrics.stepsFinished.inc({ step: step.step, outcome });
     const wait = outcome === 'waiting' ? step.timeoutMs : 0;
     // Acknowledged while the step ran: due now, so the next tick finishes it (if the ack hook has not).
     const [next] = await this.db.query<{ acked: boolean }>(

@@ -11,6 +11,8 @@ import { CapabilityCache, Pseudonyms } from './capability-cache.js';
 import type { RoutingMetrics } from './metrics.js';
 import type { RoutingPolicy } from './policy.js';
 import { recordRouteEvent } from './route-events.js';
+import { Tracing } from '../observability/tracing.js';
+import { traceDecision } from '../observability/span-routing.js';
 import { businessRouting, configuredChannels, policyOf, type BusinessRouting, type RoutingConfig } from './routing-config.js';
 
 /**
@@ -32,6 +34,8 @@ export class RoutingServices {
     readonly log: Logger,
     /** Asks the router's loop to look for due routes now. */
     readonly kick: () => void,
+    /** Spans of the route steps (observability/); off by default. */
+    readonly tracing: Tracing = Tracing.off,
   ) {
     this.pseudonyms = new Pseudonyms(pseudonymKey);
     this.capabilities = new CapabilityCache(db);
@@ -58,6 +62,7 @@ export class RoutingServices {
 
   /** Records one decision about a route (route_events). */
   event(messageId: string, step: string, channel: string | null, decision: string, reason: string | null): Promise<void> {
+    traceDecision(this.tracing, messageId, step, channel, decision, reason);
     return recordRouteEvent(this.db, messageId, step, channel, decision, reason);
   }
 

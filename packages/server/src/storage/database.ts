@@ -4,6 +4,8 @@
  * migrations run on both. Values: text ↔ string, bytea ↔ Uint8Array, int8 ↔
  * decimal string (never coerced to number), timestamptz ↔ Date.
  */
+import type { PoolStats, QueryObserver } from './query-observer.js';
+
 export type SqlValue = string | number | boolean | null | Uint8Array | Date | readonly string[] | readonly Uint8Array[] | readonly (string | null)[];
 
 export interface Sql {
@@ -22,6 +24,10 @@ export interface Database extends Sql {
   /** Cheap liveness probe. */
   ping(): Promise<void>;
   close(): Promise<void>;
+  /** Reports every statement's kind and duration from now on (metrics; query-observer.ts). */
+  observeQueries?(observer: QueryObserver): void;
+  /** The pool's occupancy now (metrics). */
+  poolStats?(): PoolStats;
 }
 
 /** A database error with its SQLSTATE code, carried across the worker boundary. */

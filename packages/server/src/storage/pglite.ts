@@ -8,6 +8,7 @@ import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { DatabaseError, type Database, type Sql, type SqlValue } from './database.js';
+import { observed, type PoolStats, type QueryObserver } from './query-observer.js';
 
 interface Reply {
   id: number;
@@ -36,6 +37,7 @@ export class PgliteDatabase implements Database {
   private nextId = 1;
   private closed = false;
   private failure: Error | undefined;
+  private observer: QueryObserver | undefined;
 
   private constructor(worker: Worker) {
     this.worker = worker;
@@ -88,14 +90,14 @@ export class PgliteDatabase implements Database {
   }
 
   async query<R extends object>(text: string, params?: readonly SqlValue[]): Promise<R[]> {
-    return (await this.call('query', { sql: text, params: params ?? [] })) as R[];
+    return (await observed(this.observer, text, () => this.call('query', { sql: text, params: params ?? [] }))) as R[];
   }
 
   async transaction<T>(fn: (tx: Sql) => Promise<T>): Promise<T> {
     const tx = (await this.call('begin')) as number;
     const scoped: Sql = {
       query: async <R extends object>(text: string, params?: readonly SqlValue[]) =>
-        (await this.call('query', { tx, sql: text, params: params ?? [] })) as R[],
+        (await observed(this.observer, text, () => this.call('query', { tx, sql: text, params: params ?? [] }))) as R[],
       transaction: (inner) => inner(scoped),
     };
     let result: T;
@@ -115,6 +117,15 @@ export class PgliteDatabase implements Database {
 
   async ping(): Promise<void> {
     await this.query('SELECT 1');
+  }
+
+  observeQueries(observer: QueryObserver): void {
+    this.observer = observer;
+  }
+
+  /** One connection in a worker: the calls queued for it (or running). */
+  poolStats(): PoolStats {
+    return { waiting: this.pending.size };
   }
 
   async close(): Promise<void> {

@@ -1,6 +1,7 @@
 /** PostgreSQL engine over a `pg` connection pool. */
 import pg from 'pg';
 import { toDatabaseError, type Database, type Sql, type SqlValue } from './database.js';
+import { observed, type PoolStats, type QueryObserver } from './query-observer.js';
 
 // int8 stays a decimal string (pg's default); make it explicit so nobody flips it to Number.
 pg.types.setTypeParser(20, (v: string) => v);
@@ -24,10 +25,13 @@ function bindParams(params: readonly SqlValue[] | undefined): unknown[] | undefi
 }
 
 class ClientSql implements Sql {
-  constructor(private readonly client: pg.PoolClient) {}
+  constructor(
+    private readonly client: pg.PoolClient,
+    private readonly observer: QueryObserver | undefined,
+  ) {}
   async query<R extends object>(text: string, params?: readonly SqlValue[]): Promise<R[]> {
     try {
-      return (await this.client.query(text, bindParams(params))).rows as R[];
+      return (await observed(this.observer, text, () => this.client.query(text, bindParams(params)))).rows as R[];
     } catch (error) {
       throw toDatabaseError(error);
     }
@@ -41,6 +45,7 @@ class ClientSql implements Sql {
 export class PostgresDatabase implements Database {
   readonly engine = 'postgres' as const;
   private readonly pool: pg.Pool;
+  private observer: QueryObserver | undefined;
 
   constructor(options: PostgresOptions) {
     this.pool = new pg.Pool({
@@ -61,7 +66,7 @@ export class PostgresDatabase implements Database {
 
   async query<R extends object>(text: string, params?: readonly SqlValue[]): Promise<R[]> {
     try {
-      return (await this.pool.query(text, bindParams(params))).rows as R[];
+      return (await observed(this.observer, text, () => this.pool.query(text, bindParams(params)))).rows as R[];
     } catch (error) {
       throw toDatabaseError(error);
     }
@@ -76,7 +81,7 @@ export class PostgresDatabase implements Database {
     }
     let broken = false;
     try {
-      const tx = new ClientSql(client);
+      const tx = new ClientSql(client, this.observer);
       await tx.query('BEGIN');
       const result = await fn(tx);
       await tx.query('COMMIT');
@@ -103,6 +108,14 @@ export class PostgresDatabase implements Database {
 
   async ping(): Promise<void> {
     await this.query('SELECT 1');
+  }
+
+  observeQueries(observer: QueryObserver): void {
+    this.observer = observer;
+  }
+
+  poolStats(): PoolStats {
+    return { total: this.pool.totalCount, idle: this.pool.idleCount, waiting: this.pool.waitingCount };
   }
 
   async close(): Promise<void> {

@@ -14,6 +14,7 @@ import type { Logger } from 'pino';
 import type { Envelope, ServerFrame, SingleServerFrame } from '@parley/core';
 import type { Relay } from '../relay/relay.js';
 import type { LocalDelivery } from '../relay/notifier.js';
+import { traceDeliver } from '../observability/span-message-path.js';
 
 export interface ConnectionLimits {
   maxInFlight: number;
@@ -151,6 +152,7 @@ export class DeviceConnection {
     }
     for (const e of fresh) this.inFlight.add(e.id);
     this.send({ type: 'deliver', envelopes: fresh });
+    traceDeliver(this.relay.tracing, 'push', this.deviceId, fresh, new Date());
   }
 
   /** The device acknowledged these ids (already written). */
@@ -192,7 +194,7 @@ export class DeviceConnection {
         this.rewind = undefined;
       }
       const room = Math.min(this.limits.pageSize, this.limits.maxInFlight - this.inFlight.size);
-      const page = await this.relay.fetch(this.deviceId, room, this.cursor);
+      const page = await this.relay.fetch(this.deviceId, room, this.cursor, 'ws');
       const last = page.envelopes[page.envelopes.length - 1];
       if (last && BigInt(last.id) > BigInt(this.cursor)) this.cursor = last.id;
       if (this.rescanSeen) for (const e of page.envelopes) this.rescanSeen.add(e.id);

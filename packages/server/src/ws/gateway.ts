@@ -16,6 +16,7 @@ import { jsonTooDeep } from '../http/json-body.js';
 import type { RouteContext } from '../http/context.js';
 import type { AuthDevice } from '../auth-device.js';
 import { DeviceConnection, type ConnectionRegistry } from './connection.js';
+import { traceSubmit } from '../observability/span-message-path.js';
 
 const checkFrame = Compile(ClientFrameSchema);
 
@@ -98,6 +99,10 @@ export function registerGateway(app: FastifyInstance, ctx: RouteContext, registr
     };
     const failAuthentication = (error: unknown) => {
       const mapped = sendError(error);
+      // As over HTTP (observability/http-observability.ts): the reason code, never the token.
+      if (mapped.status === 401 || mapped.status === 403) {
+        request.log.warn({ event: 'auth_failure', code: mapped.body.error.code, status: mapped.status, route: '/v1/ws', method: 'GET', remoteAddress: request.ip }, 'authentication failed');
+      }
       socket.close(CLOSE.authRequired, mapped.status >= 500 ? 'authentication failed' : mapped.body.error.code);
     };
 
@@ -115,7 +120,8 @@ export function registerGateway(app: FastifyInstance, ctx: RouteContext, registr
           return send({ type: 'pong' });
         case 'submit': {
           try {
-            const result = await ctx.relay.submit(device, frame.body);
+            const sender = device;
+            const result = await traceSubmit(ctx.relay.tracing, { path: 'ws', parent: undefined, sender }, () => ctx.relay.submit(sender, frame.body));
             send({ type: 'submitted', requestId: frame.requestId, result });
           } catch (error) {
             sendError(error, frame.requestId);
@@ -124,7 +130,7 @@ export function registerGateway(app: FastifyInstance, ctx: RouteContext, registr
         }
         case 'ack': {
           try {
-            await ctx.relay.ack(device.deviceId, frame.ids);
+            await ctx.relay.ack(device.deviceId, frame.ids, 'ws');
             connection.acknowledged(frame.ids);
           } catch (error) {
             sendError(error);

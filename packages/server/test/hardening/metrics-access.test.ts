@@ -86,7 +86,7 @@ describe('metrics access', () => {
       expect(text).toMatch(/parley_delivery_seconds_count\{[^}]*class="other"/);
       // Every class label value is a configured class or `other`.
       const known = new Set(['otp', 'alert', 'support', 'statement', 'notice', 'other']);
-      const values = [...text.matchAll(/class="([^"]*)"/g)].map((m) => m[1]!);
+      const values = [...text.matchAll(/[{,]class="([^"]*)"/g)].map((m) => m[1]!);
       expect(values.length).toBeGreaterThan(0);
       expect(values.filter((v) => !known.has(v))).toEqual([]);
     } finally {

@@ -32,6 +32,7 @@ import { getIdentity } from '../../repos/identities.js';
 import { verifyBusinessToken } from '../business-tokens.js';
 import { deviceOf, hasAdminToken, requireAdminOrDevice, requireDevice, type RouteContext } from '../context.js';
 import { canSeeIdentity } from '../../directory/visibility.js';
+import { revokeDevice } from '../../directory/revoke-device.js';
 
 const errors = { 400: ErrorBodySchema, 401: ErrorBodySchema, 403: ErrorBodySchema, 404: ErrorBodySchema, 409: ErrorBodySchema };
 
@@ -158,18 +159,7 @@ export function registerDirectoryRoutes(app: FastifyInstance, ctx: RouteContext)
         }
         change = { by: 'owner', byDevice: owner.id, signature };
       }
-      if (target.status === 'revoked') throw new ConflictError('already_revoked', 'the device is already revoked');
-      const revoked = target;
-      const pendingId = await ctx.db.transaction(async (tx) => {
-        await setDeviceStatus(tx, revoked.id, 'revoked');
-        return ctx.directory.deviceRevoked(tx, { identityId: revoked.identity_id, deviceId: revoked.id, ...change });
-      });
-      ctx.deviceStatus.forget(revoked.id);
-      ctx.notifier.notifyRevoked(revoked.id);
-      ctx.directory.keyLog.kick?.();
-      const { index } = await ctx.directory.keyLog.waitSequenced(pendingId);
-      ctx.log.info({ device: revoked.id, by: change.by, keyLogIndex: index }, 'device revoked');
-      return { deviceId: revoked.id, index, status: 'revoked' };
+      return revokeDevice(ctx, target, change);
     },
   );
 }

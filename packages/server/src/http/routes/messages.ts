@@ -15,6 +15,7 @@ import {
 } from '@parley/core';
 import { deviceOf, requireDevice, type RouteContext } from '../context.js';
 import { tooLongIsTooLarge } from '../errors.js';
+import { traceSubmit } from '../../observability/span-message-path.js';
 
 const errors = {
   400: ErrorBodySchema,
@@ -44,7 +45,9 @@ export function registerMessageRoutes(app: FastifyInstance, ctx: RouteContext): 
       onRequest: requireDevice(ctx),
     },
     async (request, reply) => {
-      const result = await ctx.relay.submit(deviceOf(request), request.body);
+      const device = deviceOf(request);
+      // parley.submit: a child of the caller's W3C traceparent, if it sent one.
+      const result = await traceSubmit(ctx.relay.tracing, { path: 'http', parent: ctx.relay.tracing.incoming(request.headers), sender: device }, () => ctx.relay.submit(device, request.body));
       return reply.status(result.duplicate ? 200 : 201).send(result);
     },
   );
