@@ -7,8 +7,8 @@ import { access } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-/** The build beside the compiled CLI (dist/commands → dist/console) or, from the sources, in dist. */
-const CANDIDATES = [fileURLToPath(new URL('../console/', import.meta.url)), fileURLToPath(new URL('../../dist/console/', import.meta.url))];
+/** The build beside the compiled CLI (dist/console-assets.js → dist/console) or, from the sources (src/), in dist. */
+const CANDIDATES = [fileURLToPath(new URL('./console/', import.meta.url)), fileURLToPath(new URL('../dist/console/', import.meta.url))];
 
 async function hasIndex(dir: string): Promise<boolean> {
   try {

@@ -13,8 +13,10 @@ import { randomBytes, toBase64Url } from '@parley/core';
 import { isPostQuantum } from '@parley/core/mls';
 import { startServer, type ParleyServer } from '@parley/server';
 import { ensureCustomerWebBuilt, serveCustomerWeb, type CustomerWebServer } from '../demo/customer-web.js';
+import { consoleHint, renderConsoleHint } from '../demo/console-hint.js';
+import { consoleAssetsDir } from '../console-assets.js';
 import { demoRouting, freePort, startLocalProviders, startSecondFactorInbox, type LocalProviders, type SecondFactorInbox } from '../demo/providers.js';
-import { parseFlags } from '../args.js';
+import { parseFlags, parseServerUrl } from '../args.js';
 import { UsageError, type ExitCode } from '../errors.js';
 import { runScenario, type ScenarioEvidence, type ScenarioMessage, type ScenarioResult, type ScenarioStep } from '../demo/scenario.js';
 import { ensurePrivateDirectory } from '../private-files.js';
@@ -36,6 +38,9 @@ export async function runDemo(argv: readonly string[]): Promise<ExitCode> {
   const out = (line: string) => {
     if (!json) process.stdout.write(`${line}\n`);
   };
+  // With --json, stdout is the one result object: the steps show as progress on stderr.
+  const progress = (line: string) => process.stderr.write(`${line}\n`);
+  const status = json ? progress : out;
   const temp = await mkdtemp(join(tmpdir(), 'parley-demo-'));
   const base = flags['data-dir'] ? resolve(flags['data-dir']) : temp;
   // The revealed evidence holds Alice's plaintext: 0600 in a directory of its own (0700),
@@ -54,7 +59,11 @@ export async function runDemo(argv: readonly string[]): Promise<ExitCode> {
     let adminToken: string;
     if (flags.server) {
       // URL1,URL2,…: nodes of one deployment; devices spread round-robin (the sender on the first).
-      serverUrls = flags.server.split(',').map((u) => u.trim().replace(/\/+$/, '')).filter((u) => u.length > 0);
+      serverUrls = flags.server
+        .split(',')
+        .map((u) => u.trim())
+        .filter((u) => u.length > 0)
+        .map((u) => parseServerUrl(u, '--server'));
       if (serverUrls.length === 0) throw new UsageError('--server needs a URL (or several, comma-separated)');
       serverUrl = serverUrls[0]!;
       const token = flags['admin-token'] ?? process.env['PARLEY_ADMIN_TOKEN'];
@@ -64,14 +73,14 @@ export async function runDemo(argv: readonly string[]): Promise<ExitCode> {
       const dataDir = join(base, 'server');
       await ensurePrivateDirectory(dataDir, 'demo data directory');
       adminToken = toBase64Url(randomBytes(24));
-      out(`Starting an embedded Parley server (PGlite data in ${dataDir}) …`);
+      status(`Starting an embedded Parley server (PGlite data in ${dataDir}) …`);
       const port = await freePort();
       providers = await startLocalProviders({ publicUrl: `http://127.0.0.1:${port}`, rbmAutoDeliver: true });
       secondFactor = await startSecondFactorInbox();
-      out(`Provider emulators on loopback: FCM ${providers.fcm.url}, APNs ${providers.apns.url}, RBM ${providers.rbm.url}, Twilio ${providers.twilio.baseUrl}`);
+      status(`Provider emulators on loopback: FCM ${providers.fcm.url}, APNs ${providers.apns.url}, RBM ${providers.rbm.url}, Twilio ${providers.twilio.baseUrl}`);
       const web = await ensureCustomerWebBuilt();
       if ('dist' in web) customerWeb = await serveCustomerWeb(web.dist, [`http://127.0.0.1:${port}`]);
-      else out(`Customer web app: not served (${web.reason})`);
+      else status(`Customer web app: not served (${web.reason})`);
       server = await startServer({
         ...(customerWeb ? { allowedOrigins: [customerWeb.origin] } : {}),
         port,
@@ -80,10 +89,11 @@ export async function runDemo(argv: readonly string[]): Promise<ExitCode> {
         // Warnings (e.g. the scenario's mistyped recovery key) to stderr: stdout is the transcript, or JSON with --json.
         log: { level: 'warn', destination: process.stderr },
         routing: { channels: providers.channels, defaultBusiness: demoRouting(secondFactor) },
+        console: { assetsDir: await consoleAssetsDir(process.env['PARLEY_CONSOLE_DIR']) },
       });
       serverUrl = server.url;
     }
-    out(serverUrls.length > 1 ? `Servers: ${serverUrls.join(', ')} (devices spread round-robin)\n` : `Server: ${serverUrl}\n`);
+    status(serverUrls.length > 1 ? `Servers: ${serverUrls.join(', ')} (devices spread round-robin)\n` : `Server: ${serverUrl}\n`);
     result = await runScenario({
       serverUrl,
       ...(serverUrls.length > 1 ? { serverUrls } : {}),
@@ -91,12 +101,12 @@ export async function runDemo(argv: readonly string[]): Promise<ExitCode> {
       workDir: join(base, 'devices', toBase64Url(randomBytes(4))),
       gatewayDir: join(base, 'gateway', toBase64Url(randomBytes(4))),
       evidencePath: join(evidenceDir, `payment-alert-${toBase64Url(randomBytes(4))}.evidence.json`),
-      onStep: (s) => out(renderStep(s)),
+      onStep: (s) => (json ? progress : out)(renderStep(s)),
       ...(providers && secondFactor ? { channels: { providers, secondFactor } } : {}),
       ...(customerWeb ? { customerWeb: { appUrl: customerWeb.url } } : {}),
     });
     evidenceWritten = result.evidence !== undefined;
-    if (!providers) out('(against a remote server: the delivery-path part of the scenario needs the embedded server and its provider emulators)');
+    if (!providers) status('(against a remote server: the delivery-path part of the scenario needs the embedded server and its provider emulators)');
   } finally {
     await server?.stop();
     await providers?.close();
@@ -106,11 +116,17 @@ export async function runDemo(argv: readonly string[]): Promise<ExitCode> {
     if (!flags['data-dir'] && !evidenceWritten) await rm(evidenceDir, { recursive: true, force: true });
   }
 
+  // The operator console shows this demo's metadata once its data is served again.
+  const keptDataDir = flags['data-dir'] !== undefined;
+  const operatorConsole = consoleHint({ embedded: !flags.server, dataDir: join(base, 'server'), keptDataDir, serverUrl });
   if (json) {
     process.stdout.write(
       `${JSON.stringify({
         ok: result.ok,
+        // On failure, the first failed step (the scenario stops there).
+        ...(result.ok ? {} : { error: failedStep(result) }),
         server: serverUrl,
+        console: operatorConsole,
         ...(serverUrls.length > 1 ? { servers: serverUrls, devices: result.devices.map((d) => ({ label: d.label, server: d.server })) } : {}),
         messages: result.messages.map((m) => ({
           id: m.id,
@@ -145,8 +161,15 @@ export async function runDemo(argv: readonly string[]): Promise<ExitCode> {
     for (const m of result.messages) out(renderMessage(m));
     if (result.evidence) out(renderEvidence(result.evidence));
     out(result.ok ? '\nAll steps succeeded: the server stored and relayed only ciphertext.' : '\nThe demo FAILED.');
+    for (const line of renderConsoleHint(operatorConsole, keptDataDir)) out(line);
   }
   return result.ok ? 0 : 1;
+}
+
+/** The `error` of a failed demo's JSON: the first failed step. */
+function failedStep(result: ScenarioResult): { code: string; message: string } {
+  const step = result.steps.find((s) => !s.ok);
+  return { code: 'scenario_failed', message: step ? `${step.name}${step.detail ? `: ${step.detail}` : ''}` : 'the scenario failed' };
 }
 
 function renderStep(s: ScenarioStep): string {

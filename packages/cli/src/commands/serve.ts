@@ -140,9 +140,12 @@ export async function runServe(argv: readonly string[]): Promise<ExitCode> {
   const where = database.kind === 'pglite' ? `embedded PGlite at ${database.dataDir}` : `PostgreSQL${natsUrl ? ', NATS notices' : ''}`;
   // The handlers are in place before anyone can learn the URL: a signal right after the
   // "listening" line drains and stops, instead of killing the process by default.
+  // stdout is the JSON log stream alone: the node's life-cycle lines are log lines too, written
+  // whatever --log-level says (a child logger at info), so a supervisor always sees them.
+  const lifecycle = server.log.child({}, { level: 'info' });
   const stopped = new Promise<void>((resolveStop) => {
     const stop = (signal: string) => {
-      process.stdout.write(`parley: ${signal} received, draining and stopping…\n`);
+      lifecycle.info({ signal }, `parley: ${signal} received, draining and stopping…`);
       process.off('SIGINT', onInt);
       process.off('SIGTERM', onTerm);
       server.stop().then(resolveStop, resolveStop);
@@ -152,12 +155,12 @@ export async function runServe(argv: readonly string[]): Promise<ExitCode> {
     process.on('SIGINT', onInt);
     process.on('SIGTERM', onTerm);
   });
-  process.stdout.write(`parley listening on ${server.url} (${where}; node ${nodeId})\n`);
+  lifecycle.info({ url: server.url }, `parley listening on ${server.url} (${where}; node ${nodeId})`);
   if (routing) {
     const channels = Object.entries(routing.channels ?? {}).map(([k, c]) => (c ? `${k}=${c.name}` : k));
-    process.stdout.write(`routing: channels ${channels.join(', ') || 'none'}; ${Object.keys(routing.businesses ?? {}).length} business policies\n`);
+    lifecycle.info({ channels }, `routing: channels ${channels.join(', ') || 'none'}; ${Object.keys(routing.businesses ?? {}).length} business policies`);
   }
-  if (server.metricsUrl) process.stdout.write(`metrics on ${server.metricsUrl}/metrics (not on the main port)\n`);
+  if (server.metricsUrl) lifecycle.info({ metricsUrl: `${server.metricsUrl}/metrics` }, `metrics on ${server.metricsUrl}/metrics (not on the main port)`);
   process.stderr.write(`${admin.source}\n`);
   // What this configuration cannot do: on stderr, and in the JSON log stream.
   for (const w of serveWarnings({ database, adminToken, routing, metrics: metrics ?? {} })) {
@@ -165,10 +168,10 @@ export async function runServe(argv: readonly string[]): Promise<ExitCode> {
     server.log.warn({ warning: w.code }, w.message);
   }
   // The same document as GET /v1/logs: what verifiers need (`parley log verify --key …`).
-  process.stdout.write(`transparency logs: ${JSON.stringify({ logs: [server.keyLog.describe(), server.auditLog.describe()] })}\n`);
+  lifecycle.info({ logs: [server.keyLog.describe(), server.auditLog.describe()] }, 'transparency logs');
 
   await stopped;
-  process.stdout.write('parley stopped\n');
+  lifecycle.info('parley stopped');
   return 0;
 }
 

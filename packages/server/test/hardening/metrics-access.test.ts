@@ -140,7 +140,7 @@ async function serve(args: readonly string[]): Promise<{ child: ChildProcess; ur
     const check = () => {
       const m = /listening on (http:\/\/\S+)/.exec(out);
       // The metrics line follows the listening line: wait for the whole start-up output.
-      if (m && out.includes('transparency logs:')) {
+      if (m && out.includes('"msg":"transparency logs"')) {
         clearTimeout(timer);
         resolve(m[1]!);
       }
