@@ -21,60 +21,24 @@ export interface Session {
   readonly expiresAt: string;
 }
 
-export interface DeliveryReport {
-  readonly from: string;
-  readonly to: string;
-  readonly buckets: readonly { readonly at: string; readonly byPath: Readonly<Record<string, number>> }[];
-  readonly byClass: readonly { readonly class: string; readonly total: number; readonly byPath: Readonly<Record<string, number>> }[];
-  readonly fallbackRate: number;
-  readonly timeToDelivered: { readonly count: number; readonly p50Ms: number | null; readonly p99Ms: number | null };
-  readonly providerErrors: readonly { readonly channel: string; readonly reason: string; readonly count: number }[];
-}
-
-export interface RouteSummary {
-  readonly messageId: string;
-  readonly businessId: string;
-  readonly class: string;
-  readonly mode: string;
-  readonly state: string;
-  readonly path: string | null;
-  readonly createdAt: string;
-  readonly updatedAt: string;
-}
-
-export interface RouteDetail {
-  readonly route: RouteSummary;
-  readonly events: readonly { readonly at: string; readonly step: number | string; readonly channel: string | null; readonly decision: string; readonly reason: string | null }[];
-  readonly sends: readonly { readonly step: number | string; readonly channel: string; readonly status: string; readonly reason: string | null; readonly at: string }[];
-}
-
-export interface VerificationReport {
-  readonly customers: { readonly total: number; readonly verified: number };
-  readonly byMethod: { readonly qr: number; readonly numeric: number };
-  readonly pendingDevices: readonly { readonly deviceId: string; readonly identityId: string; readonly label: string | null; readonly createdAt: string }[];
-  readonly keyChanges: readonly { readonly at: string; readonly identityId: string | null; readonly deviceId: string; readonly kind: string }[];
-}
-
-export interface DecryptFailureReport {
-  readonly total: number;
-  readonly byReason: readonly { readonly reason: string; readonly count: number }[];
-  readonly byVersion: readonly { readonly sdkVersion: string; readonly platform: string; readonly count: number }[];
-  readonly buckets: readonly { readonly at: string; readonly count: number }[];
-}
-
-export interface LogSummary {
-  readonly name: string;
-  readonly origin: string;
-  readonly size: number;
-  readonly checkpoint: string;
-  readonly verifierKeys: readonly string[];
-  readonly history: readonly { readonly at: string; readonly size: number }[];
-}
-
-export interface LogsReport {
-  readonly logs: readonly LogSummary[];
-  readonly monitor: { readonly checkedAt: string | null; readonly ok: boolean | null; readonly problems: readonly string[] } | null;
-}
+// The read views' shapes are the server's own (one definition, in @parley/core).
+import type {
+  DeliveryView as DeliveryReport,
+  RouteSummary,
+  RouteDetail,
+  VerificationView as VerificationReport,
+  DecryptFailuresView as DecryptFailureReport,
+  LogsView as LogsReport,
+} from '@parley/core';
+export type {
+  DeliveryView as DeliveryReport,
+  RouteSummary,
+  RouteDetail,
+  VerificationView as VerificationReport,
+  DecryptFailuresView as DecryptFailureReport,
+  LogView as LogSummary,
+  LogsView as LogsReport,
+} from '@parley/core';
 
 export interface BusinessInfo {
   readonly id: string;

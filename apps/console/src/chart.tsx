@@ -79,9 +79,12 @@ export function TimeChart({
     const data: uPlot.AlignedData = [xs, ...order.map((k) => (bars ? sums[k]! : series[k]!.values.map((v) => v)))];
     const barsPath = bars ? uPlot.paths.bars?.({ size: [0.8, 40], gap: 1 }) : undefined;
     const pad = bars ? 1800 : 0;
-    const xRange = (_u: uPlot, min: number, max: number): uPlot.Range.MinMax => {
+    // From the data itself: with a single point uPlot's own min/max can run years wide.
+    const lo = xs.length > 0 ? Math.min(...xs) : Date.now() / 1000;
+    const hi = xs.length > 0 ? Math.max(...xs) : lo;
+    const xRange = (): uPlot.Range.MinMax => {
       if (range !== undefined) return [Date.parse(range[0]) / 1000 - pad, Date.parse(range[1]) / 1000 + pad];
-      return min === max ? [min - 3600, max + 3600] : [min - pad, max + pad];
+      return lo === hi ? [lo - 3600, hi + 3600] : [lo - pad, hi + pad];
     };
     const opts: uPlot.Options = {
       width: Math.max(280, el.clientWidth),

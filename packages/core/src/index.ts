@@ -310,3 +310,4 @@ export { AttachmentError, type AttachmentErrorCode } from './media/attachment-er
 export * from './wire/blobs.js';
 export { DLP_POLICY_ID_PATTERN, DlpOutcomeSchema, MAX_DLP_OUTCOMES, type DlpOutcome } from './dlp-outcome.js';
 export * from './wire/diagnostics.js';
+export type * from './wire/console.js';

@@ -3,22 +3,11 @@
  * counts devices reported (`decrypt_failures_hourly`, written by `POST /v1/diagnostics`), by
  * reason code, by SDK version and platform, and per hour.
  */
+import type { DecryptFailuresView } from '@parley/core';
 import type { Sql } from '../storage/database.js';
 import { hourIso, hourWindow } from './read-delivery.js';
 
-/**
- * The decrypt-failure view of the console API.
- *
- * @example
- * const view: DecryptFailuresView = await decryptFailuresView(db, { hours: 168 });
- */
-export interface DecryptFailuresView {
-  readonly total: number;
-  readonly byReason: readonly { reason: string; count: number }[];
-  readonly byVersion: readonly { sdkVersion: string; platform: string; count: number }[];
-  /** One bucket per hour of the window (empty hours included), oldest first. */
-  readonly buckets: readonly { at: string; count: number }[];
-}
+export type { DecryptFailuresView } from '@parley/core';
 
 /**
  * Decrypt failures reported over the last `hours` hours (counted by the hour they were reported in).

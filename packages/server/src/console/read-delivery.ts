@@ -5,30 +5,11 @@
  * over the window (indexes `routes_by_created`, `channel_sends_by_created`), so the cost is
  * bounded by the window, not by the table.
  */
+import type { DeliveryView } from '@parley/core';
 import type { Sql } from '../storage/database.js';
 import { STEP_PATH, type RoutingPolicy } from '../routing/policy.js';
 
-/** Counts per delivery outcome: a path (`app`, `push-app`, …, `blocked`, `invited`) or a state (`exhausted`, `failed`, `active`). */
-export type PathCounts = Record<string, number>;
-
-/**
- * The delivery view of the console API.
- *
- * @example
- * const view: DeliveryView = await deliveryView(db, { hours: 24, policyFor });
- */
-export interface DeliveryView {
-  readonly from: string;
-  readonly to: string;
-  /** One bucket per hour of the window (empty hours included), oldest first; routes by creation hour. */
-  readonly buckets: readonly { readonly at: string; readonly byPath: PathCounts }[];
-  readonly byClass: readonly { readonly class: string; readonly total: number; readonly byPath: PathCounts }[];
-  /** Delivered routes whose path is not their policy's first step, over delivered routes (0 when none). */
-  readonly fallbackRate: number;
-  /** Route creation → delivered (`finished_at` of a delivered route). */
-  readonly timeToDelivered: { readonly count: number; readonly p50Ms: number | null; readonly p99Ms: number | null };
-  readonly providerErrors: readonly { readonly channel: string; readonly reason: string; readonly count: number }[];
-}
+export type { DeliveryView, PathCounts } from '@parley/core';
 
 export interface DeliveryQuery {
   /** Length of the window ending now, in hours (1 … {@link MAX_WINDOW_HOURS}). */
@@ -76,9 +57,9 @@ export async function deliveryView(sql: Sql, query: DeliveryQuery): Promise<Deli
      GROUP BY 1, 2, 3`,
     window,
   );
-  const buckets = new Map<number, PathCounts>();
+  const buckets = new Map<number, Record<string, number>>();
   for (let h = firstHour; h <= lastHour; h++) buckets.set(h, {});
-  const classes = new Map<string, { total: number; byPath: PathCounts }>();
+  const classes = new Map<string, { total: number; byPath: Record<string, number> }>();
   for (const row of perHourAndClass) {
     const n = Number(row.n);
     const bucket = buckets.get(Number(row.hour));

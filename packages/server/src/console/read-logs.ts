@@ -7,34 +7,13 @@
  * from the log's stored hashes, verified with `@parley/core/tlog`). The page verifies proofs
  * itself in the browser; this is the server's own view of its logs.
  */
+import type { LogView, MonitorStatus } from '@parley/core';
 import { equalBytes, isParleyError } from '@parley/core';
 import { openNote, parseCheckpoint, parseVerifierKey, verifyConsistency } from '@parley/core/tlog';
 import type { Sql } from '../storage/database.js';
 import type { TransparencyLog } from '../tlog/transparency-log.js';
 
-/**
- * One log as the console shows it.
- *
- * @example
- * const { logs, monitor } = await logsView(db, [keyLog, auditLog]);
- */
-export interface LogView {
-  readonly name: string;
-  readonly origin: string;
-  readonly size: number;
-  /** The latest checkpoint, a signed note (C2SP tlog-checkpoint). */
-  readonly checkpoint: string;
-  readonly verifierKeys: readonly string[];
-  /** The largest tree size of each hour with a checkpoint, oldest first (at most {@link HISTORY_HOURS}). */
-  readonly history: readonly { at: string; size: number }[];
-}
-
-export interface MonitorStatus {
-  readonly checkedAt: string;
-  readonly ok: boolean;
-  /** What failed, one sentence each (empty when `ok`). */
-  readonly problems: readonly string[];
-}
+export type { LogView, MonitorStatus } from '@parley/core';
 
 /** History reaches back this many hours (a week). */
 export const HISTORY_HOURS = 168;

@@ -3,34 +3,12 @@
  * route with its decisions and provider hand-offs (`GET /console/api/routes/:messageId`).
  * Metadata only, as the tables hold it: no content, no phone number.
  */
+import type { RouteDetail, RouteSummary } from '@parley/core';
 import { NotFoundError } from '@parley/core';
 import type { Sql } from '../storage/database.js';
 import type { RoutingPolicy } from '../routing/policy.js';
 
-/**
- * One route as the console lists it.
- *
- * @example
- * const row: RouteSummary = (await listRoutes(db, 50)).routes[0]!;
- */
-export interface RouteSummary {
-  readonly messageId: string;
-  readonly businessId: string;
-  readonly class: string;
-  readonly mode: string;
-  readonly state: string;
-  readonly path: string | null;
-  readonly createdAt: string;
-  /** The latest of the route's creation, finish and decisions. */
-  readonly updatedAt: string;
-}
-
-export interface RouteDetail {
-  readonly route: RouteSummary;
-  readonly events: readonly { at: string; step: string; channel: string | null; decision: string; reason: string | null }[];
-  /** Provider hand-offs; `step` is the policy step's name when the policy still has it, else its index. */
-  readonly sends: readonly { step: string; channel: string; status: string; reason: string | null; at: string }[];
-}
+export type { RouteDetail, RouteSummary } from '@parley/core';
 
 /** The most routes one list returns. */
 export const MAX_ROUTES_LISTED = 500;

@@ -4,27 +4,11 @@
  * devices waiting for approval, and the latest key changes as the key log records them
  * (its newest entries: device added, revoked, keys rotated).
  */
+import type { KeyChangeKind, VerificationView } from '@parley/core';
 import { decodeKeyLogEntry } from '@parley/core/keylog';
 import type { Sql } from '../storage/database.js';
 
-export type KeyChangeKind = 'device-added' | 'device-revoked' | 'keys-rotated';
-
-/**
- * The verification view of the console API.
- *
- * @example
- * const view: VerificationView = await verificationView(db, { keyLogName: 'keys' });
- */
-export interface VerificationView {
-  /** Customer identities, and those whose device reported the business verified. */
-  readonly customers: { readonly total: number; readonly verified: number };
-  /** Verified customers by how they verified (a report without a method counts in neither). */
-  readonly byMethod: { readonly qr: number; readonly numeric: number };
-  /** Devices waiting for an existing device's approval, newest first. */
-  readonly pendingDevices: readonly { deviceId: string; identityId: string; label: string | null; createdAt: string }[];
-  /** The key log's latest device changes, newest first. */
-  readonly keyChanges: readonly { at: string; identityId: string | null; deviceId: string; kind: KeyChangeKind }[];
-}
+export type { KeyChangeKind, VerificationView } from '@parley/core';
 
 export interface VerificationQuery {
   /** The key transparency log's name (`ctx.keyLog.name`). */

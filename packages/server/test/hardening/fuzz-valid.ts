@@ -197,6 +197,14 @@ export function validRequests(world: World): Record<string, Builder[]> {
       },
     ],
     'GET /v1/key-packages/stock': [async () => ({ auth: alice.token })],
+    // A fresh device each time: a device may send 10 reports an hour.
+    'POST /v1/diagnostics': [
+      async () => ({
+        auth: (await world.newDevice('diagnostics')).token,
+        expect: [202],
+        body: { sdkVersion: '0.1.0', platform: 'node', decryptFailures: [{ reason: 'missed-epoch', count: 2 }], verification: { state: 'verified', method: 'qr' } },
+      }),
+    ],
     // Each build: a new identity (its own creation rate limit), a small blob.
     'POST /v1/blobs': [async () => ({ auth: (await world.newDevice('blob-uploader')).token, expect: [201], body: { size: 1000 } })],
     'POST /v1/key-packages/claim': [async () => ({ auth: sender.token, body: { deviceIds: [bob.deviceId] } })],
