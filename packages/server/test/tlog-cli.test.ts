@@ -103,7 +103,7 @@ describe('parley log', () => {
     const listing = (await api(t.url, 'GET', '/v1/logs')).body;
     const json = await run(['list', '--url', t.url, '--json']);
     expect(json.code).toBe(0);
-    expect(JSON.parse(json.out[0]!)).toEqual(listing);
+    expect(JSON.parse(json.out[0]!)).toEqual({ ok: true, ...listing });
     const text = await run(['list', '--url', t.url]);
     expect(text.out).toEqual([
       `keys\t${ORIGIN}\t/logs/keys\t${t.server.keyLog.verifierKey}`,

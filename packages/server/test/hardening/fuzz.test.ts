@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { api, ENGINE, openSession } from '@parley/test-kit/server';
 import { Fuzzer, type FuzzRequest } from './fuzz-http.js';
 import { fuzzRaw, fuzzStalls, hiddenCases, webhookCases } from './fuzz-hidden.js';
+import { consoleCases, consoleSession } from './fuzz-console.js';
 import { operationCases, operations, requestOf, type OpenApiDocument, type Operation } from './fuzz-openapi.js';
 import { validRequests, type ValidRequest } from './fuzz-valid.js';
 import { applicationMessage, buildWorld, type World } from './fuzz-world.js';
@@ -88,9 +89,10 @@ describe(`hardening: fuzz (${ENGINE})`, () => {
     expect(baselines, 'valid requests').toEqual([]);
   }, 300_000);
 
-  it('hidden routes: webhooks, retrieval page, tlog tiles, operational endpoints', async () => {
+  it('hidden routes: webhooks, retrieval page, tlog tiles, operational endpoints, the operator console', async () => {
     await fz.sendAll(webhookCases(world));
     await fz.sendAll(hiddenCases(world));
+    await fz.sendAll(consoleCases(await consoleSession(world)));
     await fuzzStalls(fz, world);
     expect(findings(), 'fuzz findings (method path — input: problem)').toEqual([]);
   }, 120_000);
