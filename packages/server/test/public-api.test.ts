@@ -7,11 +7,11 @@ import { describe, expect, it } from 'vitest';
 describe('@parley/server public API', () => {
   it('exports exactly these values', async () => {
     expect(Object.keys(await import('@parley/server')).sort()).toEqual([
-      'ApnsChannel', 'ChannelError', 'DEFAULT_POLICIES', 'DatabaseError', 'ENROLLMENT_AUDIENCE', 'FcmChannel',
+      'ATTRIBUTE_KEYS', 'ApnsChannel', 'ChannelError', 'DEFAULT_POLICIES', 'DatabaseError', 'ENROLLMENT_AUDIENCE', 'FcmChannel',
       'PARLEY_ENVELOPE_TYPE', 'PgliteDatabase', 'PostgresDatabase', 'RbmChannel', 'SERVER_ERROR_CODES',
-      'SERVER_ERROR_CODE_GROUPS', 'SmppChannel', 'TwilioChannel', 'clientErrorHandler', 'finishKeyRotation',
+      'SERVER_ERROR_CODE_GROUPS', 'SPAN_NAMES', 'SmppChannel', 'Tracing', 'TwilioChannel', 'clientErrorHandler', 'finishKeyRotation',
       'frameworkErrors', 'installErrorHandling', 'installJsonBodyParser', 'isServerErrorCode', 'isTransientError',
-      'isUniqueViolation', 'lockDataDir', 'mapError', 'migrate', 'resolveConfig', 'retryTransient', 'smsDeliver',
+      'isUniqueViolation', 'lockDataDir', 'mapError', 'migrate', 'otlpTracesEndpoint', 'resolveConfig', 'retryTransient', 'smsDeliver',
       'startKeyRotation', 'startServer', 'validatePolicy',
     ]);
   });
