@@ -4,6 +4,98 @@
  */
 import type { Envelope } from '@parley/core';
 import type { Sql } from '../storage/database.js';
+import { preparedStatement } from '../storage/prepared.js';
+
+// Hot statements, sent as named prepared statements on PostgreSQL (storage/prepared.ts).
+const GROUP_MEMBERS_SQL = preparedStatement('mailbox_group_members', 'SELECT group_id, device_id FROM group_members WHERE group_id = ANY($1::text[])');
+const CLASSIFY_SQL = preparedStatement('mailbox_classify_acks', 'SELECT id, recipients FROM envelopes WHERE id = ANY($1::bigint[])');
+const APPEND_SQL = preparedStatement(
+  'mailbox_append',
+  `WITH input AS (
+       SELECT * FROM unnest(
+         string_to_array($1, ','), string_to_array($2, ','), string_to_array($3, ','), string_to_array($4, ','),
+         string_to_array($5, ',')::bigint[], string_to_array($6, ','), string_to_array($7, ',')::integer[],
+         string_to_array($8, ',')::timestamptz[]
+       ) AS t(sender, key, group_id, kind, epoch, payload, payload_bytes, expires_at)
+     ), addressed AS (
+       SELECT i.*, r.recipients
+       FROM input i
+       CROSS JOIN LATERAL (
+         SELECT COALESCE(array_agg(m.device_id) FILTER (WHERE m.device_id <> i.sender), '{}') AS recipients,
+                COALESCE(bool_or(m.device_id = i.sender), false) AS member
+         FROM group_members m WHERE m.group_id = i.group_id
+       ) r
+       WHERE r.member
+     ), inserted AS (
+       INSERT INTO envelopes (sender_device_id, idempotency_key, part, group_id, kind, epoch, payload, payload_bytes, recipients, pending, expires_at)
+       SELECT sender, key, 0, group_id, kind, epoch, decode(payload, 'base64'), payload_bytes, recipients, cardinality(recipients), expires_at
+       FROM addressed
+       ON CONFLICT (sender_device_id, idempotency_key, part) DO NOTHING
+       RETURNING id, sender_device_id, idempotency_key, recipients
+     ), mailed AS (
+       INSERT INTO deliveries (device_id, envelope_id) SELECT unnest(recipients), id FROM inserted
+     )
+     SELECT id, sender_device_id, idempotency_key, recipients FROM inserted`,
+);
+const INSERT_SQL = preparedStatement(
+  'mailbox_insert',
+  `WITH inserted AS (
+       INSERT INTO envelopes (sender_device_id, idempotency_key, part, group_id, kind, epoch, payload, payload_bytes, recipients, pending, expires_at)
+       SELECT s, k, p, g, kd, ep, decode(pl, 'base64'), pb, string_to_array(r, ' '), cardinality(string_to_array(r, ' ')), ex
+       FROM unnest($1::text[], $2::text[], $3::smallint[], $4::text[], $5::text[], $6::bigint[], $7::text[], $8::integer[], $9::text[], $10::timestamptz[])
+         AS t(s, k, p, g, kd, ep, pl, pb, r, ex)
+       ON CONFLICT (sender_device_id, idempotency_key, part) DO NOTHING
+       RETURNING id, sender_device_id, idempotency_key, part, recipients
+     ), mailed AS (
+       INSERT INTO deliveries (device_id, envelope_id) SELECT unnest(recipients), id FROM inserted
+     )
+     SELECT id, sender_device_id, idempotency_key, part FROM inserted`,
+);
+const FIND_SUBMISSIONS_SQL = preparedStatement(
+  'mailbox_find_submissions',
+  `SELECT e.id, e.part, cardinality(e.recipients) AS recipient_count, e.sender_device_id, e.idempotency_key
+     FROM envelopes e JOIN unnest($1::text[], $2::text[]) AS k(s, k) ON e.sender_device_id = k.s AND e.idempotency_key = k.k
+     ORDER BY e.part`,
+);
+const PENDING_SQL = preparedStatement(
+  'mailbox_pending',
+  `SELECT e.id, e.group_id, e.sender_device_id, s.identity_id AS sender_identity_id, e.kind, e.epoch,
+            encode(e.payload, 'base64') AS payload, e.created_at
+     FROM deliveries d
+     JOIN envelopes e ON e.id = d.envelope_id
+     JOIN devices s ON s.id = e.sender_device_id
+     WHERE d.device_id = $1 AND d.envelope_id > $2::bigint AND e.expires_at > now() AND e.payload IS NOT NULL
+     ORDER BY d.envelope_id
+     LIMIT $3`,
+);
+
+const ACK_HEAD = `WITH req AS (
+       SELECT * FROM unnest(string_to_array($1, ','), string_to_array($2, ',')::bigint[]) AS r(device_id, envelope_id)
+     ), acked AS (
+       DELETE FROM deliveries d USING req
+       WHERE d.device_id = req.device_id AND d.envelope_id = req.envelope_id
+       RETURNING d.device_id, d.envelope_id
+     ), counts AS (
+       SELECT envelope_id, count(*)::integer AS n FROM acked GROUP BY envelope_id
+     ), cleared AS (
+       UPDATE envelopes e
+       SET pending = e.pending - counts.n,
+           payload = CASE WHEN e.pending - counts.n <= 0 THEN NULL ELSE e.payload END
+       FROM counts WHERE e.id = counts.envelope_id
+     )`;
+const ACK_SQL = preparedStatement('mailbox_ack', `${ACK_HEAD}
+     SELECT device_id, envelope_id FROM acked`);
+const ACK_ROUTED_SQL = preparedStatement(
+  'mailbox_ack_routed',
+  `${ACK_HEAD}, routed AS (
+       UPDATE routes r SET acked_at = now()
+       FROM acked a JOIN devices dv ON dv.id = a.device_id
+       WHERE r.envelope_id = a.envelope_id AND r.identity_id = dv.identity_id AND r.state = 'active' AND r.acked_at IS NULL
+       RETURNING r.envelope_id
+     )
+     SELECT device_id, envelope_id FROM acked
+     UNION ALL SELECT NULL, envelope_id FROM routed`,
+);
 
 export interface NewEnvelope {
   senderDeviceId: string;
@@ -78,7 +170,7 @@ export function submissionKey(senderDeviceId: string, idempotencyKey: string, pa
 /** Members (device ids) of each of the given groups. */
 export async function groupMembers(sql: Sql, groupIds: readonly string[]): Promise<Map<string, Set<string>>> {
   const rows = await sql.query<{ group_id: string; device_id: string }>(
-    'SELECT group_id, device_id FROM group_members WHERE group_id = ANY($1::text[])',
+    GROUP_MEMBERS_SQL,
     [groupIds],
   );
   const out = new Map<string, Set<string>>();
@@ -100,31 +192,7 @@ export async function appendEnvelopes(sql: Sql, items: readonly AppendItem[]): P
   const out = new Map<string, { id: string; recipients: string[] }>();
   if (items.length === 0) return out;
   const rows = await sql.query<{ id: string; sender_device_id: string; idempotency_key: string; recipients: string[] }>(
-    `WITH input AS (
-       SELECT * FROM unnest(
-         string_to_array($1, ','), string_to_array($2, ','), string_to_array($3, ','), string_to_array($4, ','),
-         string_to_array($5, ',')::bigint[], string_to_array($6, ','), string_to_array($7, ',')::integer[],
-         string_to_array($8, ',')::timestamptz[]
-       ) AS t(sender, key, group_id, kind, epoch, payload, payload_bytes, expires_at)
-     ), addressed AS (
-       SELECT i.*, r.recipients
-       FROM input i
-       CROSS JOIN LATERAL (
-         SELECT COALESCE(array_agg(m.device_id) FILTER (WHERE m.device_id <> i.sender), '{}') AS recipients,
-                COALESCE(bool_or(m.device_id = i.sender), false) AS member
-         FROM group_members m WHERE m.group_id = i.group_id
-       ) r
-       WHERE r.member
-     ), inserted AS (
-       INSERT INTO envelopes (sender_device_id, idempotency_key, part, group_id, kind, epoch, payload, payload_bytes, recipients, pending, expires_at)
-       SELECT sender, key, 0, group_id, kind, epoch, decode(payload, 'base64'), payload_bytes, recipients, cardinality(recipients), expires_at
-       FROM addressed
-       ON CONFLICT (sender_device_id, idempotency_key, part) DO NOTHING
-       RETURNING id, sender_device_id, idempotency_key, recipients
-     ), mailed AS (
-       INSERT INTO deliveries (device_id, envelope_id) SELECT unnest(recipients), id FROM inserted
-     )
-     SELECT id, sender_device_id, idempotency_key, recipients FROM inserted`,
+    APPEND_SQL,
     // One comma-joined text per column: none of these values can contain a comma
     // (ids, keys and base64 by their patterns), and the driver sends a plain
     // string without the per-element escaping it does for arrays.
@@ -152,17 +220,7 @@ export async function insertEnvelopes(sql: Sql, envelopes: readonly NewEnvelope[
   const inserted = new Map<string, string>();
   if (envelopes.length === 0) return inserted;
   const rows = await sql.query<{ id: string; sender_device_id: string; idempotency_key: string; part: number }>(
-    `WITH inserted AS (
-       INSERT INTO envelopes (sender_device_id, idempotency_key, part, group_id, kind, epoch, payload, payload_bytes, recipients, pending, expires_at)
-       SELECT s, k, p, g, kd, ep, decode(pl, 'base64'), pb, string_to_array(r, ' '), cardinality(string_to_array(r, ' ')), ex
-       FROM unnest($1::text[], $2::text[], $3::smallint[], $4::text[], $5::text[], $6::bigint[], $7::text[], $8::integer[], $9::text[], $10::timestamptz[])
-         AS t(s, k, p, g, kd, ep, pl, pb, r, ex)
-       ON CONFLICT (sender_device_id, idempotency_key, part) DO NOTHING
-       RETURNING id, sender_device_id, idempotency_key, part, recipients
-     ), mailed AS (
-       INSERT INTO deliveries (device_id, envelope_id) SELECT unnest(recipients), id FROM inserted
-     )
-     SELECT id, sender_device_id, idempotency_key, part FROM inserted`,
+    INSERT_SQL,
     [
       envelopes.map((e) => e.senderDeviceId),
       envelopes.map((e) => e.idempotencyKey),
@@ -189,9 +247,7 @@ export async function findSubmissions(
   const out = new Map<string, ExistingSubmission[]>();
   if (keys.length === 0) return out;
   const rows = await sql.query<{ id: string; part: number; recipient_count: number; sender_device_id: string; idempotency_key: string }>(
-    `SELECT e.id, e.part, cardinality(e.recipients) AS recipient_count, e.sender_device_id, e.idempotency_key
-     FROM envelopes e JOIN unnest($1::text[], $2::text[]) AS k(s, k) ON e.sender_device_id = k.s AND e.idempotency_key = k.k
-     ORDER BY e.part`,
+    FIND_SUBMISSIONS_SQL,
     [keys.map((k) => k.senderDeviceId), keys.map((k) => k.idempotencyKey)],
   );
   for (const r of rows) {
@@ -206,14 +262,7 @@ export async function findSubmissions(
 /** Pending (unacknowledged, unexpired) envelopes of a device after envelope id `after`, oldest first. */
 export async function pendingEnvelopes(sql: Sql, deviceId: string, after: string, limit: number): Promise<EnvelopeRow[]> {
   return sql.query<EnvelopeRow>(
-    `SELECT e.id, e.group_id, e.sender_device_id, s.identity_id AS sender_identity_id, e.kind, e.epoch,
-            encode(e.payload, 'base64') AS payload, e.created_at
-     FROM deliveries d
-     JOIN envelopes e ON e.id = d.envelope_id
-     JOIN devices s ON s.id = e.sender_device_id
-     WHERE d.device_id = $1 AND d.envelope_id > $2::bigint AND e.expires_at > now() AND e.payload IS NOT NULL
-     ORDER BY d.envelope_id
-     LIMIT $3`,
+    PENDING_SQL,
     [deviceId, after, String(limit)],
   );
 }
@@ -252,32 +301,7 @@ export async function acknowledge(sql: Sql, pairs: readonly { deviceId: string; 
   const done = new Set<string>();
   if (pairs.length === 0) return done;
   const rows = await sql.query<{ device_id: string | null; envelope_id: string }>(
-    `WITH req AS (
-       SELECT * FROM unnest(string_to_array($1, ','), string_to_array($2, ',')::bigint[]) AS r(device_id, envelope_id)
-     ), acked AS (
-       DELETE FROM deliveries d USING req
-       WHERE d.device_id = req.device_id AND d.envelope_id = req.envelope_id
-       RETURNING d.device_id, d.envelope_id
-     ), counts AS (
-       SELECT envelope_id, count(*)::integer AS n FROM acked GROUP BY envelope_id
-     ), cleared AS (
-       UPDATE envelopes e
-       SET pending = e.pending - counts.n,
-           payload = CASE WHEN e.pending - counts.n <= 0 THEN NULL ELSE e.payload END
-       FROM counts WHERE e.id = counts.envelope_id
-     )${
-       routed
-         ? `, routed AS (
-       UPDATE routes r SET acked_at = now()
-       FROM acked a JOIN devices dv ON dv.id = a.device_id
-       WHERE r.envelope_id = a.envelope_id AND r.identity_id = dv.identity_id AND r.state = 'active' AND r.acked_at IS NULL
-       RETURNING r.envelope_id
-     )
-     SELECT device_id, envelope_id FROM acked
-     UNION ALL SELECT NULL, envelope_id FROM routed`
-         : `
-     SELECT device_id, envelope_id FROM acked`
-     }`,
+    routed ? ACK_ROUTED_SQL : ACK_SQL,
     [pairs.map((p) => p.deviceId).join(','), pairs.map((p) => p.envelopeId).join(',')],
   );
   for (const r of rows) {
@@ -296,7 +320,7 @@ export async function classifyNotPending(
 ): Promise<Map<string, AckClass>> {
   const out = new Map<string, AckClass>();
   if (pairs.length === 0) return out;
-  const rows = await sql.query<{ id: string; recipients: string[] }>('SELECT id, recipients FROM envelopes WHERE id = ANY($1::bigint[])', [
+  const rows = await sql.query<{ id: string; recipients: string[] }>(CLASSIFY_SQL, [
     [...new Set(pairs.map((p) => p.envelopeId))],
   ]);
   const byId = new Map(rows.map((r) => [r.id, r.recipients]));

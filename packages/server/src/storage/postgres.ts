@@ -2,6 +2,7 @@
 import pg from 'pg';
 import { toDatabaseError, type Database, type Sql, type SqlValue } from './database.js';
 import { observed, type PoolStats, type QueryObserver } from './query-observer.js';
+import { preparedName } from './prepared.js';
 
 // int8 stays a decimal string (pg's default); make it explicit so nobody flips it to Number.
 pg.types.setTypeParser(20, (v: string) => v);
@@ -24,6 +25,13 @@ function bindParams(params: readonly SqlValue[] | undefined): unknown[] | undefi
   });
 }
 
+/** A registered hot statement goes as a named prepared statement (prepared.ts); anything else unnamed. */
+function statement(text: string, params: readonly SqlValue[] | undefined): pg.QueryConfig {
+  const name = preparedName(text);
+  const values = bindParams(params);
+  return name === undefined ? { text, ...(values ? { values } : {}) } : { name, text, ...(values ? { values } : {}) };
+}
+
 class ClientSql implements Sql {
   constructor(
     private readonly client: pg.PoolClient,
@@ -31,7 +39,7 @@ class ClientSql implements Sql {
   ) {}
   async query<R extends object>(text: string, params?: readonly SqlValue[]): Promise<R[]> {
     try {
-      return (await observed(this.observer, text, () => this.client.query(text, bindParams(params)))).rows as R[];
+      return (await observed(this.observer, text, () => this.client.query(statement(text, params)))).rows as R[];
     } catch (error) {
       throw toDatabaseError(error);
     }
@@ -66,7 +74,7 @@ export class PostgresDatabase implements Database {
 
   async query<R extends object>(text: string, params?: readonly SqlValue[]): Promise<R[]> {
     try {
-      return (await observed(this.observer, text, () => this.pool.query(text, bindParams(params)))).rows as R[];
+      return (await observed(this.observer, text, () => this.pool.query(statement(text, params)))).rows as R[];
     } catch (error) {
       throw toDatabaseError(error);
     }
