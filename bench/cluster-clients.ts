@@ -80,6 +80,12 @@ export interface ClusterClientSpec {
   readonly mqttUrl?: string;
   /** nats / jetstream / mqtt: lean raw-protocol clients (bench/cluster-wire.ts, default) or the official libraries. */
   readonly brokerClients?: 'raw' | 'lib';
+  /**
+   * Count-based phases (the relay section's peers, bench/relay/peers.ts): this child starts
+   * measuring once `warmup` distinct deliveries arrived and ends after `measured` more,
+   * reporting each switch to the parent (instead of the parent's timed phases).
+   */
+  readonly phaseMessages?: { readonly warmup: number; readonly measured: number };
 }
 
 
@@ -117,6 +123,7 @@ export type ParentToChild = { type: 'start' } | { type: 'measure-start' } | { ty
 export type ChildToParent =
   | { type: 'connected'; child: number; connections: number; ms: number }
   | { type: 'tick'; child: number; delivered: number; errors: number }
+  | { type: 'phase'; child: number; phase: 'measure-start' | 'measure-end' }
   | { type: 'result'; result: ChildResult }
   | { type: 'closed'; child: number }
   | { type: 'failed'; child: number; message: string };
@@ -140,6 +147,10 @@ async function runChild(spec: ClusterClientSpec, send: (m: ChildToParent) => voi
   let otherErrors = 0;
   let inFlight = 0;
   let onIdle: (() => void) | undefined;
+  /** Count-based phases: distinct deliveries when the measured phase started (-1: not yet). */
+  let deliveredAtStart = -1;
+  let measureEnded = false;
+  let countPhases: (phases: { readonly warmup: number; readonly measured: number }) => void = () => {};
   const note = (text: string) => {
     if (errorSamples.length < 10) errorSamples.push(text.slice(0, 300));
   };
@@ -183,6 +194,7 @@ async function runChild(spec: ClusterClientSpec, send: (m: ChildToParent) => voi
       p.deliveredAt = now;
       deliveredTotal++;
       if (p.acked) complete(pair, seq, p);
+      if (spec.phaseMessages) countPhases(spec.phaseMessages);
     },
     failed(pair, seq, text) {
       const p = pair.pending.get(seq);
@@ -227,42 +239,61 @@ async function runChild(spec: ClusterClientSpec, send: (m: ChildToParent) => voi
   let cpu: NodeJS.CpuUsage = { user: 0, system: 0 };
   let elu0: EventLoopUtilization | undefined;
   let elu = 0;
+  function startMeasure(): void {
+    recording = true;
+    tStart = performance.now();
+    cpu0 = process.cpuUsage();
+    elu0 = performance.eventLoopUtilization();
+  }
+  async function endMeasure(): Promise<void> {
+    measureEnded = true;
+    recording = false;
+    sending = false;
+    tEnd = performance.now();
+    cpu = process.cpuUsage(cpu0);
+    elu = elu0 ? performance.eventLoopUtilization(elu0).utilization : 0;
+    clearInterval(tick);
+    const drainStart = performance.now();
+    const drained = inFlight === 0 || (await within(new Promise<void>((r) => (onIdle = r)), 15_000));
+    const drainMs = Math.round(performance.now() - drainStart);
+    if (!drained) note(`drain incomplete after 15 s: ${inFlight} messages still in flight`);
+    send({
+      type: 'result',
+      result: {
+        child: spec.child,
+        connections,
+        // Count-based phases: distinct deliveries in the measured phase (the relay section's definition).
+        measuredDelivered: spec.phaseMessages && deliveredAtStart >= 0 ? Math.min(deliveredTotal, deliveredAtStart + spec.phaseMessages.measured) - deliveredAtStart : measuredDelivered,
+        measuredSeconds: Math.round(tEnd - tStart) / 1000,
+        e2e: e2e.toJSON(),
+        publishAck: publishAck.toJSON(),
+        totals: { sent: sentTotal, acknowledged: ackedTotal, delivered: deliveredTotal, duplicates, unexpected, publishErrors, otherErrors, drainedCleanly: drained, drainMs },
+        cpu: { userMs: Math.round(cpu.user / 1000), systemMs: Math.round(cpu.system / 1000), eventLoopUtilization: Math.round(elu * 1000) / 1000 },
+        connectMs,
+        errorSamples,
+      },
+    });
+  }
+  countPhases = (phases) => {
+    if (deliveredAtStart < 0 && deliveredTotal >= phases.warmup) {
+      deliveredAtStart = deliveredTotal;
+      startMeasure();
+      send({ type: 'phase', child: spec.child, phase: 'measure-start' });
+    } else if (deliveredAtStart >= 0 && !measureEnded && deliveredTotal >= deliveredAtStart + phases.measured) {
+      send({ type: 'phase', child: spec.child, phase: 'measure-end' });
+      void endMeasure();
+    }
+  };
   for await (const command of commands) {
     if (command.type === 'start') {
       sending = true;
       tick = setInterval(() => send({ type: 'tick', child: spec.child, delivered: deliveredTotal, errors: publishErrors + otherErrors }), 1000);
       for (const p of transport.pairs) p.fill();
     } else if (command.type === 'measure-start') {
-      recording = true;
-      tStart = performance.now();
-      cpu0 = process.cpuUsage();
-      elu0 = performance.eventLoopUtilization();
+      startMeasure();
     } else if (command.type === 'measure-end') {
-      recording = false;
-      sending = false;
-      tEnd = performance.now();
-      cpu = process.cpuUsage(cpu0);
-      elu = elu0 ? performance.eventLoopUtilization(elu0).utilization : 0;
-      clearInterval(tick);
-      const drainStart = performance.now();
-      const drained = inFlight === 0 || (await within(new Promise<void>((r) => (onIdle = r)), 15_000));
-      const drainMs = Math.round(performance.now() - drainStart);
-      if (!drained) note(`drain incomplete after 15 s: ${inFlight} messages still in flight`);
-      send({
-        type: 'result',
-        result: {
-          child: spec.child,
-          connections,
-          measuredDelivered,
-          measuredSeconds: Math.round(tEnd - tStart) / 1000,
-          e2e: e2e.toJSON(),
-          publishAck: publishAck.toJSON(),
-          totals: { sent: sentTotal, acknowledged: ackedTotal, delivered: deliveredTotal, duplicates, unexpected, publishErrors, otherErrors, drainedCleanly: drained, drainMs },
-          cpu: { userMs: Math.round(cpu.user / 1000), systemMs: Math.round(cpu.system / 1000), eventLoopUtilization: Math.round(elu * 1000) / 1000 },
-          connectMs,
-          errorSamples,
-        },
-      });
+      // Count-based phases end by themselves; the parent's command then only cuts a stalled run short.
+      if (!measureEnded) await endMeasure();
     } else if (command.type === 'close') {
       await transport.close();
       send({ type: 'closed', child: spec.child });

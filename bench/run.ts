@@ -7,7 +7,9 @@
  * AES-GCM, upload/download MB/s through `parley serve` on each engine, peak RSS; none of them is part of `all`)
  *
  * Runs the relay throughput benchmark (bench/relay.ts) on PGlite and on
- * PostgreSQL (skipped with a note when 127.0.0.1:5432 does not answer), the MLS
+ * PostgreSQL (skipped with a note when 127.0.0.1:5432 does not answer), then its peers with
+ * the same workload in the same run (bench/relay/peers.ts: mosquitto QoS 1 and NATS JetStream
+ * with file storage, each skipped with a note when its binary is missing), the MLS
  * crypto benchmark (bench/mls-crypto.ts) and the SDK benchmark (bench/sdk.ts), and the
  * transparency-log benchmark (bench/tlog.ts), the
  * audit-log benchmark (bench/audit.ts) and the routing benchmark (bench/routing.ts) on both engines. Prints progress while running, then tables; writes
@@ -21,7 +23,8 @@
  * each relay, audit and routing run; default 60, 0 to skip — the machine may be shared), --profile
  * (V8 CPU profile of the server's main thread over the measured phase of relay and
  * audit, written next to the JSON results and summarized in the output), --tick-ms N
- * (router tick of the routing section's server; default the server's).
+ * (router tick of the routing section's server; default the server's), --peers all|none|mqtt,jetstream
+ * (the relay section's measured peers; default all).
  *
  * Every percentile in the results is nearest-rank (lib/stats.ts); the JSON report says so
  * in its `percentile` field.
@@ -30,7 +33,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { RELAY_ANCHORS, RELAY_TARGET, runRelayBench, type RelayBenchResult } from './relay.js';
+import { RELAY_ANCHORS, RELAY_TARGET, relayMessageCounts, runRelayBench, type RelayBenchResult, type RelayPeersResult } from './relay.js';
 import { runTlogBench, type TlogBenchResult } from './tlog.js';
 import { runAuditBench, type AuditBenchResult } from './audit.js';
 import { runRoutingBench, type RoutingBenchResult } from './routing.js';
@@ -133,6 +136,53 @@ async function runRelaySection(args: Args, resultsDir: string, stamp: string, ou
       return result;
     });
   }
+  if (args.peers.length > 0) await runRelayPeersSection(args, outcomes, relayResults);
+}
+
+/**
+ * The relay section's peers (bench/relay/peers.ts), after the Parley engines and with their
+ * workload; each engine's result then carries its ratios against them.
+ */
+async function runRelayPeersSection(args: Args, outcomes: SectionOutcome[], relayResults: RelayBenchResult[]): Promise<void> {
+  const { compareWithPeers, runRelayPeers } = await import('./relay/peers.js');
+  const first = relayResults[0];
+  const pairs = first?.config.pairs ?? args.pairs ?? 50;
+  const windowPerSender = first?.config.windowPerSender ?? 10;
+  const counts = first ? { warmup: first.config.warmupMessages, measured: first.config.measuredMessages } : relayMessageCounts({ pairs, windowPerSender, messages: args.messages, quick: args.quick });
+  await runSection(
+    'relay/peers',
+    outcomes,
+    async () => {
+      const peers = await runRelayPeers({
+        peers: args.peers,
+        pairs,
+        windowPerSender,
+        payloadBytes: first?.config.payloadBytes.mean ?? 1024,
+        warmupMessages: counts.warmup,
+        measuredMessages: counts.measured,
+        quick: args.quick,
+        onProgress: progress,
+        ...(args.waitQuietMs > 0
+          ? {
+              beforeEach: async (peer: string) => {
+                const q = await waitForQuiet(args.waitQuietMs, { log: progress });
+                if (q.busy >= 0.1) progress(`relay/peers/${peer}: machine still ${Math.round(q.busy * 100)}% busy after ${Math.round(q.waitedMs / 1000)} s; running anyway`);
+              },
+            }
+          : {}),
+      });
+      const comparisons = compareWithPeers(relayResults, peers.runs);
+      // Each engine's result (and its outcome in the JSON) carries its ratios against the peers.
+      for (const [i, r] of relayResults.entries()) {
+        const withPeers: RelayBenchResult = { ...r, peers: comparisons.filter((c) => c.engine === r.engine) };
+        relayResults[i] = withPeers;
+        const outcome = outcomes.find((o) => o.name === `relay/${r.engine}`);
+        if (outcome) outcome.result = withPeers;
+      }
+      return { ...peers, comparisons };
+    },
+    (r) => (r.failures > 0 ? `${r.failures} peer runs failed or had errors (see runs[].errorSamples and skipped)` : undefined),
+  );
 }
 
 /** The MLS and SDK sections: imported only when they run (they load ts-mls providers and an embedded server). */
@@ -150,7 +200,7 @@ async function runLibrarySection(args: Args, section: keyof typeof LIBRARY_SECTI
 }
 
 function printReport(relayResults: readonly RelayBenchResult[], outcomes: readonly SectionOutcome[]): void {
-  printRelay(relayResults);
+  printRelay(relayResults, outcomes.find((o) => o.name === 'relay/peers')?.result as RelayPeersResult | undefined);
   for (const o of outcomes) {
     if (o.status === 'ok' && o.name === 'tlog') printTlog(o.result as TlogBenchResult);
     else if (o.name === 'audit' && o.result !== undefined) printAudit(o.result as AuditBenchResult);
@@ -272,7 +322,7 @@ async function main(): Promise<number> {
     context: {
       anchors: RELAY_ANCHORS,
       target: RELAY_TARGET,
-      note: 'anchors: same relay workload (50 pairs, 1 KiB, window 10) measured by the product owner on this machine',
+      note: "anchors: reference figures from the issue (same relay workload measured by the product owner); the peers measured in this run are in results 'relay/peers' and each relay engine's `peers` ratios",
     },
     results: outcomes,
   };

@@ -89,12 +89,15 @@ export interface LoadHooks {
 
 /**
  * Forks the client processes, lets them connect, samples memory, runs warm-up +
- * measured window, collects their results and closes them.
+ * measured window (timed, or count-based when the specs carry `phaseMessages`), collects
+ * their results and closes them.
  *
  * @example
  * const load = await driveLoad('NATS core', specs, 2, 4, hooks, log, tmp);
  */
 export async function driveLoad(label: string, specs: readonly ClusterClientSpec[], warmupS: number, measureS: number, hooks: LoadHooks, log: (line: string) => void, tmp: string): Promise<LoadOutcome> {
+  /** Count-based phases (specs' `phaseMessages`): the children switch phases themselves; warmupS / measureS are the longest waits. */
+  const counted = specs.some((s) => s.phaseMessages !== undefined);
   const children: ChildProcess[] = [];
   const results = new Map<number, ChildResult>();
   const delivered = new Map<number, number>();
@@ -139,7 +142,8 @@ export async function driveLoad(label: string, specs: readonly ClusterClientSpec
       } else if (m.type === 'result') {
         results.set(m.result.child, m.result);
         arrive('result');
-      } else if (m.type === 'closed') arrive('closed');
+      } else if (m.type === 'phase') arrive(`phase:${m.phase}`);
+      else if (m.type === 'closed') arrive('closed');
       else if (m.type === 'failed') {
         failure = `client ${m.child}: ${m.message}`;
         failed(new Error(failure));
@@ -180,12 +184,21 @@ export async function driveLoad(label: string, specs: readonly ClusterClientSpec
     let cpu: CpuCores;
     try {
       send({ type: 'start' });
-      await Promise.race([sleep(warmupS * 1000), failedPromise]);
+      if (counted) await waitAll('phase:measure-start', warmupS * 1000);
+      else await Promise.race([sleep(warmupS * 1000), failedPromise]);
       const c0 = await cpuSnapshot(groups);
-      send({ type: 'measure-start' });
+      if (!counted) send({ type: 'measure-start' });
       phase = 'measured';
-      await Promise.race([sleep(measureS * 1000), failedPromise]);
-      send({ type: 'measure-end' });
+      if (counted) {
+        await waitAll('phase:measure-end', measureS * 1000).catch((error: unknown) => {
+          if (failure !== undefined) throw error;
+          log(`${String(error)}; ending the measured phase`);
+          send({ type: 'measure-end' });
+        });
+      } else {
+        await Promise.race([sleep(measureS * 1000), failedPromise]);
+        send({ type: 'measure-end' });
+      }
       const c1 = await cpuSnapshot(groups);
       cpu = cpuCores(c0, c1, groups);
       phase = 'draining';

@@ -36,6 +36,8 @@ export interface Common {
   mqttUrl: string | undefined;
   quick: boolean;
   tmp: string;
+  /** Brokers only: count-based phases over all pairs (the relay section's peers); warmupS / measureS are then the longest waits. */
+  phaseMessages?: { warmup: number; measured: number };
 }
 
 
@@ -240,6 +242,8 @@ export async function runBroker(c: Common, system: 'nats' | 'jetstream' | 'mqtt'
       ...(system === 'mqtt' ? { mqttUrl: broker.url } : { natsUrl: broker.url }),
       ...(system === 'jetstream' ? { jetstreamStream: stream } : {}),
       brokerClients: c.brokerClients,
+      // Each child its share of the counts.
+      ...(c.phaseMessages ? { phaseMessages: { warmup: Math.round((c.phaseMessages.warmup * s.count) / c.pairs), measured: Math.round((c.phaseMessages.measured * s.count) / c.pairs) } } : {}),
     }));
     const load = await driveLoad(label, specs, c.warmupS, c.measureS, {
       sampleMemory: async () => [{ rssKiB: await rssKiB(pid), liveKiB: undefined }],

@@ -1,5 +1,6 @@
 /** The command line of `npm run bench -- …` (bench/run.ts); the sections' own entry points are in lib/entry.ts. */
 import type { SystemKind } from '../cluster-clients.js';
+import type { RelayPeer } from '../relay/peers.js';
 import { CLASSIC_SUITE, XWING_SUITE, type SuiteName } from '@parley/core/mls';
 import { DEFAULT_POSTGRES_URL, enginesOf, type Engine, type EngineChoice } from './engines.js';
 
@@ -27,11 +28,13 @@ export interface Args {
   tickMs: number | undefined;
   /** The relay pairs' conversations' MLS suite (`--suite classic|xwing`, default classic). */
   suite: SuiteName;
+  /** Peers the relay section measures after Parley (`--peers mqtt,jetstream|all|none`, default all; missing binaries are skipped). */
+  peers: RelayPeer[];
 }
 
 /** `npm run bench -- --help`. */
 export const USAGE =
-  'usage: npm run bench -- [relay|tlog|audit|routing|mls|sdk|bundle-size|gateway|signer|backup|media|all] [--quick] [--engine pglite|postgres|both] [--clients child|inline] [--instrument] [--pairs N] [--messages N] [--postgres-url URL] [--wait-quiet SECONDS] [--profile] [--tick-ms N] [--suite classic|xwing]' +
+  'usage: npm run bench -- [relay|tlog|audit|routing|mls|sdk|bundle-size|gateway|signer|backup|media|all] [--quick] [--engine pglite|postgres|both] [--clients child|inline] [--instrument] [--pairs N] [--messages N] [--postgres-url URL] [--wait-quiet SECONDS] [--profile] [--tick-ms N] [--suite classic|xwing] [--peers all|none|mqtt,jetstream]' +
   '\n       npm run bench -- cluster [--quick] [--devices N] [--nodes 1,2,3] [--systems nats,jetstream,mqtt,parley] [--in-flight N] [--seconds S] [--client-procs N] [--broker-clients raw|lib] [--postgres-url URL] [--wait-quiet SECONDS]';
 
 /**
@@ -54,6 +57,7 @@ export function parseArgs(argv: readonly string[]): Args {
   const cluster: Args['cluster'] = {};
   let tickMs: number | undefined;
   let suite: SuiteName = CLASSIC_SUITE;
+  let peers: RelayPeer[] = ['mqtt', 'jetstream'];
   let postgresUrl = process.env['PARLEY_BENCH_DATABASE_URL'] ?? DEFAULT_POSTGRES_URL;
   const value = (i: number, flag: string): string => {
     const v = argv[i + 1];
@@ -153,6 +157,13 @@ export function parseArgs(argv: readonly string[]): Args {
       case '--postgres-url':
         postgresUrl = take();
         break;
+      case '--peers': {
+        const v = take();
+        const list = v === 'none' ? [] : v === 'all' ? ['mqtt', 'jetstream'] : v.split(',');
+        if (!list.every((p): p is RelayPeer => p === 'mqtt' || p === 'jetstream')) throw new Error(`--peers takes all, none or mqtt,jetstream\n${USAGE}`);
+        peers = list;
+        break;
+      }
       case '--tick-ms':
         tickMs = positive(take(), flag);
         break;
@@ -166,5 +177,5 @@ export function parseArgs(argv: readonly string[]): Args {
     }
   }
   const sections: Section[] = name === 'all' ? ['relay', 'tlog', 'audit', 'routing', 'mls', 'sdk'] : [name as Section];
-  return { sections, name, quick, engines: enginesOf(engine), clients, instrument, pairs, messages, postgresUrl, waitQuietMs, profile, tickMs, cluster, suite };
+  return { sections, name, quick, engines: enginesOf(engine), clients, instrument, pairs, messages, postgresUrl, waitQuietMs, profile, tickMs, cluster, suite, peers };
 }

@@ -1,17 +1,66 @@
 /** Console report of the relay section (bench/relay.ts). */
 import { formatSummary } from '../cpu-profile.js';
-import { RELAY_ANCHORS, RELAY_TARGET, type RelayBenchResult } from '../relay.js';
+import { RELAY_ANCHORS, type RelayBenchResult, type RelayPeersResult } from '../relay.js';
 import { ms, num, ratio, table } from './format.js';
 
 /**
- * Throughput, latency, CPU, the anchors and, when recorded, database activity, plans,
- * PostgreSQL counters and the CPU profile of each relay run.
+ * The peers measured in the same run next to each engine's Parley figures, the ratios
+ * (ours ÷ peer), skipped peers, and the issue's reference figures as a secondary line.
+ */
+function printPeers(results: readonly RelayBenchResult[], peers: RelayPeersResult | undefined): void {
+  if (peers) {
+    const c = peers.config;
+    console.log('\nRelay vs peers measured in this run (same workload: %s pairs, window %s/sender, %s B, receivers ack; warm-up %s, measured %s deliveries)', c.pairs, c.windowPerSender, c.payloadBytes, num(c.warmupMessages), num(c.measuredMessages));
+    const ratios = (peer: RelayPeersResult['runs'][number]) =>
+      results.flatMap((r) => {
+        const x = r.peers.find((p) => p.peer === peer.peer);
+        return x ? [ratio(x.throughputRatio), ratio(x.p99Ratio)] : ['—', '—'];
+      });
+    console.log(
+      table(
+        ['system', 'acknowledged when', 'msgs/s', 'e2e p50', 'e2e p99', 'e2e p99.9', 'ack p99', 'measured', 'errors', ...results.flatMap((r) => [`${r.engine} ÷ thrpt`, `${r.engine} ÷ p99`])],
+        [
+          ...results.map((r) => [`Parley, ${r.engine}`, r.target.durability, num(r.messagesPerSecond), ms(r.e2eMs.p50), ms(r.e2eMs.p99), ms(r.e2eMs.p999), ms(r.submitAckMs.p99), `${num(r.config.measuredMessages)} in ${r.measuredSeconds.toFixed(1)}s`, String(r.totals.submitErrors + r.totals.ackErrors + r.totals.otherErrors + r.totals.payloadMismatches), ...results.flatMap(() => ['', ''])]),
+          ...peers.runs.map((p) => [
+            p.label,
+            p.durability,
+            num(p.messagesPerSecond),
+            ms(p.e2eMs.p50),
+            ms(p.e2eMs.p99),
+            ms(p.e2eMs.p999),
+            p.publishAckMs ? ms(p.publishAckMs.p99) : '—',
+            `${num(p.measuredMessages)} in ${p.measuredSeconds.toFixed(1)}s`,
+            String(p.totals.publishErrors + p.totals.otherErrors + p.totals.unexpected),
+            ...ratios(p),
+          ]),
+        ],
+      ),
+    );
+    console.log('(ratios are Parley ÷ peer in this run: throughput higher is better, p99 lower is better; latencies in ms, e2e = send → the receiver has it)');
+    for (const s of peers.skipped) console.log(`peer ${s.peer}: ${s.reason.startsWith('failed') ? s.reason : `skipped (${s.reason})`}`);
+    for (const n of peers.notes) console.log(`note (peers): ${n}`);
+    for (const p of peers.runs) {
+      // The runner's contention and drain warnings (its other notes are in the JSON).
+      for (const n of p.notes.filter((x) => /other processes|event loop|drain/.test(x))) console.log(`note (${p.peer}): ${n}`);
+      for (const e of p.errorSamples) console.log(`error sample (${p.peer}): ${e}`);
+    }
+  } else {
+    console.log('\nPeers: not measured in this run (--peers none)');
+  }
+  console.log(`Reference figures from the issue (not measured in this run): ${RELAY_ANCHORS.map((a) => `${a.name} ${num(a.messagesPerSecond)} msgs/s p99 ${a.p99Ms} ms`).join('; ')}`);
+}
+
+/**
+ * Throughput, latency, CPU, the peers measured in the same run (ratios), the targets and,
+ * when recorded, database activity, plans, PostgreSQL counters and the CPU profile of each
+ * relay run.
  *
  * @example
- * printRelay([await runRelayBench({ engine: 'pglite', quick: true })]);
+ * printRelay([await runRelayBench({ engine: 'pglite', quick: true })], undefined);
  */
-export function printRelay(results: readonly RelayBenchResult[]): void {
-  if (results.length === 0) return;
+export function printRelay(results: readonly RelayBenchResult[], peers: RelayPeersResult | undefined): void {
+  if (results.length === 0 && !peers) return;
+  if (results.length === 0) return printPeers(results, peers);
   console.log('\nRelay throughput (durable; %s pairs, window %s/sender, ~%s B MLS messages, receivers ack)', results[0]!.config.pairs, results[0]!.config.windowPerSender, results[0]!.config.payloadBytes.mean);
   console.log(
     table(
@@ -60,30 +109,18 @@ export function printRelay(results: readonly RelayBenchResult[]): void {
     console.log(`server threads (${r.engine}): ${r.cpu.serverThreads.map((t) => `${t.thread} ${t.cores.toFixed(2)}`).join(', ')} cores`);
   }
 
-  console.log('\nContext (same workload on this machine, measured by the product owner)');
-  console.log(
-    table(
-      ['reference', 'msgs/s', 'p99 ms', ...results.flatMap((r) => [`${r.engine} thrpt`, `${r.engine} p99`])],
-      RELAY_ANCHORS.map((a) => [
-        `${a.name}${a.durable ? '' : ' (not durable)'}`,
-        num(a.messagesPerSecond),
-        String(a.p99Ms),
-        ...results.flatMap((r) => {
-          const c = r.anchors.find((x) => x.name === a.name)!;
-          return [ratio(c.throughputRatio), ratio(c.p99Ratio)];
-        }),
-      ]),
-    ),
-  );
-  console.log('(ratios are ours ÷ reference: throughput higher is better, p99 lower is better)');
-  for (const r of results.filter((x) => x.engine === RELAY_TARGET.engine)) {
+  printPeers(results, peers);
+  for (const r of results) {
+    const t = r.target;
     console.log(
-      'Target ≥ %s msgs/s durable on PostgreSQL with p99 ≤ %s ms: %s (%s msgs/s = %s of target, p99 %s ms)',
-      num(RELAY_TARGET.messagesPerSecond),
-      RELAY_TARGET.p99Ms,
-      r.target.met ? 'MET' : 'NOT MET',
+      'Target (%s) ≥ %s msgs/s%s, %s: %s (%s msgs/s = %s of target, p99 %s ms)',
+      r.engine,
+      num(t.messagesPerSecond),
+      t.p99Ms === undefined ? '' : ` with p99 ≤ ${t.p99Ms} ms`,
+      t.durability,
+      t.met ? 'met' : 'NOT MET',
       num(r.messagesPerSecond),
-      ratio(r.target.throughputRatio),
+      ratio(t.throughputRatio),
       ms(r.e2eMs.p99),
     );
   }
