@@ -60,7 +60,7 @@ describe.skipIf(ENGINE !== 'postgres')('prepared hot statements on PostgreSQL', 
     });
     const byName = new Map(seen.map((r) => [r.name, Number(r.generic_plans) + Number(r.custom_plans)]));
     expect(byName.get('parley_mailbox_insert')).toBe(8);
-    expect(byName.get('parley_mailbox_pending')).toBe(8);
+    expect(byName.get('parley_mailbox_pages')).toBe(8);
     expect(byName.get('parley_mailbox_ack')).toBe(8);
   });
 
@@ -72,7 +72,7 @@ describe.skipIf(ENGINE !== 'postgres')('prepared hot statements on PostgreSQL', 
     const plan = await db.transaction(async (tx: Sql) => {
       await pendingEnvelopes(tx, recipient, '0', 10);
       await tx.query('SET LOCAL plan_cache_mode = force_generic_plan');
-      const rows = await tx.query<{ 'QUERY PLAN': string }>(`EXPLAIN EXECUTE parley_mailbox_pending('${recipient}', '0', '10')`);
+      const rows = await tx.query<{ 'QUERY PLAN': string }>(`EXPLAIN EXECUTE parley_mailbox_pages('{${recipient}}', '{0}', '{10}')`);
       return rows.map((r) => r['QUERY PLAN']).join('\n');
     });
     expect(plan).toMatch(/Scan (using|on) deliveries_pkey/);

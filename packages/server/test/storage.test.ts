@@ -14,6 +14,7 @@ import {
   createGroupRow,
   findSubmissions,
   insertEnvelopes,
+  pendingEnvelopePages,
   pendingEnvelopes,
   setGroupMembers,
   sweepEnvelopes,
@@ -120,6 +121,20 @@ describe(`storage on ${ENGINE}`, () => {
     expect(Buffer.from(mailA[0]!.payload.replace(/\n/g, ''), 'base64')).toHaveLength(100);
     expect((await pendingEnvelopes(db, a, mailA[0]!.id, 10)).map((e) => e.id)).toEqual([mailA[1]!.id]);
     expect(await pendingEnvelopes(db, b, '0', 1)).toHaveLength(1);
+    // Several devices' pages in one statement: each request keeps its own cursor and limit, in order.
+    const pages = await pendingEnvelopePages(db, [
+      { deviceId: a, after: '0', limit: 10 },
+      { deviceId: b, after: '0', limit: 1 },
+      { deviceId: 'dev-nobody-00000000', after: '0', limit: 10 },
+      { deviceId: a, after: mailA[0]!.id, limit: 10 },
+    ]);
+    expect(pages.map((p) => p.map((e) => e.id))).toEqual([
+      mailA.map((e) => e.id),
+      [(await pendingEnvelopes(db, b, '0', 1))[0]!.id],
+      [],
+      [mailA[1]!.id],
+    ]);
+    expect(await pendingEnvelopePages(db, [])).toEqual([]);
   });
 
   it('appends only for members, to the other members, once per key, in one statement', async () => {

@@ -27,13 +27,14 @@ import type { AuthDevice } from '../auth-device.js';
 import type { AuditService } from '../audit/audit-service.js';
 import type { BusinessStatusCache } from '../business-status.js';
 import type { ServerConfig } from '../config.js';
-import { groupInfoFor, pendingEnvelopes, toEnvelope } from '../repos/mailbox.js';
+import { groupInfoFor, toEnvelope } from '../repos/mailbox.js';
 import type { Router } from '../routing/router.js';
 import { isUnavailableError, type Database } from '../storage/database.js';
 import { AckWriter } from './acks.js';
 import { decodeBase64Fast } from '../util/base64-node.js';
 import { ApplicationAppends } from './application-appends.js';
 import { CommitWriter } from './commits.js';
+import { MailboxReader } from './mailbox-reader.js';
 import type { Batching } from './group-commit.js';
 import type { MailNotifier } from './notifier.js';
 import { Tracing } from '../observability/tracing.js';
@@ -50,6 +51,7 @@ export class Relay {
   private readonly appends: ApplicationAppends;
   private readonly commits: CommitWriter;
   private readonly acks: AckWriter;
+  private readonly pages: MailboxReader;
 
   constructor(
     private readonly db: Database,
@@ -68,6 +70,7 @@ export class Relay {
     this.appends = new ApplicationAppends(db, notifier, batching, expiry, audit, router, tracing);
     this.commits = new CommitWriter(db, notifier, log, expiry);
     this.acks = new AckWriter(db, batching, log, router);
+    this.pages = new MailboxReader(db, batching);
   }
 
   /** Waits for queued writes to finish, then (bounded) for the routing hooks of committed acks (graceful shutdown). */
@@ -118,7 +121,7 @@ export class Relay {
   /** Up to `limit` pending envelopes of `deviceId` with ids above `after`, oldest first (`via`: an HTTP fetch or a WebSocket page, for the deliver span). */
   async fetch(deviceId: string, limit: number, after = '0', via: TracePath = 'http'): Promise<MailboxResponse> {
     const started = new Date();
-    const rows = await pendingEnvelopes(this.db, deviceId, after, limit + 1);
+    const rows = await this.pages.read(deviceId, after, limit + 1);
     const envelopes = rows.slice(0, limit).map(toEnvelope);
     traceDeliver(this.tracing, via === 'http' ? 'fetch' : 'page', deviceId, envelopes, started);
     return { envelopes, more: rows.length > limit };

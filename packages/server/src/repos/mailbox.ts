@@ -5,6 +5,9 @@
 import type { Envelope } from '@parley/core';
 import type { Sql } from '../storage/database.js';
 import { preparedStatement } from '../storage/prepared.js';
+import { toEnvelope, type EnvelopeRow } from './mailbox-pages.js';
+
+export { pendingEnvelopePages, pendingEnvelopes, toEnvelope, type EnvelopeRow, type PageRequest } from './mailbox-pages.js';
 
 // Hot statements, sent as named prepared statements on PostgreSQL (storage/prepared.ts).
 const GROUP_MEMBERS_SQL = preparedStatement('mailbox_group_members', 'SELECT group_id, device_id FROM group_members WHERE group_id = ANY($1::text[])');
@@ -56,17 +59,6 @@ const FIND_SUBMISSIONS_SQL = preparedStatement(
   `SELECT e.id, e.part, cardinality(e.recipients) AS recipient_count, e.sender_device_id, e.idempotency_key
      FROM envelopes e JOIN unnest($1::text[], $2::text[]) AS k(s, k) ON e.sender_device_id = k.s AND e.idempotency_key = k.k
      ORDER BY e.part`,
-);
-const PENDING_SQL = preparedStatement(
-  'mailbox_pending',
-  `SELECT e.id, e.group_id, e.sender_device_id, s.identity_id AS sender_identity_id, e.kind, e.epoch,
-            encode(e.payload, 'base64') AS payload, e.created_at
-     FROM deliveries d
-     JOIN envelopes e ON e.id = d.envelope_id
-     JOIN devices s ON s.id = e.sender_device_id
-     WHERE d.device_id = $1 AND d.envelope_id > $2::bigint AND e.expires_at > now() AND e.payload IS NOT NULL
-     ORDER BY d.envelope_id
-     LIMIT $3`,
 );
 
 const ACK_HEAD = `WITH req AS (
@@ -121,39 +113,6 @@ export interface AppendItem {
   payload: string;
   payloadBytes: number;
   expiresAt: Date;
-}
-
-/** A stored envelope as the mailbox reads return it (columns of `toEnvelope`'s input). */
-export interface EnvelopeRow {
-  id: string;
-  group_id: string;
-  sender_device_id: string;
-  sender_identity_id: string;
-  kind: 'application' | 'commit' | 'proposal' | 'welcome';
-  epoch: string | null;
-  /** base64 (the database's `encode`, which may wrap lines) */
-  payload: string;
-  created_at: Date;
-}
-
-/**
- * The one mapping from a stored envelope row to the wire `Envelope` (mailbox pages, RCS
- * files, app retrieval links). The database's base64 wraps lines; the wire form does not.
- *
- * @example
- * const envelopes = (await pendingEnvelopes(db, deviceId, '0', 100)).map(toEnvelope);
- */
-export function toEnvelope(row: EnvelopeRow): Envelope {
-  return {
-    id: row.id,
-    conversationId: row.group_id,
-    senderDeviceId: row.sender_device_id,
-    senderIdentityId: row.sender_identity_id,
-    kind: row.kind,
-    ...(row.epoch !== null ? { epoch: row.epoch } : {}),
-    payload: row.payload.replace(/\n/g, ''),
-    createdAt: new Date(row.created_at).toISOString(),
-  };
 }
 
 export interface ExistingSubmission {
@@ -257,14 +216,6 @@ export async function findSubmissions(
     out.set(key, list);
   }
   return out;
-}
-
-/** Pending (unacknowledged, unexpired) envelopes of a device after envelope id `after`, oldest first. */
-export async function pendingEnvelopes(sql: Sql, deviceId: string, after: string, limit: number): Promise<EnvelopeRow[]> {
-  return sql.query<EnvelopeRow>(
-    PENDING_SQL,
-    [deviceId, after, String(limit)],
-  );
 }
 
 /**
