@@ -11,9 +11,10 @@
  *    are replayed over HTTP with a fixed number in flight (bench/audit-clients.ts, in
  *    its own process by default), so the figure is the server's path: schema, MLS
  *    framing, commitment signature check, the group-committed transaction holding
- *    the envelope, the commitment row and the pending log entry, then batched
- *    sequencing under a signed checkpoint. The server answers a submission with the
- *    commitment's audit-log index, i.e. after it is sequenced. Every answer must be a
+ *    the envelope, the commitment row and the log entry, sequenced in that same
+ *    transaction under a signed checkpoint (tlog/sequence-direct.ts). The server answers
+ *    a submission with the commitment's audit-log index, final (sequenced and covered by
+ *    the published checkpoint) once that transaction commits. Every answer must be a
  *    201 with an index; the clock for "sequenced" stops when the published checkpoint
  *    covers the highest index.
  * 2. Evidence: for messages with 0, 1 and 3 receipts, the time of the SDK's

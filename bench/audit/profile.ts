@@ -11,9 +11,11 @@ type ProfileFrame = CpuProfile['nodes'][number]['callFrame'];
 /** Functions whose inclusive time says where an audited submission spends the server's CPU. */
 const AUDIT_PATH: readonly { label: string; test: (f: ProfileFrame) => boolean }[] = [
   { label: 'AuditService.prepare (commitment checks)', test: (f) => f.functionName === 'prepare' && f.url.endsWith('audit/audit-service.ts') },
-  { label: 'verifyCommitmentSignature (Ed25519 verify)', test: (f) => f.functionName === 'verifyCommitmentSignature' },
+  { label: 'verifyCommitmentSignature (Ed25519 verify)', test: (f) => f.functionName === 'verifyCommitmentSignature' || f.functionName === 'verifyEd25519Fast' },
   { label: '@noble/curves (all uses)', test: (f) => f.url.includes('/@noble/curves/') },
-  { label: 'Relay.flushAudited (envelope + commitment + pending entry tx)', test: (f) => f.functionName === 'flushAudited' },
+  { label: 'Relay.flushAudited (envelope + commitment + sequenced entry tx)', test: (f) => f.functionName === 'flushAudited' },
+  { label: 'sequenceDirect (entries sequenced in the appending tx)', test: (f) => f.functionName === 'sequenceDirect' || f.functionName === 'sequenceDirectNow' },
+  { label: 'CommitmentFactsLoader (batched commitment-check query)', test: (f) => f.url.endsWith('audit/facts-loader.ts') },
   { label: 'sequenceBatch (tlog sequencing tx)', test: (f) => f.functionName === 'sequenceBatch' },
   { label: 'signNote (checkpoint signature)', test: (f) => f.functionName === 'signNote' },
   { label: 'fastify (routing, hooks, reply)', test: (f) => f.url.includes('/fastify/') || f.url.includes('/find-my-way/') },

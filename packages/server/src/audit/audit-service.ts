@@ -22,9 +22,7 @@ import {
   identityIdOf,
 } from '@parley/core';
 import {
-  commitmentBytes,
   commitmentEntry,
-  commitmentHash,
   decodeAuditEntry,
   type AuditEntry,
   encodeAuditEntry,
@@ -33,7 +31,6 @@ import {
   receiptBytes,
   receiptEntry,
   receiptHash,
-  commitmentSigningMessage,
   receiptSigningMessage,
   type Commitment,
   type EvidenceBundle,
@@ -45,6 +42,8 @@ import type { KeyDirectory } from '../directory/directory.js';
 import type { AuthDevice } from '../auth-device.js';
 import { getDevice } from '../repos/devices.js';
 import { verifyEd25519Fast } from '../crypto/ed25519.js';
+import { commitmentEncoding } from './commitment-encoding.js';
+import { CommitmentFactsLoader } from './facts-loader.js';
 import { getCommitment, insertCommitments, insertReceipt, receiptsOf, type CommitmentRow } from '../repos/audit.js';
 import { insertEscrowBlobs } from '../repos/escrow.js';
 import type { EscrowAttachment, EscrowGate } from '../escrow/escrow-gate.js';
@@ -54,8 +53,11 @@ export interface PreparedCommitment {
   readonly row: CommitmentRow;
   readonly entry: Uint8Array;
   readonly hash: Uint8Array;
-  /** Set by {@link AuditService.store} when this commitment's entry was appended (not a repeat). */
-  pendingId?: string;
+  /**
+   * Set by {@link AuditService.store} when this commitment's entry was appended (not a
+   * repeat): its audit-log index, sequenced in the same transaction (final once it commits).
+   */
+  index?: number;
   /** An escrowed message's sealed copy (escrow/escrow-gate.ts), stored with a new commitment. */
   escrow?: EscrowAttachment;
 }
@@ -72,6 +74,9 @@ const MAX_AGE_MS = 24 * 3600_000;
 const MAX_SKEW_MS = 5 * 60_000;
 
 export class AuditService {
+  /** The facts each commitment's check needs, loaded for concurrent submissions together. */
+  private readonly facts: CommitmentFactsLoader;
+
   constructor(
     private readonly db: Database,
     readonly log: TransparencyLog,
@@ -81,7 +86,9 @@ export class AuditService {
     private readonly senderKinds: (businessId: string) => readonly string[] = () => ['sender'],
     /** Escrow policy at the door (absent: no class is under escrow, and no blob is accepted). */
     private readonly escrow?: EscrowGate,
-  ) {}
+  ) {
+    this.facts = new CommitmentFactsLoader(db);
+  }
 
   /**
    * The escrow check of a business message: an escrow class needs its blob and the key in
@@ -142,7 +149,7 @@ export class AuditService {
    * (`prepared` itself, or the first one when a concurrent repeat carried another).
    */
   async logged(prepared: PreparedCommitment): Promise<PreparedCommitment> {
-    if (prepared.pendingId !== undefined) return prepared;
+    if (prepared.index !== undefined) return prepared;
     const stored = await getCommitment(this.db, prepared.row.message_id);
     return stored && !equalBytes(new Uint8Array(stored.commitment_hash), prepared.hash) ? this.firstCommitment(prepared.row.message_id) : prepared;
   }
@@ -198,19 +205,20 @@ export class AuditService {
       throw new InvalidInputError('the commitment time is not now', { code: 'commitment_time_invalid' });
     }
     const signature = fromBase64(signatureText, 'signature');
-    if (!facts.sender_key || !verifyEd25519Fast(new Uint8Array(facts.sender_key), commitmentSigningMessage(commitment), signature)) {
+    // One canonical encoding serves the signature check, the hash, the entry and the row.
+    const { bytes, signingMessage, hash } = commitmentEncoding(commitment);
+    if (!facts.sender_key || !verifyEd25519Fast(facts.sender_key, signingMessage, signature)) {
       throw new InvalidInputError("the commitment signature does not verify with the sender's key", { code: 'commitment_signature_invalid' });
     }
-    const hash = commitmentHash(commitment);
     if (facts.existing_hash && !equalBytes(new Uint8Array(facts.existing_hash), hash)) {
       throw new ConflictError('commitment_exists', 'another commitment exists for this message id');
     }
     return {
       hash,
-      entry: encodeAuditEntry(commitmentEntry(commitment)),
+      entry: encodeAuditEntry({ v: 1, type: 'commitment', commitment: toBase64Url(hash) }),
       row: {
         message_id: commitment.messageId,
-        commitment: new TextDecoder().decode(commitmentBytes(commitment)),
+        commitment: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8'),
         commitment_hash: hash,
         signature,
         sender_device_id: sender.deviceId,
@@ -236,22 +244,15 @@ export class AuditService {
     commitment: Commitment,
     kind: 'app' | 'web' = 'app',
   ): Promise<{ sender_key: Uint8Array | null; existing_hash: Uint8Array | null }> {
-    const [row] = await this.db.query<{
-      sender_kind: string | null;
-      recipient_business: string | null;
-      recipient_member: boolean;
-      sender_key: Uint8Array | null;
-      existing_hash: Uint8Array | null;
-    }>(
-      `SELECT (SELECT kind FROM identities WHERE id = $1) AS sender_kind,
-              (SELECT business_id FROM identities WHERE id = $2) AS recipient_business,
-              EXISTS (SELECT 1 FROM group_members m JOIN devices d ON d.id = m.device_id
-                      WHERE m.group_id = $3 AND d.identity_id = $2) AS recipient_member,
-              (SELECT identity_key FROM devices WHERE id = $4) AS sender_key,
-              (SELECT commitment_hash FROM audit_commitments WHERE message_id = $5) AS existing_hash`,
-      [sender.identityId, commitment.recipient, commitment.conversationId, sender.deviceId, commitment.messageId],
-    );
-    if (!row?.sender_kind || !this.senderKinds(sender.businessId).includes(row.sender_kind)) {
+    // Batched with the other submissions in flight (facts-loader.ts): one query for many.
+    const row = await this.facts.load({
+      senderIdentityId: sender.identityId,
+      recipient: commitment.recipient,
+      conversationId: commitment.conversationId,
+      senderDeviceId: sender.deviceId,
+      messageId: commitment.messageId,
+    });
+    if (!row.sender_kind || !this.senderKinds(sender.businessId).includes(row.sender_kind)) {
       throw new ForbiddenError('sender_required', "only the business's sending service may send business messages");
     }
     if (kind === 'web') return { sender_key: row.sender_key, existing_hash: row.existing_hash };
@@ -264,21 +265,24 @@ export class AuditService {
     return { sender_key: row.sender_key, existing_hash: row.existing_hash };
   }
 
-  /** Stores checked commitments and appends the new ones to the audit log (caller's transaction). */
+  /**
+   * Stores checked commitments and appends the new ones to the audit log, sequenced in the
+   * caller's transaction (which then holds the log's lock until it ends: call this last).
+   */
   async store(tx: Sql, prepared: readonly PreparedCommitment[]): Promise<void> {
+    for (const p of prepared) delete p.index;
     const fresh = await insertCommitments(tx, prepared.map((p) => p.row));
     const appended = prepared.filter((p, i) => fresh.has(p.row.message_id) && prepared.findIndex((q) => q.row.message_id === p.row.message_id) === i);
-    for (const p of prepared) delete p.pendingId;
     if (appended.length === 0) return;
     // An escrowed message's sealed copy is stored with its commitment, in the same transaction.
     await insertEscrowBlobs(tx, appended.flatMap((p) => (p.escrow ? [{ message_id: p.row.message_id, key_id: p.escrow.keyId, blob: p.escrow.blob }] : [])));
-    const ids = await this.log.appendMany(tx, appended.map((p) => ({ entry: p.entry, label: p.hash })));
-    appended.forEach((p, i) => (p.pendingId = ids[i]));
+    const indexes = await this.log.appendSequenced(tx, appended.map((p) => ({ entry: p.entry, label: p.hash })));
+    appended.forEach((p, i) => (p.index = indexes[i]));
   }
 
-  /** The audit-log index of a stored commitment: waits for the sequencer (503 `tlog_sequence_timeout` if it is late; retry). */
+  /** The audit-log index of a stored commitment (known at once when this call stored it; looked up for a repeat). */
   async indexOfCommitment(prepared: PreparedCommitment): Promise<number> {
-    if (prepared.pendingId !== undefined) return (await this.log.waitSequenced(prepared.pendingId)).index;
+    if (prepared.index !== undefined) return prepared.index;
     return this.indexOf(prepared.hash, prepared.entry);
   }
 

@@ -9,8 +9,20 @@ import type { AuthDevice } from '../auth-device.js';
 
 const AUDIENCE = 'parley-session';
 const TYPE = 'parley-session+jwt';
+/** Tokens remembered after a successful check (a device presents the same token on every request). */
+const VERIFIED_CACHE_SIZE = 10_000;
+
+type Verified = AuthDevice & { expiresAt: Date };
 
 export class SessionIssuer {
+  /**
+   * Tokens whose signature and claims were checked, in check order (oldest first). Only a
+   * token that passed the full check gets here, and its expiry is checked again on every
+   * use, so a hit answers exactly what the check would; revocation is checked by the
+   * caller on every request (http/context.ts, ws/gateway.ts), never cached here.
+   */
+  private readonly verified = new Map<string, Verified>();
+
   constructor(
     private readonly secret: Uint8Array,
     private readonly ttlSeconds: number,
@@ -30,7 +42,23 @@ export class SessionIssuer {
   }
 
   /** The device a token was issued to; throws 401 `session_expired` / `session_invalid`. */
-  async verify(token: string): Promise<AuthDevice & { expiresAt: Date }> {
+  async verify(token: string): Promise<Verified> {
+    const known = this.verified.get(token);
+    if (known !== undefined) {
+      // As jose's `exp` check (RFC 7519 §4.1.4, no clock tolerance): expired once now ≥ exp.
+      if (known.expiresAt.getTime() <= Math.floor(Date.now() / 1000) * 1000) {
+        this.verified.delete(token);
+        throw new UnauthorizedError('session_expired', 'session expired; authenticate again');
+      }
+      return known;
+    }
+    const device = await this.check(token);
+    if (this.verified.size >= VERIFIED_CACHE_SIZE) this.verified.delete(this.verified.keys().next().value!);
+    this.verified.set(token, Object.freeze(device));
+    return device;
+  }
+
+  private async check(token: string): Promise<Verified> {
     try {
       const { payload, protectedHeader } = await jwtVerify(token, this.secret, { algorithms: ['HS256'], audience: AUDIENCE });
       if (protectedHeader.typ !== TYPE || typeof payload.sub !== 'string' || typeof payload['idn'] !== 'string' || typeof payload['bid'] !== 'string' || typeof payload.exp !== 'number') {

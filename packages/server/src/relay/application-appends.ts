@@ -78,7 +78,10 @@ export class ApplicationAppends {
     private readonly tracing: Tracing = Tracing.off,
   ) {
     this.plain = new GroupCommitter((items) => this.flushPlain(items), batching);
-    this.audited = new GroupCommitter((items) => this.flushAudited(items), batching);
+    // Business messages end on the audit log's row lock (sequenced in their transaction), so
+    // more than two flushes at once would only queue there; fewer flushes make larger batches
+    // (fewer statements and checkpoint signatures per commitment).
+    this.audited = new GroupCommitter((items) => this.flushAudited(items), { ...batching, concurrency: Math.min(batching.concurrency, 2) });
   }
 
   /**
@@ -106,6 +109,7 @@ export class ApplicationAppends {
     // A duplicate (same sender device and idempotency key) was dropped: nothing reached the
     // recipients, and the answer names the commitment the log holds (the first one).
     const logged = result.duplicate ? await audit.logged(prepared) : prepared;
+    // The index is final: the entry was sequenced in the transaction that stored the message.
     return { ...result, audit: { index: await audit.indexOfCommitment(logged), commitmentHash: toBase64Url(logged.hash) } };
   }
 
@@ -134,9 +138,6 @@ export class ApplicationAppends {
       this.db.transaction(async (tx) => {
         routed.length = 0;
         const stored = await this.storeAppends(tx, requests, false);
-        // Only what the relay accepted (new or repeated) gets its commitment recorded.
-        const prepared = requests.filter((_r, i) => stored[i]?.ok).map((r) => r.audit!);
-        await audit.store(tx, prepared);
         // Each new business message gets its delivery route, durable with the message.
         await this.router?.enqueue(
           tx,
@@ -149,11 +150,13 @@ export class ApplicationAppends {
             return [route];
           }),
         );
+        // Last: only what the relay accepted (new or repeated) gets its commitment recorded, and
+        // the new ones are sequenced into the audit log here, under the log's lock until commit.
+        await audit.store(tx, requests.filter((_r, i) => stored[i]?.ok).map((r) => r.audit!));
         return stored;
       }),
     );
     traceRoutes(this.tracing, routed, enqueuedAt);
-    audit.log.kick();
     this.router?.kick();
     this.announce(requests, results);
     return results;

@@ -12,6 +12,7 @@ import { ParleyError } from '@parley/core';
 import { generateSignerKey, parseSignerKey } from '@parley/core/tlog';
 import type { ServerErrorCode } from '../error-codes.js';
 import type { LogSigner } from './transparency-log.js';
+import { nodeSigner } from './node-signer.js';
 import { ensurePrivateDir, readOrCreateSecretFile } from '../storage/private-dir.js';
 
 /**
@@ -42,7 +43,8 @@ function keyError(code: ServerErrorCode, message: string, details: Record<string
 export async function loadLogSigner(options: { dir: string | undefined; logName: string; origin: string; log: Logger }): Promise<LogSigner> {
   const { dir, logName, origin, log } = options;
   if (dir === undefined) {
-    const signer = parseSignerKey(generateSignerKey(origin).signerKey);
+    const { signerKey } = generateSignerKey(origin);
+    const signer = await nodeSigner(signerKey, parseSignerKey(signerKey));
     log.warn(
       { tlog: logName, origin, verifierKey: signer.verifierKey },
       'no key directory configured: signing the transparency log with an EPHEMERAL key; its checkpoints cannot be verified after a restart (set keys.dir)',
@@ -55,7 +57,8 @@ export async function loadLogSigner(options: { dir: string | undefined; logName:
   const { text, created } = await readOrCreateSecretFile(paths.key, 'log key file', () => `${generateSignerKey(origin).signerKey}\n`, 'tlog_key_file_mode');
   let signer: LogSigner;
   try {
-    signer = parseSignerKey(text.trim());
+    // Signs through node:crypto (the same signatures, far less CPU per checkpoint).
+    signer = await nodeSigner(text.trim(), parseSignerKey(text.trim()));
   } catch (error) {
     throw keyError('tlog_bad_key', 'the log key file does not hold a signed-note signer key', { path: paths.key }, error);
   }

@@ -18,6 +18,7 @@ import { isLabel, positiveInt } from './argument-checks.js';
 import { TransparencyLogReader } from './log-reader.js';
 import { publishHeartbeat, sequenceBatch, type BatchParams, type BatchResult } from './sequence-batch.js';
 import { SequenceWaiters } from './sequence-waiters.js';
+import { FrontierCache, sequenceDirect } from './sequence-direct.js';
 import { SequencerLoop } from './sequencer-loop.js';
 import { createLogIfAbsent, hasPending, insertPending } from './store.js';
 import { acceptStoredKey, announceKey, listKeyRotations } from './rotation.js';
@@ -79,6 +80,18 @@ export interface LogDescriptor {
 }
 
 const NAME = /^[a-z][a-z0-9-]{0,31}$/;
+
+/** Entries are 1 to 65535 bytes (the tlog-tiles entry-bundle limit); labels 1 to 255 bytes. */
+function checkItems(items: readonly { entry: Uint8Array; label?: Uint8Array }[]): void {
+  for (const [i, { entry, label }] of items.entries()) {
+    if (!(entry instanceof Uint8Array) || entry.length < 1 || entry.length > MAX_ENTRY_SIZE) {
+      throw new InvalidInputError('a log entry is 1 to 65535 bytes', { code: 'tlog_bad_entry', details: { item: i } });
+    }
+    if (label !== undefined && !isLabel(label)) {
+      throw new InvalidInputError('a log label is 1 to 255 bytes', { code: 'tlog_bad_entry', details: { item: i } });
+    }
+  }
+}
 const PENDING_ID = /^[1-9][0-9]{0,18}$/;
 
 /**
@@ -105,6 +118,8 @@ export class TransparencyLog extends TransparencyLogReader {
   readonly #log: Logger;
   readonly #loop: SequencerLoop;
   readonly #waiters: SequenceWaiters;
+  /** Frontier hashes of the heads this node computed (direct appends skip reading them). */
+  readonly #frontiers = new FrontierCache();
   #stopped = false;
 
   private constructor(db: Database, opts: TransparencyLogOptions, batchSize: number, heartbeatMs: number) {
@@ -233,17 +248,27 @@ export class TransparencyLog extends TransparencyLogReader {
    */
   async appendMany(tx: Sql, items: readonly { entry: Uint8Array; label?: Uint8Array }[]): Promise<string[]> {
     if (this.#stopped) throw new ParleyError('tlog_stopped', 'the transparency log is stopping', { status: 503 });
-    for (const [i, { entry, label }] of items.entries()) {
-      if (!(entry instanceof Uint8Array) || entry.length < 1 || entry.length > MAX_ENTRY_SIZE) {
-        throw new InvalidInputError('a log entry is 1 to 65535 bytes', { code: 'tlog_bad_entry', details: { item: i } });
-      }
-      if (label !== undefined && !isLabel(label)) {
-        throw new InvalidInputError('a log label is 1 to 255 bytes', { code: 'tlog_bad_entry', details: { item: i } });
-      }
-    }
+    checkItems(items);
     const ids = await insertPending(tx, this.name, items);
     this.#loop.kick();
     return ids;
+  }
+
+  /**
+   * Appends AND sequences inside the caller's transaction (sequence-direct.ts): takes the
+   * log's lock for the rest of it, so keep what follows short. Resolves with the entries'
+   * leaf indexes, final once the transaction commits (with the checkpoint that covers them).
+   *
+   * @example
+   * const [index] = await db.transaction((tx) => auditLog.appendSequenced(tx, [{ entry, label }]));
+   */
+  async appendSequenced(tx: Sql, items: readonly { entry: Uint8Array; label?: Uint8Array }[]): Promise<readonly number[]> {
+    if (items.length === 0) return [];
+    if (this.#stopped) throw new ParleyError('tlog_stopped', 'the transparency log is stopping', { status: 503 });
+    checkItems(items);
+    const { indexes } = await sequenceDirect(tx, this.#params, items, this.#frontiers);
+    this.#loop.published();
+    return indexes;
   }
 
   /**
