@@ -35,8 +35,10 @@ export function enginesOf(choice: EngineChoice): Engine[] {
  */
 export async function postgresReachable(url: string): Promise<{ ok: true } | { ok: false; reason: string }> {
   const { hostname, port } = new URL(url);
+  // A Unix-domain socket directory (`postgres://user@%2Fvar%2Frun%2Fpostgresql/db`): probe its socket file.
+  const socketDir = decodeURIComponent(hostname).startsWith('/') ? decodeURIComponent(hostname) : undefined;
   const tcp = await new Promise<boolean>((resolve) => {
-    const socket = connect({ host: hostname, port: Number(port || 5432) });
+    const socket = socketDir ? connect({ path: `${socketDir}/.s.PGSQL.${port || 5432}` }) : connect({ host: hostname, port: Number(port || 5432) });
     const done = (ok: boolean) => {
       socket.destroy();
       resolve(ok);
