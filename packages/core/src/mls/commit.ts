@@ -62,7 +62,9 @@ export async function commitChanges(
   try {
     result = await createCommit(
       { state: group.state, cipherSuite: suite.impl },
-      { extraProposals: proposals, ratchetTreeExtension: true },
+      // The ratchet tree extension only goes into the Welcome's GroupInfo; without adds there
+      // is no Welcome, and encoding the whole tree for it would be wasted work.
+      { extraProposals: proposals, ratchetTreeExtension: (changes.add?.length ?? 0) > 0 },
     );
   } catch (cause) {
     throw mapMlsError(cause, 'mls_commit_failed', 'could not create the commit');

@@ -14,7 +14,7 @@ import {
   type ProposalWithSender,
   type RatchetTree,
 } from 'ts-mls';
-import { equalBytes, toBase64Url } from '../bytes.js';
+import { equalBytes } from '../bytes.js';
 import { CryptoError, InvalidInputError } from '../errors.js';
 import { mapMlsError, memberAtLeaf, MlsGroup, newLeaves, type GroupMember } from './group.js';
 import type { MlsSuite } from './suite.js';
@@ -120,14 +120,7 @@ export async function processIncoming(suite: MlsSuite, group: MlsGroup, bytes: U
   const next = new MlsGroup(result.newState);
   if (result.kind === 'applicationMessage' || seen === undefined) return { kind: 'proposal', group: next };
 
-  // Membership changes by device (a resync keeps the device, so it is neither added nor removed).
-  const before = group.members();
-  const after = next.members();
-  const key = (m: GroupMember) => `${m.member.identityId}/${m.member.deviceId}/${toBase64Url(m.signaturePublicKey)}`;
-  const afterKeys = new Set(after.map(key));
-  const beforeKeys = new Set(before.map(key));
-  const removed = before.filter((m) => !afterKeys.has(key(m)));
-  const added = after.filter((m) => !beforeKeys.has(key(m)));
+  const { added, removed } = membershipChanges(group.state.ratchetTree, next.state.ratchetTree);
   const selfRemoved = !next.active;
   let committer: GroupMember | undefined;
   if (seen.senderLeafIndex !== undefined) {
@@ -209,4 +202,36 @@ function senderOf(sender: { senderType: string; leafIndex?: number }, tree: Ratc
   const member = sender.senderType === 'member' && sender.leafIndex !== undefined ? memberAtLeaf(tree, sender.leafIndex) : undefined;
   if (member === undefined) throw new CryptoError('mls_unknown_sender', 'the message sender is not a Parley member');
   return member;
+}
+
+/**
+ * Membership changes by device (a resync keeps the device, so it is neither added nor
+ * removed): members (identity, device and signature key) in `before` and not in `after`,
+ * and the reverse. ts-mls's trees are immutable and share unchanged nodes, so a leaf slot
+ * holding the very same node object on both sides is the same member and is skipped: an
+ * update commit in a large group looks up only the committer's leaf in the other tree.
+ */
+function membershipChanges(before: RatchetTree, after: RatchetTree): { added: GroupMember[]; removed: GroupMember[] } {
+  const added: GroupMember[] = [];
+  const removed: GroupMember[] = [];
+  for (let i = 0; i * 2 < Math.max(before.length, after.length); i++) {
+    if (before[i * 2] === after[i * 2]) continue;
+    const b = memberAtLeaf(before, i);
+    const a = memberAtLeaf(after, i);
+    // A member that moved to another slot is still a member: look in the whole other tree.
+    if (b !== undefined && !hasMember(after, b)) removed.push(b);
+    if (a !== undefined && !hasMember(before, a)) added.push(a);
+  }
+  return { added, removed };
+}
+
+/** Whether some leaf of `tree` is `m`: the same signature key, identity and device. */
+function hasMember(tree: RatchetTree, m: GroupMember): boolean {
+  for (let i = 0; i * 2 < tree.length; i++) {
+    const node = tree[i * 2];
+    if (node === undefined || node.nodeType !== 'leaf' || !equalBytes(node.leaf.signaturePublicKey, m.signaturePublicKey)) continue;
+    const other = memberAtLeaf(tree, i);
+    if (other !== undefined && other.member.identityId === m.member.identityId && other.member.deviceId === m.member.deviceId) return true;
+  }
+  return false;
 }
