@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- [relay|tlog|audit|routing|mls|sdk|gateway|signer|backup|media|all] [--quick] [--engine pglite|postgres|both] [--suite classic|xwing]`
+ * `npm run bench -- [relay|tlog|audit|routing|mls|sdk|gateway|signer|backup|media|startup|all] [--quick] [--engine pglite|postgres|both] [--suite classic|xwing]`
  * (`--suite`: the relay pairs' conversations' MLS suite, default classic; relay only)
  * (`gateway`: bench/gateway.ts, PostgreSQL only: 1 and 2 `parley gateway` instances end to end; not part of `all`)
  * (`signer`: bench/signer.ts, Ed25519 checkpoint signing with the key-file vs the PKCS#11 signer on SoftHSM2; `backup`:
@@ -49,6 +49,8 @@ import { printAudit } from './printers/audit.js';
 import { printCluster } from './printers/cluster.js';
 import { printGeneric } from './printers/generic.js';
 import { printMedia } from './printers/media.js';
+import { printStartup } from './printers/startup.js';
+import type { StartupBenchResult } from './startup.js';
 import { printMlsSuites } from './printers/mls-suites.js';
 import { printRelay } from './printers/relay.js';
 import { printRouting } from './printers/routing.js';
@@ -207,6 +209,7 @@ function printReport(relayResults: readonly RelayBenchResult[], outcomes: readon
     else if (o.name === 'routing' && o.result !== undefined) printRouting(o.result as RoutingBenchResult);
     else if (o.name === 'cluster' && o.result !== undefined) printCluster(o.result as ClusterBenchResult);
     else if (o.name === 'media' && o.status === 'ok') printMedia(o.result as MediaBenchResult);
+    else if (o.name === 'startup' && o.status === 'ok') printStartup(o.result as StartupBenchResult);
     else if (o.status === 'ok' && !o.name.startsWith('relay/')) printGeneric(o.name === 'mls' ? 'MLS crypto (bench/mls-crypto.ts)' : o.name === 'bundle-size' ? 'Browser bundle (bench/bundle-size.ts)' : o.name === 'gateway' ? 'Gateway end to end (bench/gateway.ts)' : o.name === 'signer' ? 'Checkpoint signing: key file vs PKCS#11 (bench/signer.ts)' : o.name === 'backup' ? 'Encrypted backups (bench/backup.ts)' : 'SDK (bench/sdk.ts)', o.result);
     if (o.status === 'ok' && o.name === 'mls' && o.result !== undefined) {
       const suites = (o.result as MlsCryptoBenchResult).suites;
@@ -297,6 +300,10 @@ async function main(): Promise<number> {
   if (args.sections.includes('backup')) {
     const { runBackupBench } = await import('./backup.js');
     await runSection('backup', outcomes, () => runBackupBench({ quick: args.quick, onProgress: progress, ...(args.messages !== undefined ? { messages: args.messages } : {}) }));
+  }
+  if (args.sections.includes('startup')) {
+    const { runStartupBench } = await import('./startup.js');
+    await runSection('startup', outcomes, () => runStartupBench({ waitQuietMs: args.waitQuietMs, onProgress: progress, ...(args.profile ? { profileDir: resultsDir } : {}) }));
   }
   if (args.sections.includes('media')) {
     const { runMediaBench } = await import('./media.js');

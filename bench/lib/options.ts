@@ -5,7 +5,7 @@ import { CLASSIC_SUITE, XWING_SUITE, type SuiteName } from '@parley/core/mls';
 import { DEFAULT_POSTGRES_URL, enginesOf, type Engine, type EngineChoice } from './engines.js';
 
 /** A section of `npm run bench`. */
-export type Section = 'relay' | 'tlog' | 'audit' | 'routing' | 'mls' | 'sdk' | 'cluster' | 'bundle-size' | 'gateway' | 'signer' | 'backup' | 'media';
+export type Section = 'relay' | 'tlog' | 'audit' | 'routing' | 'mls' | 'sdk' | 'cluster' | 'bundle-size' | 'gateway' | 'signer' | 'backup' | 'media' | 'startup';
 
 /** The parsed `npm run bench` command line. */
 export interface Args {
@@ -34,7 +34,7 @@ export interface Args {
 
 /** `npm run bench -- --help`. */
 export const USAGE =
-  'usage: npm run bench -- [relay|tlog|audit|routing|mls|sdk|bundle-size|gateway|signer|backup|media|all] [--quick] [--engine pglite|postgres|both] [--clients child|inline] [--instrument] [--pairs N] [--messages N] [--postgres-url URL] [--wait-quiet SECONDS] [--profile] [--tick-ms N] [--suite classic|xwing] [--peers all|none|mqtt,jetstream]' +
+  'usage: npm run bench -- [relay|tlog|audit|routing|mls|sdk|bundle-size|gateway|signer|backup|media|startup|all] [--quick] [--engine pglite|postgres|both] [--clients child|inline] [--instrument] [--pairs N] [--messages N] [--postgres-url URL] [--wait-quiet SECONDS] [--profile] [--tick-ms N] [--suite classic|xwing] [--peers all|none|mqtt,jetstream]' +
   '\n       npm run bench -- cluster [--quick] [--devices N] [--nodes 1,2,3] [--systems nats,jetstream,mqtt,parley] [--in-flight N] [--seconds S] [--client-procs N] [--broker-clients raw|lib] [--postgres-url URL] [--wait-quiet SECONDS]';
 
 /**
@@ -86,6 +86,7 @@ export function parseArgs(argv: readonly string[]): Args {
       case 'signer':
       case 'backup':
       case 'media':
+      case 'startup':
       case 'all':
         name = flag;
         break;

@@ -106,3 +106,16 @@ export function parseLogLevel(value: string, flag: string): 'trace' | 'debug' | 
   if (!LOG_LEVELS.includes(value)) throw new UsageError(`${flag} '${value}' is not a log level: use one of ${LOG_LEVELS.join(', ')}`);
   return value as 'info';
 }
+
+/**
+ * Whether a command's arguments ask for its help: `--help` or `-h` anywhere before `--`,
+ * or `help` as the first argument.
+ *
+ * @example
+ * wantsHelp(['verify', '--url', url, '--help']) // true
+ */
+export function wantsHelp(args: readonly string[]): boolean {
+  const end = args.indexOf('--');
+  const before = end < 0 ? args : args.slice(0, end);
+  return before[0] === 'help' || before.includes('--help') || before.includes('-h');
+}

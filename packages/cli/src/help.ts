@@ -13,6 +13,9 @@ import { ESCROW_USAGE } from './commands/escrow.js';
 import { KEYS_USAGE } from './commands/keys.js';
 import { LOG_USAGE } from './commands/log.js';
 
+// In args.ts (main.ts needs it before loading any command or this module's usage texts).
+export { wantsHelp } from './args.js';
+
 const SERVE_USAGE = `  parley serve [--port N] [--host H] [--data-dir DIR | --database-url URL --key-dir DIR] [--log-origin ORIGIN]
                [--admin-token-file FILE] [--node-id ID] [--nats-url URL [--nats-prefix P]] [--db-pool-size N] [--routing FILE] [--log-level L]
                [--metrics-listen HOST:PORT | --metrics-token-file FILE] [--max-connections-per-ip N] [--request-timeout S]
@@ -84,19 +87,6 @@ function usageLines(usage: string): string {
     if (inUsage) out.push(line);
   }
   return out.join('\n');
-}
-
-/**
- * Whether a command's arguments ask for its help: `--help` or `-h` anywhere before `--`,
- * or `help` as the first argument.
- *
- * @example
- * wantsHelp(['verify', '--url', url, '--help']) // true
- */
-export function wantsHelp(args: readonly string[]): boolean {
-  const end = args.indexOf('--');
-  const before = end < 0 ? args : args.slice(0, end);
-  return before[0] === 'help' || before.includes('--help') || before.includes('-h');
 }
 
 /**

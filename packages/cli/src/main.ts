@@ -9,26 +9,22 @@
  * JSON object on stdout with `ok` (and `error: { code, message }` on failure), progress
  * on stderr; without it, errors as `parley: [code] message` on stderr.
  */
-import { runServe } from './commands/serve.js';
-import { runDemo } from './commands/demo.js';
-import { runLog } from './commands/log.js';
-import { runKeys } from './commands/keys.js';
-import { runAudit } from './commands/audit.js';
-import { runGateway } from './commands/gateway.js';
-import { runAdmin } from './commands/admin.js';
-import { runEscrow } from './commands/escrow.js';
 import { EXIT, UsageError, reportError, wantsJson, type ExitCode } from './errors.js';
-import { cliVersion, helpFor, mainUsage, wantsHelp } from './help.js';
+import { wantsHelp } from './args.js';
 
-const RUNS: Readonly<Record<string, (argv: readonly string[]) => Promise<ExitCode>>> = {
-  serve: runServe,
-  demo: runDemo,
-  log: runLog,
-  keys: runKeys,
-  audit: runAudit,
-  gateway: runGateway,
-  escrow: runEscrow,
-  admin: runAdmin,
+type Run = (argv: readonly string[]) => Promise<ExitCode>;
+
+// Each command's module is imported when it runs: `parley serve` does not load the demo's SDK
+// devices, the gateway or the escrow tooling (start-up time and memory, issue 18).
+const RUNS: Readonly<Record<string, Run>> = {
+  serve: async (argv) => (await import('./commands/serve.js')).runServe(argv),
+  demo: async (argv) => (await import('./commands/demo.js')).runDemo(argv),
+  log: async (argv) => (await import('./commands/log.js')).runLog(argv),
+  keys: async (argv) => (await import('./commands/keys.js')).runKeys(argv),
+  audit: async (argv) => (await import('./commands/audit.js')).runAudit(argv),
+  gateway: async (argv) => (await import('./commands/gateway.js')).runGateway(argv),
+  escrow: async (argv) => (await import('./commands/escrow.js')).runEscrow(argv),
+  admin: async (argv) => (await import('./commands/admin.js')).runAdmin(argv),
 };
 
 /**
@@ -44,16 +40,19 @@ export async function main(argv: readonly string[]): Promise<ExitCode> {
   // Everything Parley writes (data directory, keys, stores, exported evidence) is this user's alone.
   process.umask(0o077);
   if (command === '--version' || command === '-V') {
+    const { cliVersion } = await import('./help.js');
     say(`parley ${cliVersion()}`);
     return EXIT.ok;
   }
   if (command === '--help' || command === '-h' || command === 'help') {
+    const { helpFor, mainUsage } = await import('./help.js');
     const topic = rest[0] === undefined ? undefined : helpFor(rest[0], rest.slice(1));
     if (rest[0] !== undefined && topic === undefined) return reportError(new UsageError(`unknown command '${rest[0]}'`), { json: false, out: say, err: complain });
     process.stdout.write(topic ?? mainUsage());
     return EXIT.ok;
   }
   if (command === undefined) {
+    const { mainUsage } = await import('./help.js');
     process.stderr.write(`parley: [usage] a command is required\n\n${mainUsage()}`);
     return EXIT.usage;
   }
@@ -64,6 +63,7 @@ export async function main(argv: readonly string[]): Promise<ExitCode> {
     return reportError(unknown, { json, out: say, err: complain });
   }
   if (wantsHelp(rest)) {
+    const { helpFor } = await import('./help.js');
     process.stdout.write(helpFor(command, rest)!);
     return EXIT.ok;
   }

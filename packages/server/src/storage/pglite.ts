@@ -9,6 +9,7 @@ import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { DatabaseError, type Database, type Sql, type SqlValue } from './database.js';
 import { observed, type PoolStats, type QueryObserver } from './query-observer.js';
+import { restorePgliteTemplate } from './pglite-template.js';
 
 interface Reply {
   id: number;
@@ -21,6 +22,13 @@ export interface PgliteOptions {
   /** Data directory; omitted = in memory (tests only). */
   dataDir?: string;
 }
+
+/**
+ * The worker's JavaScript is a thin shell around PGlite's WebAssembly (whose memory is not
+ * V8 heap): a small young generation keeps its idle footprint down (V8's default grows it
+ * to tens of MB, which stay resident; issue 18).
+ */
+const WORKER_LIMITS = { maxYoungGenerationSizeMb: 8 };
 
 /** file: URL of tsx's ESM register API, resolved through its package exports. */
 function tsxEsmApiUrl(): string {
@@ -61,6 +69,8 @@ export class PgliteDatabase implements Database {
 
   /** Starts the worker and waits until PGlite is ready. */
   static async open(options: PgliteOptions = {}): Promise<PgliteDatabase> {
+    // A new data directory gets the build's initialised database (pglite-template.ts) rather than initdb.
+    if (options.dataDir !== undefined) await restorePgliteTemplate(options.dataDir);
     const isTs = import.meta.url.endsWith('.ts');
     const workerUrl = new URL(isTs ? './pglite-worker.ts' : './pglite-worker.js', import.meta.url);
     // Run from TypeScript sources (tsx, vitest), the worker needs tsx's loader too.
@@ -68,9 +78,9 @@ export class PgliteDatabase implements Database {
       ? new Worker(
           `import(${JSON.stringify(tsxEsmApiUrl())})` +
             `.then((m) => { m.register(); return import(${JSON.stringify(workerUrl.href)}); })`,
-          { eval: true, workerData: { dataDir: options.dataDir } },
+          { eval: true, workerData: { dataDir: options.dataDir }, resourceLimits: WORKER_LIMITS },
         )
-      : new Worker(workerUrl, { workerData: { dataDir: options.dataDir } });
+      : new Worker(workerUrl, { workerData: { dataDir: options.dataDir }, resourceLimits: WORKER_LIMITS });
     const db = new PgliteDatabase(worker);
     await new Promise<void>((resolve, reject) => {
       db.pending.set(0, { resolve: () => resolve(), reject });

@@ -1,0 +1,189 @@
+/**
+ * A freshly initialised PGlite data directory, made once at build time (`npm run build` →
+ * scripts/pglite-template.mjs) and copied into a new data directory instead of running
+ * PostgreSQL's initdb in WebAssembly at the node's first start (issue 18: initdb ran in a
+ * second PGlite instance, took most of the first start and left ~600 MB resident).
+ *
+ * The template is exactly what PGlite's initdb writes, shut down cleanly (a checkpoint, no
+ * WAL to replay). It is used only by the PGlite release that made it (its version is in the
+ * file's header) and only for a directory without `PG_VERSION` (no database yet); anything
+ * else, or no template (running from the TypeScript sources), falls back to PGlite's initdb.
+ * Every data directory made from one build's template shares the template's PostgreSQL
+ * system identifier (an embedded node has no replication that would compare them).
+ *
+ * Format (gzip): `PARLEYPG1`, u16 length + PGlite version, then per entry u16 length + path
+ * (relative, `/`-separated), u8 kind (0 file, 1 directory), u32 size + bytes (files).
+ */
+import { closeSync, createReadStream, mkdirSync, openSync, writeFileSync, writeSync } from 'node:fs';
+import { readFile, readdir, stat, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { createGunzip, gzipSync } from 'node:zlib';
+
+const MAGIC = Buffer.from('PARLEYPG1');
+const FILE = 0;
+const DIR = 1;
+
+/** The template next to the compiled storage code (absent when running from the sources). */
+export const PGLITE_TEMPLATE_URL = new URL('./pglite-template.bin.gz', import.meta.url);
+
+/**
+ * The installed PGlite's version (its package.json, found next to its exported wasm file).
+ *
+ * @example
+ * const v = await pgliteVersion(); // '0.5.16'
+ */
+export async function pgliteVersion(): Promise<string> {
+  const require = createRequire(import.meta.url);
+  const wasm = require.resolve('@electric-sql/pglite/pglite.wasm');
+  const pkg = JSON.parse(await readFile(join(dirname(wasm), '..', 'package.json'), 'utf8')) as { version?: unknown };
+  if (typeof pkg.version !== 'string') throw new Error('PGlite package.json has no version');
+  return pkg.version;
+}
+
+function u16(n: number): Buffer {
+  const b = Buffer.alloc(2);
+  b.writeUInt16BE(n);
+  return b;
+}
+
+function u32(n: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32BE(n);
+  return b;
+}
+
+/**
+ * Packs the data directory `dir` (a cleanly closed PGlite database) into a template file.
+ *
+ * @example
+ * await writePgliteTemplate('/tmp/pgdata', fileURLToPath(PGLITE_TEMPLATE_URL));
+ */
+export async function writePgliteTemplate(dir: string, file: string): Promise<{ entries: number; bytes: number }> {
+  const version = Buffer.from(await pgliteVersion());
+  const parts: Buffer[] = [MAGIC, u16(version.length), version];
+  let entries = 0;
+  const walk = async (rel: string): Promise<void> => {
+    for (const name of (await readdir(join(dir, rel))).sort()) {
+      const path = rel === '' ? name : `${rel}/${name}`;
+      const info = await stat(join(dir, ...path.split('/')));
+      const encoded = Buffer.from(path);
+      if (info.isDirectory()) {
+        parts.push(u16(encoded.length), encoded, Buffer.from([DIR]));
+        entries++;
+        await walk(path);
+      } else if (info.isFile()) {
+        const bytes = await readFile(join(dir, ...path.split('/')));
+        parts.push(u16(encoded.length), encoded, Buffer.from([FILE]), u32(bytes.length), bytes);
+        entries++;
+      }
+    }
+  };
+  await walk('');
+  const packed = gzipSync(Buffer.concat(parts), { level: 9 });
+  await writeFile(file, packed);
+  return { entries, bytes: packed.length };
+}
+
+/**
+ * Reads the template as a stream and writes each entry as it arrives (the largest file, a
+ * 16 MB WAL segment, never sits in memory whole): `PG_VERSION` last. Synchronous writes: about
+ * a thousand small files, before the node serves anything. Resolves false, writing
+ * nothing, when the template was made by another PGlite release.
+ */
+async function extract(template: URL, dataDir: string, version: string): Promise<boolean> {
+  const input = createReadStream(template).pipe(createGunzip());
+  let pending: Buffer = Buffer.alloc(0);
+  let header = false;
+  let pgVersion: Buffer | undefined;
+  /** The file being written: its handle and the bytes it still expects. */
+  let file: { fd: number; left: number; path: string } | undefined;
+  const take = (n: number): Buffer | undefined => {
+    if (pending.length < n) return undefined;
+    const out = pending.subarray(0, n);
+    pending = pending.subarray(n);
+    return out;
+  };
+  /** A u16-prefixed string, or undefined until all of it has arrived. */
+  const text = (): string | undefined => {
+    if (pending.length < 2 || pending.length < 2 + pending.readUInt16BE(0)) return undefined;
+    return take(2 + pending.readUInt16BE(0))!.subarray(2).toString();
+  };
+  try {
+    for await (const chunk of input as AsyncIterable<Buffer>) {
+      pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
+      for (;;) {
+        if (file) {
+          const part = take(Math.min(file.left, pending.length))!;
+          file.left -= part.length;
+          if (file.path === 'PG_VERSION') pgVersion = Buffer.concat([pgVersion ?? Buffer.alloc(0), part]);
+          else writeSync(file.fd, part);
+          if (file.left > 0) break;
+          if (file.fd !== NO_FILE) closeSync(file.fd);
+          file = undefined;
+          continue;
+        }
+        if (!header) {
+          if (pending.length < MAGIC.length + 2 || pending.length < MAGIC.length + 2 + pending.readUInt16BE(MAGIC.length)) break;
+          if (!take(MAGIC.length)!.equals(MAGIC)) throw new Error('PGlite template: bad header');
+          if (text() !== version) return false;
+          header = true;
+          mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+          continue;
+        }
+        const start = pending;
+        const path = text();
+        if (path === undefined || pending.length < 1) {
+          pending = start;
+          break;
+        }
+        const kind = pending.readUInt8(0);
+        if (kind === FILE && pending.length < 5) {
+          pending = start;
+          break;
+        }
+        if (path.includes('\\') || path.split('/').some((p) => p === '' || p === '.' || p === '..')) throw new Error(`PGlite template: bad path ${path}`);
+        const target = join(dataDir, ...path.split('/'));
+        if (kind === DIR) {
+          take(1);
+          mkdirSync(target, { recursive: true, mode: 0o700 });
+          continue;
+        }
+        const size = take(5)!.readUInt32BE(1);
+        file = { fd: path === 'PG_VERSION' ? NO_FILE : openSync(target, 'w', 0o600), left: size, path };
+      }
+    }
+  } finally {
+    if (file && file.fd !== NO_FILE) closeSync(file.fd);
+  }
+  if (file || pending.length > 0 || !header) throw new Error('PGlite template: truncated');
+  if (pgVersion === undefined) throw new Error('PGlite template: no PG_VERSION');
+  writeFileSync(join(dataDir, 'PG_VERSION'), pgVersion, { mode: 0o600 });
+  return true;
+}
+
+/** Stands for `PG_VERSION`'s descriptor: its bytes are kept and written last. */
+const NO_FILE = -1;
+
+/**
+ * When `dataDir` holds no database yet (no `PG_VERSION`), writes the template into it
+ * (directories 0700, files 0600; `PG_VERSION`, which PGlite takes for "a database is here",
+ * last) and returns true; false when there is a database already or no usable template.
+ *
+ * @example
+ * await restorePgliteTemplate(dataDir); // then PGlite resumes instead of running initdb
+ */
+export async function restorePgliteTemplate(dataDir: string, template: URL = PGLITE_TEMPLATE_URL): Promise<boolean> {
+  try {
+    await stat(join(dataDir, 'PG_VERSION'));
+    return false;
+  } catch {
+    /* no database yet */
+  }
+  try {
+    await stat(template);
+  } catch {
+    return false;
+  }
+  return extract(template, dataDir, await pgliteVersion());
+}
