@@ -165,18 +165,26 @@ export class DeviceConnection {
   fetchMore(): void {
     if (this.fetching || this.closed) return;
     this.fetching = true;
-    void this.fetchLoop()
-      .catch((error: unknown) => {
-        this.log.warn({ err: error, device: this.deviceId }, 'mailbox fetch failed; retrying');
-        this.needsFetch = true;
-        setTimeout(() => this.fetchMore(), 1000).unref();
-      })
-      .finally(() => {
-        this.fetching = false;
-      });
+    void this.fetchLoop().catch((error: unknown) => {
+      this.log.warn({ err: error, device: this.deviceId }, 'mailbox fetch failed; retrying');
+      this.needsFetch = true;
+      setTimeout(() => this.fetchMore(), 1000).unref();
+    });
   }
 
   private async fetchLoop(): Promise<void> {
+    try {
+      await this.pageWhileNeeded();
+    } finally {
+      // In the same synchronous step as the loop's last check of `needsFetch`: a wake-up or
+      // restart that sets it afterwards finds `fetching` false and starts a new loop (cleared
+      // in a later `.finally`, such a call would find the loop still marked running, and the
+      // mail would wait for the next poll).
+      this.fetching = false;
+    }
+  }
+
+  private async pageWhileNeeded(): Promise<void> {
     while (this.needsFetch && !this.closed) {
       if (this.inFlight.size >= this.limits.maxInFlight || this.socket.bufferedAmount > this.limits.highWaterBytes) {
         this.waitForDrain();
