@@ -17,47 +17,19 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { randomBytes } from '../packages/core/src/bytes.js';
-import type { DeviceId, IdentityId } from '../packages/core/src/ids.js';
 import { nodeCryptoProvider } from '../packages/core/src/mls/crypto-provider.node.js';
 import {
   commitChanges,
   createGroup,
-  createKeyPackage,
   encryptApplication,
-  generateSignatureKeyPair,
-  joinFromWelcome,
   loadSuite,
   processIncoming,
-  type AuthenticateMember,
-  type KeyPackageBundle,
-  type MemberRef,
   type MlsGroup,
   type MlsSuite,
-  type SignatureKeyPair,
 } from '../packages/core/src/mls/index.js';
 import { startProfiling, summarizeProfile, type CpuProfile, type ProfileRow } from './cpu-profile.js';
 import { standaloneArgs } from './lib/entry.js';
-
-const acceptAll: AuthenticateMember = async () => true;
-
-interface Device {
-  readonly ref: MemberRef;
-  readonly keys: SignatureKeyPair;
-  readonly kp: KeyPackageBundle;
-}
-
-let counter = 0;
-async function newDevice(suite: MlsSuite): Promise<Device> {
-  const n = String(counter++).padStart(8, '0');
-  const ref: MemberRef = { identityId: `bench:member-${n}` as IdentityId, deviceId: `device-${n.padStart(16, '0')}` as DeviceId };
-  const keys = await generateSignatureKeyPair(suite);
-  return { ref, keys, kp: await createKeyPackage(suite, ref, keys) };
-}
-
-async function joinGroup(suite: MlsSuite, device: Device, welcome: Uint8Array): Promise<MlsGroup> {
-  const found = async () => ({ keyPackage: device.kp.keyPackage, privateKey: device.kp.privateKey });
-  return (await joinFromWelcome(suite, welcome, device.keys.privateKey, found, acceptAll)).group;
-}
+import { acceptAll, join as joinGroup, newDevice, type Device } from './mls-suites.js';
 
 async function buildGroup(suite: MlsSuite, members: number): Promise<{ creator: MlsGroup; joiner: MlsGroup }> {
   const creator = await newDevice(suite);

@@ -112,18 +112,20 @@ export interface MlsSuitesBenchResult {
   readonly comparison: readonly SuiteComparisonRow[];
 }
 
-const acceptAll: AuthenticateMember = async () => true;
+/** Accepts every member (the bench's groups have no directory to check against). */
+export const acceptAll: AuthenticateMember = async () => true;
 const roundTo = (n: number, digits = 2): number => Number(n.toFixed(digits));
 const median = (values: readonly number[]): number => quantile(values, 0.5);
 
-interface Device {
+/** A bench member: its reference, signature keys and one KeyPackage (also used by mls-profile.ts). */
+export interface Device {
   readonly ref: MemberRef;
   readonly keys: SignatureKeyPair;
   readonly kp: KeyPackageBundle;
 }
 
 let deviceCounter = 0;
-async function newDevice(suite: MlsSuite): Promise<Device> {
+export async function newDevice(suite: MlsSuite): Promise<Device> {
   // Fixed-length ids, so that sizes do not depend on how many devices came before.
   const n = String(deviceCounter++).padStart(8, '0');
   const ref: MemberRef = { identityId: `bench:member-${n}` as IdentityId, deviceId: `device-${n.padStart(16, '0')}` as DeviceId };
@@ -131,7 +133,7 @@ async function newDevice(suite: MlsSuite): Promise<Device> {
   return { ref, keys, kp: await createKeyPackage(suite, ref, keys) };
 }
 
-async function join(suite: MlsSuite, device: Device, welcome: Uint8Array): Promise<MlsGroup> {
+export async function join(suite: MlsSuite, device: Device, welcome: Uint8Array): Promise<MlsGroup> {
   const { group } = await joinFromWelcome(
     suite,
     welcome,

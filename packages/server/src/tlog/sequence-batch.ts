@@ -53,6 +53,40 @@ export interface BatchResult {
 }
 
 /**
+ * Adds leaves (their RFC 6962 leaf hashes) to a tree of `size` leaves whose frontier hashes
+ * are in `known`: the stored hashes they complete, from index `storedHashCount(size)` on, are
+ * computed in memory and added to `known`; `read` serves any of them (the new root, the new
+ * frontier) and fails on a hash that was never known.
+ *
+ * @example
+ * const { hashes, read } = await appendLeaves(size, [leafHash], known);
+ */
+export async function appendLeaves(
+  size: number,
+  leafHashes: readonly Uint8Array[],
+  known: Map<number, Uint8Array>,
+): Promise<{ firstHashIndex: number; hashes: Uint8Array[]; read: ReadHashes }> {
+  const read: ReadHashes = (indexes) =>
+    Promise.resolve(
+      indexes.map((x) => {
+        const h = known.get(x);
+        if (h === undefined) throw missingHash(x);
+        return h;
+      }),
+    );
+  const firstHashIndex = storedHashCount(size);
+  let next = firstHashIndex;
+  const hashes: Uint8Array[] = [];
+  for (const [i, leafHash] of leafHashes.entries()) {
+    for (const h of await storedHashesForRecordHash(size + i, leafHash, read)) {
+      known.set(next++, h);
+      hashes.push(h);
+    }
+  }
+  return { firstHashIndex, hashes, read };
+}
+
+/**
  * Runs one batch inside `tx` (which must be a transaction: the lock, the deletes and the
  * writes commit or roll back together, so a crash leaves no gap, duplicate or fork).
  * Round trips: lock, move pending entries into the tree (the database returns their leaf
@@ -75,26 +109,8 @@ export async function sequenceBatch(tx: Sql, p: BatchParams): Promise<BatchResul
     if (h === undefined) throw missingHash(x);
     known.set(x, h);
   });
-  const read: ReadHashes = (indexes) =>
-    Promise.resolve(
-      indexes.map((x) => {
-        const h = known.get(x);
-        if (h === undefined) throw missingHash(x);
-        return h;
-      }),
-    );
-
-  const firstHashIndex = storedHashCount(size);
-  let next = firstHashIndex;
-  const hashes: Uint8Array[] = [];
-  const indexes = new Map<string, number>();
-  for (const e of taken) {
-    for (const h of await storedHashesForRecordHash(e.index, e.leafHash, read)) {
-      known.set(next++, h);
-      hashes.push(h);
-    }
-    indexes.set(e.id, e.index);
-  }
+  const { firstHashIndex, hashes, read } = await appendLeaves(size, taken.map((e) => e.leafHash), known);
+  const indexes = new Map(taken.map((e) => [e.id, e.index] as const));
   const treeSize = size + taken.length;
   const rootHash = await treeHash(treeSize, read);
   const checkpoint = await signNote(formatCheckpoint({ origin: p.origin, treeSize, rootHash }), p.signers);

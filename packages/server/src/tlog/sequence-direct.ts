@@ -15,9 +15,9 @@
  * (`lockLog`, then the same statement unconditionally).
  */
 import { createHash } from 'node:crypto';
-import { storedHashCount, storedHashesForRecordHash, treeHash, formatCheckpoint, signNote, type ReadHashes } from '@parley/core/tlog';
+import { treeHash, formatCheckpoint, signNote } from '@parley/core/tlog';
 import type { Sql } from '../storage/database.js';
-import { frontierIndexes, type BatchParams } from './sequence-batch.js';
+import { appendLeaves, frontierIndexes, type BatchParams } from './sequence-batch.js';
 import { lockLog, missingHash, readHashes, toB64 } from './store.js';
 
 /** RFC 6962 leaf hash SHA-256(0x00 ‖ entry), through node:crypto. */
@@ -92,23 +92,7 @@ interface Computed {
 
 /** The batch's stored hashes, new root and signed checkpoint on top of `size` with `known` frontier hashes. */
 async function compute(p: BatchParams, size: number, known: Map<number, Uint8Array>, items: Items): Promise<Computed> {
-  const read: ReadHashes = (indexes) =>
-    Promise.resolve(
-      indexes.map((x) => {
-        const h = known.get(x);
-        if (h === undefined) throw missingHash(x);
-        return h;
-      }),
-    );
-  const firstHashIndex = storedHashCount(size);
-  let next = firstHashIndex;
-  const hashes: Uint8Array[] = [];
-  for (const [i, item] of items.entries()) {
-    for (const h of await storedHashesForRecordHash(size + i, leafHashFast(item.entry), read)) {
-      known.set(next++, h);
-      hashes.push(h);
-    }
-  }
+  const { firstHashIndex, hashes, read } = await appendLeaves(size, items.map((item) => leafHashFast(item.entry)), known);
   const treeSize = size + items.length;
   const rootHash = await treeHash(treeSize, read);
   const frontier = new Map<number, Uint8Array>();
