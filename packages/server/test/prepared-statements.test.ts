@@ -25,6 +25,7 @@ describe('prepared statement registry', () => {
 });
 
 // The plan cache and pg_prepared_statements exist on a PostgreSQL server only; PGlite runs the same texts unnamed.
+if (ENGINE !== 'postgres') console.log('prepared statements: plan-cache checks skipped on embedded PGlite (it has no pg_prepared_statements and runs the texts unnamed; the PostgreSQL leg runs them)');
 describe.skipIf(ENGINE !== 'postgres')('prepared hot statements on PostgreSQL', () => {
   let db: Database;
   let close: () => Promise<void>;

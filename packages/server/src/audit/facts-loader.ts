@@ -5,7 +5,8 @@
  * that arrive while a query is running wait for the next one, which carries them all (the
  * group-commit pattern, for reads). One submission alone still costs one round trip.
  */
-import type { Database } from '../storage/database.js';
+import { isUnavailableError, type Database } from '../storage/database.js';
+import { GroupCommitter } from '../relay/group-commit.js';
 
 /** What one commitment's check needs to know (see AuditService.authorize). */
 export interface CommitmentFactsKey {
@@ -24,60 +25,23 @@ export interface CommitmentFacts {
   readonly existing_hash: Uint8Array | null;
 }
 
-interface Waiting {
-  readonly key: CommitmentFactsKey;
-  readonly resolve: (facts: CommitmentFacts) => void;
-  readonly reject: (error: unknown) => void;
-}
-
-/** Queries running at once: one, so that every request arriving meanwhile joins the next. */
-const MAX_IN_FLIGHT = 1;
-const MAX_BATCH = 512;
-
 /**
  * @example
  * const loader = new CommitmentFactsLoader(db);
  * const facts = await loader.load({ senderIdentityId, recipient, conversationId, senderDeviceId, messageId });
  */
 export class CommitmentFactsLoader {
-  #queue: Waiting[] = [];
-  #inFlight = 0;
-  #scheduled = false;
+  // One query at a time, so that every request arriving meanwhile joins the next; a failed
+  // batch is split like a failed write (relay/group-commit.ts), so one bad key fails alone.
+  readonly #batcher = new GroupCommitter<CommitmentFactsKey, CommitmentFacts>(
+    async (keys) => (await this.#query(keys)).map((value) => ({ ok: true as const, value })),
+    { maxBatch: 512, concurrency: 1, isolate: (e) => !isUnavailableError(e) },
+  );
 
   constructor(private readonly db: Database) {}
 
   load(key: CommitmentFactsKey): Promise<CommitmentFacts> {
-    return new Promise((resolve, reject) => {
-      this.#queue.push({ key, resolve, reject });
-      this.#schedule();
-    });
-  }
-
-  #schedule(): void {
-    if (this.#scheduled || this.#inFlight >= MAX_IN_FLIGHT || this.#queue.length === 0) return;
-    this.#scheduled = true;
-    // Requests of this turn of the event loop share the query.
-    setImmediate(() => {
-      this.#scheduled = false;
-      while (this.#inFlight < MAX_IN_FLIGHT && this.#queue.length > 0) void this.#run(this.#queue.splice(0, MAX_BATCH));
-    });
-  }
-
-  async #run(batch: Waiting[]): Promise<void> {
-    this.#inFlight++;
-    try {
-      const rows = await this.#query(batch.map((w) => w.key));
-      batch.forEach((w, i) => {
-        const row = rows[i];
-        if (row === undefined) w.reject(new Error('commitment facts query returned too few rows'));
-        else w.resolve(row);
-      });
-    } catch (error) {
-      for (const w of batch) w.reject(error);
-    } finally {
-      this.#inFlight--;
-      this.#schedule();
-    }
+    return this.#batcher.submit(key);
   }
 
   async #query(keys: readonly CommitmentFactsKey[]): Promise<CommitmentFacts[]> {
@@ -101,6 +65,7 @@ export class CommitmentFactsLoader {
     );
     const out: CommitmentFacts[] = [];
     for (const r of rows) out[Number(r.ord) - 1] = r;
+    if (out.length !== keys.length) throw new Error('commitment facts query returned too few rows');
     return out;
   }
 }
