@@ -44,7 +44,7 @@ export async function loadLogSigner(options: { dir: string | undefined; logName:
   const { dir, logName, origin, log } = options;
   if (dir === undefined) {
     const { signerKey } = generateSignerKey(origin);
-    const signer = await nodeSigner(signerKey, parseSignerKey(signerKey));
+    const signer = nodeSigner(signerKey, parseSignerKey(signerKey));
     log.warn(
       { tlog: logName, origin, verifierKey: signer.verifierKey },
       'no key directory configured: signing the transparency log with an EPHEMERAL key; its checkpoints cannot be verified after a restart (set keys.dir)',
@@ -58,7 +58,7 @@ export async function loadLogSigner(options: { dir: string | undefined; logName:
   let signer: LogSigner;
   try {
     // Signs through node:crypto (the same signatures, far less CPU per checkpoint).
-    signer = await nodeSigner(text.trim(), parseSignerKey(text.trim()));
+    signer = nodeSigner(text.trim(), parseSignerKey(text.trim()));
   } catch (error) {
     throw keyError('tlog_bad_key', 'the log key file does not hold a signed-note signer key', { path: paths.key }, error);
   }
