@@ -151,6 +151,9 @@ export class DeviceConnection {
       return;
     }
     for (const e of fresh) this.inFlight.add(e.id);
+    // Pending now, whatever a full pass's earlier snapshot said (it may have been taken
+    // before this envelope committed, out of id order, on another connection).
+    if (this.rescanSeen) for (const e of fresh) this.rescanSeen.add(e.id);
     this.send({ type: 'deliver', envelopes: fresh });
     traceDeliver(this.relay.tracing, 'push', this.deviceId, fresh, new Date());
   }
@@ -203,13 +206,23 @@ export class DeviceConnection {
       }
       const room = Math.min(this.limits.pageSize, this.limits.maxInFlight - this.inFlight.size);
       const page = await this.relay.fetch(this.deviceId, room, this.cursor, 'ws');
-      const last = page.envelopes[page.envelopes.length - 1];
+      // Live pushes may have used the room while the page was read: take only what still
+      // fits, and page the rest (from the last envelope taken) once the window opens.
+      const fresh: Envelope[] = [];
+      let taken = 0;
+      for (const e of page.envelopes) {
+        if (!this.inFlight.has(e.id)) {
+          if (this.inFlight.size >= this.limits.maxInFlight) break;
+          this.inFlight.add(e.id);
+          fresh.push(e);
+        }
+        this.rescanSeen?.add(e.id);
+        taken++;
+      }
+      const last = page.envelopes[taken - 1];
       if (last && BigInt(last.id) > BigInt(this.cursor)) this.cursor = last.id;
-      if (this.rescanSeen) for (const e of page.envelopes) this.rescanSeen.add(e.id);
-      const fresh = page.envelopes.filter((e) => !this.inFlight.has(e.id));
-      for (const e of fresh) this.inFlight.add(e.id);
       if (fresh.length > 0) this.send({ type: 'deliver', envelopes: fresh });
-      if (page.more) this.needsFetch = true;
+      if (page.more || taken < page.envelopes.length) this.needsFetch = true;
       else if (this.rescanSeen) {
         // A full pass ended: in-flight ids no longer pending were acknowledged elsewhere.
         const upTo = BigInt(this.cursor);
