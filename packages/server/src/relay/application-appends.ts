@@ -50,6 +50,10 @@ interface AppendRequest {
   trace?: Context | undefined;
 }
 
+/** How long a repeated submission's wake-up is not repeated, and how many are remembered. */
+const REPEAT_WAKE_MS = 10_000;
+const MAX_REMEMBERED_REPEATS = 10_000;
+
 /** The message class a signed commitment declares (routing policy key). */
 function classOf(commitment: string): string {
   const value = (JSON.parse(commitment) as { class?: unknown }).class;
@@ -66,6 +70,14 @@ export class ApplicationAppends {
   private readonly audited: GroupCommitter<AppendRequest, SubmitResponse>;
   /** Recipients of each newly stored request, for the notices after commit. */
   private readonly recipientsOf = new WeakMap<AppendRequest, readonly string[]>();
+  /**
+   * A repeated submission: the stored envelope and the group's other members. Its first
+   * attempt may have committed and then failed before its notices (the sender retried), so
+   * the recipients are told to look (they find it only if it is still pending).
+   */
+  private readonly repeatOf = new WeakMap<AppendRequest, { id: string; recipients: readonly string[] }>();
+  /** Envelopes whose recipients were told about a repeat lately (insertion order = time order). */
+  private readonly recentRepeats = new Map<string, number>();
 
   constructor(
     private readonly db: Database,
@@ -111,6 +123,15 @@ export class ApplicationAppends {
     const logged = result.duplicate ? await audit.logged(prepared) : prepared;
     // The index is final: the entry was sequenced in the transaction that stored the message.
     return { ...result, audit: { index: await audit.indexOfCommitment(logged), commitmentHash: toBase64Url(logged.hash) } };
+  }
+
+  private rememberRepeat(envelopeId: string): void {
+    const now = Date.now();
+    for (const [id, at] of this.recentRepeats) {
+      if (now - at < REPEAT_WAKE_MS && this.recentRepeats.size < MAX_REMEMBERED_REPEATS) break;
+      this.recentRepeats.delete(id);
+    }
+    if (!this.recentRepeats.has(envelopeId)) this.recentRepeats.set(envelopeId, now);
   }
 
   /** Waits for queued appends to commit. */
@@ -219,8 +240,11 @@ export class ApplicationAppends {
         return { ok: true, value: { id: stored.id, duplicate: !first, recipients: stored.recipients.length, storedBytes: first ? r.payloadBytes : 0 } };
       }
       const prior = earlier.get(`${r.sender.deviceId}\n${r.idempotencyKey}`)?.find((p: { part: number }) => p.part === 0);
-      if (prior) return { ok: true, value: { id: prior.id, duplicate: true, recipients: prior.recipient_count, storedBytes: 0 } };
       const set = members.get(r.groupId);
+      if (prior) {
+        if (prior.recipient_count > 0 && set) this.repeatOf.set(r, { id: prior.id, recipients: [...set].filter((d) => d !== r.sender.deviceId) });
+        return { ok: true, value: { id: prior.id, duplicate: true, recipients: prior.recipient_count, storedBytes: 0 } };
+      }
       if (!set) return { ok: false, error: new NotFoundError('unknown_conversation', 'no such conversation') };
       if (!set.has(r.sender.deviceId)) return { ok: false, error: new ForbiddenError('not_a_member', 'the device is not a member of this conversation') };
       // Lost a race with a concurrent submission of the same key.
@@ -235,6 +259,12 @@ export class ApplicationAppends {
     const createdAt = new Date().toISOString();
     requests.forEach((r, i) => {
       const result = results[i];
+      const repeat = this.repeatOf.get(r);
+      if (repeat && result?.ok) {
+        // Once per envelope and 10 s: a sender repeating a key cannot make every member re-read.
+        if (!this.recentRepeats.has(repeat.id)) this.notifier.notifyPending(repeat.recipients, [repeat.id]);
+        return this.rememberRepeat(repeat.id);
+      }
       const recipients = this.recipientsOf.get(r);
       if (!result?.ok || result.value.duplicate || !recipients) return;
       // Before the live push: its deliver span links to the span that stored the envelope.

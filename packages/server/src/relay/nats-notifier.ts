@@ -351,10 +351,22 @@ export class NatsNotifier implements MailNotifier {
   notifyEnvelope(recipients: readonly string[], envelope: Envelope): void {
     for (const deviceId of recipients) {
       this.#o.local.deliver(deviceId, [envelope]);
-      let ids = this.#outgoing.get(deviceId);
-      if (!ids) this.#outgoing.set(deviceId, (ids = []));
-      ids.push(envelope.id);
+      this.#queueMail(deviceId, envelope.id);
     }
+  }
+
+  notifyPending(recipients: readonly string[], envelopeIds: readonly string[]): void {
+    for (const deviceId of recipients) {
+      this.#o.local.wake(deviceId, envelopeIds);
+      for (const id of envelopeIds) this.#queueMail(deviceId, id);
+    }
+  }
+
+  /** Queues a mail notice to the other nodes (sent once per turn, per device). */
+  #queueMail(deviceId: string, envelopeId: string): void {
+    let ids = this.#outgoing.get(deviceId);
+    if (!ids) this.#outgoing.set(deviceId, (ids = []));
+    ids.push(envelopeId);
     if (!this.#flushScheduled) {
       this.#flushScheduled = true;
       setImmediate(() => this.#flush());

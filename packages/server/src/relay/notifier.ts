@@ -16,6 +16,12 @@ export const DEVICE_REVOKED_CLOSE = 4004;
 export interface MailNotifier {
   /** New envelope for these recipient devices (already durable). */
   notifyEnvelope(recipients: readonly string[], envelope: Envelope): void;
+  /**
+   * These stored envelopes may be pending for these devices without their notice having gone
+   * out (a repeated submission whose first attempt failed after its commit): their
+   * connections read their mailboxes from before the ids, and find them if still pending.
+   */
+  notifyPending(recipients: readonly string[], envelopeIds: readonly string[]): void;
   /** A control frame for one device (e.g. KeyPackage stock is low). */
   notifyControl(deviceId: string, frame: SingleServerFrame): void;
   /** The device acknowledged these envelopes (over HTTP): its sockets may send more. */
@@ -43,6 +49,10 @@ export class InProcessNotifier implements MailNotifier {
 
   notifyEnvelope(recipients: readonly string[], envelope: Envelope): void {
     for (const deviceId of recipients) this.local.deliver(deviceId, [envelope]);
+  }
+
+  notifyPending(recipients: readonly string[], envelopeIds: readonly string[]): void {
+    for (const deviceId of recipients) this.local.wake(deviceId, envelopeIds);
   }
 
   notifyControl(deviceId: string, frame: SingleServerFrame): void {
