@@ -1,36 +1,48 @@
 // Part of `npm run build` (after `tsc -b`): the embedded engine's data-directory template
 // (packages/server/src/storage/pglite-template.ts), so that a new node's first start copies a
-// freshly initialised PGlite database instead of running initdb in WebAssembly (issue 18).
-// Made once per PGlite release: skipped when the template of the installed release is there.
+// freshly initialised PGlite database, with the server's migrations already applied, instead of
+// running initdb and every migration in WebAssembly (issue 18). Remade when the PGlite release or
+// a migration changes (the key file next to the template names both).
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { gunzipSync } from 'node:zlib';
 import { PGlite } from '@electric-sql/pglite';
 
 const root = join(fileURLToPath(new URL('.', import.meta.url)), '..');
-const { PGLITE_TEMPLATE_URL, pgliteVersion, writePgliteTemplate } = await import(join(root, 'packages/server/dist/storage/pglite-template.js'));
+const dist = join(root, 'packages/server/dist/storage');
+const { PGLITE_TEMPLATE_URL, pgliteVersion, writePgliteTemplate } = await import(join(dist, 'pglite-template.js'));
+const { PgliteDatabase } = await import(join(dist, 'pglite.js'));
+const { migrate } = await import(join(dist, 'migrate.js'));
 const file = fileURLToPath(PGLITE_TEMPLATE_URL);
-const version = await pgliteVersion();
+const keyFile = `${file}.key`;
 
-if (existsSync(file)) {
-  const data = gunzipSync(await readFile(file));
-  const n = data.readUInt16BE(9);
-  if (data.subarray(11, 11 + n).toString() === version) {
-    console.log(`pglite-template: up to date (PGlite ${version})`);
-    process.exit(0);
-  }
+// What the template holds: the PGlite release and every migration's exact text.
+const migrationsDir = join(dist, 'migrations');
+const hash = createHash('sha256');
+for (const name of (await readdir(migrationsDir)).filter((n) => n.endsWith('.sql')).sort()) {
+  hash.update(`${name}\n`).update(await readFile(join(migrationsDir, name)));
+}
+const key = `pglite ${await pgliteVersion()}; migrations sha256 ${hash.digest('hex')}\n`;
+if (existsSync(file) && existsSync(keyFile) && (await readFile(keyFile, 'utf8')) === key) {
+  console.log(`pglite-template: up to date (${key.trim()})`);
+  process.exit(0);
 }
 const dir = await mkdtemp(join(tmpdir(), 'parley-pglite-template-'));
 try {
   const pgdata = join(dir, 'pgdata');
-  // PGlite's own initdb, then a clean shutdown (checkpoint): nothing to replay when a node starts on it.
-  const db = await PGlite.create(pgdata);
+  // PGlite's own initdb and a clean shutdown…
+  await (await PGlite.create(pgdata)).close();
+  // …then the server's migrations (they create schema only: no rows, no secrets), and another
+  // clean shutdown (checkpoint): nothing to replay when a node starts on it.
+  const db = await PgliteDatabase.open({ dataDir: pgdata });
+  const applied = await migrate(db);
   await db.close();
   const { entries, bytes } = await writePgliteTemplate(pgdata, file);
-  console.log(`pglite-template: PGlite ${version}, ${entries} entries, ${(bytes / 1e6).toFixed(1)} MB → ${file}`);
+  await writeFile(keyFile, key);
+  console.log(`pglite-template: ${key.trim()}; ${applied.length} migrations applied; ${entries} entries, ${(bytes / 1e6).toFixed(1)} MB → ${file}`);
 } finally {
   await rm(dir, { recursive: true, force: true });
 }

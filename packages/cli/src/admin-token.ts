@@ -11,7 +11,6 @@
 import { randomBytes } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { toBase64Url } from '@parley/core';
 import { UsageError } from './errors.js';
 import { createPrivateFile, ensurePrivateDirectory, readSecretFile } from './private-files.js';
 
@@ -56,7 +55,7 @@ export async function resolveAdminToken(o: AdminTokenOptions): Promise<{ token: 
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
     try {
-      created = await createPrivateFile(o.defaultFile, `${toBase64Url(randomBytes(24))}\n`);
+      created = await createPrivateFile(o.defaultFile, `${randomBytes(24).toString('base64url')}\n`);
     } catch (cause) {
       const code = (cause as NodeJS.ErrnoException).code ?? 'error';
       throw new UsageError(`cannot write a generated admin token to ${o.defaultFile} (${code}); pass --admin-token-file FILE or set PARLEY_ADMIN_TOKEN`);

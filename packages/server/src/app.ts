@@ -10,11 +10,12 @@ import { SUITES, loadSuite, type MlsSuite, type SuiteName } from '@parley/core/m
 import { nodeCryptoProvider } from '@parley/core/mls/node';
 import { resolveConfig, type ServerConfig, type ServerConfigInput } from './config.js';
 import { createLogger } from './logger.js';
+import { LazySchemas } from './http/lazy-compilers.js';
 import type { Database } from './storage/database.js';
-import { PgliteDatabase } from './storage/pglite.js';
+import { closeEmbeddedDatabase, openEmbeddedDatabase, type EmbeddedDatabase } from './storage/embedded-open.js';
 import { PostgresDatabase } from './storage/postgres.js';
 import { latestMigrationVersion, migrate } from './storage/migrate.js';
-import { checkKeyDir, ensurePrivateDir, lockDataDir, type DataDirLock } from './storage/private-dir.js';
+import { checkKeyDir, type DataDirLock } from './storage/private-dir.js';
 import { claimJob, finishJob } from './storage/cluster-jobs.js';
 import { ServerSecrets } from './crypto/server-secrets.js';
 import { resolveDeploymentNames } from './deployment.js';
@@ -22,7 +23,7 @@ import { sweepEnvelopes } from './repos/mailbox.js';
 import { sweepExpiredKeyPackages } from './repos/key-packages.js';
 import { Relay } from './relay/relay.js';
 import { InProcessNotifier, type MailNotifier } from './relay/notifier.js';
-import { NatsNotifier } from './relay/nats-notifier.js';
+import type { NatsNotifier } from './relay/nats-notifier.js';
 import { ConnectionRegistry } from './ws/connection.js';
 import { CLOSE, registerGateway, websocketErrorHandler } from './ws/gateway.js';
 import { SessionIssuer } from './http/sessions.js';
@@ -94,8 +95,12 @@ export interface ParleyServer {
  * Opens the store. An embedded data directory must be private (0700, this user's) and is
  * locked for as long as this node runs: a second server on it is refused at start.
  */
-async function openDatabase(config: ServerConfig): Promise<{ db: Database; lock?: DataDirLock }> {
+async function openDatabase(config: ServerConfig, early: Promise<EmbeddedDatabase> | undefined): Promise<{ db: Database; lock?: DataDirLock }> {
   const d = config.database;
+  // The database `parley serve` opened early is taken when it is the one configured.
+  const opened = early ? await early : undefined;
+  if (opened && d.kind === 'pglite' && opened.dataDir === d.dataDir) return opened;
+  if (early) await closeEmbeddedDatabase(early);
   if (d.kind === 'postgres') {
     const db = new PostgresDatabase({
       connectionString: d.url,
@@ -104,15 +109,17 @@ async function openDatabase(config: ServerConfig): Promise<{ db: Database; lock?
     });
     return { db };
   }
-  if (!d.dataDir) return { db: await PgliteDatabase.open({}) };
-  await ensurePrivateDir(d.dataDir, 'data directory');
-  const lock = await lockDataDir(d.dataDir);
-  try {
-    return { db: await PgliteDatabase.open({ dataDir: d.dataDir }), lock };
-  } catch (error) {
-    await lock.release();
-    throw error;
-  }
+  return openEmbeddedDatabase(d.dataDir);
+}
+
+/** How {@link startServer} starts, beyond its configuration. */
+export interface StartOptions {
+  /**
+   * The embedded database, already being opened (`openEmbeddedDatabase` from
+   * `@parley/server/boot`, called before this package's modules loaded): taken when it is
+   * the configured data directory, closed otherwise and when the start fails before it.
+   */
+  readonly embedded?: Promise<EmbeddedDatabase>;
 }
 
 /**
@@ -140,13 +147,20 @@ function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
   ]);
 }
 
-export async function startServer(input: ServerConfigInput = {}): Promise<ParleyServer> {
-  const config = resolveConfig(input);
+export async function startServer(input: ServerConfigInput = {}, options: StartOptions = {}): Promise<ParleyServer> {
+  let config: ServerConfig;
+  let log: Logger;
+  try {
+    config = resolveConfig(input);
+    log = createLogger(config);
+    // Secrets on disk are checked before anything is opened (a refusal costs nothing).
+    if (config.keys.dir !== undefined) await checkKeyDir(config.keys.dir);
+  } catch (error) {
+    if (options.embedded) await closeEmbeddedDatabase(options.embedded);
+    throw error;
+  }
   let stopping: Promise<void> | undefined;
-  const log = createLogger(config);
-  // Secrets on disk are checked before anything is opened (a refusal costs nothing).
-  if (config.keys.dir !== undefined) await checkKeyDir(config.keys.dir);
-  const { db, lock } = await openDatabase(config);
+  const { db, lock } = await openDatabase(config, options.embedded);
   let keyLog: TransparencyLog | undefined;
   let auditLog: TransparencyLog | undefined;
   let router: Router | undefined;
@@ -187,6 +201,8 @@ export async function startServer(input: ServerConfigInput = {}): Promise<Parley
       // Until the first connection (and whenever NATS is down) connections poll their mailboxes fast.
       registry.setPollInterval(config.limits.degradedPollIntervalMs);
       let wasConnected = false;
+      // Loaded only for a cluster node: the NATS client is ~55 modules a single node never needs.
+      const { NatsNotifier } = await import('./relay/nats-notifier.js');
       nats = new NatsNotifier({
         url: config.nats.url,
         subjectPrefix: names.natsPrefix,
@@ -214,6 +230,8 @@ export async function startServer(input: ServerConfigInput = {}): Promise<Parley
     const businessStatus = new BusinessStatusCache(db);
     const relay = new Relay(db, config, notifier, log, audit, config.routing.enabled === false ? undefined : router, businessStatus, tracing);
 
+    // Route schemas compile on first use, and all of them right after the node listens (http/lazy-compilers.ts).
+    const schemas = new LazySchemas();
     const app: FastifyInstance = Fastify({
       // pino's Logger is a FastifyBaseLogger; the cast only widens the generic.
       loggerInstance: log as FastifyBaseLogger,
@@ -221,6 +239,7 @@ export async function startServer(input: ServerConfigInput = {}): Promise<Parley
       logController: new LogController({ disableRequestLogging: true }),
       bodyLimit: 4 * 1024 * 1024,
       ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
+      schemaController: { compilersFactory: schemas.factory() },
       return503OnClosing: true,
       forceCloseConnections: 'idle',
       serverFactory: limitedServerFactory(config.http, log),
@@ -333,6 +352,7 @@ export async function startServer(input: ServerConfigInput = {}): Promise<Parley
     keyLog.start();
     auditLog.start();
     await app.listen({ host: config.host, port: config.port });
+    void schemas.compileAll((error: unknown) => log.error({ err: error }, 'a route schema does not compile'), 1_000);
     const address = app.server.address();
     const port = typeof address === 'object' && address ? address.port : config.port;
     const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;

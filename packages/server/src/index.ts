@@ -1,4 +1,5 @@
-export { startServer, type ParleyServer } from './app.js';
+export { startServer, type ParleyServer, type StartOptions } from './app.js';
+export { type EmbeddedDatabase } from './storage/embedded-open.js';
 export { resolveConfig, type ServerConfig, type ServerConfigInput, type DatabaseConfig } from './config.js';
 export { type Database, type Sql, type Engine, DatabaseError } from './storage/database.js';
 export { PgliteDatabase } from './storage/pglite.js';

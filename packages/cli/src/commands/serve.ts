@@ -1,13 +1,15 @@
 /** `parley serve`: one server node, embedded PGlite by default or PostgreSQL. */
 import { join, resolve } from 'node:path';
-import { isParleyError } from '@parley/core';
-import { otlpTracesEndpoint, resolveConfig, startServer, type DatabaseConfig } from '@parley/server';
+import { isParleyError } from '@parley/core/errors';
+// Only light modules at load time: the server's own modules (@parley/server, routing) are
+// imported after the embedded database started opening, so PGlite boots on its worker thread
+// while the main thread loads them (start-up, issue 18).
+import { closeEmbeddedDatabase, normaliseOrigins, openEmbeddedDatabase, otlpTracesEndpoint, type EmbeddedDatabase } from '@parley/server/boot';
+import type { DatabaseConfig } from '@parley/server';
 import { parseFlags, parseLogLevel, parsePort } from '../args.js';
 import { UsageError, type ExitCode } from '../errors.js';
-import { loadRoutingConfig } from '../routing-config.js';
 import { resolveAdminToken } from '../admin-token.js';
 import { readSecretFile } from '../private-files.js';
-import { serveWarnings } from '../serve-warnings.js';
 import { consoleAssetsDir } from '../console-assets.js';
 
 /**
@@ -88,10 +90,7 @@ export async function runServe(argv: readonly string[]): Promise<ExitCode> {
     throw new UsageError('--nats-prefix must be dot-separated tokens of letters, digits, _ and -');
   }
   const nodeId = flags['node-id'] ?? process.env['NODE_ID'] ?? process.env['PARLEY_NODE_ID'] ?? 'node-1';
-
-  // Providers and per-business policies (routing-config.ts); without it: the app channel only.
   const routingFile = flags.routing ?? process.env['PARLEY_ROUTING_CONFIG'];
-  const routing = routingFile ? await loadRoutingConfig(resolve(routingFile)) : undefined;
   // Metrics: on a separate private listener, or on the main port behind a token (the admin token works too).
   const metricsListen = flags['metrics-listen'] === undefined ? undefined : parseHostPort(flags['metrics-listen'], '--metrics-listen');
   const metricsToken = flags['metrics-token-file'] !== undefined ? await readTokenFile(flags['metrics-token-file'], '--metrics-token-file') : process.env['PARLEY_METRICS_TOKEN'] || undefined;
@@ -115,6 +114,50 @@ export async function runServe(argv: readonly string[]): Promise<ExitCode> {
   };
 
   const metrics = metricsListen || metricsToken ? { ...(metricsToken ? { token: metricsToken } : {}), ...(metricsListen ? { listen: metricsListen } : {}) } : undefined;
+
+  // Every flag is checked: the embedded database starts opening now (a failure is reported
+  // when startServer takes it), and the server's modules load meanwhile.
+  let embedded: Promise<EmbeddedDatabase> | undefined;
+  if (database.kind === 'pglite') {
+    embedded = openEmbeddedDatabase(database.dataDir);
+    embedded.catch(() => undefined);
+  }
+  try {
+    return await serveNode({ flags, database, embedded, routingFile, http, level, adminToken, admin, nodeId, allowedOrigins, natsUrl, natsPrefix, keyDir, signer, origin, metrics, otlpEndpoint });
+  } catch (error) {
+    // startServer closes what it was given; this covers a failure before it ran (a routing file).
+    if (embedded) await closeEmbeddedDatabase(embedded);
+    throw error;
+  }
+}
+
+/** What `runServe` checked, for {@link serveNode}. */
+interface ServeSettings {
+  readonly flags: { readonly host?: string | undefined; readonly port?: string | undefined; readonly 'migrate-vrf-key': boolean };
+  readonly database: DatabaseConfig;
+  readonly embedded: Promise<EmbeddedDatabase> | undefined;
+  readonly routingFile: string | undefined;
+  readonly http: { maxConnectionsPerIp?: number; requestTimeoutMs?: number };
+  readonly level: ReturnType<typeof parseLogLevel>;
+  readonly adminToken: string;
+  readonly admin: { readonly source: string };
+  readonly nodeId: string;
+  readonly allowedOrigins: readonly string[];
+  readonly natsUrl: string | undefined;
+  readonly natsPrefix: string | undefined;
+  readonly keyDir: string;
+  readonly signer: string | undefined;
+  readonly origin: string | undefined;
+  readonly metrics: { token?: string; listen?: { host: string; port: number } } | undefined;
+  readonly otlpEndpoint: string | undefined;
+}
+
+/** Loads the server's modules, starts the node and runs it until SIGTERM or SIGINT. */
+async function serveNode(settings: ServeSettings): Promise<ExitCode> {
+  const { flags, database, embedded, routingFile, http, level, adminToken, admin, nodeId, allowedOrigins, natsUrl, natsPrefix, keyDir, signer, origin, metrics, otlpEndpoint } = settings;
+  const [{ startServer }, { loadRoutingConfig }, { serveWarnings }] = await Promise.all([import('@parley/server'), import('../routing-config.js'), import('../serve-warnings.js')]);
+  // Providers and per-business policies (routing-config.ts); without it: the app channel only.
+  const routing = routingFile ? await loadRoutingConfig(resolve(routingFile)) : undefined;
   const server = await startServer({
     http,
     host: flags.host ?? '127.0.0.1',
@@ -132,7 +175,7 @@ export async function runServe(argv: readonly string[]): Promise<ExitCode> {
     ...(otlpEndpoint ? { tracing: { otlpEndpoint, ...(process.env['OTEL_SERVICE_NAME'] ? { serviceName: process.env['OTEL_SERVICE_NAME'] } : {}) } } : {}),
     // The operator console's page (/console/): the CLI's build, or PARLEY_CONSOLE_DIR.
     console: { assetsDir: await consoleAssetsDir(process.env['PARLEY_CONSOLE_DIR']) },
-  }).catch((error: unknown) => {
+  }, embedded ? { embedded } : {}).catch((error: unknown) => {
     // A configuration the server refuses (a signer URI naming an object, …) is a usage error.
     if (isParleyError(error) && error.code === 'invalid_config') throw new UsageError(error.message, { cause: error });
     throw error;
@@ -192,8 +235,8 @@ export function parseAllowedOrigins(value: string | undefined): readonly string[
     .map((item) => item.trim())
     .filter((item) => item !== '');
   try {
-    // The server's own normalisation and checks (config.ts), without starting anything.
-    return resolveConfig({ allowedOrigins: items }).allowedOrigins;
+    // The server's own normalisation and checks (http/origins.ts, as config.ts applies them), without starting anything.
+    return normaliseOrigins(items);
   } catch (error) {
     if (isParleyError(error) && error.code === 'invalid_config') {
       throw new UsageError(`--allowed-origins: ${error.message} (e.g. --allowed-origins https://app.bank.example,https://admin.bank.example:8443)`);

@@ -3,7 +3,7 @@
  * normalised the way browsers serialise the `Origin` header (lowercase scheme and host,
  * default port dropped), so a configured origin and a request's header compare as strings.
  */
-import { ParleyError } from '@parley/core';
+import { ParleyError } from '@parley/core/errors';
 
 /**
  * Normalises one configured origin; throws `invalid_config` on anything but an exact

@@ -5,7 +5,7 @@
  * `OTEL_EXPORTER_OTLP_ENDPOINT` (a base URL: `/v1/traces` is appended). A flag naming only
  * an origin (`http://collector:4318`) gets `/v1/traces` too. Unset everywhere: no tracing.
  */
-import { InvalidInputError } from '@parley/core';
+import { InvalidInputError } from '@parley/core/errors';
 
 /**
  * The OTLP/HTTP traces URL, or undefined. Throws `invalid_url` for a URL that is

@@ -5,6 +5,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { PGlite, types, type Transaction } from '@electric-sql/pglite';
+import { restorePgliteTemplate } from './pglite-template.js';
 
 interface Request {
   id: number;
@@ -21,6 +22,9 @@ const port = parentPort;
 if (!port) throw new Error('pglite-worker must run in a worker thread');
 
 const { dataDir } = workerData as { dataDir: string | undefined };
+// A new data directory gets the build's initialised and migrated database (pglite-template.ts)
+// rather than initdb; unpacked here, off the main thread, which meanwhile loads the server.
+if (dataDir !== undefined) await restorePgliteTemplate(dataDir);
 const db = await PGlite.create(dataDir ?? 'memory://', {
   // Same value mapping as the pg driver: int8 and numeric as strings.
   parsers: { [types.INT8]: (v: string) => v, [types.NUMERIC]: (v: string) => v },

@@ -9,7 +9,6 @@ import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { DatabaseError, type Database, type Sql, type SqlValue } from './database.js';
 import { observed, type PoolStats, type QueryObserver } from './query-observer.js';
-import { restorePgliteTemplate } from './pglite-template.js';
 
 interface Reply {
   id: number;
@@ -69,8 +68,6 @@ export class PgliteDatabase implements Database {
 
   /** Starts the worker and waits until PGlite is ready. */
   static async open(options: PgliteOptions = {}): Promise<PgliteDatabase> {
-    // A new data directory gets the build's initialised database (pglite-template.ts) rather than initdb.
-    if (options.dataDir !== undefined) await restorePgliteTemplate(options.dataDir);
     const isTs = import.meta.url.endsWith('.ts');
     const workerUrl = new URL(isTs ? './pglite-worker.ts' : './pglite-worker.js', import.meta.url);
     // Run from TypeScript sources (tsx, vitest), the worker needs tsx's loader too.

@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
 import { chmod, link, mkdir, open, readdir, readFile, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ParleyError } from '@parley/core';
+import { ParleyError } from '@parley/core/errors';
 import type { ServerErrorCode } from '../error-codes.js';
 
 function refuse(code: ServerErrorCode, message: string, details: Record<string, unknown>): ParleyError {
