@@ -52,7 +52,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import { connect, constants as h2, type ClientHttp2Session, type IncomingHttpHeaders, type SecureClientSessionOptions } from 'node:http2';
-import { SignJWT, importPKCS8 } from 'jose';
+import type { importPKCS8 } from 'jose';
+import { jose } from '../util/jose.js';
 import { ChannelError, type FailureReason, type OutboundEnvelope } from './channel.js';
 import { describeNetworkError, isRecord, parseJson, parseRetryAfter, providerIdentifier, scrub } from './provider-http.js';
 import { PushChannel, apnsCollapseId, type ProbeResult, type PushChannelOptions } from './push-channel.js';
@@ -298,6 +299,7 @@ export class ApnsChannel extends PushChannel {
   }
 
   private async signToken(): Promise<ProviderToken> {
+    const { SignJWT, importPKCS8 } = await jose();
     this.key ??= importPKCS8(this.options.privateKey, 'ES256').catch(() => {
       this.key = undefined;
       throw new ChannelError('apns', 'auth_failed', 'apns signing key is not a PKCS#8 P-256 key');

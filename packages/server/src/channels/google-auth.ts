@@ -23,7 +23,8 @@
  *
  * The clock is injected (`now`), so tests age tokens without waiting.
  */
-import { SignJWT, importPKCS8 } from 'jose';
+import type { importPKCS8 } from 'jose';
+import { jose } from '../util/jose.js';
 import { ChannelError, type ChannelLogger, type ChannelName, type FailureReason } from './channel.js';
 import { parseRetryAfter, providerFetch, scrub } from './provider-http.js';
 
@@ -193,6 +194,7 @@ export class GoogleAccessTokens {
   }
 
   private async signAssertion(): Promise<string> {
+    const { SignJWT, importPKCS8 } = await jose();
     this.key ??= importPKCS8(this.account.private_key, 'RS256').catch(() => {
       this.key = undefined;
       // no cause: the parser's error may quote the key

@@ -13,7 +13,8 @@
  * the configured maximum; `iat` at most 60 s ahead of this server's clock; and a `purpose`
  * that is exactly the expected one, so a token made for one purpose never serves another.
  */
-import { decodeJwt, decodeProtectedHeader, errors as joseErrors, importJWK, jwtVerify, type JWTPayload } from 'jose';
+import type { JWTPayload } from 'jose';
+import { jose } from '../util/jose.js';
 import { UnauthorizedError } from '@parley/core';
 import type { ServerErrorCode } from '../error-codes.js';
 import { getEnrollmentKey } from '../repos/businesses.js';
@@ -82,6 +83,7 @@ export async function verifyBusinessToken(
 ): Promise<VerifiedBusinessToken> {
   const refusal = REFUSALS[expected.purpose];
   const invalid = (detail: string) => new UnauthorizedError(refusal.invalid, refusal.message ?? detail);
+  const { decodeJwt, decodeProtectedHeader, errors: joseErrors, importJWK, jwtVerify } = await jose();
   let kid: string | undefined;
   let issuer: unknown;
   try {

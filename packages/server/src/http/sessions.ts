@@ -3,7 +3,7 @@
  * signing a one-time server challenge; the server answers with a JWT (HS256,
  * RFC 7519) under a secret all nodes derive from the shared key directory (crypto/server-secrets.ts).
  */
-import { SignJWT, errors as joseErrors, jwtVerify } from 'jose';
+import { jose } from '../util/jose.js';
 import { UnauthorizedError } from '@parley/core';
 import type { AuthDevice } from '../auth-device.js';
 
@@ -31,6 +31,7 @@ export class SessionIssuer {
   async issue(device: AuthDevice): Promise<{ token: string; expiresAt: Date }> {
     const now = Math.floor(Date.now() / 1000);
     const exp = now + this.ttlSeconds;
+    const { SignJWT } = await jose();
     const token = await new SignJWT({ idn: device.identityId, bid: device.businessId })
       .setProtectedHeader({ alg: 'HS256', typ: TYPE })
       .setSubject(device.deviceId)
@@ -59,6 +60,7 @@ export class SessionIssuer {
   }
 
   private async check(token: string): Promise<Verified> {
+    const { jwtVerify, errors: joseErrors } = await jose();
     try {
       const { payload, protectedHeader } = await jwtVerify(token, this.secret, { algorithms: ['HS256'], audience: AUDIENCE });
       if (protectedHeader.typ !== TYPE || typeof payload.sub !== 'string' || typeof payload['idn'] !== 'string' || typeof payload['bid'] !== 'string' || typeof payload.exp !== 'number') {

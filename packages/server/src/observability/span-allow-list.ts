@@ -5,7 +5,11 @@
  * on every finished span before any exporter sees it, so a careless edit elsewhere (an
  * extra attribute, a recorded exception) is dropped instead of exported.
  */
-import { ATTR_HTTP_REQUEST_METHOD, ATTR_HTTP_RESPONSE_STATUS_CODE, ATTR_HTTP_ROUTE } from '@opentelemetry/semantic-conventions';
+// OpenTelemetry semantic conventions, stable HTTP attributes (the package's ATTR_HTTP_REQUEST_METHOD,
+// ATTR_HTTP_ROUTE, ATTR_HTTP_RESPONSE_STATUS_CODE; not imported: ~15 modules on every start).
+const ATTR_HTTP_REQUEST_METHOD = 'http.request.method';
+const ATTR_HTTP_ROUTE = 'http.route';
+const ATTR_HTTP_RESPONSE_STATUS_CODE = 'http.response.status_code';
 
 /** The span names of the message path (a contract: dashboards and alerts name them). */
 export const SPAN_NAMES = [

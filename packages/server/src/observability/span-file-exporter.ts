@@ -6,7 +6,11 @@
  */
 import { appendFileSync } from 'node:fs';
 import type { HrTime } from '@opentelemetry/api';
-import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
+import type { ExportResult, ExportResultCode } from '@opentelemetry/core';
+
+// ExportResultCode's values (@opentelemetry/core, which loads with the tracing SDK only).
+const SUCCESS = 0 as ExportResultCode.SUCCESS;
+const FAILED = 1 as ExportResultCode.FAILED;
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base';
 
 /** One line of the file. */
@@ -63,12 +67,12 @@ export class JsonLinesSpanExporter implements SpanExporter {
   constructor(readonly path: string) {}
 
   export(spans: ReadableSpan[], resultCallback: (result: ExportResult) => void): void {
-    if (this.stopped) return resultCallback({ code: ExportResultCode.FAILED });
+    if (this.stopped) return resultCallback({ code: FAILED });
     try {
       if (spans.length > 0) appendFileSync(this.path, spans.map((s) => `${JSON.stringify(spanLine(s))}\n`).join(''), { mode: 0o600 });
-      resultCallback({ code: ExportResultCode.SUCCESS });
+      resultCallback({ code: SUCCESS });
     } catch (error) {
-      resultCallback({ code: ExportResultCode.FAILED, error: error instanceof Error ? error : new Error('write failed') });
+      resultCallback({ code: FAILED, error: error instanceof Error ? error : new Error('write failed') });
     }
   }
 

@@ -22,14 +22,15 @@ import {
   type Link,
   type Span,
   type SpanContext,
+  type TextMapPropagator,
   type Tracer,
 } from '@opentelemetry/api';
-import { W3CTraceContextPropagator } from '@opentelemetry/core';
+import type * as OtelCore from '@opentelemetry/core';
 import type * as OtelResources from '@opentelemetry/resources';
 import type * as OtelSdk from '@opentelemetry/sdk-trace-base';
 import type { BasicTracerProvider, SpanProcessor } from '@opentelemetry/sdk-trace-base';
 import type * as OtelOtlp from '@opentelemetry/exporter-trace-otlp-proto';
-import { ATTR_SERVICE_NAME } from '@opentelemetry/semantic-conventions';
+import type * as OtelSemconv from '@opentelemetry/semantic-conventions';
 import { AllowListSpanProcessor } from './span-allow-list-processor.js';
 import type { AttributeKey, PseudonymKey, SpanEventName, SpanName } from './span-allow-list.js';
 import { JsonLinesSpanExporter } from './span-file-exporter.js';
@@ -43,8 +44,10 @@ import { createRequire } from 'node:module';
  * (issue 18: ~150 ms of CPU and ~9 MB at every start).
  */
 const loadCommonJs = createRequire(import.meta.url);
-function tracingSdk(): { resources: typeof OtelResources; sdk: typeof OtelSdk; otlp: typeof OtelOtlp } {
+function tracingSdk(): { core: typeof OtelCore; semconv: typeof OtelSemconv; resources: typeof OtelResources; sdk: typeof OtelSdk; otlp: typeof OtelOtlp } {
   return {
+    core: loadCommonJs('@opentelemetry/core') as typeof OtelCore,
+    semconv: loadCommonJs('@opentelemetry/semantic-conventions') as typeof OtelSemconv,
     resources: loadCommonJs('@opentelemetry/resources') as typeof OtelResources,
     sdk: loadCommonJs('@opentelemetry/sdk-trace-base') as typeof OtelSdk,
     otlp: loadCommonJs('@opentelemetry/exporter-trace-otlp-proto') as typeof OtelOtlp,
@@ -152,13 +155,12 @@ export class Tracing {
   static readonly off = new Tracing(undefined);
 
   private readonly active = new AsyncLocalStorage<Context>();
-  private readonly propagator = new W3CTraceContextPropagator();
   private readonly memory = new TraceMemory();
   /** The step span of each route whose step is running (its routing decisions become events). */
   private readonly steps = new Map<string, TraceSpan>();
 
   private constructor(
-    private readonly sdk: { provider: BasicTracerProvider; tracer: Tracer; pseudonyms: TracePseudonyms } | undefined,
+    private readonly sdk: { provider: BasicTracerProvider; tracer: Tracer; pseudonyms: TracePseudonyms; propagator: TextMapPropagator } | undefined,
   ) {}
 
   /**
@@ -169,17 +171,17 @@ export class Tracing {
    */
   static create(config: TracingConfig, pseudonymKey: Uint8Array, instanceId: string): Tracing {
     if (config.otlpEndpoint === undefined && config.fileExporterPath === undefined) return Tracing.off;
-    const { resources, sdk, otlp } = tracingSdk();
+    const { core, semconv, resources, sdk, otlp } = tracingSdk();
     const exporting: SpanProcessor[] = [];
     if (config.otlpEndpoint !== undefined) {
       exporting.push(new sdk.BatchSpanProcessor(new otlp.OTLPTraceExporter({ url: config.otlpEndpoint, timeoutMillis: 10_000 }), { scheduledDelayMillis: 2_000 }));
     }
     if (config.fileExporterPath !== undefined) exporting.push(new sdk.SimpleSpanProcessor(new JsonLinesSpanExporter(config.fileExporterPath)));
     const provider = new sdk.BasicTracerProvider({
-      resource: resources.resourceFromAttributes({ [ATTR_SERVICE_NAME]: config.serviceName, 'service.instance.id': instanceId }),
+      resource: resources.resourceFromAttributes({ [semconv.ATTR_SERVICE_NAME]: config.serviceName, 'service.instance.id': instanceId }),
       spanProcessors: [new AllowListSpanProcessor(exporting)],
     });
-    return new Tracing({ provider, tracer: provider.getTracer('@parley/server'), pseudonyms: new TracePseudonyms(pseudonymKey) });
+    return new Tracing({ provider, tracer: provider.getTracer('@parley/server'), pseudonyms: new TracePseudonyms(pseudonymKey), propagator: new core.W3CTraceContextPropagator() });
   }
 
   /** Whether spans are recorded (a wrapped call costs one function call when not). */
@@ -195,7 +197,7 @@ export class Tracing {
   /** The context of an incoming W3C `traceparent` (and `tracestate`) header, if valid. */
   incoming(headers: Readonly<Record<string, string | string[] | undefined>>): Context | undefined {
     if (!this.sdk || headers['traceparent'] === undefined) return undefined;
-    const extracted = this.propagator.extract(ROOT_CONTEXT, headers, defaultTextMapGetter);
+    const extracted = this.sdk.propagator.extract(ROOT_CONTEXT, headers, defaultTextMapGetter);
     return trace.getSpanContext(extracted) ? extracted : undefined;
   }
 
