@@ -10,7 +10,9 @@
  */
 import { performance } from 'node:perf_hooks';
 import { childMain, type ChildMessage } from './lib/child.js';
+import type WebSocket from 'ws';
 import { summarize, type Percentiles } from './lib/stats.js';
+import { authenticate, openWs, submitAnswers, type SubmitAnswer } from './lib/ws-client.js';
 
 /** One captured submission. */
 export interface ReplayRequest {
@@ -34,6 +36,12 @@ export interface ReplaySpec {
   readonly progressIntervalMs: number;
   /** Longest wait for the checkpoint to cover everything after the last answer. */
   readonly sequenceTimeoutMs: number;
+  /**
+   * `http`: each submission is a `POST /v1/messages` (the SDK offline, or a plain REST caller).
+   * `ws`: each device's submissions go as `submit` frames over one authenticated WebSocket, the
+   * way the SDK (and the gateway, which runs it) submits while online (client/src/outbox.ts).
+   */
+  readonly transport: 'http' | 'ws';
 }
 
 /** Latency summary (lib/stats.ts: count, mean, nearest-rank p50/p90/p99/p99.9, max). */
@@ -123,12 +131,15 @@ export async function runReplay(spec: ReplaySpec, hooks: { onProgress: (line: st
   let duplicates = 0;
   let lastAnswer = 0;
 
+  const sockets = spec.transport === 'ws' ? await openSockets(spec) : undefined;
   const sendOne = async (i: number, measured: boolean): Promise<void> => {
     const r = spec.requests[i]!;
     const t0 = performance.now();
     let status = 'transport-error';
     let text = '';
     try {
+      if (sockets) ({ status, text } = await sockets.submit(r, i));
+      else {
       const res = await fetch(`${spec.url}/v1/messages`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', authorization: r.authorization },
@@ -137,6 +148,7 @@ export async function runReplay(spec: ReplaySpec, hooks: { onProgress: (line: st
       });
       text = await res.text();
       status = String(res.status);
+      }
     } catch (error) {
       text = error instanceof Error ? error.message : String(error);
     }
@@ -196,6 +208,7 @@ export async function runReplay(spec: ReplaySpec, hooks: { onProgress: (line: st
   }
   hooks.onPhase('measure-end');
   const cpu = process.cpuUsage(cpu0);
+  sockets?.close();
   const acceptedSeconds = ((lastAnswer || performance.now()) - t0) / 1000;
 
   // Every accepted commitment is in the log once a published checkpoint's tree covers its index.
@@ -227,6 +240,42 @@ export async function runReplay(spec: ReplaySpec, hooks: { onProgress: (line: st
     checkpointSize: size,
     clientCpuMs: Math.round((cpu.user + cpu.system) / 1000),
     requestBytes: { mean: Math.round(bytes.reduce((a, b) => a + b, 0) / Math.max(1, bytes.length)), max: bytes.reduce((a, b) => Math.max(a, b), 0) },
+  };
+}
+
+/**
+ * One authenticated WebSocket per sending device; `submit` sends a request's body as a `submit`
+ * frame and resolves with its answer, as HTTP would have said it (`submitted`: 201, or 200 for a
+ * duplicate, with the SubmitResponse as text; `error`: its status and error body).
+ */
+async function openSockets(spec: ReplaySpec): Promise<{ submit(r: ReplayRequest, seq: number): Promise<{ status: string; text: string }>; close(): void }> {
+  const waiting = new Map<string, (answer: { status: string; text: string }) => void>();
+  const byToken = new Map<string, WebSocket>();
+  for (const authorization of new Set(spec.requests.map((r) => r.authorization))) {
+    const ws = await openWs(`${spec.url.replace(/^http/, 'ws')}/v1/ws`);
+    await authenticate(ws, authorization.replace(/^Bearer /, ''), 30_000);
+    ws.on('message', (data: WebSocket.RawData) => {
+      for (const f of submitAnswers(String(data)) as (SubmitAnswer & { status?: number; error?: unknown; result?: { duplicate?: boolean } })[]) {
+        const done = f.requestId === undefined ? undefined : waiting.get(f.requestId);
+        if (!done) continue;
+        waiting.delete(f.requestId!);
+        if (f.type === 'submitted') done({ status: f.result?.duplicate === true ? '200' : '201', text: JSON.stringify(f.result) });
+        else done({ status: String(f.status ?? 'error'), text: JSON.stringify(f.error) });
+      }
+    });
+    byToken.set(authorization, ws);
+  }
+  return {
+    submit(r, seq) {
+      const requestId = String(seq);
+      return new Promise((resolve) => {
+        waiting.set(requestId, resolve);
+        byToken.get(r.authorization)!.send(`{"type":"submit","requestId":"${requestId}","body":${r.body}}`);
+      });
+    },
+    close() {
+      for (const ws of byToken.values()) ws.close();
+    },
   };
 }
 

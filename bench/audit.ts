@@ -66,6 +66,8 @@ export interface AuditBenchOptions {
   clients?: 'child' | 'inline';
   /** Submissions in flight (default 32). */
   concurrency?: number;
+  /** How submissions travel (audit-clients.ts `ReplaySpec.transport`; default http). */
+  transport?: 'http' | 'ws';
   /** Measured submissions (default 20,000; --quick 3,000). */
   commitments?: number;
   /** Messages per evidence figure (default 50; --quick 20). */
@@ -209,6 +211,7 @@ async function runEngine(engine: Engine, opts: AuditBenchOptions, log: (line: st
       logName: auditLog.name,
       progressIntervalMs: 2000,
       sequenceTimeoutMs: 120_000,
+      transport: opts.transport ?? 'http',
     };
     let cpu0: NodeJS.CpuUsage | undefined;
     let cpuUsed: NodeJS.CpuUsage | undefined;
@@ -293,7 +296,7 @@ async function runEngine(engine: Engine, opts: AuditBenchOptions, log: (line: st
 
     const result: AuditEngineResult = {
       engine,
-      config: { customers: customerCount, concurrency, warmup, measured, clients, routing, auditBatchSize: server.config.tlog.batchSize, evidenceMessages },
+      config: { customers: customerCount, concurrency, transport: opts.transport ?? 'http', warmup, measured, clients, routing, auditBatchSize: server.config.tlog.batchSize, evidenceMessages },
       pregeneration: { messages: total, seconds: Math.round(pregenSeconds * 10) / 10, perSecond: Math.round(total / pregenSeconds) },
       submit,
       evidence,

@@ -247,6 +247,7 @@ async function main(): Promise<number> {
         runAuditBench({
           ...common,
           clients: args.clients,
+          transport: args.transport,
           ...(args.messages !== undefined ? { commitments: args.messages } : {}),
           ...(args.profile ? { profileDir: resultsDir } : {}),
           ...beforeEngine(args, 'audit'),

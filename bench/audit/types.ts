@@ -58,6 +58,8 @@ export interface AuditEngineResult {
   config: {
     customers: number;
     concurrency: number;
+    /** How submissions travelled: `POST /v1/messages` or `submit` frames on each device's WebSocket. */
+    transport: 'http' | 'ws';
     warmup: number;
     measured: number;
     clients: 'child' | 'inline';

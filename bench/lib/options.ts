@@ -28,13 +28,15 @@ export interface Args {
   tickMs: number | undefined;
   /** The relay pairs' conversations' MLS suite (`--suite classic|xwing`, default classic). */
   suite: SuiteName;
+  /** The audit section's submissions: `http` (POST /v1/messages, default) or `ws` (submit frames, as the SDK online). */
+  transport: 'http' | 'ws';
   /** Peers the relay section measures after Parley (`--peers mqtt,jetstream|all|none`, default all; missing binaries are skipped). */
   peers: RelayPeer[];
 }
 
 /** `npm run bench -- --help`. */
 export const USAGE =
-  'usage: npm run bench -- [relay|tlog|audit|routing|mls|sdk|bundle-size|gateway|signer|backup|media|startup|all] [--quick] [--engine pglite|postgres|both] [--clients child|inline] [--instrument] [--pairs N] [--messages N] [--postgres-url URL] [--wait-quiet SECONDS] [--profile] [--tick-ms N] [--suite classic|xwing] [--peers all|none|mqtt,jetstream]' +
+  'usage: npm run bench -- [relay|tlog|audit|routing|mls|sdk|bundle-size|gateway|signer|backup|media|startup|all] [--quick] [--engine pglite|postgres|both] [--clients child|inline] [--instrument] [--pairs N] [--messages N] [--postgres-url URL] [--wait-quiet SECONDS] [--profile] [--tick-ms N] [--suite classic|xwing] [--peers all|none|mqtt,jetstream] [--transport http|ws]' +
   '\n       npm run bench -- cluster [--quick] [--devices N] [--nodes 1,2,3] [--systems nats,jetstream,mqtt,parley] [--in-flight N] [--seconds S] [--client-procs N] [--broker-clients raw|lib] [--postgres-url URL] [--wait-quiet SECONDS]';
 
 /**
@@ -58,6 +60,7 @@ export function parseArgs(argv: readonly string[]): Args {
   let tickMs: number | undefined;
   let suite: SuiteName = CLASSIC_SUITE;
   let peers: RelayPeer[] = ['mqtt', 'jetstream'];
+  let transport: 'http' | 'ws' = 'http';
   let postgresUrl = process.env['PARLEY_BENCH_DATABASE_URL'] ?? DEFAULT_POSTGRES_URL;
   const value = (i: number, flag: string): string => {
     const v = argv[i + 1];
@@ -165,6 +168,12 @@ export function parseArgs(argv: readonly string[]): Args {
         peers = list;
         break;
       }
+      case '--transport': {
+        const v = take();
+        if (v !== 'http' && v !== 'ws') throw new Error(`--transport takes http or ws\n${USAGE}`);
+        transport = v;
+        break;
+      }
       case '--tick-ms':
         tickMs = positive(take(), flag);
         break;
@@ -178,5 +187,5 @@ export function parseArgs(argv: readonly string[]): Args {
     }
   }
   const sections: Section[] = name === 'all' ? ['relay', 'tlog', 'audit', 'routing', 'mls', 'sdk'] : [name as Section];
-  return { sections, name, quick, engines: enginesOf(engine), clients, instrument, pairs, messages, postgresUrl, waitQuietMs, profile, tickMs, cluster, suite, peers };
+  return { sections, name, quick, engines: enginesOf(engine), clients, instrument, pairs, messages, postgresUrl, waitQuietMs, profile, tickMs, cluster, suite, peers, transport };
 }

@@ -13,7 +13,8 @@ export function printAudit(r: AuditBenchResult): void {
   if (r.results.length === 0) return;
   const c = r.results[0]!.config;
   console.log(
-    '\nAudit log: signed commitments accepted end to end (HTTP submit → 201 carrying the audit-log index, i.e. durable and sequenced; %s in flight, %s customers, %s B requests, clients %s, routing %s)',
+    '\nAudit log: signed commitments accepted end to end (%s → an answer carrying the audit-log index, i.e. durable and sequenced; %s in flight, %s customers, %s B requests, clients %s, routing %s)',
+    c.transport === 'ws' ? 'WebSocket submit frames, as the SDK sends online,' : 'HTTP POST /v1/messages',
     c.concurrency,
     c.customers,
     num(r.results[0]!.submit.requestBytes.mean),
