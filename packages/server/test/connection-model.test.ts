@@ -14,17 +14,8 @@ import type { Envelope, MailboxResponse } from '@parley/core';
 import type { WebSocket } from 'ws';
 import type { Relay } from '../src/relay/relay.js';
 import { DeviceConnection } from '../src/ws/connection.js';
+import { envelope } from './connection-fixture.js';
 
-const envelope = (id: number): Envelope => ({
-  id: String(id),
-  conversationId: 'g',
-  senderDeviceId: 's',
-  senderIdentityId: 'b:s',
-  kind: 'application',
-  epoch: '1',
-  payload: 'AAAA',
-  createdAt: new Date(0).toISOString(),
-});
 
 /** mulberry32: a small seeded generator, so a failing schedule can be replayed from its seed. */
 function random(seed: number): () => number {
