@@ -6,7 +6,7 @@
  * from `GET /readyz` (polled every 20 ms), then, after `--idle-ms` (default 5 s) of idling, the
  * resident memory of the process and its descendants (VmRSS from /proc: PGlite's WebAssembly
  * runs in a worker thread of the server, which VmRSS covers) and the peak (VmHWM). Each run
- * starts on a fresh data directory (first start: initdb, migrations, key generation) and then
+ * starts on a fresh data directory (first start: the build's migrated PGlite template unpacked, keys generated) and then
  * once more on the same directory (restart); the figures are medians over `--runs` (default 3).
  *
  * Run alone it prints a table and writes bench/results/startup-<ISO date>.json (and latest.json).
@@ -299,7 +299,7 @@ export async function runStartupBench(o: {
     samples,
     quiet,
     notes: [
-      'first: a fresh data directory (PGlite initdb, every migration, key generation); restart: the same directory again',
+      "first: a fresh data directory (unpacked from the build's initialised and migrated PGlite template, or initdb and every migration without one; key generation); restart: the same directory again",
       `readyMs: process spawn → first 200 from GET /readyz, polled every ${POLL_MS} ms; listeningMs: spawn → the "listening on" log line`,
       `idle RSS: VmRSS of the server and its descendants ${idleMs} ms after ready (PGlite runs in a worker thread, inside the same process); peak: VmHWM`,
       'cpuMsAtReady: user + system CPU of the server (all its threads) at that first 200, from /proc/<pid>/stat: the work the start did, whatever else runs on the machine',
