@@ -10,11 +10,11 @@
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import pino from 'pino';
-import type { Envelope, MailboxResponse } from '@parley/core';
+import type { MailboxResponse } from '@parley/core';
 import type { WebSocket } from 'ws';
 import type { Relay } from '../src/relay/relay.js';
 import { DeviceConnection } from '../src/ws/connection.js';
-import { envelope } from './connection-fixture.js';
+import { envelope, fakeSocket } from './connection-fixture.js';
 
 
 /** mulberry32: a small seeded generator, so a failing schedule can be replayed from its seed. */
@@ -68,24 +68,14 @@ async function runSchedule(seed: number, steps: number): Promise<{ left: number[
       return new Promise((resolve) => world.pages.push({ after: Number(after), limit, resolve }));
     },
   };
-  const socket = {
-    OPEN: 1,
-    readyState: 1,
-    bufferedAmount: 0,
-    send(data: string) {
-      const frame = JSON.parse(data) as { type: string; envelopes?: Envelope[]; frames?: { type: string; envelopes?: Envelope[] }[] };
-      for (const f of frame.type === 'batch' ? frame.frames! : [frame]) {
-        if (f.type !== 'deliver') continue;
-        for (const e of f.envelopes!) {
-          world.received.add(Number(e.id));
-          delivered.add(Number(e.id));
-        }
-      }
-      const onSocket = [...world.received].filter((id) => world.pending.has(id)).length;
-      world.worstWindow = Math.max(world.worstWindow, onSocket);
-    },
-    close() {},
-  };
+  const socket = fakeSocket((envelopes) => {
+    for (const e of envelopes) {
+      world.received.add(Number(e.id));
+      delivered.add(Number(e.id));
+    }
+    const onSocket = [...world.received].filter((id) => world.pending.has(id)).length;
+    world.worstWindow = Math.max(world.worstWindow, onSocket);
+  });
   const connection = new DeviceConnection('d', socket as unknown as WebSocket, mailbox as unknown as Relay, { maxInFlight, highWaterBytes: 1000, pageSize, pollIntervalMs: 3_600_000 }, pino({ level: 'silent' }));
   connection.fetchMore();
 

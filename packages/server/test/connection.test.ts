@@ -5,11 +5,11 @@
  */
 import { describe, expect, it } from 'vitest';
 import pino from 'pino';
-import type { Envelope, MailboxResponse } from '@parley/core';
+import type { MailboxResponse } from '@parley/core';
 import type { WebSocket } from 'ws';
 import type { Relay } from '../src/relay/relay.js';
 import { DeviceConnection } from '../src/ws/connection.js';
-import { envelope } from './connection-fixture.js';
+import { envelope, fakeSocket } from './connection-fixture.js';
 
 
 /** A mailbox whose pages resolve when the test says so. */
@@ -47,16 +47,7 @@ class ScriptedMailbox {
 function harness(maxInFlight: number, pageSize: number) {
   const mailbox = new ScriptedMailbox();
   const sent: string[] = [];
-  const socket = {
-    OPEN: 1,
-    readyState: 1,
-    bufferedAmount: 0,
-    send(data: string) {
-      const frame = JSON.parse(data) as { type: string; envelopes?: Envelope[]; frames?: { type: string; envelopes?: Envelope[] }[] };
-      for (const f of frame.type === 'batch' ? frame.frames! : [frame]) if (f.type === 'deliver') sent.push(...f.envelopes!.map((e) => e.id));
-    },
-    close() {},
-  };
+  const socket = fakeSocket((envelopes) => sent.push(...envelopes.map((e) => e.id)));
   const connection = new DeviceConnection('d', socket as unknown as WebSocket, mailbox as unknown as Relay, { maxInFlight, highWaterBytes: 1 << 20, pageSize, pollIntervalMs: 3_600_000 }, pino({ level: 'silent' }));
   return { mailbox, sent, connection };
 }
