@@ -159,7 +159,7 @@ describe('parley audit export + verify', () => {
     await expect(audit(['export', '--message', m1, '--server', t.url, '--admin-token', 'wrong'])).rejects.toMatchObject({ status: 401 });
     expect((await audit(['monitor'])).code).toBe(2);
     // A base64url id may begin with a dash: a value, not a flag (an unknown id, so 404).
-    await expect(audit(['export', '--message', `-${m1.slice(1)}`, '--server', t.url, '--admin-token', ADMIN_TOKEN])).rejects.toMatchObject({ status: 404 });
+    await expect(audit(['export', '--message', `${m1.startsWith("-") ? "_" : "-"}${m1.slice(1)}`, '--server', t.url, '--admin-token', ADMIN_TOKEN])).rejects.toMatchObject({ status: 404 });
   });
 });
 
