@@ -11,6 +11,9 @@ const TS_MLS_DEEP_MESSAGE = 'import ts-mls internals (paths other than the packa
 const NODE_MESSAGE =
   'core and the SDK must run in browsers: no Node built-ins outside *.node.ts files (use WebCrypto, Uint8Array, bytes.ts).';
 const BUFFER_MESSAGE = 'core and the SDK use Uint8Array and the helpers in bytes.ts, not Buffer (outside *.node.ts files).';
+const TYPEBOX_MESSAGE =
+  "import TypeBox's Type and Compile from @parley/core/typebox (inside core: ./typebox.js), which the build bundles into one module (start-up, issue 18).";
+const TYPEBOX_PATHS = ['typebox', 'typebox/compile', 'typebox/value'].map((name) => ({ name, message: TYPEBOX_MESSAGE, allowTypeImports: true }));
 const TEST_FOLDER_MESSAGE = "shared test helpers live in @parley/test-kit (server, sdk, evidence): never import another package's test folder.";
 
 export default tseslint.config(
@@ -33,12 +36,13 @@ export default tseslint.config(
   {
     // The MLS boundary (a ts-mls upgrade touches packages/core/src/mls/ only). A rule of its
     // own name, so that it composes with the runtime rule below instead of replacing it.
+    // TypeBox at run time comes through core's one bundled entry (src/typebox.ts, its only importer).
     files: ['packages/*/src/**/*.ts'],
-    ignores: ['packages/core/src/mls/**'],
+    ignores: ['packages/core/src/mls/**', 'packages/core/src/typebox.ts'],
     rules: {
       '@typescript-eslint/no-restricted-imports': [
         'error',
-        { paths: [{ name: 'ts-mls', message: TS_MLS_MESSAGE }], patterns: [{ group: ['ts-mls/*'], message: TS_MLS_MESSAGE }] },
+        { paths: [{ name: 'ts-mls', message: TS_MLS_MESSAGE }, ...TYPEBOX_PATHS], patterns: [{ group: ['ts-mls/*'], message: TS_MLS_MESSAGE }] },
       ],
     },
   },
@@ -47,7 +51,7 @@ export default tseslint.config(
     files: ['packages/core/src/mls/**/*.ts'],
     ignores: ['packages/core/src/mls/ts-mls-internals.ts'],
     rules: {
-      '@typescript-eslint/no-restricted-imports': ['error', { patterns: [{ group: ['ts-mls/*'], message: TS_MLS_DEEP_MESSAGE }] }],
+      '@typescript-eslint/no-restricted-imports': ['error', { paths: TYPEBOX_PATHS, patterns: [{ group: ['ts-mls/*'], message: TS_MLS_DEEP_MESSAGE }] }],
     },
   },
   {

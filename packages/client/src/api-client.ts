@@ -3,8 +3,7 @@
  * shared wire schema before use: a malicious or broken server gets a typed
  * error, not a crash deeper in the SDK.
  */
-import type { TSchema, Static } from 'typebox';
-import { Compile } from 'typebox/compile';
+import { Compile, type Static, type TSchema } from '@parley/core/typebox';
 import {
   AckResponseSchema, ChallengeResponseSchema, ClaimKeyPackagesResponseSchema, DeviceRecordSchema, ErrorBodySchema,
   GroupInfoResponseSchema, IdentityDevicesResponseSchema, KeyPackageStockSchema, MailboxResponseSchema,

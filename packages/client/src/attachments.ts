@@ -7,8 +7,7 @@
  * (resuming by range), checking every chunk and the hash while it decrypts. Neither direction
  * holds the file: memory stays at a segment (upload) or a chunk (download).
  */
-import { Type } from 'typebox';
-import { Compile } from 'typebox/compile';
+import { Compile, Type } from '@parley/core/typebox';
 import { AttachmentRefSchema, EncryptedBlobRefSchema, type AttachmentRef, type EncryptedBlobRef } from '@parley/core';
 import { decodeSealedBlob, decryptStream, encodeSealedBlob, encryptStream, streamCipherSize, webStreamCrypto, type StreamCrypto } from '@parley/core/media';
 import type { ApiClient } from './api-client.js';

@@ -5,7 +5,7 @@
  * error bodies as `ApiError`); JSON answers are checked against the wire schema. Beside them,
  * what the resumable transfers share: which failures are worth another try, and the backoff.
  */
-import { Compile } from 'typebox/compile';
+import { Compile } from '@parley/core/typebox';
 import { BLOB_SHA256_HEADER, BLOB_UPLOAD_CONTENT_TYPE, CreateBlobResponseSchema, callDeadline, type CreateBlobResponse } from '@parley/core';
 import type { ApiClient } from './api-client.js';
 import { ApiError, TransportError } from './errors.js';

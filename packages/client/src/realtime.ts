@@ -4,7 +4,7 @@
  * exponential backoff. Runs on the browser WebSocket API; Node passes the `ws`
  * package's constructor (see `node.ts`).
  */
-import { Compile } from 'typebox/compile';
+import { Compile } from '@parley/core/typebox';
 import { ServerFrameSchema, type Envelope, type SingleServerFrame, type SubmitRequest, type SubmitResponse } from '@parley/core';
 import { ApiError, TransportError } from './errors.js';
 

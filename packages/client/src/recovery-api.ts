@@ -2,8 +2,7 @@
  * The `/v1/recovery` calls of social recovery, every answer checked against its wire schema
  * (a malicious or broken server gets a `TransportError`, not a crash deeper in the SDK).
  */
-import type { Static, TSchema } from 'typebox';
-import { Compile } from 'typebox/compile';
+import { Compile, type Static, type TSchema } from '@parley/core/typebox';
 import {
   RecoveryHolderKeyListSchema,
   RecoveryHolderKeySchema,

@@ -11,7 +11,7 @@
  * (`DeviceRevokedError`). A refusal whose notice does not verify wipes nothing: a server (or
  * anyone in between) cannot make a device destroy itself without the log showing it.
  */
-import { Compile } from 'typebox/compile';
+import { Compile } from '@parley/core/typebox';
 import { KeyLookupResponseSchema, equalBytes, isParleyError } from '@parley/core';
 import { ApiError, ClientError } from './errors.js';
 import type { EventHub } from './event-hub.js';

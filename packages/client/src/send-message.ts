@@ -8,7 +8,7 @@
 import { MESSAGE_ID_PATTERN, encodeContent, fromBase64, newMessageId, randomBytes, toBase64, toBase64Url, type AttachmentRef, type DlpOutcome } from '@parley/core';
 import { commitmentHash } from '@parley/core/audit';
 import { AttachmentRefSchema, MAX_ATTACHMENTS } from '@parley/core';
-import { Compile } from 'typebox/compile';
+import { Compile } from '@parley/core/typebox';
 import { encryptApplication } from '@parley/core/mls';
 import type { CommittedMessage } from './audit-sender.js';
 import { sealForEscrow } from './escrow-policy.js';

@@ -2,8 +2,7 @@
  * The application payload carried inside MLS application messages. The server
  * never sees it: it is encrypted before it leaves the sender.
  */
-import { Type, type Static } from 'typebox';
-import { Compile } from 'typebox/compile';
+import { Compile, Type, type Static } from './typebox.js';
 import { InvalidInputError } from './errors.js';
 import { CommitmentSchema } from './audit/commitment.js';
 import { fromUtf8, randomBytes, toBase64Url, utf8 } from './bytes.js';

@@ -4,7 +4,7 @@
  * the encrypted content and, for business messages, in the signed commitment, so an
  * auditor can see that a policy acted.
  */
-import { Type, type Static } from 'typebox';
+import { Type, type Static } from './typebox.js';
 
 export const DLP_POLICY_ID_PATTERN = '^[a-z0-9][a-z0-9._-]{0,63}$';
 

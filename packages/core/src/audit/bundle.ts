@@ -6,8 +6,7 @@
  * outside the bundle: after a log-key rotation the bundle carries the logs'
  * announcements, which lead from the key the auditor trusts to the key that signs now.
  */
-import { Type, type Static } from 'typebox';
-import { Compile } from 'typebox/compile';
+import { Compile, Type, type Static } from '../typebox.js';
 import { InvalidInputError } from '../errors.js';
 import { KeyLookupResponseSchema } from '../wire/registry.js';
 import { CommitmentSchema } from './commitment.js';

@@ -8,8 +8,7 @@
  */
 import { hmac } from '@noble/hashes/hmac.js';
 import { sha256 } from '@noble/hashes/sha2.js';
-import { Type, type Static } from 'typebox';
-import { Compile } from 'typebox/compile';
+import { Compile, Type, type Static } from '../typebox.js';
 import { InvalidInputError } from '../errors.js';
 import { assertBytes, concatBytes, equalBytes, fromBase64, randomBytes, utf8 } from '../bytes.js';
 import { CONVERSATION_ID_PATTERN, DEVICE_ID_PATTERN, IDENTITY_ID_PATTERN, MESSAGE_CLASS_PATTERN } from '../ids.js';

@@ -4,8 +4,7 @@
  * commitment it answers. Who sent what to whom stays with the parties and in
  * evidence bundles; the log makes it impossible to change or deny afterwards.
  */
-import { Type, type Static } from 'typebox';
-import { Compile } from 'typebox/compile';
+import { Compile, Type, type Static } from '../typebox.js';
 import { InvalidInputError } from '../errors.js';
 import { fromUtf8, toBase64Url } from '../bytes.js';
 import { canonicalJson } from '../keylog/entry.js';

@@ -5,8 +5,7 @@
  * device's identity key.
  */
 import { sha256 } from '@noble/hashes/sha2.js';
-import { Type, type Static } from 'typebox';
-import { Compile } from 'typebox/compile';
+import { Compile, Type, type Static } from '../typebox.js';
 import { InvalidInputError } from '../errors.js';
 import { concatBytes, utf8 } from '../bytes.js';
 import { DEVICE_ID_PATTERN, IDENTITY_ID_PATTERN } from '../ids.js';

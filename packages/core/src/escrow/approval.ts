@@ -9,8 +9,7 @@
  */
 import { sha256 } from '@noble/hashes/sha2.js';
 import { combine } from 'shamir-secret-sharing';
-import { Type, type Static } from 'typebox';
-import { Compile } from 'typebox/compile';
+import { Compile, Type, type Static } from '../typebox.js';
 import { CryptoError, InvalidInputError } from '../errors.js';
 import { concatBytes, equalBytes, fromBase64, utf8 } from '../bytes.js';
 import { MESSAGE_ID_PATTERN } from '../ids.js';

@@ -13,8 +13,7 @@
  */
 import { sha256 } from '@noble/hashes/sha2.js';
 import { split } from 'shamir-secret-sharing';
-import { Type, type Static } from 'typebox';
-import { Compile } from 'typebox/compile';
+import { Compile, Type, type Static } from '../typebox.js';
 import { InvalidInputError } from '../errors.js';
 import { fromBase64, toBase64Url } from '../bytes.js';
 import { BUSINESS_ID_PATTERN } from '../ids.js';

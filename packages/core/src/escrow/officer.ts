@@ -5,8 +5,7 @@
  * under the same id. The key file (`parley escrow officer-key`) holds both private halves.
  */
 import { sha256 } from '@noble/hashes/sha2.js';
-import { Type, type Static } from 'typebox';
-import { Compile } from 'typebox/compile';
+import { Compile, Type, type Static } from '../typebox.js';
 import { InvalidInputError } from '../errors.js';
 import { equalBytes, fromBase64, toBase64Url } from '../bytes.js';
 import { generateIdentityKeyPair } from '../identity-keys.js';

@@ -5,8 +5,7 @@
  * so a blob cannot be moved to another message or commitment. The commitment itself names
  * the key (`escrow: { keyId }`), so the recipient and any auditor see that it is escrowed.
  */
-import { Type } from 'typebox';
-import { Compile } from 'typebox/compile';
+import { Compile, Type } from '../typebox.js';
 import { CryptoError } from '../errors.js';
 import { fromBase64, fromUtf8, toBase64Url } from '../bytes.js';
 import { canonicalJson } from '../keylog/entry.js';

@@ -6,8 +6,7 @@
  * never its id or phone number.
  */
 import canonicalize from 'canonicalize';
-import { Type, type Static } from 'typebox';
-import { Compile } from 'typebox/compile';
+import { Compile, Type, type Static } from '../typebox.js';
 import { InvalidInputError } from '../errors.js';
 import { concatBytes, fromUtf8, utf8 } from '../bytes.js';
 import { DEVICE_ID_PATTERN } from '../ids.js';

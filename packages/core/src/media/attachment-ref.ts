@@ -5,7 +5,7 @@
  * hash, sizes, media type — travels inside the MLS message, so only the conversation's
  * members can read it. Business messages commit to the ciphertext hashes (commitment.ts).
  */
-import { Type, type Static } from 'typebox';
+import { Type, type Static } from '../typebox.js';
 
 /** A blob id: 128 random bits, base64url (chosen by the server at upload). */
 export const BLOB_ID_PATTERN = '^[A-Za-z0-9_-]{22}$';

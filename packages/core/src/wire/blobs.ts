@@ -16,7 +16,7 @@
  *
  * Other identities get 404 `no_blob` for a blob they may not use, as for one that does not exist.
  */
-import { Type, type Static } from 'typebox';
+import { Type, type Static } from '../typebox.js';
 import { BLOB_ID_PATTERN } from '../media/attachment-ref.js';
 
 /** Most bytes one `PATCH` request carries (larger: 413 `payload_too_large`). */

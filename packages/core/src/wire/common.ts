@@ -2,7 +2,7 @@
  * Shared pieces of the wire contract: identifier schemas, the error body, base64 fields
  * and the size limits every request is held to.
  */
-import { Type, type Static } from 'typebox';
+import { Type, type Static } from '../typebox.js';
 import {
   BUSINESS_ID_PATTERN,
   CONVERSATION_ID_PATTERN,

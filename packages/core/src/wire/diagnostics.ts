@@ -5,7 +5,7 @@
  * free text: the reason codes come from a fixed list shared by the SDK and the server, and
  * anything outside the lists is stored as `other`.
  */
-import { Type, type Static } from 'typebox';
+import { Type, type Static } from '../typebox.js';
 
 /**
  * Why an envelope could not be read: the SDK's `undecryptable` event reasons, the one list

@@ -1,5 +1,5 @@
 /** Escrow (docs/escrow.md): key registration, the senders' policy, requests, approvals, openings. */
-import { Type, type Static } from 'typebox';
+import { Type, type Static } from '../typebox.js';
 import { CommitmentSchema } from '../audit/commitment.js';
 import { EscrowKeyRecordSchema, ESCROW_KEY_ID_PATTERN } from '../escrow/key-record.js';
 import { EscrowOfficerSchema, Key32Schema, OFFICER_ID_PATTERN } from '../escrow/officer.js';

@@ -1,5 +1,5 @@
 /** WebSocket frames (JSON text frames) in both directions, and the schema list for OpenAPI. */
-import { Type, type Static, type TSchema } from 'typebox';
+import { Type, type Static, type TSchema } from '../typebox.js';
 import { DeviceIdSchema, ErrorBodySchema } from './common.js';
 import { DeviceRecordSchema, KeyPackageStockSchema } from './registry.js';
 import { AckRequestSchema, EnvelopeSchema, SubmitRequestSchema, SubmitResponseSchema } from './relay.js';

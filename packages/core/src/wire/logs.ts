@@ -2,7 +2,7 @@
  * The transparency logs' JSON helpers (the logs themselves are C2SP tlog-tiles, read as
  * bytes): the list of logs, and RFC 9162 inclusion and consistency proofs.
  */
-import { Type, type Static } from 'typebox';
+import { Type, type Static } from '../typebox.js';
 
 /** A log's short name and URL segment (`keys`, `audit`). */
 export const LogNameSchema = Type.String({ pattern: '^[a-z][a-z0-9-]{0,31}$' });

@@ -5,7 +5,7 @@
  * its ephemeral HPKE key) and the shares holders release to it. The server stores and relays
  * ciphertext and signatures only.
  */
-import { Type, type Static } from 'typebox';
+import { Type, type Static } from '../typebox.js';
 import { RFC3339_UTC } from '../audit/commitment.js';
 import { Key32Schema } from '../escrow/officer.js';
 import { DEVICE_ID_PATTERN, IDENTITY_ID_PATTERN } from '../ids.js';

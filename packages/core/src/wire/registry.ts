@@ -1,5 +1,5 @@
 /** Businesses, device registration, sessions, the device directory, key transparency and KeyPackages. */
-import { Type, type Static } from 'typebox';
+import { Type, type Static } from '../typebox.js';
 import { BUSINESS_ID_PATTERN } from '../ids.js';
 import { Base64, BusinessIdSchema, DeviceIdSchema, IdentityIdSchema, IdentityKindSchema, LIMITS, SuiteNamesSchema } from './common.js';
 

@@ -1,5 +1,5 @@
 /** The relay: submitting MLS messages, mailboxes, acks, receipts and GroupInfo for resync. */
-import { Type, type Static } from 'typebox';
+import { Type, type Static } from '../typebox.js';
 import { CommitmentSchema } from '../audit/commitment.js';
 import { ReceiptSchema } from '../audit/receipt.js';
 import { Base64, ConversationIdSchema, DeviceIdSchema, EnvelopeIdSchema, IdentityIdSchema, LIMITS } from './common.js';

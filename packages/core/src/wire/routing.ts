@@ -1,5 +1,5 @@
 /** Capability-aware routing: push registration, retrieval links, web messages, route views. */
-import { Type, type Static } from 'typebox';
+import { Type, type Static } from '../typebox.js';
 import { CommitmentSchema } from '../audit/commitment.js';
 import { Base64 } from './common.js';
 import { EnvelopeSchema } from './relay.js';

@@ -4,7 +4,7 @@
  * in the shared database), so a load balancer may send any request anywhere.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { Type } from 'typebox';
+import { Type } from '@parley/core/typebox';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Database } from '@parley/server';
 import { authenticateApiKey } from '../api-keys.js';

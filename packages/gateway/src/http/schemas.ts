@@ -2,7 +2,7 @@
  * The gateway REST API's bodies (TypeBox JSON Schemas): what the bank's services send and
  * get. Names are the OpenAPI components of `/openapi.json`.
  */
-import { Type, type Static } from 'typebox';
+import { Type, type Static } from '@parley/core/typebox';
 import { MESSAGE_CLASS_PATTERN, MESSAGE_ID_PATTERN, SUBJECT_PATTERN } from '@parley/core';
 import { GATEWAY_ERROR_CODES } from '../errors.js';
 

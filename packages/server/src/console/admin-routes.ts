@@ -6,7 +6,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import { Type } from 'typebox';
+import { Type } from '@parley/core/typebox';
 import { ConflictError, DeviceIdSchema, IdentityIdSchema, NotFoundError } from '@parley/core';
 import { getDevice } from '../repos/devices.js';
 import { getIdentity } from '../repos/identities.js';

@@ -4,7 +4,7 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import { Type } from 'typebox';
+import { Type } from '@parley/core/typebox';
 import { UnauthorizedError } from '@parley/core';
 import { requireAdmin } from '../http/context.js';
 import { recordAction } from './actions.js';

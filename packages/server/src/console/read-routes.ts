@@ -6,7 +6,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import { Type } from 'typebox';
+import { Type } from '@parley/core/typebox';
 import { MessageIdSchema } from '@parley/core';
 import type { ConsoleRouteContext } from './context.js';
 import { MAX_WINDOW_HOURS, deliveryView } from './read-delivery.js';

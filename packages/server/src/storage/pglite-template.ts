@@ -92,7 +92,8 @@ export async function writePgliteTemplate(dir: string, file: string): Promise<{ 
  * nothing, when the template was made by another PGlite release.
  */
 async function extract(template: URL, dataDir: string, version: string): Promise<boolean> {
-  const input = createReadStream(template).pipe(createGunzip());
+  // 1 MiB pieces: the default 16 KiB made ~2,600 thread-pool round trips of 42 MB (0.5 s of a first start).
+  const input = createReadStream(template, { highWaterMark: 1 << 20 }).pipe(createGunzip({ chunkSize: 1 << 20 }));
   let pending: Buffer = Buffer.alloc(0);
   let header = false;
   let pgVersion: Buffer | undefined;

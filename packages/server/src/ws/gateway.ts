@@ -8,7 +8,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { WebSocket, RawData } from 'ws';
-import { Compile } from 'typebox/compile';
+import { Compile } from '@parley/core/typebox';
 import { ClientFrameSchema, SubmitRequestSchema, UnauthorizedError, type ClientFrame, type SingleServerFrame } from '@parley/core';
 import { mapError, publicError } from '../http/errors.js';
 import { bearerToken } from '../http/sessions.js';

@@ -1,6 +1,6 @@
 /** The KeyPackage directory: upload, stock, claim. */
 import type { FastifyInstance } from 'fastify';
-import { Type } from 'typebox';
+import { Type } from '@parley/core/typebox';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import {
   ClaimKeyPackagesRequestSchema,

@@ -1,7 +1,7 @@
 /** The relay over HTTP: submit, mailbox fetch, ack, GroupInfo for resync. */
 import type { FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import { Type } from 'typebox';
+import { Type } from '@parley/core/typebox';
 import {
   AckRequestSchema,
   AckResponseSchema,

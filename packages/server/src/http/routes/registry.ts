@@ -1,7 +1,7 @@
 /** Businesses, device registration, sessions and the device directory. */
 import type { FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import { Type } from 'typebox';
+import { Type } from '@parley/core/typebox';
 import {
   BusinessSchema,
   ChallengeRequestSchema,
