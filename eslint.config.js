@@ -6,8 +6,8 @@ import { builtinModules } from 'node:module';
 import tseslint from 'typescript-eslint';
 
 const TS_MLS_MESSAGE =
-  'ts-mls is imported only under packages/core/src/mls/ (deep paths only in mls/ts-mls-internals.ts); use @parley/core/mls.';
-const TS_MLS_DEEP_MESSAGE = 'import ts-mls internals (paths other than the package entry) through ./ts-mls-internals.js only.';
+  'ts-mls is imported only under packages/core/src/mls/ (all of it through mls/ts-mls.ts); use @parley/core/mls.';
+const TS_MLS_DEEP_MESSAGE = 'inside mls/, import ts-mls (its entry and its internals) through ./ts-mls.js only: the build bundles that one module.';
 const NODE_MESSAGE =
   'core and the SDK must run in browsers: no Node built-ins outside *.node.ts files (use WebCrypto, Uint8Array, bytes.ts).';
 const BUFFER_MESSAGE = 'core and the SDK use Uint8Array and the helpers in bytes.ts, not Buffer (outside *.node.ts files).';
@@ -47,11 +47,14 @@ export default tseslint.config(
     },
   },
   {
-    // Inside mls/, deep imports into ts-mls internals live in one file.
+    // Inside mls/, every import from ts-mls (entry and internals) lives in one file, which the build bundles.
     files: ['packages/core/src/mls/**/*.ts'],
-    ignores: ['packages/core/src/mls/ts-mls-internals.ts'],
+    ignores: ['packages/core/src/mls/ts-mls.ts'],
     rules: {
-      '@typescript-eslint/no-restricted-imports': ['error', { paths: TYPEBOX_PATHS, patterns: [{ group: ['ts-mls/*'], message: TS_MLS_DEEP_MESSAGE }] }],
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        { paths: [{ name: 'ts-mls', message: TS_MLS_DEEP_MESSAGE }, ...TYPEBOX_PATHS], patterns: [{ group: ['ts-mls/*'], message: TS_MLS_DEEP_MESSAGE }] },
+      ],
     },
   },
   {

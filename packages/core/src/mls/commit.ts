@@ -10,7 +10,7 @@ import {
   joinGroupExternal,
   zeroOutUint8Array,
   type Proposal,
-} from 'ts-mls';
+} from './ts-mls.js';
 import { InvalidInputError } from '../errors.js';
 import type { AuthenticateMember, MemberRef } from './credential.js';
 import { clientConfigFor, mapMlsError, MlsGroup } from './group.js';

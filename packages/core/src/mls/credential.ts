@@ -3,7 +3,7 @@
  * identity and device, as UTF-8 `<identityId>/<deviceId>`; and the authentication service
  * (RFC 9420 §5.3.1) that decides whether a credential may appear in a group.
  */
-import type { AuthenticationService, Credential } from 'ts-mls';
+import type { AuthenticationService, Credential } from './ts-mls.js';
 import { fromUtf8, utf8 } from '../bytes.js';
 import { DEVICE_ID_PATTERN, IDENTITY_ID_PATTERN, type DeviceId, type IdentityId } from '../ids.js';
 

@@ -23,29 +23,27 @@ import { CipherSuite, type AeadInterface, type KemInterface } from '@hpke/core';
 import { XWing } from '@hpke/hybridkem-x-wing';
 import { expand, extract } from '@noble/hashes/hkdf.js';
 import { sha256, sha384, sha512 } from '@noble/hashes/sha2.js';
-import type {
-  AeadAlgorithm,
-  Ciphersuite,
-  CiphersuiteImpl,
-  CryptoProvider,
-  Hash,
-  HashAlgorithm,
-  Kdf,
-  KdfAlgorithm,
-  KemAlgorithm,
-  Rng,
-  Signature,
-  SignatureAlgorithm,
-} from 'ts-mls';
-import { InvalidInputError } from '../errors.js';
 import {
+  type Aead,
+  type AeadAlgorithm,
+  type Ciphersuite,
+  type CiphersuiteImpl,
+  type CryptoProvider,
+  type Hash,
+  type HashAlgorithm,
+  type Kdf,
+  type KdfAlgorithm,
+  type KemAlgorithm,
   makeAead as makeDefaultAead,
   makeDhKem as makeDefaultKem,
   makeGenericHpke,
   makeKdf as makeHpkeKdf,
   makeNobleSignatureImpl as makeDefaultSignature,
-  type Aead,
-} from './ts-mls-internals.js';
+  type Rng,
+  type Signature,
+  type SignatureAlgorithm,
+} from './ts-mls.js';
+import { InvalidInputError } from '../errors.js';
 
 /** The primitives one runtime provides natively; `undefined` means "use ts-mls's default". */
 export interface RuntimeCrypto {

@@ -40,16 +40,17 @@ import {
 } from 'node:crypto';
 import * as nodeCrypto from 'node:crypto';
 import { AeadId, DhkemX448HkdfSha512, type AeadInterface, type KemInterface } from '@hpke/core';
-import type {
-  AeadAlgorithm,
-  Ciphersuite,
-  Hash,
-  HashAlgorithm,
-  KemAlgorithm,
-  Rng,
-  Signature,
-  SignatureAlgorithm,
-} from 'ts-mls';
+import {
+  type Aead,
+  type AeadAlgorithm,
+  type Ciphersuite,
+  type Hash,
+  type HashAlgorithm,
+  type KemAlgorithm,
+  type Rng,
+  type Signature,
+  type SignatureAlgorithm,
+} from './ts-mls.js';
 import { CryptoError, InvalidInputError } from '../errors.js';
 import {
   AEAD_KEY_LENGTH,
@@ -67,7 +68,6 @@ import {
   type RuntimeCrypto,
 } from './crypto-provider-common.js';
 import { KeyCache } from './key-cache.js';
-import type { Aead } from './ts-mls-internals.js';
 
 /** Sizes of the provider's key caches (entries; 0 disables a cache). */
 export interface NodeCryptoProviderOptions {

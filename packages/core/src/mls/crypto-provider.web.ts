@@ -25,16 +25,17 @@
  */
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { sha256, sha384, sha512 } from '@noble/hashes/sha2.js';
-import type {
-  AeadAlgorithm,
-  Ciphersuite,
-  Hash,
-  HashAlgorithm,
-  KemAlgorithm,
-  Rng,
-  Signature,
-  SignatureAlgorithm,
-} from 'ts-mls';
+import {
+  type Aead,
+  type AeadAlgorithm,
+  type Ciphersuite,
+  type Hash,
+  type HashAlgorithm,
+  type KemAlgorithm,
+  type Rng,
+  type Signature,
+  type SignatureAlgorithm,
+} from './ts-mls.js';
 import { fromBase64, toBase64, toBase64Url } from '../bytes.js';
 import { CryptoError, InvalidInputError } from '../errors.js';
 import {
@@ -51,7 +52,6 @@ import {
   type RuntimeCrypto,
 } from './crypto-provider-common.js';
 import { KeyCache } from './key-cache.js';
-import type { Aead } from './ts-mls-internals.js';
 
 /** Where the WebCrypto comes from and how many imported keys to keep (0 disables a cache). */
 export interface WebCryptoProviderOptions {

@@ -11,7 +11,7 @@
  * reference to the external signer and every other key to the suite's own provider, so a
  * device with an external key and one with a local key can share a provider.
  */
-import { getCiphersuiteFromName, type CiphersuiteName, type Signature } from 'ts-mls';
+import { getCiphersuiteFromName, type CiphersuiteName, type Signature } from './ts-mls.js';
 import { equalBytes } from '../bytes.js';
 import { InvalidInputError } from '../errors.js';
 import { signWith, type Ed25519Signer } from '../identity-keys.js';

@@ -6,14 +6,22 @@
  * the old one untouched, so a caller can persist the new state first and fall
  * back to the old one when the delivery service rejects a commit.
  */
-import { createGroup as tsCreateGroup, emptyPskIndex, joinGroup, type ClientConfig, type ClientState, type LeafNode, type RatchetTree } from 'ts-mls';
+import {
+  type ClientConfig,
+  type ClientState,
+  createGroup as tsCreateGroup,
+  defaultClientConfig,
+  emptyPskIndex,
+  joinGroup,
+  type LeafNode,
+  type RatchetTree,
+} from './ts-mls.js';
 import { equalBytes, toBase64Url } from '../bytes.js';
 import type { CoreErrorCode } from '../error-codes.js';
 import { CryptoError, InvalidInputError, ParleyError } from '../errors.js';
 import { authServiceFor, memberFromCredential, type AuthenticateMember, type MemberRef } from './credential.js';
 import { decodeKeyPackageMessage, decodePrivateKeyPackage, leafFor, type KeyPackageSecret, type SignatureKeyPair } from './key-package.js';
 import { parseSuiteName, type MlsSuite, type SuiteName } from './suite.js';
-import { defaultClientConfig } from './ts-mls-internals.js';
 import { decodeMessage } from './wire-inspect.js';
 
 /**

@@ -12,7 +12,7 @@
  * process.ts       encrypting application data, processing incoming messages
  * state-codec.ts   persisting group state
  * external-signature-key.ts  the signature hook for a key outside the process (HSM, KMS)
- * ts-mls-internals.ts  every import from ts-mls beyond its public entry
+ * ts-mls.ts            every import from ts-mls (public entry and internals); bundled by the build
  */
 export {
   SUITES,

@@ -3,11 +3,19 @@
  * private half it keeps, verifying published ones, and the one place a leaf is made
  * ({@link leafFor}) for KeyPackages, new groups and external joins alike.
  */
-import { defaultCapabilities, generateKeyPackageWithKey, encodeMlsMessage, type KeyPackage, type Lifetime, type PrivateKeyPackage } from 'ts-mls';
+import {
+  defaultCapabilities,
+  encodeMlsMessage,
+  generateKeyPackageWithKey,
+  type KeyPackage,
+  type Lifetime,
+  makeKeyPackageRef,
+  type PrivateKeyPackage,
+  verifyKeyPackage,
+} from './ts-mls.js';
 import { CryptoError, InvalidInputError } from '../errors.js';
 import { credentialOf, memberFromCredential, type MemberRef } from './credential.js';
 import { parseSuiteName, type MlsSuite, type SuiteName } from './suite.js';
-import { makeKeyPackageRef, verifyKeyPackage } from './ts-mls-internals.js';
 import { decodeMessage } from './wire-inspect.js';
 
 /**

@@ -6,19 +6,19 @@
 import {
   createApplicationMessage,
   encodeMlsMessage,
-  makePskIndex,
-  processMessage,
-  zeroOutUint8Array,
   type IncomingMessageAction,
+  makePskIndex,
   type PrivateMessage,
+  processMessage,
   type ProposalWithSender,
   type RatchetTree,
-} from 'ts-mls';
+  unprotectPrivateMessage,
+  zeroOutUint8Array,
+} from './ts-mls.js';
 import { equalBytes } from '../bytes.js';
 import { CryptoError, InvalidInputError } from '../errors.js';
 import { mapMlsError, memberAtLeaf, MlsGroup, newLeaves, type GroupMember } from './group.js';
 import type { MlsSuite } from './suite.js';
-import { unprotectPrivateMessage } from './ts-mls-internals.js';
 import { decodeMessage, wireInfoOf } from './wire-inspect.js';
 
 /**

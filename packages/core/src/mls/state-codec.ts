@@ -3,11 +3,17 @@
  * with the epoch, and the rest). Encoded state is secret: it holds the epoch secrets and
  * the signature key. Decoding re-attaches Parley's client configuration, which is not stored.
  */
-import { decodeGroupState, encodeGroupState } from 'ts-mls';
+import {
+  decodeGroupState,
+  decodeGroupStateWithoutTree,
+  decodeRatchetTree,
+  encodeGroupState,
+  encodeGroupStateWithoutTree,
+  encodeRatchetTree,
+} from './ts-mls.js';
 import { CryptoError } from '../errors.js';
 import type { AuthenticateMember } from './credential.js';
 import { clientConfigFor, MlsGroup } from './group.js';
-import { decodeGroupStateWithoutTree, decodeRatchetTree, encodeGroupStateWithoutTree, encodeRatchetTree } from './ts-mls-internals.js';
 
 /**
  * Serializes group state (secret: contains the epoch secrets and signature key).

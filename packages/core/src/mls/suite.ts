@@ -2,7 +2,7 @@
  * Cipher suites (RFC 9420 §5.1, §17.1): which ones Parley offers, and loading one backed by
  * a crypto provider (node:crypto, WebCrypto, or ts-mls's default).
  */
-import { ciphersuites, getCiphersuiteFromName, getCiphersuiteImpl, type CiphersuiteImpl, type CiphersuiteName, type CryptoProvider } from 'ts-mls';
+import { ciphersuites, getCiphersuiteFromName, getCiphersuiteImpl, type CiphersuiteImpl, type CiphersuiteName, type CryptoProvider } from './ts-mls.js';
 import { InvalidInputError } from '../errors.js';
 
 /**

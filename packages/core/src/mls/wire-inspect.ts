@@ -3,7 +3,7 @@
  * (RFC 9420 §6) without any key. This is the part of `mls/` the server needs; it meets
  * ts-mls only through its public message decoder.
  */
-import { decodeMlsMessage, type MLSMessage } from 'ts-mls';
+import { decodeMlsMessage, type MLSMessage } from './ts-mls.js';
 import type { CoreErrorCode } from '../error-codes.js';
 import { InvalidInputError } from '../errors.js';
 

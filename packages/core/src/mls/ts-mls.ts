@@ -1,13 +1,23 @@
 /**
- * Every import Parley makes from ts-mls's internal modules: any path other than the
- * package's public entry (`'ts-mls'`). ts-mls 1.6.4 lets them be imported through its
- * `./*.js` subpath export, but they are not its documented API and may move or change in
- * any release. A ts-mls upgrade starts here: when this file type-checks against the new
- * version and the RFC 9420 vector tests pass, the rest of `mls/` only meets the public entry.
+ * Every import Parley makes from ts-mls, and the only module that imports it: the package's
+ * public entry (re-exported whole) and the internal modules below. ts-mls 1.6.4 lets the
+ * internals be imported through its `./*.js` subpath export, but they are not its documented
+ * API and may move or change in any release. A ts-mls upgrade starts here: when this file
+ * type-checks against the new version and the RFC 9420 vector tests pass, the rest of `mls/`
+ * is unchanged.
+ *
+ * One module for a second reason (start-up, issue 18): ts-mls ships ~100 separate ES modules,
+ * and the build (scripts/bundle-vendor.mjs) replaces this file's compiled output with ONE
+ * bundled module of ts-mls's own code (its dependencies, @hpke/* and @noble/*, stay separate
+ * packages, so there is still one copy of each). Under the `parley-source` condition this file
+ * runs as written.
  *
  * Like ts-mls itself, this file is imported only by modules under `packages/core/src/mls/`
- * (an ESLint rule keeps ts-mls there), and `mls/index.ts` re-exports none of it.
+ * (an ESLint rule keeps ts-mls here), and `mls/index.ts` re-exports none of it.
  */
+
+/** ts-mls's public entry. */
+export * from 'ts-mls';
 
 // Group state and messages (key-package.ts, group.ts, process.ts, state-codec.ts).
 

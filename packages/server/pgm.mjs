@@ -1,0 +1,15 @@
+import { PGlite } from '@electric-sql/pglite';
+import { restorePgliteTemplate } from './dist/storage/pglite-template.js';
+import { mkdtempSync } from 'node:fs';
+const mb = (x) => (x / 1048576).toFixed(1);
+const d = mkdtempSync('/tmp/pgm') + '/data'; await restorePgliteTemplate(d);
+const r0 = process.memoryUsage().rss;
+const sb = process.argv[2] ?? '32MB';
+const extra = process.argv.slice(3).flatMap((a) => ['-c', a]);
+const db = await PGlite.create(d, { startParams: [...PGlite.defaultStartParams, '-c', `shared_buffers=${sb}`, ...extra] });
+await db.query('select 1');
+await new Promise((r) => setTimeout(r, 1500));
+const mu = process.memoryUsage();
+console.log(sb, extra.join(' '), 'rss delta', mb(mu.rss - r0), 'rss', mb(mu.rss), 'heapTotal', mb(mu.heapTotal), 'external', mb(mu.external));
+const m = db.mod; console.log('wasm memory', m?.HEAP8 ? mb(m.HEAP8.length) : Object.keys(m ?? {}).slice(0, 30).join(','));
+await db.close();
