@@ -16,7 +16,7 @@ interface Request {
 }
 
 /** PostgreSQL's buffer cache inside the embedded engine (PostgreSQL's default: 128MB). */
-const PGLITE_SHARED_BUFFERS = '32MB';
+const PGLITE_SHARED_BUFFERS = '16MB';
 
 const port = parentPort;
 if (!port) throw new Error('pglite-worker must run in a worker thread');
