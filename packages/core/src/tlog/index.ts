@@ -56,6 +56,7 @@ export {
   type Ed25519NoteVerifier,
   type Signer,
   type LocalSigner,
+  type PublicKeyOf,
   type VerifiedSignature,
   type OpenedNote,
   noteKeyHash,

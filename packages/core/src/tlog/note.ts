@@ -231,8 +231,15 @@ export function parseVerifierKey(verifierKey: string): Ed25519NoteVerifier {
   });
 }
 
-function localSigner(name: string, seed: Uint8Array): LocalSigner {
-  const publicKey = ed25519.getPublicKey(seed);
+/**
+ * Derives the RFC 8032 §5.1.5 public key of a 32-byte seed. Core's own is the pure-JS one; a
+ * runtime with native Ed25519 (the server's node:crypto) may pass its own, which must compute
+ * the same function: the pure-JS derivation builds a ~60 ms table on its first use.
+ */
+export type PublicKeyOf = (seed: Uint8Array) => Uint8Array;
+
+function localSigner(name: string, seed: Uint8Array, publicKeyOf: PublicKeyOf = (s) => ed25519.getPublicKey(s)): LocalSigner {
+  const publicKey = assertBytes(publicKeyOf(seed), 'publicKey', 32);
   const verifierKey = verifierKeyFromPublicKey(name, publicKey);
   const keyHash = noteKeyHash(name, concatBytes(new Uint8Array([NOTE_ALG_ED25519]), publicKey));
   // The seed lives only in this closure: not a property, so it cannot leak through logging.
@@ -247,34 +254,36 @@ function localSigner(name: string, seed: Uint8Array): LocalSigner {
 
 /**
  * Parses a signer key string, `PRIVATE+KEY+<name>+<hex key ID>+<base64(0x01 ‖ seed)>`, into
- * a local Ed25519 {@link Signer}. The key ID must match the public key derived from the seed.
- * Throws `tlog_bad_key` (without echoing the key) otherwise.
+ * a local Ed25519 {@link Signer}. The key ID must match the public key derived from the seed
+ * (by `options.publicKeyOf` when given, see {@link PublicKeyOf}). Throws `tlog_bad_key`
+ * (without echoing the key) otherwise.
  *
  * @example
  * const signer = parseSignerKey(process.env.LOG_SIGNER_KEY!);
  * const note = await signNote(formatCheckpoint(cp), [signer]);
  */
-export function parseSignerKey(signerKey: string): LocalSigner {
+export function parseSignerKey(signerKey: string, options: { publicKeyOf?: PublicKeyOf } = {}): LocalSigner {
   if (typeof signerKey !== 'string' || !signerKey.startsWith('PRIVATE+KEY+')) throw badKey('format');
   const { name, keyHash, material } = splitKey(signerKey.slice('PRIVATE+KEY+'.length));
   if (material[0] !== NOTE_ALG_ED25519) throw badKey('unsupported_algorithm');
   if (material.length !== 33) throw badKey('key_length');
-  const signer = localSigner(name, material.slice(1));
+  const signer = localSigner(name, material.slice(1), options.publicKeyOf);
   if (signer.keyHash !== keyHash) throw badKey('key_hash_mismatch');
   return signer;
 }
 
 /**
  * Generates a fresh Ed25519 note key: the signer key string (secret) and its verifier key
- * string (public). Pass `seed` (32 bytes) only for deterministic tests.
+ * string (public). Pass `seed` (32 bytes) only for deterministic tests; `publicKeyOf` as for
+ * {@link parseSignerKey}.
  *
  * @example
  * const { signerKey, verifierKey } = generateSignerKey('log.example.com/keys');
  */
-export function generateSignerKey(name: string, options: { seed?: Uint8Array } = {}): { signerKey: string; verifierKey: string } {
+export function generateSignerKey(name: string, options: { seed?: Uint8Array; publicKeyOf?: PublicKeyOf } = {}): { signerKey: string; verifierKey: string } {
   if (!isValidKeyName(name)) throw badKey('name');
   const seed = options.seed === undefined ? ed25519.utils.randomSecretKey() : assertBytes(options.seed, 'seed', 32);
-  const signer = localSigner(name, seed);
+  const signer = localSigner(name, seed, options.publicKeyOf);
   const signerKey = `PRIVATE+KEY+${name}+${hex8(signer.keyHash)}+${toBase64(concatBytes(new Uint8Array([NOTE_ALG_ED25519]), seed))}`;
   return { signerKey, verifierKey: signer.verifierKey };
 }

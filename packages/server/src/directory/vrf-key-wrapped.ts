@@ -13,7 +13,8 @@ import { readFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { Pkcs11KeyWrapper, parsePkcs11Uri } from '@parley/custody';
-import { ParleyError, ecvrfPublicKey, fromBase64, randomBytes, toBase64 } from '@parley/core';
+import { ParleyError, fromBase64, randomBytes, toBase64 } from '@parley/core';
+import { nodePublicKeyOf } from '../tlog/node-signer.js';
 import { createSecretFile, ensurePrivateDir, ensurePrivateFile } from '../storage/private-dir.js';
 import { withKeyDirLock } from '../tlog/hsm-keys.js';
 import type { VrfKey } from './vrf-key.js';
@@ -85,7 +86,7 @@ export async function loadWrappedVrfKey(options: { dir: string | undefined; sign
   if (dir === undefined) {
     log.warn('no key directory configured: using an ephemeral VRF key (identity labels change on restart)');
     const secretKey = randomBytes(32);
-    return { secretKey, publicKey: ecvrfPublicKey(secretKey) };
+    return { secretKey, publicKey: nodePublicKeyOf(secretKey) };
   }
   await ensurePrivateDir(dir, 'key directory');
   const plainPath = join(dir, PLAIN_FILE);
@@ -116,7 +117,7 @@ export async function loadWrappedVrfKey(options: { dir: string | undefined; sign
         if (toBase64(again) !== toBase64(secretKey)) throw refuse('vrf_key_wrapped_invalid', `${wrappedPath} does not hold the migrated key`, { path: wrappedPath });
         await unlink(plainPath);
         log.warn({ path: wrappedPath, wrapKey: wrapper.description }, 'migrated the VRF key into the token-wrapped file and deleted vrf.key (its old disk blocks may persist: treat old backups and the disk as holding the key)');
-        return { secretKey, publicKey: ecvrfPublicKey(secretKey) };
+        return { secretKey, publicKey: nodePublicKeyOf(secretKey) };
       }
       if (text === undefined) {
         const secretKey = randomBytes(32);
@@ -127,7 +128,7 @@ export async function loadWrappedVrfKey(options: { dir: string | undefined; sign
         text = (await readText(wrappedPath)) ?? '';
       }
       const secretKey = await open(wrapper, text, wrappedPath);
-      return { secretKey, publicKey: ecvrfPublicKey(secretKey) };
+      return { secretKey, publicKey: nodePublicKeyOf(secretKey) };
     } finally {
       await wrapper.close();
     }

@@ -6,7 +6,8 @@
 import { access } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { ParleyError, ecvrfPublicKey, fromBase64, randomBytes, toBase64 } from '@parley/core';
+import { ParleyError, fromBase64, randomBytes, toBase64 } from '@parley/core';
+import { nodePublicKeyOf } from '../tlog/node-signer.js';
 import { ensurePrivateDir, readOrCreateSecretFile } from '../storage/private-dir.js';
 
 export interface VrfKey {
@@ -21,7 +22,7 @@ export async function loadVrfKey(dir: string | undefined, log: Logger): Promise<
   if (dir === undefined) {
     log.warn('no key directory configured: using an ephemeral VRF key (identity labels change on restart)');
     const secretKey = randomBytes(32);
-    return { secretKey, publicKey: ecvrfPublicKey(secretKey) };
+    return { secretKey, publicKey: nodePublicKeyOf(secretKey) };
   }
   await ensurePrivateDir(dir, 'key directory');
   const path = join(dir, FILE);
@@ -37,5 +38,7 @@ export async function loadVrfKey(dir: string | undefined, log: Logger): Promise<
   if (created) log.info({ path }, 'created the directory VRF key');
   const secretKey = fromBase64(text.trim(), 'vrf key');
   if (secretKey.length !== 32) throw new Error(`${path} does not hold a 32-byte VRF key`);
-  return { secretKey, publicKey: ecvrfPublicKey(secretKey) };
+  // ECVRF-EDWARDS25519-SHA512-TAI's public key is the Ed25519 one of the same secret (RFC 9381 §5.1):
+  // core's ecvrfPublicKey computes it too, but in pure JS (a ~60 ms table on first use, at start-up).
+  return { secretKey, publicKey: nodePublicKeyOf(secretKey) };
 }

@@ -20,6 +20,7 @@ import { generateSignerKey, parseSignerKey, type LocalSigner } from '@parley/cor
 import type { ServerErrorCode } from '../error-codes.js';
 import { createSecretFile, ensurePrivateDir, ensurePrivateFile } from '../storage/private-dir.js';
 import { keyFilePaths } from './keys.js';
+import { nodePublicKeyOf } from './node-signer.js';
 import type { LogSigner } from './transparency-log.js';
 
 /**
@@ -50,7 +51,7 @@ async function readKeyFile(path: string, what: string): Promise<LocalSigner | un
   }
   await ensurePrivateFile(path, what, 'tlog_key_file_mode');
   try {
-    return parseSignerKey(text.trim());
+    return parseSignerKey(text.trim(), { publicKeyOf: nodePublicKeyOf });
   } catch (error) {
     throw keyError('tlog_bad_key', `the ${what} does not hold a signed-note signer key`, { path }, error);
   }
@@ -75,7 +76,7 @@ export async function startKeyRotation(dir: string, logName: string): Promise<{ 
   await ensurePrivateDir(dir, 'key directory');
   const current = await currentKey(dir, logName);
   const paths = rotationFilePaths(dir, logName);
-  const created = await createSecretFile(paths.next, `${generateSignerKey(current.name).signerKey}\n`);
+  const created = await createSecretFile(paths.next, `${generateSignerKey(current.name, { publicKeyOf: nodePublicKeyOf }).signerKey}\n`);
   const next = await readKeyFile(paths.next, 'next log key file');
   if (next === undefined) throw keyError('tlog_bad_key', 'the next log key file vanished', { path: paths.next });
   if (next.name !== current.name || next.keyHash === current.keyHash) {

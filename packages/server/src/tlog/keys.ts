@@ -12,7 +12,7 @@ import { ParleyError } from '@parley/core';
 import { generateSignerKey, parseSignerKey } from '@parley/core/tlog';
 import type { ServerErrorCode } from '../error-codes.js';
 import type { LogSigner } from './transparency-log.js';
-import { nodeSigner } from './node-signer.js';
+import { nodePublicKeyOf, nodeSigner } from './node-signer.js';
 import { ensurePrivateDir, readOrCreateSecretFile } from '../storage/private-dir.js';
 
 /**
@@ -43,8 +43,8 @@ function keyError(code: ServerErrorCode, message: string, details: Record<string
 export async function loadLogSigner(options: { dir: string | undefined; logName: string; origin: string; log: Logger }): Promise<LogSigner> {
   const { dir, logName, origin, log } = options;
   if (dir === undefined) {
-    const { signerKey } = generateSignerKey(origin);
-    const signer = nodeSigner(signerKey, parseSignerKey(signerKey));
+    const { signerKey } = generateSignerKey(origin, { publicKeyOf: nodePublicKeyOf });
+    const signer = nodeSigner(signerKey, parseSignerKey(signerKey, { publicKeyOf: nodePublicKeyOf }));
     log.warn(
       { tlog: logName, origin, verifierKey: signer.verifierKey },
       'no key directory configured: signing the transparency log with an EPHEMERAL key; its checkpoints cannot be verified after a restart (set keys.dir)',
@@ -54,11 +54,11 @@ export async function loadLogSigner(options: { dir: string | undefined; logName:
   const paths = keyFilePaths(dir, logName);
   await ensurePrivateDir(dir, 'key directory');
   // Created once, exclusively (another node may be creating it too); refused when others can read it.
-  const { text, created } = await readOrCreateSecretFile(paths.key, 'log key file', () => `${generateSignerKey(origin).signerKey}\n`, 'tlog_key_file_mode');
+  const { text, created } = await readOrCreateSecretFile(paths.key, 'log key file', () => `${generateSignerKey(origin, { publicKeyOf: nodePublicKeyOf }).signerKey}\n`, 'tlog_key_file_mode');
   let signer: LogSigner;
   try {
     // Signs through node:crypto (the same signatures, far less CPU per checkpoint).
-    signer = nodeSigner(text.trim(), parseSignerKey(text.trim()));
+    signer = nodeSigner(text.trim(), parseSignerKey(text.trim(), { publicKeyOf: nodePublicKeyOf }));
   } catch (error) {
     throw keyError('tlog_bad_key', 'the log key file does not hold a signed-note signer key', { path: paths.key }, error);
   }

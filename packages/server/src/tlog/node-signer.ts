@@ -7,8 +7,38 @@
  * when they differ.
  */
 import { KeyFileSigner } from '@parley/custody';
-import type { LocalSigner } from '@parley/core/tlog';
+import { parseVerifierKey, type Ed25519NoteVerifier, type LocalSigner } from '@parley/core/tlog';
 import { equalBytes } from '@parley/core';
+import { verifyEd25519Fast } from '../crypto/ed25519.js';
+
+/**
+ * The RFC 8032 §5.1.5 public key of a 32-byte seed through node:crypto (OpenSSL): for core's
+ * `parseSignerKey`/`generateSignerKey` (`publicKeyOf`) and the VRF key, whose public key is the
+ * same function of the same 32 bytes (RFC 9381 §5.1, ECVRF-EDWARDS25519-SHA512-TAI). The core's
+ * pure-JS derivation gives the same bytes but builds a ~60 ms table on first use, which the
+ * node's start-up then no longer pays (issue 18).
+ *
+ * @example
+ * const signer = parseSignerKey(text, { publicKeyOf: nodePublicKeyOf });
+ */
+export function nodePublicKeyOf(seed: Uint8Array): Uint8Array {
+  return KeyFileSigner.fromSeed(seed).publicKey;
+}
+
+/**
+ * Core's `parseVerifierKey(verifierKey)` checking signatures through node:crypto, for the
+ * server's checks of its OWN notes (the stored checkpoint and key announcements at start).
+ * OpenSSL's verifier, like the core's, refuses a non-canonical S (RFC 8032 §5.1.7); notes
+ * from elsewhere keep the core's verifier.
+ *
+ * @example
+ * openNote(row.checkpoint, [nodeVerifier(storedKey)]);
+ */
+export function nodeVerifier(verifierKey: string): Ed25519NoteVerifier {
+  const parsed = parseVerifierKey(verifierKey);
+  const { publicKey } = parsed;
+  return Object.freeze({ ...parsed, verify: (message: Uint8Array, signature: Uint8Array) => verifyEd25519Fast(publicKey, message, signature) });
+}
 
 function seedOf(signerKey: string): Uint8Array | undefined {
   // PRIVATE+KEY+<name>+<id>+<base64>: names and ids hold no '+', base64 may.

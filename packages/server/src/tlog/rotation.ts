@@ -6,9 +6,10 @@
  */
 import type { Logger } from 'pino';
 import { ParleyError } from '@parley/core';
-import { followKeyRotations, openNote, parseVerifierKey, signKeyRotation } from '@parley/core/tlog';
+import { followKeyRotations, openNote, signKeyRotation } from '@parley/core/tlog';
 import type { Sql } from '../storage/database.js';
 import type { LogSigner } from './transparency-log.js';
+import { nodeVerifier } from './node-signer.js';
 
 /**
  * Stores an announcement unless one for the same (log, old key, new key) exists; returns
@@ -51,7 +52,7 @@ export async function announceKey(sql: Sql, a: { log: string; origin: string; cu
 
 function signs(verifierKey: string, note: string): boolean {
   try {
-    openNote(note, [parseVerifierKey(verifierKey)]);
+    openNote(note, [nodeVerifier(verifierKey)]);
     return true;
   } catch {
     return false;

@@ -22,6 +22,7 @@ import { FrontierCache, sequenceDirect } from './sequence-direct.js';
 import { SequencerLoop } from './sequencer-loop.js';
 import { createLogIfAbsent, hasPending, insertPending } from './store.js';
 import { acceptStoredKey, announceKey, listKeyRotations } from './rotation.js';
+import { nodeVerifier } from './node-signer.js';
 
 /**
  * A {@link Signer} that also knows its public verifier key (signed-note format), which
@@ -193,7 +194,7 @@ export class TransparencyLog extends TransparencyLogReader {
       treeSize: row.treeSize,
       logger: tlog.#log,
     });
-    const cp = parseCheckpoint(openNote(row.checkpoint, [parseVerifierKey(storedKey)]).text);
+    const cp = parseCheckpoint(openNote(row.checkpoint, [nodeVerifier(storedKey)]).text);
     if (cp.origin !== opts.origin || cp.treeSize !== row.treeSize) throw new ParleyError('tlog_corrupt', 'the stored checkpoint does not match the stored tree head', { status: 500 });
     if (next !== undefined && (await announceKey(db, { log: opts.name, origin: opts.origin, current: opts.signer, next, startSize: row.treeSize }))) {
       tlog.#log.info({ verifierKey: opts.signer.verifierKey, nextVerifierKey: next.verifierKey, startSize: row.treeSize }, 'announced the next log key');
