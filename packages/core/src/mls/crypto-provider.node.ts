@@ -40,16 +40,16 @@ import {
 } from 'node:crypto';
 import * as nodeCrypto from 'node:crypto';
 import { AeadId, DhkemX448HkdfSha512, type AeadInterface, type KemInterface } from '@hpke/core';
-import {
-  type Aead,
-  type AeadAlgorithm,
-  type Ciphersuite,
-  type Hash,
-  type HashAlgorithm,
-  type KemAlgorithm,
-  type Rng,
-  type Signature,
-  type SignatureAlgorithm,
+import type {
+  Aead,
+  AeadAlgorithm,
+  Ciphersuite,
+  Hash,
+  HashAlgorithm,
+  KemAlgorithm,
+  Rng,
+  Signature,
+  SignatureAlgorithm,
 } from './ts-mls.js';
 import { CryptoError, InvalidInputError } from '../errors.js';
 import {

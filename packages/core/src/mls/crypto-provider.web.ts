@@ -25,16 +25,16 @@
  */
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { sha256, sha384, sha512 } from '@noble/hashes/sha2.js';
-import {
-  type Aead,
-  type AeadAlgorithm,
-  type Ciphersuite,
-  type Hash,
-  type HashAlgorithm,
-  type KemAlgorithm,
-  type Rng,
-  type Signature,
-  type SignatureAlgorithm,
+import type {
+  Aead,
+  AeadAlgorithm,
+  Ciphersuite,
+  Hash,
+  HashAlgorithm,
+  KemAlgorithm,
+  Rng,
+  Signature,
+  SignatureAlgorithm,
 } from './ts-mls.js';
 import { fromBase64, toBase64, toBase64Url } from '../bytes.js';
 import { CryptoError, InvalidInputError } from '../errors.js';
