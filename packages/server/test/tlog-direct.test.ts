@@ -12,7 +12,7 @@ import { commitmentBytes, commitmentHash, commitmentSigningMessage, type Commitm
 import { generateSignerKey, leafHash, openNote, parseCheckpoint, parseSignerKey, parseVerifierKey, rootOfLeaves, verifyInclusion } from '@parley/core/tlog';
 import type { Database } from '../src/index.js';
 import { TransparencyLog } from '../src/tlog/index.js';
-import { nodeSigner } from '../src/tlog/node-signer.js';
+import { parseNodeSignerKey } from '../src/tlog/node-signer.js';
 import { commitmentEncoding } from '../src/audit/commitment-encoding.js';
 import { ENGINE, openTestDatabase } from '@parley/test-kit/server';
 
@@ -29,7 +29,7 @@ async function freshLog(): Promise<{ log: TransparencyLog; verifierKey: string }
   const name = `d-${toHex(randomBytes(4))}`;
   const origin = `test.parley.localhost/logs/${name}`;
   const key = generateSignerKey(origin).signerKey;
-  const signer = nodeSigner(key, parseSignerKey(key));
+  const signer = parseNodeSignerKey(key);
   const log = await TransparencyLog.open(db, { name, origin, signer, log: silent, debounceMs: 1, pollMs: 50 });
   return { log, verifierKey: signer.verifierKey };
 }
@@ -97,12 +97,12 @@ describe(`direct sequencing on ${ENGINE}`, () => {
     for (let i = 0; i < 20; i++) {
       // Keys whose base64 holds '+' included: the seed is parsed after the fourth '+'.
       const k = i === 0 ? key : generateSignerKey('test.parley.localhost/logs/n').signerKey;
-      const signer = nodeSigner(k, parseSignerKey(k));
+      const signer = parseNodeSignerKey(k);
       expect(signer).not.toBe(parseSignerKey(k));
       const message = utf8(`message ${i}\n`);
       expect(toHex(await signer.sign(message))).toBe(toHex(await parseSignerKey(k).sign(message)));
     }
-    expect(nodeSigner(key, core).verifierKey).toBe(core.verifierKey);
+    expect(parseNodeSignerKey(key).verifierKey).toBe(core.verifierKey);
   });
 
   it('encodes a commitment once, as the core does', () => {

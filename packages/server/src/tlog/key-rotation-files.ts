@@ -16,11 +16,11 @@ import { link, readdir, readFile, rename, unlink, writeFile } from 'node:fs/prom
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { ParleyError } from '@parley/core';
-import { generateSignerKey, parseSignerKey, type LocalSigner } from '@parley/core/tlog';
+import { generateSignerKey, type LocalSigner } from '@parley/core/tlog';
 import type { ServerErrorCode } from '../error-codes.js';
 import { createSecretFile, ensurePrivateDir, ensurePrivateFile } from '../storage/private-dir.js';
 import { keyFilePaths } from './keys.js';
-import { nodePublicKeyOf } from './node-signer.js';
+import { nodePublicKeyOf, parseNodeSignerKey } from './node-signer.js';
 import type { LogSigner } from './transparency-log.js';
 
 /**
@@ -51,7 +51,8 @@ async function readKeyFile(path: string, what: string): Promise<LocalSigner | un
   }
   await ensurePrivateFile(path, what, 'tlog_key_file_mode');
   try {
-    return parseSignerKey(text.trim(), { publicKeyOf: nodePublicKeyOf });
+    // The next key signs every checkpoint during a rotation: through node:crypto, like the current one.
+    return parseNodeSignerKey(text.trim());
   } catch (error) {
     throw keyError('tlog_bad_key', `the ${what} does not hold a signed-note signer key`, { path }, error);
   }

@@ -9,10 +9,10 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { ParleyError } from '@parley/core';
-import { generateSignerKey, parseSignerKey } from '@parley/core/tlog';
+import { generateSignerKey } from '@parley/core/tlog';
 import type { ServerErrorCode } from '../error-codes.js';
 import type { LogSigner } from './transparency-log.js';
-import { nodePublicKeyOf, nodeSigner } from './node-signer.js';
+import { nodePublicKeyOf, parseNodeSignerKey } from './node-signer.js';
 import { ensurePrivateDir, readOrCreateSecretFile } from '../storage/private-dir.js';
 
 /**
@@ -43,8 +43,7 @@ function keyError(code: ServerErrorCode, message: string, details: Record<string
 export async function loadLogSigner(options: { dir: string | undefined; logName: string; origin: string; log: Logger }): Promise<LogSigner> {
   const { dir, logName, origin, log } = options;
   if (dir === undefined) {
-    const { signerKey } = generateSignerKey(origin, { publicKeyOf: nodePublicKeyOf });
-    const signer = nodeSigner(signerKey, parseSignerKey(signerKey, { publicKeyOf: nodePublicKeyOf }));
+    const signer = parseNodeSignerKey(generateSignerKey(origin, { publicKeyOf: nodePublicKeyOf }).signerKey);
     log.warn(
       { tlog: logName, origin, verifierKey: signer.verifierKey },
       'no key directory configured: signing the transparency log with an EPHEMERAL key; its checkpoints cannot be verified after a restart (set keys.dir)',
@@ -58,7 +57,7 @@ export async function loadLogSigner(options: { dir: string | undefined; logName:
   let signer: LogSigner;
   try {
     // Signs through node:crypto (the same signatures, far less CPU per checkpoint).
-    signer = nodeSigner(text.trim(), parseSignerKey(text.trim(), { publicKeyOf: nodePublicKeyOf }));
+    signer = parseNodeSignerKey(text.trim());
   } catch (error) {
     throw keyError('tlog_bad_key', 'the log key file does not hold a signed-note signer key', { path: paths.key }, error);
   }

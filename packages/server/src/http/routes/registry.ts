@@ -43,7 +43,7 @@ import { verifyEnrollmentToken } from '../enrollment.js';
 import { deviceOf, requireAdmin, requireDevice, type RouteContext } from '../context.js';
 import { requireLastResortPerSuite, validateKeyPackages, stockResponse } from './key-packages.js';
 import { canSeeIdentity } from '../../directory/visibility.js';
-import { KeyFileSigner } from '@parley/custody';
+import { nodePublicKeyOf } from '../../tlog/node-signer.js';
 
 /**
  * The suites a registration states: `suites` (which must hold `suite` and come with its proof)
@@ -58,7 +58,7 @@ function registeredSuites(body: { suite: string; suites?: string[] | undefined; 
 }
 
 /** Stands in for the identity key of a device that does not exist (see /v1/auth/session). */
-const UNKNOWN_DEVICE_KEY = KeyFileSigner.generate().signer.publicKey;
+const UNKNOWN_DEVICE_KEY = nodePublicKeyOf(randomBytes(32));
 
 const errors = { 400: ErrorBodySchema, 401: ErrorBodySchema, 403: ErrorBodySchema, 404: ErrorBodySchema, 409: ErrorBodySchema };
 
