@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import websocket from '@fastify/websocket';
 import type { Logger } from 'pino';
-import { SUITES, loadSuite, type MlsSuite, type SuiteName } from '@parley/core/mls';
+import { loadSuite } from '@parley/core/mls';
 import { nodeCryptoProvider } from '@parley/core/mls/node';
 import { resolveConfig, type ServerConfig, type ServerConfigInput } from './config.js';
 import { createLogger } from './logger.js';
@@ -171,8 +171,6 @@ export async function startServer(input: ServerConfigInput = {}, options: StartO
   try {
     const applied = await migrate(db);
     if (applied.length > 0) log.info({ versions: applied, engine: db.engine }, 'migrations applied');
-    // Every suite Parley offers: the server verifies KeyPackages of each (docs/post-quantum.md).
-    const suites = new Map<SuiteName, MlsSuite>(await Promise.all(SUITES.map(async (name) => [name, await loadSuite(name, nodeCryptoProvider)] as const)));
     const secrets = await ServerSecrets.load(config.keys.dir, log);
     const latest = await latestMigrationVersion();
     // --- transparency logs (tlog engine): open after migrations, loop started below
@@ -257,7 +255,7 @@ export async function startServer(input: ServerConfigInput = {}, options: StartO
     installCors(app, new OriginPolicy(config.allowedOrigins, config.routing.publicUrl));
     // Before any route: the document names the routes' schemas as they are registered (serves /openapi.json).
     const routerForDocs = router;
-    await installOpenApi(app, { publicUrl: () => routerForDocs.publicUrl });
+    installOpenApi(app, { publicUrl: () => routerForDocs.publicUrl });
     await app.register(websocket, {
       options: { maxPayload: 4 * 1024 * 1024 },
       errorHandler: websocketErrorHandler,
@@ -281,7 +279,9 @@ export async function startServer(input: ServerConfigInput = {}, options: StartO
       escrow: { gate: escrowGate, service: new EscrowService(db, auditLog, log) },
       relay,
       sessions: new SessionIssuer(secrets.derive('session-mac-key'), config.auth.sessionTtlSeconds),
-      suites,
+      // Every suite Parley offers: the server verifies KeyPackages of each (docs/post-quantum.md);
+      // the provider builds each suite once, on first use.
+      suite: (name) => loadSuite(name, nodeCryptoProvider),
       notifier,
       blobs: blobService,
       log,

@@ -20,7 +20,6 @@
  *   so every suite ts-mls supports keeps working.
  */
 import { CipherSuite, type AeadInterface, type KemInterface } from '@hpke/core';
-import { XWing } from '@hpke/hybridkem-x-wing';
 import { expand, extract } from '@noble/hashes/hkdf.js';
 import { sha256, sha384, sha512 } from '@noble/hashes/sha2.js';
 import {
@@ -53,7 +52,7 @@ export interface RuntimeCrypto {
   /** AEAD inside HPKE for algorithms `@hpke/core` lacks; `undefined` keeps @hpke/core's AES-GCM. */
   hpkeAead(alg: AeadAlgorithm): AeadInterface | undefined;
   /** KEMs the runtime supplies itself (ts-mls's default would load them from optional packages). */
-  kem(alg: KemAlgorithm): KemInterface | undefined;
+  kem(alg: KemAlgorithm): KemInterface | Promise<KemInterface> | undefined;
   signature(alg: SignatureAlgorithm): Signature | undefined;
   rng: Rng;
 }
@@ -95,10 +94,12 @@ export function makeNobleKdf(alg: KdfAlgorithm): Kdf {
  * Stateless apart from a lazily loaded `crypto` handle: a fresh instance per suite is cheap.
  *
  * @example
- * const kem = xwingKem();
+ * const kem = await xwingKem();
  * const { publicKey } = await kem.generateKeyPair(); // 1216-byte public key
  */
-export function xwingKem(): KemInterface {
+export async function xwingKem(): Promise<KemInterface> {
+  // Imported with the first X-Wing suite: ML-KEM's ~20 modules are not loaded by a process that never uses it.
+  const { XWing } = await import('@hpke/hybridkem-x-wing');
   return new XWing();
 }
 
@@ -119,7 +120,7 @@ export async function assembleCiphersuiteImpl(cs: Ciphersuite, runtime: RuntimeC
   const mlsAead = nativeAead ?? fallbackAead?.[0];
   const hpkeAead = nativeHpkeAead ?? fallbackAead?.[1];
   if (mlsAead === undefined || hpkeAead === undefined) throw new Error(`no AEAD for ${cs.hpke.aead}`);
-  const kem = runtime.kem(cs.hpke.kem) ?? (await makeDefaultKem(cs.hpke.kem));
+  const kem = (await runtime.kem(cs.hpke.kem)) ?? (await makeDefaultKem(cs.hpke.kem));
   const hpkeSuite = new CipherSuite({ kem, kdf: makeHpkeKdf(cs.hpke.kdf), aead: hpkeAead });
   return {
     hash: runtime.hash(cs.hash),

@@ -383,7 +383,7 @@ export function createNodeCryptoProvider(options: NodeCryptoProviderOptions = {}
     hpkeAead(alg: AeadAlgorithm): AeadInterface | undefined {
       return alg === 'CHACHA20POLY1305' ? nodeHpkeChaCha20Poly1305() : undefined;
     },
-    kem(alg: KemAlgorithm): KemInterface | undefined {
+    kem(alg: KemAlgorithm): KemInterface | Promise<KemInterface> | undefined {
       // ts-mls's default loads X448 from the optional @hpke/dhkem-x448; @hpke/core has it
       // too, on top of Node's (OpenSSL) WebCrypto X448. X-Wing: see xwingKem.
       if (alg === 'DHKEM-X448-HKDF-SHA512') return new DhkemX448HkdfSha512();

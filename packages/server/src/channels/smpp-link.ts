@@ -12,9 +12,13 @@
  * Requests to the SMSC (`request`) fail as `unavailable` when the session is lost before
  * the answer and `timeout` when no answer comes in time.
  */
-import smpp from 'smpp';
+import type smpp from 'smpp';
+import { lazyCommonJs } from '../util/lazy-commonjs.js';
 import { ChannelError } from './channel.js';
 import { ESME_RINVCMDID, statusHex } from './smpp-pdu.js';
+
+/** The `smpp` package, required when the first link connects: a node without an SMPP channel never loads it. */
+export const smppModule = lazyCommonJs<typeof smpp>('smpp');
 
 /** Requests from the SMSC with their own handler (or, for alert_notification, no response at all). */
 const HANDLED_REQUESTS: ReadonlySet<string> = new Set(['deliver_sm', 'enquire_link', 'unbind', 'alert_notification']);
@@ -54,7 +58,7 @@ interface Pending {
  *   enquireLinkIntervalMs: 30_000, enquireLinkTimeoutMs: 10_000, backoffInitialMs: 1_000, backoffMaxMs: 30_000,
  *   onDeliverSm: (pdu) => receipts(pdu) });
  * const session = await link.bound(10_000);
- * const response = await link.request(session, new smpp.PDU('submit_sm', options), 10_000, 'submit_sm');
+ * const response = await link.request(session, new (smppModule().PDU)('submit_sm', options), 10_000, 'submit_sm');
  */
 export class SmppLink {
   private stateValue: SmppLinkState = 'connecting';
@@ -139,7 +143,7 @@ export class SmppLink {
     const session = this.session;
     if (!session) return;
     if (wasBound) {
-      await this.request(session, new smpp.PDU('unbind'), 1_000, 'unbind').catch(() => undefined);
+      await this.request(session, new (smppModule().PDU)('unbind'), 1_000, 'unbind').catch(() => undefined);
     }
     await new Promise<void>((resolve) => {
       if (session.socket.destroyed) return resolve();
@@ -152,7 +156,7 @@ export class SmppLink {
     if (this.stateValue === 'closed') return;
     this.stateValue = 'connecting';
     const { options } = this;
-    const session = smpp.connect({ host: options.host, port: options.port });
+    const session = smppModule().connect({ host: options.host, port: options.port });
     this.session = session;
     const bindTimer = setTimeout(() => {
       this.problem = `no bind within ${options.bindTimeoutMs} ms`;
@@ -229,7 +233,7 @@ export class SmppLink {
     clearInterval(this.enquireTimer);
     this.enquireTimer = setInterval(() => {
       if (this.session !== session || this.stateValue !== 'bound') return;
-      void this.request(session, new smpp.PDU('enquire_link'), this.options.enquireLinkTimeoutMs, 'enquire_link').catch(() => {
+      void this.request(session, new (smppModule().PDU)('enquire_link'), this.options.enquireLinkTimeoutMs, 'enquire_link').catch(() => {
         if (this.session === session) this.problem = 'enquire_link unanswered';
         session.destroy();
       });

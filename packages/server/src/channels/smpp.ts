@@ -23,7 +23,6 @@
  *   `submitTimeoutMs` → `timeout`; any other command_status → `rejected`.
  * - health: ok while bound.
  */
-import smpp from 'smpp';
 import {
   ChannelError,
   StatusEmitter,
@@ -36,7 +35,8 @@ import {
   type SendResult,
   type StatusListener,
 } from './channel.js';
-import { SmppLink } from './smpp-link.js';
+import type smpp from 'smpp';
+import { SmppLink, smppModule } from './smpp-link.js';
 import { receiptStatus, sourceAddress, statusHex, submitFailure, submitSm, type SourceAddress } from './smpp-pdu.js';
 import { SmsCapabilities, StatusFilter, encodeSms, linkText } from './sms.js';
 
@@ -129,7 +129,7 @@ export class SmppChannel implements Channel {
     const { text, phone } = linkText(this.name, envelope);
     try {
       const session = await this.link.bound(this.submitTimeoutMs);
-      const pdu = new smpp.PDU('submit_sm', submitSm(this.source, phone, encodeSms(text)));
+      const pdu = new (smppModule().PDU)('submit_sm', submitSm(this.source, phone, encodeSms(text)));
       const response = await this.link.request(session, pdu, this.submitTimeoutMs, 'submit_sm');
       const status = response.command_status;
       if (status !== 0) {

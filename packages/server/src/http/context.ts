@@ -31,8 +31,11 @@ export interface RouteContext {
   readonly audit: AuditService;
   readonly relay: Relay;
   readonly sessions: SessionIssuer;
-  /** Every MLS suite Parley offers, loaded (KeyPackages are verified with their own suite). */
-  readonly suites: ReadonlyMap<SuiteName, MlsSuite>;
+  /**
+   * One of the MLS suites Parley offers, loaded on first use (KeyPackages are verified with
+   * their own suite; X-Wing's ML-KEM is not loaded by a node that never sees one).
+   */
+  suite(name: SuiteName): Promise<MlsSuite>;
   readonly notifier: MailNotifier;
   readonly directory: KeyDirectory;
   readonly deviceStatus: DeviceStatusCache;

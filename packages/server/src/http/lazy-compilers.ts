@@ -7,9 +7,17 @@
  * start (logged, a second after the node is ready) and a first request rarely pays. Validation and serialisation are exactly
  * Fastify's: the same factories, the same schemas, the same errors.
  */
-import AjvCompiler from '@fastify/ajv-compiler';
-import SerializerSelector from '@fastify/fast-json-stringify-compiler';
+import type AjvCompiler from '@fastify/ajv-compiler';
+import type SerializerSelector from '@fastify/fast-json-stringify-compiler';
 import type { FastifyServerOptions } from 'fastify';
+import { lazyCommonJs } from '../util/lazy-commonjs.js';
+
+/**
+ * The compilers themselves (Ajv, fast-json-stringify: ~100 CommonJS modules, ~60 ms) are
+ * required with the first compilation too, so a start does not load them before it is ready.
+ */
+const ajvCompiler = lazyCommonJs<typeof AjvCompiler>('@fastify/ajv-compiler');
+const serializerSelector = lazyCommonJs<typeof SerializerSelector>('@fastify/fast-json-stringify-compiler');
 
 type CompilersFactory = NonNullable<NonNullable<FastifyServerOptions['schemaController']>['compilersFactory']>;
 type BuildValidator = NonNullable<CompilersFactory['buildValidator']>;
@@ -35,10 +43,17 @@ export class LazySchemas {
 
   /** The compilers factory for Fastify's `schemaController` option. */
   factory(): CompilersFactory {
-    const validators = AjvCompiler() as unknown as (...args: Parameters<BuildValidator>) => (route: unknown) => ValidateFunction;
-    const serializers = SerializerSelector() as unknown as (...args: Parameters<BuildSerializer>) => (route: unknown) => (data: unknown) => string;
+    // One selector each per factory, as Fastify makes them (they cache a compiler per set of external schemas and options).
+    type Validators = (...args: Parameters<BuildValidator>) => (route: unknown) => ValidateFunction;
+    type Serializers = (...args: Parameters<BuildSerializer>) => (route: unknown) => (data: unknown) => string;
+    let validators: Validators | undefined;
+    let serializers: Serializers | undefined;
     const buildValidator = ((...[externalSchemas, options]: Parameters<BuildValidator>) => {
-      const compile = validators(externalSchemas, options);
+      let compiler: ((route: unknown) => ValidateFunction) | undefined;
+      const compile = (route: unknown) => {
+        validators ??= ajvCompiler()() as unknown as Validators;
+        return (compiler ??= validators(externalSchemas, options))(route);
+      };
       return (route: unknown) => {
         let compiled: ValidateFunction | undefined;
         const ensure = (): ValidateFunction => (compiled ??= compile(route));
@@ -56,7 +71,11 @@ export class LazySchemas {
       };
     }) as BuildValidator;
     const buildSerializer = ((...[externalSchemas, options]: Parameters<BuildSerializer>) => {
-      const compile = serializers(externalSchemas, options);
+      let compiler: ((route: unknown) => (data: unknown) => string) | undefined;
+      const compile = (route: unknown) => {
+        serializers ??= serializerSelector()() as unknown as Serializers;
+        return (compiler ??= serializers(externalSchemas, options))(route);
+      };
       return (route: unknown) => {
         let compiled: ((data: unknown) => string) | undefined;
         const ensure = () => (compiled ??= compile(route));

@@ -12,8 +12,8 @@
  * Only the document changes: validation and serialization keep the routes' own schemas.
  */
 import { STATUS_CODES } from 'node:http';
-import type { FastifyInstance, FastifySchema, RouteOptions } from 'fastify';
-import swagger from '@fastify/swagger';
+import type { FastifyInstance, FastifySchema, FastifyServerOptions, RouteOptions } from 'fastify';
+import type { SwaggerOptions } from '@fastify/swagger';
 import * as core from '@parley/core';
 import * as coreAudit from '@parley/core/audit';
 import { CORE_ERROR_CODES, ErrorBodySchema, LIMITS } from '@parley/core';
@@ -239,18 +239,24 @@ export interface OpenApiOptions {
 }
 
 /**
- * Registers @fastify/swagger and serves the document at `GET /openapi.json`. Call it before
- * any route is registered: the component names are given as routes are added.
+ * Serves the document at `GET /openapi.json`. Call it before any route is registered: the
+ * component names are given as routes are added, and the routes are recorded as they are.
+ *
+ * The document itself is made by @fastify/swagger on the first request (then kept): it and
+ * its YAML writer (~100 modules) are not loaded at start (issue 18). It is made from the
+ * recorded routes in a scratch Fastify instance that only registers them (no compilation, no
+ * listening), so it is the document @fastify/swagger would make on the server itself.
  *
  * @example
- * await installOpenApi(app, { publicUrl: () => router.publicUrl });
+ * installOpenApi(app, { publicUrl: () => router.publicUrl });
  */
-export async function installOpenApi(app: FastifyInstance, options: OpenApiOptions): Promise<void> {
+export function installOpenApi(app: FastifyInstance, options: OpenApiOptions): void {
   const components = new Components(coreSchemaNames());
   components.ref(ErrorBodySchema, 'ErrorBody');
   components.schemas['ErrorBody'] = errorBodyComponent();
 
   const routes: RegisteredRoute[] = [];
+  const described: RouteOptions[] = [];
   registered.set(app, routes);
   app.addHook('onRoute', (route) => {
     const schema = route.schema as RouteSchema | undefined;
@@ -258,6 +264,8 @@ export async function installOpenApi(app: FastifyInstance, options: OpenApiOptio
       if (method !== 'HEAD') routes.push({ method, url: route.url, hidden: schema?.hide === true || isConsolePath(route.url) });
     }
     if (!schema || schema.hide || isConsolePath(route.url)) return;
+    // @fastify/swagger leaves out HEAD twins (they carry no operationId) and hidden routes too.
+    if (route.method !== 'HEAD') described.push(route);
     const operation = pascal(schema.operationId ?? `${String(route.method)} ${route.url}`);
     if (isSchemaObject(schema.body)) components.ref(schema.body, `${operation}Request`);
     // Error answers are all ErrorBody (the one error mapper): only success bodies get names here.
@@ -268,7 +276,7 @@ export async function installOpenApi(app: FastifyInstance, options: OpenApiOptio
 
   const errorRef = (status: string) => ({ ...components.refOf(ErrorBodySchema), description: ERROR_DESCRIPTIONS[status] ?? STATUS_CODES[Number(status)] ?? 'Error' });
 
-  await app.register(swagger, {
+  const swaggerOptions: SwaggerOptions = {
     openapi: {
       openapi: '3.1.0',
       info: { title: 'Parley API', version: '1.0.0', description: DESCRIPTION },
@@ -296,7 +304,48 @@ export async function installOpenApi(app: FastifyInstance, options: OpenApiOptio
       const url = options.publicUrl();
       return url ? { ...doc, servers: [{ url, description: 'this server' }] } : doc;
     },
-  });
+  };
 
-  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  let document: Promise<unknown> | undefined;
+  app.get('/openapi.json', { schema: { hide: true } }, async () => {
+    document ??= swaggerDocument(swaggerOptions, described).catch((error: unknown) => {
+      document = undefined;
+      throw error;
+    });
+    return document;
+  });
+}
+
+type CompilersFactory = NonNullable<NonNullable<FastifyServerOptions['schemaController']>['compilersFactory']>;
+
+/** Schema compilers that compile nothing (and load no compiler): the scratch instance never validates or serialises. */
+const DESCRIBE_ONLY = {
+  buildValidator: () => () => () => true,
+  buildSerializer: () => () => (data: unknown) => JSON.stringify(data),
+} as unknown as CompilersFactory;
+
+/** @fastify/swagger's document of `routes` (as the server registered them), made in a scratch instance. */
+async function swaggerDocument(options: SwaggerOptions, routes: readonly RouteOptions[]): Promise<unknown> {
+  const [{ default: Fastify }, { default: swagger }] = await Promise.all([import('fastify'), import('@fastify/swagger')]);
+  const scratch = Fastify({ exposeHeadRoutes: false, schemaController: { compilersFactory: DESCRIBE_ONLY } });
+  try {
+    await scratch.register(swagger, options);
+    await scratch.register(async (scope) => {
+      for (const route of routes) {
+        scope.route({
+          method: route.method,
+          url: route.url,
+          ...(route.schema !== undefined ? { schema: route.schema } : {}),
+          ...(route.config !== undefined ? { config: route.config } : {}),
+          // securityOf reads what the route's onRequest hooks accept (they never run here).
+          ...(route.onRequest !== undefined ? { onRequest: route.onRequest } : {}),
+          handler: () => undefined,
+        });
+      }
+    });
+    await scratch.ready();
+    return scratch.swagger();
+  } finally {
+    await scratch.close();
+  }
 }

@@ -1,11 +1,18 @@
 /** PostgreSQL engine over a `pg` connection pool. */
-import pg from 'pg';
+import type Pg from 'pg';
+import { lazyCommonJs } from '../util/lazy-commonjs.js';
 import { toDatabaseError, type Database, type Sql, type SqlValue } from './database.js';
 import { observed, type PoolStats, type QueryObserver } from './query-observer.js';
 import { preparedName } from './prepared.js';
 
-// int8 stays a decimal string (pg's default); make it explicit so nobody flips it to Number.
-pg.types.setTypeParser(20, (v: string) => v);
+/** `pg`, loaded when the first PostgreSQL pool is made (the embedded default never loads it). */
+const loadPg = lazyCommonJs<typeof Pg>('pg');
+function pgModule(): typeof Pg {
+  const pg = loadPg();
+  // int8 stays a decimal string (pg's default); make it explicit so nobody flips it to Number.
+  pg.types.setTypeParser(20, (v: string) => v);
+  return pg;
+}
 
 export interface PostgresOptions {
   connectionString: string;
@@ -26,7 +33,7 @@ function bindParams(params: readonly SqlValue[] | undefined): unknown[] | undefi
 }
 
 /** A registered hot statement goes as a named prepared statement (prepared.ts); anything else unnamed. */
-function statement(text: string, params: readonly SqlValue[] | undefined): pg.QueryConfig {
+function statement(text: string, params: readonly SqlValue[] | undefined): Pg.QueryConfig {
   const name = preparedName(text);
   const values = bindParams(params);
   return name === undefined ? { text, ...(values ? { values } : {}) } : { name, text, ...(values ? { values } : {}) };
@@ -34,7 +41,7 @@ function statement(text: string, params: readonly SqlValue[] | undefined): pg.Qu
 
 class ClientSql implements Sql {
   constructor(
-    private readonly client: pg.PoolClient,
+    private readonly client: Pg.PoolClient,
     private readonly observer: QueryObserver | undefined,
   ) {}
   async query<R extends object>(text: string, params?: readonly SqlValue[]): Promise<R[]> {
@@ -52,11 +59,11 @@ class ClientSql implements Sql {
 
 export class PostgresDatabase implements Database {
   readonly engine = 'postgres' as const;
-  private readonly pool: pg.Pool;
+  private readonly pool: Pg.Pool;
   private observer: QueryObserver | undefined;
 
   constructor(options: PostgresOptions) {
-    this.pool = new pg.Pool({
+    this.pool = new (pgModule().Pool)({
       connectionString: options.connectionString,
       max: options.maxConnections ?? 20,
       connectionTimeoutMillis: 5000,
@@ -81,7 +88,7 @@ export class PostgresDatabase implements Database {
   }
 
   async transaction<T>(fn: (tx: Sql) => Promise<T>): Promise<T> {
-    let client: pg.PoolClient;
+    let client: Pg.PoolClient;
     try {
       client = await this.pool.connect();
     } catch (error) {

@@ -55,7 +55,7 @@ export async function validateKeyPackages(
     if (!owner.suites.includes(suite)) {
       throw new InvalidInputError('KeyPackage of a suite the device did not state it supports', { code: 'unsupported_suite', details: { suite } });
     }
-    const info = await inspectKeyPackage(ctx.suites.get(suite)!, bytes);
+    const info = await inspectKeyPackage(await ctx.suite(suite), bytes);
     if (
       info.member.identityId !== owner.identityId ||
       info.member.deviceId !== owner.deviceId ||
