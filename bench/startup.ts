@@ -1,17 +1,22 @@
 /**
- * Start-up of the embedded default (issue 18), `npx tsx bench/startup.ts [--runs N] [--idle-ms MS] [--wait-quiet S] [--profile] [--bin PATH]`:
+ * Start-up of the embedded default (issue 18), `npx tsx bench/startup.ts [--runs N] [--idle-ms MS] [--settled-ms MS] [--wait-quiet S] [--profile] [--bin PATH] [--baseline PATH]`:
  * the real built CLI (`node packages/cli/bin/parley.js serve`, which runs packages/cli/dist;
  * `npm run build` first) with no database configured but a fresh temporary data directory
  * (embedded PGlite), on a free port. Per start: spawn → first `listening on` line → first 200
  * from `GET /readyz` (polled every 20 ms), then, after `--idle-ms` (default 5 s) of idling, the
  * resident memory of the process and its descendants (VmRSS from /proc: PGlite's WebAssembly
- * runs in a worker thread of the server, which VmRSS covers) and the peak (VmHWM). Each run
+ * runs in a worker thread of the server, which VmRSS covers) and the peak (VmHWM), and again
+ * `--settled-ms` (default 15 s) after ready, once V8's memory reducer has run (it shrinks the
+ * young generation that start-up grew after ~8 s without allocation; 0: not measured). Each run
  * starts on a fresh data directory (first start: the build's migrated PGlite template unpacked, keys generated) and then
  * once more on the same directory (restart); the figures are medians over `--runs` (default 3).
  *
  * Run alone it prints a table and writes bench/results/startup-<ISO date>.json (and latest.json).
  * `--profile` adds `--cpu-prof` to the first run's two starts (profiles next to the results);
- * `--bin` starts another build's bin/parley.js (a baseline checkout's, for a before/after).
+ * `--bin` starts another build's bin/parley.js instead; `--baseline PATH` makes it a paired
+ * before/after: each run starts the baseline build (another checkout's bin/parley.js) and then
+ * this one, alternately, so both see the same machine; the baseline's medians and the ratios
+ * (this ÷ baseline) are in the result.
  */
 import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -60,6 +65,8 @@ export interface StartupSample {
   readonly polls: number;
   /** `--idle-ms` after ready. */
   readonly idle: MemoryFigure;
+  /** `--settled-ms` after ready (after V8's memory reducer); absent with `--settled-ms 0`. */
+  readonly settled?: MemoryFigure;
   /** SIGTERM → exit. */
   readonly stopMs: number;
   readonly loadAverage: number[];
@@ -74,18 +81,29 @@ export interface StartupFigure {
   readonly listeningMs: number;
   readonly cpuMsAtReady: number;
   readonly idleRssMB: number;
+  /** Median resident memory `--settled-ms` after ready (undefined when not measured). */
+  readonly settledRssMB: number | undefined;
   readonly peakMB: number;
   readonly stopMs: number;
-  readonly meetsTarget: { readonly ready: boolean; readonly idleRss: boolean };
+  readonly meetsTarget: { readonly ready: boolean; readonly idleRss: boolean; readonly settledRss: boolean | undefined };
 }
 
 export interface StartupBenchResult {
   readonly command: string;
   readonly idleMs: number;
+  readonly settledMs: number;
   readonly target: typeof STARTUP_TARGET;
   readonly first: StartupFigure;
   readonly restart: StartupFigure;
   readonly samples: StartupSample[];
+  /** With `--baseline`: the other build, started alternately with this one, and this ÷ baseline. */
+  readonly baseline?: {
+    readonly bin: string;
+    readonly first: StartupFigure;
+    readonly restart: StartupFigure;
+    readonly samples: StartupSample[];
+    readonly ratios: { readonly [K in 'first' | 'restart']: { readonly readyMs: number; readonly cpuMsAtReady: number; readonly idleRssMB: number; readonly settledRssMB: number | undefined } };
+  };
   /** `waitForQuiet` before the runs (undefined with --wait-quiet 0). */
   readonly quiet: { readonly waitedMs: number; readonly busy: number } | undefined;
   readonly notes: string[];
@@ -173,7 +191,7 @@ async function readyStatus(url: string): Promise<number> {
 }
 
 /** Starts `parley serve` on `dataDir`, times it to ready, idles, measures memory, stops it. */
-async function startOnce(kind: StartupSample['kind'], bin: string, dataDir: string, idleMs: number, profileDir: string | undefined): Promise<StartupSample> {
+async function startOnce(kind: StartupSample['kind'], bin: string, dataDir: string, idleMs: number, settledMs: number, profileDir: string | undefined): Promise<StartupSample> {
   const port = await freePort();
   // Node's default profile names (CPU.<date>.<pid>.<thread>…): one file per thread, the PGlite worker's too.
   const execArgv = profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [];
@@ -214,6 +232,11 @@ async function startOnce(kind: StartupSample['kind'], bin: string, dataDir: stri
     }
     await sleep(idleMs);
     const idle = await memoryOf(child.pid!);
+    let settled: MemoryFigure | undefined;
+    if (settledMs > idleMs) {
+      await sleep(settledMs - idleMs);
+      settled = await memoryOf(child.pid!);
+    }
     const t1 = performance.now();
     child.kill('SIGTERM');
     await Promise.race([exited, sleep(20_000)]);
@@ -225,6 +248,7 @@ async function startOnce(kind: StartupSample['kind'], bin: string, dataDir: stri
       cpuMsAtReady: Math.round((cpuTicks * 1000) / CLK_TCK),
       polls,
       idle,
+      ...(settled ? { settled } : {}),
       stopMs: Math.round(stopMs),
       loadAverage: loadavg().map((l) => Math.round(l * 100) / 100),
       ...(profileDir ? { profile: `${profileDir}/CPU.*.${child.pid}.*.cpuprofile` } : {}),
@@ -241,15 +265,22 @@ function figure(samples: readonly StartupSample[]): StartupFigure {
   const med = (f: (s: StartupSample) => number) => quantile(samples.map(f), 0.5);
   const readyMs = med((s) => s.readyMs);
   const idleRssMB = med((s) => s.idle.rssMB);
+  const settled = samples.flatMap((s) => (s.settled ? [s.settled.rssMB] : []));
+  const settledRssMB = settled.length === samples.length && settled.length > 0 ? quantile(settled, 0.5) : undefined;
   return {
     runs: samples.length,
     readyMs,
     listeningMs: med((s) => s.listeningMs),
     cpuMsAtReady: med((s) => s.cpuMsAtReady),
     idleRssMB,
+    settledRssMB,
     peakMB: med((s) => s.idle.peakMB),
     stopMs: med((s) => s.stopMs),
-    meetsTarget: { ready: readyMs <= STARTUP_TARGET.readyMs, idleRss: idleRssMB <= STARTUP_TARGET.idleRssMB },
+    meetsTarget: {
+      ready: readyMs <= STARTUP_TARGET.readyMs,
+      idleRss: idleRssMB <= STARTUP_TARGET.idleRssMB,
+      settledRss: settledRssMB === undefined ? undefined : settledRssMB <= STARTUP_TARGET.idleRssMB,
+    },
   };
 }
 
@@ -262,48 +293,82 @@ function figure(samples: readonly StartupSample[]): StartupFigure {
 export async function runStartupBench(o: {
   runs?: number;
   idleMs?: number;
+  /** The second memory sample, after V8's memory reducer (default 15 s after ready; 0: none). */
+  settledMs?: number;
   waitQuietMs?: number;
   profileDir?: string;
   /** Another build's `bin/parley.js` (e.g. a baseline checkout's); default this repository's. */
   bin?: string;
+  /** A baseline build's `bin/parley.js`, started alternately with `bin` (a paired before/after). */
+  baseline?: string;
   onProgress: (line: string) => void;
 }): Promise<StartupBenchResult> {
   const bin = o.bin ?? BIN;
   const runs = o.runs ?? 3;
   const idleMs = o.idleMs ?? 5_000;
+  const settledMs = o.settledMs ?? 15_000;
   let quiet: StartupBenchResult['quiet'];
   if ((o.waitQuietMs ?? 30_000) > 0) {
     quiet = await waitForQuiet(o.waitQuietMs ?? 30_000, { log: o.onProgress });
     if (quiet.busy >= 0.1) o.onProgress(`startup: machine still ${Math.round(quiet.busy * 100)}% busy after ${Math.round(quiet.waitedMs / 1000)} s; running anyway`);
   }
   const samples: StartupSample[] = [];
-  for (let i = 0; i < runs; i++) {
-    const dir = await mkdtemp(join(tmpdir(), 'parley-bench-startup-'));
-    try {
-      const dataDir = join(dir, 'data');
-      for (const kind of ['first', 'restart'] as const) {
-        const s = await startOnce(kind, bin, dataDir, idleMs, i === 0 ? o.profileDir : undefined);
-        o.onProgress(`startup/${kind} ${i + 1}/${runs}: listening ${s.listeningMs} ms, ready ${s.readyMs} ms (CPU ${s.cpuMsAtReady} ms), idle RSS ${s.idle.rssMB} MB (peak ${s.idle.peakMB} MB, ${s.idle.threads} threads), stop ${s.stopMs} ms`);
-        samples.push(s);
+  const baselineSamples: StartupSample[] = [];
+  const builds = o.baseline === undefined ? [{ bin, into: samples, label: '' }] : [{ bin: o.baseline, into: baselineSamples, label: 'baseline ' }, { bin, into: samples, label: 'this build ' }];
+  // Every run's directory is removed after the last run, not before the next one: deleting a
+  // data directory (~1,200 files) just before a first start made the file system's journal
+  // (with online discard) hold up that start's file creation — up to 1.7 s on this machine
+  // kind — which no fresh install sees.
+  const dirs: string[] = [];
+  try {
+    for (let i = 0; i < runs; i++) {
+      for (const build of builds) {
+        const dir = await mkdtemp(join(tmpdir(), 'parley-bench-startup-'));
+        dirs.push(dir);
+        const dataDir = join(dir, 'data');
+        for (const kind of ['first', 'restart'] as const) {
+          const s = await startOnce(kind, build.bin, dataDir, idleMs, settledMs, i === 0 && build.bin === bin ? o.profileDir : undefined);
+          const settled = s.settled ? `, settled RSS ${s.settled.rssMB} MB` : '';
+          o.onProgress(`startup/${build.label}${kind} ${i + 1}/${runs}: listening ${s.listeningMs} ms, ready ${s.readyMs} ms (CPU ${s.cpuMsAtReady} ms), idle RSS ${s.idle.rssMB} MB${settled} (peak ${s.idle.peakMB} MB, ${s.idle.threads} threads), stop ${s.stopMs} ms`);
+          build.into.push(s);
+        }
       }
-    } finally {
-      await rm(dir, { recursive: true, force: true });
     }
+  } finally {
+    for (const dir of dirs) await rm(dir, { recursive: true, force: true });
+  }
+  const first = figure(samples.filter((s) => s.kind === 'first'));
+  const restart = figure(samples.filter((s) => s.kind === 'restart'));
+  let baseline: StartupBenchResult['baseline'];
+  if (o.baseline !== undefined) {
+    const base = { first: figure(baselineSamples.filter((s) => s.kind === 'first')), restart: figure(baselineSamples.filter((s) => s.kind === 'restart')) };
+    const ratio = (a: number, b: number) => Math.round((a / b) * 100) / 100;
+    const ratios = (mine: StartupFigure, theirs: StartupFigure) => ({
+      readyMs: ratio(mine.readyMs, theirs.readyMs),
+      cpuMsAtReady: ratio(mine.cpuMsAtReady, theirs.cpuMsAtReady),
+      idleRssMB: ratio(mine.idleRssMB, theirs.idleRssMB),
+      settledRssMB: mine.settledRssMB === undefined || theirs.settledRssMB === undefined ? undefined : ratio(mine.settledRssMB, theirs.settledRssMB),
+    });
+    baseline = { bin: o.baseline, ...base, samples: baselineSamples, ratios: { first: ratios(first, base.first), restart: ratios(restart, base.restart) } };
   }
   return {
     command: `node ${bin} serve --data-dir <fresh temp dir>/data --port <free> --log-level warn (PARLEY_ADMIN_TOKEN set; built CLI: its dist)`,
     idleMs,
+    settledMs,
     target: STARTUP_TARGET,
-    first: figure(samples.filter((s) => s.kind === 'first')),
-    restart: figure(samples.filter((s) => s.kind === 'restart')),
+    first,
+    restart,
     samples,
+    ...(baseline ? { baseline } : {}),
     quiet,
     notes: [
       "first: a fresh data directory (unpacked from the build's initialised and migrated PGlite template, or initdb and every migration without one; key generation); restart: the same directory again",
       `readyMs: process spawn → first 200 from GET /readyz, polled every ${POLL_MS} ms; listeningMs: spawn → the "listening on" log line`,
       `idle RSS: VmRSS of the server and its descendants ${idleMs} ms after ready (PGlite runs in a worker thread, inside the same process); peak: VmHWM`,
+      `settled RSS: the same ${settledMs} ms after ready, once V8's memory reducer has shrunk the young generation start-up grew (it runs after ~8 s without allocation)`,
       'cpuMsAtReady: user + system CPU of the server (all its threads) at that first 200, from /proc/<pid>/stat: the work the start did, whatever else runs on the machine',
       'medians are nearest-rank over the runs; MB here = 2^20 bytes',
+      "the runs' data directories are removed after the last run (a deletion just before a first start slows its file creation)",
     ],
   };
 }
@@ -326,9 +391,11 @@ async function standalone(): Promise<void> {
   const result = await runStartupBench({
     runs: Math.max(1, number('--runs', 3)),
     idleMs: number('--idle-ms', 5_000),
+    settledMs: number('--settled-ms', 15_000),
     waitQuietMs: number('--wait-quiet', 30) * 1000,
     ...(argv.includes('--profile') ? { profileDir: resultsDir } : {}),
     ...(value('--bin') !== undefined ? { bin: value('--bin')! } : {}),
+    ...(value('--baseline') !== undefined ? { baseline: value('--baseline')! } : {}),
     onProgress: progress,
   });
   printStartup(result);

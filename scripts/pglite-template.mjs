@@ -13,19 +13,20 @@ import { PGlite } from '@electric-sql/pglite';
 
 const root = join(fileURLToPath(new URL('.', import.meta.url)), '..');
 const dist = join(root, 'packages/server/dist/storage');
-const { PGLITE_TEMPLATE_URL, pgliteVersion, writePgliteTemplate } = await import(join(dist, 'pglite-template.js'));
+const { PGLITE_TEMPLATE_URL, pgliteVersion, sealPgliteDataDir, writePgliteTemplate } = await import(join(dist, 'pglite-template.js'));
 const { PgliteDatabase } = await import(join(dist, 'pglite.js'));
 const { migrate } = await import(join(dist, 'migrate.js'));
 const file = fileURLToPath(PGLITE_TEMPLATE_URL);
 const keyFile = `${file}.key`;
 
-// What the template holds: the PGlite release and every migration's exact text.
+// What the template holds: the PGlite release, every migration's exact text, and how it was made
+// (recipe 2: the WAL switched to a fresh segment before the last shutdown).
 const migrationsDir = join(dist, 'migrations');
 const hash = createHash('sha256');
 for (const name of (await readdir(migrationsDir)).filter((n) => n.endsWith('.sql')).sort()) {
   hash.update(`${name}\n`).update(await readFile(join(migrationsDir, name)));
 }
-const key = `pglite ${await pgliteVersion()}; migrations sha256 ${hash.digest('hex')}\n`;
+const key = `pglite ${await pgliteVersion()}; migrations sha256 ${hash.digest('hex')}; recipe 2\n`;
 if (existsSync(file) && existsSync(keyFile) && (await readFile(keyFile, 'utf8')) === key) {
   console.log(`pglite-template: up to date (${key.trim()})`);
   process.exit(0);
@@ -40,6 +41,8 @@ try {
   const db = await PgliteDatabase.open({ dataDir: pgdata });
   const applied = await migrate(db);
   await db.close();
+  // …and a last one after a switch to a fresh WAL segment: the template's WAL is its checkpoint.
+  await sealPgliteDataDir(pgdata);
   const { entries, bytes } = await writePgliteTemplate(pgdata, file);
   await writeFile(keyFile, key);
   console.log(`pglite-template: ${key.trim()}; ${applied.length} migrations applied; ${entries} entries, ${(bytes / 1e6).toFixed(1)} MB → ${file}`);

@@ -1,6 +1,5 @@
 /** Strict flag parsing shared by the commands (unknown flags are errors). */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { levels } from 'pino';
 import { UsageError } from './errors.js';
 
 /**
@@ -92,8 +91,13 @@ export function parseServerUrl(value: string, flag: string): string {
   return trimmed.replace(/\/+$/, '');
 }
 
-/** pino's level names, most verbose first, and `silent`. */
-export const LOG_LEVELS: readonly string[] = [...Object.entries(levels.values).sort((a, b) => a[1] - b[1]).map(([name]) => name), 'silent'];
+/**
+ * pino's level names, most verbose first, and `silent`. Written out rather than read from
+ * pino, which `parley serve` would otherwise load before it starts opening the embedded
+ * database (issue 18); test/args.test.ts checks the list against pino's.
+ */
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
 
 /**
  * A log level given with `flag`: one of pino's ({@link LOG_LEVELS}); anything else is a
@@ -102,9 +106,10 @@ export const LOG_LEVELS: readonly string[] = [...Object.entries(levels.values).s
  * @example
  * const level = parseLogLevel(flags['log-level'] ?? 'info', '--log-level'); // 'info'
  */
-export function parseLogLevel(value: string, flag: string): 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent' {
-  if (!LOG_LEVELS.includes(value)) throw new UsageError(`${flag} '${value}' is not a log level: use one of ${LOG_LEVELS.join(', ')}`);
-  return value as 'info';
+export function parseLogLevel(value: string, flag: string): LogLevel {
+  const level = LOG_LEVELS.find((name) => name === value);
+  if (level === undefined) throw new UsageError(`${flag} '${value}' is not a log level: use one of ${LOG_LEVELS.join(', ')}`);
+  return level;
 }
 
 /**

@@ -1,6 +1,7 @@
 /** The CLI's flag parsing: strict, and an id that begins with a dash is still a value. */
 import { describe, expect, it } from 'vitest';
-import { parseFlags } from '../src/args.js';
+import { levels } from 'pino';
+import { LOG_LEVELS, parseFlags, parseLogLevel } from '../src/args.js';
 import { UsageError } from '../src/errors.js';
 
 const options = { message: { type: 'string' }, out: { type: 'string' }, json: { type: 'boolean', default: false } } as const;
@@ -17,5 +18,18 @@ describe('parseFlags', () => {
     expect(() => parseFlags(['--message', '--json'], options)).toThrow(UsageError);
     expect(() => parseFlags(['--nope', 'x'], options)).toThrow(UsageError);
     expect(() => parseFlags(['--message'], options)).toThrow(UsageError);
+  });
+});
+
+describe('log levels', () => {
+  it("are pino's, most verbose first, and silent", () => {
+    const pino = Object.entries(levels.values).sort((a, b) => a[1] - b[1]).map(([name]) => name);
+    expect([...LOG_LEVELS]).toEqual([...pino, 'silent']);
+  });
+
+  it('accept each name and refuse anything else with the list', () => {
+    for (const level of LOG_LEVELS) expect(parseLogLevel(level, '--log-level')).toBe(level);
+    expect(() => parseLogLevel('verbose', '--log-level')).toThrow(UsageError);
+    expect(() => parseLogLevel('verbose', '--log-level')).toThrow(/trace, debug, info, warn, error, fatal, silent/);
   });
 });

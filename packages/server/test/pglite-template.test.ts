@@ -12,18 +12,21 @@ import { gunzipSync, gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PgliteDatabase } from '../src/storage/pglite.js';
 import { latestMigrationVersion, migrate } from '../src/storage/migrate.js';
-import { restorePgliteTemplate, writePgliteTemplate } from '../src/storage/pglite-template.js';
+import { restorePgliteTemplate, sealPgliteDataDir, writePgliteTemplate } from '../src/storage/pglite-template.js';
 
 describe('PGlite data-directory template', () => {
   let dir: string;
+  let source: string;
   let template: URL;
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'parley-pglite-template-'));
-    // What the build does (scripts/pglite-template.mjs): initdb, a clean shutdown, then pack.
-    const source = join(dir, 'source');
+    // What the build does (scripts/pglite-template.mjs): initdb, a clean shutdown, the WAL
+    // switched to a fresh segment, then pack.
+    source = join(dir, 'source');
     const db = await PgliteDatabase.open({ dataDir: source });
     await db.close();
+    await sealPgliteDataDir(source);
     const file = join(dir, 'template.bin.gz');
     const packed = await writePgliteTemplate(source, file);
     expect(packed.entries).toBeGreaterThan(100);
@@ -59,6 +62,38 @@ describe('PGlite data-directory template', () => {
     } finally {
       await again.close();
     }
+  }, 120_000);
+
+  it('restores the same bytes, all-zero pages as holes: the WAL segment holds only the checkpoint', async () => {
+    const data = join(dir, 'same-bytes');
+    expect(await restorePgliteTemplate(data, template)).toBe(true);
+    const files = async (root: string, rel = ''): Promise<string[]> => {
+      const out: string[] = [];
+      for (const entry of await readdir(join(root, rel), { withFileTypes: true })) {
+        const path = rel === '' ? entry.name : `${rel}/${entry.name}`;
+        if (entry.isDirectory()) out.push(...(await files(root, path)));
+        else out.push(path);
+      }
+      return out.sort();
+    };
+    const paths = await files(source);
+    expect(await files(data)).toEqual(paths);
+    let written = 0;
+    let size = 0;
+    for (const path of paths) {
+      const [a, b] = await Promise.all([readFile(join(source, path)), readFile(join(data, path))]);
+      expect(b.equals(a), path).toBe(true);
+      const info = await stat(join(data, path));
+      written += info.blocks * 512;
+      size += info.size;
+    }
+    // The WAL: one 16 MB segment of which only the checkpoint's pages hold anything.
+    const segments = paths.filter((p) => /^pg_wal\/[0-9A-F]{24}$/.test(p));
+    expect(segments).toHaveLength(1);
+    const wal = await stat(join(data, segments[0]!));
+    expect(wal.size).toBe(16 * 1024 * 1024);
+    expect(wal.blocks * 512).toBeLessThan(256 * 1024);
+    expect(written).toBeLessThan(size * 0.7);
   }, 120_000);
 
   it('leaves a directory alone when the template is missing or from another PGlite release', async () => {
