@@ -263,9 +263,10 @@ export function installOpenApi(app: FastifyInstance, options: OpenApiOptions): v
     for (const method of [route.method].flat()) {
       if (method !== 'HEAD') routes.push({ method, url: route.url, hidden: schema?.hide === true || isConsolePath(route.url) });
     }
+    // What @fastify/swagger describes: every route but HEAD twins (they carry no operationId),
+    // hidden ones and the console's.
+    if (route.method !== 'HEAD' && schema?.hide !== true && !isConsolePath(route.url)) described.push(route);
     if (!schema || schema.hide || isConsolePath(route.url)) return;
-    // @fastify/swagger leaves out HEAD twins (they carry no operationId) and hidden routes too.
-    if (route.method !== 'HEAD') described.push(route);
     const operation = pascal(schema.operationId ?? `${String(route.method)} ${route.url}`);
     if (isSchemaObject(schema.body)) components.ref(schema.body, `${operation}Request`);
     // Error answers are all ErrorBody (the one error mapper): only success bodies get names here.
