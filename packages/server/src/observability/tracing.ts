@@ -36,22 +36,22 @@ import type { AttributeKey, PseudonymKey, SpanEventName, SpanName } from './span
 import { JsonLinesSpanExporter } from './span-file-exporter.js';
 import { TraceMemory } from './tracing-memory.js';
 import { TracePseudonyms, type PseudonymKind } from './tracing-pseudonyms.js';
-import { createRequire } from 'node:module';
+import { lazyCommonJs } from '../util/lazy-commonjs.js';
 
 /**
  * The SDK and the OTLP exporter (CommonJS packages, which `import` would load as such too),
  * loaded when tracing is on: with tracing off (the default) a start does not pay for them
  * (issue 18: ~150 ms of CPU and ~9 MB at every start).
  */
-const loadCommonJs = createRequire(import.meta.url);
+const OTEL = {
+  core: lazyCommonJs<typeof OtelCore>('@opentelemetry/core'),
+  semconv: lazyCommonJs<typeof OtelSemconv>('@opentelemetry/semantic-conventions'),
+  resources: lazyCommonJs<typeof OtelResources>('@opentelemetry/resources'),
+  sdk: lazyCommonJs<typeof OtelSdk>('@opentelemetry/sdk-trace-base'),
+  otlp: lazyCommonJs<typeof OtelOtlp>('@opentelemetry/exporter-trace-otlp-proto'),
+};
 function tracingSdk(): { core: typeof OtelCore; semconv: typeof OtelSemconv; resources: typeof OtelResources; sdk: typeof OtelSdk; otlp: typeof OtelOtlp } {
-  return {
-    core: loadCommonJs('@opentelemetry/core') as typeof OtelCore,
-    semconv: loadCommonJs('@opentelemetry/semantic-conventions') as typeof OtelSemconv,
-    resources: loadCommonJs('@opentelemetry/resources') as typeof OtelResources,
-    sdk: loadCommonJs('@opentelemetry/sdk-trace-base') as typeof OtelSdk,
-    otlp: loadCommonJs('@opentelemetry/exporter-trace-otlp-proto') as typeof OtelOtlp,
-  };
+  return { core: OTEL.core(), semconv: OTEL.semconv(), resources: OTEL.resources(), sdk: OTEL.sdk(), otlp: OTEL.otlp() };
 }
 
 /** The `tracing` part of the server configuration. */
