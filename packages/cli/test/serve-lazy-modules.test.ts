@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import { readyPort } from './serve-fixture.js';
 
 const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 const PRELOAD = fileURLToPath(new URL('./fixtures/module-log.mjs', import.meta.url));
@@ -39,29 +40,6 @@ afterAll(async () => {
 function loadedOf(log: string): (segment: string) => boolean {
   const paths = log.split('\n');
   return (segment) => paths.some((p) => p.includes(segment));
-}
-
-async function readyPort(process: ChildProcess, output: () => string): Promise<number> {
-  const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no "listening" line within 90 s: ${output()}`)), 90_000);
-    process.stdout!.on('data', () => {
-      const m = /parley listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(output());
-      if (m) {
-        clearTimeout(timer);
-        resolve(Number(m[1]));
-      }
-    });
-    process.once('exit', (code, signal) => {
-      clearTimeout(timer);
-      reject(new Error(`exited (${code ?? signal}) before listening: ${output()}`));
-    });
-  });
-  for (let i = 0; i < 600; i++) {
-    const ok = await fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.ok, () => false);
-    if (ok) return port;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  throw new Error(`/readyz did not answer 200 within 12 s: ${output()}`);
 }
 
 describe('parley serve on the embedded default: modules loaded before it is ready', () => {

@@ -6,6 +6,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { PGlite, types, type Transaction } from '@electric-sql/pglite';
 import { restorePgliteTemplate } from './pglite-template.js';
+import { withPgliteTieringBudget } from './wasm-tiering.js';
 
 interface Request {
   id: number;
@@ -25,7 +26,8 @@ const { dataDir } = workerData as { dataDir: string | undefined };
 // A new data directory gets the build's initialised and migrated database (pglite-template.ts)
 // rather than initdb; unpacked here, off the main thread, which meanwhile loads the server.
 if (dataDir !== undefined) await restorePgliteTemplate(dataDir);
-const db = await PGlite.create(dataDir ?? 'memory://', {
+// Only PostgreSQL's really hot paths are optimised by V8 (wasm-tiering.ts).
+const db = await withPgliteTieringBudget(() => PGlite.create(dataDir ?? 'memory://', {
   // Same value mapping as the pg driver: int8 and numeric as strings.
   parsers: { [types.INT8]: (v: string) => v, [types.NUMERIC]: (v: string) => v },
   // PGlite's own parameters (fsync off, single user, …: durability unchanged), plus a smaller
@@ -33,7 +35,7 @@ const db = await PGlite.create(dataDir ?? 'memory://', {
   // memory at start, which stays resident (issue 18: ~110 MB of an idle node). The data files
   // are read through the OS page cache, which caches them as well.
   startParams: [...PGlite.defaultStartParams, '-c', `shared_buffers=${PGLITE_SHARED_BUFFERS}`],
-});
+}));
 
 interface OpenTx {
   tx: Transaction;
