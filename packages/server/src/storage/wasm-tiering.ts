@@ -28,8 +28,10 @@ const TIERING_FLAG = /^--wasm[-_]tiering[-_]budget(?:=|$)/;
 /**
  * Runs `compile` (which compiles and instantiates a WebAssembly module, e.g. `PGlite.create`)
  * with V8's tiering budget at {@link PGLITE_WASM_TIERING_BUDGET}, then sets V8's default again
- * for any module compiled later (V8's flags are per process). A budget the operator chose on
- * Node's command line (`node --wasm-tiering-budget=N …`) is left alone.
+ * for any module compiled later (V8's flags are per process: a module another thread compiles
+ * meanwhile, or a second embedded database opening at the same moment, gets the budget that is
+ * set when it is compiled; only speed depends on it). A budget the operator chose on Node's
+ * command line (`node --wasm-tiering-budget=N …`) is left alone.
  *
  * @example
  * const db = await withPgliteTieringBudget(() => PGlite.create(dataDir));
