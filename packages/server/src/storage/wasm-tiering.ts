@@ -14,7 +14,8 @@
  * machine's cores, and ~480 MB of compiler zone memory. Freed again, that memory stayed resident
  * in glibc's per-thread malloc arenas: ~60 MB of an idle node. With a budget ~1,100× larger, two
  * functions are optimised during a start; under sustained load PostgreSQL's hot paths still reach
- * TurboFan within seconds (the relay's PGlite throughput did not change: bench/README.md).
+ * TurboFan (35 functions in a quick `npm run bench -- relay --engine pglite`), and the relay on
+ * PGlite did not get slower (paired runs against the default budget: 1.15–1.3× faster).
  */
 import { setFlagsFromString } from 'node:v8';
 
