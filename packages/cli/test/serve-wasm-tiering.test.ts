@@ -50,7 +50,8 @@ async function startAndStop(name: string, nodeFlags: readonly string[]): Promise
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
   await readyPort(child, () => out);
-  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+  // 'close', not 'exit': the trace's last lines may still be in the pipe when the process exits.
+  const exited = new Promise<number | null>((resolve) => child.once('close', resolve));
   child.kill('SIGTERM');
   expect(await exited).toBe(0);
   const modules = [...tiersOf(out).values()].sort((a, b) => b.liftoff - a.liftoff);
