@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { listeningPort } from './serve-fixture.js';
 
 const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 /** Exactly as the README's Configuration section writes it. */
@@ -92,21 +93,7 @@ async function startServer(command: string, args: string[]): Promise<{ child: Ch
   const closed = new Promise<void>((resolve) => child.once('close', () => resolve()));
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no "listening" line within 90 s: ${out}`)), 90_000);
-    const onData = () => {
-      const m = /parley listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve(Number(m[1]));
-      }
-    };
-    child.stdout!.on('data', onData);
-    child.once('exit', (code, signal) => {
-      clearTimeout(timer);
-      reject(new Error(`exited (${code ?? signal}) before listening: ${out}`));
-    });
-  });
+  const port = await listeningPort(child, () => out);
   const drained = () => Promise.race([closed, new Promise<void>((resolve) => setTimeout(resolve, 10_000))]);
   return { child, port, output: () => out, drained };
 }

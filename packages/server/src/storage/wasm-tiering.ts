@@ -22,7 +22,7 @@ import { setFlagsFromString } from 'node:v8';
 /** V8's default `--wasm-tiering-budget`. */
 export const V8_DEFAULT_WASM_TIERING_BUDGET = 1_800_000;
 /** The budget PGlite's module is compiled with (V8 keeps it in an int32). */
-export const PGLITE_WASM_TIERING_BUDGET = 2_000_000_000;
+const PGLITE_WASM_TIERING_BUDGET = 2_000_000_000;
 
 const TIERING_FLAG = /^--wasm[-_]tiering[-_]budget(?:=|$)/;
 
@@ -37,8 +37,8 @@ const TIERING_FLAG = /^--wasm[-_]tiering[-_]budget(?:=|$)/;
  * @example
  * const db = await withPgliteTieringBudget(() => PGlite.create(dataDir));
  */
-export async function withPgliteTieringBudget<T>(compile: () => Promise<T>, execArgv: readonly string[] = process.execArgv): Promise<T> {
-  if (execArgv.some((arg) => TIERING_FLAG.test(arg))) return compile();
+export async function withPgliteTieringBudget<T>(compile: () => Promise<T>): Promise<T> {
+  if (process.execArgv.some((arg) => TIERING_FLAG.test(arg))) return compile();
   setFlagsFromString(`--wasm-tiering-budget=${PGLITE_WASM_TIERING_BUDGET}`);
   try {
     return await compile();
