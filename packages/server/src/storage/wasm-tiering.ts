@@ -11,8 +11,9 @@
  * PGlite's boot runs a large part of PostgreSQL once (catalog caches, the migration check, the
  * first plans). With the default budget that made ~150 functions hot enough for TurboFan in a
  * start: ~2 s of compiler CPU on V8's background threads, racing the server's own start for the
- * machine's cores, and ~480 MB of compiler zone memory. Freed again, that memory stayed resident
- * in glibc's per-thread malloc arenas: ~60 MB of an idle node. With a budget ~1,100× larger, two
+ * machine's cores, and ~480 MB of compiler zone memory. Freed again, 20–50 MB of it stayed
+ * resident in glibc's per-thread malloc arenas; an idle node is 14–25 MB smaller and ready
+ * 0.64–0.83× as late with the raised budget (paired start-up runs). With a budget ~1,100× larger, two
  * functions are optimised during a start; under sustained load PostgreSQL's hot paths still reach
  * TurboFan (35 functions in a quick `npm run bench -- relay --engine pglite`), and the relay on
  * PGlite did not get slower (paired runs against the default budget: 1.15–1.3× faster).
