@@ -12,15 +12,17 @@
  *   and MLS calls Expand for every message key, nonce and ratchet step.
  * - HPKE (RFC 9180): `@hpke/core` wrapped by ts-mls's own `makeGenericHpke`, built the
  *   way ts-mls's default provider builds it, except that `encryptAead`/`decryptAead`
- *   (MLS message protection, RFC 9420 §6.3) use the runtime's fast AEAD.
+ *   (MLS message protection, RFC 9420 §6.3) use the runtime's fast AEAD, and a runtime
+ *   may supply HPKE's KEM, AEAD and KDF ({@link hpkeKdf}: noble HKDF under `@hpke/core`'s
+ *   labels; the node provider takes it, see `hpke.node.ts`).
  * - X-Wing (the KEM of MLS_256_XWING_AES256GCM_SHA512_Ed25519): {@link xwingKem}, the same
  *   instance type for both runtimes.
  * - Anything a runtime cannot do natively (e.g. ChaCha20-Poly1305 in WebCrypto,
  *   ML-KEM, ML-DSA) comes from ts-mls's default implementation of that one component,
  *   so every suite ts-mls supports keeps working.
  */
-import { CipherSuite, type AeadInterface, type KemInterface } from '@hpke/core';
-import { expand, extract } from '@noble/hashes/hkdf.js';
+import { CipherSuite, HkdfSha256, HkdfSha384, HkdfSha512, type AeadInterface, type KdfInterface, type KemInterface } from '@hpke/core';
+import { expand, extract, hkdf } from '@noble/hashes/hkdf.js';
 import { sha256, sha384, sha512 } from '@noble/hashes/sha2.js';
 import {
   type Aead,
@@ -53,6 +55,8 @@ export interface RuntimeCrypto {
   hpkeAead(alg: AeadAlgorithm): AeadInterface | undefined;
   /** KEMs the runtime supplies itself (ts-mls's default would load them from optional packages). */
   kem(alg: KemAlgorithm): KemInterface | Promise<KemInterface> | undefined;
+  /** The KDF of HPKE's key schedule (RFC 9180 §5.1); absent: `@hpke/core`'s WebCrypto HKDF. */
+  hpkeKdf?(alg: KdfAlgorithm): KdfInterface;
   signature(alg: SignatureAlgorithm): Signature | undefined;
   rng: Rng;
 }
@@ -83,6 +87,54 @@ export function makeNobleKdf(alg: KdfAlgorithm): Kdf {
     },
     size: hash.outputLen,
   };
+}
+
+const HPKE_KDF = { 'HKDF-SHA256': HkdfSha256, 'HKDF-SHA384': HkdfSha384, 'HKDF-SHA512': HkdfSha512 } as const;
+
+function bytesOf(data: ArrayBufferLike | ArrayBufferView): Uint8Array {
+  return ArrayBuffer.isView(data) ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength) : new Uint8Array(data);
+}
+
+/** `bytes` as an ArrayBuffer of exactly its length (a copy unless it already is one). */
+function exactBuffer(bytes: Uint8Array): ArrayBuffer {
+  const { buffer } = bytes;
+  return buffer instanceof ArrayBuffer && bytes.byteOffset === 0 && bytes.byteLength === buffer.byteLength ? buffer : bytes.slice().buffer;
+}
+
+/**
+ * An HPKE KDF (RFC 9180 §4, §7.2) whose labelling (`LabeledExtract`/`LabeledExpand`, suite
+ * ids) is `@hpke/core`'s own and whose HKDF-Extract/Expand (RFC 5869) is `@noble/hashes`,
+ * synchronous, instead of a WebCrypto key import and job per step. A fresh instance per use:
+ * `init` binds it to one suite id.
+ *
+ * @example
+ * const suite = new CipherSuite({ kem, kdf: hpkeKdf('HKDF-SHA256'), aead })
+ */
+export function hpkeKdf(alg: KdfAlgorithm): KdfInterface {
+  const hash = NOBLE_HASH[alg];
+  // An empty salt is HashLen zero bytes (RFC 5869 §2.2); noble uses those when none is given.
+  const saltOf = (salt: ArrayBufferLike | ArrayBufferView): Uint8Array | undefined => {
+    const bytes = bytesOf(salt);
+    return bytes.length === 0 ? undefined : bytes;
+  };
+  // The three classes differ only in their hash (id, hashSize, WebCrypto parameters).
+  const Base: new () => HkdfSha256 = HPKE_KDF[alg];
+  return new (class extends Base {
+    override async extract(salt: ArrayBufferLike | ArrayBufferView, ikm: ArrayBufferLike | ArrayBufferView): Promise<ArrayBuffer> {
+      return exactBuffer(extract(hash, bytesOf(ikm), saltOf(salt)));
+    }
+    override async expand(prk: ArrayBufferLike | ArrayBufferView, info: ArrayBufferLike | ArrayBufferView, len: number): Promise<ArrayBuffer> {
+      return exactBuffer(expand(hash, bytesOf(prk), bytesOf(info), len));
+    }
+    override async extractAndExpand(
+      salt: ArrayBufferLike | ArrayBufferView,
+      ikm: ArrayBufferLike | ArrayBufferView,
+      info: ArrayBufferLike | ArrayBufferView,
+      len: number,
+    ): Promise<ArrayBuffer> {
+      return exactBuffer(hkdf(hash, bytesOf(ikm), saltOf(salt), bytesOf(info), len));
+    }
+  })();
 }
 
 /**
@@ -121,7 +173,7 @@ export async function assembleCiphersuiteImpl(cs: Ciphersuite, runtime: RuntimeC
   const hpkeAead = nativeHpkeAead ?? fallbackAead?.[1];
   if (mlsAead === undefined || hpkeAead === undefined) throw new Error(`no AEAD for ${cs.hpke.aead}`);
   const kem = (await runtime.kem(cs.hpke.kem)) ?? (await makeDefaultKem(cs.hpke.kem));
-  const hpkeSuite = new CipherSuite({ kem, kdf: makeHpkeKdf(cs.hpke.kdf), aead: hpkeAead });
+  const hpkeSuite = new CipherSuite({ kem, kdf: runtime.hpkeKdf?.(cs.hpke.kdf) ?? makeHpkeKdf(cs.hpke.kdf), aead: hpkeAead });
   return {
     hash: runtime.hash(cs.hash),
     kdf: makeNobleKdf(cs.hpke.kdf),

@@ -9,7 +9,8 @@
  * AES-128/256-GCM and ChaCha20-Poly1305 (`createCipheriv`), Ed25519, Ed448 and
  * ECDSA P-256/P-384/P-521 (`sign`/`verify`), i.e. all of RFC 9420's suites 1–7.
  * HKDF and HPKE: see `crypto-provider-common.ts` (`@noble/hashes` HKDF; `@hpke/core`
- * HPKE with OpenSSL-backed WebCrypto X25519/X448/ECDH). X-Wing comes from
+ * HPKE) and `hpke.node.ts` (its X25519 DHKEM on OpenSSL, its AEADs on `createCipheriv`,
+ * its KDF on noble; X448 and ECDH stay WebCrypto's). X-Wing comes from
  * `xwingKem()` (crypto-provider-common.ts); other post-quantum suites fall back to
  * ts-mls's default components for the KEM and ML-DSA while keeping the fast AEAD,
  * hash and Ed25519.
@@ -23,8 +24,6 @@
  *   these encodings from TLS 1.3, RFC 8446 §4.2.3), as ts-mls's default provider does.
  */
 import {
-  createCipheriv,
-  createDecipheriv,
   createECDH,
   createHash,
   createHmac,
@@ -39,7 +38,7 @@ import {
   type KeyObject,
 } from 'node:crypto';
 import * as nodeCrypto from 'node:crypto';
-import { AeadId, DhkemX448HkdfSha512, type AeadInterface, type KemInterface } from '@hpke/core';
+import { DhkemX448HkdfSha512, type AeadInterface, type KemInterface } from '@hpke/core';
 import type {
   Aead,
   AeadAlgorithm,
@@ -51,16 +50,14 @@ import type {
   Signature,
   SignatureAlgorithm,
 } from './ts-mls.js';
-import { CryptoError, InvalidInputError } from '../errors.js';
+import { InvalidInputError } from '../errors.js';
 import {
-  AEAD_KEY_LENGTH,
-  AEAD_NONCE_LENGTH,
-  AEAD_TAG_LENGTH,
   EDDSA,
   assembleCiphersuiteImpl,
   checkLength,
   eddsaPkcs8,
   eddsaSeed,
+  hpkeKdf,
   memoizeSuites,
   xwingKem,
   type CachingCryptoProvider,
@@ -68,22 +65,22 @@ import {
   type RuntimeCrypto,
 } from './crypto-provider-common.js';
 import { KeyCache } from './key-cache.js';
+import { aeadOpen, aeadSeal, plain } from './aead.node.js';
+import { NodeDhkemX25519, nodeHpkeAead, type X25519KeyCaches } from './hpke.node.js';
 
 /** Sizes of the provider's key caches (entries; 0 disables a cache). */
 export interface NodeCryptoProviderOptions {
-  /** Imported signature private keys, keyed by a SHA-256 fingerprint. Default 64. */
+  /**
+   * Imported signature private keys, keyed by a SHA-256 fingerprint. Default 64. HPKE's
+   * X25519 private keys have their own cache of at most 16 (0 here disables both).
+   */
   readonly privateKeyCacheSize?: number;
-  /** Imported signature public keys (a group's members). Default 2048. */
+  /** Imported public keys (a group's members), for signatures and for HPKE each. Default 2048. */
   readonly publicKeyCacheSize?: number;
 }
 
 const NODE_HASH: Readonly<Record<HashAlgorithm, string>> = { 'SHA-256': 'sha256', 'SHA-384': 'sha384', 'SHA-512': 'sha512' };
 
-const NODE_AEAD = {
-  AES128GCM: 'aes-128-gcm',
-  AES256GCM: 'aes-256-gcm',
-  CHACHA20POLY1305: 'chacha20-poly1305',
-} as const satisfies Record<AeadAlgorithm, string>;
 
 const ECDSA = {
   P256: { crv: 'P-256', curve: 'prime256v1', hash: 'sha256', scalarLength: 32 },
@@ -92,18 +89,6 @@ const ECDSA = {
 } as const;
 type EcdsaAlgorithm = keyof typeof ECDSA;
 
-/**
- * A plain `Uint8Array` over a node:crypto result: a view when the Buffer owns its whole
- * ArrayBuffer, else a copy, so callers never see a pooled slab through `.buffer`.
- */
-function plain(buf: Uint8Array): Uint8Array {
-  if (buf.byteOffset === 0 && buf.byteLength === buf.buffer.byteLength && buf.buffer instanceof ArrayBuffer) {
-    return new Uint8Array(buf.buffer, 0, buf.byteLength);
-  }
-  const out = new Uint8Array(buf.byteLength);
-  out.set(buf);
-  return out;
-}
 
 function base64url(bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64url');
@@ -134,55 +119,6 @@ function nodeHash(alg: HashAlgorithm): Hash {
   };
 }
 
-/** AEAD seal: ciphertext || 16-byte tag (RFC 5116 §5.1 layout, as ts-mls expects). */
-function aeadSeal(
-  alg: AeadAlgorithm,
-  key: Uint8Array,
-  nonce: Uint8Array,
-  aad: Uint8Array,
-  plaintext: Uint8Array,
-): Uint8Array<ArrayBuffer> {
-  checkLength(key, AEAD_KEY_LENGTH[alg], 'AEAD key');
-  checkLength(nonce, AEAD_NONCE_LENGTH, 'AEAD nonce');
-  // The cast picks one typed overload; GCM and ChaCha20-Poly1305 share every option and
-  // method used here (authTagLength, setAAD, getAuthTag/setAuthTag).
-  const cipher = createCipheriv(NODE_AEAD[alg] as 'aes-128-gcm', key, nonce, { authTagLength: AEAD_TAG_LENGTH });
-  if (aad.length > 0) cipher.setAAD(aad);
-  const body = cipher.update(plaintext);
-  const tail = cipher.final();
-  const tag = cipher.getAuthTag();
-  const out = new Uint8Array(body.length + tail.length + AEAD_TAG_LENGTH);
-  out.set(body);
-  out.set(tail, body.length);
-  out.set(tag, body.length + tail.length);
-  return out;
-}
-
-/** AEAD open; throws `CryptoError` (`aead_open_failed`) when the tag does not verify. */
-function aeadOpen(alg: AeadAlgorithm, key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, sealed: Uint8Array): Uint8Array {
-  checkLength(key, AEAD_KEY_LENGTH[alg], 'AEAD key');
-  checkLength(nonce, AEAD_NONCE_LENGTH, 'AEAD nonce');
-  if (sealed.length < AEAD_TAG_LENGTH) throw new CryptoError('aead_open_failed', 'AEAD ciphertext is shorter than its tag');
-  const split = sealed.length - AEAD_TAG_LENGTH;
-  const decipher = createDecipheriv(NODE_AEAD[alg] as 'aes-128-gcm', key, nonce, { authTagLength: AEAD_TAG_LENGTH });
-  decipher.setAuthTag(sealed.subarray(split));
-  if (aad.length > 0) decipher.setAAD(aad);
-  const body = decipher.update(sealed.subarray(0, split));
-  let tail: Uint8Array;
-  try {
-    tail = decipher.final();
-  } catch (cause) {
-    // GCM releases plaintext before the tag is checked; never let it escape.
-    body.fill(0);
-    throw new CryptoError('aead_open_failed', 'AEAD authentication failed', { cause });
-  }
-  if (tail.length === 0) return plain(body);
-  const out = new Uint8Array(body.length + tail.length);
-  out.set(body);
-  out.set(tail, body.length);
-  return out;
-}
-
 function nodeAead(alg: AeadAlgorithm): Aead {
   return {
     async encrypt(key, nonce, aad, plaintext) {
@@ -190,31 +126,6 @@ function nodeAead(alg: AeadAlgorithm): Aead {
     },
     async decrypt(key, nonce, aad, ciphertext) {
       return aeadOpen(alg, key, nonce, aad, ciphertext);
-    },
-  };
-}
-
-function asBytes(data: ArrayBufferLike | ArrayBufferView): Uint8Array {
-  return ArrayBuffer.isView(data) ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength) : new Uint8Array(data);
-}
-
-/** ChaCha20-Poly1305 for `@hpke/core`, which has no implementation of its own (RFC 9180 §7.3). */
-function nodeHpkeChaCha20Poly1305(): AeadInterface {
-  return {
-    id: AeadId.Chacha20Poly1305,
-    keySize: 32,
-    nonceSize: AEAD_NONCE_LENGTH,
-    tagSize: AEAD_TAG_LENGTH,
-    createEncryptionContext(rawKey) {
-      const key = asBytes(rawKey).slice();
-      return {
-        async seal(iv, data, aad) {
-          return aeadSeal('CHACHA20POLY1305', key, asBytes(iv), asBytes(aad), asBytes(data)).buffer;
-        },
-        async open(iv, data, aad) {
-          return aeadOpen('CHACHA20POLY1305', key, asBytes(iv), asBytes(aad), asBytes(data)).slice().buffer;
-        },
-      };
     },
   };
 }
@@ -377,15 +288,24 @@ export function createNodeCryptoProvider(options: NodeCryptoProviderOptions = {}
     privateKeys: new KeyCache<KeyObject>(options.privateKeyCacheSize ?? 64),
     publicKeys: new KeyCache<KeyObject>(options.publicKeyCacheSize ?? 2048),
   };
+  // HPKE's X25519 keys apart from signature keys: a commit's ~100 ephemeral keys pass through
+  // a small cache without evicting the signature keys.
+  const hpkeCaches: X25519KeyCaches = {
+    privateKeys: new KeyCache<KeyObject>(Math.min(options.privateKeyCacheSize ?? 16, 16)),
+    publicKeys: new KeyCache<KeyObject>(options.publicKeyCacheSize ?? 2048),
+  };
   const runtime: RuntimeCrypto = {
     hash: nodeHash,
     aead: nodeAead,
-    hpkeAead(alg: AeadAlgorithm): AeadInterface | undefined {
-      return alg === 'CHACHA20POLY1305' ? nodeHpkeChaCha20Poly1305() : undefined;
+    hpkeAead(alg: AeadAlgorithm): AeadInterface {
+      return nodeHpkeAead(alg);
     },
+    hpkeKdf,
     kem(alg: KemAlgorithm): KemInterface | Promise<KemInterface> | undefined {
-      // ts-mls's default loads X448 from the optional @hpke/dhkem-x448; @hpke/core has it
-      // too, on top of Node's (OpenSSL) WebCrypto X448. X-Wing: see xwingKem.
+      // X25519 on OpenSSL through @hpke/common's DHKEM (hpke.node.ts). ts-mls's default loads
+      // X448 from the optional @hpke/dhkem-x448; @hpke/core has it too, on top of Node's
+      // (OpenSSL) WebCrypto X448. X-Wing: see xwingKem. P-256/384/521: @hpke/core's.
+      if (alg === 'DHKEM-X25519-HKDF-SHA256') return new NodeDhkemX25519(hpkeCaches);
       if (alg === 'DHKEM-X448-HKDF-SHA512') return new DhkemX448HkdfSha512();
       return alg === 'X-Wing' ? xwingKem() : undefined;
     },
@@ -408,8 +328,7 @@ export function createNodeCryptoProvider(options: NodeCryptoProviderOptions = {}
   return {
     getCiphersuiteImpl: build,
     clearKeyCaches() {
-      caches.privateKeys.clear();
-      caches.publicKeys.clear();
+      for (const cache of [caches.privateKeys, caches.publicKeys, hpkeCaches.privateKeys, hpkeCaches.publicKeys]) cache.clear();
     },
   };
 }
