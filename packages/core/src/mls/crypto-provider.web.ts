@@ -9,7 +9,8 @@
  *
  * Natively (WebCrypto): SHA-2 digests, HMAC, AES-128/256-GCM and Ed25519; HPKE through
  * `@hpke/core` (WebCrypto X25519/ECDH). HKDF: `@noble/hashes` (WebCrypto cannot do
- * HKDF-Expand alone; see `crypto-provider-common.ts`); digests can come from it too
+ * HKDF-Expand alone; see `crypto-provider-common.ts`), for MLS and for HPKE's key schedule
+ * (`hpkeKdf`, no WebCrypto key import per step); digests can come from it too
  * (`digest: 'noble'`), which is much faster for MLS's short inputs. X-Wing: `xwingKem()`
  * (crypto-provider-common.ts, pure JavaScript). ECDSA, Ed448, ChaCha20-Poly1305 and the
  * other post-quantum suites use ts-mls's default components.
@@ -46,6 +47,7 @@ import {
   assembleCiphersuiteImpl,
   checkLength,
   eddsaSeed,
+  hpkeKdf,
   memoizeSuites,
   xwingKem,
   type CachingCryptoProvider,
@@ -226,6 +228,7 @@ export function createWebCryptoProvider(options: WebCryptoProviderOptions = {}):
     hash: (alg) => webHash(subtle, alg, caches, options.digest ?? 'webcrypto'),
     aead: (alg: AeadAlgorithm) => (alg === 'AES128GCM' || alg === 'AES256GCM' ? webAesGcm(subtle, alg, caches) : undefined),
     hpkeAead: () => undefined,
+    hpkeKdf,
     kem: (alg: KemAlgorithm) => (alg === 'X-Wing' ? xwingKem() : undefined),
     signature: (alg: SignatureAlgorithm) => (alg === 'Ed25519' ? webEd25519(subtle, caches) : undefined),
     rng: webRng(crypto),
