@@ -25,7 +25,6 @@ import { NodeDhkemX25519, nodeHpkeAead } from '../../src/mls/hpke.node.js';
 
 const text = (s: string): Uint8Array => new TextEncoder().encode(s);
 
-
 describe('hpkeKdf (noble HKDF under @hpke/core labels)', () => {
   const pairs: [string, KdfInterface, KdfInterface][] = [
     ['HKDF-SHA256', hpkeKdf('HKDF-SHA256'), new HkdfSha256()],
