@@ -76,7 +76,10 @@ function x25519(privateKey: KeyObject, publicKey: KeyObject): Uint8Array<ArrayBu
  * remembered in bounded caches: private keys by a SHA-256 fingerprint (never the secret bytes
  * themselves; an HPKE seal uses its ephemeral key twice, for its public key and for the DH,
  * and a member's leaf key opens every commit), public keys by value (a member seals to the
- * same members commit after commit).
+ * same members commit after commit). A cached ephemeral key outlives its seal by at most 15
+ * more imports; what it protects (a path secret, a Welcome's group secrets) is the sealing
+ * member's own state already, so holding it longer exposes nothing new. `clearKeyCaches`
+ * of the provider drops them all.
  */
 function nodeX25519({ privateKeys, publicKeys }: X25519KeyCaches): MontgomeryCurve {
   const privateFor = (secretKey: Uint8Array): KeyObject => {
