@@ -1,32 +1,19 @@
 /**
  * The AEADs of RFC 9420's suites (AES-128-GCM, AES-256-GCM, ChaCha20-Poly1305; RFC 9180
  * §7.3) on node:crypto (OpenSSL `createCipheriv`), with the tag appended to the ciphertext
- * (RFC 5116 §5.1), for MLS message protection and for HPKE (`hpke.node.ts`); and `plain`,
- * how the node provider hands out node:crypto results.
+ * (RFC 5116 §5.1), for MLS message protection and for HPKE (`hpke.node.ts`).
  */
 import { createCipheriv, createDecipheriv } from 'node:crypto';
 import type { AeadAlgorithm } from './ts-mls.js';
 import { CryptoError } from '../errors.js';
 import { AEAD_KEY_LENGTH, AEAD_NONCE_LENGTH, AEAD_TAG_LENGTH, checkLength } from './crypto-provider-common.js';
+import { plain } from './bytes.node.js';
 
 const NODE_AEAD = {
   AES128GCM: 'aes-128-gcm',
   AES256GCM: 'aes-256-gcm',
   CHACHA20POLY1305: 'chacha20-poly1305',
 } as const satisfies Record<AeadAlgorithm, string>;
-
-/**
- * A plain `Uint8Array` over a node:crypto result: a view when the Buffer owns its whole
- * ArrayBuffer, else a copy, so callers never see a pooled slab through `.buffer`.
- */
-export function plain(buf: Uint8Array): Uint8Array {
-  if (buf.byteOffset === 0 && buf.byteLength === buf.buffer.byteLength && buf.buffer instanceof ArrayBuffer) {
-    return new Uint8Array(buf.buffer, 0, buf.byteLength);
-  }
-  const out = new Uint8Array(buf.byteLength);
-  out.set(buf);
-  return out;
-}
 
 /** AEAD seal: ciphertext || 16-byte tag (RFC 5116 §5.1 layout, as ts-mls expects). */
 export function aeadSeal(

@@ -65,7 +65,8 @@ import {
   type RuntimeCrypto,
 } from './crypto-provider-common.js';
 import { KeyCache } from './key-cache.js';
-import { aeadOpen, aeadSeal, plain } from './aead.node.js';
+import { aeadOpen, aeadSeal } from './aead.node.js';
+import { base64url, fromBase64url, plain } from './bytes.node.js';
 import { NodeDhkemX25519, nodeHpkeAead, type X25519KeyCaches } from './hpke.node.js';
 
 /** Sizes of the provider's key caches (entries; 0 disables a cache). */
@@ -81,22 +82,12 @@ export interface NodeCryptoProviderOptions {
 
 const NODE_HASH: Readonly<Record<HashAlgorithm, string>> = { 'SHA-256': 'sha256', 'SHA-384': 'sha384', 'SHA-512': 'sha512' };
 
-
 const ECDSA = {
   P256: { crv: 'P-256', curve: 'prime256v1', hash: 'sha256', scalarLength: 32 },
   P384: { crv: 'P-384', curve: 'secp384r1', hash: 'sha384', scalarLength: 48 },
   P521: { crv: 'P-521', curve: 'secp521r1', hash: 'sha512', scalarLength: 66 },
 } as const;
 type EcdsaAlgorithm = keyof typeof ECDSA;
-
-
-function base64url(bytes: Uint8Array): string {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64url');
-}
-
-function fromBase64url(text: string): Uint8Array {
-  return plain(Buffer.from(text, 'base64url'));
-}
 
 // One-shot `crypto.hash` (Node >= 20.12) skips the Hash object: ~30% faster for the short
 // inputs of tree hashing. `engines` allows Node 20.6, so fall back to createHash.

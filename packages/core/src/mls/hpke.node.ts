@@ -21,10 +21,10 @@ import type { AeadAlgorithm } from './ts-mls.js';
 import { aeadOpen, aeadSeal } from './aead.node.js';
 import { AEAD_KEY_LENGTH, AEAD_NONCE_LENGTH, AEAD_TAG_LENGTH, hpkeKdf } from './crypto-provider-common.js';
 import { KeyCache } from './key-cache.js';
+import { base64url } from './bytes.node.js';
 
 /** What `XCurveDhkemPrimitives` asks of a Montgomery curve (its `MontgomeryECDH`). */
 type MontgomeryCurve = ConstructorParameters<typeof XCurveDhkemPrimitives>[2];
-
 
 const X25519_LENGTH = 32;
 
@@ -33,12 +33,9 @@ export interface X25519KeyCaches {
   readonly privateKeys: KeyCache<KeyObject>;
   readonly publicKeys: KeyCache<KeyObject>;
 }
+
 /** The u-coordinate 9 of the X25519 base point, little-endian (RFC 7748 §4.1). */
 const BASE_POINT = Uint8Array.from({ length: X25519_LENGTH }, (_v, i) => (i === 0 ? 9 : 0));
-
-function base64url(bytes: Uint8Array): string {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64url');
-}
 
 function privateKeyObject(secretKey: Uint8Array): KeyObject {
   if (secretKey.length !== X25519_LENGTH) throw new Error('X25519 private key must be 32 bytes');
