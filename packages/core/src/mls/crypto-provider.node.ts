@@ -66,7 +66,7 @@ import {
 } from './crypto-provider-common.js';
 import { KeyCache } from './key-cache.js';
 import { aeadOpen, aeadSeal } from './aead.node.js';
-import { base64url, fromBase64url, plain } from './bytes.node.js';
+import { base64url, fromBase64url, importOkpPrivateKey, plain } from './bytes.node.js';
 import { NodeDhkemX25519, nodeHpkeAead, type X25519KeyCaches } from './hpke.node.js';
 
 /** Sizes of the provider's key caches (entries; 0 disables a cache). */
@@ -136,15 +136,7 @@ function publicId(tag: string, publicKey: Uint8Array): string {
 }
 
 function importEdDsaPrivateKey(curve: EdDsaCurve, seed: Uint8Array): KeyObject {
-  try {
-    // JWK is ~8x faster to import than PKCS#8 on Node 20 / OpenSSL 3 (no DER decoder).
-    // Node builds an OKP private key from `d` alone and derives the public half itself;
-    // it requires `x` to be a string but never reads it. An empty `x` can therefore never
-    // be used silently: a Node that starts checking it throws, and we take the PKCS#8 path.
-    return createPrivateKey({ format: 'jwk', key: { kty: 'OKP', crv: curve, d: base64url(seed), x: '' } });
-  } catch {
-    return createPrivateKey({ format: 'der', type: 'pkcs8', key: Buffer.from(eddsaPkcs8(curve, seed)) });
-  }
+  return importOkpPrivateKey(curve, seed, () => eddsaPkcs8(curve, seed));
 }
 
 /** Imports a JWK public key; a key OpenSSL rejects (e.g. not on the curve) is malformed input. */

@@ -14,14 +14,14 @@
  *   `@noble/hashes` HKDF);
  * - the AEADs are OpenSSL's AES-GCM and ChaCha20-Poly1305 (`aead.node.ts`).
  */
-import { createHash, createPrivateKey, createPublicKey, diffieHellman, randomFillSync, type KeyObject } from 'node:crypto';
+import { createHash, createPublicKey, diffieHellman, randomFillSync, type KeyObject } from 'node:crypto';
 import { AeadId, Dhkem, KemId, XCurveDhkemPrimitives } from '@hpke/common';
 import type { AeadInterface } from '@hpke/core';
 import type { AeadAlgorithm } from './ts-mls.js';
 import { aeadOpen, aeadSeal } from './aead.node.js';
 import { AEAD_KEY_LENGTH, AEAD_NONCE_LENGTH, AEAD_TAG_LENGTH, hpkeKdf } from './crypto-provider-common.js';
 import { KeyCache } from './key-cache.js';
-import { base64url } from './bytes.node.js';
+import { base64url, importOkpPrivateKey } from './bytes.node.js';
 
 /** What `XCurveDhkemPrimitives` asks of a Montgomery curve (its `MontgomeryECDH`). */
 type MontgomeryCurve = ConstructorParameters<typeof XCurveDhkemPrimitives>[2];
@@ -37,17 +37,17 @@ export interface X25519KeyCaches {
 /** The u-coordinate 9 of the X25519 base point, little-endian (RFC 7748 §4.1). */
 const BASE_POINT = Uint8Array.from({ length: X25519_LENGTH }, (_v, i) => (i === 0 ? 9 : 0));
 
+/** RFC 8410 §7 PKCS#8 OneAsymmetricKey header of an X25519 private key (OID 1.3.101.110). */
+const X25519_PKCS8_HEADER = Uint8Array.from([0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x6e, 0x04, 0x22, 0x04, 0x20]);
+
 function privateKeyObject(secretKey: Uint8Array): KeyObject {
   if (secretKey.length !== X25519_LENGTH) throw new Error('X25519 private key must be 32 bytes');
-  // JWK: OpenSSL builds the key from `d` alone (~30 µs), where PKCS#8 goes through its DER
-  // decoder (~400 µs). Node requires `x` to be a string but never reads it for a private key;
-  // a Node that starts checking it fails here, and the PKCS#8 form below is used instead.
-  try {
-    return createPrivateKey({ format: 'jwk', key: { kty: 'OKP', crv: 'X25519', d: base64url(secretKey), x: '' } });
-  } catch {
-    const pkcs8 = Buffer.concat([Buffer.from('302e020100300506032b656e04220420', 'hex'), secretKey]);
-    return createPrivateKey({ format: 'der', type: 'pkcs8', key: pkcs8 });
-  }
+  return importOkpPrivateKey('X25519', secretKey, () => {
+    const der = new Uint8Array(X25519_PKCS8_HEADER.length + X25519_LENGTH);
+    der.set(X25519_PKCS8_HEADER);
+    der.set(secretKey, X25519_PKCS8_HEADER.length);
+    return der;
+  });
 }
 
 function publicKeyObject(publicKey: Uint8Array): KeyObject {
